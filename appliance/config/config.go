@@ -1,0 +1,181 @@
+package config
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/slipway/slipway/appliance/domain"
+)
+
+// Config is the whole configuration of one appliance.
+type Config struct {
+	LAN     LAN     `yaml:"lan"`
+	DataDir string  `yaml:"data_dir"`
+	Log     Log     `yaml:"log"`
+	HTTP    HTTP    `yaml:"http"`
+	TFTP    TFTP    `yaml:"tftp"`
+	MQTT    MQTT    `yaml:"mqtt"`
+	DHCP    DHCP    `yaml:"dhcp"`
+	Store   Store   `yaml:"store"`
+	Netboot Netboot `yaml:"netboot"`
+
+	// Profiles says what to install, by profile name.
+	Profiles       map[string]Profile `yaml:"profiles"`
+	DefaultProfile string             `yaml:"default_profile"`
+
+	Machines       []Machine                 `yaml:"machines"`
+	BMCCredentials map[string]BMCCredentials `yaml:"bmc_credentials"`
+	Users          []User                    `yaml:"users"`
+
+	// Filled by Validate from the fields above, so that no caller parses twice.
+	lanPrefix netip.Prefix
+}
+
+// LAN is the one provisioning network the appliance serves.
+type LAN struct {
+	Interface string `yaml:"interface"`
+	// Address is the appliance's own IP on the LAN with its prefix length,
+	// e.g. 10.88.0.1/24. Every listener binds to this IP.
+	Address string `yaml:"address"`
+}
+
+// Log selects how the appliance logs.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // text | json
+}
+
+// HTTP is the port for netboot files, the APIs, the console and metrics.
+type HTTP struct {
+	Port int `yaml:"port"`
+	// ShutdownGrace is how long in-flight requests get to finish on stop.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+}
+
+// TFTP serves first-stage boot loaders read-only.
+type TFTP struct {
+	Port int    `yaml:"port"`
+	Root string `yaml:"root"` // empty: <data_dir>/tftp
+}
+
+// MQTT is the embedded broker.
+type MQTT struct {
+	Port          int `yaml:"port"`
+	WebSocketPort int `yaml:"websocket_port"` // 0 disables MQTT over WebSocket
+}
+
+// DHCP configures the DHCPv4 server on the LAN interface.
+type DHCP struct {
+	Mode          string        `yaml:"mode"` // full | proxy | off
+	Port          int           `yaml:"port"`
+	Range         Range         `yaml:"range"`
+	LeaseTime     time.Duration `yaml:"lease_time"`
+	Router        string        `yaml:"router"`
+	DNS           []string      `yaml:"dns"`
+	Domain        string        `yaml:"domain"`
+	NTP           []string      `yaml:"ntp"`
+	Reservations  []Reservation `yaml:"reservations"`
+	IgnoreUnknown bool          `yaml:"ignore_unknown"`
+}
+
+// Range is an inclusive address pool.
+type Range struct {
+	Start string `yaml:"start"`
+	End   string `yaml:"end"`
+}
+
+// Reservation pins a MAC to an address and, optionally, a hostname.
+type Reservation struct {
+	MAC      string `yaml:"mac"`
+	IP       string `yaml:"ip"`
+	Hostname string `yaml:"hostname"`
+}
+
+// Store tunes the SQLite database in the data directory.
+type Store struct {
+	BusyTimeout time.Duration `yaml:"busy_timeout"`
+}
+
+// Netboot maps client architectures to first-stage boot files.
+type Netboot struct {
+	// BootFiles maps a DHCP client-architecture name (bios, uefi-x64,
+	// uefi-arm64) to a path under the TFTP root.
+	BootFiles map[string]string `yaml:"boot_files"`
+}
+
+// Profile is one thing a machine can be booted into.
+type Profile struct {
+	Kernel    string `yaml:"kernel"`
+	Initrd    string `yaml:"initrd"`
+	Cmdline   string `yaml:"cmdline"`
+	CloudInit string `yaml:"cloud_init"` // template file under <data_dir>/templates
+}
+
+// Machine is one entry of the inventory the operator knows in advance.
+// Machines not listed here are discovered when they first boot.
+type Machine struct {
+	ID       string   `yaml:"id"`
+	MACs     []string `yaml:"macs"`
+	Hostname string   `yaml:"hostname"`
+	Profile  string   `yaml:"profile"`
+	Rack     *Rack    `yaml:"rack"`
+	BMC      *BMC     `yaml:"bmc"`
+}
+
+// Rack places a machine in a rack tray.
+type Rack struct {
+	ID       string `yaml:"id"`
+	Name     string `yaml:"name"`
+	Tray     int    `yaml:"tray"`
+	TrayType string `yaml:"tray_type"` // compute | switch | powershelf
+}
+
+// BMC says how to reach a machine's baseboard management controller.
+type BMC struct {
+	Endpoint string `yaml:"endpoint"` // https://10.88.1.10
+	// Credentials names an entry of bmc_credentials; secrets never sit in
+	// the inventory itself.
+	Credentials        string `yaml:"credentials"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// BMCCredentials is a named user and the file that holds its password.
+type BMCCredentials struct {
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"`
+}
+
+// User is a console/API operator.
+type User struct {
+	Name         string `yaml:"name"`
+	Role         string `yaml:"role"`          // viewer | operator | admin
+	PasswordHash string `yaml:"password_hash"` // bcrypt ($2a$, $2b$ or $2y$)
+}
+
+// LANPrefix is lan.address parsed; valid only after Validate succeeded.
+func (c *Config) LANPrefix() netip.Prefix { return c.lanPrefix }
+
+// LANIP is the appliance's own address on the LAN.
+func (c *Config) LANIP() netip.Addr { return c.lanPrefix.Addr() }
+
+// TFTPRoot is tftp.root, or <data_dir>/tftp when that is empty.
+func (c *Config) TFTPRoot() string {
+	if c.TFTP.Root != "" {
+		return c.TFTP.Root
+	}
+	return c.DataDir + "/tftp"
+}
+
+// DBPath is where the SQLite database lives.
+func (c *Config) DBPath() string { return c.DataDir + "/slipway.db" }
+
+// MachineMACs returns machine m's MACs in canonical form; valid after Validate.
+func (m Machine) MachineMACs() []domain.MAC {
+	out := make([]domain.MAC, 0, len(m.MACs))
+	for _, s := range m.MACs {
+		if mac, err := domain.ParseMAC(s); err == nil {
+			out = append(out, mac)
+		}
+	}
+	return out
+}

@@ -1,0 +1,156 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const minimal = `
+lan:
+  interface: eth1
+  address: 10.88.0.1/24
+dhcp:
+  range: {start: 10.88.0.100, end: 10.88.0.199}
+`
+
+func TestExampleConfigIsValid(t *testing.T) {
+	cfg, err := Load(filepath.Join("..", "..", "slipway.example.yaml"))
+	if err != nil {
+		t.Fatalf("the shipped example must load cleanly:\n%v", err)
+	}
+	if got := cfg.LANIP().String(); got != "10.88.0.1" {
+		t.Errorf("LANIP() = %s", got)
+	}
+	if len(cfg.Machines) != 1 || cfg.Machines[0].MachineMACs()[0] != "52:54:00:00:00:10" {
+		t.Errorf("machines = %+v", cfg.Machines)
+	}
+}
+
+func TestDefaultsApplyUnderAMinimalFile(t *testing.T) {
+	cfg, err := Parse([]byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTP.Port != 80 || cfg.MQTT.Port != 1883 || cfg.DHCP.Mode != "full" || cfg.DataDir != "/var/lib/slipway" {
+		t.Errorf("defaults not applied: %+v", cfg)
+	}
+	if cfg.TFTPRoot() != "/var/lib/slipway/tftp" {
+		t.Errorf("TFTPRoot() = %q", cfg.TFTPRoot())
+	}
+	if cfg.Netboot.BootFiles["bios"] != "undionly.kpxe" {
+		t.Errorf("boot files default lost: %v", cfg.Netboot.BootFiles)
+	}
+}
+
+func TestOverridingOneBootFileKeepsTheOthers(t *testing.T) {
+	cfg, err := Parse([]byte(minimal + "netboot:\n  boot_files:\n    bios: custom.kpxe\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Netboot.BootFiles["bios"] != "custom.kpxe" || cfg.Netboot.BootFiles["uefi-x64"] != "ipxe.efi" {
+		t.Errorf("boot_files = %v", cfg.Netboot.BootFiles)
+	}
+}
+
+// Each case names the error text that must appear: the field's path first,
+// as an operator would search for it in the file.
+func TestInvalidConfigsNameTheField(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"typo in a top-level key", minimal + "dat_dir: /x\n", []string{`dat_dir (line 7): unknown field; did you mean "data_dir"?`}},
+		{"typo in a nested key", strings.Replace(minimal, "address:", "adress:", 1), []string{`lan.adress (line 4): unknown field; did you mean "address"?`}},
+		{"unknown key far from any", minimal + "http:\n  zzzzzzzz: 1\n", []string{"http.zzzzzzzz (line 8): unknown field; known fields here: port, shutdown_grace"}},
+		{"bad CIDR", strings.Replace(minimal, "10.88.0.1/24", "10.88.0.1/33", 1), []string{`lan.address (line 4): "10.88.0.1/33" is not a CIDR address`}},
+		{"missing prefix length", strings.Replace(minimal, "10.88.0.1/24", "10.88.0.1", 1), []string{"lan.address (line 4)", "add the prefix length, e.g. 10.88.0.1/24"}},
+		{"network address", strings.Replace(minimal, "10.88.0.1/24", "10.88.0.0/24", 1), []string{"network or broadcast address"}},
+		{"IPv6 LAN", strings.Replace(minimal, "10.88.0.1/24", "fd00::1/64", 1), []string{"lan.address", "is not IPv4"}},
+		{"missing interface", strings.Replace(minimal, "interface: eth1", "interface: ''", 1), []string{"lan.interface (line 3): is required"}},
+		{"wrong type for a port", minimal + "http:\n  port: eighty\n", []string{`http.port (line 8): "eighty" is a string, expected a whole number`}},
+		{"bad duration", minimal + "  lease_time: 1 hour\n", []string{"dhcp.lease_time (line 7)", "expected a duration"}},
+		{"range outside the LAN", strings.Replace(minimal, "10.88.0.199", "10.89.0.199", 1), []string{"dhcp.range.end (line 6): 10.89.0.199 is outside the LAN 10.88.0.0/24"}},
+		{"range reversed", strings.Replace(minimal, "start: 10.88.0.100, end: 10.88.0.199", "start: 10.88.0.199, end: 10.88.0.100", 1), []string{"dhcp.range.end", "comes before"}},
+		{"range holds own IP", strings.Replace(minimal, "10.88.0.100", "10.88.0.1", 1), []string{"contains the appliance's own address"}},
+		{"unknown dhcp mode", minimal + "  mode: relay\n", []string{`dhcp.mode (line 7): "relay" is not allowed; use one of: full, proxy, off`}},
+		{"same TCP port twice", minimal + "mqtt:\n  port: 80\n", []string{"mqtt.port (line 8): port 80 is already used by http.port"}},
+		{"port out of range", minimal + "http:\n  port: 70000\n", []string{"http.port (line 8): 70000 is not a port number"}},
+		{"bad reservation MAC", minimal + "  reservations:\n    - {mac: nope, ip: 10.88.0.5}\n", []string{`dhcp.reservations[0].mac (line 8): "nope" is not a MAC address`}},
+		{"duplicate machine MAC", minimal + "machines:\n  - {id: a, macs: ['52:54:00:00:00:01']}\n  - {id: b, macs: ['52-54-00-00-00-01']}\n", []string{"machines[1].macs[0] (line 9): 52:54:00:00:00:01 already belongs to machines[0]"}},
+		{"machine without MAC", minimal + "machines:\n  - {id: a}\n", []string{"machines[0].macs", "is empty"}},
+		{"undefined profile", minimal + "machines:\n  - {id: a, macs: ['52:54:00:00:00:01'], profile: nope}\n", []string{`machines[0].profile (line 8): profile "nope" is not defined`}},
+		{"undefined credentials", minimal + "machines:\n  - id: a\n    macs: ['52:54:00:00:00:01']\n    bmc: {endpoint: 'https://10.88.1.2', credentials: x}\n", []string{`machines[0].bmc.credentials (line 10): "x" is not defined`}},
+		{"bad tray type", minimal + "machines:\n  - id: a\n    macs: ['52:54:00:00:00:01']\n    rack: {id: r1, tray_type: blade}\n", []string{`machines[0].rack.tray_type`, "compute, switch, powershelf"}},
+		{"plain-text password", minimal + "users:\n  - {name: admin, role: admin, password_hash: hunter2}\n", []string{"users[0].password_hash (line 8): is not a bcrypt hash"}},
+		{"boot file escapes root", minimal + "netboot:\n  boot_files:\n    bios: ../../etc/shadow\n", []string{"netboot.boot_files.bios (line 9)", "not a path inside the TFTP root"}},
+		{"not YAML", "lan: [", []string{"(file): not valid YAML"}},
+		{"list where a mapping belongs", minimal + "log: [1, 2]\n", []string{"log (line 7)", "expected a mapping"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml))
+			if err == nil {
+				t.Fatal("Parse accepted an invalid config")
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error does not contain %q:\n%v", want, err)
+				}
+			}
+		})
+	}
+}
+
+func TestEmptyFileMeansDefaultsAndReportsTheLAN(t *testing.T) {
+	_, err := Parse(nil)
+	if err == nil || !strings.Contains(err.Error(), "lan.interface: is required") || !strings.Contains(err.Error(), "lan.address: is required") {
+		t.Fatalf("want the two LAN fields reported, got %v", err)
+	}
+}
+
+func TestLoadReportsAMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "absent.yaml"))
+	if !os.IsNotExist(errorsUnwrapAll(err)) {
+		t.Fatalf("want a not-exist error, got %v", err)
+	}
+}
+
+func errorsUnwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	example, err := os.ReadFile(filepath.Join("..", "..", "slipway.example.yaml"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(example)
+	f.Add([]byte(minimal))
+	f.Add([]byte("lan: &a {interface: *a}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data)
+		if err == nil && !cfg.LANIP().IsValid() {
+			t.Fatal("accepted a config without a valid LAN address")
+		}
+	})
+}
+
+func TestSelfReferentialAliasesAreRefused(t *testing.T) {
+	for _, doc := range []string{
+		"lan: &a {interface: *a}\n",
+		"a: &a [*a, *a]\nlan: &b {interface: *b, address: *b}\n",
+	} {
+		if _, err := Parse([]byte(doc)); err == nil {
+			t.Errorf("Parse(%q) accepted a recursive document", doc)
+		}
+	}
+}

@@ -1,0 +1,386 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"path"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/slipway/slipway/appliance/domain"
+)
+
+// Validate checks every field and returns Errors listing all problems found,
+// not just the first, so an operator fixes a file in one pass.
+func (c *Config) Validate() error {
+	v := &fieldErrors{}
+	c.validateLAN(v)
+	c.validateBasics(v)
+	c.validatePorts(v)
+	c.validateDHCP(v)
+	c.validateNetboot(v)
+	c.validateProfiles(v)
+	c.validateMachines(v)
+	c.validateBMCCredentials(v)
+	c.validateUsers(v)
+	return v.err()
+}
+
+var interfaceName = regexp.MustCompile(`^[A-Za-z0-9_.:@-]{1,15}$`)
+
+func (c *Config) validateLAN(v *fieldErrors) {
+	switch {
+	case c.LAN.Interface == "":
+		v.add("lan.interface", "is required", `name the provisioning NIC, e.g. "eth1" (see "ip link")`)
+	case !interfaceName.MatchString(c.LAN.Interface):
+		v.add("lan.interface", fmt.Sprintf("%q is not a network interface name", c.LAN.Interface), `use the name "ip link" shows, e.g. "eth1"`)
+	}
+	if c.LAN.Address == "" {
+		v.add("lan.address", "is required", "give the appliance's own IP with its prefix length, e.g. 10.88.0.1/24")
+		return
+	}
+	p, err := netip.ParsePrefix(c.LAN.Address)
+	if err != nil {
+		fix := "write it as an address with its prefix length, e.g. 10.88.0.1/24"
+		if a, aerr := netip.ParseAddr(c.LAN.Address); aerr == nil {
+			fix = fmt.Sprintf("add the prefix length, e.g. %s/24", a)
+		}
+		v.add("lan.address", fmt.Sprintf("%q is not a CIDR address", c.LAN.Address), fix)
+		return
+	}
+	if !p.Addr().Is4() {
+		v.add("lan.address", fmt.Sprintf("%s is not IPv4", p), "netboot needs DHCPv4: use an IPv4 address such as 10.88.0.1/24")
+		return
+	}
+	if p.Bits() < 31 && (p.Addr() == p.Masked().Addr() || p.Addr() == lastAddr(p)) {
+		v.add("lan.address", fmt.Sprintf("%s is the network or broadcast address of its subnet", p), fmt.Sprintf("use a host address such as %s/%d", p.Masked().Addr().Next(), p.Bits()))
+		return
+	}
+	c.lanPrefix = p
+}
+
+func (c *Config) validateBasics(v *fieldErrors) {
+	if c.DataDir == "" || !path.IsAbs(c.DataDir) {
+		v.add("data_dir", fmt.Sprintf("%q is not an absolute path", c.DataDir), "use a directory such as /var/lib/slipway")
+	}
+	if c.TFTP.Root != "" && !path.IsAbs(c.TFTP.Root) {
+		v.add("tftp.root", fmt.Sprintf("%q is not an absolute path", c.TFTP.Root), "use an absolute directory, or leave it empty for <data_dir>/tftp")
+	}
+	oneOf(v, "log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf(v, "log.format", c.Log.Format, "text", "json")
+	positive(v, "http.shutdown_grace", c.HTTP.ShutdownGrace)
+	positive(v, "store.busy_timeout", c.Store.BusyTimeout)
+}
+
+func (c *Config) validatePorts(v *fieldErrors) {
+	port(v, "http.port", c.HTTP.Port, false)
+	port(v, "tftp.port", c.TFTP.Port, false)
+	port(v, "mqtt.port", c.MQTT.Port, false)
+	port(v, "mqtt.websocket_port", c.MQTT.WebSocketPort, true)
+	port(v, "dhcp.port", c.DHCP.Port, false)
+	// TCP listeners share the LAN IP, so their ports must differ.
+	tcp := map[int]string{}
+	for _, p := range []struct {
+		field string
+		port  int
+	}{{"http.port", c.HTTP.Port}, {"mqtt.port", c.MQTT.Port}, {"mqtt.websocket_port", c.MQTT.WebSocketPort}} {
+		if p.port == 0 {
+			continue
+		}
+		if other, dup := tcp[p.port]; dup {
+			v.add(p.field, fmt.Sprintf("port %d is already used by %s", p.port, other), "give each TCP listener its own port")
+		}
+		tcp[p.port] = p.field
+	}
+	if c.TFTP.Port == c.DHCP.Port && c.DHCP.Mode != "off" {
+		v.add("tftp.port", fmt.Sprintf("port %d is already used by dhcp.port", c.TFTP.Port), "TFTP is 69 and DHCP 67 on a real LAN")
+	}
+}
+
+func (c *Config) validateDHCP(v *fieldErrors) {
+	oneOf(v, "dhcp.mode", c.DHCP.Mode, "full", "proxy", "off")
+	if c.DHCP.Mode != "full" {
+		return
+	}
+	if c.DHCP.LeaseTime < time.Minute {
+		v.add("dhcp.lease_time", fmt.Sprintf("%s is too short", c.DHCP.LeaseTime), "use at least 1m; 1h is a good default")
+	}
+	start := c.lanAddr(v, "dhcp.range.start", c.DHCP.Range.Start, true)
+	end := c.lanAddr(v, "dhcp.range.end", c.DHCP.Range.End, true)
+	if start.IsValid() && end.IsValid() {
+		if end.Less(start) {
+			v.add("dhcp.range.end", fmt.Sprintf("%s comes before dhcp.range.start %s", end, start), "swap them")
+		} else if c.lanPrefix.IsValid() && !c.LANIP().Less(start) && !end.Less(c.LANIP()) {
+			v.add("dhcp.range", fmt.Sprintf("%s-%s contains the appliance's own address %s", start, end, c.LANIP()), "start the range after it, e.g. at "+c.LANIP().Next().String())
+		}
+	}
+	if c.DHCP.Router != "" {
+		c.lanAddr(v, "dhcp.router", c.DHCP.Router, false)
+	}
+	for i, s := range c.DHCP.DNS {
+		ipv4(v, fmt.Sprintf("dhcp.dns[%d]", i), s)
+	}
+	for i, s := range c.DHCP.NTP {
+		ipv4(v, fmt.Sprintf("dhcp.ntp[%d]", i), s)
+	}
+	if c.DHCP.Domain != "" && !isHostname(c.DHCP.Domain) {
+		v.add("dhcp.domain", fmt.Sprintf("%q is not a domain name", c.DHCP.Domain), "use letters, digits, '-' and dots, e.g. lab.example")
+	}
+	c.validateReservations(v)
+}
+
+func (c *Config) validateReservations(v *fieldErrors) {
+	macs, ips := map[domain.MAC]string{}, map[netip.Addr]string{}
+	for i, r := range c.DHCP.Reservations {
+		at := fmt.Sprintf("dhcp.reservations[%d]", i)
+		if mac, ok := parseMAC(v, at+".mac", r.MAC); ok {
+			if other, dup := macs[mac]; dup {
+				v.add(at+".mac", fmt.Sprintf("%s is already reserved by %s", mac, other), "keep one reservation per MAC")
+			}
+			macs[mac] = at
+		}
+		ip := c.lanAddr(v, at+".ip", r.IP, true)
+		if ip.IsValid() {
+			if other, dup := ips[ip]; dup {
+				v.add(at+".ip", fmt.Sprintf("%s is already reserved by %s", ip, other), "give each reservation its own address")
+			}
+			ips[ip] = at
+		}
+		if r.Hostname != "" && !isHostname(r.Hostname) {
+			v.add(at+".hostname", fmt.Sprintf("%q is not a valid hostname", r.Hostname), "use letters, digits and '-'")
+		}
+	}
+}
+
+// archNames are the client-architecture names netboot.boot_files may map.
+var archNames = []string{"bios", "uefi-x64", "uefi-arm64", "uefi-x64-http", "uefi-arm64-http"}
+
+func (c *Config) validateNetboot(v *fieldErrors) {
+	for _, arch := range sortedKeys(c.Netboot.BootFiles) {
+		at := "netboot.boot_files." + arch
+		if !slices.Contains(archNames, arch) {
+			v.add(at, "unknown client architecture", "use one of "+strings.Join(archNames, ", "))
+		}
+		relativePath(v, at, c.Netboot.BootFiles[arch])
+	}
+}
+
+var slug = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+func (c *Config) validateProfiles(v *fieldErrors) {
+	for _, name := range sortedKeys(c.Profiles) {
+		p, at := c.Profiles[name], "profiles."+name
+		if !slug.MatchString(name) {
+			v.add(at, fmt.Sprintf("%q is not a usable profile name", name), "use letters, digits, '.', '_' and '-'")
+		}
+		if p.Kernel == "" {
+			v.add(at+".kernel", "is required", "name the kernel file under <data_dir>/assets or give an http:// URL on the LAN")
+		}
+	}
+	if c.DefaultProfile != "" {
+		c.knownProfile(v, "default_profile", c.DefaultProfile)
+	}
+}
+
+func (c *Config) knownProfile(v *fieldErrors, at, name string) {
+	if _, ok := c.Profiles[name]; !ok {
+		v.add(at, fmt.Sprintf("profile %q is not defined", name), "define it under profiles: or use one of: "+strings.Join(sortedKeys(c.Profiles), ", "))
+	}
+}
+
+func (c *Config) validateMachines(v *fieldErrors) {
+	ids, macs := map[string]string{}, map[domain.MAC]string{}
+	for i, m := range c.Machines {
+		at := fmt.Sprintf("machines[%d]", i)
+		switch {
+		case m.ID == "":
+			v.add(at+".id", "is required", "give every machine a unique id, e.g. its serial number")
+		case !slug.MatchString(m.ID):
+			v.add(at+".id", fmt.Sprintf("%q is not a usable machine id", m.ID), "use letters, digits, '.', '_' and '-' (it becomes part of MQTT topics)")
+		default:
+			if other, dup := ids[m.ID]; dup {
+				v.add(at+".id", fmt.Sprintf("%q is already used by %s", m.ID, other), "machine ids must be unique")
+			}
+			ids[m.ID] = at
+		}
+		if len(m.MACs) == 0 {
+			v.add(at+".macs", "is empty", "list the MAC of at least one NIC the machine boots from")
+		}
+		for j, s := range m.MACs {
+			mp := fmt.Sprintf("%s.macs[%d]", at, j)
+			if mac, ok := parseMAC(v, mp, s); ok {
+				if other, dup := macs[mac]; dup {
+					v.add(mp, fmt.Sprintf("%s already belongs to %s", mac, other), "a MAC identifies one machine only")
+				}
+				macs[mac] = at
+			}
+		}
+		if m.Hostname != "" && !isHostname(m.Hostname) {
+			v.add(at+".hostname", fmt.Sprintf("%q is not a valid hostname", m.Hostname), "use letters, digits and '-'")
+		}
+		if m.Profile != "" {
+			c.knownProfile(v, at+".profile", m.Profile)
+		}
+		c.validateRack(v, at+".rack", m.Rack)
+		c.validateBMC(v, at+".bmc", m.BMC)
+	}
+}
+
+func (c *Config) validateRack(v *fieldErrors, at string, r *Rack) {
+	if r == nil {
+		return
+	}
+	if r.ID == "" {
+		v.add(at+".id", "is required", "give the rack's id")
+	}
+	if r.Tray < 0 {
+		v.add(at+".tray", fmt.Sprintf("%d is negative", r.Tray), "trays are numbered from 0")
+	}
+	if r.TrayType != "" {
+		oneOf(v, at+".tray_type", r.TrayType, "compute", "switch", "powershelf")
+	}
+}
+
+func (c *Config) validateBMC(v *fieldErrors, at string, b *BMC) {
+	if b == nil {
+		return
+	}
+	u, err := url.Parse(b.Endpoint)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		v.add(at+".endpoint", fmt.Sprintf("%q is not a BMC URL", b.Endpoint), "write it as https://10.88.1.10")
+	}
+	if b.Credentials == "" {
+		v.add(at+".credentials", "is required", "name an entry of bmc_credentials")
+	} else if _, ok := c.BMCCredentials[b.Credentials]; !ok {
+		v.add(at+".credentials", fmt.Sprintf("%q is not defined", b.Credentials), "add it under bmc_credentials:")
+	}
+}
+
+func (c *Config) validateBMCCredentials(v *fieldErrors) {
+	for _, name := range sortedKeys(c.BMCCredentials) {
+		cr, at := c.BMCCredentials[name], "bmc_credentials."+name
+		if cr.Username == "" {
+			v.add(at+".username", "is required", "")
+		}
+		if !path.IsAbs(cr.PasswordFile) {
+			v.add(at+".password_file", fmt.Sprintf("%q is not an absolute path", cr.PasswordFile), "keep the password in a root-only file and name it here")
+		}
+	}
+}
+
+func (c *Config) validateUsers(v *fieldErrors) {
+	names := map[string]string{}
+	for i, u := range c.Users {
+		at := fmt.Sprintf("users[%d]", i)
+		if !slug.MatchString(u.Name) {
+			v.add(at+".name", fmt.Sprintf("%q is not a usable user name", u.Name), "use letters, digits, '.', '_' and '-'")
+		} else if other, dup := names[u.Name]; dup {
+			v.add(at+".name", fmt.Sprintf("%q is already used by %s", u.Name, other), "user names must be unique")
+		}
+		names[u.Name] = at
+		oneOf(v, at+".role", u.Role, "viewer", "operator", "admin")
+		if !isBcrypt(u.PasswordHash) {
+			v.add(at+".password_hash", "is not a bcrypt hash", `create one with "slipway hash-password"`)
+		}
+	}
+}
+
+// lanAddr checks that s is an IPv4 address inside the LAN subnet.
+func (c *Config) lanAddr(v *fieldErrors, at, s string, required bool) netip.Addr {
+	if s == "" {
+		if required {
+			v.add(at, "is required", "give an IPv4 address in the LAN subnet")
+		}
+		return netip.Addr{}
+	}
+	a := ipv4(v, at, s)
+	if a.IsValid() && c.lanPrefix.IsValid() && !c.lanPrefix.Contains(a) {
+		v.add(at, fmt.Sprintf("%s is outside the LAN %s", a, c.lanPrefix.Masked()), "use an address inside lan.address's subnet")
+	}
+	return a
+}
+
+func ipv4(v *fieldErrors, at, s string) netip.Addr {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		v.add(at, fmt.Sprintf("%q is not an IPv4 address", s), "write it like 10.88.0.1")
+		return netip.Addr{}
+	}
+	return a
+}
+
+func parseMAC(v *fieldErrors, at, s string) (domain.MAC, bool) {
+	mac, err := domain.ParseMAC(s)
+	if err != nil {
+		v.add(at, err.Error(), "")
+		return "", false
+	}
+	return mac, true
+}
+
+func oneOf(v *fieldErrors, at, got string, allowed ...string) {
+	if !slices.Contains(allowed, got) {
+		v.add(at, fmt.Sprintf("%q is not allowed", got), "use one of: "+strings.Join(allowed, ", "))
+	}
+}
+
+func positive(v *fieldErrors, at string, d time.Duration) {
+	if d <= 0 {
+		v.add(at, fmt.Sprintf("%s is not a positive duration", d), "use a duration such as 5s")
+	}
+}
+
+func port(v *fieldErrors, at string, p int, zeroDisables bool) {
+	if p == 0 && zeroDisables {
+		return
+	}
+	if p < 1 || p > 65535 {
+		v.add(at, fmt.Sprintf("%d is not a port number", p), "use 1-65535")
+	}
+}
+
+func relativePath(v *fieldErrors, at, p string) {
+	clean := path.Clean(p)
+	if p == "" || path.IsAbs(p) || clean == ".." || strings.HasPrefix(clean, "../") {
+		v.add(at, fmt.Sprintf("%q is not a path inside the TFTP root", p), "give a relative path such as ipxe.efi")
+	}
+}
+
+var hostnameLabel = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+
+func isHostname(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if !hostnameLabel.MatchString(label) {
+			return false
+		}
+	}
+	return true
+}
+
+var bcryptHash = regexp.MustCompile(`^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$`)
+
+func isBcrypt(s string) bool { return bcryptHash.MatchString(s) }
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	n := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+	n |= host
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,46 @@
+package domain
+
+import (
+	"fmt"
+	"net"
+	"strings"
+)
+
+// MAC is an Ethernet hardware address in its one canonical spelling:
+// lowercase, colon-separated ("52:54:00:12:34:56"). Every door normalises the
+// addresses it receives to this form so that one machine is never two.
+type MAC string
+
+// ParseMAC accepts the spellings operators and firmware use
+// (52:54:00:12:34:56, 52-54-00-12-34-56, 5254.0012.3456, 525400123456) and
+// returns the canonical form. Only 6-byte Ethernet addresses are accepted.
+func ParseMAC(s string) (MAC, error) {
+	s = strings.TrimSpace(s)
+	if len(s) == 12 && isHex(s) {
+		s = s[0:2] + ":" + s[2:4] + ":" + s[4:6] + ":" + s[6:8] + ":" + s[8:10] + ":" + s[10:12]
+	}
+	hw, err := net.ParseMAC(s)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a MAC address (write it as 52:54:00:12:34:56)", s)
+	}
+	if len(hw) != 6 {
+		return "", fmt.Errorf("%q is a %d-byte hardware address; only 6-byte Ethernet MACs are supported", s, len(hw))
+	}
+	return MAC(hw.String()), nil
+}
+
+// Slug is the MAC in a filesystem- and URL-safe form ("52-54-00-12-34-56"),
+// as PXELINUX and GRUB name per-MAC files.
+func (m MAC) Slug() string { return strings.ReplaceAll(string(m), ":", "-") }
+
+// String returns the canonical spelling.
+func (m MAC) String() string { return string(m) }
+
+func isHex(s string) bool {
+	for _, r := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+			return false
+		}
+	}
+	return true
+}
