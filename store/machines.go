@@ -1,0 +1,272 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Machine is one machine as stored: inventory fields, MACs and current
+// lifecycle state.
+type Machine struct {
+	ID          string
+	MACs        []string // canonical form, boot NIC first
+	Hostname    string
+	Profile     string
+	RackID      string
+	RackName    string
+	Tray        int
+	TrayType    string
+	BMCEndpoint string
+	Source      string // config | discovered | api
+	State       string // top-level state name
+	StateJSON   string // the whole state object, as the domain encodes it
+	StateSince  time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Transition is one stored change of a machine's lifecycle state.
+type Transition struct {
+	Seq       int64
+	MachineID string
+	From      string
+	To        string
+	StateJSON string
+	Cause     string
+	At        time.Time
+}
+
+// CreateMachine inserts a new machine with its MACs and initial state, and
+// records that state as its first transition (from ""). It fails with
+// ErrConflict if the id or one of the MACs is taken.
+func (tx *Tx) CreateMachine(m Machine, cause string) error {
+	_, err := tx.exec(`INSERT INTO machines (id, hostname, profile, rack_id, rack_name, tray, tray_type,
+		bmc_endpoint, source, state, state_json, state_since, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.ID, m.Hostname, m.Profile, m.RackID, m.RackName, m.Tray, m.TrayType, m.BMCEndpoint,
+		m.Source, m.State, m.StateJSON, formatTime(tx.now), formatTime(tx.now), formatTime(tx.now))
+	if isUniqueViolation(err) {
+		return fmt.Errorf("machine %q: %w: the id exists", m.ID, ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("insert machine %q: %w", m.ID, err)
+	}
+	if err := tx.SetMACs(m.ID, m.MACs); err != nil {
+		return err
+	}
+	_, err = tx.insertTransition(Transition{MachineID: m.ID, To: m.State, StateJSON: m.StateJSON, Cause: cause})
+	return err
+}
+
+// UpdateInventory rewrites a machine's inventory fields and MACs; its state
+// is left alone (use Transition for that).
+func (tx *Tx) UpdateInventory(m Machine) error {
+	res, err := tx.exec(`UPDATE machines SET hostname = ?, profile = ?, rack_id = ?, rack_name = ?, tray = ?,
+		tray_type = ?, bmc_endpoint = ?, source = ?, updated_at = ? WHERE id = ?`,
+		m.Hostname, m.Profile, m.RackID, m.RackName, m.Tray, m.TrayType, m.BMCEndpoint, m.Source,
+		formatTime(tx.now), m.ID)
+	if err != nil {
+		return fmt.Errorf("update machine %q: %w", m.ID, err)
+	}
+	if err := mustAffect(res, "machine", m.ID); err != nil {
+		return err
+	}
+	return tx.SetMACs(m.ID, m.MACs)
+}
+
+// SetMACs replaces a machine's MACs. A MAC that belongs to another machine
+// is an ErrConflict.
+func (tx *Tx) SetMACs(machineID string, macs []string) error {
+	if _, err := tx.exec(`DELETE FROM machine_macs WHERE machine_id = ?`, machineID); err != nil {
+		return fmt.Errorf("clear MACs of %q: %w", machineID, err)
+	}
+	for i, mac := range macs {
+		_, err := tx.exec(`INSERT INTO machine_macs (mac, machine_id, position) VALUES (?, ?, ?)`, mac, machineID, i)
+		if isUniqueViolation(err) {
+			return fmt.Errorf("MAC %s of machine %q: %w: it belongs to another machine", mac, machineID, ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("add MAC %s to %q: %w", mac, machineID, err)
+		}
+	}
+	return nil
+}
+
+// Transition moves a machine to t.To (t.StateJSON) and appends the move to
+// its history; t.From is filled in from the stored state. expectStateJSON is
+// the state the caller decided from: if another writer moved the machine in
+// between, the move fails with ErrConflict rather than overwrite a state the
+// caller never saw.
+func (tx *Tx) Transition(t Transition, expectStateJSON string) (Transition, error) {
+	var current string
+	err := tx.tx.QueryRowContext(tx.ctx, `SELECT state, state_json FROM machines WHERE id = ?`, t.MachineID).Scan(&t.From, &current)
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, fmt.Errorf("machine %q: %w", t.MachineID, ErrNotFound)
+	}
+	if err != nil {
+		return t, fmt.Errorf("read state of %q: %w", t.MachineID, err)
+	}
+	if current != expectStateJSON {
+		return t, fmt.Errorf("move machine %q to %s: %w: its state changed meanwhile", t.MachineID, t.To, ErrConflict)
+	}
+	_, err = tx.exec(`UPDATE machines SET state = ?, state_json = ?, state_since = ?, updated_at = ? WHERE id = ?`,
+		t.To, t.StateJSON, formatTime(tx.now), formatTime(tx.now), t.MachineID)
+	if err != nil {
+		return t, fmt.Errorf("move machine %q to %s: %w", t.MachineID, t.To, err)
+	}
+	t.At = tx.now
+	t.Seq, err = tx.insertTransition(t)
+	return t, err
+}
+
+func (tx *Tx) insertTransition(t Transition) (int64, error) {
+	res, err := tx.exec(`INSERT INTO transitions (machine_id, from_state, to_state, state_json, cause, at)
+		VALUES (?, ?, ?, ?, ?, ?)`, t.MachineID, t.From, t.To, t.StateJSON, t.Cause, formatTime(tx.now))
+	if err != nil {
+		return 0, fmt.Errorf("record transition of %q: %w", t.MachineID, err)
+	}
+	return res.LastInsertId()
+}
+
+// DeleteMachine removes a machine, its MACs and its history.
+func (tx *Tx) DeleteMachine(id string) error {
+	res, err := tx.exec(`DELETE FROM machines WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("delete machine %q: %w", id, err)
+	}
+	return mustAffect(res, "machine", id)
+}
+
+// Machine reads a machine inside the transaction.
+func (tx *Tx) Machine(id string) (Machine, error) { return tx.machine(id) }
+
+func (tx *Tx) machine(id string) (Machine, error) {
+	return scanMachine(tx.ctx, tx.tx, `WHERE m.id = ?`, id)
+}
+
+const machineColumns = `m.id, m.hostname, m.profile, m.rack_id, m.rack_name, m.tray, m.tray_type, m.bmc_endpoint,
+	m.source, m.state, m.state_json, m.state_since, m.created_at, m.updated_at,
+	COALESCE((SELECT group_concat(mac, ',') FROM (SELECT mac FROM machine_macs WHERE machine_id = m.id ORDER BY position)), '')`
+
+// querier is what both *sql.DB and *sql.Tx offer.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanMachineRow(r rowScanner) (Machine, error) {
+	var m Machine
+	var macs string
+	err := r.Scan(&m.ID, &m.Hostname, &m.Profile, &m.RackID, &m.RackName, &m.Tray, &m.TrayType, &m.BMCEndpoint,
+		&m.Source, &m.State, &m.StateJSON, storedTime{&m.StateSince}, storedTime{&m.CreatedAt}, storedTime{&m.UpdatedAt}, &macs)
+	if macs != "" {
+		m.MACs = strings.Split(macs, ",")
+	}
+	return m, err
+}
+
+func scanMachine(ctx context.Context, q querier, where string, args ...any) (Machine, error) {
+	m, err := scanMachineRow(q.QueryRowContext(ctx, `SELECT `+machineColumns+` FROM machines m `+where, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, fmt.Errorf("machine %v: %w", args, ErrNotFound)
+	}
+	if err != nil {
+		return m, fmt.Errorf("read machine %v: %w", args, err)
+	}
+	return m, nil
+}
+
+// Machine reads one machine by id.
+func (s *Store) Machine(ctx context.Context, id string) (Machine, error) {
+	return scanMachine(ctx, s.db, `WHERE m.id = ?`, id)
+}
+
+// MachineByMAC finds the machine that owns mac (canonical form).
+func (s *Store) MachineByMAC(ctx context.Context, mac string) (Machine, error) {
+	return scanMachine(ctx, s.db, `WHERE m.id = (SELECT machine_id FROM machine_macs WHERE mac = ?)`, mac)
+}
+
+// MachineFilter selects a page of machines, ordered by id.
+type MachineFilter struct {
+	State   string // only machines in this top-level state
+	AfterID string // keyset paging: machines with an id after this one
+	Limit   int    // at most this many; 0 means 100
+}
+
+// Machines lists machines page by page.
+func (s *Store) Machines(ctx context.Context, f MachineFilter) ([]Machine, error) {
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+machineColumns+` FROM machines m
+		WHERE (? = '' OR m.state = ?) AND m.id > ? ORDER BY m.id LIMIT ?`,
+		f.State, f.State, f.AfterID, f.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list machines: %w", err)
+	}
+	defer rows.Close()
+	var out []Machine
+	for rows.Next() {
+		m, err := scanMachineRow(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list machines: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// CountMachinesByState returns how many machines are in each state.
+func (s *Store) CountMachinesByState(ctx context.Context) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT state, count(*) FROM machines GROUP BY state`)
+	if err != nil {
+		return nil, fmt.Errorf("count machines: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var state string
+		var n int
+		if err := rows.Scan(&state, &n); err != nil {
+			return nil, err
+		}
+		out[state] = n
+	}
+	return out, rows.Err()
+}
+
+// Transitions returns a machine's history, oldest first.
+func (s *Store) Transitions(ctx context.Context, machineID string) ([]Transition, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, machine_id, from_state, to_state, state_json, cause, at
+		FROM transitions WHERE machine_id = ? ORDER BY seq`, machineID)
+	if err != nil {
+		return nil, fmt.Errorf("read history of %q: %w", machineID, err)
+	}
+	defer rows.Close()
+	var out []Transition
+	for rows.Next() {
+		var t Transition
+		if err := rows.Scan(&t.Seq, &t.MachineID, &t.From, &t.To, &t.StateJSON, &t.Cause, storedTime{&t.At}); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+func mustAffect(res sql.Result, what, id string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%s %q: %w", what, id, ErrNotFound)
+	}
+	return nil
+}

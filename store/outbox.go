@@ -1,0 +1,74 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Event is a message waiting in the outbox to be published. It is written
+// in the same transaction as the change it announces, so a crash between
+// commit and publish delays the message but never loses it.
+type Event struct {
+	ID          int64
+	Topic       string
+	Payload     []byte
+	QoS         byte
+	Retain      bool
+	CreatedAt   time.Time
+	PublishedAt time.Time // zero while pending
+}
+
+// Enqueue adds an event to the outbox and returns its id; ids grow in commit
+// order, which is the order events are published in.
+func (tx *Tx) Enqueue(e Event) (int64, error) {
+	res, err := tx.exec(`INSERT INTO outbox (topic, payload, qos, retain, created_at) VALUES (?, ?, ?, ?, ?)`,
+		e.Topic, e.Payload, int(e.QoS), e.Retain, formatTime(tx.now))
+	if err != nil {
+		return 0, fmt.Errorf("enqueue event on %s: %w", e.Topic, err)
+	}
+	return res.LastInsertId()
+}
+
+// PendingEvents returns up to limit unpublished events, oldest first.
+func (s *Store) PendingEvents(ctx context.Context, limit int) ([]Event, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, topic, payload, qos, retain, created_at FROM outbox
+		WHERE published_at IS NULL ORDER BY id LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var qos int
+		if err := rows.Scan(&e.ID, &e.Topic, &e.Payload, &qos, &e.Retain, storedTime{&e.CreatedAt}); err != nil {
+			return nil, fmt.Errorf("read outbox: %w", err)
+		}
+		e.QoS = byte(qos)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// MarkPublished records that events up to and including id were published.
+func (s *Store) MarkPublished(ctx context.Context, ids ...int64) error {
+	return s.Update(ctx, func(tx *Tx) error {
+		for _, id := range ids {
+			if _, err := tx.exec(`UPDATE outbox SET published_at = ? WHERE id = ?`, formatTime(tx.now), id); err != nil {
+				return fmt.Errorf("mark event %d published: %w", id, err)
+			}
+		}
+		return nil
+	})
+}
+
+// PruneOutbox deletes published events older than before, so the outbox
+// does not grow without end.
+func (s *Store) PruneOutbox(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?`, formatTime(before))
+	if err != nil {
+		return 0, fmt.Errorf("prune outbox: %w", err)
+	}
+	return res.RowsAffected()
+}

@@ -1,0 +1,52 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// StageEvent is one onboarding heartbeat a node posted while it installs.
+type StageEvent struct {
+	ID        int64
+	MAC       string
+	MachineID string // empty when the MAC belongs to no known machine
+	Stage     string
+	Phase     string
+	Detail    string
+	ClientIP  string
+	At        time.Time
+}
+
+// AddStageEvent appends a heartbeat and returns it with its id and time.
+func (tx *Tx) AddStageEvent(e StageEvent) (StageEvent, error) {
+	e.At = tx.now
+	res, err := tx.exec(`INSERT INTO stage_events (mac, machine_id, stage, phase, detail, client_ip, at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, e.MAC, sql.NullString{String: e.MachineID, Valid: e.MachineID != ""},
+		e.Stage, e.Phase, e.Detail, e.ClientIP, formatTime(e.At))
+	if err != nil {
+		return e, fmt.Errorf("record stage %s/%s of %s: %w", e.Stage, e.Phase, e.MAC, err)
+	}
+	e.ID, err = res.LastInsertId()
+	return e, err
+}
+
+// StageEvents returns a MAC's heartbeats, oldest first.
+func (s *Store) StageEvents(ctx context.Context, mac string) ([]StageEvent, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, mac, COALESCE(machine_id, ''), stage, phase, detail, client_ip, at
+		FROM stage_events WHERE mac = ? ORDER BY id`, mac)
+	if err != nil {
+		return nil, fmt.Errorf("read stages of %s: %w", mac, err)
+	}
+	defer rows.Close()
+	var out []StageEvent
+	for rows.Next() {
+		var e StageEvent
+		if err := rows.Scan(&e.ID, &e.MAC, &e.MachineID, &e.Stage, &e.Phase, &e.Detail, &e.ClientIP, storedTime{&e.At}); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

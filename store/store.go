@@ -1,0 +1,275 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite" // also registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// ErrNotFound is returned by reads of a row that does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned when a write would break a uniqueness rule, such
+// as a MAC that already belongs to another machine.
+var ErrConflict = errors.New("conflict")
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Store is an open Slipway database.
+type Store struct {
+	db   *sql.DB
+	path string
+}
+
+// Options tune Open.
+type Options struct {
+	// BusyTimeout is how long a writer waits for the lock before failing.
+	BusyTimeout time.Duration
+}
+
+// Open opens (creating if needed) the database at path and brings its schema
+// up to date.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if opts.BusyTimeout <= 0 {
+		opts.BusyTimeout = 5 * time.Second
+	}
+	db, err := sql.Open("sqlite", dsn(path, opts))
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(8)
+	s := &Store{db: db, path: path}
+	if err := s.check(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func dsn(p string, opts Options) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	// IMMEDIATE takes the write lock at BEGIN, so two writers queue on the
+	// busy timeout instead of one failing at its first write.
+	q.Set("_txlock", "immediate")
+	return (&url.URL{Scheme: "file", OmitHost: true, Path: p, RawQuery: q.Encode()}).String()
+}
+
+// check fails early, with the path in the message, when the file is not a
+// database or is damaged.
+func (s *Store) check(ctx context.Context) error {
+	var mode string
+	if err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("open database %s: %w", s.path, err)
+	}
+	if mode != "wal" {
+		return fmt.Errorf("open database %s: journal mode is %q, want wal (is the directory writable?)", s.path, mode)
+	}
+	var result string
+	if err := s.db.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&result); err != nil {
+		return fmt.Errorf("check database %s: %w", s.path, err)
+	}
+	if result != "ok" {
+		return fmt.Errorf("database %s is damaged (%s); restore it from a backup", s.path, result)
+	}
+	return nil
+}
+
+// Close checkpoints the WAL into the main file and closes the database.
+func (s *Store) Close() error {
+	_, cerr := s.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close database %s: %w", s.path, err)
+	}
+	if cerr != nil {
+		return fmt.Errorf("checkpoint database %s: %w", s.path, cerr)
+	}
+	return nil
+}
+
+// Ping reports whether the database answers, for readiness checks.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func loadMigrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, e := range entries {
+		num, name, ok := strings.Cut(strings.TrimSuffix(e.Name(), ".sql"), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration file %s is not named NNNN_name.sql", e.Name())
+		}
+		body, err := migrationFiles.ReadFile(path.Join("migrations", e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: name, sql: string(body)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	for i, m := range out {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migrations must be numbered 1, 2, 3…; found %04d at position %d", m.version, i+1)
+		}
+	}
+	return out, nil
+}
+
+// SchemaVersion is the number of the last migration applied.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
+	return v, err
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := loadMigrations()
+	if err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	current, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("read schema version of %s: %w", s.path, err)
+	}
+	if current > len(ms) {
+		return fmt.Errorf("database %s has schema version %d, newer than this Slipway knows (%d): run the newer Slipway or restore a backup", s.path, current, len(ms))
+	}
+	for _, m := range ms[current:] {
+		err := s.Update(ctx, func(tx *Tx) error {
+			if _, err := tx.tx.ExecContext(ctx, m.sql); err != nil {
+				return err
+			}
+			// PRAGMA takes no parameters; the version is our own integer.
+			_, err := tx.tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("apply migration %04d_%s to %s: %w", m.version, m.name, s.path, err)
+		}
+	}
+	return nil
+}
+
+// Tx is one write transaction; its methods are the typed writes.
+type Tx struct {
+	tx  *sql.Tx
+	ctx context.Context
+	now time.Time
+}
+
+// Update runs fn in one IMMEDIATE transaction: it commits when fn returns
+// nil and rolls back otherwise. fn must not keep tx after it returns.
+func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	sqlTx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	tx := &Tx{tx: sqlTx, ctx: ctx, now: time.Now().UTC()}
+	if err := fn(tx); err != nil {
+		if rerr := sqlTx.Rollback(); rerr != nil {
+			return errors.Join(err, fmt.Errorf("roll back: %w", rerr))
+		}
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Now is the time this transaction stamps on the rows it writes.
+func (tx *Tx) Now() time.Time { return tx.now }
+
+func (tx *Tx) exec(query string, args ...any) (sql.Result, error) {
+	return tx.tx.ExecContext(tx.ctx, query, args...)
+}
+
+// timeFormat is fixed-width so that stored times sort as text.
+const timeFormat = "2006-01-02T15:04:05.000000000Z"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(timeFormat, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("stored time %q: %w", s, err)
+	}
+	return t, nil
+}
+
+// nullTime is a nullable stored time.
+type nullTime struct{ t *time.Time }
+
+func (n nullTime) Scan(src any) error {
+	if src == nil {
+		*n.t = time.Time{}
+		return nil
+	}
+	s, ok := src.(string)
+	if !ok {
+		return fmt.Errorf("stored time has type %T", src)
+	}
+	t, err := parseTime(s)
+	*n.t = t
+	return err
+}
+
+// storedTime scans a NOT NULL stored time.
+type storedTime struct{ t *time.Time }
+
+func (st storedTime) Scan(src any) error {
+	s, ok := src.(string)
+	if !ok {
+		return fmt.Errorf("stored time has type %T", src)
+	}
+	t, err := parseTime(s)
+	*st.t = t
+	return err
+}
+
+func optionalTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return formatTime(t)
+}
+
+// isUniqueViolation reports a UNIQUE or PRIMARY KEY constraint failure.
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}

@@ -1,0 +1,338 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func openTest(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "slipway.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return s
+}
+
+func created(id string, macs ...string) Machine {
+	return Machine{ID: id, MACs: macs, Source: "config", State: "created", StateJSON: `{"state":"created"}`}
+}
+
+func create(t *testing.T, s *Store, m Machine) {
+	t.Helper()
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.CreateMachine(m, "test") }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenAppliesMigrationsOnceAndReopens(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "slipway.db")
+	for range 2 {
+		s, err := Open(ctx, path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := s.SchemaVersion(ctx)
+		if err != nil || v != 1 {
+			t.Fatalf("schema version = %d, %v; want 1", v, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestOpenRefusesANewerSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "slipway.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.Exec("PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err = Open(ctx, path, Options{})
+	if err == nil || !strings.Contains(err.Error(), "schema version 99, newer than this Slipway knows") {
+		t.Fatalf("want a newer-schema error, got %v", err)
+	}
+}
+
+func TestOpenRefusesAFileThatIsNotADatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "slipway.db")
+	if err := os.WriteFile(path, []byte(strings.Repeat("not a database\n", 100)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(context.Background(), path, Options{})
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("want an error naming %s, got %v", path, err)
+	}
+}
+
+func TestMachineLifecycleRows(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	create(t, s, created("m1", "52:54:00:00:00:01", "52:54:00:00:00:02"))
+
+	m, err := s.MachineByMAC(ctx, "52:54:00:00:00:02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ID != "m1" || len(m.MACs) != 2 || m.MACs[0] != "52:54:00:00:00:01" || m.State != "created" {
+		t.Fatalf("MachineByMAC = %+v", m)
+	}
+	var moved Transition
+	err = s.Update(ctx, func(tx *Tx) error {
+		var err error
+		moved, err = tx.Transition(Transition{MachineID: "m1", To: "hostinit", StateJSON: `{"state":"hostinit","machine_state":{"state":"init"}}`, Cause: "dhcp"}, m.StateJSON)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if moved.From != "created" || moved.Seq == 0 {
+		t.Fatalf("transition = %+v", moved)
+	}
+	hist, err := s.Transitions(ctx, "m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 2 || hist[0].To != "created" || hist[1].From != "created" || hist[1].To != "hostinit" || hist[1].Cause != "dhcp" {
+		t.Fatalf("history = %+v", hist)
+	}
+	// A writer that decided from the old state must not overwrite the new one.
+	err = s.Update(ctx, func(tx *Tx) error {
+		_, err := tx.Transition(Transition{MachineID: "m1", To: "failed", StateJSON: `{"state":"failed"}`}, m.StateJSON)
+		return err
+	})
+	if !errors.Is(err, ErrConflict) {
+		t.Fatalf("stale transition: want ErrConflict, got %v", err)
+	}
+	err = s.Update(ctx, func(tx *Tx) error {
+		_, err := tx.Transition(Transition{MachineID: "nope", To: "ready"}, "")
+		return err
+	})
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown machine: want ErrNotFound, got %v", err)
+	}
+}
+
+func TestCreateMachineConflictsRollBackWhole(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	create(t, s, created("m1", "52:54:00:00:00:01"))
+	tests := []struct {
+		name string
+		m    Machine
+	}{
+		{"same id", created("m1", "52:54:00:00:00:09")},
+		{"MAC of another machine", created("m2", "52:54:00:00:00:08", "52:54:00:00:00:01")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.Update(ctx, func(tx *Tx) error { return tx.CreateMachine(tt.m, "test") })
+			if !errors.Is(err, ErrConflict) {
+				t.Fatalf("want ErrConflict, got %v", err)
+			}
+			if _, err := s.MachineByMAC(ctx, tt.m.MACs[0]); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("half-created machine left behind: %v", err)
+			}
+		})
+	}
+}
+
+func TestMachinesPagesAndFilters(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	for i := range 25 {
+		m := created(fmt.Sprintf("m%02d", i), fmt.Sprintf("52:54:00:00:01:%02x", i))
+		if i%5 == 0 {
+			m.State, m.StateJSON = "ready", `{"state":"ready"}`
+		}
+		create(t, s, m)
+	}
+	var all []string
+	for after := ""; ; {
+		page, err := s.Machines(ctx, MachineFilter{AfterID: after, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, m := range page {
+			all = append(all, m.ID)
+		}
+		after = page[len(page)-1].ID
+	}
+	if len(all) != 25 || all[0] != "m00" || all[24] != "m24" {
+		t.Fatalf("paged ids = %v", all)
+	}
+	ready, err := s.Machines(ctx, MachineFilter{State: "ready"})
+	if err != nil || len(ready) != 5 {
+		t.Fatalf("ready = %d machines, %v", len(ready), err)
+	}
+	counts, err := s.CountMachinesByState(ctx)
+	if err != nil || counts["ready"] != 5 || counts["created"] != 20 {
+		t.Fatalf("counts = %v, %v", counts, err)
+	}
+}
+
+func TestLeasesOneRowPerAddress(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
+	put := func(l Lease) {
+		t.Helper()
+		if err := s.Update(ctx, func(tx *Tx) error { return tx.PutLease(l) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(Lease{IP: "10.88.0.100", MAC: "52:54:00:00:00:01", State: "offered", ExpiresAt: exp})
+	put(Lease{IP: "10.88.0.100", MAC: "52:54:00:00:00:01", State: "bound", ExpiresAt: exp, Hostname: "n1"})
+	leases, err := s.Leases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(leases) != 1 || leases[0].State != "bound" || leases[0].Hostname != "n1" || !leases[0].ExpiresAt.Equal(exp) {
+		t.Fatalf("leases = %+v", leases)
+	}
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.DeleteLease("10.88.0.100") }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lease(ctx, "10.88.0.100"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted lease: %v", err)
+	}
+}
+
+func TestOutboxKeepsCommitOrderAndSurvivesRollback(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	for i := range 3 {
+		err := s.Update(ctx, func(tx *Tx) error {
+			_, err := tx.Enqueue(Event{Topic: "t", Payload: []byte{byte(i)}, QoS: 1, Retain: true})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	boom := errors.New("boom")
+	err := s.Update(ctx, func(tx *Tx) error {
+		if _, err := tx.Enqueue(Event{Topic: "t", Payload: []byte("rolled back")}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Update returned %v", err)
+	}
+	pending, err := s.PendingEvents(ctx, 10)
+	if err != nil || len(pending) != 3 {
+		t.Fatalf("pending = %v, %v", pending, err)
+	}
+	for i, e := range pending {
+		if e.Payload[0] != byte(i) || e.QoS != 1 || !e.Retain {
+			t.Fatalf("event %d = %+v", i, e)
+		}
+	}
+	if err := s.MarkPublished(ctx, pending[0].ID, pending[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	pending, _ = s.PendingEvents(ctx, 10)
+	if len(pending) != 1 || pending[0].Payload[0] != 2 {
+		t.Fatalf("after publish, pending = %+v", pending)
+	}
+	n, err := s.PruneOutbox(ctx, time.Now().Add(time.Minute))
+	if err != nil || n != 2 {
+		t.Fatalf("pruned %d, %v", n, err)
+	}
+}
+
+func TestTasksResumeList(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	create(t, s, created("m1", "52:54:00:00:00:01"))
+	tasks := []Task{
+		{ID: "t1", Kind: "firmware", MachineID: "m1", Status: "running", Step: "waitforupdatecompletion", Progress: 40},
+		{ID: "t2", Kind: "firmware", Status: "succeeded", FinishedAt: time.Now()},
+		{ID: "t3", Kind: "deploy", Status: "queued"},
+	}
+	for _, task := range tasks {
+		if err := s.Update(ctx, func(tx *Tx) error { return tx.PutTask(task) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open, err := s.UnfinishedTasks(ctx)
+	if err != nil || len(open) != 2 || open[0].ID != "t1" || open[0].Step != "waitforupdatecompletion" || open[1].ID != "t3" {
+		t.Fatalf("unfinished = %+v, %v", open, err)
+	}
+	done, err := s.Task(ctx, "t2")
+	if err != nil || done.FinishedAt.IsZero() || done.Params != "{}" {
+		t.Fatalf("t2 = %+v, %v", done, err)
+	}
+}
+
+func TestStageEventsPerMAC(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	for _, stage := range []string{"boot", "install", "done"} {
+		err := s.Update(ctx, func(tx *Tx) error {
+			_, err := tx.AddStageEvent(StageEvent{MAC: "52:54:00:00:00:01", Stage: stage, Phase: "start", ClientIP: "10.88.0.100"})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	events, err := s.StageEvents(ctx, "52:54:00:00:00:01")
+	if err != nil || len(events) != 3 || events[2].Stage != "done" || events[0].MachineID != "" {
+		t.Fatalf("events = %+v, %v", events, err)
+	}
+}
+
+// Writers on several connections queue on the lock instead of failing.
+func TestConcurrentWritersAllCommit(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	const writers, each = 32, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				errs <- s.Update(ctx, func(tx *Tx) error {
+					_, err := tx.AddStageEvent(StageEvent{MAC: fmt.Sprintf("w%d", w), Stage: "s", Phase: fmt.Sprint(i)})
+					return err
+				})
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	if err := s.db.QueryRow("SELECT count(*) FROM stage_events").Scan(&n); err != nil || n != writers*each {
+		t.Fatalf("rows = %d, %v; want %d", n, err, writers*each)
+	}
+}

@@ -1,0 +1,89 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Task is a stored piece of asynchronous work (a firmware update, a deploy
+// step, a Drydock action) that survives a restart and is resumed from it.
+type Task struct {
+	ID         string
+	Kind       string
+	MachineID  string // empty for tasks that concern no single machine
+	Status     string // queued | running | succeeded | failed | cancelled
+	Step       string // where a multi-step task is, for resuming
+	Progress   int    // percent
+	Message    string
+	Params     string // JSON, owned by the task's kind
+	Result     string // JSON, owned by the task's kind
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	FinishedAt time.Time
+}
+
+// PutTask inserts or replaces a task.
+func (tx *Tx) PutTask(t Task) error {
+	if t.Params == "" {
+		t.Params = "{}"
+	}
+	if t.Result == "" {
+		t.Result = "{}"
+	}
+	_, err := tx.exec(`INSERT INTO tasks (id, kind, machine_id, status, step, progress, message, params, result,
+		created_at, updated_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET status = excluded.status, step = excluded.step, progress = excluded.progress,
+		message = excluded.message, result = excluded.result, updated_at = excluded.updated_at,
+		finished_at = excluded.finished_at`,
+		t.ID, t.Kind, sql.NullString{String: t.MachineID, Valid: t.MachineID != ""}, t.Status, t.Step, t.Progress,
+		t.Message, t.Params, t.Result, formatTime(tx.now), formatTime(tx.now), optionalTime(t.FinishedAt))
+	if err != nil {
+		return fmt.Errorf("write task %s: %w", t.ID, err)
+	}
+	return nil
+}
+
+const taskColumns = `id, kind, COALESCE(machine_id, ''), status, step, progress, message, params, result,
+	created_at, updated_at, finished_at`
+
+func scanTaskRow(r rowScanner) (Task, error) {
+	var t Task
+	err := r.Scan(&t.ID, &t.Kind, &t.MachineID, &t.Status, &t.Step, &t.Progress, &t.Message, &t.Params, &t.Result,
+		storedTime{&t.CreatedAt}, storedTime{&t.UpdatedAt}, nullTime{&t.FinishedAt})
+	return t, err
+}
+
+// Task reads one task.
+func (s *Store) Task(ctx context.Context, id string) (Task, error) {
+	t, err := scanTaskRow(s.db.QueryRowContext(ctx, `SELECT `+taskColumns+` FROM tasks WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, fmt.Errorf("task %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return t, fmt.Errorf("read task %s: %w", id, err)
+	}
+	return t, nil
+}
+
+// UnfinishedTasks returns queued and running tasks, oldest first: the work to
+// resume after a restart.
+func (s *Store) UnfinishedTasks(ctx context.Context) ([]Task, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+taskColumns+` FROM tasks
+		WHERE status IN ('queued', 'running') ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list unfinished tasks: %w", err)
+	}
+	defer rows.Close()
+	var out []Task
+	for rows.Next() {
+		t, err := scanTaskRow(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list unfinished tasks: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
