@@ -1,0 +1,116 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// Config says where the broker listens.
+type Config struct {
+	Addr          netip.Addr // the LAN IP
+	Port          int        // MQTT over TCP
+	WebSocketPort int        // MQTT over WebSocket; 0 disables it
+	Logger        *slog.Logger
+}
+
+// Broker is a running embedded MQTT broker.
+type Broker struct {
+	server *mqtt.Server
+	addrs  []net.Addr
+	log    *slog.Logger
+}
+
+// New binds the broker's listeners. Nothing is served until Start.
+func New(cfg Config) (*Broker, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	server := mqtt.New(&mqtt.Options{InlineClient: true, Logger: log.With("part", "mqtt")})
+	if err := server.AddHook(new(readOnlyAccess), nil); err != nil {
+		return nil, fmt.Errorf("mqtt: add access hook: %w", err)
+	}
+	b := &Broker{server: server, log: log}
+	tcp, err := listen(cfg.Addr, cfg.Port, "mqtt.port")
+	if err != nil {
+		return nil, err
+	}
+	b.addrs = append(b.addrs, tcp.Addr())
+	if err := server.AddListener(listeners.NewNet("tcp", tcp)); err != nil {
+		tcp.Close()
+		return nil, fmt.Errorf("mqtt: add TCP listener: %w", err)
+	}
+	if cfg.WebSocketPort != 0 {
+		ws, err := listen(cfg.Addr, cfg.WebSocketPort, "mqtt.websocket_port")
+		if err != nil {
+			tcp.Close()
+			return nil, err
+		}
+		b.addrs = append(b.addrs, ws.Addr())
+		if err := server.AddListener(newWebSocketListener("ws", ws)); err != nil {
+			tcp.Close()
+			ws.Close()
+			return nil, fmt.Errorf("mqtt: add WebSocket listener: %w", err)
+		}
+	}
+	return b, nil
+}
+
+// listen binds a TCP port and explains the common failure.
+func listen(addr netip.Addr, port int, field string) (net.Listener, error) {
+	hostPort := net.JoinHostPort(addr.String(), strconv.Itoa(port))
+	ln, err := net.Listen("tcp", hostPort)
+	if err != nil {
+		return nil, ListenError{Field: field, Addr: hostPort, Err: err}
+	}
+	return ln, nil
+}
+
+// ListenError is a listener that could not bind, with the config field that
+// chose its port.
+type ListenError struct {
+	Field string
+	Addr  string
+	Err   error
+}
+
+func (e ListenError) Error() string {
+	return fmt.Sprintf("%s: cannot listen on %s: %v (is another program using the port? change %s or stop it)", e.Field, e.Addr, e.Err, e.Field)
+}
+
+func (e ListenError) Unwrap() error { return e.Err }
+
+// Start serves the bound listeners in the background.
+func (b *Broker) Start() error {
+	if err := b.server.Serve(); err != nil {
+		return fmt.Errorf("mqtt: start: %w", err)
+	}
+	return nil
+}
+
+// Addrs are the addresses the broker listens on: TCP first, then WebSocket.
+func (b *Broker) Addrs() []net.Addr { return b.addrs }
+
+// Publish sends a message from Slipway itself.
+func (b *Broker) Publish(topic string, payload []byte, retain bool, qos byte) error {
+	if err := b.server.Publish(topic, payload, retain, qos); err != nil {
+		return fmt.Errorf("mqtt: publish on %s: %w", topic, err)
+	}
+	return nil
+}
+
+// Close disconnects clients and closes the listeners.
+func (b *Broker) Close() error {
+	err := b.server.Close()
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("mqtt: close: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,131 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+// freePort asks the kernel for a port that is free right now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func startBroker(t *testing.T) *Broker {
+	t.Helper()
+	b, err := New(Config{Addr: loopback, Port: freePort(t), WebSocketPort: freePort(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func connect(t *testing.T, url string) paho.Client {
+	t.Helper()
+	opts := paho.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("test-%d", time.Now().UnixNano())).
+		SetConnectTimeout(5 * time.Second)
+	c := paho.NewClient(opts)
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect %s: %v", url, tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return c
+}
+
+func TestSubscribersOnTCPAndWebSocketGetRetainedEvents(t *testing.T) {
+	b := startBroker(t)
+	if err := b.Publish("NICO/v1/machine/m1/state", []byte(`{"state":"ready"}`), true, 1); err != nil {
+		t.Fatal(err)
+	}
+	urls := map[string]string{
+		"tcp":       "tcp://" + b.Addrs()[0].String(),
+		"websocket": "ws://" + b.Addrs()[1].String() + "/mqtt",
+	}
+	for name, url := range urls {
+		t.Run(name, func(t *testing.T) {
+			c := connect(t, url)
+			got := make(chan string, 1)
+			tok := c.Subscribe("NICO/v1/machine/+/state", 1, func(_ paho.Client, m paho.Message) {
+				got <- fmt.Sprintf("%s %s retained=%v", m.Topic(), m.Payload(), m.Retained())
+			})
+			if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+				t.Fatalf("subscribe: %v", tok.Error())
+			}
+			select {
+			case msg := <-got:
+				if want := `NICO/v1/machine/m1/state {"state":"ready"} retained=true`; msg != want {
+					t.Fatalf("got %q, want %q", msg, want)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("no retained message")
+			}
+		})
+	}
+}
+
+func TestNetworkClientsCannotPublish(t *testing.T) {
+	b := startBroker(t)
+	watcher := connect(t, "tcp://"+b.Addrs()[0].String())
+	got := make(chan string, 4)
+	watcher.Subscribe("#", 0, func(_ paho.Client, m paho.Message) { got <- m.Topic() }).WaitTimeout(5 * time.Second)
+
+	intruder := connect(t, "tcp://"+b.Addrs()[0].String())
+	intruder.Publish("NICO/v1/machine/m1/state", 1, true, `{"state":"forged"}`).WaitTimeout(5 * time.Second)
+	// A message Slipway itself publishes afterwards proves the watcher is
+	// listening; the forged one, sent first, must not arrive before it.
+	if err := b.Publish("slipway/v1/probe", []byte("x"), false, 0); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case topic := <-got:
+		if topic != "slipway/v1/probe" {
+			t.Fatalf("a network client published on %s", topic)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the broker's own message did not arrive")
+	}
+}
+
+func TestTakenPortIsAClearError(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	port := taken.Addr().(*net.TCPAddr).Port
+	tests := []struct {
+		name  string
+		cfg   Config
+		field string
+	}{
+		{"tcp", Config{Addr: loopback, Port: port}, "mqtt.port"},
+		{"websocket", Config{Addr: loopback, Port: freePort(t), WebSocketPort: port}, "mqtt.websocket_port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(tt.cfg)
+			var le ListenError
+			if !errors.As(err, &le) || le.Field != tt.field || !errors.Is(err, syscall.EADDRINUSE) {
+				t.Fatalf("want a ListenError for %s wrapping EADDRINUSE, got %v", tt.field, err)
+			}
+		})
+	}
+}

@@ -1,0 +1,121 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// webSocketListener serves MQTT over WebSocket on a listener bound in
+// advance. mochi's own WebSocket listener binds inside Serve, where a taken
+// port is only logged; binding first lets start-up fail loudly.
+type webSocketListener struct {
+	id       string
+	ln       net.Listener
+	server   *http.Server
+	upgrader websocket.Upgrader
+	log      *slog.Logger
+	once     sync.Once
+}
+
+func newWebSocketListener(id string, ln net.Listener) *webSocketListener {
+	return &webSocketListener{
+		id: id,
+		ln: ln,
+		upgrader: websocket.Upgrader{
+			Subprotocols: []string{"mqtt"},
+			// Browsers on the LAN (the console, operators' tools) connect from
+			// pages served elsewhere; the bus is read-only for them.
+			CheckOrigin: func(*http.Request) bool { return true },
+		},
+	}
+}
+
+func (l *webSocketListener) ID() string       { return l.id }
+func (l *webSocketListener) Address() string  { return l.ln.Addr().String() }
+func (l *webSocketListener) Protocol() string { return "ws" }
+
+func (l *webSocketListener) Init(log *slog.Logger) error {
+	l.log = log
+	return nil
+}
+
+func (l *webSocketListener) Serve(establish listeners.EstablishFn) {
+	l.server = &http.Server{
+		ReadHeaderTimeout: 10 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, err := l.upgrader.Upgrade(w, r, nil)
+			if err != nil {
+				return // the upgrader already answered with an HTTP error
+			}
+			defer c.Close()
+			if err := establish(l.id, &webSocketConn{Conn: c.NetConn(), ws: c}); err != nil {
+				l.log.Debug("websocket client ended", "error", err)
+			}
+		}),
+	}
+	if err := l.server.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		l.log.Error("MQTT over WebSocket stopped", "error", err)
+	}
+}
+
+func (l *webSocketListener) Close(closeClients listeners.CloseFn) {
+	l.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if l.server != nil {
+			_ = l.server.Shutdown(ctx)
+		} else {
+			_ = l.ln.Close()
+		}
+	})
+	closeClients(l.id)
+}
+
+// webSocketConn carries an MQTT byte stream in binary WebSocket messages.
+type webSocketConn struct {
+	net.Conn
+	ws *websocket.Conn
+	r  io.Reader // the message being read, nil between messages
+}
+
+var errTextMessage = errors.New("MQTT over WebSocket needs binary messages")
+
+func (c *webSocketConn) Read(p []byte) (int, error) {
+	for {
+		if c.r == nil {
+			op, r, err := c.ws.NextReader()
+			if err != nil {
+				return 0, err
+			}
+			if op != websocket.BinaryMessage {
+				return 0, errTextMessage
+			}
+			c.r = r
+		}
+		n, err := c.r.Read(p)
+		if errors.Is(err, io.EOF) {
+			c.r = nil
+			if n == 0 {
+				continue
+			}
+			err = nil
+		}
+		return n, err
+	}
+}
+
+func (c *webSocketConn) Write(p []byte) (int, error) {
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}

@@ -1,0 +1,105 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/slipway/slipway/store"
+)
+
+// MachineReader is the read side of the machine inventory.
+type MachineReader interface {
+	Machine(ctx context.Context, id string) (store.Machine, error)
+	Machines(ctx context.Context, f store.MachineFilter) ([]store.Machine, error)
+	Transitions(ctx context.Context, machineID string) ([]store.Transition, error)
+}
+
+// machineJSON is a machine as the native API shows it.
+type machineJSON struct {
+	ID         string          `json:"machine_id"`
+	MACs       []string        `json:"macs"`
+	Hostname   string          `json:"hostname,omitempty"`
+	Profile    string          `json:"profile,omitempty"`
+	Rack       *rackJSON       `json:"rack,omitempty"`
+	BMC        string          `json:"bmc_endpoint,omitempty"`
+	Source     string          `json:"source"`
+	State      json.RawMessage `json:"managed_host_state"`
+	StateSince time.Time       `json:"state_since"`
+	CreatedAt  time.Time       `json:"created_at"`
+}
+
+type rackJSON struct {
+	ID       string `json:"rack_id"`
+	Name     string `json:"rack_name,omitempty"`
+	Tray     int    `json:"tray"`
+	TrayType string `json:"tray_type,omitempty"`
+}
+
+type transitionJSON struct {
+	Seq   int64           `json:"seq"`
+	From  string          `json:"from"`
+	To    string          `json:"to"`
+	State json.RawMessage `json:"managed_host_state"`
+	Cause string          `json:"cause"`
+	At    time.Time       `json:"at"`
+}
+
+func toMachineJSON(m store.Machine) machineJSON {
+	out := machineJSON{ID: m.ID, MACs: m.MACs, Hostname: m.Hostname, Profile: m.Profile, BMC: m.BMCEndpoint,
+		Source: m.Source, State: json.RawMessage(m.StateJSON), StateSince: m.StateSince, CreatedAt: m.CreatedAt}
+	if out.MACs == nil {
+		out.MACs = []string{}
+	}
+	if m.RackID != "" {
+		out.Rack = &rackJSON{ID: m.RackID, Name: m.RackName, Tray: m.Tray, TrayType: m.TrayType}
+	}
+	return out
+}
+
+const maxPage = 1000
+
+func machineRoutes(api fiber.Router, machines MachineReader) {
+	api.Get("/machines", func(c *fiber.Ctx) error {
+		limit, err := strconv.Atoi(c.Query("limit", "100"))
+		if err != nil || limit < 1 || limit > maxPage {
+			return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("limit must be a whole number from 1 to %d", maxPage))
+		}
+		list, err := machines.Machines(c.UserContext(), store.MachineFilter{State: c.Query("state"), AfterID: c.Query("after"), Limit: limit})
+		if err != nil {
+			return err
+		}
+		items := make([]machineJSON, len(list))
+		for i, m := range list {
+			items[i] = toMachineJSON(m)
+		}
+		page := fiber.Map{"machines": items}
+		if len(list) == limit {
+			page["next"] = "/api/v1/machines?limit=" + strconv.Itoa(limit) + "&after=" + list[len(list)-1].ID
+		}
+		return c.JSON(page)
+	})
+	api.Get("/machines/:id", func(c *fiber.Ctx) error {
+		m, err := machines.Machine(c.UserContext(), c.Params("id"))
+		if errors.Is(err, store.ErrNotFound) {
+			return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("no machine with id %q", c.Params("id")))
+		}
+		if err != nil {
+			return err
+		}
+		hist, err := machines.Transitions(c.UserContext(), m.ID)
+		if err != nil {
+			return err
+		}
+		history := make([]transitionJSON, len(hist))
+		for i, t := range hist {
+			history[i] = transitionJSON{Seq: t.Seq, From: t.From, To: t.To, State: json.RawMessage(t.StateJSON), Cause: t.Cause, At: t.At}
+		}
+		return c.JSON(fiber.Map{"machine": toMachineJSON(m), "history": history})
+	})
+}

@@ -1,0 +1,162 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Config says where the HTTP server listens and what it serves from.
+type Config struct {
+	Addr    netip.Addr
+	Port    int
+	Logger  *slog.Logger
+	Version string
+	// Metrics is where request metrics are registered and what /metrics serves.
+	Metrics *prometheus.Registry
+	// Ready answers /readyz: nil means ready, an error says what is not.
+	Ready func(ctx context.Context) error
+	// Machines serves the read side of the native machine API.
+	Machines MachineReader
+}
+
+// Server is the bound HTTP server.
+type Server struct {
+	app *fiber.App
+	ln  net.Listener
+	log *slog.Logger
+}
+
+// New binds the HTTP port and builds the routes. Nothing is served until Serve.
+func New(cfg Config) (*Server, error) { return newServer(cfg, nil) }
+
+// newServer is New with extra routes mounted before the catch-all, for tests.
+func newServer(cfg Config, extra func(fiber.Router)) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	hostPort := net.JoinHostPort(cfg.Addr.String(), strconv.Itoa(cfg.Port))
+	ln, err := net.Listen("tcp", hostPort)
+	if err != nil {
+		return nil, fmt.Errorf("http.port: cannot listen on %s: %w (is another program using the port? change http.port or stop it)", hostPort, err)
+	}
+	s := &Server{ln: ln, log: cfg.Logger}
+	s.app = fiber.New(fiber.Config{
+		DisableStartupMessage: true,
+		AppName:               "slipway",
+		ReadTimeout:           30 * time.Second,
+		IdleTimeout:           60 * time.Second,
+		ErrorHandler:          s.jsonError,
+	})
+	s.app.Use(recover.New())
+	if cfg.Metrics != nil {
+		s.app.Use(requestMetrics(cfg.Metrics))
+	}
+	s.routes(cfg, extra)
+	return s, nil
+}
+
+func (s *Server) routes(cfg Config, extra func(fiber.Router)) {
+	s.app.Get("/healthz", func(c *fiber.Ctx) error {
+		return c.JSON(fiber.Map{"status": "ok"})
+	})
+	s.app.Get("/readyz", func(c *fiber.Ctx) error {
+		if cfg.Ready != nil {
+			if err := cfg.Ready(c.UserContext()); err != nil {
+				return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "not ready", "error": err.Error()})
+			}
+		}
+		return c.JSON(fiber.Map{"status": "ready"})
+	})
+	if cfg.Metrics != nil {
+		s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{})))
+	}
+	api := s.app.Group("/api/v1")
+	api.Get("/version", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"version": cfg.Version}) })
+	if cfg.Machines != nil {
+		machineRoutes(api, cfg.Machines)
+	}
+	if extra != nil {
+		extra(s.app)
+	}
+	s.app.Use(func(c *fiber.Ctx) error {
+		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", c.Method(), c.Path()))
+	})
+}
+
+// jsonError is the one place errors become HTTP answers.
+func (s *Server) jsonError(c *fiber.Ctx, err error) error {
+	code := fiber.StatusInternalServerError
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		code = fe.Code
+	}
+	if code >= 500 {
+		s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "error", err)
+	}
+	return c.Status(code).JSON(fiber.Map{"error": err.Error()})
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve answers requests until Shutdown.
+func (s *Server) Serve() error {
+	if err := s.app.Listener(s.ln); err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections and waits, until ctx ends, for
+// requests in flight to finish.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if err := s.app.ShutdownWithContext(ctx); err != nil {
+		return fmt.Errorf("http: shutdown: %w", err)
+	}
+	return nil
+}
+
+// requestMetrics counts requests and times them by route pattern, never by
+// raw path, so that per-MAC URLs do not explode the label set.
+func requestMetrics(reg prometheus.Registerer) fiber.Handler {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "slipway_http_requests_total",
+		Help: "HTTP requests answered, by method, route and status code.",
+	}, []string{"method", "route", "code"})
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "slipway_http_request_duration_seconds",
+		Help:    "Time to answer HTTP requests, by method and route.",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"method", "route"})
+	reg.MustRegister(requests, duration)
+	return func(c *fiber.Ctx) error {
+		start := time.Now()
+		err := c.Next()
+		code := c.Response().StatusCode()
+		var fe *fiber.Error
+		if errors.As(err, &fe) {
+			code = fe.Code
+		} else if err != nil {
+			code = fiber.StatusInternalServerError
+		}
+		route := c.Route().Path
+		if code == fiber.StatusNotFound {
+			route = "unmatched"
+		}
+		requests.WithLabelValues(c.Method(), route, strconv.Itoa(code)).Inc()
+		duration.WithLabelValues(c.Method(), route).Observe(time.Since(start).Seconds())
+		return err
+	}
+}

@@ -1,0 +1,158 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slipway/slipway/store"
+)
+
+type testServer struct {
+	*Server
+	base string
+	db   *store.Store
+}
+
+func startServer(t *testing.T, ready func(context.Context) error, extra ...func(fiber.Router)) testServer {
+	t.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "slipway.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	var routes func(fiber.Router)
+	if len(extra) > 0 {
+		routes = extra[0]
+	}
+	s, err := newServer(Config{Addr: netip.MustParseAddr("127.0.0.1"), Port: 0, Version: "test",
+		Metrics: prometheus.NewRegistry(), Ready: ready, Machines: db}, routes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	return testServer{Server: s, base: "http://" + s.Addr().String(), db: db}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func TestProbesAndErrors(t *testing.T) {
+	notReady := errors.New("store: database is locked")
+	var readiness error
+	s := startServer(t, func(context.Context) error { return readiness })
+	tests := []struct {
+		name     string
+		path     string
+		setReady error
+		code     int
+		contains string
+	}{
+		{"healthz", "/healthz", nil, 200, `{"status":"ok"}`},
+		{"ready", "/readyz", nil, 200, `{"status":"ready"}`},
+		{"not ready says why", "/readyz", notReady, 503, `"error":"store: database is locked"`},
+		{"unknown path is JSON", "/nope", nil, 404, `{"error":"no such endpoint: GET /nope"}`},
+		{"unknown machine", "/api/v1/machines/ghost", nil, 404, `{"error":"no machine with id \"ghost\""}`},
+		{"bad limit", "/api/v1/machines?limit=0", nil, 400, "limit must be a whole number from 1 to 1000"},
+		{"version", "/api/v1/version", nil, 200, `{"version":"test"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			readiness = tt.setReady
+			code, body := get(t, s.base+tt.path)
+			if code != tt.code || !strings.Contains(body, tt.contains) {
+				t.Fatalf("GET %s = %d %s; want %d containing %s", tt.path, code, body, tt.code, tt.contains)
+			}
+		})
+	}
+	_, metrics := get(t, s.base+"/metrics")
+	for _, want := range []string{`slipway_http_requests_total{code="200",method="GET",route="/healthz"} 1`, `route="unmatched"`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+func TestMachineAPIPagesThroughTheStore(t *testing.T) {
+	s := startServer(t, nil)
+	for i := range 3 {
+		err := s.db.Update(context.Background(), func(tx *store.Tx) error {
+			return tx.CreateMachine(store.Machine{ID: fmt.Sprintf("m%d", i), MACs: []string{fmt.Sprintf("52:54:00:00:00:0%d", i)},
+				Source: "config", State: "created", StateJSON: `{"state":"created"}`, RackID: "r1", Tray: i}, "inventory")
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var page struct {
+		Machines []machineJSON `json:"machines"`
+		Next     string        `json:"next"`
+	}
+	_, body := get(t, s.base+"/api/v1/machines?limit=2")
+	if err := json.Unmarshal([]byte(body), &page); err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Machines) != 2 || page.Next != "/api/v1/machines?limit=2&after=m1" || string(page.Machines[1].State) != `{"state":"created"}` {
+		t.Fatalf("page = %s", body)
+	}
+	_, body = get(t, s.base+page.Next)
+	if !strings.Contains(body, `"machine_id":"m2"`) || strings.Contains(body, `"next"`) {
+		t.Fatalf("second page = %s", body)
+	}
+	code, body := get(t, s.base+"/api/v1/machines/m1")
+	if code != 200 || !strings.Contains(body, `"cause":"inventory"`) || !strings.Contains(body, `"rack_id":"r1"`) {
+		t.Fatalf("machine = %d %s", code, body)
+	}
+}
+
+func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
+	started := make(chan struct{})
+	s := startServer(t, nil, func(r fiber.Router) {
+		r.Get("/slow", func(c *fiber.Ctx) error {
+			close(started)
+			time.Sleep(300 * time.Millisecond)
+			return c.SendString("finished")
+		})
+	})
+	result := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(s.base + "/slow")
+		if err != nil {
+			result <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		result <- string(body)
+	}()
+	<-started
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-result; got != "finished" {
+		t.Fatalf("in-flight request got %q", got)
+	}
+	if _, err := http.Get(s.base + "/healthz"); err == nil {
+		t.Fatal("server still answers after Shutdown")
+	}
+}
