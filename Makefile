@@ -1,0 +1,60 @@
+# Slipway. `make demo` runs it, `make test` tests it; see README.md.
+GO          ?= go
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+BUILT       ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.built=$(BUILT)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Debian packages the end-to-end tests drive as real peers.
+E2E_DEBS    := iproute2 isc-dhcp-client udhcpc tftp-hpa atftp curl mosquitto-clients file
+FUZZTIME    ?= 20s
+
+.PHONY: all build demo test e2e e2e-deps lint bench fuzz clean
+
+all: lint test build
+
+## build: static binaries for linux/amd64 and linux/arm64 in dist/
+build:
+	@mkdir -p dist
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/slipway-linux-amd64 .
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/slipway-linux-arm64 .
+
+## demo: run the appliance on 127.0.0.1 with a simulated fleet (Ctrl-C stops it)
+demo:
+	CGO_ENABLED=0 $(GO) run -ldflags '$(LDFLAGS)' . demo
+
+## test: unit and integration tests; no root, no network beyond loopback
+test:
+	$(GO) test -count=1 ./...
+
+## e2e: end-to-end tests with real Debian clients in network namespaces (root)
+e2e: e2e-deps
+	@if [ "$$(id -u)" != 0 ]; then echo "make e2e needs root: it creates network namespaces and veth pairs"; exit 1; fi
+	$(GO) test -count=1 -tags e2e -v ./testbed/e2e/
+
+## e2e-deps: install the Debian packages the e2e tests use, if missing
+e2e-deps:
+	@missing=""; for p in $(E2E_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing (run as root, or: sudo apt-get install$$missing)"; exit 1; fi; \
+		echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+## lint: gofmt, go vet and staticcheck
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./testbed/e2e/
+	$(GO) run $(STATICCHECK) ./...
+
+## bench: Go benchmarks (see BENCHMARKS.md for the side-by-side comparisons)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## fuzz: run each fuzz target for FUZZTIME
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./appliance/config/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseMAC$$' -fuzztime $(FUZZTIME) ./appliance/domain/
+
+clean:
+	rm -rf dist

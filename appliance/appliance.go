@@ -1,0 +1,185 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/slipway/slipway/appliance/config"
+	"github.com/slipway/slipway/broker"
+	"github.com/slipway/slipway/store"
+	"github.com/slipway/slipway/web"
+)
+
+// Options are what the command line adds to the configuration.
+type Options struct {
+	Version string
+	Logger  *slog.Logger
+	// OnReady, if set, is called once every listener serves.
+	OnReady func(URLs)
+}
+
+// URLs are where a running appliance can be reached.
+type URLs struct {
+	HTTP      string // http://10.88.0.1:80
+	MQTT      string // mqtt://10.88.0.1:1883
+	WebSocket string // ws://10.88.0.1:8083/mqtt, empty when disabled
+}
+
+// Appliance is one running Slipway.
+type Appliance struct {
+	cfg   *config.Config
+	opts  Options
+	log   *slog.Logger
+	ready atomic.Bool
+}
+
+// New prepares an appliance for cfg, which must have passed Validate.
+func New(cfg *config.Config, opts Options) *Appliance {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Appliance{cfg: cfg, opts: opts, log: opts.Logger}
+}
+
+// parts are the started pieces, kept so that stop can undo start.
+type parts struct {
+	db     *store.Store
+	broker *broker.Broker
+	web    *web.Server
+	errs   chan error // a part that stops on its own reports here
+}
+
+// Run starts every part, serves until ctx is cancelled or a part fails, then
+// stops them all. It returns nil after a clean stop on cancellation.
+func (a *Appliance) Run(ctx context.Context) error {
+	if err := checkLAN(a.cfg.LAN.Interface, a.cfg.LANPrefix()); err != nil {
+		return err
+	}
+	p := &parts{errs: make(chan error, 4)}
+	startErr := a.start(ctx, p)
+	if startErr == nil {
+		a.ready.Store(true)
+		a.announce(p)
+		select {
+		case <-ctx.Done():
+			a.log.Info("stopping", "reason", context.Cause(ctx))
+		case startErr = <-p.errs:
+			a.log.Error("a part stopped unexpectedly; stopping the rest", "error", startErr)
+		}
+	}
+	a.ready.Store(false)
+	return errors.Join(startErr, a.stop(p))
+}
+
+func (a *Appliance) start(ctx context.Context, p *parts) error {
+	for _, dir := range []string{a.cfg.DataDir, a.cfg.TFTPRoot()} {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return fmt.Errorf("data_dir: %w", err)
+		}
+	}
+	var err error
+	if p.db, err = store.Open(ctx, a.cfg.DBPath(), store.Options{BusyTimeout: a.cfg.Store.BusyTimeout}); err != nil {
+		return err
+	}
+	created, updated, err := syncInventory(ctx, p.db, a.cfg.Machines)
+	if err != nil {
+		return err
+	}
+	a.log.Info("inventory loaded", "machines_created", created, "machines_updated", updated)
+
+	lanIP := a.cfg.LANIP()
+	p.broker, err = broker.New(broker.Config{Addr: lanIP, Port: a.cfg.MQTT.Port, WebSocketPort: a.cfg.MQTT.WebSocketPort, Logger: a.log})
+	if err != nil {
+		return err
+	}
+	p.web, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Version: a.opts.Version,
+		Metrics: a.metrics(), Ready: a.readiness(p), Machines: p.db})
+	if err != nil {
+		return err
+	}
+	if err := p.broker.Start(); err != nil {
+		return err
+	}
+	go func() { p.errs <- p.web.Serve() }()
+	return nil
+}
+
+// stop undoes start in reverse order; parts that never started are skipped.
+func (a *Appliance) stop(p *parts) error {
+	var errs []error
+	if p.web != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.HTTP.ShutdownGrace)
+		errs = append(errs, p.web.Shutdown(ctx))
+		cancel()
+	}
+	if p.broker != nil {
+		errs = append(errs, p.broker.Close())
+	}
+	if p.db != nil {
+		errs = append(errs, p.db.Close())
+	}
+	err := errors.Join(errs...)
+	if err == nil {
+		a.log.Info("stopped cleanly")
+	}
+	return err
+}
+
+func (a *Appliance) readiness(p *parts) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if !a.ready.Load() {
+			return errors.New("starting or stopping")
+		}
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if err := p.db.Ping(ctx); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		return nil
+	}
+}
+
+func (a *Appliance) metrics() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "slipway_build_info",
+			Help:        "Always 1; the version label says which Slipway runs.",
+			ConstLabels: prometheus.Labels{"version": a.opts.Version},
+		}, func() float64 { return 1 }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "slipway_ready",
+			Help: "1 while every part serves, 0 while starting or stopping.",
+		}, func() float64 {
+			if a.ready.Load() {
+				return 1
+			}
+			return 0
+		}),
+	)
+	return reg
+}
+
+func (a *Appliance) announce(p *parts) {
+	urls := URLs{
+		HTTP: "http://" + p.web.Addr().String(),
+		MQTT: "mqtt://" + p.broker.Addrs()[0].String(),
+	}
+	if addrs := p.broker.Addrs(); len(addrs) > 1 {
+		urls.WebSocket = "ws://" + addrs[1].String() + "/mqtt"
+	}
+	a.log.Info("slipway ready", "lan", a.cfg.LAN.Interface, "http", urls.HTTP, "mqtt", urls.MQTT, "mqtt_ws", urls.WebSocket)
+	if a.opts.OnReady != nil {
+		a.opts.OnReady(urls)
+	}
+}

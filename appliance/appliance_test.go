@@ -1,0 +1,155 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipway/slipway/appliance/config"
+	"github.com/slipway/slipway/store"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func testConfig(t *testing.T, dataDir string, machines ...config.Machine) *config.Config {
+	t.Helper()
+	cfg, err := DemoConfig(dataDir, DemoPorts{HTTP: freePort(t), MQTT: freePort(t), WebSocket: freePort(t), TFTP: 6969}, machines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// runUntilReady starts the appliance and returns its URLs and a stop
+// function that returns Run's result.
+func runUntilReady(t *testing.T, cfg *config.Config) (URLs, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan URLs, 1)
+	done := make(chan error, 1)
+	a := New(cfg, Options{Version: "test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), OnReady: func(u URLs) { ready <- u }})
+	go func() { done <- a.Run(ctx) }()
+	select {
+	case u := <-ready:
+		return u, func() error { cancel(); return <-done }
+	case err := <-done:
+		cancel()
+		t.Fatalf("Run ended before ready: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("not ready after 10s")
+	}
+	return URLs{}, nil
+}
+
+func TestRunServesAndStopsCleanly(t *testing.T) {
+	cfg := testConfig(t, t.TempDir(), config.Machine{ID: "m1", MACs: []string{"52:54:00:00:00:01"}})
+	urls, stop := runUntilReady(t, cfg)
+	for path, want := range map[string]string{"/readyz": `"ready"`, "/metrics": "slipway_ready 1", "/api/v1/machines/m1": `"state":"created"`} {
+		resp, err := http.Get(urls.HTTP + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s = %d %s", path, resp.StatusCode, body)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run after cancel = %v, want nil", err)
+	}
+}
+
+func TestInventorySyncKeepsStateAcrossRestarts(t *testing.T) {
+	dir := t.TempDir()
+	m := config.Machine{ID: "m1", MACs: []string{"52:54:00:00:00:01"}, Hostname: "old"}
+	_, stop := runUntilReady(t, testConfig(t, dir, m))
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// Move the machine on, as the lifecycle will, then restart with a new hostname.
+	db, err := store.Open(context.Background(), dir+"/slipway.db", store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(context.Background(), func(tx *store.Tx) error {
+		_, err := tx.Transition(store.Transition{MachineID: "m1", To: "ready", StateJSON: `{"state":"ready"}`, Cause: "test"}, initialState)
+		return err
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Hostname = "new"
+	_, stop = runUntilReady(t, testConfig(t, dir, m))
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = store.Open(context.Background(), dir+"/slipway.db", store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got, err := db.Machine(context.Background(), "m1")
+	if err != nil || got.Hostname != "new" || got.State != "ready" {
+		t.Fatalf("after restart: %+v, %v", got, err)
+	}
+}
+
+func TestTakenPortFailsStartWithTheField(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := testConfig(t, t.TempDir())
+	cfg.HTTP.Port = taken.Addr().(*net.TCPAddr).Port
+	err = New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Run(context.Background())
+	want := fmt.Sprintf("http.port: cannot listen on 127.0.0.1:%d", cfg.HTTP.Port)
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("want %q..., got %v", want, err)
+	}
+}
+
+func TestCheckLAN(t *testing.T) {
+	lo := loopbackInterface()
+	tests := []struct {
+		name, iface, cidr, field string
+	}{
+		{"address on interface", lo, "127.0.0.1/8", ""},
+		{"address elsewhere", lo, "192.0.2.1/24", "lan.address"},
+		{"no such interface", "nosuch0", "127.0.0.1/8", "lan.interface"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := &config.Config{LAN: config.LAN{Interface: tt.iface, Address: tt.cidr}}
+			_ = cfg.Validate()
+			err := checkLAN(tt.iface, cfg.LANPrefix())
+			var le LANError
+			if tt.field == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.As(err, &le) || le.Field != tt.field {
+				t.Fatalf("want a LANError on %s, got %v", tt.field, err)
+			}
+		})
+	}
+}

@@ -1,0 +1,46 @@
+package appliance
+
+import (
+	"net/netip"
+
+	"github.com/slipway/slipway/appliance/config"
+)
+
+
+// DemoPorts are the unprivileged ports the demo listens on, on 127.0.0.1.
+type DemoPorts struct {
+	HTTP, MQTT, WebSocket, TFTP int
+}
+
+// DefaultDemoPorts keep clear of the well-known ports, so the demo needs no root.
+func DefaultDemoPorts() DemoPorts { return DemoPorts{HTTP: 8080, MQTT: 1883, WebSocket: 8083, TFTP: 6969} }
+
+// DemoConfig is the configuration `slipway demo` runs: the embedded defaults
+// on loopback with unprivileged ports, data in dataDir, and the given
+// simulated machines as inventory. DHCP stays off: it needs root and a LAN.
+func DemoConfig(dataDir string, ports DemoPorts, machines []config.Machine) (*config.Config, error) {
+	cfg, err := config.Defaults()
+	if err != nil {
+		return nil, err
+	}
+	cfg.LAN = config.LAN{Interface: loopbackInterface(), Address: "127.0.0.1/8"}
+	cfg.DataDir = dataDir
+	cfg.HTTP.Port = ports.HTTP
+	cfg.MQTT.Port = ports.MQTT
+	cfg.MQTT.WebSocketPort = ports.WebSocket
+	cfg.TFTP.Port = ports.TFTP
+	cfg.DHCP.Mode = "off"
+	cfg.Machines = machines
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// loopbackInterface is the name of the interface holding 127.0.0.1.
+func loopbackInterface() string {
+	if name := interfaceWith(netip.AddrFrom4([4]byte{127, 0, 0, 1})); name != "" {
+		return name
+	}
+	return "lo"
+}

@@ -1,0 +1,140 @@
+// Command slipway is an offline provisioning appliance in one binary: DHCP,
+// TFTP and HTTP netboot, cloud-init by MAC, onboarding heartbeats, an MQTT
+// event bus, Redfish BMC control and a web console, on one isolated LAN.
+//
+//	slipway serve --config /etc/slipway/slipway.yaml
+//	slipway demo
+//	slipway check-config slipway.yaml
+//	slipway version
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/slipway/slipway/appliance"
+	"github.com/slipway/slipway/appliance/config"
+)
+
+// Set at build time by the Makefile (-ldflags -X).
+var (
+	version = "dev"
+	commit  = "unknown"
+	built   = "unknown"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRootCommand(os.Stdout, os.Stderr).ExecuteContext(ctx); err != nil {
+		reportError(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// reportError prints one line per problem, each prefixed so that it stands
+// out in a terminal or a journal.
+func reportError(w io.Writer, err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintln(w, "slipway: "+line)
+	}
+}
+
+func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "slipway",
+		Short: "Offline provisioning appliance: netboot, cloud-init, lifecycle events and BMC control on one LAN",
+		Long: `Slipway takes bare servers on an isolated provisioning LAN from power-on to an
+onboarded OS: DHCP, TFTP and HTTP netboot, cloud-init by MAC, onboarding
+heartbeats, an MQTT bus of lifecycle events, and Redfish BMC control.
+
+Try it without root or a spare LAN:   slipway demo
+Check a configuration file:           slipway check-config slipway.yaml
+Run on the provisioning LAN:          slipway serve --config /etc/slipway/slipway.yaml
+
+The configuration reference is docs/config.md; slipway.example.yaml is a
+commented starting point.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(serveCommand(stderr), demoCommand(stdout, stderr), checkConfigCommand(stdout), versionCommand(stdout), hashPasswordCommand())
+	return root
+}
+
+func serveCommand(stderr io.Writer) *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the appliance on the LAN named in the configuration",
+		Long: `Run every part of Slipway on the provisioning LAN: DHCP on the LAN interface,
+and TFTP, HTTP and MQTT on the LAN address only. Start-up fails with a message
+naming the field to fix if the address is not on the interface or a port is
+taken. Stops cleanly on SIGINT or SIGTERM.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(path)
+			if err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			log := newLogger(stderr, cfg.Log)
+			return appliance.New(cfg, appliance.Options{Version: version, Logger: log}).Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "/etc/slipway/slipway.yaml", "configuration file")
+	return cmd
+}
+
+func checkConfigCommand(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check-config FILE",
+		Short: "Validate a configuration file and list every problem in it",
+		Long: `Read FILE over the built-in defaults and check every field. Each problem is
+printed as "path (line N): what is wrong; how to fix it". Exits 0 when the
+file is valid. Whether lan.address is on lan.interface is checked by serve,
+on the appliance itself.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			cfg, err := config.Load(args[0])
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			fmt.Fprintf(stdout, "%s: valid (LAN %s on %s, DHCP %s, %d machines, %d profiles)\n",
+				args[0], cfg.LANPrefix(), cfg.LAN.Interface, cfg.DHCP.Mode, len(cfg.Machines), len(cfg.Profiles))
+			return nil
+		},
+	}
+}
+
+func versionCommand(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version, commit and build date",
+		Args:  cobra.NoArgs,
+		Run: func(*cobra.Command, []string) {
+			fmt.Fprintf(stdout, "slipway %s (commit %s, built %s)\n", version, commit, built)
+		},
+	}
+}
+
+func newLogger(w io.Writer, cfg config.Log) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.Level)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+

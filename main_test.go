@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// run executes the CLI in-process as main would and returns what it printed.
+func run(t *testing.T, args ...string) (stdout, stderr string, failed bool) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := newRootCommand(&out, &errOut)
+	cmd.SetArgs(args)
+	if err := cmd.ExecuteContext(context.Background()); err != nil {
+		reportError(&errOut, err)
+		failed = true
+	}
+	return out.String(), errOut.String(), failed
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "slipway.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestCheckConfig(t *testing.T) {
+	tests := []struct {
+		name     string
+		config   string
+		failed   bool
+		contains string
+	}{
+		{"valid", "lan: {interface: eth1, address: 10.88.0.1/24}\ndhcp: {range: {start: 10.88.0.100, end: 10.88.0.200}}\n", false, "valid (LAN 10.88.0.1/24 on eth1, DHCP full, 0 machines, 0 profiles)"},
+		{"typo", "lan: {interface: eth1, adress: 10.88.0.1/24}\n", true, `slipway: ` + "%s" + `: lan.adress (line 1): unknown field; did you mean "address"?`},
+		{"bad CIDR", "lan: {interface: eth1, address: 10.88.0.300/24}\n", true, `lan.address (line 1): "10.88.0.300/24" is not a CIDR address`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, tt.config)
+			stdout, stderr, failed := run(t, "check-config", path)
+			want := strings.ReplaceAll(tt.contains, "%s", path)
+			if failed != tt.failed || !strings.Contains(stdout+stderr, want) {
+				t.Fatalf("failed=%v\nstdout: %s\nstderr: %s\nwant %q", failed, stdout, stderr, want)
+			}
+		})
+	}
+}
+
+func TestServeRefusesAnAddressNotOnTheInterfaceInOneLine(t *testing.T) {
+	// 192.0.2.1 is TEST-NET-1: never assigned here, and nothing is sent to it.
+	path := writeConfig(t, "lan: {interface: lo, address: 192.0.2.1/24}\ndata_dir: "+t.TempDir()+
+		"\ndhcp: {range: {start: 192.0.2.100, end: 192.0.2.200}}\n")
+	_, stderr, failed := run(t, "serve", "--config", path)
+	if !failed {
+		t.Fatal("serve accepted an address that is not on the interface")
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], `slipway: lan.address: 192.0.2.1 is not assigned to interface "lo"`) {
+		t.Fatalf("want one line naming lan.address, got:\n%s", stderr)
+	}
+}
+
+func TestServeRefusesAnUnknownInterface(t *testing.T) {
+	path := writeConfig(t, "lan: {interface: nosuch0, address: 10.88.0.1/24}\ndata_dir: "+t.TempDir()+
+		"\ndhcp: {range: {start: 10.88.0.100, end: 10.88.0.200}}\n")
+	_, stderr, failed := run(t, "serve", "--config", path)
+	if !failed || !strings.HasPrefix(stderr, `slipway: lan.interface: no network interface "nosuch0" on this host`) {
+		t.Fatalf("failed=%v stderr=%s", failed, stderr)
+	}
+}
+
+func TestVersionAndHashPassword(t *testing.T) {
+	stdout, _, _ := run(t, "version")
+	if !strings.HasPrefix(stdout, "slipway dev (commit") {
+		t.Fatalf("version = %q", stdout)
+	}
+	var out bytes.Buffer
+	cmd := newRootCommand(&out, &out)
+	cmd.SetIn(strings.NewReader("correct horse\n"))
+	cmd.SetArgs([]string{"hash-password"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	hash := strings.TrimSpace(out.String())
+	cfg := writeConfig(t, "lan: {interface: eth1, address: 10.88.0.1/24}\ndhcp: {mode: off}\nusers: [{name: admin, role: admin, password_hash: '"+hash+"'}]\n")
+	if _, stderr, failed := run(t, "check-config", cfg); failed {
+		t.Fatalf("hash-password output is refused by check-config: %s", stderr)
+	}
+}

@@ -1,0 +1,175 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/slipway/slipway/testbed"
+)
+
+// slipwayBinary is built once per test run, from this checkout.
+var slipwayBinary string
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() != 0 {
+		fmt.Println("e2e tests need root (network namespaces); run: sudo make e2e")
+		os.Exit(1)
+	}
+	dir, err := os.MkdirTemp("", "slipway-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	slipwayBinary = filepath.Join(dir, "slipway")
+	build := exec.Command("go", "build", "-o", slipwayBinary, "../..")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Printf("building slipway: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// requireCommands skips the test, naming the Debian package, when a peer
+// client is missing (make e2e installs them).
+func requireCommands(t *testing.T, cmdToPackage map[string]string) {
+	t.Helper()
+	for cmd, pkg := range cmdToPackage {
+		if _, err := exec.LookPath(cmd); err != nil {
+			t.Skipf("%s is missing: install Debian's %s (make e2e-deps does)", cmd, pkg)
+		}
+	}
+}
+
+// newLAN builds a namespace LAN named after the test and removes it after.
+func newLAN(t *testing.T, serverCIDR string) *testbed.LAN {
+	t.Helper()
+	prefix := fmt.Sprintf("sw%d%s", os.Getpid()%10000, shortName(t.Name()))
+	lan, err := testbed.NewLAN(context.Background(), prefix, serverCIDR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := lan.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return lan
+}
+
+func shortName(name string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(name) {
+		if r >= 'a' && r <= 'z' && b.Len() < 4 {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// appliance is a slipway process serving inside a namespace.
+type appliance struct {
+	cmd     *exec.Cmd
+	dataDir string
+	mu      sync.Mutex
+	log     strings.Builder
+	done    chan error
+}
+
+func (a *appliance) logs() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.log.String()
+}
+
+// startServe writes config to a file and runs `slipway serve` with it in
+// host's namespace.
+func startServe(t *testing.T, host testbed.Host, config string) *appliance {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "slipway.yaml")
+	config = strings.ReplaceAll(config, "DATA_DIR", filepath.Join(dir, "data"))
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := &appliance{dataDir: filepath.Join(dir, "data"), done: make(chan error, 1)}
+	a.cmd = host.Command(context.Background(), slipwayBinary, "serve", "--config", path)
+	stderr, err := a.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go a.collect(stderr)
+	t.Cleanup(func() {
+		if a.cmd.ProcessState == nil {
+			a.cmd.Process.Kill()
+			<-a.done
+		}
+		if t.Failed() {
+			t.Logf("slipway log:\n%s", a.logs())
+		}
+	})
+	return a
+}
+
+func (a *appliance) collect(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		a.mu.Lock()
+		a.log.WriteString(sc.Text() + "\n")
+		a.mu.Unlock()
+	}
+	a.done <- a.cmd.Wait()
+}
+
+// waitReady polls /readyz from inside host's namespace until it answers 200.
+func waitReady(t *testing.T, a *appliance, host testbed.Host, url string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-a.done:
+			a.done <- err
+			t.Fatalf("slipway exited before it was ready: %v\n%s", err, a.logs())
+		default:
+		}
+		out, err := host.Run(context.Background(), "curl", "-fsS", "--max-time", "2", url+"/readyz")
+		if err == nil && strings.Contains(out, `"ready"`) {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("slipway not ready at %s after 20s\n%s", url, a.logs())
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (a *appliance) stop(t *testing.T) {
+	t.Helper()
+	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-a.done:
+		if err != nil {
+			t.Fatalf("slipway exited with %v after SIGTERM\n%s", err, a.logs())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("slipway did not stop within 20s of SIGTERM\n%s", a.logs())
+	}
+}
+
