@@ -137,4 +137,3 @@ func newLogger(w io.Writer, cfg config.Log) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
-

@@ -6,14 +6,15 @@ import (
 	"github.com/slipway/slipway/appliance/config"
 )
 
-
 // DemoPorts are the unprivileged ports the demo listens on, on 127.0.0.1.
 type DemoPorts struct {
 	HTTP, MQTT, WebSocket, TFTP int
 }
 
 // DefaultDemoPorts keep clear of the well-known ports, so the demo needs no root.
-func DefaultDemoPorts() DemoPorts { return DemoPorts{HTTP: 8080, MQTT: 1883, WebSocket: 8083, TFTP: 6969} }
+func DefaultDemoPorts() DemoPorts {
+	return DemoPorts{HTTP: 8080, MQTT: 1883, WebSocket: 8083, TFTP: 6969}
+}
 
 // DemoConfig is the configuration `slipway demo` runs: the embedded defaults
 // on loopback with unprivileged ports, data in dataDir, and the given

@@ -172,4 +172,3 @@ func (a *appliance) stop(t *testing.T) {
 		t.Fatalf("slipway did not stop within 20s of SIGTERM\n%s", a.logs())
 	}
 }
-
