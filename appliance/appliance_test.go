@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/slipway/slipway/appliance/config"
+	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/store"
 )
 
@@ -88,7 +89,7 @@ func TestInventorySyncKeepsStateAcrossRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.Update(context.Background(), func(tx *store.Tx) error {
-		_, err := tx.Transition(store.Transition{MachineID: "m1", To: "ready", StateJSON: `{"state":"ready"}`, Cause: "test"}, initialState)
+		_, err := tx.Transition(store.Transition{MachineID: "m1", To: "ready", StateJSON: `{"state":"ready"}`, Cause: "test"}, domain.InitialState)
 		return err
 	})
 	db.Close()

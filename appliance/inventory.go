@@ -6,11 +6,9 @@ import (
 	"fmt"
 
 	"github.com/slipway/slipway/appliance/config"
+	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/store"
 )
-
-// initialState is where every machine's life starts: NICo's "created".
-const initialState = `{"state":"created"}`
 
 // syncInventory makes the store agree with the machines the configuration
 // lists: new ones are created in state "created", known ones get their
@@ -48,7 +46,7 @@ func syncInventory(ctx context.Context, db *store.Store, machines []config.Machi
 
 func inventoryRecord(m config.Machine) store.Machine {
 	rec := store.Machine{ID: m.ID, Hostname: m.Hostname, Profile: m.Profile, Source: "config",
-		State: "created", StateJSON: initialState}
+		State: "created", StateJSON: domain.InitialState}
 	for _, mac := range m.MachineMACs() {
 		rec.MACs = append(rec.MACs, mac.String())
 	}

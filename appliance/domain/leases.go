@@ -1,0 +1,291 @@
+package domain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/slipway/slipway/store"
+)
+
+// Lease states as stored.
+const (
+	LeaseOffered  = "offered"
+	LeaseBound    = "bound"
+	LeaseReleased = "released"
+	LeaseDeclined = "declined"
+)
+
+// ErrPoolExhausted means every address of the pool is leased, offered,
+// reserved or quarantined.
+var ErrPoolExhausted = errors.New("address pool exhausted")
+
+// NakError is a request the server must refuse (DHCPNAK), with the reason
+// the NAK carries.
+type NakError struct{ Reason string }
+
+func (e NakError) Error() string { return "refused: " + e.Reason }
+
+// Pool is the address plan of the LAN.
+type Pool struct {
+	Subnet       netip.Prefix // the LAN, e.g. 10.88.0.0/24
+	ServerIP     netip.Addr
+	Start, End   netip.Addr // the dynamic range, inclusive
+	LeaseTime    time.Duration
+	Reservations map[MAC]Reservation
+	// OfferHold is how long an offered address stays set aside for the
+	// client that was offered it; Quarantine how long a declined address
+	// stays out of use.
+	OfferHold  time.Duration
+	Quarantine time.Duration
+}
+
+// Reservation pins a MAC to an address.
+type Reservation struct {
+	IP       netip.Addr
+	Hostname string
+}
+
+// Grant is an address given to a client.
+type Grant struct {
+	IP        netip.Addr
+	Hostname  string
+	LeaseTime time.Duration // what to tell the client
+	Expires   time.Time     // when the stored lease (or offer) lapses
+}
+
+// leaseEntry is the in-memory image of one stored lease.
+type leaseEntry struct {
+	mac      MAC
+	state    string
+	hostname string
+	expires  time.Time
+}
+
+// LeaseBook allocates addresses. The store is the truth; the book keeps an
+// in-memory image of it so that allocation is not a table scan, and changes
+// the image only after the store committed. One mutex serialises all
+// changes, so two clients can never be given one address, and a restart
+// rebuilds the image from the store.
+type LeaseBook struct {
+	db   *store.Store
+	pool Pool
+	log  *slog.Logger
+	now  func() time.Time
+
+	mu         sync.Mutex
+	byIP       map[netip.Addr]leaseEntry
+	byMAC      map[MAC]netip.Addr
+	reservedIP map[netip.Addr]MAC
+	cursor     netip.Addr // next-fit: where the last search stopped
+}
+
+// NewLeaseBook loads the stored leases.
+func NewLeaseBook(ctx context.Context, db *store.Store, pool Pool, log *slog.Logger) (*LeaseBook, error) {
+	if pool.OfferHold <= 0 {
+		pool.OfferHold = time.Minute
+	}
+	if pool.Quarantine <= 0 {
+		pool.Quarantine = 10 * time.Minute
+	}
+	b := &LeaseBook{db: db, pool: pool, log: log, now: time.Now,
+		byIP: map[netip.Addr]leaseEntry{}, byMAC: map[MAC]netip.Addr{}, reservedIP: map[netip.Addr]MAC{}, cursor: pool.Start}
+	for mac, r := range pool.Reservations {
+		b.reservedIP[r.IP] = mac
+	}
+	leases, err := db.Leases(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load leases: %w", err)
+	}
+	for _, l := range leases {
+		ip, err := netip.ParseAddr(l.IP)
+		if err != nil {
+			return nil, fmt.Errorf("stored lease has a bad address %q: %w", l.IP, err)
+		}
+		b.byIP[ip] = leaseEntry{mac: MAC(l.MAC), state: l.State, hostname: l.Hostname, expires: l.ExpiresAt}
+		if l.State == LeaseBound || l.State == LeaseOffered {
+			b.byMAC[MAC(l.MAC)] = ip
+		}
+	}
+	return b, nil
+}
+
+// Offer picks an address for mac (DHCPDISCOVER): its reservation, else the
+// address it holds, else the one it asks for if free, else the next free one.
+func (b *LeaseBook) Offer(ctx context.Context, mac MAC, requested netip.Addr, hostname string) (Grant, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	ip, ok := b.choose(mac, requested, now)
+	if !ok {
+		return Grant{}, ErrPoolExhausted
+	}
+	g, err := b.write(ctx, mac, ip, LeaseOffered, b.hostnameFor(mac, hostname), now, b.pool.OfferHold)
+	// The offer is held briefly, but it announces the lease the client will get.
+	g.LeaseTime = b.pool.LeaseTime
+	return g, err
+}
+
+// Request confirms an address (DHCPREQUEST in any of its forms): it is
+// bound when ip may be mac's, and refused with a NakError otherwise.
+func (b *LeaseBook) Request(ctx context.Context, mac MAC, ip netip.Addr, hostname string) (Grant, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	if !b.pool.Subnet.Contains(ip) {
+		return Grant{}, NakError{fmt.Sprintf("%s is not on this network (%s)", ip, b.pool.Subnet.Masked())}
+	}
+	if r, reserved := b.pool.Reservations[mac]; reserved && r.IP != ip {
+		return Grant{}, NakError{fmt.Sprintf("%s is reserved %s", mac, r.IP)}
+	}
+	if !b.usable(ip, mac, now) {
+		return Grant{}, NakError{fmt.Sprintf("%s is not available to %s", ip, mac)}
+	}
+	return b.write(ctx, mac, ip, LeaseBound, b.hostnameFor(mac, hostname), now, b.pool.LeaseTime)
+}
+
+// Release ends mac's lease of ip (DHCPRELEASE). The row stays, so the client
+// gets the same address next time if nobody else took it.
+func (b *LeaseBook) Release(ctx context.Context, mac MAC, ip netip.Addr) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e, ok := b.byIP[ip]
+	if !ok || e.mac != mac || e.state == LeaseDeclined {
+		return nil // nothing of this client's to release
+	}
+	_, err := b.write(ctx, mac, ip, LeaseReleased, e.hostname, b.now(), 0)
+	return err
+}
+
+// Decline quarantines ip, which mac found in use by someone else
+// (DHCPDECLINE after an ARP probe).
+func (b *LeaseBook) Decline(ctx context.Context, mac MAC, ip netip.Addr) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e, ok := b.byIP[ip]; !ok || e.mac != mac {
+		return nil // a decline for an address we did not give this client
+	}
+	delete(b.byMAC, mac)
+	_, err := b.write(ctx, "", ip, LeaseDeclined, "", b.now(), b.pool.Quarantine)
+	if err == nil {
+		b.log.Warn("address declined by client: another host uses it; quarantined", "ip", ip, "mac", mac, "for", b.pool.Quarantine)
+	}
+	return err
+}
+
+// Active counts addresses currently offered or bound, for metrics.
+func (b *LeaseBook) Active() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now, n := b.now(), 0
+	for _, e := range b.byIP {
+		if (e.state == LeaseBound || e.state == LeaseOffered) && now.Before(e.expires) {
+			n++
+		}
+	}
+	return n
+}
+
+// PoolSize is the number of addresses in the dynamic range.
+func (b *LeaseBook) PoolSize() int {
+	return int(addrToUint(b.pool.End)-addrToUint(b.pool.Start)) + 1
+}
+
+func (b *LeaseBook) choose(mac MAC, requested netip.Addr, now time.Time) (netip.Addr, bool) {
+	if r, ok := b.pool.Reservations[mac]; ok {
+		if b.usable(r.IP, mac, now) {
+			return r.IP, true
+		}
+		b.log.Warn("reserved address is held by another client; offering from the pool", "mac", mac, "reserved", r.IP)
+	}
+	if ip, ok := b.byMAC[mac]; ok && b.inPool(ip) && b.usable(ip, mac, now) {
+		return ip, true
+	}
+	if requested.IsValid() && b.inPool(requested) && b.usable(requested, mac, now) {
+		return requested, true
+	}
+	size := uint32(b.PoolSize())
+	start := addrToUint(b.pool.Start)
+	offset := addrToUint(b.cursor) - start
+	for i := uint32(0); i < size; i++ {
+		ip := uintToAddr(start + (offset+i)%size)
+		if b.usable(ip, mac, now) {
+			b.cursor = uintToAddr(start + (offset+i+1)%size)
+			return ip, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// usable says whether mac may hold ip now.
+func (b *LeaseBook) usable(ip netip.Addr, mac MAC, now time.Time) bool {
+	if ip == b.pool.ServerIP || ip == b.pool.Subnet.Masked().Addr() || ip == broadcast(b.pool.Subnet) {
+		return false
+	}
+	if owner, reserved := b.reservedIP[ip]; reserved && owner != mac {
+		return false
+	}
+	if !b.inPool(ip) {
+		if _, reserved := b.reservedIP[ip]; !reserved {
+			return false
+		}
+	}
+	e, leased := b.byIP[ip]
+	switch {
+	case !leased:
+		return true
+	case e.state == LeaseDeclined:
+		return now.After(e.expires)
+	case e.mac == mac, e.state == LeaseReleased:
+		return true
+	default:
+		return now.After(e.expires)
+	}
+}
+
+func (b *LeaseBook) inPool(ip netip.Addr) bool {
+	return !ip.Less(b.pool.Start) && !b.pool.End.Less(ip)
+}
+
+func (b *LeaseBook) hostnameFor(mac MAC, asked string) string {
+	if r, ok := b.pool.Reservations[mac]; ok && r.Hostname != "" {
+		return r.Hostname
+	}
+	return asked
+}
+
+// write stores the lease, then updates the image.
+func (b *LeaseBook) write(ctx context.Context, mac MAC, ip netip.Addr, state, hostname string, now time.Time, d time.Duration) (Grant, error) {
+	expires := now.Add(d)
+	err := b.db.Update(ctx, func(tx *store.Tx) error {
+		return tx.PutLease(store.Lease{IP: ip.String(), MAC: string(mac), Hostname: hostname, State: state, ExpiresAt: expires})
+	})
+	if err != nil {
+		return Grant{}, fmt.Errorf("store lease of %s: %w", ip, err)
+	}
+	if old, ok := b.byIP[ip]; ok && old.mac != mac && b.byMAC[old.mac] == ip {
+		delete(b.byMAC, old.mac)
+	}
+	b.byIP[ip] = leaseEntry{mac: mac, state: state, hostname: hostname, expires: expires}
+	if state == LeaseBound || state == LeaseOffered {
+		b.byMAC[mac] = ip
+	}
+	return Grant{IP: ip, Hostname: hostname, LeaseTime: d, Expires: expires}, nil
+}
+
+func addrToUint(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+func uintToAddr(n uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+}
+
+func broadcast(p netip.Prefix) netip.Addr {
+	return uintToAddr(addrToUint(p.Masked().Addr()) | (1<<(32-p.Bits()) - 1))
+}

@@ -1,0 +1,177 @@
+package domain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slipway/slipway/store"
+)
+
+var (
+	macA = MAC("52:54:00:00:00:0a")
+	macB = MAC("52:54:00:00:00:0b")
+	macR = MAC("52:54:00:00:00:0c")
+)
+
+func testPool() Pool {
+	return Pool{
+		Subnet: netip.MustParsePrefix("10.88.0.0/24"), ServerIP: netip.MustParseAddr("10.88.0.1"),
+		Start: netip.MustParseAddr("10.88.0.100"), End: netip.MustParseAddr("10.88.0.103"),
+		LeaseTime:    time.Hour,
+		Reservations: map[MAC]Reservation{macR: {IP: netip.MustParseAddr("10.88.0.10"), Hostname: "reserved"}},
+	}
+}
+
+func openBook(t *testing.T, path string, pool Pool) *LeaseBook {
+	t.Helper()
+	db, err := store.Open(context.Background(), path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	b, err := NewLeaseBook(context.Background(), db, pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func TestLeaseBookDecisions(t *testing.T) {
+	ctx := context.Background()
+	b := openBook(t, filepath.Join(t.TempDir(), "db"), testPool())
+	steps := []struct {
+		name    string
+		do      func() (Grant, error)
+		wantIP  string
+		wantErr string
+	}{
+		{"first client gets the first address", func() (Grant, error) { return b.Offer(ctx, macA, netip.Addr{}, "") }, "10.88.0.100", ""},
+		{"and binds it", func() (Grant, error) { return b.Request(ctx, macA, ip("10.88.0.100"), "") }, "10.88.0.100", ""},
+		{"asks again, gets the same", func() (Grant, error) { return b.Offer(ctx, macA, ip("10.88.0.102"), "") }, "10.88.0.100", ""},
+		{"another client gets what it asks for", func() (Grant, error) { return b.Offer(ctx, macB, ip("10.88.0.102"), "") }, "10.88.0.102", ""},
+		{"but not A's address", func() (Grant, error) { return b.Request(ctx, macB, ip("10.88.0.100"), "") }, "", "10.88.0.100 is not available"},
+		{"nor one off the network", func() (Grant, error) { return b.Request(ctx, macB, ip("192.168.1.5"), "") }, "", "not on this network"},
+		{"nor one outside the pool", func() (Grant, error) { return b.Request(ctx, macB, ip("10.88.0.50"), "") }, "", "not available"},
+		{"nor the server's own", func() (Grant, error) { return b.Request(ctx, macB, ip("10.88.0.1"), "") }, "", "not available"},
+		{"nor A's reserved one", func() (Grant, error) { return b.Request(ctx, macB, ip("10.88.0.10"), "") }, "", "not available"},
+		{"reservation is offered with its hostname", func() (Grant, error) { return b.Offer(ctx, macR, ip("10.88.0.101"), "x") }, "10.88.0.10", ""},
+		{"reserved client asking elsewhere is refused", func() (Grant, error) { return b.Request(ctx, macR, ip("10.88.0.101"), "") }, "", "reserved 10.88.0.10"},
+	}
+	for _, s := range steps {
+		g, err := s.do()
+		if s.wantErr != "" {
+			var nak NakError
+			if !errors.As(err, &nak) || !contains(err.Error(), s.wantErr) {
+				t.Fatalf("%s: want NAK %q, got %v", s.name, s.wantErr, err)
+			}
+			continue
+		}
+		if err != nil || g.IP.String() != s.wantIP {
+			t.Fatalf("%s: got %v, %v; want %s", s.name, g.IP, err, s.wantIP)
+		}
+	}
+	if g, _ := b.Offer(ctx, macR, netip.Addr{}, ""); g.Hostname != "reserved" {
+		t.Errorf("reservation hostname = %q", g.Hostname)
+	}
+}
+
+func TestLeaseBookExhaustionDeclineAndExpiry(t *testing.T) {
+	ctx := context.Background()
+	b := openBook(t, filepath.Join(t.TempDir(), "db"), testPool())
+	clock := time.Now()
+	b.now = func() time.Time { return clock }
+	for i := range 4 {
+		if _, err := b.Offer(ctx, MAC(fmt.Sprintf("02:00:00:00:00:%02x", i)), netip.Addr{}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.Offer(ctx, macB, netip.Addr{}, ""); !errors.Is(err, ErrPoolExhausted) {
+		t.Fatalf("fifth client: want ErrPoolExhausted, got %v", err)
+	}
+	// Offers lapse after the hold time; the address comes back.
+	clock = clock.Add(2 * time.Minute)
+	g, err := b.Offer(ctx, macB, netip.Addr{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// B finds the address in use and declines it: it is quarantined.
+	if err := b.Decline(ctx, macB, g.IP); err != nil {
+		t.Fatal(err)
+	}
+	g2, err := b.Offer(ctx, macB, g.IP, "")
+	if err != nil || g2.IP == g.IP {
+		t.Fatalf("after decline, offered %v, %v; the declined %v must not come back", g2.IP, err, g.IP)
+	}
+	clock = clock.Add(11 * time.Minute)
+	if !b.usable(g.IP, macA, clock) {
+		t.Fatalf("%v still quarantined after the quarantine", g.IP)
+	}
+}
+
+func TestLeaseBookSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "db")
+	b := openBook(t, path, testPool())
+	if _, err := b.Request(ctx, macA, ip("10.88.0.101"), "a"); err != nil {
+		t.Fatal(err)
+	}
+	b.db.Close()
+	b2 := openBook(t, path, testPool())
+	if _, err := b2.Request(ctx, macB, ip("10.88.0.101"), ""); err == nil {
+		t.Fatal("after a restart, B was given A's bound address")
+	}
+	if g, err := b2.Offer(ctx, macA, netip.Addr{}, ""); err != nil || g.IP != ip("10.88.0.101") {
+		t.Fatalf("after a restart A was offered %v, %v", g.IP, err)
+	}
+}
+
+func TestLeaseBookNeverGivesOneAddressTwice(t *testing.T) {
+	ctx := context.Background()
+	pool := testPool()
+	pool.End = ip("10.88.0.250")
+	b := openBook(t, filepath.Join(t.TempDir(), "db"), pool)
+	var wg sync.WaitGroup
+	got := make(chan netip.Addr, 100)
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mac := MAC(fmt.Sprintf("02:00:00:00:01:%02x", i))
+			g, err := b.Offer(ctx, mac, netip.Addr{}, "")
+			if err == nil {
+				g, err = b.Request(ctx, mac, g.IP, "")
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			got <- g.IP
+		}()
+	}
+	wg.Wait()
+	close(got)
+	seen := map[netip.Addr]bool{}
+	for a := range got {
+		if seen[a] {
+			t.Fatalf("%v given twice", a)
+		}
+		seen[a] = true
+	}
+	if len(seen) != 100 {
+		t.Fatalf("%d addresses for 100 clients", len(seen))
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+

@@ -1,0 +1,236 @@
+package dhcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/iana"
+
+	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/netboot/boot"
+)
+
+// checkRequest drops what is not a well-formed client request and starts
+// the reply.
+func (s *Server) checkRequest(_ context.Context, x *exchange) error {
+	req := x.req
+	if req.OpCode != dhcpv4.OpcodeBootRequest || req.HWType != iana.HWTypeEthernet || len(req.ClientHWAddr) != 6 {
+		s.drop("not an Ethernet BOOTREQUEST", req)
+		return nil
+	}
+	mac, err := domain.ParseMAC(req.ClientHWAddr.String())
+	if err != nil {
+		s.drop("bad hardware address", req)
+		return nil
+	}
+	x.mac = mac
+	if !req.GatewayIPAddr.IsUnspecified() && !s.cfg.Subnet.Contains(addr(req.GatewayIPAddr)) {
+		s.drop("relayed from a subnet this server has no pool for", req)
+		return nil
+	}
+	replyType, ok := replyTypes[req.MessageType()]
+	if !ok {
+		if req.MessageType() != dhcpv4.MessageTypeRelease && req.MessageType() != dhcpv4.MessageTypeDecline {
+			s.drop("message type this server does not answer", req)
+			return nil
+		}
+	}
+	reply, err := dhcpv4.NewReplyFromRequest(req,
+		dhcpv4.WithMessageType(replyType),
+		dhcpv4.WithServerIP(s.cfg.ServerIP.AsSlice()),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(s.cfg.ServerIP.AsSlice())),
+	)
+	if err != nil {
+		return fmt.Errorf("build reply: %w", err)
+	}
+	if relay := req.GetOneOption(dhcpv4.OptionRelayAgentInformation); relay != nil {
+		reply.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionRelayAgentInformation, relay)) // RFC 3046: echo option 82
+	}
+	x.reply = reply
+	return nil
+}
+
+var replyTypes = map[dhcpv4.MessageType]dhcpv4.MessageType{
+	dhcpv4.MessageTypeDiscover: dhcpv4.MessageTypeOffer,
+	dhcpv4.MessageTypeRequest:  dhcpv4.MessageTypeAck,
+	dhcpv4.MessageTypeInform:   dhcpv4.MessageTypeAck,
+}
+
+// noteMachine tells the domain a MAC is on the LAN and, with
+// ignore_unknown, drops the MACs it does not know.
+func (s *Server) noteMachine(ctx context.Context, x *exchange) error {
+	if s.machines == nil || x.req.MessageType() != dhcpv4.MessageTypeDiscover && x.req.MessageType() != dhcpv4.MessageTypeRequest {
+		return nil
+	}
+	known, err := s.machines.Seen(ctx, x.mac)
+	if err != nil {
+		return fmt.Errorf("note machine %s: %w", x.mac, err)
+	}
+	x.known = known
+	if !known && s.cfg.IgnoreUnknown {
+		s.drop("unknown MAC and dhcp.ignore_unknown is set", x.req)
+		x.reply = nil
+	}
+	return nil
+}
+
+// lease does the address part of each message type.
+func (s *Server) lease(ctx context.Context, x *exchange) error {
+	req := x.req
+	switch req.MessageType() {
+	case dhcpv4.MessageTypeDiscover:
+		g, err := s.leases.Offer(ctx, x.mac, addr(req.RequestedIPAddress()), req.HostName())
+		if errors.Is(err, domain.ErrPoolExhausted) {
+			s.metrics.exhausted.Inc()
+			s.log.Error("address pool exhausted: no offer made; widen dhcp.range or shorten dhcp.lease_time", "mac", x.mac)
+			x.reply = nil
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		s.grant(x, g)
+	case dhcpv4.MessageTypeRequest:
+		return s.request(ctx, x)
+	case dhcpv4.MessageTypeRelease:
+		x.reply = nil
+		return s.leases.Release(ctx, x.mac, addr(req.ClientIPAddr))
+	case dhcpv4.MessageTypeDecline:
+		x.reply = nil
+		return s.leases.Decline(ctx, x.mac, addr(req.RequestedIPAddress()))
+	case dhcpv4.MessageTypeInform:
+		x.reply.YourIPAddr = net.IPv4zero // RFC 2131: INFORM gets options, no address
+	}
+	return nil
+}
+
+// request handles the three forms of DHCPREQUEST (RFC 2131 4.3.2).
+func (s *Server) request(ctx context.Context, x *exchange) error {
+	req := x.req
+	serverID := addr(req.ServerIdentifier())
+	var ip netip.Addr
+	switch {
+	case serverID.IsValid() && serverID != s.cfg.ServerIP:
+		x.reply = nil // SELECTING another server's offer: ours lapses by itself
+		return nil
+	case serverID.IsValid(), addr(req.RequestedIPAddress()).IsValid():
+		ip = addr(req.RequestedIPAddress()) // SELECTING ours, or INIT-REBOOT
+	default:
+		ip = addr(req.ClientIPAddr) // RENEWING or REBINDING
+	}
+	if !ip.IsValid() {
+		s.drop("REQUEST names no address", req)
+		x.reply = nil
+		return nil
+	}
+	g, err := s.leases.Request(ctx, x.mac, ip, req.HostName())
+	var nak domain.NakError
+	if errors.As(err, &nak) {
+		s.log.Info("refused a request", "mac", x.mac, "ip", ip, "reason", nak.Reason)
+		nakReply, err := dhcpv4.NewReplyFromRequest(req,
+			dhcpv4.WithMessageType(dhcpv4.MessageTypeNak),
+			dhcpv4.WithOption(dhcpv4.OptServerIdentifier(s.cfg.ServerIP.AsSlice())),
+			dhcpv4.WithOption(dhcpv4.OptMessage(nak.Reason)),
+		)
+		if err != nil {
+			return err
+		}
+		x.reply = nakReply
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.grant(x, g)
+	s.log.Info("lease granted", "mac", x.mac, "ip", g.IP, "hostname", g.Hostname, "until", g.Expires.Format("15:04:05"))
+	return nil
+}
+
+func (s *Server) grant(x *exchange, g domain.Grant) {
+	r := x.reply
+	r.YourIPAddr = g.IP.AsSlice()
+	lease := g.LeaseTime
+	r.UpdateOption(dhcpv4.OptIPAddressLeaseTime(lease))
+	r.UpdateOption(dhcpv4.OptRenewTimeValue(lease / 2))
+	r.UpdateOption(dhcpv4.OptRebindingTimeValue(lease * 7 / 8))
+	if g.Hostname != "" {
+		r.UpdateOption(dhcpv4.OptHostName(g.Hostname))
+	}
+}
+
+// networkOptions adds what the LAN looks like; NAKs carry none.
+func (s *Server) networkOptions(_ context.Context, x *exchange) error {
+	r := x.reply
+	if r.MessageType() == dhcpv4.MessageTypeNak {
+		return nil
+	}
+	r.UpdateOption(dhcpv4.OptSubnetMask(net.CIDRMask(s.cfg.Subnet.Bits(), 32)))
+	if s.cfg.Router.IsValid() {
+		r.UpdateOption(dhcpv4.OptRouter(s.cfg.Router.AsSlice()))
+	}
+	if len(s.cfg.DNS) > 0 {
+		r.UpdateOption(dhcpv4.OptDNS(ips(s.cfg.DNS)...))
+	}
+	if len(s.cfg.NTP) > 0 {
+		r.UpdateOption(dhcpv4.OptNTPServers(ips(s.cfg.NTP)...))
+	}
+	if s.cfg.Domain != "" {
+		r.UpdateOption(dhcpv4.OptDomainName(s.cfg.Domain))
+	}
+	return nil
+}
+
+// bootOptions tells netboot clients what to load next.
+func (s *Server) bootOptions(_ context.Context, x *exchange) error {
+	r := x.reply
+	if r.MessageType() == dhcpv4.MessageTypeNak {
+		return nil
+	}
+	var arches []uint16
+	for _, a := range x.req.ClientArch() {
+		arches = append(arches, uint16(a))
+	}
+	d := boot.Decide(boot.Client{Arches: arches, VendorClass: x.req.ClassIdentifier(), UserClasses: x.req.UserClass()}, s.cfg.Boot)
+	if d.Transport == boot.None {
+		return nil
+	}
+	if d.VendorClass != "" {
+		r.UpdateOption(dhcpv4.OptClassIdentifier(d.VendorClass))
+	}
+	r.BootFileName = d.File
+	r.UpdateOption(dhcpv4.OptBootFileName(d.File))
+	if d.Transport == boot.TFTP {
+		r.UpdateOption(dhcpv4.OptTFTPServerName(s.cfg.ServerIP.String()))
+	}
+	if d.IPXE {
+		// iPXE: option 175.176 (no-pxedhcp) stops it waiting for a ProxyDHCP answer.
+		r.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(175), []byte{176, 1, 1}))
+	}
+	s.log.Debug("boot answer", "mac", x.mac, "transport", d.Transport, "file", d.File, "reason", d.Reason)
+	return nil
+}
+
+func (s *Server) drop(reason string, req *dhcpv4.DHCPv4) {
+	s.metrics.dropped.WithLabelValues(reason).Inc()
+	s.log.Debug("request dropped", "reason", reason, "type", req.MessageType(), "mac", req.ClientHWAddr)
+}
+
+func addr(ip net.IP) netip.Addr {
+	a, ok := netip.AddrFromSlice(ip.To4())
+	if !ok || a.IsUnspecified() {
+		return netip.Addr{}
+	}
+	return a
+}
+
+func ips(as []netip.Addr) []net.IP {
+	out := make([]net.IP, len(as))
+	for i, a := range as {
+		out[i] = a.AsSlice()
+	}
+	return out
+}

@@ -1,0 +1,184 @@
+package dhcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/netboot/boot"
+)
+
+// LeaseBook is the domain's address allocator.
+type LeaseBook interface {
+	Offer(ctx context.Context, mac domain.MAC, requested netip.Addr, hostname string) (domain.Grant, error)
+	Request(ctx context.Context, mac domain.MAC, ip netip.Addr, hostname string) (domain.Grant, error)
+	Release(ctx context.Context, mac domain.MAC, ip netip.Addr) error
+	Decline(ctx context.Context, mac domain.MAC, ip netip.Addr) error
+}
+
+// Machines is the domain's view of which MACs it knows.
+type Machines interface {
+	// Seen is told of every netbooting MAC; it returns whether the MAC
+	// belongs to a known machine (after auto-discovery, if that is on).
+	Seen(ctx context.Context, mac domain.MAC) (known bool, err error)
+}
+
+// Config says where and how the server answers.
+type Config struct {
+	Interface     string // the LAN interface; empty binds to every interface (tests, demo)
+	Port          int    // 67
+	ClientPort    int    // 68
+	ServerIP      netip.Addr
+	Subnet        netip.Prefix
+	Router        netip.Addr
+	DNS, NTP      []netip.Addr
+	Domain        string
+	IgnoreUnknown bool
+	Boot          boot.Server
+	Logger        *slog.Logger
+	Metrics       prometheus.Registerer
+	Workers       int // concurrent handlers; 0 means 8
+}
+
+// Server is a bound DHCP server.
+type Server struct {
+	cfg      Config
+	conn     *net.UDPConn
+	leases   LeaseBook
+	machines Machines
+	log      *slog.Logger
+	metrics  *metrics
+	chain    []handler
+}
+
+// New binds the DHCP port on the LAN interface.
+func New(cfg Config, leases LeaseBook, machines Machines) (*Server, error) {
+	if cfg.Port == 0 {
+		cfg.Port = dhcpv4.ServerPort
+	}
+	if cfg.ClientPort == 0 {
+		cfg.ClientPort = dhcpv4.ClientPort
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	conn, err := listenOnInterface(cfg.Interface, cfg.Port)
+	if err != nil {
+		return nil, fmt.Errorf("dhcp.port: cannot listen on UDP %d of %s: %w (is another DHCP server running? stop it or set dhcp.mode)", cfg.Port, cfg.Interface, err)
+	}
+	s := &Server{cfg: cfg, conn: conn, leases: leases, machines: machines, log: cfg.Logger.With("part", "dhcp"), metrics: newMetrics(cfg.Metrics)}
+	s.chain = []handler{s.checkRequest, s.noteMachine, s.lease, s.networkOptions, s.bootOptions}
+	return s, nil
+}
+
+// Serve answers until ctx ends or the socket is closed.
+func (s *Server) Serve(ctx context.Context) error {
+	type packet struct {
+		data []byte
+		peer *net.UDPAddr
+	}
+	work := make(chan packet, s.cfg.Workers*4)
+	var wg sync.WaitGroup
+	for range s.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				s.handlePacket(ctx, p.data, p.peer)
+			}
+		}()
+	}
+	defer func() { close(work); wg.Wait() }()
+	go func() { <-ctx.Done(); s.conn.Close() }()
+	for {
+		buf := make([]byte, 1500)
+		n, peer, err := s.conn.ReadFromUDP(buf)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("dhcp: read: %w", err)
+		}
+		work <- packet{data: buf[:n], peer: peer}
+	}
+}
+
+// Close stops the server.
+func (s *Server) Close() error { return s.conn.Close() }
+
+// Addr is the bound socket's address.
+func (s *Server) Addr() net.Addr { return s.conn.LocalAddr() }
+
+func (s *Server) handlePacket(ctx context.Context, data []byte, peer *net.UDPAddr) {
+	req, err := dhcpv4.FromBytes(data)
+	if err != nil {
+		s.metrics.dropped.WithLabelValues("malformed").Inc()
+		s.log.Debug("dropped a malformed packet", "from", peer, "error", err)
+		return
+	}
+	reply, dest := s.Handle(ctx, req, peer)
+	if reply == nil {
+		return
+	}
+	if _, err := s.conn.WriteTo(reply.ToBytes(), dest); err != nil {
+		s.log.Warn("could not send reply", "to", dest, "type", reply.MessageType(), "error", err)
+		return
+	}
+	s.metrics.replies.WithLabelValues(reply.MessageType().String()).Inc()
+}
+
+// exchange is one request travelling down the handler chain.
+type exchange struct {
+	req   *dhcpv4.DHCPv4
+	reply *dhcpv4.DHCPv4
+	mac   domain.MAC
+	known bool
+	start time.Time
+}
+
+// handler does one step of building a reply. Returning a nil x.reply drops
+// the request; an error drops it too and is logged.
+type handler func(ctx context.Context, x *exchange) error
+
+// Handle runs the chain for one request and returns the reply and where to
+// send it, or a nil reply when the request gets none.
+func (s *Server) Handle(ctx context.Context, req *dhcpv4.DHCPv4, peer net.Addr) (*dhcpv4.DHCPv4, net.Addr) {
+	s.metrics.received.WithLabelValues(req.MessageType().String()).Inc()
+	x := &exchange{req: req, start: time.Now()}
+	for _, h := range s.chain {
+		if err := h(ctx, x); err != nil {
+			s.metrics.dropped.WithLabelValues("error").Inc()
+			s.log.Warn("request dropped", "type", req.MessageType(), "mac", req.ClientHWAddr, "error", err)
+			return nil, nil
+		}
+		if x.reply == nil {
+			return nil, nil
+		}
+	}
+	return x.reply, s.destination(req, x.reply)
+}
+
+// destination follows RFC 2131 4.1: to the relay if there is one, to the
+// client's address when it has one, else broadcast.
+func (s *Server) destination(req, reply *dhcpv4.DHCPv4) net.Addr {
+	switch {
+	case !req.GatewayIPAddr.IsUnspecified():
+		return &net.UDPAddr{IP: req.GatewayIPAddr, Port: s.cfg.Port}
+	case !req.ClientIPAddr.IsUnspecified() && reply.MessageType() != dhcpv4.MessageTypeNak:
+		return &net.UDPAddr{IP: req.ClientIPAddr, Port: s.cfg.ClientPort}
+	default:
+		return &net.UDPAddr{IP: net.IPv4bcast, Port: s.cfg.ClientPort}
+	}
+}

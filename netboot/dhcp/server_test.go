@@ -1,0 +1,293 @@
+package dhcp
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/iana"
+
+	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/netboot/boot"
+	"github.com/slipway/slipway/store"
+)
+
+var (
+	serverIP = netip.MustParseAddr("10.88.0.1")
+	clientA  = net.HardwareAddr{0x52, 0x54, 0, 0, 0, 0x0a}
+	clientB  = net.HardwareAddr{0x52, 0x54, 0, 0, 0, 0x0b}
+	peer     = &net.UDPAddr{IP: net.IPv4zero, Port: 68}
+)
+
+// newTestServer is a Server whose chain runs against a real lease book on a
+// real SQLite file; its socket is a loopback one nobody sends to.
+func newTestServer(t testing.TB) (*Server, *store.Store) {
+	t.Helper()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	book, err := domain.NewLeaseBook(context.Background(), db, domain.Pool{
+		Subnet: netip.MustParsePrefix("10.88.0.0/24"), ServerIP: serverIP,
+		Start: netip.MustParseAddr("10.88.0.100"), End: netip.MustParseAddr("10.88.0.199"), LeaseTime: time.Hour,
+		Reservations: map[domain.MAC]domain.Reservation{"52:54:00:00:00:0b": {IP: netip.MustParseAddr("10.88.0.20"), Hostname: "node-b"}},
+	}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{
+		Port: freeUDPPort(t), ServerIP: serverIP, Subnet: netip.MustParsePrefix("10.88.0.0/24"),
+		Router: serverIP, DNS: []netip.Addr{serverIP}, Domain: "lab.example", Logger: quiet,
+		Boot: boot.Server{IP: serverIP, HTTPPort: 80, BootFiles: map[string]string{"bios": "undionly.kpxe", "uefi-x64": "ipxe.efi", "uefi-arm64": "arm64/ipxe.efi"}},
+	}, book, domain.NewInventory(db, quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, db
+}
+
+func freeUDPPort(t testing.TB) int {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+func discover(t *testing.T, mac net.HardwareAddr, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
+	t.Helper()
+	d, err := dhcpv4.NewDiscovery(mac, mods...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestFourWayExchange(t *testing.T) {
+	s, db := newTestServer(t)
+	ctx := context.Background()
+	offer, dest := s.Handle(ctx, discover(t, clientA), peer)
+	if offer == nil || offer.MessageType() != dhcpv4.MessageTypeOffer {
+		t.Fatalf("no OFFER: %v", offer)
+	}
+	if got := offer.YourIPAddr.String(); got != "10.88.0.100" {
+		t.Fatalf("offered %s", got)
+	}
+	if dest.String() != "255.255.255.255:68" {
+		t.Fatalf("OFFER sent to %s, want broadcast", dest)
+	}
+	checkOptions(t, offer)
+	req, err := dhcpv4.NewRequestFromOffer(offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, _ := s.Handle(ctx, req, peer)
+	if ack == nil || ack.MessageType() != dhcpv4.MessageTypeAck || ack.YourIPAddr.String() != "10.88.0.100" {
+		t.Fatalf("want ACK of 10.88.0.100, got %v", ack)
+	}
+	checkOptions(t, ack)
+	l, err := db.Lease(ctx, "10.88.0.100")
+	if err != nil || l.State != domain.LeaseBound || l.MAC != "52:54:00:00:00:0a" {
+		t.Fatalf("stored lease = %+v, %v", l, err)
+	}
+	if _, err := db.MachineByMAC(ctx, "52:54:00:00:00:0a"); err != nil {
+		t.Fatalf("unknown MAC was not discovered as a machine: %v", err)
+	}
+
+	// Renewing: unicast REQUEST with ciaddr, answered by unicast.
+	renew, err := dhcpv4.NewRenewFromAck(ack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewAck, dest := s.Handle(ctx, renew, peer)
+	if renewAck == nil || renewAck.MessageType() != dhcpv4.MessageTypeAck || dest.String() != "10.88.0.100:68" {
+		t.Fatalf("renew: %v to %v", renewAck, dest)
+	}
+
+	// Release: no reply, lease marked released.
+	rel, err := dhcpv4.NewReleaseFromACK(ack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.Handle(ctx, rel, peer); r != nil {
+		t.Fatalf("RELEASE answered with %v", r)
+	}
+	if l, _ := db.Lease(ctx, "10.88.0.100"); l.State != domain.LeaseReleased {
+		t.Fatalf("after RELEASE the lease is %s", l.State)
+	}
+}
+
+func checkOptions(t *testing.T, r *dhcpv4.DHCPv4) {
+	t.Helper()
+	if got := net.IP(r.SubnetMask()).String(); got != "255.255.255.0" {
+		t.Errorf("subnet mask = %s", got)
+	}
+	if got := r.ServerIdentifier().String(); got != "10.88.0.1" {
+		t.Errorf("server id = %s", got)
+	}
+	if r.Router()[0].String() != "10.88.0.1" || r.DNS()[0].String() != "10.88.0.1" || r.DomainName() != "lab.example" {
+		t.Errorf("router %v, dns %v, domain %q", r.Router(), r.DNS(), r.DomainName())
+	}
+	if r.IPAddressLeaseTime(0) != time.Hour || r.IPAddressRenewalTime(0) != 30*time.Minute || r.IPAddressRebindingTime(0) != 52*time.Minute+30*time.Second {
+		t.Errorf("times = %v %v %v", r.IPAddressLeaseTime(0), r.IPAddressRenewalTime(0), r.IPAddressRebindingTime(0))
+	}
+}
+
+func TestRequestsThatGetANak(t *testing.T) {
+	s, _ := newTestServer(t)
+	ctx := context.Background()
+	// A holds .100.
+	offer, _ := s.Handle(ctx, discover(t, clientA), peer)
+	req, _ := dhcpv4.NewRequestFromOffer(offer)
+	s.Handle(ctx, req, peer)
+
+	tests := []struct {
+		name string
+		mac  net.HardwareAddr
+		ip   string
+	}{
+		{"INIT-REBOOT with another client's address", net.HardwareAddr{2, 0, 0, 0, 0, 1}, "10.88.0.100"},
+		{"INIT-REBOOT from another network", net.HardwareAddr{2, 0, 0, 0, 0, 2}, "192.168.7.9"},
+		{"reserved client asking for another address", clientB, "10.88.0.150"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := dhcpv4.New(dhcpv4.WithHwAddr(tt.mac), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
+				dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP(tt.ip))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			nak, dest := s.Handle(ctx, r, peer)
+			if nak == nil || nak.MessageType() != dhcpv4.MessageTypeNak || nak.YourIPAddr.String() != "0.0.0.0" {
+				t.Fatalf("want NAK, got %v", nak)
+			}
+			if dest.String() != "255.255.255.255:68" || nak.Message() == "" {
+				t.Fatalf("NAK to %v with message %q", dest, nak.Message())
+			}
+		})
+	}
+}
+
+func TestReservationGetsItsAddressAndHostname(t *testing.T) {
+	s, _ := newTestServer(t)
+	offer, _ := s.Handle(context.Background(), discover(t, clientB), peer)
+	if offer.YourIPAddr.String() != "10.88.0.20" || offer.HostName() != "node-b" {
+		t.Fatalf("offer %s %q", offer.YourIPAddr, offer.HostName())
+	}
+}
+
+func TestSelectingAnotherServerIsSilent(t *testing.T) {
+	s, _ := newTestServer(t)
+	r, _ := dhcpv4.New(dhcpv4.WithHwAddr(clientA), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.ParseIP("10.88.0.254"))),
+		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP("10.88.0.100"))))
+	if reply, _ := s.Handle(context.Background(), r, peer); reply != nil {
+		t.Fatalf("answered a REQUEST meant for another server: %v", reply)
+	}
+}
+
+func TestBootAnswers(t *testing.T) {
+	s, _ := newTestServer(t)
+	tests := []struct {
+		name       string
+		arch       iana.Arch
+		vendor     string
+		userClass  string
+		file       string
+		wantVendor string
+	}{
+		{"BIOS PXE", iana.INTEL_X86PC, "PXEClient:Arch:00000:UNDI:002001", "", "undionly.kpxe", "PXEClient"},
+		{"UEFI x64 PXE", iana.EFI_X86_64, "PXEClient:Arch:00007:UNDI:003016", "", "ipxe.efi", "PXEClient"},
+		{"ARM64 PXE", iana.EFI_ARM64, "PXEClient:Arch:00011:UNDI:003000", "", "arm64/ipxe.efi", "PXEClient"},
+		{"x64 HTTP Boot", iana.EFI_X86_64_HTTP, "HTTPClient:Arch:00016:UNDI:003001", "", "http://10.88.0.1:80/boot/ipxe.efi", "HTTPClient"},
+		{"iPXE", iana.INTEL_X86PC, "PXEClient:Arch:00000:UNDI:002001", "iPXE", "http://10.88.0.1:80/boot.ipxe", "PXEClient"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mods := []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClientArch(tt.arch)), dhcpv4.WithOption(dhcpv4.OptClassIdentifier(tt.vendor))}
+			if tt.userClass != "" {
+				mods = append(mods, dhcpv4.WithUserClass(tt.userClass, false))
+			}
+			offer, _ := s.Handle(context.Background(), discover(t, net.HardwareAddr{2, 0, 0, 0, 1, byte(i)}, mods...), peer)
+			if offer == nil {
+				t.Fatal("no offer")
+			}
+			if offer.BootFileName != tt.file || offer.BootFileNameOption() != tt.file || offer.ClassIdentifier() != tt.wantVendor {
+				t.Fatalf("file %q / option 67 %q / option 60 %q", offer.BootFileName, offer.BootFileNameOption(), offer.ClassIdentifier())
+			}
+			if !offer.ServerIPAddr.Equal(net.ParseIP("10.88.0.1")) {
+				t.Errorf("siaddr = %s", offer.ServerIPAddr)
+			}
+			hasNoPXEDHCP := offer.GetOneOption(dhcpv4.GenericOptionCode(175)) != nil
+			if hasNoPXEDHCP != (tt.userClass == "iPXE") {
+				t.Errorf("option 175 present = %v", hasNoPXEDHCP)
+			}
+		})
+	}
+	plain, _ := s.Handle(context.Background(), discover(t, net.HardwareAddr{2, 0, 0, 0, 2, 1}), peer)
+	if plain.BootFileName != "" || plain.ClassIdentifier() != "" {
+		t.Fatalf("a plain client got boot options: %q %q", plain.BootFileName, plain.ClassIdentifier())
+	}
+}
+
+func TestRelayedRequestGoesBackToTheRelayWithOption82(t *testing.T) {
+	s, _ := newTestServer(t)
+	agent := []byte{1, 4, 'p', 'o', 'r', 't'} // circuit-id sub-option
+	d := discover(t, clientA, dhcpv4.WithRelay(net.ParseIP("10.88.0.254")),
+		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionRelayAgentInformation, agent)))
+	offer, dest := s.Handle(context.Background(), d, peer)
+	if offer == nil || dest.(*net.UDPAddr).IP.String() != "10.88.0.254" || dest.(*net.UDPAddr).Port != s.cfg.Port {
+		t.Fatalf("relayed offer to %v", dest)
+	}
+	if got := offer.GetOneOption(dhcpv4.OptionRelayAgentInformation); string(got) != string(agent) {
+		t.Fatalf("option 82 = %v, want %v", got, agent)
+	}
+	foreign := discover(t, clientA, dhcpv4.WithRelay(net.ParseIP("172.16.0.1")))
+	if r, _ := s.Handle(context.Background(), foreign, peer); r != nil {
+		t.Fatal("answered a relay from a subnet with no pool")
+	}
+}
+
+func TestInformGetsOptionsWithoutAnAddress(t *testing.T) {
+	s, _ := newTestServer(t)
+	inf, err := dhcpv4.NewInform(clientA, net.ParseIP("10.88.0.50"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, dest := s.Handle(context.Background(), inf, peer)
+	if ack == nil || ack.MessageType() != dhcpv4.MessageTypeAck || !ack.YourIPAddr.IsUnspecified() || dest.String() != "10.88.0.50:68" {
+		t.Fatalf("INFORM: %v to %v", ack, dest)
+	}
+	if ack.IPAddressLeaseTime(0) != 0 {
+		t.Errorf("INFORM reply carries a lease time")
+	}
+}
+
+// FuzzHandle feeds arbitrary bytes through parsing and the whole chain: a
+// malformed packet must be dropped, never crash the server.
+func FuzzHandle(f *testing.F) {
+	s, _ := newTestServer(f)
+	d, _ := dhcpv4.NewDiscovery(clientA, dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_ARM64)), dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient")))
+	f.Add(d.ToBytes())
+	r, _ := dhcpv4.New(dhcpv4.WithHwAddr(clientB), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest), dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP("10.88.0.5"))))
+	f.Add(r.ToBytes())
+	f.Add([]byte{1, 1, 6, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		req, err := dhcpv4.FromBytes(data)
+		if err != nil {
+			return
+		}
+		s.Handle(context.Background(), req, peer)
+	})
+}
