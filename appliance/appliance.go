@@ -14,6 +14,8 @@ import (
 
 	"github.com/slipway/slipway/appliance/config"
 	"github.com/slipway/slipway/broker"
+	"github.com/slipway/slipway/netboot/dhcp"
+	"github.com/slipway/slipway/netboot/tftp"
 	"github.com/slipway/slipway/store"
 	"github.com/slipway/slipway/web"
 )
@@ -51,10 +53,15 @@ func New(cfg *config.Config, opts Options) *Appliance {
 
 // parts are the started pieces, kept so that stop can undo start.
 type parts struct {
-	db     *store.Store
-	broker *broker.Broker
-	web    *web.Server
-	errs   chan error // a part that stops on its own reports here
+	db       *store.Store
+	broker   *broker.Broker
+	web      *web.Server
+	bootRoot *os.Root
+	tftp     *tftp.Server
+	dhcp     *dhcp.Server
+	errs     chan error // a part that stops on its own reports here
+	serveCtx context.Context
+	stopAll  context.CancelFunc
 }
 
 // Run starts every part, serves until ctx is cancelled or a part fails, then
@@ -63,7 +70,8 @@ func (a *Appliance) Run(ctx context.Context) error {
 	if err := checkLAN(a.cfg.LAN.Interface, a.cfg.LANPrefix()); err != nil {
 		return err
 	}
-	p := &parts{errs: make(chan error, 4)}
+	p := &parts{errs: make(chan error, 8)}
+	p.serveCtx, p.stopAll = context.WithCancel(context.Background())
 	startErr := a.start(ctx, p)
 	if startErr == nil {
 		a.ready.Store(true)
@@ -100,21 +108,32 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	if err != nil {
 		return err
 	}
+	if p.bootRoot, err = os.OpenRoot(a.cfg.TFTPRoot()); err != nil {
+		return fmt.Errorf("tftp.root: %w", err)
+	}
+	reg := a.metrics()
 	p.web, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Version: a.opts.Version,
-		Metrics: a.metrics(), Ready: a.readiness(p), Machines: p.db})
+		Metrics: reg, Ready: a.readiness(p), Machines: p.db, BootRoot: p.bootRoot})
 	if err != nil {
 		return err
 	}
 	if err := p.broker.Start(); err != nil {
 		return err
 	}
-	go func() { p.errs <- p.web.Serve() }()
-	return nil
+	p.serve("http", p.web.Serve)
+	return a.startNetboot(ctx, p, reg)
 }
 
 // stop undoes start in reverse order; parts that never started are skipped.
 func (a *Appliance) stop(p *parts) error {
 	var errs []error
+	p.stopAll()
+	if p.dhcp != nil {
+		errs = append(errs, p.dhcp.Close())
+	}
+	if p.tftp != nil {
+		p.tftp.Shutdown()
+	}
 	if p.web != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.HTTP.ShutdownGrace)
 		errs = append(errs, p.web.Shutdown(ctx))
@@ -122,6 +141,9 @@ func (a *Appliance) stop(p *parts) error {
 	}
 	if p.broker != nil {
 		errs = append(errs, p.broker.Close())
+	}
+	if p.bootRoot != nil {
+		errs = append(errs, p.bootRoot.Close())
 	}
 	if p.db != nil {
 		errs = append(errs, p.db.Close())
@@ -131,6 +153,20 @@ func (a *Appliance) stop(p *parts) error {
 		a.log.Info("stopped cleanly")
 	}
 	return err
+}
+
+// serve runs a part's serve loop; a loop that ends before stop is a failure.
+func (p *parts) serve(name string, loop func() error) {
+	go func() {
+		err := loop()
+		if p.serveCtx.Err() != nil {
+			return // stopping: the loop was told to end
+		}
+		if err == nil {
+			err = errors.New("stopped serving")
+		}
+		p.errs <- fmt.Errorf("%s: %w", name, err)
+	}()
 }
 
 func (a *Appliance) readiness(p *parts) func(context.Context) error {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"time"
 
@@ -29,6 +30,8 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// Machines serves the read side of the native machine API.
 	Machines MachineReader
+	// BootRoot, if set, is served read-only under /boot/ (the TFTP root).
+	BootRoot *os.Root
 }
 
 // Server is the bound HTTP server.
@@ -81,6 +84,9 @@ func (s *Server) routes(cfg Config, extra func(fiber.Router)) {
 	})
 	if cfg.Metrics != nil {
 		s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{})))
+	}
+	if cfg.BootRoot != nil {
+		s.app.Get("/boot/*", bootFiles(cfg.BootRoot))
 	}
 	api := s.app.Group("/api/v1")
 	api.Get("/version", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"version": cfg.Version}) })

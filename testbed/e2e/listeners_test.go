@@ -16,6 +16,7 @@ lan:
   address: 10.88.0.1/24
 data_dir: DATA_DIR
 http: {port: 8080}
+tftp: {root: TFTP_ROOT}
 dhcp:
   mode: full
   range: {start: 10.88.0.100, end: 10.88.0.199}
@@ -56,8 +57,13 @@ func TestServeListensOnTheLANOnly(t *testing.T) {
 			t.Errorf("slipway listens on %s, which is neither the LAN IP nor the LAN interface:\n%s", local, line)
 		}
 	}
-	if sockets < 3 {
-		t.Fatalf("found %d slipway sockets; expected at least HTTP, MQTT and MQTT over WebSocket", sockets)
+	for _, want := range []string{"udp", "0.0.0.0%lan0:67", "10.88.0.1:69", "10.88.0.1:8080", "10.88.0.1:1883", "10.88.0.1:8083"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ss shows no %s socket", want)
+		}
+	}
+	if sockets < 5 {
+		t.Fatalf("found %d slipway sockets; expected DHCP, TFTP, HTTP, MQTT and MQTT over WebSocket", sockets)
 	}
 
 	// The LAN reaches it; metrics answer.

@@ -82,11 +82,14 @@ func shortName(name string) string {
 
 // appliance is a slipway process serving inside a namespace.
 type appliance struct {
-	cmd     *exec.Cmd
-	dataDir string
-	mu      sync.Mutex
-	log     strings.Builder
-	done    chan error
+	cmd      *exec.Cmd
+	dataDir  string
+	tftpRoot string
+	config   string
+	host     testbed.Host
+	mu       sync.Mutex
+	log      strings.Builder
+	done     chan error
 }
 
 func (a *appliance) logs() string {
@@ -102,19 +105,15 @@ func startServe(t *testing.T, host testbed.Host, config string) *appliance {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "slipway.yaml")
 	config = strings.ReplaceAll(config, "DATA_DIR", filepath.Join(dir, "data"))
+	config = strings.ReplaceAll(config, "TFTP_ROOT", filepath.Join(dir, "tftp"))
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a := &appliance{dataDir: filepath.Join(dir, "data"), done: make(chan error, 1)}
-	a.cmd = host.Command(context.Background(), slipwayBinary, "serve", "--config", path)
-	stderr, err := a.cmd.StderrPipe()
-	if err != nil {
+	a := &appliance{dataDir: filepath.Join(dir, "data"), tftpRoot: filepath.Join(dir, "tftp"), config: path, host: host}
+	if err := os.MkdirAll(a.tftpRoot, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go a.collect(stderr)
+	a.launch(t)
 	t.Cleanup(func() {
 		if a.cmd.ProcessState == nil {
 			a.cmd.Process.Kill()
@@ -125,6 +124,21 @@ func startServe(t *testing.T, host testbed.Host, config string) *appliance {
 		}
 	})
 	return a
+}
+
+// launch starts `slipway serve` on the appliance's config.
+func (a *appliance) launch(t *testing.T) {
+	t.Helper()
+	a.done = make(chan error, 1)
+	a.cmd = a.host.Command(context.Background(), slipwayBinary, "serve", "--config", a.config)
+	stderr, err := a.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go a.collect(stderr)
 }
 
 func (a *appliance) collect(r io.Reader) {

@@ -1,0 +1,90 @@
+package appliance
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slipway/slipway/appliance/config"
+	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/netboot/boot"
+	"github.com/slipway/slipway/netboot/dhcp"
+	"github.com/slipway/slipway/netboot/tftp"
+)
+
+// startNetboot binds TFTP and, unless dhcp.mode is off, DHCP. They are
+// started last, so that every address they hand out already answers.
+func (a *Appliance) startNetboot(ctx context.Context, p *parts, reg *prometheus.Registry) error {
+	var err error
+	p.tftp, err = tftp.New(tftp.Config{Addr: a.cfg.LANIP(), Port: a.cfg.TFTP.Port, Root: a.cfg.TFTPRoot(), Logger: a.log, Metrics: reg})
+	if err != nil {
+		return err
+	}
+	p.serve("tftp", p.tftp.Serve)
+	if a.cfg.DHCP.Mode == "off" {
+		return nil
+	}
+	book, err := domain.NewLeaseBook(ctx, p.db, leasePool(a.cfg), a.log.With("part", "leases"))
+	if err != nil {
+		return err
+	}
+	registerPoolMetrics(reg, book)
+	p.dhcp, err = dhcp.New(dhcpConfig(a.cfg, a.log, reg), book, domain.NewInventory(p.db, a.log))
+	if err != nil {
+		return err
+	}
+	p.serve("dhcp", func() error { return p.dhcp.Serve(p.serveCtx) })
+	return nil
+}
+
+func leasePool(cfg *config.Config) domain.Pool {
+	pool := domain.Pool{
+		Subnet: cfg.LANPrefix().Masked(), ServerIP: cfg.LANIP(),
+		Start: netip.MustParseAddr(cfg.DHCP.Range.Start), End: netip.MustParseAddr(cfg.DHCP.Range.End),
+		LeaseTime: cfg.DHCP.LeaseTime, Reservations: map[domain.MAC]domain.Reservation{},
+	}
+	for _, r := range cfg.DHCP.Reservations {
+		mac, _ := domain.ParseMAC(r.MAC) // validated
+		pool.Reservations[mac] = domain.Reservation{IP: netip.MustParseAddr(r.IP), Hostname: r.Hostname}
+	}
+	// A machine's hostname from the inventory is its DHCP hostname too.
+	for _, m := range cfg.Machines {
+		for _, mac := range m.MachineMACs() {
+			if r, ok := pool.Reservations[mac]; ok && r.Hostname == "" {
+				r.Hostname = m.Hostname
+				pool.Reservations[mac] = r
+			}
+		}
+	}
+	return pool
+}
+
+func dhcpConfig(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) dhcp.Config {
+	out := dhcp.Config{Logger: log,
+		Interface: cfg.LAN.Interface, Port: cfg.DHCP.Port, ServerIP: cfg.LANIP(), Subnet: cfg.LANPrefix().Masked(),
+		Domain: cfg.DHCP.Domain, IgnoreUnknown: cfg.DHCP.IgnoreUnknown, Metrics: reg,
+		Boot: boot.Server{IP: cfg.LANIP(), HTTPPort: cfg.HTTP.Port, BootFiles: cfg.Netboot.BootFiles},
+	}
+	if cfg.DHCP.Router != "" {
+		out.Router = netip.MustParseAddr(cfg.DHCP.Router)
+	}
+	for _, s := range cfg.DHCP.DNS {
+		out.DNS = append(out.DNS, netip.MustParseAddr(s))
+	}
+	for _, s := range cfg.DHCP.NTP {
+		out.NTP = append(out.NTP, netip.MustParseAddr(s))
+	}
+	return out
+}
+
+func registerPoolMetrics(reg prometheus.Registerer, book *domain.LeaseBook) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "slipway_dhcp_pool_size", Help: "Addresses in the DHCP range."},
+			func() float64 { return float64(book.PoolSize()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "slipway_dhcp_pool_in_use", Help: "Addresses offered or bound and not expired."},
+			func() float64 { return float64(book.Active()) }),
+	)
+}
+

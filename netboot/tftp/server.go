@@ -1,0 +1,163 @@
+package tftp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/pin/tftp/v3"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// MaxBlockSize keeps a block, with its IP, UDP and TFTP headers, within a
+// 1500-byte Ethernet frame (the library's own cap is 4 bytes too big).
+const MaxBlockSize = 1468
+
+// Config says where the server listens and what it serves.
+type Config struct {
+	Addr    netip.Addr
+	Port    int
+	Root    string
+	Logger  *slog.Logger
+	Metrics prometheus.Registerer
+}
+
+// Server is a bound read-only TFTP server.
+type Server struct {
+	srv     *tftp.Server
+	conn    *net.UDPConn
+	root    *os.Root
+	log     *slog.Logger
+	metrics *metrics
+}
+
+// New opens the root and binds the port.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	root, err := os.OpenRoot(cfg.Root)
+	if err != nil {
+		return nil, fmt.Errorf("tftp.root: %w", err)
+	}
+	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(cfg.Addr, uint16(cfg.Port))))
+	if err != nil {
+		root.Close()
+		return nil, fmt.Errorf("tftp.port: cannot listen on UDP %s:%d: %w (is another TFTP server running? stop it or change tftp.port)", cfg.Addr, cfg.Port, err)
+	}
+	s := &Server{conn: conn, root: root, log: cfg.Logger.With("part", "tftp"), metrics: newMetrics(cfg.Metrics)}
+	// No write handler: write requests are refused.
+	s.srv = tftp.NewServer(s.read, nil)
+	s.srv.SetBlockSize(MaxBlockSize)
+	s.srv.SetTimeout(5 * time.Second)
+	s.srv.SetRetries(5)
+	return s, nil
+}
+
+// Serve answers until Shutdown.
+func (s *Server) Serve() error { return s.srv.Serve(s.conn) }
+
+// Shutdown stops accepting requests and waits for transfers in flight.
+func (s *Server) Shutdown() {
+	s.srv.Shutdown()
+	// The library closes the socket only if Serve already ran; close it
+	// here too, so that a stop right after start frees the port.
+	s.conn.Close()
+	s.root.Close()
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() net.Addr { return s.conn.LocalAddr() }
+
+// ErrOutsideRoot is a name that would lead out of the TFTP root.
+var ErrOutsideRoot = errors.New("path leads outside the TFTP root")
+
+// CleanName turns a requested name into a path relative to the root, the
+// way firmware writes names: "/pxelinux.0", "\EFI\BOOT\grubx64.efi".
+func CleanName(name string) (string, error) {
+	if name == "" || strings.ContainsRune(name, 0) {
+		return "", fmt.Errorf("%w: empty or NUL in name", fs.ErrInvalid)
+	}
+	name = strings.ReplaceAll(name, `\`, "/")
+	for _, part := range strings.Split(name, "/") {
+		if part == ".." {
+			return "", ErrOutsideRoot
+		}
+	}
+	clean := strings.TrimPrefix(path.Clean("/"+name), "/")
+	if clean == "" {
+		return "", fmt.Errorf("%w: %q names the root itself", fs.ErrInvalid, name)
+	}
+	return clean, nil
+}
+
+func (s *Server) read(filename string, rf io.ReaderFrom) error {
+	peer := ""
+	if t, ok := rf.(tftp.OutgoingTransfer); ok {
+		a := t.RemoteAddr()
+		peer = a.String()
+	}
+	name, err := CleanName(filename)
+	if err != nil {
+		s.refuse(filename, peer, err)
+		return err
+	}
+	f, err := s.root.Open(name)
+	if err != nil {
+		s.refuse(filename, peer, err)
+		return fmt.Errorf("%s: %w", name, fs.ErrNotExist)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil || !info.Mode().IsRegular() {
+		s.refuse(filename, peer, errors.New("not a regular file"))
+		return fmt.Errorf("%s: %w", name, fs.ErrNotExist)
+	}
+	if t, ok := rf.(tftp.OutgoingTransfer); ok {
+		t.SetSize(info.Size())
+	}
+	start := time.Now()
+	n, err := rf.ReadFrom(f)
+	if err != nil {
+		s.metrics.transfers.WithLabelValues("failed").Inc()
+		s.log.Warn("transfer failed", "file", name, "client", peer, "sent", n, "error", err)
+		return err
+	}
+	s.metrics.transfers.WithLabelValues("ok").Inc()
+	s.metrics.bytes.Add(float64(n))
+	s.log.Info("file sent", "file", name, "client", peer, "bytes", n, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (s *Server) refuse(filename, peer string, why error) {
+	s.metrics.transfers.WithLabelValues("refused").Inc()
+	s.log.Info("request refused", "file", filename, "client", peer, "reason", why)
+}
+
+type metrics struct {
+	transfers *prometheus.CounterVec
+	bytes     prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "slipway_tftp_transfers_total", Help: "TFTP read requests, by outcome (ok, failed, refused).",
+		}, []string{"outcome"}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "slipway_tftp_sent_bytes_total", Help: "Bytes sent by completed TFTP transfers.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.transfers, m.bytes)
+	}
+	return m
+}
