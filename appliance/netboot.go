@@ -87,4 +87,3 @@ func registerPoolMetrics(reg prometheus.Registerer, book *domain.LeaseBook) {
 			func() float64 { return float64(book.Active()) }),
 	)
 }
-

@@ -174,4 +174,3 @@ func TestLeaseBookNeverGivesOneAddressTwice(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
-
