@@ -13,7 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/slipway/slipway/appliance/config"
+	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/broker"
+	"github.com/slipway/slipway/netboot/bootcfg"
 	"github.com/slipway/slipway/netboot/dhcp"
 	"github.com/slipway/slipway/netboot/tftp"
 	"github.com/slipway/slipway/store"
@@ -53,15 +55,18 @@ func New(cfg *config.Config, opts Options) *Appliance {
 
 // parts are the started pieces, kept so that stop can undo start.
 type parts struct {
-	db       *store.Store
-	broker   *broker.Broker
-	web      *web.Server
-	bootRoot *os.Root
-	tftp     *tftp.Server
-	dhcp     *dhcp.Server
-	errs     chan error // a part that stops on its own reports here
-	serveCtx context.Context
-	stopAll  context.CancelFunc
+	db         *store.Store
+	broker     *broker.Broker
+	web        *web.Server
+	bootRoot   *os.Root
+	assetsRoot *os.Root
+	inventory  *domain.Inventory
+	bootcfg    *bootcfg.Renderer
+	tftp       *tftp.Server
+	dhcp       *dhcp.Server
+	errs       chan error // a part that stops on its own reports here
+	serveCtx   context.Context
+	stopAll    context.CancelFunc
 }
 
 // Run starts every part, serves until ctx is cancelled or a part fails, then
@@ -88,7 +93,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 }
 
 func (a *Appliance) start(ctx context.Context, p *parts) error {
-	for _, dir := range []string{a.cfg.DataDir, a.cfg.TFTPRoot()} {
+	for _, dir := range []string{a.cfg.DataDir, a.cfg.TFTPRoot(), a.cfg.AssetsDir()} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return fmt.Errorf("data_dir: %w", err)
 		}
@@ -111,9 +116,16 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	if p.bootRoot, err = os.OpenRoot(a.cfg.TFTPRoot()); err != nil {
 		return fmt.Errorf("tftp.root: %w", err)
 	}
+	if p.assetsRoot, err = os.OpenRoot(a.cfg.AssetsDir()); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	p.inventory = domain.NewInventory(p.db, a.log)
+	if p.bootcfg, err = bootcfg.New(p.inventory, bootProfiles(a.cfg), a.cfg.DefaultProfile, lanIP, a.cfg.HTTP.Port); err != nil {
+		return err
+	}
 	reg := a.metrics()
 	p.web, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Version: a.opts.Version,
-		Metrics: reg, Ready: a.readiness(p), Machines: p.db, BootRoot: p.bootRoot})
+		Metrics: reg, Ready: a.readiness(p), Machines: p.db, BootRoot: p.bootRoot, AssetsRoot: p.assetsRoot, BootConfigs: p.bootcfg})
 	if err != nil {
 		return err
 	}
@@ -142,8 +154,10 @@ func (a *Appliance) stop(p *parts) error {
 	if p.broker != nil {
 		errs = append(errs, p.broker.Close())
 	}
-	if p.bootRoot != nil {
-		errs = append(errs, p.bootRoot.Close())
+	for _, root := range []*os.Root{p.bootRoot, p.assetsRoot} {
+		if root != nil {
+			errs = append(errs, root.Close())
+		}
 	}
 	if p.db != nil {
 		errs = append(errs, p.db.Close())

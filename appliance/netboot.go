@@ -10,6 +10,7 @@ import (
 	"github.com/slipway/slipway/appliance/config"
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/netboot/boot"
+	"github.com/slipway/slipway/netboot/bootcfg"
 	"github.com/slipway/slipway/netboot/dhcp"
 	"github.com/slipway/slipway/netboot/tftp"
 )
@@ -18,7 +19,7 @@ import (
 // started last, so that every address they hand out already answers.
 func (a *Appliance) startNetboot(ctx context.Context, p *parts, reg *prometheus.Registry) error {
 	var err error
-	p.tftp, err = tftp.New(tftp.Config{Addr: a.cfg.LANIP(), Port: a.cfg.TFTP.Port, Root: a.cfg.TFTPRoot(), Logger: a.log, Metrics: reg})
+	p.tftp, err = tftp.New(tftp.Config{Addr: a.cfg.LANIP(), Port: a.cfg.TFTP.Port, Root: a.cfg.TFTPRoot(), Rendered: p.bootcfg, Logger: a.log, Metrics: reg})
 	if err != nil {
 		return err
 	}
@@ -31,7 +32,7 @@ func (a *Appliance) startNetboot(ctx context.Context, p *parts, reg *prometheus.
 		return err
 	}
 	registerPoolMetrics(reg, book)
-	p.dhcp, err = dhcp.New(dhcpConfig(a.cfg, a.log, reg), book, domain.NewInventory(p.db, a.log))
+	p.dhcp, err = dhcp.New(dhcpConfig(a.cfg, a.log, reg), book, p.inventory)
 	if err != nil {
 		return err
 	}
@@ -86,4 +87,12 @@ func registerPoolMetrics(reg prometheus.Registerer, book *domain.LeaseBook) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "slipway_dhcp_pool_in_use", Help: "Addresses offered or bound and not expired."},
 			func() float64 { return float64(book.Active()) }),
 	)
+}
+
+func bootProfiles(cfg *config.Config) map[string]bootcfg.Profile {
+	out := make(map[string]bootcfg.Profile, len(cfg.Profiles))
+	for name, p := range cfg.Profiles {
+		out[name] = bootcfg.Profile{Name: name, Kernel: p.Kernel, Initrd: p.Initrd, Cmdline: p.Cmdline}
+	}
+	return out
 }

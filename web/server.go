@@ -30,8 +30,12 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// Machines serves the read side of the native machine API.
 	Machines MachineReader
-	// BootRoot, if set, is served read-only under /boot/ (the TFTP root).
-	BootRoot *os.Root
+	// BootRoot, if set, is served read-only under /boot/ (the TFTP root),
+	// AssetsRoot under /assets/ (kernels, initrds, images).
+	BootRoot   *os.Root
+	AssetsRoot *os.Root
+	// BootConfigs renders /boot.ipxe and per-MAC files under /boot/.
+	BootConfigs BootConfigs
 }
 
 // Server is the bound HTTP server.
@@ -85,9 +89,7 @@ func (s *Server) routes(cfg Config, extra func(fiber.Router)) {
 	if cfg.Metrics != nil {
 		s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{})))
 	}
-	if cfg.BootRoot != nil {
-		s.app.Get("/boot/*", bootFiles(cfg.BootRoot))
-	}
+	bootRoutes(s.app, cfg)
 	api := s.app.Group("/api/v1")
 	api.Get("/version", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"version": cfg.Version}) })
 	if cfg.Machines != nil {

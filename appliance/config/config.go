@@ -166,6 +166,9 @@ func (c *Config) TFTPRoot() string {
 	return c.DataDir + "/tftp"
 }
 
+// AssetsDir holds kernels, initrds and images served under /assets/.
+func (c *Config) AssetsDir() string { return c.DataDir + "/assets" }
+
 // DBPath is where the SQLite database lives.
 func (c *Config) DBPath() string { return c.DataDir + "/slipway.db" }
 

@@ -52,3 +52,27 @@ func (inv *Inventory) Seen(ctx context.Context, mac MAC) (known bool, err error)
 	inv.log.Info("machine discovered", "machine_id", id, "mac", mac)
 	return false, nil
 }
+
+// BootMachine is what netboot needs to know of a machine.
+type BootMachine struct {
+	ID       string
+	Hostname string
+	Profile  string
+}
+
+// MachineByMAC finds the machine that owns mac, discovering it if no
+// machine does yet (a machine that got its address from another DHCP
+// server, in proxy mode, reaches us first here).
+func (inv *Inventory) MachineByMAC(ctx context.Context, mac MAC) (BootMachine, error) {
+	m, err := inv.db.MachineByMAC(ctx, string(mac))
+	if errors.Is(err, store.ErrNotFound) {
+		if _, err := inv.Seen(ctx, mac); err != nil {
+			return BootMachine{}, err
+		}
+		m, err = inv.db.MachineByMAC(ctx, string(mac))
+	}
+	if err != nil {
+		return BootMachine{}, err
+	}
+	return BootMachine{ID: m.ID, Hostname: m.Hostname, Profile: m.Profile}, nil
+}

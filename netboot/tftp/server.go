@@ -1,6 +1,8 @@
 package tftp
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -21,22 +23,30 @@ import (
 // 1500-byte Ethernet frame (the library's own cap is 4 bytes too big).
 const MaxBlockSize = 1468
 
+// Rendered serves files rendered per machine, such as GRUB's per-MAC
+// config; ok is false for names it does not render.
+type Rendered interface {
+	Lookup(ctx context.Context, name string) (content []byte, ok bool, err error)
+}
+
 // Config says where the server listens and what it serves.
 type Config struct {
-	Addr    netip.Addr
-	Port    int
-	Root    string
-	Logger  *slog.Logger
-	Metrics prometheus.Registerer
+	Addr     netip.Addr
+	Port     int
+	Root     string
+	Rendered Rendered // optional
+	Logger   *slog.Logger
+	Metrics  prometheus.Registerer
 }
 
 // Server is a bound read-only TFTP server.
 type Server struct {
-	srv     *tftp.Server
-	conn    *net.UDPConn
-	root    *os.Root
-	log     *slog.Logger
-	metrics *metrics
+	rendered Rendered
+	srv      *tftp.Server
+	conn     *net.UDPConn
+	root     *os.Root
+	log      *slog.Logger
+	metrics  *metrics
 }
 
 // New opens the root and binds the port.
@@ -53,7 +63,7 @@ func New(cfg Config) (*Server, error) {
 		root.Close()
 		return nil, fmt.Errorf("tftp.port: cannot listen on UDP %s:%d: %w (is another TFTP server running? stop it or change tftp.port)", cfg.Addr, cfg.Port, err)
 	}
-	s := &Server{conn: conn, root: root, log: cfg.Logger.With("part", "tftp"), metrics: newMetrics(cfg.Metrics)}
+	s := &Server{rendered: cfg.Rendered, conn: conn, root: root, log: cfg.Logger.With("part", "tftp"), metrics: newMetrics(cfg.Metrics)}
 	// No write handler: write requests are refused.
 	s.srv = tftp.NewServer(s.read, nil)
 	s.srv.SetBlockSize(MaxBlockSize)
@@ -110,6 +120,16 @@ func (s *Server) read(filename string, rf io.ReaderFrom) error {
 		s.refuse(filename, peer, err)
 		return err
 	}
+	if s.rendered != nil {
+		content, ok, err := s.rendered.Lookup(context.Background(), name)
+		if ok {
+			if err != nil {
+				s.refuse(filename, peer, err)
+				return fmt.Errorf("%s: %w", name, fs.ErrNotExist)
+			}
+			return s.send(name, peer, bytes.NewReader(content), int64(len(content)), rf)
+		}
+	}
 	f, err := s.root.Open(name)
 	if err != nil {
 		s.refuse(filename, peer, err)
@@ -121,11 +141,15 @@ func (s *Server) read(filename string, rf io.ReaderFrom) error {
 		s.refuse(filename, peer, errors.New("not a regular file"))
 		return fmt.Errorf("%s: %w", name, fs.ErrNotExist)
 	}
+	return s.send(name, peer, f, info.Size(), rf)
+}
+
+func (s *Server) send(name, peer string, r io.Reader, size int64, rf io.ReaderFrom) error {
 	if t, ok := rf.(tftp.OutgoingTransfer); ok {
-		t.SetSize(info.Size())
+		t.SetSize(size)
 	}
 	start := time.Now()
-	n, err := rf.ReadFrom(f)
+	n, err := rf.ReadFrom(r)
 	if err != nil {
 		s.metrics.transfers.WithLabelValues("failed").Inc()
 		s.log.Warn("transfer failed", "file", name, "client", peer, "sent", n, "error", err)

@@ -1,0 +1,199 @@
+package bootcfg
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"text/template"
+
+	"github.com/slipway/slipway/appliance/domain"
+)
+
+// Profile is what a machine boots into.
+type Profile struct {
+	Name    string
+	Kernel  string // path under the assets directory, or an http(s) URL
+	Initrd  string
+	Cmdline string // a Go text/template; see Vars
+}
+
+// Machines finds the machine that owns a MAC (an empty Profile means the
+// default profile).
+type Machines interface {
+	MachineByMAC(ctx context.Context, mac domain.MAC) (domain.BootMachine, error)
+}
+
+// Vars are what a profile's command line template may use.
+type Vars struct {
+	MAC       string // 52:54:00:12:34:56
+	MACSlug   string // 52-54-00-12-34-56
+	MachineID string
+	Hostname  string // the inventory hostname, or one generated from the MAC
+	Profile   string
+	ServerURL string // http://10.88.0.1:80, no trailing slash
+	LANIP     string
+}
+
+// Renderer renders boot configurations.
+type Renderer struct {
+	machines       Machines
+	profiles       map[string]Profile
+	defaultProfile string
+	serverURL      string
+	lanIP          netip.Addr
+	cmdlines       map[string]*template.Template
+}
+
+// New checks every profile's command line template once, so that a broken
+// template is a start-up error rather than a failed boot.
+func New(machines Machines, profiles map[string]Profile, defaultProfile string, lanIP netip.Addr, httpPort int) (*Renderer, error) {
+	r := &Renderer{machines: machines, profiles: profiles, defaultProfile: defaultProfile, lanIP: lanIP,
+		serverURL: "http://" + netip.AddrPortFrom(lanIP, uint16(httpPort)).String(), cmdlines: map[string]*template.Template{}}
+	for name, p := range profiles {
+		t, err := template.New(name).Option("missingkey=error").Parse(p.Cmdline)
+		if err != nil {
+			return nil, fmt.Errorf("profiles.%s.cmdline: %w", name, err)
+		}
+		// Try it once, so that a misspelt variable fails here, not at boot.
+		if err := t.Execute(new(bytes.Buffer), Vars{}); err != nil {
+			return nil, fmt.Errorf("profiles.%s.cmdline: %w", name, err)
+		}
+		r.cmdlines[name] = t
+	}
+	return r, nil
+}
+
+// ErrNoProfile means the machine has no profile and there is no default.
+var ErrNoProfile = errors.New("no boot profile")
+
+// plan is everything a script needs, resolved.
+type plan struct {
+	Vars
+	Kernel, Initrd, Cmdline string
+}
+
+func (r *Renderer) plan(ctx context.Context, mac domain.MAC) (plan, error) {
+	m, err := r.machines.MachineByMAC(ctx, mac)
+	if err != nil {
+		return plan{}, err
+	}
+	name := m.Profile
+	if name == "" {
+		name = r.defaultProfile
+	}
+	p, ok := r.profiles[name]
+	if !ok {
+		return plan{}, fmt.Errorf("machine %s (%s): %w (set default_profile or the machine's profile)", m.ID, mac, ErrNoProfile)
+	}
+	hostname := m.Hostname
+	if hostname == "" {
+		hostname = "node-" + strings.ReplaceAll(string(mac), ":", "")
+	}
+	pl := plan{Vars: Vars{MAC: string(mac), MACSlug: mac.Slug(), MachineID: m.ID, Hostname: hostname, Profile: name,
+		ServerURL: r.serverURL, LANIP: r.lanIP.String()}}
+	var cmdline bytes.Buffer
+	if err := r.cmdlines[name].Execute(&cmdline, pl.Vars); err != nil {
+		return plan{}, fmt.Errorf("profiles.%s.cmdline: %w", name, err)
+	}
+	pl.Cmdline = strings.Join(strings.Fields(cmdline.String()), " ")
+	pl.Kernel, pl.Initrd = r.assetURL(p.Kernel), r.assetURL(p.Initrd)
+	return pl, nil
+}
+
+func (r *Renderer) assetURL(p string) string {
+	if p == "" || strings.HasPrefix(p, "http://") || strings.HasPrefix(p, "https://") {
+		return p
+	}
+	return r.serverURL + "/assets/" + strings.TrimPrefix(p, "/")
+}
+
+var ipxeScript = template.Must(template.New("ipxe").Parse(`#!ipxe
+# Slipway: machine {{.MachineID}} ({{.MAC}}), profile {{.Profile}}
+echo Slipway: booting {{.MachineID}} with profile {{.Profile}}
+kernel {{.Kernel}} {{.Cmdline}}
+{{- if .Initrd}}
+initrd {{.Initrd}}
+{{- end}}
+boot
+`))
+
+// IPXE renders the iPXE script for mac. Without a MAC, it renders a script
+// that asks again with iPXE's own ${mac} filled in.
+func (r *Renderer) IPXE(ctx context.Context, mac domain.MAC) ([]byte, error) {
+	if mac == "" {
+		return []byte("#!ipxe\nchain " + r.serverURL + "/boot.ipxe?mac=${mac}\n"), nil
+	}
+	pl, err := r.plan(ctx, mac)
+	if err != nil {
+		// iPXE shows the message and falls through to the next boot device.
+		return []byte(fmt.Sprintf("#!ipxe\necho Slipway: %s\necho Falling back to the next boot device.\nsleep 5\nexit 1\n", oneLine(err.Error()))), err
+	}
+	var b bytes.Buffer
+	err = ipxeScript.Execute(&b, pl)
+	return b.Bytes(), err
+}
+
+var grubConfig = template.Must(template.New("grub").Parse(`# Slipway: machine {{.MachineID}} ({{.MAC}}), profile {{.Profile}}
+set timeout=1
+menuentry 'Slipway: {{.MachineID}} ({{.Profile}})' {
+	echo 'Loading {{.Kernel}}'
+	linux {{.GrubKernel}} {{.GrubCmdline}}
+{{- if .Initrd}}
+	initrd {{.GrubInitrd}}
+{{- end}}
+}
+`))
+
+// GRUB renders GRUB's per-MAC configuration. GRUB fetches over HTTP with
+// (http,host:port)/path device syntax and needs the command line quoted.
+func (r *Renderer) GRUB(ctx context.Context, mac domain.MAC) ([]byte, error) {
+	pl, err := r.plan(ctx, mac)
+	if err != nil {
+		return nil, err
+	}
+	data := struct {
+		plan
+		GrubKernel, GrubInitrd, GrubCmdline string
+	}{plan: pl, GrubKernel: grubPath(pl.Kernel), GrubInitrd: grubPath(pl.Initrd), GrubCmdline: grubQuote(pl.Cmdline)}
+	var b bytes.Buffer
+	err = grubConfig.Execute(&b, data)
+	return b.Bytes(), err
+}
+
+// Lookup serves a rendered file by the name a loader asks for, on TFTP or
+// HTTP. ok is false when name is not a rendered file (serve the file tree).
+func (r *Renderer) Lookup(ctx context.Context, name string) (content []byte, ok bool, err error) {
+	rest, found := strings.CutPrefix(strings.TrimPrefix(name, "/"), "grub/grub.cfg-01-")
+	if !found {
+		return nil, false, nil
+	}
+	mac, err := domain.ParseMAC(rest)
+	if err != nil {
+		return nil, true, fmt.Errorf("%s: %w", name, err)
+	}
+	content, err = r.GRUB(ctx, mac)
+	return content, true, err
+}
+
+// grubPath turns http://host:port/path into GRUB's (http,host:port)/path.
+func grubPath(url string) string {
+	rest, ok := strings.CutPrefix(url, "http://")
+	if !ok {
+		return url
+	}
+	host, path, _ := strings.Cut(rest, "/")
+	return "(http," + host + ")/" + path
+}
+
+func grubQuote(s string) string {
+	var parts []string
+	for _, f := range strings.Fields(s) {
+		parts = append(parts, "'"+strings.ReplaceAll(f, "'", `'\''`)+"'")
+	}
+	return strings.Join(parts, " ")
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -1,0 +1,108 @@
+package bootcfg
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/store"
+)
+
+type fakeMachines map[domain.MAC]domain.BootMachine
+
+func (f fakeMachines) MachineByMAC(_ context.Context, mac domain.MAC) (domain.BootMachine, error) {
+	m, ok := f[mac]
+	if !ok {
+		return m, store.ErrNotFound
+	}
+	return m, nil
+}
+
+func newRenderer(t *testing.T, defaultProfile string) *Renderer {
+	t.Helper()
+	r, err := New(fakeMachines{
+		"52:54:00:00:00:01": {ID: "r1-t1", Hostname: "node-1", Profile: "debian"},
+		"52:54:00:00:00:02": {ID: "mac-525400000002"},
+	}, map[string]Profile{
+		"debian": {Name: "debian", Kernel: "debian/linux", Initrd: "debian/initrd.gz",
+			Cmdline: "console=ttyS0 hostname={{.Hostname}} ds=nocloud-net;s={{.ServerURL}}/cloud-init/ mac={{.MACSlug}}"},
+		"remote": {Name: "remote", Kernel: "http://10.88.0.9/vmlinuz", Cmdline: "quiet"},
+	}, defaultProfile, netip.MustParseAddr("10.88.0.1"), 8080)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestIPXEScripts(t *testing.T) {
+	r := newRenderer(t, "remote")
+	tests := []struct {
+		name string
+		mac  domain.MAC
+		want []string
+	}{
+		{"machine with a profile", "52:54:00:00:00:01", []string{
+			"#!ipxe\n",
+			"kernel http://10.88.0.1:8080/assets/debian/linux console=ttyS0 hostname=node-1 ds=nocloud-net;s=http://10.88.0.1:8080/cloud-init/ mac=52-54-00-00-00-01\n",
+			"initrd http://10.88.0.1:8080/assets/debian/initrd.gz\n",
+			"boot\n",
+		}},
+		{"discovered machine on the default profile", "52:54:00:00:00:02", []string{"kernel http://10.88.0.9/vmlinuz quiet\nboot\n"}},
+		{"no MAC yet: ask iPXE for it", "", []string{"chain http://10.88.0.1:8080/boot.ipxe?mac=${mac}"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := r.IPXE(context.Background(), tt.mac)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(got), w) {
+					t.Errorf("script lacks %q:\n%s", w, got)
+				}
+			}
+		})
+	}
+}
+
+func TestIPXEWithoutAProfileFallsThrough(t *testing.T) {
+	r := newRenderer(t, "")
+	got, err := r.IPXE(context.Background(), "52:54:00:00:00:02")
+	if !errors.Is(err, ErrNoProfile) || !strings.Contains(string(got), "exit 1") {
+		t.Fatalf("got %v:\n%s", err, got)
+	}
+}
+
+func TestGRUBConfigByLookup(t *testing.T) {
+	r := newRenderer(t, "")
+	got, ok, err := r.Lookup(context.Background(), "/grub/grub.cfg-01-52-54-00-00-00-01")
+	if !ok || err != nil {
+		t.Fatalf("ok=%v err=%v", ok, err)
+	}
+	for _, w := range []string{
+		"linux (http,10.88.0.1:8080)/assets/debian/linux 'console=ttyS0' 'hostname=node-1' 'ds=nocloud-net;s=http://10.88.0.1:8080/cloud-init/'",
+		"initrd (http,10.88.0.1:8080)/assets/debian/initrd.gz",
+	} {
+		if !strings.Contains(string(got), w) {
+			t.Errorf("grub.cfg lacks %q:\n%s", w, got)
+		}
+	}
+	if _, ok, _ := r.Lookup(context.Background(), "undionly.kpxe"); ok {
+		t.Error("a plain file was taken for a rendered one")
+	}
+	if _, ok, err := r.Lookup(context.Background(), "grub/grub.cfg-01-nonsense"); !ok || err == nil {
+		t.Errorf("a bad MAC: ok=%v err=%v", ok, err)
+	}
+}
+
+func TestBrokenTemplateIsAStartUpError(t *testing.T) {
+	for _, cmdline := range []string{"{{.Nope", "{{.Hostnme}}"} {
+		_, err := New(fakeMachines{}, map[string]Profile{"x": {Cmdline: cmdline}}, "", netip.MustParseAddr("10.88.0.1"), 80)
+		if err == nil || !strings.HasPrefix(err.Error(), "profiles.x.cmdline:") {
+			t.Errorf("%q: got %v", cmdline, err)
+		}
+	}
+}
