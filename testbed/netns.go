@@ -121,3 +121,14 @@ func ipSteps(ctx context.Context, steps [][]string) error {
 	}
 	return nil
 }
+
+// AddTap creates a tap device on the LAN's bridge, for a virtual machine
+// (QEMU -netdev tap) run in the switch namespace.
+func (l *LAN) AddTap(ctx context.Context, name string) (Host, error) {
+	steps := [][]string{
+		{"-n", l.Switch, "tuntap", "add", "dev", name, "mode", "tap"},
+		{"-n", l.Switch, "link", "set", name, "master", "br0"},
+		{"-n", l.Switch, "link", "set", name, "up"},
+	}
+	return Host{Netns: l.Switch, Iface: name}, ipSteps(ctx, steps)
+}

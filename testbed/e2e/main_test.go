@@ -102,6 +102,12 @@ func (a *appliance) logs() string {
 // host's namespace.
 func startServe(t *testing.T, host testbed.Host, config string) *appliance {
 	t.Helper()
+	return prepareServe(t, host, config, nil)
+}
+
+// prepareServe is startServe with a hook that fills the data directory first.
+func prepareServe(t *testing.T, host testbed.Host, config string, prepare func(dataDir string)) *appliance {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "slipway.yaml")
 	config = strings.ReplaceAll(config, "DATA_DIR", filepath.Join(dir, "data"))
@@ -112,6 +118,9 @@ func startServe(t *testing.T, host testbed.Host, config string) *appliance {
 	a := &appliance{dataDir: filepath.Join(dir, "data"), tftpRoot: filepath.Join(dir, "tftp"), config: path, host: host}
 	if err := os.MkdirAll(a.tftpRoot, 0o755); err != nil {
 		t.Fatal(err)
+	}
+	if prepare != nil {
+		prepare(a.dataDir)
 	}
 	a.launch(t)
 	t.Cleanup(func() {

@@ -1,0 +1,146 @@
+package testbed
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// BootImage is a kernel and initramfs a simulated machine can netboot:
+// Debian's kernel, and a busybox initramfs whose init gets an address by
+// DHCP, fetches MarkerURL's answer from Slipway and prints Marker on the
+// serial console, then powers off.
+type BootImage struct {
+	Kernel string
+	Initrd string
+}
+
+// Marker is what the test image prints on ttyS0 once it fetched its
+// machine's data from Slipway over HTTP.
+const Marker = "SLIPWAY-TESTBED-BOOTED"
+
+// BootImageCmdline is the profile command line the test image expects.
+const BootImageCmdline = "console=ttyS0 panic=-1 slipway.server={{.ServerURL}} slipway.mac={{.MAC}}"
+
+const testInit = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+exec >/dev/console 2>&1
+for m in $(cat /lib/modules/order); do insmod /lib/modules/$m.ko; done
+for x in $(cat /proc/cmdline); do
+  case $x in
+    slipway.server=*) SERVER=${x#*=} ;;
+    slipway.mac=*) MAC=${x#*=} ;;
+  esac
+done
+ip link set eth0 up
+udhcpc -i eth0 -n -q -t 10 -s /bin/dhcp-script
+if wget -q -O /tmp/answer "$SERVER/boot.ipxe?mac=$MAC" && grep -q "^kernel " /tmp/answer; then
+  echo "` + Marker + ` mac=$MAC ip=$(cat /tmp/ip)"
+else
+  echo "SLIPWAY-TESTBED-FAILED: could not fetch $SERVER/boot.ipxe?mac=$MAC"
+fi
+sleep 2
+poweroff -f
+`
+
+const testDHCPScript = `#!/bin/sh
+if [ "$1" = bound ]; then ifconfig "$interface" "$ip" netmask "$subnet" up; echo "$ip" > /tmp/ip; fi
+exit 0
+`
+
+// BuildBootImage downloads Debian's amd64 kernel package into cacheDir (once)
+// and builds the initramfs there. It needs apt-get, dpkg-deb and Debian's
+// busybox-static.
+func BuildBootImage(ctx context.Context, cacheDir string) (BootImage, error) {
+	busybox := "/bin/busybox"
+	if out, err := exec.Command(busybox, "--help").CombinedOutput(); err != nil || !bytes.Contains(out, []byte("BusyBox")) {
+		return BootImage{}, errors.New("/bin/busybox is missing: install Debian's busybox-static")
+	}
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return BootImage{}, err
+	}
+	root, err := kernelTree(ctx, cacheDir)
+	if err != nil {
+		return BootImage{}, err
+	}
+	kernels, _ := filepath.Glob(filepath.Join(root, "boot", "vmlinuz-*"))
+	if len(kernels) != 1 {
+		return BootImage{}, fmt.Errorf("expected one kernel in %s/boot, found %v", root, kernels)
+	}
+	version := strings.TrimPrefix(filepath.Base(kernels[0]), "vmlinuz-")
+	modules := filepath.Join(root, "lib", "modules", version, "kernel")
+	files := map[string]InitramfsFile{
+		"init":            {Data: []byte(testInit), Mode: 0o755},
+		"bin/busybox":     {Source: busybox, Mode: 0o755},
+		"bin/dhcp-script": {Data: []byte(testDHCPScript), Mode: 0o755},
+		"tmp/.keep":       {},
+		"proc/.keep":      {},
+		"sys/.keep":       {},
+		"dev/.keep":       {},
+	}
+	// Debian builds virtio networking as modules: load them in dependency order.
+	var order []string
+	for _, m := range []string{"drivers/virtio/virtio_ring", "drivers/virtio/virtio", "drivers/virtio/virtio_pci_modern_dev",
+		"drivers/virtio/virtio_pci_legacy_dev", "drivers/virtio/virtio_pci", "net/core/failover", "drivers/net/net_failover", "drivers/net/virtio_net"} {
+		name := filepath.Base(m)
+		files["lib/modules/"+name+".ko"] = InitramfsFile{Source: filepath.Join(modules, m+".ko")}
+		order = append(order, name)
+	}
+	files["lib/modules/order"] = InitramfsFile{Data: []byte(strings.Join(order, " ") + "\n")}
+	initrd := filepath.Join(cacheDir, "initrd.gz")
+	f, err := os.Create(initrd)
+	if err != nil {
+		return BootImage{}, err
+	}
+	if err := WriteInitramfs(f, files); err != nil {
+		f.Close()
+		return BootImage{}, err
+	}
+	if err := f.Close(); err != nil {
+		return BootImage{}, err
+	}
+	return BootImage{Kernel: kernels[0], Initrd: initrd}, nil
+}
+
+// kernelTree returns a directory holding the unpacked Debian kernel package.
+func kernelTree(ctx context.Context, cacheDir string) (string, error) {
+	root := filepath.Join(cacheDir, "kernel")
+	if matches, _ := filepath.Glob(filepath.Join(root, "boot", "vmlinuz-*")); len(matches) == 1 {
+		return root, nil
+	}
+	out, err := exec.CommandContext(ctx, "apt-cache", "depends", "linux-image-amd64").Output()
+	if err != nil {
+		return "", fmt.Errorf("find Debian's kernel package (apt-cache depends linux-image-amd64): %w", err)
+	}
+	var pkg string
+	for _, line := range strings.Split(string(out), "\n") {
+		if dep, ok := strings.CutPrefix(strings.TrimSpace(line), "Depends: "); ok && strings.HasPrefix(dep, "linux-image-") {
+			pkg = dep
+		}
+	}
+	if pkg == "" {
+		return "", fmt.Errorf("no kernel package in: %s", out)
+	}
+	dl := exec.CommandContext(ctx, "apt-get", "download", pkg)
+	dl.Dir = cacheDir
+	if out, err := dl.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("apt-get download %s: %w: %s", pkg, err, out)
+	}
+	debs, _ := filepath.Glob(filepath.Join(cacheDir, pkg+"_*.deb"))
+	if len(debs) == 0 {
+		return "", fmt.Errorf("apt-get download %s left no .deb in %s", pkg, cacheDir)
+	}
+	if out, err := exec.CommandContext(ctx, "dpkg-deb", "-x", debs[0], root).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("dpkg-deb -x %s: %w: %s", debs[0], err, out)
+	}
+	os.Remove(debs[0])
+	return root, nil
+}

@@ -1,0 +1,119 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipway/slipway/testbed"
+)
+
+const qemuConfig = `
+lan:
+  interface: lan0
+  address: 10.88.0.1/24
+data_dir: DATA_DIR
+http: {port: 8080}
+tftp: {root: TFTP_ROOT}
+dhcp:
+  range: {start: 10.88.0.100, end: 10.88.0.199}
+profiles:
+  testbed:
+    kernel: testbed/vmlinuz
+    initrd: testbed/initrd.gz
+    cmdline: "` + testbed.BootImageCmdline + `"
+default_profile: testbed
+`
+
+// TestQEMUNetbootsThroughSlipway boots a virtual machine with QEMU's iPXE
+// ROM on the namespace LAN: DHCP, /boot.ipxe, kernel and initramfs over
+// HTTP, then the booted system fetches its script by MAC and says so on the
+// serial console. It measures power-on to kernel and to the marker.
+func TestQEMUNetbootsThroughSlipway(t *testing.T) {
+	requireCommands(t, map[string]string{"qemu-system-x86_64": "qemu-system-x86", "apt-get": "apt", "dpkg-deb": "dpkg"})
+	const rom = "/usr/lib/ipxe/qemu/pxe-virtio.rom"
+	if _, err := os.Stat(rom); err != nil {
+		t.Skipf("%s is missing: install Debian's ipxe-qemu", rom)
+	}
+	ctx := context.Background()
+	img, err := testbed.BuildBootImage(ctx, "/var/cache/slipway-e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lan := newLAN(t, "10.88.0.1/24")
+	tap, err := lan.AddTap(ctx, "tap0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := prepareServe(t, lan.Server, qemuConfig, func(dataDir string) {
+		assets := filepath.Join(dataDir, "assets", "testbed")
+		if err := os.MkdirAll(assets, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		copyFile(t, img.Kernel, filepath.Join(assets, "vmlinuz"))
+		copyFile(t, img.Initrd, filepath.Join(assets, "initrd.gz"))
+	})
+	waitReady(t, a, lan.Server, "http://10.88.0.1:8080")
+
+	serial := filepath.Join(t.TempDir(), "serial.log")
+	qctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	qemu := tap.Command(qctx, "qemu-system-x86_64", "-machine", "pc,accel=tcg", "-m", "512", "-smp", "1",
+		"-display", "none", "-monitor", "none", "-no-reboot", "-boot", "n", "-serial", "file:"+serial,
+		"-netdev", "tap,id=n0,ifname="+tap.Iface+",script=no,downscript=no",
+		"-device", "virtio-net-pci,netdev=n0,mac=52:54:00:e2:e0:01,romfile="+rom+",disable-legacy=on")
+	start := time.Now()
+	if err := qemu.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- qemu.Wait() }()
+	defer func() {
+		if qemu.ProcessState == nil {
+			qemu.Process.Kill()
+		}
+	}()
+
+	var kernelAt time.Duration
+	for {
+		log, _ := os.ReadFile(serial)
+		if kernelAt == 0 && strings.Contains(string(log), "Linux version") {
+			kernelAt = time.Since(start)
+		}
+		if strings.Contains(string(log), testbed.Marker) {
+			t.Logf("power-on → kernel %.1fs, → booted system fetched its script %.1fs (QEMU TCG)", kernelAt.Seconds(), time.Since(start).Seconds())
+			line := string(log)[strings.Index(string(log), testbed.Marker):]
+			t.Logf("serial: %s", strings.SplitN(line, "\n", 2)[0])
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("QEMU stopped (%v) before the marker; serial:\n%s\nslipway:\n%s", err, log, a.logs())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	if !strings.Contains(a.logs(), "lease granted") {
+		t.Errorf("no DHCP lease in the log")
+	}
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		t.Error("the booted system did not power off")
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
