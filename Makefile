@@ -9,7 +9,9 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 E2E_DEBS    := iproute2 isc-dhcp-client udhcpc tftp-hpa atftp curl mosquitto-clients file qemu-system-x86 ipxe-qemu busybox-static
 FUZZTIME    ?= 20s
 
-.PHONY: all build demo test e2e e2e-deps lint bench fuzz clean
+TFTP_ROOT   ?= /var/lib/slipway/tftp
+
+.PHONY: all build demo test e2e e2e-deps lint bench fuzz bootfiles clean
 
 all: lint test build
 
@@ -39,6 +41,10 @@ e2e-deps:
 		if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing (run as root, or: sudo apt-get install$$missing)"; exit 1; fi; \
 		echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+
+## bootfiles: fetch iPXE, shim and signed GRUB from Debian's packages into TFTP_ROOT
+bootfiles:
+	bash netboot/bootfiles.sh $(TFTP_ROOT)
 
 ## lint: gofmt, go vet and staticcheck
 lint:

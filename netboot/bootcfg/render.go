@@ -165,17 +165,27 @@ func (r *Renderer) GRUB(ctx context.Context, mac domain.MAC) ([]byte, error) {
 
 // Lookup serves a rendered file by the name a loader asks for, on TFTP or
 // HTTP. ok is false when name is not a rendered file (serve the file tree).
+//
+//   - ".../grub.cfg-01-<mac>" (any directory, any MAC spelling): the
+//     machine's GRUB config.
+//   - ".../grub.cfg": a config that loads the per-MAC one by GRUB's own
+//     ${net_default_mac}, for GRUB images (Debian's signed grubnet*) whose
+//     built-in prefix we do not choose.
 func (r *Renderer) Lookup(ctx context.Context, name string) (content []byte, ok bool, err error) {
-	rest, found := strings.CutPrefix(strings.TrimPrefix(name, "/"), "grub/grub.cfg-01-")
-	if !found {
-		return nil, false, nil
+	base := name[strings.LastIndexByte(name, '/')+1:]
+	if rest, found := strings.CutPrefix(base, "grub.cfg-01-"); found {
+		mac, err := domain.ParseMAC(rest)
+		if err != nil {
+			return nil, true, fmt.Errorf("%s: %w", name, err)
+		}
+		content, err = r.GRUB(ctx, mac)
+		return content, true, err
 	}
-	mac, err := domain.ParseMAC(rest)
-	if err != nil {
-		return nil, true, fmt.Errorf("%s: %w", name, err)
+	if base == "grub.cfg" {
+		return []byte("# Slipway: load this machine's own config\nset timeout=1\nconfigfile " +
+			grubPath(r.serverURL+"/boot/grub/grub.cfg-01-${net_default_mac}") + "\n"), true, nil
 	}
-	content, err = r.GRUB(ctx, mac)
-	return content, true, err
+	return nil, false, nil
 }
 
 // grubPath turns http://host:port/path into GRUB's (http,host:port)/path.

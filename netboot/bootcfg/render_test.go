@@ -90,6 +90,13 @@ func TestGRUBConfigByLookup(t *testing.T) {
 			t.Errorf("grub.cfg lacks %q:\n%s", w, got)
 		}
 	}
+	if got, ok, _ := r.Lookup(context.Background(), "debian-installer/amd64/grub/grub.cfg-01-52:54:00:00:00:01"); !ok || !strings.Contains(string(got), "r1-t1") {
+		t.Errorf("colon MAC under another prefix: %s", got)
+	}
+	generic, ok, err := r.Lookup(context.Background(), "debian-installer/amd64/grub/x86_64-efi/grub.cfg")
+	if !ok || err != nil || !strings.Contains(string(generic), "configfile (http,10.88.0.1:8080)/boot/grub/grub.cfg-01-${net_default_mac}") {
+		t.Errorf("generic grub.cfg: %v %v\n%s", ok, err, generic)
+	}
 	if _, ok, _ := r.Lookup(context.Background(), "undionly.kpxe"); ok {
 		t.Error("a plain file was taken for a rendered one")
 	}
