@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -34,10 +35,31 @@ var (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := newRootCommand(os.Stdout, os.Stderr).ExecuteContext(ctx); err != nil {
+	stopProfile := startCPUProfile(os.Getenv("SLIPWAY_CPUPROFILE"))
+	err := newRootCommand(os.Stdout, os.Stderr).ExecuteContext(ctx)
+	stopProfile()
+	if err != nil {
 		reportError(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// startCPUProfile writes a CPU profile to path until the returned function
+// is called: SLIPWAY_CPUPROFILE=/tmp/cpu.out slipway serve ..., for
+// developers chasing a benchmark (go tool pprof).
+func startCPUProfile(path string) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "slipway: SLIPWAY_CPUPROFILE:", err)
+		return func() {}
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
 // reportError prints one line per problem, each prefixed so that it stands

@@ -60,6 +60,7 @@ type parts struct {
 	web        *web.Server
 	bootRoot   *os.Root
 	assetsRoot *os.Root
+	commit     *store.Committer
 	inventory  *domain.Inventory
 	bootcfg    *bootcfg.Renderer
 	tftp       *tftp.Server
@@ -119,7 +120,11 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	if p.assetsRoot, err = os.OpenRoot(a.cfg.AssetsDir()); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
-	p.inventory = domain.NewInventory(p.db, a.log)
+	// Small, frequent writes (leases, discovered machines) share commits.
+	p.commit = p.db.NewCommitter(256)
+	if p.inventory, err = domain.NewInventory(ctx, p.db, p.commit, a.log); err != nil {
+		return err
+	}
 	if p.bootcfg, err = bootcfg.New(p.inventory, bootProfiles(a.cfg), a.cfg.DefaultProfile, lanIP, a.cfg.HTTP.Port); err != nil {
 		return err
 	}
@@ -158,6 +163,9 @@ func (a *Appliance) stop(p *parts) error {
 		if root != nil {
 			errs = append(errs, root.Close())
 		}
+	}
+	if p.commit != nil {
+		p.commit.Close()
 	}
 	if p.db != nil {
 		errs = append(errs, p.db.Close())

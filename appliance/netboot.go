@@ -27,7 +27,7 @@ func (a *Appliance) startNetboot(ctx context.Context, p *parts, reg *prometheus.
 	if a.cfg.DHCP.Mode == "off" {
 		return nil
 	}
-	book, err := domain.NewLeaseBook(ctx, p.db, leasePool(a.cfg), a.log.With("part", "leases"))
+	book, err := domain.NewLeaseBook(ctx, p.db, p.commit, leasePool(a.cfg), a.log.With("part", "leases"))
 	if err != nil {
 		return err
 	}

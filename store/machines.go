@@ -55,7 +55,7 @@ func (tx *Tx) CreateMachine(m Machine, cause string) error {
 	if err != nil {
 		return fmt.Errorf("insert machine %q: %w", m.ID, err)
 	}
-	if err := tx.SetMACs(m.ID, m.MACs); err != nil {
+	if err := tx.addMACs(m.ID, m.MACs); err != nil {
 		return err
 	}
 	_, err = tx.insertTransition(Transition{MachineID: m.ID, To: m.State, StateJSON: m.StateJSON, Cause: cause})
@@ -84,6 +84,10 @@ func (tx *Tx) SetMACs(machineID string, macs []string) error {
 	if _, err := tx.exec(`DELETE FROM machine_macs WHERE machine_id = ?`, machineID); err != nil {
 		return fmt.Errorf("clear MACs of %q: %w", machineID, err)
 	}
+	return tx.addMACs(machineID, macs)
+}
+
+func (tx *Tx) addMACs(machineID string, macs []string) error {
 	for i, mac := range macs {
 		_, err := tx.exec(`INSERT INTO machine_macs (mac, machine_id, position) VALUES (?, ?, ?)`, mac, machineID, i)
 		if isUniqueViolation(err) {
@@ -269,4 +273,22 @@ func mustAffect(res sql.Result, what, id string) error {
 		return fmt.Errorf("%s %q: %w", what, id, ErrNotFound)
 	}
 	return nil
+}
+
+// AllMACs lists every MAC that belongs to a machine.
+func (s *Store) AllMACs(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT mac FROM machine_macs`)
+	if err != nil {
+		return nil, fmt.Errorf("list MACs: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var mac string
+		if err := rows.Scan(&mac); err != nil {
+			return nil, err
+		}
+		out = append(out, mac)
+	}
+	return out, rows.Err()
 }

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-func openTest(t *testing.T) *Store {
+func openTest(t testing.TB) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "slipway.db"), Options{})
 	if err != nil {
@@ -30,7 +30,7 @@ func created(id string, macs ...string) Machine {
 	return Machine{ID: id, MACs: macs, Source: "config", State: "created", StateJSON: `{"state":"created"}`}
 }
 
-func create(t *testing.T, s *Store, m Machine) {
+func create(t testing.TB, s *Store, m Machine) {
 	t.Helper()
 	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.CreateMachine(m, "test") }); err != nil {
 		t.Fatal(err)

@@ -66,16 +66,20 @@ type leaseEntry struct {
 	expires  time.Time
 }
 
-// LeaseBook allocates addresses. The store is the truth; the book keeps an
-// in-memory image of it so that allocation is not a table scan, and changes
-// the image only after the store committed. One mutex serialises all
-// changes, so two clients can never be given one address, and a restart
-// rebuilds the image from the store.
+// LeaseBook allocates addresses. The store is the truth for bound,
+// released and declined leases; the book keeps an in-memory image of it so
+// that allocation is not a table scan. Decisions are taken under one mutex
+// on the image, so two clients can never be given one address; the write
+// that makes a decision durable goes through the group committer outside
+// the mutex, and the image is put back if it fails. Offers live only in the
+// image (RFC 2131 lets a server forget them): a restart loses outstanding
+// offers, never a bound lease.
 type LeaseBook struct {
-	db   *store.Store
-	pool Pool
-	log  *slog.Logger
-	now  func() time.Time
+	db     *store.Store
+	commit *store.Committer
+	pool   Pool
+	log    *slog.Logger
+	now    func() time.Time
 
 	mu         sync.Mutex
 	byIP       map[netip.Addr]leaseEntry
@@ -85,14 +89,14 @@ type LeaseBook struct {
 }
 
 // NewLeaseBook loads the stored leases.
-func NewLeaseBook(ctx context.Context, db *store.Store, pool Pool, log *slog.Logger) (*LeaseBook, error) {
+func NewLeaseBook(ctx context.Context, db *store.Store, commit *store.Committer, pool Pool, log *slog.Logger) (*LeaseBook, error) {
 	if pool.OfferHold <= 0 {
 		pool.OfferHold = time.Minute
 	}
 	if pool.Quarantine <= 0 {
 		pool.Quarantine = 10 * time.Minute
 	}
-	b := &LeaseBook{db: db, pool: pool, log: log, now: time.Now,
+	b := &LeaseBook{db: db, commit: commit, pool: pool, log: log, now: time.Now,
 		byIP: map[netip.Addr]leaseEntry{}, byMAC: map[MAC]netip.Addr{}, reservedIP: map[netip.Addr]MAC{}, cursor: pool.Start}
 	for mac, r := range pool.Reservations {
 		b.reservedIP[r.IP] = mac
@@ -124,53 +128,66 @@ func (b *LeaseBook) Offer(ctx context.Context, mac MAC, requested netip.Addr, ho
 	if !ok {
 		return Grant{}, ErrPoolExhausted
 	}
-	g, err := b.write(ctx, mac, ip, LeaseOffered, b.hostnameFor(mac, hostname), now, b.pool.OfferHold)
+	e := leaseEntry{mac: mac, state: LeaseOffered, hostname: b.hostnameFor(mac, hostname), expires: now.Add(b.pool.OfferHold)}
+	b.set(ip, e)
 	// The offer is held briefly, but it announces the lease the client will get.
-	g.LeaseTime = b.pool.LeaseTime
-	return g, err
+	return Grant{IP: ip, Hostname: e.hostname, LeaseTime: b.pool.LeaseTime, Expires: e.expires}, nil
 }
 
 // Request confirms an address (DHCPREQUEST in any of its forms): it is
 // bound when ip may be mac's, and refused with a NakError otherwise.
 func (b *LeaseBook) Request(ctx context.Context, mac MAC, ip netip.Addr, hostname string) (Grant, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	now := b.now()
 	if !b.pool.Subnet.Contains(ip) {
+		b.mu.Unlock()
 		return Grant{}, NakError{fmt.Sprintf("%s is not on this network (%s)", ip, b.pool.Subnet.Masked())}
 	}
 	if r, reserved := b.pool.Reservations[mac]; reserved && r.IP != ip {
+		b.mu.Unlock()
 		return Grant{}, NakError{fmt.Sprintf("%s is reserved %s", mac, r.IP)}
 	}
 	if !b.usable(ip, mac, now) {
+		b.mu.Unlock()
 		return Grant{}, NakError{fmt.Sprintf("%s is not available to %s", ip, mac)}
 	}
-	return b.write(ctx, mac, ip, LeaseBound, b.hostnameFor(mac, hostname), now, b.pool.LeaseTime)
+	e := leaseEntry{mac: mac, state: LeaseBound, hostname: b.hostnameFor(mac, hostname), expires: now.Add(b.pool.LeaseTime)}
+	undo := b.set(ip, e)
+	b.mu.Unlock()
+	if err := b.persist(ctx, ip, e, undo); err != nil {
+		return Grant{}, err
+	}
+	return Grant{IP: ip, Hostname: e.hostname, LeaseTime: b.pool.LeaseTime, Expires: e.expires}, nil
 }
 
 // Release ends mac's lease of ip (DHCPRELEASE). The row stays, so the client
 // gets the same address next time if nobody else took it.
 func (b *LeaseBook) Release(ctx context.Context, mac MAC, ip netip.Addr) error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	e, ok := b.byIP[ip]
-	if !ok || e.mac != mac || e.state == LeaseDeclined {
+	old, ok := b.byIP[ip]
+	if !ok || old.mac != mac || old.state == LeaseDeclined {
+		b.mu.Unlock()
 		return nil // nothing of this client's to release
 	}
-	_, err := b.write(ctx, mac, ip, LeaseReleased, e.hostname, b.now(), 0)
-	return err
+	e := leaseEntry{mac: mac, state: LeaseReleased, hostname: old.hostname, expires: b.now()}
+	undo := b.set(ip, e)
+	b.mu.Unlock()
+	return b.persist(ctx, ip, e, undo)
 }
 
 // Decline quarantines ip, which mac found in use by someone else
 // (DHCPDECLINE after an ARP probe).
 func (b *LeaseBook) Decline(ctx context.Context, mac MAC, ip netip.Addr) error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if e, ok := b.byIP[ip]; !ok || e.mac != mac {
+		b.mu.Unlock()
 		return nil // a decline for an address we did not give this client
 	}
+	e := leaseEntry{state: LeaseDeclined, expires: b.now().Add(b.pool.Quarantine)}
+	undo := b.set(ip, e)
 	delete(b.byMAC, mac)
-	_, err := b.write(ctx, "", ip, LeaseDeclined, "", b.now(), b.pool.Quarantine)
+	b.mu.Unlock()
+	err := b.persist(ctx, ip, e, undo)
 	if err == nil {
 		b.log.Warn("address declined by client: another host uses it; quarantined", "ip", ip, "mac", mac, "for", b.pool.Quarantine)
 	}
@@ -258,23 +275,47 @@ func (b *LeaseBook) hostnameFor(mac MAC, asked string) string {
 	return asked
 }
 
-// write stores the lease, then updates the image.
-func (b *LeaseBook) write(ctx context.Context, mac MAC, ip netip.Addr, state, hostname string, now time.Time, d time.Duration) (Grant, error) {
-	expires := now.Add(d)
-	err := b.db.Update(ctx, func(tx *store.Tx) error {
-		return tx.PutLease(store.Lease{IP: ip.String(), MAC: string(mac), Hostname: hostname, State: state, ExpiresAt: expires})
+// set puts e in the image for ip and returns how to undo it. Callers hold mu.
+func (b *LeaseBook) set(ip netip.Addr, e leaseEntry) (undo func()) {
+	prev, had := b.byIP[ip]
+	prevOfMAC, hadMAC := b.byMAC[e.mac]
+	if had && prev.mac != e.mac && b.byMAC[prev.mac] == ip {
+		delete(b.byMAC, prev.mac)
+	}
+	b.byIP[ip] = e
+	if e.state == LeaseBound || e.state == LeaseOffered {
+		b.byMAC[e.mac] = ip
+	}
+	return func() {
+		if cur, ok := b.byIP[ip]; !ok || cur != e {
+			return // someone decided after us; their entry stands
+		}
+		if had {
+			b.byIP[ip] = prev
+		} else {
+			delete(b.byIP, ip)
+		}
+		if hadMAC {
+			b.byMAC[e.mac] = prevOfMAC
+		} else if b.byMAC[e.mac] == ip {
+			delete(b.byMAC, e.mac)
+		}
+	}
+}
+
+// persist makes a decision durable; if the store refuses it, the image is
+// put back as it was, so memory never claims what the disk does not hold.
+func (b *LeaseBook) persist(ctx context.Context, ip netip.Addr, e leaseEntry, undo func()) error {
+	err := b.commit.Do(ctx, func(tx *store.Tx) error {
+		return tx.PutLease(store.Lease{IP: ip.String(), MAC: string(e.mac), Hostname: e.hostname, State: e.state, ExpiresAt: e.expires})
 	})
 	if err != nil {
-		return Grant{}, fmt.Errorf("store lease of %s: %w", ip, err)
+		b.mu.Lock()
+		undo()
+		b.mu.Unlock()
+		return fmt.Errorf("store lease of %s: %w", ip, err)
 	}
-	if old, ok := b.byIP[ip]; ok && old.mac != mac && b.byMAC[old.mac] == ip {
-		delete(b.byMAC, old.mac)
-	}
-	b.byIP[ip] = leaseEntry{mac: mac, state: state, hostname: hostname, expires: expires}
-	if state == LeaseBound || state == LeaseOffered {
-		b.byMAC[mac] = ip
-	}
-	return Grant{IP: ip, Hostname: hostname, LeaseTime: d, Expires: expires}, nil
+	return nil
 }
 
 func addrToUint(a netip.Addr) uint32 {

@@ -37,8 +37,9 @@ func openBook(t *testing.T, path string, pool Pool) *LeaseBook {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	b, err := NewLeaseBook(context.Background(), db, pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	commit := db.NewCommitter(64)
+	t.Cleanup(func() { commit.Close(); db.Close() })
+	b, err := NewLeaseBook(context.Background(), db, commit, pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +127,7 @@ func TestLeaseBookSurvivesRestart(t *testing.T) {
 	if _, err := b.Request(ctx, macA, ip("10.88.0.101"), "a"); err != nil {
 		t.Fatal(err)
 	}
+	b.commit.Close()
 	b.db.Close()
 	b2 := openBook(t, path, testPool())
 	if _, err := b2.Request(ctx, macB, ip("10.88.0.101"), ""); err == nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 
 	"github.com/slipway/slipway/store"
 )
@@ -13,15 +14,29 @@ import (
 // InitialState is where every machine's life starts: NICo's "created".
 const InitialState = `{"state":"created"}`
 
-// Inventory knows which machines exist and discovers new ones.
+// Inventory knows which machines exist and discovers new ones. It
+// remembers the MACs it has seen, so that a DHCP storm from known machines
+// does not read the database for every packet.
 type Inventory struct {
-	db  *store.Store
-	log *slog.Logger
+	db     *store.Store
+	commit *store.Committer
+	log    *slog.Logger
+	known  sync.Map // MAC → struct{}: MACs that belong to a machine
 }
 
-// NewInventory returns the machine inventory over db.
-func NewInventory(db *store.Store, log *slog.Logger) *Inventory {
-	return &Inventory{db: db, log: log}
+// NewInventory returns the machine inventory over db; new machines are
+// written through commit. It loads every known MAC once, so that deciding
+// whether a MAC is new never reads the database.
+func NewInventory(ctx context.Context, db *store.Store, commit *store.Committer, log *slog.Logger) (*Inventory, error) {
+	inv := &Inventory{db: db, commit: commit, log: log}
+	macs, err := db.AllMACs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load known MACs: %w", err)
+	}
+	for _, mac := range macs {
+		inv.known.Store(MAC(mac), struct{}{})
+	}
+	return inv, nil
 }
 
 // DiscoveredID is the machine id given to a machine first seen by its MAC.
@@ -31,26 +46,31 @@ func DiscoveredID(mac MAC) string { return "mac-" + strings.ReplaceAll(string(ma
 // machine (source "discovered", state created). It reports whether the MAC
 // belonged to a machine before.
 func (inv *Inventory) Seen(ctx context.Context, mac MAC) (known bool, err error) {
-	_, err = inv.db.MachineByMAC(ctx, string(mac))
-	if err == nil {
+	if _, ok := inv.known.Load(mac); ok {
 		return true, nil
 	}
-	if !errors.Is(err, store.ErrNotFound) {
-		return false, err
-	}
 	id := DiscoveredID(mac)
-	err = inv.db.Update(ctx, func(tx *store.Tx) error {
+	err = inv.commit.Do(ctx, func(tx *store.Tx) error {
 		return tx.CreateMachine(store.Machine{ID: id, MACs: []string{string(mac)}, Source: "discovered",
 			State: "created", StateJSON: InitialState}, "first DHCP request from "+string(mac))
 	})
 	if errors.Is(err, store.ErrConflict) {
-		return false, nil // a concurrent request discovered it first
+		// Another request discovered it first, or another door added it.
+		inv.known.Store(mac, struct{}{})
+		return true, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("discover machine %s: %w", mac, err)
 	}
+	inv.known.Store(mac, struct{}{})
 	inv.log.Info("machine discovered", "machine_id", id, "mac", mac)
 	return false, nil
+}
+
+// Known says whether mac belongs to a machine.
+func (inv *Inventory) Known(mac MAC) bool {
+	_, ok := inv.known.Load(mac)
+	return ok
 }
 
 // BootMachine is what netboot needs to know of a machine.

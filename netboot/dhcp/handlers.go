@@ -60,10 +60,18 @@ var replyTypes = map[dhcpv4.MessageType]dhcpv4.MessageType{
 	dhcpv4.MessageTypeInform:   dhcpv4.MessageTypeAck,
 }
 
-// noteMachine tells the domain a MAC is on the LAN and, with
-// ignore_unknown, drops the MACs it does not know.
+// noteMachine tells the domain a MAC is on the LAN (which discovers new
+// machines) or, with ignore_unknown, drops the MACs it does not know.
 func (s *Server) noteMachine(ctx context.Context, x *exchange) error {
 	if s.machines == nil || x.req.MessageType() != dhcpv4.MessageTypeDiscover && x.req.MessageType() != dhcpv4.MessageTypeRequest {
+		return nil
+	}
+	if s.cfg.IgnoreUnknown {
+		// Unknown machines are not discovered either: they get no answer at all.
+		if x.known = s.machines.Known(x.mac); !x.known {
+			s.drop("unknown MAC and dhcp.ignore_unknown is set", x.req)
+			x.reply = nil
+		}
 		return nil
 	}
 	known, err := s.machines.Seen(ctx, x.mac)
@@ -71,10 +79,6 @@ func (s *Server) noteMachine(ctx context.Context, x *exchange) error {
 		return fmt.Errorf("note machine %s: %w", x.mac, err)
 	}
 	x.known = known
-	if !known && s.cfg.IgnoreUnknown {
-		s.drop("unknown MAC and dhcp.ignore_unknown is set", x.req)
-		x.reply = nil
-	}
 	return nil
 }
 

@@ -27,9 +27,11 @@ type LeaseBook interface {
 
 // Machines is the domain's view of which MACs it knows.
 type Machines interface {
-	// Seen is told of every netbooting MAC; it returns whether the MAC
-	// belongs to a known machine (after auto-discovery, if that is on).
+	// Seen is told of every netbooting MAC and discovers the new ones; it
+	// returns whether the MAC belonged to a machine before.
 	Seen(ctx context.Context, mac domain.MAC) (known bool, err error)
+	// Known says whether a MAC belongs to a machine, changing nothing.
+	Known(mac domain.MAC) bool
 }
 
 // Config says where and how the server answers.
@@ -46,7 +48,7 @@ type Config struct {
 	Boot          boot.Server
 	Logger        *slog.Logger
 	Metrics       prometheus.Registerer
-	Workers       int // concurrent handlers; 0 means 8
+	Workers       int // concurrent handlers; 0 means 64 (they mostly wait for a group commit)
 }
 
 // Server is a bound DHCP server.
@@ -69,7 +71,7 @@ func New(cfg Config, leases LeaseBook, machines Machines) (*Server, error) {
 		cfg.ClientPort = dhcpv4.ClientPort
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 8
+		cfg.Workers = 64
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -84,23 +86,23 @@ func New(cfg Config, leases LeaseBook, machines Machines) (*Server, error) {
 }
 
 // Serve answers until ctx ends or the socket is closed.
+//
+// Under overload it sheds DISCOVERs first: they wait in a short queue that
+// drops when full, while REQUESTs (which complete a client's exchange) have
+// their own queue and are served first. A reader that blocked on a full
+// queue would let the kernel drop REQUESTs and DISCOVERs alike.
 func (s *Server) Serve(ctx context.Context) error {
-	type packet struct {
-		data []byte
-		peer *net.UDPAddr
-	}
-	work := make(chan packet, s.cfg.Workers*4)
+	discovers := make(chan inbound, s.cfg.Workers)
+	requests := make(chan inbound, s.cfg.Workers*16)
 	var wg sync.WaitGroup
 	for range s.cfg.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for p := range work {
-				s.handlePacket(ctx, p.data, p.peer)
-			}
+			s.work(ctx, requests, discovers)
 		}()
 	}
-	defer func() { close(work); wg.Wait() }()
+	defer func() { close(requests); close(discovers); wg.Wait() }()
 	go func() { <-ctx.Done(); s.conn.Close() }()
 	for {
 		buf := make([]byte, 1500)
@@ -111,7 +113,46 @@ func (s *Server) Serve(ctx context.Context) error {
 			}
 			return fmt.Errorf("dhcp: read: %w", err)
 		}
-		work <- packet{data: buf[:n], peer: peer}
+		req, err := dhcpv4.FromBytes(buf[:n])
+		if err != nil {
+			s.metrics.dropped.WithLabelValues("malformed").Inc()
+			s.log.Debug("dropped a malformed packet", "from", peer, "error", err)
+			continue
+		}
+		queue := requests
+		if req.MessageType() == dhcpv4.MessageTypeDiscover {
+			queue = discovers
+		}
+		select {
+		case queue <- inbound{req: req, peer: peer}:
+		default:
+			s.metrics.dropped.WithLabelValues("overloaded").Inc()
+		}
+	}
+}
+
+type inbound struct {
+	req  *dhcpv4.DHCPv4
+	peer *net.UDPAddr
+}
+
+// work serves REQUESTs before DISCOVERs.
+func (s *Server) work(ctx context.Context, requests, discovers <-chan inbound) {
+	for {
+		var in inbound
+		var ok bool
+		select {
+		case in, ok = <-requests:
+		default:
+			select {
+			case in, ok = <-requests:
+			case in, ok = <-discovers:
+			}
+		}
+		if !ok {
+			return
+		}
+		s.answer(ctx, in.req, in.peer)
 	}
 }
 
@@ -121,13 +162,7 @@ func (s *Server) Close() error { return s.conn.Close() }
 // Addr is the bound socket's address.
 func (s *Server) Addr() net.Addr { return s.conn.LocalAddr() }
 
-func (s *Server) handlePacket(ctx context.Context, data []byte, peer *net.UDPAddr) {
-	req, err := dhcpv4.FromBytes(data)
-	if err != nil {
-		s.metrics.dropped.WithLabelValues("malformed").Inc()
-		s.log.Debug("dropped a malformed packet", "from", peer, "error", err)
-		return
-	}
+func (s *Server) answer(ctx context.Context, req *dhcpv4.DHCPv4, peer *net.UDPAddr) {
 	reply, dest := s.Handle(ctx, req, peer)
 	if reply == nil {
 		return

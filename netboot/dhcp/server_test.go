@@ -34,8 +34,9 @@ func newTestServer(t testing.TB) (*Server, *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	book, err := domain.NewLeaseBook(context.Background(), db, domain.Pool{
+	commit := db.NewCommitter(64)
+	t.Cleanup(func() { commit.Close(); db.Close() })
+	book, err := domain.NewLeaseBook(context.Background(), db, commit, domain.Pool{
 		Subnet: netip.MustParsePrefix("10.88.0.0/24"), ServerIP: serverIP,
 		Start: netip.MustParseAddr("10.88.0.100"), End: netip.MustParseAddr("10.88.0.199"), LeaseTime: time.Hour,
 		Reservations: map[domain.MAC]domain.Reservation{"52:54:00:00:00:0b": {IP: netip.MustParseAddr("10.88.0.20"), Hostname: "node-b"}},
@@ -43,11 +44,15 @@ func newTestServer(t testing.TB) (*Server, *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	inv, err := domain.NewInventory(context.Background(), db, commit, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, err := New(Config{
 		Port: freeUDPPort(t), ServerIP: serverIP, Subnet: netip.MustParsePrefix("10.88.0.0/24"),
 		Router: serverIP, DNS: []netip.Addr{serverIP}, Domain: "lab.example", Logger: quiet,
 		Boot: boot.Server{IP: serverIP, HTTPPort: 80, BootFiles: map[string]string{"bios": "undionly.kpxe", "uefi-x64": "ipxe.efi", "uefi-arm64": "arm64/ipxe.efi"}},
-	}, book, domain.NewInventory(db, quiet))
+	}, book, inv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -140,6 +141,7 @@ func (a *appliance) launch(t *testing.T) {
 	t.Helper()
 	a.done = make(chan error, 1)
 	a.cmd = a.host.Command(context.Background(), slipwayBinary, "serve", "--config", a.config)
+	a.cmd.Env = os.Environ() // passes SLIPWAY_CPUPROFILE through, for profiling a benchmark
 	stderr, err := a.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -195,3 +197,5 @@ func (a *appliance) stop(t *testing.T) {
 		t.Fatalf("slipway did not stop within 20s of SIGTERM\n%s", a.logs())
 	}
 }
+
+func numCPU() int { return runtime.NumCPU() }

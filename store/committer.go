@@ -1,0 +1,153 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// Committer groups small writes from many goroutines into shared
+// transactions (group commit): one fsync makes a whole batch durable, so a
+// DHCP storm is bounded by the disk's commit rate divided by the batch, not
+// by one commit per packet. Each write runs in its own savepoint, so one
+// failing write is rolled back alone and only its caller sees the error.
+type Committer struct {
+	s        *Store
+	ops      chan commitOp
+	maxBatch int
+	wg       sync.WaitGroup
+	once     sync.Once
+	closed   chan struct{}
+	// mu keeps Close from slipping in between Do's check and its send, which
+	// would leave a write queued that nothing commits.
+	mu       sync.RWMutex
+	isClosed bool
+}
+
+type commitOp struct {
+	fn     func(tx *Tx) error
+	result chan error
+}
+
+// ErrCommitterClosed is returned by Do after Close.
+var ErrCommitterClosed = errors.New("store: committer closed")
+
+// NewCommitter starts a committer that puts at most maxBatch writes in one
+// transaction.
+func (s *Store) NewCommitter(maxBatch int) *Committer {
+	if maxBatch < 1 {
+		maxBatch = 1
+	}
+	c := &Committer{s: s, ops: make(chan commitOp, maxBatch), maxBatch: maxBatch, closed: make(chan struct{})}
+	c.wg.Add(1)
+	go c.loop()
+	return c
+}
+
+// Do runs fn in the next batch and returns its error once the batch is
+// committed (so a nil error means fn's writes are durable). fn may be
+// called together with other callers' functions in one transaction: it
+// must not keep tx, and must not depend on running alone.
+func (c *Committer) Do(ctx context.Context, fn func(tx *Tx) error) error {
+	op := commitOp{fn: fn, result: make(chan error, 1)}
+	c.mu.RLock()
+	if c.isClosed {
+		c.mu.RUnlock()
+		return ErrCommitterClosed
+	}
+	select {
+	case c.ops <- op:
+		c.mu.RUnlock()
+	case <-ctx.Done():
+		c.mu.RUnlock()
+		return ctx.Err()
+	}
+	// Once queued, the write happens; wait for its outcome even if ctx ends,
+	// so the caller never believes a committed write failed.
+	return <-op.result
+}
+
+// Close commits what is queued and stops the committer.
+func (c *Committer) Close() {
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.isClosed = true
+		c.mu.Unlock()
+		close(c.closed)
+		c.wg.Wait()
+	})
+}
+
+func (c *Committer) loop() {
+	defer c.wg.Done()
+	for {
+		var first commitOp
+		select {
+		case first = <-c.ops:
+		case <-c.closed:
+			c.drainAfterClose()
+			return
+		}
+		c.commit(c.gather(first))
+	}
+}
+
+// gather takes whatever else is already waiting, up to the batch size.
+func (c *Committer) gather(first commitOp) []commitOp {
+	batch := []commitOp{first}
+	for len(batch) < c.maxBatch {
+		select {
+		case op := <-c.ops:
+			batch = append(batch, op)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (c *Committer) drainAfterClose() {
+	for {
+		select {
+		case op := <-c.ops:
+			c.commit(c.gather(op))
+		default:
+			return
+		}
+	}
+}
+
+func (c *Committer) commit(batch []commitOp) {
+	results := make([]error, len(batch))
+	err := c.s.Update(context.Background(), func(tx *Tx) error {
+		for i, op := range batch {
+			results[i] = tx.savepoint(op.fn)
+		}
+		return nil
+	})
+	for i, op := range batch {
+		if err != nil {
+			results[i] = err
+		}
+		op.result <- results[i]
+	}
+}
+
+// savepoint runs fn so that, if it fails, only its own writes are undone.
+func (tx *Tx) savepoint(fn func(tx *Tx) error) error {
+	if _, err := tx.exec("SAVEPOINT op"); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		if _, rerr := tx.exec("ROLLBACK TO op"); rerr != nil {
+			return errors.Join(err, fmt.Errorf("roll back to savepoint: %w", rerr))
+		}
+		_, _ = tx.exec("RELEASE op")
+		return err
+	}
+	if _, err := tx.exec("RELEASE op"); err != nil {
+		return fmt.Errorf("release savepoint: %w", err)
+	}
+	return nil
+}
