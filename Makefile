@@ -6,12 +6,15 @@ BUILT       ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.built=$(BUILT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Debian packages the end-to-end tests drive as real peers.
-E2E_DEBS    := iproute2 isc-dhcp-client udhcpc tftp-hpa atftp curl mosquitto-clients file qemu-system-x86 ipxe-qemu busybox-static
+E2E_DEBS    := iproute2 isc-dhcp-client udhcpc tftp-hpa atftp curl mosquitto-clients file qemu-system-x86 ipxe-qemu busybox-static kea-admin
+# Peers for the side-by-side benchmarks.
+BENCH_DEBS  := kea-admin kea-dhcp4-server dnsmasq-base
+BENCH_SECONDS ?= 15
 FUZZTIME    ?= 20s
 
 TFTP_ROOT   ?= /var/lib/slipway/tftp
 
-.PHONY: all build demo test e2e e2e-deps lint bench fuzz bootfiles clean
+.PHONY: all build demo test e2e e2e-deps debs lint bench bench-dhcp fuzz bootfiles clean
 
 all: lint test build
 
@@ -36,7 +39,10 @@ e2e: e2e-deps
 
 ## e2e-deps: install the Debian packages the e2e tests use, if missing
 e2e-deps:
-	@missing=""; for p in $(E2E_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory debs DEBS="$(E2E_DEBS)"
+
+debs:
+	@missing=""; for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing (run as root, or: sudo apt-get install$$missing)"; exit 1; fi; \
 		echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
@@ -53,9 +59,15 @@ lint:
 	$(GO) vet -tags e2e ./testbed/e2e/
 	$(GO) run $(STATICCHECK) ./...
 
-## bench: Go benchmarks (see BENCHMARKS.md for the side-by-side comparisons)
+## bench: Go benchmarks, then (as root) DHCP against Kea and dnsmasq; see BENCHMARKS.md
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory bench-dhcp; else echo "bench-dhcp skipped: it needs root (network namespaces)"; fi
+
+## bench-dhcp: perfdhcp against Slipway, Kea and dnsmasq on one namespace LAN (root)
+bench-dhcp: e2e-deps
+	@$(MAKE) --no-print-directory debs DEBS="$(BENCH_DEBS)"
+	SLIPWAY_BENCH=1 SLIPWAY_BENCH_SECONDS=$(BENCH_SECONDS) $(GO) test -count=1 -tags e2e -run TestBenchDHCPAgainstPeers -v -timeout 30m ./testbed/e2e/
 
 ## fuzz: run each fuzz target for FUZZTIME
 fuzz:
