@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,12 +19,16 @@ func demoCommand(stdout, stderr io.Writer) *cobra.Command {
 	ports := appliance.DefaultDemoPorts()
 	var machines int
 	var keep bool
+	var interval time.Duration
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the real appliance on 127.0.0.1 with a simulated fleet (no root needed)",
 		Long: `Run Slipway on 127.0.0.1 with unprivileged ports, a temporary data directory
-and a simulated fleet, and print where to look. DHCP is off (it needs root and
-a LAN). Ctrl-C stops it and removes the data directory unless --keep-data.`,
+and a simulated fleet, and print where to look. The simulated machines power
+on one after another and netboot through the real DHCP, TFTP and HTTP doors
+over loopback (DHCP by unicast to --dhcp-port): lease, loader over TFTP, iPXE
+script, kernel and initrd over HTTP. Ctrl-C stops it and removes the data
+directory unless --keep-data.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dataDir, err := os.MkdirTemp("", "slipway-demo-")
@@ -31,13 +38,19 @@ a LAN). Ctrl-C stops it and removes the data directory unless --keep-data.`,
 			if !keep {
 				defer os.RemoveAll(dataDir)
 			}
-			cfg, err := appliance.DemoConfig(dataDir, ports, testbed.Fleet(machines))
+			cfg, err := appliance.DemoConfig(dataDir, ports, testbed.Fleet(machines), testbed.DemoProfileCmdline)
 			if err != nil {
 				return fmt.Errorf("demo: %w", err)
 			}
-			log := newLogger(stderr, config.Log{Level: "info", Format: "text"})
+			if err := testbed.SeedDemoFiles(cfg.TFTPRoot(), cfg.AssetsDir()); err != nil {
+				return fmt.Errorf("demo: %w", err)
+			}
+			log := newLogger(stderr, config.Log{Level: "warn", Format: "text"})
 			return appliance.New(cfg, appliance.Options{Version: version, Logger: log, OnReady: func(u appliance.URLs) {
 				printDemoBanner(stdout, u, dataDir, machines, keep)
+				if ports.DHCP != 0 {
+					go bootDemoFleet(cmd.Context(), stdout, ports, machines, interval)
+				}
 			}}).Run(cmd.Context())
 		},
 	}
@@ -48,6 +61,8 @@ a LAN). Ctrl-C stops it and removes the data directory unless --keep-data.`,
 	f.IntVar(&ports.MQTT, "mqtt-port", ports.MQTT, "MQTT port")
 	f.IntVar(&ports.WebSocket, "mqtt-ws-port", ports.WebSocket, "MQTT over WebSocket port (0: off)")
 	f.IntVar(&ports.TFTP, "tftp-port", ports.TFTP, "TFTP port")
+	f.IntVar(&ports.DHCP, "dhcp-port", ports.DHCP, "DHCP port for the simulated fleet (0: no DHCP, no fleet boot)")
+	f.DurationVar(&interval, "boot-interval", 500*time.Millisecond, "time between two simulated machines powering on")
 	return cmd
 }
 
@@ -65,6 +80,27 @@ Slipway demo is running with %d simulated machines (data in %s, %s).
   machines   %[4]s/api/v1/machines
   MQTT       %s   %s
 
-Press Ctrl-C to stop.
+The simulated machines now power on and netboot, one line each. Press Ctrl-C to stop.
+
 `, machines, dataDir, fate, u.HTTP, u.MQTT, u.WebSocket)
 }
+
+// bootDemoFleet powers the simulated machines on and prints how each boot went.
+func bootDemoFleet(ctx context.Context, w io.Writer, ports appliance.DemoPorts, machines int, interval time.Duration) {
+	fleet := testbed.Fleet(machines)
+	var ok int
+	testbed.BootFleet(ctx, net.IPv4(127, 0, 0, 1), ports.DHCP, ports.TFTP, machines, interval, func(i int, r testbed.BootReport, err error) {
+		if err != nil {
+			fmt.Fprintf(w, "  %-12s boot failed: %v\n", fleet[i].ID, err)
+			return
+		}
+		ok++
+		fmt.Fprintf(w, "  %-12s %-10s %s %s (TFTP), iPXE script, kernel %s, initrd %s (HTTP) in %s\n",
+			fleet[i].ID, r.IP, r.LoaderFile, mib(r.LoaderBytes), mib(r.KernelBytes), mib(r.InitrdBytes), r.Took.Round(time.Millisecond))
+	})
+	if ctx.Err() == nil {
+		fmt.Fprintf(w, "\n%d of %d simulated machines netbooted. See them at the machines URL above.\n", ok, machines)
+	}
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

@@ -15,6 +15,7 @@ import (
 	"github.com/slipway/slipway/appliance/config"
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/store"
+	"github.com/slipway/slipway/testbed"
 )
 
 func freePort(t *testing.T) int {
@@ -27,9 +28,19 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
 func testConfig(t *testing.T, dataDir string, machines ...config.Machine) *config.Config {
 	t.Helper()
-	cfg, err := DemoConfig(dataDir, DemoPorts{HTTP: freePort(t), MQTT: freePort(t), WebSocket: freePort(t), TFTP: 6969}, machines)
+	cfg, err := DemoConfig(dataDir, DemoPorts{HTTP: freePort(t), MQTT: freePort(t), WebSocket: freePort(t), TFTP: freeUDPPort(t), DHCP: freeUDPPort(t)}, machines, "console=ttyS0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,5 +163,34 @@ func TestCheckLAN(t *testing.T) {
 				t.Fatalf("want a LANError on %s, got %v", tt.field, err)
 			}
 		})
+	}
+}
+
+// The demo's simulated fleet boots through the real doors over loopback:
+// DHCP (unicast), TFTP, the iPXE script and the assets over HTTP.
+func TestSimulatedFleetNetboots(t *testing.T) {
+	dir := t.TempDir()
+	const n = 3
+	cfg := testConfig(t, dir, testbed.Fleet(n)...)
+	if err := testbed.SeedDemoFiles(cfg.TFTPRoot(), cfg.AssetsDir()); err != nil {
+		t.Fatal(err)
+	}
+	_, stop := runUntilReady(t, cfg)
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	seen := map[string]bool{}
+	testbed.BootFleet(ctx, net.IPv4(127, 0, 0, 1), cfg.DHCP.Port, cfg.TFTP.Port, n, 0, func(i int, r testbed.BootReport, err error) {
+		if err != nil {
+			t.Errorf("node %d: %v", i, err)
+			return
+		}
+		if r.LoaderBytes != 1<<20 || r.KernelBytes != 8<<20 || r.InitrdBytes != 4<<20 || seen[r.IP.String()] {
+			t.Errorf("node %d: %+v", i, r)
+		}
+		seen[r.IP.String()] = true
+	})
+	if len(seen) != n {
+		t.Fatalf("%d nodes booted, want %d", len(seen), n)
 	}
 }

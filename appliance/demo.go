@@ -8,18 +8,22 @@ import (
 
 // DemoPorts are the unprivileged ports the demo listens on, on 127.0.0.1.
 type DemoPorts struct {
-	HTTP, MQTT, WebSocket, TFTP int
+	HTTP, MQTT, WebSocket, TFTP, DHCP int
 }
 
 // DefaultDemoPorts keep clear of the well-known ports, so the demo needs no root.
 func DefaultDemoPorts() DemoPorts {
-	return DemoPorts{HTTP: 8080, MQTT: 1883, WebSocket: 8083, TFTP: 6969}
+	return DemoPorts{HTTP: 8080, MQTT: 1883, WebSocket: 8083, TFTP: 6969, DHCP: 6767}
 }
+
+// DemoProfile is the boot profile the demo's machines use.
+const DemoProfile = "demo"
 
 // DemoConfig is the configuration `slipway demo` runs: the embedded defaults
 // on loopback with unprivileged ports, data in dataDir, and the given
-// simulated machines as inventory. DHCP stays off: it needs root and a LAN.
-func DemoConfig(dataDir string, ports DemoPorts, machines []config.Machine) (*config.Config, error) {
+// simulated machines as inventory, booting the demo profile. DHCP answers
+// on loopback, unicast, for simulated nodes; ports.DHCP 0 turns it off.
+func DemoConfig(dataDir string, ports DemoPorts, machines []config.Machine, cmdline string) (*config.Config, error) {
 	cfg, err := config.Defaults()
 	if err != nil {
 		return nil, err
@@ -31,6 +35,12 @@ func DemoConfig(dataDir string, ports DemoPorts, machines []config.Machine) (*co
 	cfg.MQTT.WebSocketPort = ports.WebSocket
 	cfg.TFTP.Port = ports.TFTP
 	cfg.DHCP.Mode = "off"
+	if ports.DHCP != 0 {
+		cfg.DHCP.Mode, cfg.DHCP.Port = "full", ports.DHCP
+		cfg.DHCP.Range = config.Range{Start: "127.0.1.1", End: "127.0.1.254"}
+	}
+	cfg.Profiles = map[string]config.Profile{DemoProfile: {Kernel: "demo/vmlinuz", Initrd: "demo/initrd.img", Cmdline: cmdline}}
+	cfg.DefaultProfile = DemoProfile
 	cfg.Machines = machines
 	if err := cfg.Validate(); err != nil {
 		return nil, err

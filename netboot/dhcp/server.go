@@ -202,18 +202,22 @@ func (s *Server) Handle(ctx context.Context, req *dhcpv4.DHCPv4, peer net.Addr) 
 			return nil, nil
 		}
 	}
-	return x.reply, s.destination(req, x.reply)
+	return x.reply, s.destination(req, x.reply, peer)
 }
 
 // destination follows RFC 2131 4.1: to the relay if there is one, to the
-// client's address when it has one, else broadcast.
-func (s *Server) destination(req, reply *dhcpv4.DHCPv4) net.Addr {
+// client's address when it has one, else broadcast. A request that arrives
+// from a unicast source without either (simulated nodes on loopback in the
+// demo and tests) is answered where it came from.
+func (s *Server) destination(req, reply *dhcpv4.DHCPv4, peer net.Addr) net.Addr {
 	switch {
 	case !req.GatewayIPAddr.IsUnspecified():
 		return &net.UDPAddr{IP: req.GatewayIPAddr, Port: s.cfg.Port}
 	case !req.ClientIPAddr.IsUnspecified() && reply.MessageType() != dhcpv4.MessageTypeNak:
 		return &net.UDPAddr{IP: req.ClientIPAddr, Port: s.cfg.ClientPort}
-	default:
-		return &net.UDPAddr{IP: net.IPv4bcast, Port: s.cfg.ClientPort}
 	}
+	if u, ok := peer.(*net.UDPAddr); ok && u.IP != nil && !u.IP.IsUnspecified() && !u.IP.Equal(net.IPv4bcast) {
+		return u
+	}
+	return &net.UDPAddr{IP: net.IPv4bcast, Port: s.cfg.ClientPort}
 }

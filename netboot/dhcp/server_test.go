@@ -296,3 +296,12 @@ func FuzzHandle(f *testing.F) {
 		s.Handle(context.Background(), req, peer)
 	})
 }
+
+func TestUnicastSourceIsAnsweredWhereItCameFrom(t *testing.T) {
+	s, _ := newTestServer(t)
+	from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40001}
+	offer, dest := s.Handle(context.Background(), discover(t, clientA), from)
+	if offer == nil || dest.String() != "127.0.0.1:40001" {
+		t.Fatalf("reply to %v, want the sender", dest)
+	}
+}

@@ -1,0 +1,200 @@
+package testbed
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/iana"
+	"github.com/pin/tftp/v3"
+)
+
+// Node is a simulated netbooting machine: it speaks DHCP as UEFI PXE
+// firmware would, fetches its first-stage loader over TFTP, asks DHCP again
+// as iPXE, then fetches its iPXE script, kernel and initrd over HTTP. It
+// talks unicast to the given addresses, so it works on loopback without
+// root.
+type Node struct {
+	MAC      net.HardwareAddr
+	DHCP     *net.UDPAddr // the server's DHCP port
+	TFTPPort int
+	Timeout  time.Duration // per DHCP exchange; 0 means 2s
+}
+
+// BootReport says what a simulated boot did.
+type BootReport struct {
+	IP          net.IP
+	LoaderFile  string
+	LoaderBytes int64
+	ScriptURL   string
+	KernelBytes int64
+	InitrdBytes int64
+	Took        time.Duration
+}
+
+// Boot runs the whole netboot of one node.
+func (n Node) Boot(ctx context.Context) (BootReport, error) {
+	start := time.Now()
+	var r BootReport
+	firmware := []dhcpv4.Modifier{
+		dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64)),
+		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016")),
+	}
+	ack, err := n.dora(ctx, firmware...)
+	if err != nil {
+		return r, fmt.Errorf("firmware DHCP: %w", err)
+	}
+	r.IP, r.LoaderFile = ack.YourIPAddr, ack.BootFileName
+	if r.LoaderFile == "" {
+		return r, errors.New("firmware DHCP: no boot file offered")
+	}
+	if r.LoaderBytes, err = n.tftpGet(ack.ServerIPAddr, r.LoaderFile); err != nil {
+		return r, fmt.Errorf("TFTP %s: %w", r.LoaderFile, err)
+	}
+	ipxe := append(firmware, dhcpv4.WithUserClass("iPXE", false))
+	ack, err = n.dora(ctx, ipxe...)
+	if err != nil {
+		return r, fmt.Errorf("iPXE DHCP: %w", err)
+	}
+	r.ScriptURL = ack.BootFileName
+	script, err := httpGet(ctx, r.ScriptURL+"?mac="+n.MAC.String())
+	if err != nil {
+		return r, fmt.Errorf("iPXE script: %w", err)
+	}
+	kernel, initrd := parseIPXE(script)
+	if kernel == "" {
+		return r, fmt.Errorf("iPXE script has no kernel line:\n%s", script)
+	}
+	if r.KernelBytes, err = httpCount(ctx, kernel); err != nil {
+		return r, fmt.Errorf("kernel: %w", err)
+	}
+	if initrd != "" {
+		if r.InitrdBytes, err = httpCount(ctx, initrd); err != nil {
+			return r, fmt.Errorf("initrd: %w", err)
+		}
+	}
+	r.Took = time.Since(start)
+	return r, nil
+}
+
+// dora runs DISCOVER, OFFER, REQUEST, ACK from a fresh UDP socket.
+func (n Node) dora(ctx context.Context, mods ...dhcpv4.Modifier) (*dhcpv4.DHCPv4, error) {
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: n.DHCP.IP})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	d, err := dhcpv4.NewDiscovery(n.MAC, mods...)
+	if err != nil {
+		return nil, err
+	}
+	offer, err := n.exchange(ctx, conn, d, dhcpv4.MessageTypeOffer)
+	if err != nil {
+		return nil, err
+	}
+	req, err := dhcpv4.NewRequestFromOffer(offer, mods...)
+	if err != nil {
+		return nil, err
+	}
+	return n.exchange(ctx, conn, req, dhcpv4.MessageTypeAck)
+}
+
+func (n Node) exchange(ctx context.Context, conn *net.UDPConn, msg *dhcpv4.DHCPv4, want dhcpv4.MessageType) (*dhcpv4.DHCPv4, error) {
+	timeout := n.Timeout
+	if timeout == 0 {
+		timeout = 2 * time.Second
+	}
+	buf := make([]byte, 1500)
+	for attempt := 0; attempt < 3; attempt++ {
+		if _, err := conn.WriteToUDP(msg.ToBytes(), n.DHCP); err != nil {
+			return nil, err
+		}
+		conn.SetReadDeadline(time.Now().Add(timeout))
+		for {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			k, _, err := conn.ReadFromUDP(buf)
+			if err != nil {
+				break // timed out: send again
+			}
+			reply, err := dhcpv4.FromBytes(buf[:k])
+			if err != nil || reply.TransactionID != msg.TransactionID {
+				continue
+			}
+			if reply.MessageType() == dhcpv4.MessageTypeNak {
+				return nil, fmt.Errorf("NAK: %s", reply.Message())
+			}
+			if reply.MessageType() == want {
+				return reply, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("no %s after 3 tries", want)
+}
+
+func (n Node) tftpGet(server net.IP, file string) (int64, error) {
+	c, err := tftp.NewClient(net.JoinHostPort(server.String(), fmt.Sprint(n.TFTPPort)))
+	if err != nil {
+		return 0, err
+	}
+	c.SetBlockSize(1468)
+	c.SetTimeout(2 * time.Second)
+	wt, err := c.Receive(file, "octet")
+	if err != nil {
+		return 0, err
+	}
+	return wt.WriteTo(io.Discard)
+}
+
+func httpGet(ctx context.Context, url string) (string, error) {
+	var b bytes.Buffer
+	if _, err := httpCopy(ctx, url, &b); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+func httpCount(ctx context.Context, url string) (int64, error) { return httpCopy(ctx, url, io.Discard) }
+
+func httpCopy(ctx context.Context, url string, w io.Writer) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return io.Copy(w, resp.Body)
+}
+
+// parseIPXE finds the kernel and initrd URLs of an iPXE script.
+func parseIPXE(script string) (kernel, initrd string) {
+	sc := bufio.NewScanner(strings.NewReader(script))
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 {
+			continue
+		}
+		switch fields[0] {
+		case "kernel":
+			kernel = fields[1]
+		case "initrd":
+			initrd = fields[1]
+		}
+	}
+	return kernel, initrd
+}
