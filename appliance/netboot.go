@@ -27,18 +27,26 @@ func (a *Appliance) startNetboot(ctx context.Context, p *parts, reg *prometheus.
 	if a.cfg.DHCP.Mode == "off" {
 		return nil
 	}
-	book, err := domain.NewLeaseBook(ctx, p.db, p.commit, leasePool(a.cfg), a.log.With("part", "leases"))
-	if err != nil {
-		return err
+	var leases dhcp.LeaseBook // proxy mode gives no addresses
+	if a.cfg.DHCP.Mode == dhcp.ModeFull {
+		book, err := domain.NewLeaseBook(ctx, p.db, p.commit, leasePool(a.cfg), a.log.With("part", "leases"))
+		if err != nil {
+			return err
+		}
+		registerPoolMetrics(reg, book)
+		leases = book
 	}
-	registerPoolMetrics(reg, book)
-	p.dhcp, err = dhcp.New(dhcpConfig(a.cfg, a.log, reg), book, p.inventory)
+	p.dhcp, err = dhcp.New(dhcpConfig(a.cfg, a.log, reg), leases, p.inventory)
 	if err != nil {
 		return err
 	}
 	p.serve("dhcp", func() error { return p.dhcp.Serve(p.serveCtx) })
 	return nil
 }
+
+// pxeBootServerPort is where PXE clients send their boot server REQUEST in
+// proxyDHCP mode (PXE 2.1).
+const pxeBootServerPort = 4011
 
 func leasePool(cfg *config.Config) domain.Pool {
 	pool := domain.Pool{
@@ -63,7 +71,7 @@ func leasePool(cfg *config.Config) domain.Pool {
 }
 
 func dhcpConfig(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) dhcp.Config {
-	out := dhcp.Config{Logger: log,
+	out := dhcp.Config{Logger: log, Mode: cfg.DHCP.Mode, ProxyPort: pxeBootServerPort,
 		Interface: cfg.LAN.Interface, Port: cfg.DHCP.Port, ServerIP: cfg.LANIP(), Subnet: cfg.LANPrefix().Masked(),
 		Domain: cfg.DHCP.Domain, IgnoreUnknown: cfg.DHCP.IgnoreUnknown, Metrics: reg,
 		Boot: boot.Server{IP: cfg.LANIP(), HTTPPort: cfg.HTTP.Port, BootFiles: cfg.Netboot.BootFiles},

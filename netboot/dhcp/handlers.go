@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
@@ -215,6 +216,40 @@ func (s *Server) bootOptions(_ context.Context, x *exchange) error {
 		r.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(175), []byte{176, 1, 1}))
 	}
 	s.log.Debug("boot answer", "mac", x.mac, "transport", d.Transport, "file", d.File, "reason", d.Reason)
+	return nil
+}
+
+// onlyNetbootClients: a proxyDHCP server answers PXE and HTTP Boot clients
+// only, and only their DISCOVERs and their REQUESTs to the boot server
+// port; everything else is the other DHCP server's business.
+func (s *Server) onlyNetbootClients(_ context.Context, x *exchange) error {
+	vendor := x.req.ClassIdentifier()
+	netboot := strings.HasPrefix(vendor, "PXEClient") || strings.HasPrefix(vendor, "HTTPClient")
+	switch t := x.req.MessageType(); {
+	case !netboot:
+		x.reply = nil // silently: plain clients are not ours in proxy mode
+	case t != dhcpv4.MessageTypeDiscover && t != dhcpv4.MessageTypeRequest:
+		x.reply = nil
+	case t == dhcpv4.MessageTypeRequest && addr(x.req.ServerIdentifier()).IsValid() && addr(x.req.ServerIdentifier()) != s.cfg.ServerIP:
+		x.reply = nil // a REQUEST to the address-giving server
+	}
+	return nil
+}
+
+// proxyAnswer shapes a proxyDHCP reply: no address and no lease, the
+// PXE vendor options that tell firmware to load the boot file directly,
+// and the client's UUID echoed (PXE spec 2.1, option 97).
+func (s *Server) proxyAnswer(_ context.Context, x *exchange) error {
+	r := x.reply
+	r.YourIPAddr = net.IPv4zero
+	if strings.HasPrefix(x.req.ClassIdentifier(), "PXEClient") {
+		// Sub-option 6, PXE_DISCOVERY_CONTROL = 8: skip boot server
+		// discovery and download the boot file named in this offer.
+		r.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, []byte{6, 1, 8, 255}))
+	}
+	if uuid := x.req.GetOneOption(dhcpv4.OptionClientMachineIdentifier); uuid != nil {
+		r.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, uuid))
+	}
 	return nil
 }
 

@@ -34,10 +34,18 @@ type Machines interface {
 	Known(mac domain.MAC) bool
 }
 
+// Modes of the server.
+const (
+	ModeFull  = "full"  // addresses and boot information
+	ModeProxy = "proxy" // boot information only, beside another DHCP server (PXE proxyDHCP)
+)
+
 // Config says where and how the server answers.
 type Config struct {
+	Mode          string // ModeFull (default) or ModeProxy
 	Interface     string // the LAN interface; empty binds to every interface (tests, demo)
 	Port          int    // 67
+	ProxyPort     int    // proxy mode: the PXE boot server port on the LAN IP (4011); 0 disables
 	ClientPort    int    // 68
 	ServerIP      netip.Addr
 	Subnet        netip.Prefix
@@ -55,6 +63,7 @@ type Config struct {
 type Server struct {
 	cfg      Config
 	conn     *net.UDPConn
+	bootConn *net.UDPConn // proxy mode's port 4011, nil otherwise
 	leases   LeaseBook
 	machines Machines
 	log      *slog.Logger
@@ -82,6 +91,16 @@ func New(cfg Config, leases LeaseBook, machines Machines) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, conn: conn, leases: leases, machines: machines, log: cfg.Logger.With("part", "dhcp"), metrics: newMetrics(cfg.Metrics)}
 	s.chain = []handler{s.checkRequest, s.noteMachine, s.lease, s.networkOptions, s.bootOptions}
+	if cfg.Mode == ModeProxy {
+		s.chain = []handler{s.checkRequest, s.onlyNetbootClients, s.noteMachine, s.proxyAnswer, s.bootOptions}
+		if cfg.ProxyPort != 0 {
+			addr := net.UDPAddrFromAddrPort(netip.AddrPortFrom(cfg.ServerIP, uint16(cfg.ProxyPort)))
+			if s.bootConn, err = net.ListenUDP("udp4", addr); err != nil {
+				conn.Close()
+				return nil, fmt.Errorf("dhcp: cannot listen on the PXE boot server port %s: %w (is another proxyDHCP server running?)", addr, err)
+			}
+		}
+	}
 	return s, nil
 }
 
@@ -103,10 +122,18 @@ func (s *Server) Serve(ctx context.Context) error {
 		}()
 	}
 	defer func() { close(requests); close(discovers); wg.Wait() }()
-	go func() { <-ctx.Done(); s.conn.Close() }()
+	go func() { <-ctx.Done(); s.Close() }()
+	if s.bootConn != nil {
+		go s.read(ctx, s.bootConn, requests, discovers)
+	}
+	return s.read(ctx, s.conn, requests, discovers)
+}
+
+// read takes packets from one socket and queues them for the workers.
+func (s *Server) read(ctx context.Context, conn *net.UDPConn, requests, discovers chan<- inbound) error {
 	for {
 		buf := make([]byte, 1500)
-		n, peer, err := s.conn.ReadFromUDP(buf)
+		n, peer, err := conn.ReadFromUDP(buf)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
@@ -124,7 +151,7 @@ func (s *Server) Serve(ctx context.Context) error {
 			queue = discovers
 		}
 		select {
-		case queue <- inbound{req: req, peer: peer}:
+		case queue <- inbound{req: req, peer: peer, conn: conn}:
 		default:
 			s.metrics.dropped.WithLabelValues("overloaded").Inc()
 		}
@@ -134,6 +161,7 @@ func (s *Server) Serve(ctx context.Context) error {
 type inbound struct {
 	req  *dhcpv4.DHCPv4
 	peer *net.UDPAddr
+	conn *net.UDPConn // the socket it came in on, and the reply goes out of
 }
 
 // work serves REQUESTs before DISCOVERs.
@@ -152,22 +180,27 @@ func (s *Server) work(ctx context.Context, requests, discovers <-chan inbound) {
 		if !ok {
 			return
 		}
-		s.answer(ctx, in.req, in.peer)
+		s.answer(ctx, in)
 	}
 }
 
 // Close stops the server.
-func (s *Server) Close() error { return s.conn.Close() }
+func (s *Server) Close() error {
+	if s.bootConn != nil {
+		s.bootConn.Close()
+	}
+	return s.conn.Close()
+}
 
 // Addr is the bound socket's address.
 func (s *Server) Addr() net.Addr { return s.conn.LocalAddr() }
 
-func (s *Server) answer(ctx context.Context, req *dhcpv4.DHCPv4, peer *net.UDPAddr) {
-	reply, dest := s.Handle(ctx, req, peer)
+func (s *Server) answer(ctx context.Context, in inbound) {
+	reply, dest := s.Handle(ctx, in.req, in.peer)
 	if reply == nil {
 		return
 	}
-	if _, err := s.conn.WriteTo(reply.ToBytes(), dest); err != nil {
+	if _, err := in.conn.WriteTo(reply.ToBytes(), dest); err != nil {
 		s.log.Warn("could not send reply", "to", dest, "type", reply.MessageType(), "error", err)
 		return
 	}

@@ -305,3 +305,67 @@ func TestUnicastSourceIsAnsweredWhereItCameFrom(t *testing.T) {
 		t.Fatalf("reply to %v, want the sender", dest)
 	}
 }
+
+func newProxyServer(t *testing.T) *Server {
+	t.Helper()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := db.NewCommitter(8)
+	t.Cleanup(func() { commit.Close(); db.Close() })
+	inv, err := domain.NewInventory(context.Background(), db, commit, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Mode: ModeProxy, Port: freeUDPPort(t), ServerIP: netip.MustParseAddr("127.0.0.1"), Subnet: netip.MustParsePrefix("127.0.0.0/8"),
+		Logger: quiet, Boot: boot.Server{IP: serverIP, HTTPPort: 80, BootFiles: map[string]string{"bios": "undionly.kpxe"}}}, nil, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestProxyModeGivesBootInformationOnly(t *testing.T) {
+	s := newProxyServer(t)
+	ctx := context.Background()
+	uuid := append([]byte{0}, make([]byte, 16)...)
+	pxe := discover(t, clientA, dhcpv4.WithOption(dhcpv4.OptClientArch(iana.INTEL_X86PC)),
+		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00000:UNDI:002001")),
+		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, uuid)))
+	offer, _ := s.Handle(ctx, pxe, peer)
+	if offer == nil || offer.MessageType() != dhcpv4.MessageTypeOffer {
+		t.Fatalf("no proxy offer: %v", offer)
+	}
+	if !offer.YourIPAddr.IsUnspecified() || offer.IPAddressLeaseTime(0) != 0 || offer.SubnetMask() != nil {
+		t.Fatalf("a proxy offer carries an address or lease: yiaddr %s", offer.YourIPAddr)
+	}
+	if offer.BootFileName != "undionly.kpxe" || offer.ClassIdentifier() != "PXEClient" {
+		t.Fatalf("boot file %q, vendor %q", offer.BootFileName, offer.ClassIdentifier())
+	}
+	if got := offer.GetOneOption(dhcpv4.OptionVendorSpecificInformation); string(got) != string([]byte{6, 1, 8, 255}) {
+		t.Fatalf("option 43 = %v", got)
+	}
+	if got := offer.GetOneOption(dhcpv4.OptionClientMachineIdentifier); string(got) != string(uuid) {
+		t.Fatalf("option 97 not echoed: %v", got)
+	}
+	// A REQUEST to the boot server port (no server id, or ours) gets an ACK.
+	req, _ := dhcpv4.New(dhcpv4.WithHwAddr(clientA), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
+		dhcpv4.WithClientIP(net.ParseIP("10.88.0.123")), dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00000")),
+		dhcpv4.WithOption(dhcpv4.OptClientArch(iana.INTEL_X86PC)))
+	ack, dest := s.Handle(ctx, req, &net.UDPAddr{IP: net.ParseIP("10.88.0.123"), Port: 68})
+	if ack == nil || ack.MessageType() != dhcpv4.MessageTypeAck || ack.BootFileName != "undionly.kpxe" || dest.String() != "10.88.0.123:68" {
+		t.Fatalf("boot server REQUEST: %v to %v", ack, dest)
+	}
+	// Plain clients, and REQUESTs to the address-giving server, are not ours.
+	if r, _ := s.Handle(ctx, discover(t, clientB), peer); r != nil {
+		t.Fatal("proxy answered a plain DHCP client")
+	}
+	other, _ := dhcpv4.New(dhcpv4.WithHwAddr(clientA), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
+		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient")), dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.ParseIP("10.88.0.254"))))
+	if r, _ := s.Handle(ctx, other, peer); r != nil {
+		t.Fatal("proxy answered a REQUEST meant for the other server")
+	}
+}

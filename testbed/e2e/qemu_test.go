@@ -35,22 +35,61 @@ default_profile: testbed
 // HTTP, then the booted system fetches its script by MAC and says so on the
 // serial console. It measures power-on to kernel and to the marker.
 func TestQEMUNetbootsThroughSlipway(t *testing.T) {
-	requireCommands(t, map[string]string{"qemu-system-x86_64": "qemu-system-x86", "apt-get": "apt", "dpkg-deb": "dpkg"})
-	const rom = "/usr/lib/ipxe/qemu/pxe-virtio.rom"
-	if _, err := os.Stat(rom); err != nil {
-		t.Skipf("%s is missing: install Debian's ipxe-qemu", rom)
-	}
-	ctx := context.Background()
-	img, err := testbed.BuildBootImage(ctx, "/var/cache/slipway-e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := bootImage(t)
 	lan := newLAN(t, "10.88.0.1/24")
-	tap, err := lan.AddTap(ctx, "tap0")
+	a := serveBootImage(t, lan, img, qemuConfig)
+	bootQEMU(t, lan, a, "52:54:00:e2:e0:01")
+	if !strings.Contains(a.logs(), "lease granted") {
+		t.Errorf("no DHCP lease in the log")
+	}
+}
+
+// TestQEMUNetbootsThroughProxyDHCP: dnsmasq on another host of the LAN
+// gives the addresses; Slipway in proxy mode gives only the boot answer.
+func TestQEMUNetbootsThroughProxyDHCP(t *testing.T) {
+	requireCommands(t, map[string]string{"dnsmasq": "dnsmasq-base"})
+	img := bootImage(t)
+	lan := newLAN(t, "10.88.0.1/24")
+	other, err := lan.AddHost(context.Background(), "dhcp", "10.88.0.254/24")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := prepareServe(t, lan.Server, qemuConfig, func(dataDir string) {
+	dir := t.TempDir()
+	stop := startPeerProcess(t, other.Command(context.Background(), "dnsmasq", "--keep-in-foreground", "--port=0",
+		"--interface=eth0", "--bind-interfaces", "--dhcp-range=10.88.0.100,10.88.0.150,1h", "--no-ping",
+		"--dhcp-leasefile="+filepath.Join(dir, "leases"), "--pid-file="+filepath.Join(dir, "pid"), "--log-facility=-"))
+	defer stop()
+	config := strings.Replace(qemuConfig, "dhcp:\n  range: {start: 10.88.0.100, end: 10.88.0.199}", "dhcp:\n  mode: proxy", 1)
+	a := serveBootImage(t, lan, img, config)
+	bootQEMU(t, lan, a, "52:54:00:e2:e0:02")
+	leases, _ := os.ReadFile(filepath.Join(dir, "leases"))
+	if !strings.Contains(string(leases), "52:54:00:e2:e0:02") {
+		t.Errorf("the address did not come from dnsmasq; its leases: %s", leases)
+	}
+	if strings.Contains(a.logs(), "lease granted") {
+		t.Errorf("Slipway granted a lease in proxy mode")
+	}
+}
+
+func bootImage(t *testing.T) testbed.BootImage {
+	t.Helper()
+	requireCommands(t, map[string]string{"qemu-system-x86_64": "qemu-system-x86", "apt-get": "apt", "dpkg-deb": "dpkg"})
+	if _, err := os.Stat(ipxeROM); err != nil {
+		t.Skipf("%s is missing: install Debian's ipxe-qemu", ipxeROM)
+	}
+	img, err := testbed.BuildBootImage(context.Background(), "/var/cache/slipway-e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+const ipxeROM = "/usr/lib/ipxe/qemu/pxe-virtio.rom"
+
+// serveBootImage runs Slipway with the boot image as the testbed profile.
+func serveBootImage(t *testing.T, lan *testbed.LAN, img testbed.BootImage, config string) *appliance {
+	t.Helper()
+	a := prepareServe(t, lan.Server, config, func(dataDir string) {
 		assets := filepath.Join(dataDir, "assets", "testbed")
 		if err := os.MkdirAll(assets, 0o755); err != nil {
 			t.Fatal(err)
@@ -59,14 +98,25 @@ func TestQEMUNetbootsThroughSlipway(t *testing.T) {
 		copyFile(t, img.Initrd, filepath.Join(assets, "initrd.gz"))
 	})
 	waitReady(t, a, lan.Server, "http://10.88.0.1:8080")
+	return a
+}
 
+// bootQEMU powers on a virtual machine with mac on the LAN and waits for the
+// booted system's marker on its serial console.
+func bootQEMU(t *testing.T, lan *testbed.LAN, a *appliance, mac string) {
+	t.Helper()
+	ctx := context.Background()
+	tap, err := lan.AddTap(ctx, "tap0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	serial := filepath.Join(t.TempDir(), "serial.log")
 	qctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	qemu := tap.Command(qctx, "qemu-system-x86_64", "-machine", "pc,accel=tcg", "-m", "512", "-smp", "1",
 		"-display", "none", "-monitor", "none", "-no-reboot", "-boot", "n", "-serial", "file:"+serial,
 		"-netdev", "tap,id=n0,ifname="+tap.Iface+",script=no,downscript=no",
-		"-device", "virtio-net-pci,netdev=n0,mac=52:54:00:e2:e0:01,romfile="+rom+",disable-legacy=on")
+		"-device", "virtio-net-pci,netdev=n0,mac="+mac+",romfile="+ipxeROM+",disable-legacy=on")
 	start := time.Now()
 	if err := qemu.Start(); err != nil {
 		t.Fatal(err)
@@ -78,17 +128,15 @@ func TestQEMUNetbootsThroughSlipway(t *testing.T) {
 			qemu.Process.Kill()
 		}
 	}()
-
 	var kernelAt time.Duration
 	for {
 		log, _ := os.ReadFile(serial)
 		if kernelAt == 0 && strings.Contains(string(log), "Linux version") {
 			kernelAt = time.Since(start)
 		}
-		if strings.Contains(string(log), testbed.Marker) {
+		if i := strings.Index(string(log), testbed.Marker); i >= 0 {
 			t.Logf("power-on → kernel %.1fs, → booted system fetched its script %.1fs (QEMU TCG)", kernelAt.Seconds(), time.Since(start).Seconds())
-			line := string(log)[strings.Index(string(log), testbed.Marker):]
-			t.Logf("serial: %s", strings.SplitN(line, "\n", 2)[0])
+			t.Logf("serial: %s", strings.SplitN(string(log)[i:], "\n", 2)[0])
 			break
 		}
 		select {
@@ -96,9 +144,6 @@ func TestQEMUNetbootsThroughSlipway(t *testing.T) {
 			t.Fatalf("QEMU stopped (%v) before the marker; serial:\n%s\nslipway:\n%s", err, log, a.logs())
 		case <-time.After(500 * time.Millisecond):
 		}
-	}
-	if !strings.Contains(a.logs(), "lease granted") {
-		t.Errorf("no DHCP lease in the log")
 	}
 	select {
 	case <-exited:
