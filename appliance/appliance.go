@@ -17,6 +17,7 @@ import (
 	"github.com/slipway/slipway/broker"
 	"github.com/slipway/slipway/netboot/bootcfg"
 	"github.com/slipway/slipway/netboot/dhcp"
+	"github.com/slipway/slipway/netboot/ra"
 	"github.com/slipway/slipway/netboot/tftp"
 	"github.com/slipway/slipway/store"
 	"github.com/slipway/slipway/web"
@@ -65,6 +66,7 @@ type parts struct {
 	bootcfg    *bootcfg.Renderer
 	tftp       *tftp.Server
 	dhcp       *dhcp.Server
+	ra         *ra.Responder
 	errs       chan error // a part that stops on its own reports here
 	serveCtx   context.Context
 	stopAll    context.CancelFunc
@@ -147,6 +149,9 @@ func (a *Appliance) stop(p *parts) error {
 	p.stopAll()
 	if p.dhcp != nil {
 		errs = append(errs, p.dhcp.Close())
+	}
+	if p.ra != nil {
+		errs = append(errs, p.ra.Close())
 	}
 	if p.tftp != nil {
 		p.tftp.Shutdown()

@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/slipway/slipway/netboot/boot"
 	"github.com/slipway/slipway/netboot/bootcfg"
 	"github.com/slipway/slipway/netboot/dhcp"
+	"github.com/slipway/slipway/netboot/ra"
 	"github.com/slipway/slipway/netboot/tftp"
 )
 
@@ -24,6 +26,7 @@ func (a *Appliance) startNetboot(ctx context.Context, p *parts, reg *prometheus.
 		return err
 	}
 	p.serve("tftp", p.tftp.Serve)
+	a.startRouterAdvertisements(p)
 	if a.cfg.DHCP.Mode == "off" {
 		return nil
 	}
@@ -103,4 +106,23 @@ func bootProfiles(cfg *config.Config) map[string]bootcfg.Profile {
 		out[name] = bootcfg.Profile{Name: name, Kernel: p.Kernel, Initrd: p.Initrd, Cmdline: p.Cmdline}
 	}
 	return out
+}
+
+// startRouterAdvertisements is an optimisation, so it never stops start-up:
+// without it iPXE still boots, only slower.
+func (a *Appliance) startRouterAdvertisements(p *parts) {
+	if !a.cfg.Netboot.RouterAdvertisements {
+		return
+	}
+	r, err := ra.New(a.cfg.LAN.Interface, a.log)
+	if errors.Is(err, ra.ErrNoLinkLocal) {
+		a.log.Info("IPv6 is off on the LAN interface: iPXE will wait ~13 s per boot for a router advertisement", "interface", a.cfg.LAN.Interface)
+		return
+	}
+	if err != nil {
+		a.log.Warn("cannot answer IPv6 router solicitations; iPXE will boot ~13 s slower", "error", err)
+		return
+	}
+	p.ra = r
+	p.serve("ra", func() error { return r.Serve(p.serveCtx) })
 }

@@ -67,6 +67,9 @@ func newServer(cfg Config, extra func(fiber.Router)) (*Server, error) {
 		ErrorHandler:          s.jsonError,
 	})
 	s.app.Use(recover.New())
+	if cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		s.app.Use(accessLog(s.log))
+	}
 	if cfg.Metrics != nil {
 		s.app.Use(requestMetrics(cfg.Metrics))
 	}
@@ -134,6 +137,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("http: shutdown: %w", err)
 	}
 	return nil
+}
+
+// accessLog logs every request at debug level, for following a netboot
+// step by step (log.level: debug).
+func accessLog(log *slog.Logger) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		start := time.Now()
+		err := c.Next()
+		log.Debug("http", "client", c.IP(), "method", c.Method(), "path", c.OriginalURL(),
+			"status", c.Response().StatusCode(), "bytes", len(c.Response().Body()), "took", time.Since(start).Round(time.Microsecond))
+		return err
+	}
 }
 
 // requestMetrics counts requests and times them by route pattern, never by

@@ -101,6 +101,9 @@ type Netboot struct {
 	// BootFiles maps a DHCP client-architecture name (bios, uefi-x64,
 	// uefi-arm64) to a path under the TFTP root.
 	BootFiles map[string]string `yaml:"boot_files"`
+	// RouterAdvertisements answers IPv6 router solicitations with "no router
+	// here", so iPXE does not wait ~13 s per boot for one (see netboot/ra).
+	RouterAdvertisements bool `yaml:"router_advertisements"`
 }
 
 // Profile is one thing a machine can be booted into.

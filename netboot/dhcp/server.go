@@ -184,12 +184,15 @@ func (s *Server) work(ctx context.Context, requests, discovers <-chan inbound) {
 	}
 }
 
-// Close stops the server.
+// Close stops the server; closing twice is not an error.
 func (s *Server) Close() error {
 	if s.bootConn != nil {
 		s.bootConn.Close()
 	}
-	return s.conn.Close()
+	if err := s.conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
 }
 
 // Addr is the bound socket's address.

@@ -66,6 +66,21 @@ func TestServeListensOnTheLANOnly(t *testing.T) {
 		t.Fatalf("found %d slipway sockets; expected DHCP, TFTP, HTTP, MQTT and MQTT over WebSocket", sockets)
 	}
 
+	// The only raw socket is the IPv6 router advertisement responder's:
+	// ICMPv6 (protocol 58) only. It is bound to lan0 with SO_BINDTODEVICE,
+	// which ss does not print for raw sockets; TestRouterSolicitationsAreAnswered
+	// shows it answering on the LAN.
+	raw, err := lan.Server.Run(context.Background(), "ss", "-H", "-lnwp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ss -lnwp:\n%s", raw)
+	for _, line := range strings.Split(strings.TrimSpace(raw), "\n") {
+		if fields := strings.Fields(line); len(fields) >= 4 && strings.Contains(line, "slipway") && fields[3] != "*:58" {
+			t.Errorf("slipway has an unexpected raw socket: %s", line)
+		}
+	}
+
 	// The LAN reaches it; metrics answer.
 	if out, err := client.Run(context.Background(), "curl", "-fsS", "--max-time", "5", "http://10.88.0.1:8080/metrics"); err != nil || !strings.Contains(out, "slipway_ready 1") {
 		t.Fatalf("metrics from the LAN: %v\n%s", err, out)

@@ -18,6 +18,7 @@ lan:
   interface: lan0
   address: 10.88.0.1/24
 data_dir: DATA_DIR
+log: {level: debug}
 http: {port: 8080}
 tftp: {root: TFTP_ROOT}
 dhcp:
