@@ -2,13 +2,12 @@ package web
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
 
 	"github.com/slipway/slipway/appliance/domain"
 )
@@ -71,29 +70,29 @@ func renderedOr(configs BootConfigs, prefix string, next fiber.Handler) fiber.Ha
 	}
 }
 
-// files serves a directory read-only, with Range requests (net/http's
-// ServeContent). Paths resolve inside an os.Root, so nothing outside the
-// root is reachable, symlinks included; directories are not listed.
+// files serves a directory read-only. The name is resolved inside an
+// os.Root first, so nothing outside the root is reachable, symlinks
+// included; directories are not listed. The file itself is then sent by
+// fasthttp's file server: Range requests, conditional requests and
+// sendfile(2), with nothing buffered in memory, so a 1 GiB image costs no
+// more RAM than a script.
 func files(root *os.Root, prefix string) fiber.Handler {
-	return adaptor.HTTPHandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := strings.TrimPrefix(r.URL.Path, prefix)
+	dir := root.Name()
+	return func(c *fiber.Ctx) error {
+		name, err := url.PathUnescape(strings.TrimPrefix(string(c.Request().URI().PathOriginal()), prefix))
+		if err != nil {
+			return fiber.NewError(fiber.StatusBadRequest, "bad path")
+		}
+		name = strings.SplitN(name, "?", 2)[0]
 		f, err := root.Open(name)
 		if err != nil {
-			writeJSONError(w, http.StatusNotFound, "no boot file "+name)
-			return
+			return fiber.NewError(fiber.StatusNotFound, "no file "+name)
 		}
-		defer f.Close()
 		info, err := f.Stat()
+		f.Close()
 		if err != nil || !info.Mode().IsRegular() {
-			writeJSONError(w, http.StatusNotFound, "no boot file "+name)
-			return
+			return fiber.NewError(fiber.StatusNotFound, "no file "+name)
 		}
-		http.ServeContent(w, r, info.Name(), info.ModTime(), f)
-	})
-}
-
-func writeJSONError(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+		return c.SendFile(filepath.Join(dir, filepath.Clean("/"+name)))
+	}
 }

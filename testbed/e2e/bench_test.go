@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -119,6 +120,9 @@ func startDnsmasqPeer(t *testing.T, lan *testbed.LAN, dir string) func() {
 func startPeerProcess(t *testing.T, cmd *exec.Cmd) func() {
 	var log strings.Builder
 	cmd.Stdout, cmd.Stderr = &log, &log
+	// Children that keep the output pipes open (nginx's workers) must not
+	// keep Wait waiting.
+	cmd.WaitDelay = 3 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +131,16 @@ func startPeerProcess(t *testing.T, cmd *exec.Cmd) func() {
 		t.Fatalf("%s exited: %s", cmd.Path, log.String())
 	}
 	return func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		// SIGTERM first: a master process takes its workers down with it.
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
 		if t.Failed() {
 			t.Logf("%s log:\n%s", cmd.Args, log.String())
 		}

@@ -1,0 +1,161 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slipway/slipway/testbed"
+)
+
+var wrkTransfer = regexp.MustCompile(`Transfer/sec:\s+([0-9.]+)([KMG]?B)`)
+var wrkRequests = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+
+// TestBenchFilesAgainstPeers serves the same files from Slipway, nginx
+// (HTTP) and tftpd-hpa (TFTP) in one namespace LAN and measures them with
+// the same clients: wrk for an 8 MiB kernel over HTTP, and 16 parallel
+// curl tftp:// fetches of a 1 MiB loader. SLIPWAY_BENCH=1 only.
+func TestBenchFilesAgainstPeers(t *testing.T) {
+	if os.Getenv("SLIPWAY_BENCH") == "" {
+		t.Skip("a benchmark: run it with make bench-files")
+	}
+	requireCommands(t, map[string]string{"wrk": "wrk", "nginx": "nginx-light", "in.tftpd": "tftpd-hpa", "curl": "curl"})
+	seconds := 10
+	if s, err := strconv.Atoi(os.Getenv("SLIPWAY_BENCH_SECONDS")); err == nil && s > 0 {
+		seconds = s
+	}
+	var table strings.Builder
+	fmt.Fprintf(&table, "| test | server | result |\n|---|---|---|\n")
+	httpRates := map[string]float64{}
+	tftpRates := map[string]float64{}
+	for _, server := range benchServers() {
+		t.Run(server, func(t *testing.T) {
+			lan := newLAN(t, "10.88.0.1/24")
+			client, err := lan.AddHost(context.Background(), "cli", "10.88.0.2/24")
+			if err != nil {
+				t.Fatal(err)
+			}
+			root := t.TempDir()
+			writeRandom(t, filepath.Join(root, "assets", "bench", "vmlinuz"), 8<<20)
+			writeRandom(t, filepath.Join(root, "tftp", "ipxe.efi"), 1<<20)
+			httpURL, tftpHost := "", ""
+			switch server {
+			case "slipway":
+				a := prepareServe(t, lan.Server, fmt.Sprintf("lan: {interface: lan0, address: 10.88.0.1/24}\ndata_dir: %s\ntftp: {root: %s}\nhttp: {port: 8080}\nlog: {level: warn}\ndhcp: {mode: off}\n",
+					root, filepath.Join(root, "tftp")), nil)
+				waitReady(t, a, lan.Server, "http://10.88.0.1:8080")
+				httpURL, tftpHost = "http://10.88.0.1:8080/assets/bench/vmlinuz", "10.88.0.1"
+			case "nginx":
+				conf := filepath.Join(root, "nginx.conf")
+				os.WriteFile(conf, []byte(fmt.Sprintf(`daemon off; user root; worker_processes auto; pid %s/nginx.pid; error_log stderr;
+events { worker_connections 1024; }
+http { access_log off; sendfile on; tcp_nopush on; server { listen 10.88.0.1:8080; root %s; } }
+`, root, root)), 0o644)
+				stop := startPeerProcess(t, lan.Server.Command(context.Background(), "nginx", "-c", conf, "-p", root))
+				defer stop()
+				httpURL = "http://10.88.0.1:8080/assets/bench/vmlinuz"
+			case "tftpd-hpa":
+				stop := startPeerProcess(t, lan.Server.Command(context.Background(), "in.tftpd", "--foreground", "--listen",
+					"--address", "10.88.0.1:69", "--secure", "--blocksize", "1468", filepath.Join(root, "tftp")))
+				defer stop()
+				tftpHost = "10.88.0.1"
+			}
+			if httpURL != "" {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds+30)*time.Second)
+				defer cancel()
+				out, err := client.Run(ctx, "wrk", "-t", "2", "-c", "16", "-d", fmt.Sprintf("%ds", seconds), "--timeout", "5s", httpURL)
+				if err != nil {
+					t.Fatal(err)
+				}
+				mbps := wrkMiBps(t, out)
+				httpRates[server] = mbps
+				fmt.Fprintf(&table, "| HTTP 8 MiB kernel, wrk -c16 | %s | %.0f MiB/s |\n", server, mbps)
+			}
+			if tftpHost != "" {
+				rate := tftpFetches(t, client, tftpHost, 16, seconds)
+				tftpRates[server] = rate
+				fmt.Fprintf(&table, "| TFTP 1 MiB loader, 16 curl in parallel | %s | %.1f fetches/s |\n", server, rate)
+			}
+		})
+	}
+	if httpRates["nginx"] > 0 && tftpRates["tftpd-hpa"] > 0 {
+		fmt.Fprintf(&table, "\nHTTP slipway/nginx = %.2f, TFTP slipway/tftpd-hpa = %.2f (%ds each, %d cores)\n",
+			httpRates["slipway"]/httpRates["nginx"], tftpRates["slipway"]/tftpRates["tftpd-hpa"], seconds, numCPU())
+	}
+	t.Logf("\n%s", table.String())
+}
+
+func writeRandom(t *testing.T, path string, size int) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, size)
+	rand.Read(data)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wrkMiBps(t *testing.T, out string) float64 {
+	t.Helper()
+	m := wrkTransfer.FindStringSubmatch(out)
+	if m == nil || !wrkRequests.MatchString(out) {
+		t.Fatalf("no throughput in wrk's output:\n%s", out)
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	switch m[2] {
+	case "GB":
+		v *= 1024
+	case "KB":
+		v /= 1024
+	case "B":
+		v /= 1 << 20
+	}
+	return v
+}
+
+// tftpFetches runs workers loops of curl tftp:// fetches for the given time
+// and returns completed fetches per second.
+func tftpFetches(t *testing.T, client testbed.Host, host string, workers, seconds int) float64 {
+	t.Helper()
+	var mu sync.Mutex
+	done := 0
+	deadline := time.Now().Add(time.Duration(seconds) * time.Second)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				if _, err := client.Run(context.Background(), "curl", "-fsS", "--tftp-blksize", "1468", "-o", "/dev/null", "tftp://"+host+"/ipxe.efi"); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				done++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(done) / time.Since(start).Seconds()
+}
+
+func benchServers() []string {
+	if s := os.Getenv("SLIPWAY_BENCH_SERVERS"); s != "" {
+		return strings.Split(s, ",")
+	}
+	return []string{"slipway", "nginx", "tftpd-hpa"}
+}
