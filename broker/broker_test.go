@@ -10,6 +10,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/slipway/slipway/testbed"
 )
 
 var loopback = netip.MustParseAddr("127.0.0.1")
@@ -17,12 +19,11 @@ var loopback = netip.MustParseAddr("127.0.0.1")
 // freePort asks the kernel for a port that is free right now.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testbed.FreePort("tcp")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 func startBroker(t *testing.T) *Broker {

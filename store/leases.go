@@ -79,18 +79,5 @@ func scanLease(ctx context.Context, q querier, where string, args ...any) (Lease
 }
 
 func queryLeases(ctx context.Context, q querier, where string, args ...any) ([]Lease, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+leaseColumns+` FROM leases `+where, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list leases: %w", err)
-	}
-	defer rows.Close()
-	var out []Lease
-	for rows.Next() {
-		l, err := scanLeaseRow(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list leases: %w", err)
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, q, "list leases", scanLeaseRow, `SELECT `+leaseColumns+` FROM leases `+where, args...)
 }

@@ -208,60 +208,33 @@ func (s *Store) Machines(ctx context.Context, f MachineFilter) ([]Machine, error
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+machineColumns+` FROM machines m
+	return queryAll(ctx, s.db, "list machines", scanMachineRow, `SELECT `+machineColumns+` FROM machines m
 		WHERE (? = '' OR m.state = ?) AND m.id > ? ORDER BY m.id LIMIT ?`,
 		f.State, f.State, f.AfterID, f.Limit)
-	if err != nil {
-		return nil, fmt.Errorf("list machines: %w", err)
-	}
-	defer rows.Close()
-	var out []Machine
-	for rows.Next() {
-		m, err := scanMachineRow(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list machines: %w", err)
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
 }
 
 // CountMachinesByState returns how many machines are in each state.
 func (s *Store) CountMachinesByState(ctx context.Context) (map[string]int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT state, count(*) FROM machines GROUP BY state`)
-	if err != nil {
-		return nil, fmt.Errorf("count machines: %w", err)
+	type count struct {
+		state string
+		n     int
 	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var state string
-		var n int
-		if err := rows.Scan(&state, &n); err != nil {
-			return nil, err
-		}
-		out[state] = n
+	counts, err := queryAll(ctx, s.db, "count machines", func(r rowScanner) (c count, err error) {
+		return c, r.Scan(&c.state, &c.n)
+	}, `SELECT state, count(*) FROM machines GROUP BY state`)
+	out := make(map[string]int, len(counts))
+	for _, c := range counts {
+		out[c.state] = c.n
 	}
-	return out, rows.Err()
+	return out, err
 }
 
 // Transitions returns a machine's history, oldest first.
 func (s *Store) Transitions(ctx context.Context, machineID string) ([]Transition, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, machine_id, from_state, to_state, state_json, cause, at
+	return queryAll(ctx, s.db, "read history of "+machineID, func(r rowScanner) (t Transition, err error) {
+		return t, r.Scan(&t.Seq, &t.MachineID, &t.From, &t.To, &t.StateJSON, &t.Cause, storedTime{&t.At})
+	}, `SELECT seq, machine_id, from_state, to_state, state_json, cause, at
 		FROM transitions WHERE machine_id = ? ORDER BY seq`, machineID)
-	if err != nil {
-		return nil, fmt.Errorf("read history of %q: %w", machineID, err)
-	}
-	defer rows.Close()
-	var out []Transition
-	for rows.Next() {
-		var t Transition
-		if err := rows.Scan(&t.Seq, &t.MachineID, &t.From, &t.To, &t.StateJSON, &t.Cause, storedTime{&t.At}); err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
 }
 
 func mustAffect(res sql.Result, what, id string) error {
@@ -277,18 +250,7 @@ func mustAffect(res sql.Result, what, id string) error {
 
 // AllMACs lists every MAC that belongs to a machine.
 func (s *Store) AllMACs(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT mac FROM machine_macs`)
-	if err != nil {
-		return nil, fmt.Errorf("list MACs: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var mac string
-		if err := rows.Scan(&mac); err != nil {
-			return nil, err
-		}
-		out = append(out, mac)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, "list MACs", func(r rowScanner) (mac string, err error) {
+		return mac, r.Scan(&mac)
+	}, `SELECT mac FROM machine_macs`)
 }

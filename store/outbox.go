@@ -32,23 +32,13 @@ func (tx *Tx) Enqueue(e Event) (int64, error) {
 
 // PendingEvents returns up to limit unpublished events, oldest first.
 func (s *Store) PendingEvents(ctx context.Context, limit int) ([]Event, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, topic, payload, qos, retain, created_at FROM outbox
-		WHERE published_at IS NULL ORDER BY id LIMIT ?`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("read outbox: %w", err)
-	}
-	defer rows.Close()
-	var out []Event
-	for rows.Next() {
-		var e Event
+	return queryAll(ctx, s.db, "read outbox", func(r rowScanner) (e Event, err error) {
 		var qos int
-		if err := rows.Scan(&e.ID, &e.Topic, &e.Payload, &qos, &e.Retain, storedTime{&e.CreatedAt}); err != nil {
-			return nil, fmt.Errorf("read outbox: %w", err)
-		}
+		err = r.Scan(&e.ID, &e.Topic, &e.Payload, &qos, &e.Retain, storedTime{&e.CreatedAt})
 		e.QoS = byte(qos)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+		return e, err
+	}, `SELECT id, topic, payload, qos, retain, created_at FROM outbox
+		WHERE published_at IS NULL ORDER BY id LIMIT ?`, limit)
 }
 
 // MarkPublished records that events up to and including id were published.

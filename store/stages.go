@@ -34,19 +34,8 @@ func (tx *Tx) AddStageEvent(e StageEvent) (StageEvent, error) {
 
 // StageEvents returns a MAC's heartbeats, oldest first.
 func (s *Store) StageEvents(ctx context.Context, mac string) ([]StageEvent, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, mac, COALESCE(machine_id, ''), stage, phase, detail, client_ip, at
+	return queryAll(ctx, s.db, "read stages of "+mac, func(r rowScanner) (e StageEvent, err error) {
+		return e, r.Scan(&e.ID, &e.MAC, &e.MachineID, &e.Stage, &e.Phase, &e.Detail, &e.ClientIP, storedTime{&e.At})
+	}, `SELECT id, mac, COALESCE(machine_id, ''), stage, phase, detail, client_ip, at
 		FROM stage_events WHERE mac = ? ORDER BY id`, mac)
-	if err != nil {
-		return nil, fmt.Errorf("read stages of %s: %w", mac, err)
-	}
-	defer rows.Close()
-	var out []StageEvent
-	for rows.Next() {
-		var e StageEvent
-		if err := rows.Scan(&e.ID, &e.MAC, &e.MachineID, &e.Stage, &e.Phase, &e.Detail, &e.ClientIP, storedTime{&e.At}); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
 }

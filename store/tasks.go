@@ -71,19 +71,6 @@ func (s *Store) Task(ctx context.Context, id string) (Task, error) {
 // UnfinishedTasks returns queued and running tasks, oldest first: the work to
 // resume after a restart.
 func (s *Store) UnfinishedTasks(ctx context.Context) ([]Task, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+taskColumns+` FROM tasks
+	return queryAll(ctx, s.db, "list unfinished tasks", scanTaskRow, `SELECT `+taskColumns+` FROM tasks
 		WHERE status IN ('queued', 'running') ORDER BY created_at, id`)
-	if err != nil {
-		return nil, fmt.Errorf("list unfinished tasks: %w", err)
-	}
-	defer rows.Close()
-	var out []Task
-	for rows.Next() {
-		t, err := scanTaskRow(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list unfinished tasks: %w", err)
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
 }

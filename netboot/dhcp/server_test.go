@@ -16,6 +16,7 @@ import (
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/netboot/boot"
 	"github.com/slipway/slipway/store"
+	"github.com/slipway/slipway/testbed"
 )
 
 var (
@@ -62,12 +63,11 @@ func newTestServer(t testing.TB) (*Server, *store.Store) {
 
 func freeUDPPort(t testing.TB) int {
 	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	port, err := testbed.FreePort("udp")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	return port
 }
 
 func discover(t *testing.T, mac net.HardwareAddr, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
