@@ -110,12 +110,15 @@ func (r *Renderer) assetURL(p string) string {
 	return r.serverURL + "/assets/" + strings.TrimPrefix(p, "/")
 }
 
+// ipxeScript names the initrd and passes initrd=initrd on the command line:
+// a kernel's EFI stub started by iPXE finds its initrd by that name (iPXE
+// before 2021 has no other way to hand it over); BIOS kernels ignore it.
 var ipxeScript = template.Must(template.New("ipxe").Parse(`#!ipxe
 # Slipway: machine {{.MachineID}} ({{.MAC}}), profile {{.Profile}}
 echo Slipway: booting {{.MachineID}} with profile {{.Profile}}
-kernel {{.Kernel}} {{.Cmdline}}
+kernel {{.Kernel}}{{if .Initrd}} initrd=initrd{{end}} {{.Cmdline}}
 {{- if .Initrd}}
-initrd {{.Initrd}}
+initrd --name initrd {{.Initrd}}
 {{- end}}
 boot
 `))

@@ -46,8 +46,8 @@ func TestIPXEScripts(t *testing.T) {
 	}{
 		{"machine with a profile", "52:54:00:00:00:01", []string{
 			"#!ipxe\n",
-			"kernel http://10.88.0.1:8080/assets/debian/linux console=ttyS0 hostname=node-1 ds=nocloud-net;s=http://10.88.0.1:8080/cloud-init/ mac=52-54-00-00-00-01\n",
-			"initrd http://10.88.0.1:8080/assets/debian/initrd.gz\n",
+			"kernel http://10.88.0.1:8080/assets/debian/linux initrd=initrd console=ttyS0 hostname=node-1 ds=nocloud-net;s=http://10.88.0.1:8080/cloud-init/ mac=52-54-00-00-00-01\n",
+			"initrd --name initrd http://10.88.0.1:8080/assets/debian/initrd.gz\n",
 			"boot\n",
 		}},
 		{"discovered machine on the default profile", "52:54:00:00:00:02", []string{"kernel http://10.88.0.9/vmlinuz quiet\nboot\n"}},

@@ -211,6 +211,12 @@ func (s *Server) bootOptions(_ context.Context, x *exchange) error {
 	if d.Transport == boot.TFTP {
 		r.UpdateOption(dhcpv4.OptTFTPServerName(s.cfg.ServerIP.String()))
 	}
+	if d.VendorClass == "PXEClient" && !d.IPXE {
+		// Sub-option 6, PXE_DISCOVERY_CONTROL = 8: load the boot file named
+		// here, no boot server discovery. UEFI (EDK2) PXE rejects an offer
+		// that says PXEClient without it ("PXE-E16: No valid offer").
+		r.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, []byte(pxeDiscoveryControl)))
+	}
 	if d.IPXE {
 		// iPXE: option 175.176 (no-pxedhcp) stops it waiting for a ProxyDHCP answer.
 		r.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(175), []byte{176, 1, 1}))
@@ -242,16 +248,14 @@ func (s *Server) onlyNetbootClients(_ context.Context, x *exchange) error {
 func (s *Server) proxyAnswer(_ context.Context, x *exchange) error {
 	r := x.reply
 	r.YourIPAddr = net.IPv4zero
-	if strings.HasPrefix(x.req.ClassIdentifier(), "PXEClient") {
-		// Sub-option 6, PXE_DISCOVERY_CONTROL = 8: skip boot server
-		// discovery and download the boot file named in this offer.
-		r.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, []byte{6, 1, 8, 255}))
-	}
 	if uuid := x.req.GetOneOption(dhcpv4.OptionClientMachineIdentifier); uuid != nil {
 		r.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, uuid))
 	}
 	return nil
 }
+
+// pxeDiscoveryControl is option 43 with PXE sub-option 6 set to 8.
+const pxeDiscoveryControl = "\x06\x01\x08\xff"
 
 func (s *Server) drop(reason string, req *dhcpv4.DHCPv4) {
 	s.metrics.dropped.WithLabelValues(reason).Inc()

@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,9 +40,53 @@ func TestQEMUNetbootsThroughSlipway(t *testing.T) {
 	img := bootImage(t)
 	lan := newLAN(t, "10.88.0.1/24")
 	a := serveBootImage(t, lan, img, qemuConfig)
-	bootQEMU(t, lan, a, "52:54:00:e2:e0:01")
+	bootQEMU(t, lan, a, "52:54:00:e2:e0:01", biosIPXE)
 	if !strings.Contains(a.logs(), "lease granted") {
 		t.Errorf("no DHCP lease in the log")
+	}
+}
+
+// TestQEMUUEFIChainloadsIPXEOverTFTP boots with UEFI firmware (Debian's
+// OVMF) and its own PXE client, not an iPXE ROM: the firmware gets
+// ipxe.efi over TFTP (Debian's, fetched as make bootfiles does), iPXE asks
+// DHCP again, and the rest is as with BIOS.
+func TestQEMUUEFIChainloadsIPXEOverTFTP(t *testing.T) {
+	if _, err := os.Stat(ovmfCode); err != nil {
+		t.Skipf("%s is missing: install Debian's ovmf", ovmfCode)
+	}
+	img := bootImage(t)
+	bootfiles := "/var/cache/slipway-e2e/bootfiles"
+	if _, err := os.Stat(filepath.Join(bootfiles, "ipxe.efi")); err != nil {
+		if out, err := exec.Command("bash", "../../netboot/bootfiles.sh", bootfiles).CombinedOutput(); err != nil {
+			t.Fatalf("bootfiles.sh: %v\n%s", err, out)
+		}
+	}
+	lan := newLAN(t, "10.88.0.1/24")
+	a := serveBootImage(t, lan, img, qemuConfig)
+	copyFile(t, filepath.Join(bootfiles, "ipxe.efi"), filepath.Join(a.tftpRoot, "ipxe.efi"))
+	bootQEMU(t, lan, a, "52:54:00:e2:e0:03", uefiFirmware)
+	if !strings.Contains(a.logs(), `msg="file sent" part=tftp file=ipxe.efi`) {
+		t.Errorf("the firmware did not load ipxe.efi over TFTP:\n%s", a.logs())
+	}
+}
+
+const ovmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+
+// firmware adds QEMU's firmware and NIC arguments for one kind of machine.
+type firmware func(t *testing.T, mac string) []string
+
+func biosIPXE(_ *testing.T, mac string) []string {
+	return []string{"-device", "virtio-net-pci,netdev=n0,mac=" + mac + ",romfile=" + ipxeROM + ",disable-legacy=on"}
+}
+
+func uefiFirmware(t *testing.T, mac string) []string {
+	vars := filepath.Join(t.TempDir(), "OVMF_VARS.fd")
+	copyFile(t, "/usr/share/OVMF/OVMF_VARS_4M.fd", vars)
+	return []string{
+		"-drive", "if=pflash,format=raw,readonly=on,file=" + ovmfCode,
+		"-drive", "if=pflash,format=raw,file=" + vars,
+		// romfile= (empty): no iPXE ROM, so OVMF's own PXE client boots.
+		"-device", "virtio-net-pci,netdev=n0,mac=" + mac + ",romfile=",
 	}
 }
 
@@ -62,7 +107,7 @@ func TestQEMUNetbootsThroughProxyDHCP(t *testing.T) {
 	defer stop()
 	config := strings.Replace(qemuConfig, "dhcp:\n  range: {start: 10.88.0.100, end: 10.88.0.199}", "dhcp:\n  mode: proxy", 1)
 	a := serveBootImage(t, lan, img, config)
-	bootQEMU(t, lan, a, "52:54:00:e2:e0:02")
+	bootQEMU(t, lan, a, "52:54:00:e2:e0:02", biosIPXE)
 	leases, _ := os.ReadFile(filepath.Join(dir, "leases"))
 	if !strings.Contains(string(leases), "52:54:00:e2:e0:02") {
 		t.Errorf("the address did not come from dnsmasq; its leases: %s", leases)
@@ -104,7 +149,7 @@ func serveBootImage(t *testing.T, lan *testbed.LAN, img testbed.BootImage, confi
 
 // bootQEMU powers on a virtual machine with mac on the LAN and waits for the
 // booted system's marker on its serial console.
-func bootQEMU(t *testing.T, lan *testbed.LAN, a *appliance, mac string) {
+func bootQEMU(t *testing.T, lan *testbed.LAN, a *appliance, mac string, fw firmware) {
 	t.Helper()
 	ctx := context.Background()
 	tap, err := lan.AddTap(ctx, "tap0")
@@ -114,10 +159,10 @@ func bootQEMU(t *testing.T, lan *testbed.LAN, a *appliance, mac string) {
 	serial := filepath.Join(t.TempDir(), "serial.log")
 	qctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	qemu := tap.Command(qctx, "qemu-system-x86_64", "-machine", "pc,accel=tcg", "-m", "512", "-smp", "1",
-		"-display", "none", "-monitor", "none", "-no-reboot", "-boot", "n", "-serial", "file:"+serial,
-		"-netdev", "tap,id=n0,ifname="+tap.Iface+",script=no,downscript=no",
-		"-device", "virtio-net-pci,netdev=n0,mac="+mac+",romfile="+ipxeROM+",disable-legacy=on")
+	args := append([]string{"-machine", "pc,accel=tcg", "-m", "512", "-smp", "1",
+		"-display", "none", "-monitor", "none", "-no-reboot", "-boot", "n", "-serial", "file:" + serial,
+		"-netdev", "tap,id=n0,ifname=" + tap.Iface + ",script=no,downscript=no"}, fw(t, mac)...)
+	qemu := tap.Command(qctx, "qemu-system-x86_64", args...)
 	start := time.Now()
 	if err := qemu.Start(); err != nil {
 		t.Fatal(err)
