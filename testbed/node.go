@@ -189,11 +189,23 @@ func parseIPXE(script string) (kernel, initrd string) {
 		if len(fields) < 2 {
 			continue
 		}
+		// The image is the first argument that is not an option or an
+		// option's value ("initrd --name initrd http://...").
+		image := ""
+		args := fields[1:]
+		for i := 0; i < len(args) && image == ""; i++ {
+			switch {
+			case args[i] == "--name" || args[i] == "-n":
+				i++ // skip the option's value
+			case !strings.HasPrefix(args[i], "-"):
+				image = args[i]
+			}
+		}
 		switch fields[0] {
 		case "kernel":
-			kernel = fields[1]
+			kernel = image
 		case "initrd":
-			initrd = fields[1]
+			initrd = image
 		}
 	}
 	return kernel, initrd
