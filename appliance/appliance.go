@@ -105,7 +105,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	if p.db, err = store.Open(ctx, a.cfg.DBPath(), store.Options{BusyTimeout: a.cfg.Store.BusyTimeout}); err != nil {
 		return err
 	}
-	created, updated, err := syncInventory(ctx, p.db, a.cfg.Machines)
+	created, updated, err := syncInventory(ctx, p.db, a.cfg.Machines, a.log)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/slipway/slipway/appliance/config"
 	"github.com/slipway/slipway/appliance/domain"
@@ -15,12 +16,23 @@ import (
 // inventory fields and MACs updated and keep their state. Machines the
 // configuration no longer lists are kept: their history matters, and an
 // operator removes them explicitly.
-func syncInventory(ctx context.Context, db *store.Store, machines []config.Machine) (created, updated int, err error) {
+//
+// A MAC the configuration gives to a machine may already belong to another:
+// a machine discovered when it first booted and listed in the file since
+// (the discovered record gives way to the configured one), or a NIC moved
+// from one configured machine to another (the MAC moves with it).
+func syncInventory(ctx context.Context, db *store.Store, machines []config.Machine, log *slog.Logger) (created, updated int, err error) {
+	var adopted []string
 	err = db.Update(ctx, func(tx *store.Tx) error {
-		created, updated = 0, 0
+		created, updated, adopted = 0, 0, nil
 		for _, m := range machines {
 			rec := inventoryRecord(m)
-			_, err := tx.Machine(m.ID)
+			moved, err := claimMACs(tx, rec)
+			if err != nil {
+				return err
+			}
+			adopted = append(adopted, moved...)
+			_, err = tx.Machine(m.ID)
 			switch {
 			case errors.Is(err, store.ErrNotFound):
 				if err := tx.CreateMachine(rec, "listed in the configuration"); err != nil {
@@ -41,7 +53,36 @@ func syncInventory(ctx context.Context, db *store.Store, machines []config.Machi
 	if err != nil {
 		return 0, 0, fmt.Errorf("load the machine inventory into the store: %w", err)
 	}
+	for _, msg := range adopted {
+		log.Info(msg)
+	}
 	return created, updated, nil
+}
+
+// claimMACs frees rec's MACs held by other machines, and says what it did.
+func claimMACs(tx *store.Tx, rec store.Machine) ([]string, error) {
+	var done []string
+	for _, mac := range rec.MACs {
+		owner, source, err := tx.MACOwner(mac)
+		if errors.Is(err, store.ErrNotFound) || owner == rec.ID {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if source == "discovered" {
+			if err := tx.DeleteMachine(owner); err != nil {
+				return nil, err
+			}
+			done = append(done, fmt.Sprintf("discovered machine %s is now %s from the configuration (MAC %s)", owner, rec.ID, mac))
+			continue
+		}
+		if err := tx.RemoveMAC(mac); err != nil {
+			return nil, err
+		}
+		done = append(done, fmt.Sprintf("MAC %s moved from machine %s to %s", mac, owner, rec.ID))
+	}
+	return done, nil
 }
 
 func inventoryRecord(m config.Machine) store.Machine {

@@ -254,3 +254,25 @@ func (s *Store) AllMACs(ctx context.Context) ([]string, error) {
 		return mac, r.Scan(&mac)
 	}, `SELECT mac FROM machine_macs`)
 }
+
+// MACOwner says which machine owns mac, and where that machine came from;
+// ErrNotFound if none does.
+func (tx *Tx) MACOwner(mac string) (machineID, source string, err error) {
+	err = tx.tx.QueryRowContext(tx.ctx, `SELECT m.id, m.source FROM machine_macs mm JOIN machines m ON m.id = mm.machine_id
+		WHERE mm.mac = ?`, mac).Scan(&machineID, &source)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", fmt.Errorf("MAC %s: %w", mac, ErrNotFound)
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("owner of MAC %s: %w", mac, err)
+	}
+	return machineID, source, nil
+}
+
+// RemoveMAC takes mac away from whichever machine has it.
+func (tx *Tx) RemoveMAC(mac string) error {
+	if _, err := tx.exec(`DELETE FROM machine_macs WHERE mac = ?`, mac); err != nil {
+		return fmt.Errorf("remove MAC %s: %w", mac, err)
+	}
+	return nil
+}
