@@ -145,8 +145,10 @@ func accessLog(log *slog.Logger) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		start := time.Now()
 		err := c.Next()
+		// The header's length, not len(Body()): Body() would read a streamed
+		// file (a kernel, an image) into memory just to count it.
 		log.Debug("http", "client", c.IP(), "method", c.Method(), "path", c.OriginalURL(),
-			"status", c.Response().StatusCode(), "bytes", len(c.Response().Body()), "took", time.Since(start).Round(time.Microsecond))
+			"status", c.Response().StatusCode(), "bytes", c.Response().Header.ContentLength(), "took", time.Since(start).Round(time.Microsecond))
 		return err
 	}
 }
