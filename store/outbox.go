@@ -41,7 +41,7 @@ func (s *Store) PendingEvents(ctx context.Context, limit int) ([]Event, error) {
 		WHERE published_at IS NULL ORDER BY id LIMIT ?`, limit)
 }
 
-// MarkPublished records that events up to and including id were published.
+// MarkPublished records that the events with these ids were published.
 func (s *Store) MarkPublished(ctx context.Context, ids ...int64) error {
 	return s.Update(ctx, func(tx *Tx) error {
 		for _, id := range ids {

@@ -56,7 +56,7 @@ func (c *Config) validateLAN(v *fieldErrors) {
 		v.add("lan.address", fmt.Sprintf("%s is not IPv4", p), "netboot needs DHCPv4: use an IPv4 address such as 10.88.0.1/24")
 		return
 	}
-	if p.Bits() < 31 && (p.Addr() == p.Masked().Addr() || p.Addr() == lastAddr(p)) {
+	if p.Bits() < 31 && (p.Addr() == p.Masked().Addr() || p.Addr() == domain.BroadcastAddr(p)) {
 		v.add("lan.address", fmt.Sprintf("%s is the network or broadcast address of its subnet", p), fmt.Sprintf("use a host address such as %s/%d", p.Masked().Addr().Next(), p.Bits()))
 		return
 	}
@@ -367,14 +367,6 @@ func isHostname(s string) bool {
 var bcryptHash = regexp.MustCompile(`^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$`)
 
 func isBcrypt(s string) bool { return bcryptHash.MatchString(s) }
-
-func lastAddr(p netip.Prefix) netip.Addr {
-	a := p.Masked().Addr().As4()
-	host := uint32(1)<<(32-p.Bits()) - 1
-	n := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
-	n |= host
-	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
-}
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

@@ -240,7 +240,7 @@ func (b *LeaseBook) choose(mac MAC, requested netip.Addr, now time.Time) (netip.
 
 // usable says whether mac may hold ip now.
 func (b *LeaseBook) usable(ip netip.Addr, mac MAC, now time.Time) bool {
-	if ip == b.pool.ServerIP || ip == b.pool.Subnet.Masked().Addr() || ip == broadcast(b.pool.Subnet) {
+	if ip == b.pool.ServerIP || ip == b.pool.Subnet.Masked().Addr() || ip == BroadcastAddr(b.pool.Subnet) {
 		return false
 	}
 	if owner, reserved := b.reservedIP[ip]; reserved && owner != mac {
@@ -327,6 +327,7 @@ func uintToAddr(n uint32) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
 }
 
-func broadcast(p netip.Prefix) netip.Addr {
+// BroadcastAddr is the last address of an IPv4 prefix.
+func BroadcastAddr(p netip.Prefix) netip.Addr {
 	return uintToAddr(addrToUint(p.Masked().Addr()) | (1<<(32-p.Bits()) - 1))
 }

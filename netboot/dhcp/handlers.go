@@ -69,17 +69,15 @@ func (s *Server) noteMachine(ctx context.Context, x *exchange) error {
 	}
 	if s.cfg.IgnoreUnknown {
 		// Unknown machines are not discovered either: they get no answer at all.
-		if x.known = s.machines.Known(x.mac); !x.known {
+		if !s.machines.Known(x.mac) {
 			s.drop("unknown MAC and dhcp.ignore_unknown is set", x.req)
 			x.reply = nil
 		}
 		return nil
 	}
-	known, err := s.machines.Seen(ctx, x.mac)
-	if err != nil {
+	if _, err := s.machines.Seen(ctx, x.mac); err != nil {
 		return fmt.Errorf("note machine %s: %w", x.mac, err)
 	}
-	x.known = known
 	return nil
 }
 

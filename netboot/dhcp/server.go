@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -215,8 +214,6 @@ type exchange struct {
 	req   *dhcpv4.DHCPv4
 	reply *dhcpv4.DHCPv4
 	mac   domain.MAC
-	known bool
-	start time.Time
 }
 
 // handler does one step of building a reply. Returning a nil x.reply drops
@@ -227,7 +224,7 @@ type handler func(ctx context.Context, x *exchange) error
 // send it, or a nil reply when the request gets none.
 func (s *Server) Handle(ctx context.Context, req *dhcpv4.DHCPv4, peer net.Addr) (*dhcpv4.DHCPv4, net.Addr) {
 	s.metrics.received.WithLabelValues(req.MessageType().String()).Inc()
-	x := &exchange{req: req, start: time.Now()}
+	x := &exchange{req: req}
 	for _, h := range s.chain {
 		if err := h(ctx, x); err != nil {
 			s.metrics.dropped.WithLabelValues("error").Inc()

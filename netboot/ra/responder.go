@@ -36,7 +36,7 @@ func New(iface string, log *slog.Logger) (*Responder, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := linkLocal(ifi); err != nil {
+	if err := hasLinkLocal(ifi); err != nil {
 		return nil, err
 	}
 	// Bound to the device, not to the link-local address: right after the
@@ -78,17 +78,19 @@ func (r *Responder) setup() error {
 	return r.pc.SetMulticastInterface(r.ifi)
 }
 
-func linkLocal(ifi *net.Interface) (net.IP, error) {
+// hasLinkLocal tells whether IPv6 is on for ifi: without a link-local
+// address nothing can be sent or answered there.
+func hasLinkLocal(ifi *net.Interface) error {
 	addrs, err := ifi.Addrs()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, a := range addrs {
 		if ipnet, ok := a.(*net.IPNet); ok && ipnet.IP.To4() == nil && ipnet.IP.IsLinkLocalUnicast() {
-			return ipnet.IP, nil
+			return nil
 		}
 	}
-	return nil, fmt.Errorf("%s: %w", ifi.Name, ErrNoLinkLocal)
+	return fmt.Errorf("%s: %w", ifi.Name, ErrNoLinkLocal)
 }
 
 // Advertisement is the router advertisement sent: hop limit 64, no flags,
