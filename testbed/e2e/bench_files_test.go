@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,7 +54,7 @@ func TestBenchFilesAgainstPeers(t *testing.T) {
 			case "slipway":
 				a := prepareServe(t, lan.Server, fmt.Sprintf("lan: {interface: lan0, address: 10.88.0.1/24}\ndata_dir: %s\ntftp: {root: %s}\nhttp: {port: 8080}\nlog: {level: warn}\ndhcp: {mode: off}\n",
 					root, filepath.Join(root, "tftp")), nil)
-				waitReady(t, a, lan.Server, "http://10.88.0.1:8080")
+				waitReady(t, a)
 				httpURL, tftpHost = "http://10.88.0.1:8080/assets/bench/vmlinuz", "10.88.0.1"
 			case "nginx":
 				conf := filepath.Join(root, "nginx.conf")
@@ -90,7 +91,7 @@ http { access_log off; sendfile on; tcp_nopush on; server { listen 10.88.0.1:808
 	}
 	if httpRates["nginx"] > 0 && tftpRates["tftpd-hpa"] > 0 {
 		fmt.Fprintf(&table, "\nHTTP slipway/nginx = %.2f, TFTP slipway/tftpd-hpa = %.2f (%ds each, %d cores)\n",
-			httpRates["slipway"]/httpRates["nginx"], tftpRates["slipway"]/tftpRates["tftpd-hpa"], seconds, numCPU())
+			httpRates["slipway"]/httpRates["nginx"], tftpRates["slipway"]/tftpRates["tftpd-hpa"], seconds, runtime.NumCPU())
 	}
 	t.Logf("\n%s", table.String())
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -59,7 +60,7 @@ func TestBenchDHCPAgainstPeers(t *testing.T) {
 			ratios = append(ratios, fmt.Sprintf("%s: slipway/kea = %.2f, slipway/dnsmasq = %.2f", sc.name, rates["slipway"]/rates["kea"], rates["slipway"]/rates["dnsmasq"]))
 		}
 	}
-	fmt.Fprintf(&table, "\n%s\n(perfdhcp -r 20000 for %ds per run, %d cores shared by server and perfdhcp)\n", strings.Join(ratios, "\n"), seconds, numCPU())
+	fmt.Fprintf(&table, "\n%s\n(perfdhcp -r 20000 for %ds per run, %d cores shared by server and perfdhcp)\n", strings.Join(ratios, "\n"), seconds, runtime.NumCPU())
 	t.Logf("\n%s", table.String())
 	if out := os.Getenv("SLIPWAY_BENCH_OUT"); out != "" {
 		os.WriteFile(out, []byte(table.String()), 0o644)
@@ -89,8 +90,7 @@ func benchOne(t *testing.T, p dhcpPeer, clients string, seconds int) (float64, p
 }
 
 func startSlipwayPeer(t *testing.T, lan *testbed.LAN, _ string) func() {
-	a := startServe(t, lan.Server, perfConfig)
-	waitReady(t, a, lan.Server, "http://10.88.0.1:8080")
+	a := serveReady(t, lan, perfConfig)
 	return func() { a.stop(t) }
 }
 

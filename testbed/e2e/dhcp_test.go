@@ -126,8 +126,7 @@ func expect(t *testing.T, client string, got map[string]string, want map[string]
 func TestRealDHCPClientsGetLeases(t *testing.T) {
 	requireCommands(t, map[string]string{"dhclient": "isc-dhcp-client", "udhcpc": "udhcpc", "curl": "curl"})
 	lan := newLAN(t, "10.88.0.1/24")
-	a := startServe(t, lan.Server, dhcpConfig)
-	waitReady(t, a, lan.Server, "http://10.88.0.1:8080")
+	a := serveReady(t, lan, dhcpConfig)
 
 	isc := newDHCPClient(t, lan, "isc", "02:00:00:00:00:01")
 	got := isc.dhclient(t)
@@ -152,14 +151,14 @@ func TestRealDHCPClientsGetLeases(t *testing.T) {
 	// Restart Slipway: dhclient, rebooting with its lease file, keeps its address.
 	a.stop(t)
 	a.launch(t)
-	waitReady(t, a, lan.Server, "http://10.88.0.1:8080")
+	waitReady(t, a)
 	again := isc.dhclient(t)
 	if again["ip"] != first {
 		t.Fatalf("after a restart dhclient got %q, it had %q", again["ip"], first)
 	}
 
 	// The leases are in the API's machine list: every client was discovered.
-	out, err := lan.Server.Run(context.Background(), "curl", "-fsS", "http://10.88.0.1:8080/api/v1/machines")
+	out, err := lan.Server.Run(context.Background(), "curl", "-fsS", lanURL+"/api/v1/machines")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,21 +10,6 @@ import (
 	"testing"
 )
 
-const lanConfig = `
-lan:
-  interface: lan0
-  address: 10.88.0.1/24
-data_dir: DATA_DIR
-http: {port: 8080}
-tftp: {root: TFTP_ROOT}
-dhcp:
-  mode: full
-  range: {start: 10.88.0.100, end: 10.88.0.199}
-machines:
-  - id: node-1
-    macs: ["52:54:00:00:00:01"]
-`
-
 // TestServeListensOnTheLANOnly is the network stance: every socket slipway
 // opens is bound to the LAN IP, or (DHCP, which must see broadcasts) to the
 // LAN interface; the LAN reaches it; SIGTERM stops it cleanly.
@@ -35,8 +20,7 @@ func TestServeListensOnTheLANOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := startServe(t, lan.Server, lanConfig)
-	waitReady(t, a, lan.Server, "http://10.88.0.1:8080")
+	a := serveReady(t, lan, dhcpConfig)
 
 	out, err := lan.Server.Run(context.Background(), "ss", "-H", "-lntup")
 	if err != nil {
@@ -82,7 +66,7 @@ func TestServeListensOnTheLANOnly(t *testing.T) {
 	}
 
 	// The LAN reaches it; metrics answer.
-	if out, err := client.Run(context.Background(), "curl", "-fsS", "--max-time", "5", "http://10.88.0.1:8080/metrics"); err != nil || !strings.Contains(out, "slipway_ready 1") {
+	if out, err := client.Run(context.Background(), "curl", "-fsS", "--max-time", "5", lanURL+"/metrics"); err != nil || !strings.Contains(out, "slipway_ready 1") {
 		t.Fatalf("metrics from the LAN: %v\n%s", err, out)
 	}
 
@@ -99,7 +83,7 @@ func TestServeListensOnTheLANOnly(t *testing.T) {
 // TestServeRefusesAnAddressNotOnTheInterface: one clear line naming the field.
 func TestServeRefusesAnAddressNotOnTheInterface(t *testing.T) {
 	lan := newLAN(t, "10.88.0.1/24")
-	a := startServe(t, lan.Server, strings.Replace(lanConfig, "10.88.0.1/24", "10.88.0.5/24", 1))
+	a := startServe(t, lan.Server, strings.Replace(dhcpConfig, "10.88.0.1/24", "10.88.0.5/24", 1))
 	err := <-a.done
 	a.done <- err
 	if err == nil {

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -162,9 +161,22 @@ func (a *appliance) collect(r io.Reader) {
 	a.done <- a.cmd.Wait()
 }
 
-// waitReady polls /readyz from inside host's namespace until it answers 200.
-func waitReady(t *testing.T, a *appliance, host testbed.Host, url string) {
+// lanURL is where the appliance answers HTTP in every e2e configuration.
+const lanURL = "http://10.88.0.1:8080"
+
+// serveReady runs `slipway serve` with config on lan's server and waits
+// until it is ready.
+func serveReady(t *testing.T, lan *testbed.LAN, config string) *appliance {
 	t.Helper()
+	a := startServe(t, lan.Server, config)
+	waitReady(t, a)
+	return a
+}
+
+// waitReady polls /readyz from inside the appliance's namespace until it answers 200.
+func waitReady(t *testing.T, a *appliance) {
+	t.Helper()
+	host, url := a.host, lanURL
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -197,5 +209,3 @@ func (a *appliance) stop(t *testing.T) {
 		t.Fatalf("slipway did not stop within 20s of SIGTERM\n%s", a.logs())
 	}
 }
-
-func numCPU() int { return runtime.NumCPU() }

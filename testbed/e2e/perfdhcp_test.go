@@ -81,8 +81,7 @@ func TestPerfdhcpTenThousandExchanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := startServe(t, lan.Server, perfConfig)
-	waitReady(t, a, lan.Server, "http://10.88.0.1:8080")
+	a := serveReady(t, lan, perfConfig)
 
 	const exchanges, rate = 10000, 250
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -29,8 +29,7 @@ func TestNmapSeesTheOffer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := startServe(t, lan.Server, dhcpConfig)
-	waitReady(t, a, lan.Server, "http://10.88.0.1:8080")
+	serveReady(t, lan, dhcpConfig)
 	out, err := client.Run(context.Background(), "nmap", "-e", "eth0", "--script", "broadcast-dhcp-discover",
 		"--script-args", "broadcast-dhcp-discover.timeout=5s")
 	if err != nil {
@@ -53,8 +52,7 @@ func TestPXEAnswersPerArchitectureOnTheWire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := startServe(t, lan.Server, dhcpConfig)
-	waitReady(t, a, lan.Server, "http://10.88.0.1:8080")
+	serveReady(t, lan, dhcpConfig)
 
 	tests := []struct {
 		name, vendor, userClass string

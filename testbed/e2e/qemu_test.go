@@ -143,7 +143,7 @@ func serveBootImage(t *testing.T, lan *testbed.LAN, img testbed.BootImage, confi
 		copyFile(t, img.Kernel, filepath.Join(assets, "vmlinuz"))
 		copyFile(t, img.Initrd, filepath.Join(assets, "initrd.gz"))
 	})
-	waitReady(t, a, lan.Server, "http://10.88.0.1:8080")
+	waitReady(t, a)
 	return a
 }
 

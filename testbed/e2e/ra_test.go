@@ -18,8 +18,7 @@ func TestRouterSolicitationsAreAnswered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := startServe(t, lan.Server, dhcpConfig)
-	waitReady(t, a, lan.Server, "http://10.88.0.1:8080")
+	serveReady(t, lan, dhcpConfig)
 	// The client's link-local address needs a moment of duplicate address detection.
 	var out string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {

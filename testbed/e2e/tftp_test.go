@@ -20,8 +20,7 @@ func TestRealTFTPClientsFetchByteIdentical(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := startServe(t, lan.Server, dhcpConfig)
-	waitReady(t, a, lan.Server, "http://10.88.0.1:8080")
+	a := serveReady(t, lan, dhcpConfig)
 
 	payload := make([]byte, 1<<20+123) // 1 MiB and a partial block
 	rand.Read(payload)
@@ -67,7 +66,7 @@ func TestRealTFTPClientsFetchByteIdentical(t *testing.T) {
 	}
 	// Over HTTP the same file comes from /boot/, for UEFI HTTP Boot and iPXE.
 	local := filepath.Join(dir, "http")
-	if out, err := client.Run(context.Background(), "curl", "-fsS", "-o", local, "http://10.88.0.1:8080/boot/efi/boot.efi"); err != nil {
+	if out, err := client.Run(context.Background(), "curl", "-fsS", "-o", local, lanURL+"/boot/efi/boot.efi"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	if got, _ := os.ReadFile(local); !bytes.Equal(got, payload) {
