@@ -2,6 +2,7 @@ package dhcp
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -28,7 +29,8 @@ var (
 
 // newTestServer is a Server whose chain runs against a real lease book on a
 // real SQLite file; its socket is a loopback one nobody sends to.
-func newTestServer(t testing.TB) (*Server, *store.Store) {
+// tune, if given, adjusts the configuration (mode, ignore_unknown).
+func newTestServer(t testing.TB, tune ...func(*Config)) (*Server, *store.Store) {
 	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "db"), store.Options{})
@@ -49,11 +51,15 @@ func newTestServer(t testing.TB) (*Server, *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{
+	cfg := Config{
 		Port: freeUDPPort(t), ServerIP: serverIP, Subnet: netip.MustParsePrefix("10.88.0.0/24"),
 		Router: serverIP, DNS: []netip.Addr{serverIP}, Domain: "lab.example", Logger: quiet,
 		Boot: boot.Server{IP: serverIP, HTTPPort: 80, BootFiles: map[string]string{"bios": "undionly.kpxe", "uefi-x64": "ipxe.efi", "uefi-arm64": "arm64/ipxe.efi"}},
-	}, book, inv)
+	}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	s, err := New(cfg, book, inv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,23 +314,7 @@ func TestUnicastSourceIsAnsweredWhereItCameFrom(t *testing.T) {
 
 func newProxyServer(t *testing.T) *Server {
 	t.Helper()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	commit := db.NewCommitter(8)
-	t.Cleanup(func() { commit.Close(); db.Close() })
-	inv, err := domain.NewInventory(context.Background(), db, commit, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Config{Mode: ModeProxy, Port: freeUDPPort(t), ServerIP: netip.MustParseAddr("127.0.0.1"), Subnet: netip.MustParsePrefix("127.0.0.0/8"),
-		Logger: quiet, Boot: boot.Server{IP: serverIP, HTTPPort: 80, BootFiles: map[string]string{"bios": "undionly.kpxe"}}}, nil, inv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, _ := newTestServer(t, func(c *Config) { c.Mode = ModeProxy })
 	return s
 }
 
@@ -367,5 +357,23 @@ func TestProxyModeGivesBootInformationOnly(t *testing.T) {
 		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient")), dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.ParseIP("10.88.0.254"))))
 	if r, _ := s.Handle(ctx, other, peer); r != nil {
 		t.Fatal("proxy answered a REQUEST meant for the other server")
+	}
+}
+
+func TestIgnoreUnknownAnswersOnlyKnownMachinesAndDiscoversNone(t *testing.T) {
+	s, db := newTestServer(t, func(c *Config) { c.IgnoreUnknown = true })
+	ctx := context.Background()
+	if r, _ := s.Handle(ctx, discover(t, clientA), peer); r != nil {
+		t.Fatalf("an unknown MAC got %v", r.MessageType())
+	}
+	if _, err := db.MachineByMAC(ctx, "52:54:00:00:00:0a"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an ignored MAC was recorded as a machine: %v", err)
+	}
+	// A machine the inventory knows (from the configuration, say) is answered.
+	if _, err := s.machines.Seen(ctx, "52:54:00:00:00:0b"); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.Handle(ctx, discover(t, clientB), peer); r == nil || r.MessageType() != dhcpv4.MessageTypeOffer {
+		t.Fatalf("a known MAC got no offer: %v", r)
 	}
 }
