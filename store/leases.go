@@ -63,7 +63,7 @@ const leaseColumns = `ip, mac, hostname, state, expires_at, updated_at`
 
 func scanLeaseRow(r rowScanner) (Lease, error) {
 	var l Lease
-	err := r.Scan(&l.IP, &l.MAC, &l.Hostname, &l.State, storedTime{&l.ExpiresAt}, storedTime{&l.UpdatedAt})
+	err := r.Scan(&l.IP, &l.MAC, &l.Hostname, &l.State, storedTime{t: &l.ExpiresAt}, storedTime{t: &l.UpdatedAt})
 	return l, err
 }
 

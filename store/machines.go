@@ -168,7 +168,7 @@ func scanMachineRow(r rowScanner) (Machine, error) {
 	var m Machine
 	var macs string
 	err := r.Scan(&m.ID, &m.Hostname, &m.Profile, &m.RackID, &m.RackName, &m.Tray, &m.TrayType, &m.BMCEndpoint,
-		&m.Source, &m.State, &m.StateJSON, storedTime{&m.StateSince}, storedTime{&m.CreatedAt}, storedTime{&m.UpdatedAt}, &macs)
+		&m.Source, &m.State, &m.StateJSON, storedTime{t: &m.StateSince}, storedTime{t: &m.CreatedAt}, storedTime{t: &m.UpdatedAt}, &macs)
 	if macs != "" {
 		m.MACs = strings.Split(macs, ",")
 	}
@@ -232,7 +232,7 @@ func (s *Store) CountMachinesByState(ctx context.Context) (map[string]int, error
 // Transitions returns a machine's history, oldest first.
 func (s *Store) Transitions(ctx context.Context, machineID string) ([]Transition, error) {
 	return queryAll(ctx, s.db, "read history of "+machineID, func(r rowScanner) (t Transition, err error) {
-		return t, r.Scan(&t.Seq, &t.MachineID, &t.From, &t.To, &t.StateJSON, &t.Cause, storedTime{&t.At})
+		return t, r.Scan(&t.Seq, &t.MachineID, &t.From, &t.To, &t.StateJSON, &t.Cause, storedTime{t: &t.At})
 	}, `SELECT seq, machine_id, from_state, to_state, state_json, cause, at
 		FROM transitions WHERE machine_id = ? ORDER BY seq`, machineID)
 }

@@ -34,7 +34,7 @@ func (tx *Tx) Enqueue(e Event) (int64, error) {
 func (s *Store) PendingEvents(ctx context.Context, limit int) ([]Event, error) {
 	return queryAll(ctx, s.db, "read outbox", func(r rowScanner) (e Event, err error) {
 		var qos int
-		err = r.Scan(&e.ID, &e.Topic, &e.Payload, &qos, &e.Retain, storedTime{&e.CreatedAt})
+		err = r.Scan(&e.ID, &e.Topic, &e.Payload, &qos, &e.Retain, storedTime{t: &e.CreatedAt})
 		e.QoS = byte(qos)
 		return e, err
 	}, `SELECT id, topic, payload, qos, retain, created_at FROM outbox

@@ -35,7 +35,7 @@ func (tx *Tx) AddStageEvent(e StageEvent) (StageEvent, error) {
 // StageEvents returns a MAC's heartbeats, oldest first.
 func (s *Store) StageEvents(ctx context.Context, mac string) ([]StageEvent, error) {
 	return queryAll(ctx, s.db, "read stages of "+mac, func(r rowScanner) (e StageEvent, err error) {
-		return e, r.Scan(&e.ID, &e.MAC, &e.MachineID, &e.Stage, &e.Phase, &e.Detail, &e.ClientIP, storedTime{&e.At})
+		return e, r.Scan(&e.ID, &e.MAC, &e.MachineID, &e.Stage, &e.Phase, &e.Detail, &e.ClientIP, storedTime{t: &e.At})
 	}, `SELECT id, mac, COALESCE(machine_id, ''), stage, phase, detail, client_ip, at
 		FROM stage_events WHERE mac = ? ORDER BY id`, mac)
 }

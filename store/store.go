@@ -265,27 +265,18 @@ func queryAll[T any](ctx context.Context, q querier, what string, scan func(rowS
 	return out, nil
 }
 
-// nullTime is a nullable stored time.
-type nullTime struct{ t *time.Time }
-
-func (n nullTime) Scan(src any) error {
-	if src == nil {
-		*n.t = time.Time{}
-		return nil
-	}
-	s, ok := src.(string)
-	if !ok {
-		return fmt.Errorf("stored time has type %T", src)
-	}
-	t, err := parseTime(s)
-	*n.t = t
-	return err
+// storedTime scans a stored time; a NULL is an error unless nullable, in
+// which case it reads as the zero time.
+type storedTime struct {
+	t        *time.Time
+	nullable bool
 }
 
-// storedTime scans a NOT NULL stored time.
-type storedTime struct{ t *time.Time }
-
 func (st storedTime) Scan(src any) error {
+	if src == nil && st.nullable {
+		*st.t = time.Time{}
+		return nil
+	}
 	s, ok := src.(string)
 	if !ok {
 		return fmt.Errorf("stored time has type %T", src)

@@ -52,7 +52,7 @@ const taskColumns = `id, kind, COALESCE(machine_id, ''), status, step, progress,
 func scanTaskRow(r rowScanner) (Task, error) {
 	var t Task
 	err := r.Scan(&t.ID, &t.Kind, &t.MachineID, &t.Status, &t.Step, &t.Progress, &t.Message, &t.Params, &t.Result,
-		storedTime{&t.CreatedAt}, storedTime{&t.UpdatedAt}, nullTime{&t.FinishedAt})
+		storedTime{t: &t.CreatedAt}, storedTime{t: &t.UpdatedAt}, storedTime{t: &t.FinishedAt, nullable: true})
 	return t, err
 }
 
