@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -80,7 +81,12 @@ func machineRoutes(api fiber.Router, machines MachineReader) {
 		}
 		page := fiber.Map{"machines": items}
 		if len(list) == limit {
-			page["next"] = "/api/v1/machines?limit=" + strconv.Itoa(limit) + "&after=" + list[len(list)-1].ID
+			// The next page keeps the filter; ids and states are escaped.
+			q := url.Values{"limit": {strconv.Itoa(limit)}, "after": {list[len(list)-1].ID}}
+			if state := c.Query("state"); state != "" {
+				q.Set("state", state)
+			}
+			page["next"] = "/api/v1/machines?" + q.Encode()
 		}
 		return c.JSON(page)
 	})

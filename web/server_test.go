@@ -113,12 +113,16 @@ func TestMachineAPIPagesThroughTheStore(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &page); err != nil {
 		t.Fatal(err)
 	}
-	if len(page.Machines) != 2 || page.Next != "/api/v1/machines?limit=2&after=m1" || string(page.Machines[1].State) != `{"state":"created"}` {
+	if len(page.Machines) != 2 || page.Next != "/api/v1/machines?after=m1&limit=2" || string(page.Machines[1].State) != `{"state":"created"}` {
 		t.Fatalf("page = %s", body)
 	}
 	_, body = get(t, s.base+page.Next)
 	if !strings.Contains(body, `"machine_id":"m2"`) || strings.Contains(body, `"next"`) {
 		t.Fatalf("second page = %s", body)
+	}
+	_, body = get(t, s.base+"/api/v1/machines?state=created&limit=1")
+	if !strings.Contains(body, `"next":"/api/v1/machines?after=m0\u0026limit=1\u0026state=created"`) {
+		t.Fatalf("a filtered page's next link drops the filter: %s", body)
 	}
 	code, body := get(t, s.base+"/api/v1/machines/m1")
 	if code != 200 || !strings.Contains(body, `"cause":"inventory"`) || !strings.Contains(body, `"rack_id":"r1"`) {
