@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,7 +18,9 @@ import (
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/broker"
 	"github.com/slipway/slipway/netboot/bootcfg"
+	"github.com/slipway/slipway/netboot/cloudinit"
 	"github.com/slipway/slipway/netboot/dhcp"
+	"github.com/slipway/slipway/netboot/neighbor"
 	"github.com/slipway/slipway/netboot/ra"
 	"github.com/slipway/slipway/netboot/tftp"
 	"github.com/slipway/slipway/store"
@@ -67,7 +71,9 @@ type parts struct {
 	tftp       *tftp.Server
 	dhcp       *dhcp.Server
 	ra         *ra.Responder
-	errs       chan error // a part that stops on its own reports here
+	relay      *relay
+	loops      sync.WaitGroup // every serve loop
+	errs       chan error     // a part that stops on its own reports here
 	serveCtx   context.Context
 	stopAll    context.CancelFunc
 }
@@ -96,7 +102,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 }
 
 func (a *Appliance) start(ctx context.Context, p *parts) error {
-	for _, dir := range []string{a.cfg.DataDir, a.cfg.TFTPRoot(), a.cfg.AssetsDir()} {
+	for _, dir := range []string{a.cfg.DataDir, a.cfg.TFTPRoot(), a.cfg.AssetsDir(), a.cfg.TemplatesDir()} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return fmt.Errorf("data_dir: %w", err)
 		}
@@ -112,7 +118,9 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	a.log.Info("inventory loaded", "machines_created", created, "machines_updated", updated)
 
 	lanIP := a.cfg.LANIP()
-	p.broker, err = broker.New(broker.Config{Addr: lanIP, Port: a.cfg.MQTT.Port, WebSocketPort: a.cfg.MQTT.WebSocketPort, Logger: a.log})
+	reg := a.metrics()
+	p.broker, err = broker.New(broker.Config{Addr: lanIP, Port: a.cfg.MQTT.Port, WebSocketPort: a.cfg.MQTT.WebSocketPort,
+		Access: mqttAccess(a.cfg.MQTT), Logger: a.log})
 	if err != nil {
 		return err
 	}
@@ -122,25 +130,59 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	if p.assetsRoot, err = os.OpenRoot(a.cfg.AssetsDir()); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
-	// Small, frequent writes (leases, discovered machines) share commits.
+	// Small, frequent writes (leases, discovered machines, heartbeats) share commits.
 	p.commit = p.db.NewCommitter(256)
-	if p.inventory, err = domain.NewInventory(ctx, p.db, p.commit, a.log); err != nil {
+	p.relay = newRelay(p.db, p.broker, a.log.With("part", "events"), reg)
+	if p.inventory, err = domain.NewInventory(ctx, domain.InventoryConfig{DB: p.db, Commit: p.commit, Log: a.log,
+		Announce: broker.Events{}, OutboxFilled: p.relay.Wake, Timeouts: a.cfg.Lifecycle.Timeouts}); err != nil {
 		return err
 	}
 	if p.bootcfg, err = bootcfg.New(p.inventory, bootProfiles(a.cfg), a.cfg.DefaultProfile, lanIP, a.cfg.HTTP.Port); err != nil {
 		return err
 	}
-	reg := a.metrics()
 	p.web, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Version: a.opts.Version,
-		Metrics: reg, Ready: a.readiness(p), Machines: p.db, BootRoot: p.bootRoot, AssetsRoot: p.assetsRoot, BootConfigs: p.bootcfg})
+		Metrics: reg, Ready: a.readiness(p), Machines: p.db, BootRoot: p.bootRoot, AssetsRoot: p.assetsRoot, BootConfigs: p.bootcfg,
+		CloudInit: cloudInit(a.cfg, p.inventory, a.log), Onboarding: p.inventory, Neighbors: neighbor.Table{},
+		ServerURL: "http://" + netip.AddrPortFrom(lanIP, uint16(a.cfg.HTTP.Port)).String()})
 	if err != nil {
+		return err
+	}
+	// Retained states are whole before the first subscriber can connect.
+	if err := p.relay.seed(ctx); err != nil {
 		return err
 	}
 	if err := p.broker.Start(); err != nil {
 		return err
 	}
+	p.serve("events", func() error { return p.relay.run(p.serveCtx) })
+	p.serve("timeouts", func() error { p.inventory.RunTimeouts(p.serveCtx, timeoutSweep); return nil })
 	p.serve("http", p.web.Serve)
 	return a.startNetboot(ctx, p, reg)
+}
+
+// timeoutSweep is how often machines are checked against lifecycle.timeouts
+// (which are minutes at least).
+const timeoutSweep = 10 * time.Second
+
+func cloudInit(cfg *config.Config, machines *domain.Inventory, log *slog.Logger) *cloudinit.Renderer {
+	templates := make(map[string]string, len(cfg.Profiles))
+	for name := range cfg.Profiles {
+		templates[name] = cfg.CloudInitTemplate(name)
+	}
+	return cloudinit.New(cloudinit.Config{TemplatesDir: cfg.TemplatesDir(), Templates: templates,
+		DefaultProfile: cfg.DefaultProfile, LANIP: cfg.LANIP(), Logger: log}, machines)
+}
+
+func mqttAccess(cfg config.MQTT) broker.Access {
+	a := broker.Access{Anonymous: cfg.Anonymous}
+	for _, u := range cfg.Users {
+		user := broker.User{Name: u.Name, PasswordHash: u.PasswordHash}
+		for _, r := range u.ACL {
+			user.Rules = append(user.Rules, broker.Rule{Filter: r.Topic, Read: r.Access != "write", Write: r.Access != "read"})
+		}
+		a.Users = append(a.Users, user)
+	}
+	return a
 }
 
 // stop undoes start in reverse order; parts that never started are skipped.
@@ -161,6 +203,8 @@ func (a *Appliance) stop(p *parts) error {
 		errs = append(errs, p.web.Shutdown(ctx))
 		cancel()
 	}
+	// The relay may be publishing: let it finish before the broker goes.
+	p.loops.Wait()
 	if p.broker != nil {
 		errs = append(errs, p.broker.Close())
 	}
@@ -184,7 +228,9 @@ func (a *Appliance) stop(p *parts) error {
 
 // serve runs a part's serve loop; a loop that ends before stop is a failure.
 func (p *parts) serve(name string, loop func() error) {
+	p.loops.Add(1)
 	go func() {
+		defer p.loops.Done()
 		err := loop()
 		if p.serveCtx.Err() != nil {
 			return // stopping: the loop was told to end

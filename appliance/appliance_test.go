@@ -206,7 +206,7 @@ func TestInventorySyncAdoptsDiscoveredMachinesAndMovedMACs(t *testing.T) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	commit := db.NewCommitter(8)
 	defer commit.Close()
-	inv, err := domain.NewInventory(ctx, db, commit, quiet)
+	inv, err := domain.NewInventory(ctx, domain.InventoryConfig{DB: db, Commit: commit, Log: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

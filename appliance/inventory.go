@@ -35,7 +35,7 @@ func syncInventory(ctx context.Context, db *store.Store, machines []config.Machi
 			_, err = tx.Machine(m.ID)
 			switch {
 			case errors.Is(err, store.ErrNotFound):
-				if err := tx.CreateMachine(rec, "listed in the configuration"); err != nil {
+				if _, err := tx.CreateMachine(rec, "listed in the configuration"); err != nil {
 					return err
 				}
 				created++

@@ -32,7 +32,7 @@ func (a *Appliance) startNetboot(ctx context.Context, p *parts, reg *prometheus.
 	}
 	var leases dhcp.LeaseBook // proxy mode gives no addresses
 	if a.cfg.DHCP.Mode == dhcp.ModeFull {
-		book, err := domain.NewLeaseBook(ctx, p.db, p.commit, leasePool(a.cfg), a.log.With("part", "leases"))
+		book, err := domain.NewLeaseBook(ctx, p.db, p.commit, leasePool(a.cfg), p.inventory, a.log.With("part", "leases"))
 		if err != nil {
 			return err
 		}

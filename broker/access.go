@@ -2,25 +2,140 @@ package broker
 
 import (
 	"bytes"
+	"log/slog"
+	"strings"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"golang.org/x/crypto/bcrypt"
 )
 
-// readOnlyAccess lets anyone connect and subscribe, and nobody on the
-// network publish: every message on the bus comes from Slipway itself.
-// It is the only access hook; mochi OR-combines hooks, so adding an
-// allow-all hook beside it would open the bus.
-type readOnlyAccess struct {
-	mqtt.HookBase
+// Access says who may use the bus and how.
+type Access struct {
+	// Anonymous lets clients without a username connect and subscribe to
+	// any topic; they can never publish.
+	Anonymous bool
+	Users     []User
 }
 
-func (h *readOnlyAccess) ID() string { return "slipway-read-only" }
+// User is a named client with a bcrypt password and topic rules.
+type User struct {
+	Name         string
+	PasswordHash string // bcrypt
+	Rules        []Rule
+}
 
-func (h *readOnlyAccess) Provides(b byte) bool {
+// Rule grants read (subscribe) and/or write (publish) on a topic filter.
+type Rule struct {
+	Filter      string // MQTT topic filter: "site/#", "NICO/v1/machine/+/state"
+	Read, Write bool
+}
+
+// ReservedPrefixes are published by Slipway alone: no rule can open them
+// for writing.
+var ReservedPrefixes = []string{NICoPrefix, SlipwayPrefix}
+
+// accessHook is the broker's only authentication and ACL hook. mochi
+// OR-combines hooks (any hook that allows, allows), so an allow-all hook
+// beside it would open the bus: there must never be another.
+type accessHook struct {
+	mqtt.HookBase
+	access Access
+	users  map[string]User
+	log    *slog.Logger
+}
+
+func newAccessHook(a Access, log *slog.Logger) *accessHook {
+	h := &accessHook{access: a, users: map[string]User{}, log: log}
+	for _, u := range a.Users {
+		h.users[u.Name] = u
+	}
+	return h
+}
+
+func (h *accessHook) ID() string { return "slipway-access" }
+
+func (h *accessHook) Provides(b byte) bool {
 	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck}, []byte{b})
 }
 
-func (h *readOnlyAccess) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
+// OnConnectAuthenticate admits anonymous clients if allowed, and named
+// users whose password matches. A wrong password is refused even when
+// anonymous access is on: the client meant to be someone.
+func (h *accessHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	name := string(pk.Connect.Username)
+	if name == "" {
+		if !h.access.Anonymous {
+			h.log.Info("mqtt: anonymous client refused (mqtt.anonymous is false)", "client", cl.ID, "remote", cl.Net.Remote)
+		}
+		return h.access.Anonymous
+	}
+	u, ok := h.users[name]
+	if !ok || bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), pk.Connect.Password) != nil {
+		h.log.Warn("mqtt: login failed", "user", name, "client", cl.ID, "remote", cl.Net.Remote)
+		return false
+	}
+	return true
+}
 
-func (h *readOnlyAccess) OnACLCheck(_ *mqtt.Client, _ string, write bool) bool { return !write }
+// OnACLCheck decides subscriptions (write false, topic is a filter) and
+// publishes (write true, topic is a topic name).
+func (h *accessHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if write && reserved(topic) {
+		return false
+	}
+	name := string(cl.Properties.Username)
+	if name == "" {
+		return !write && h.access.Anonymous
+	}
+	for _, r := range h.users[name].Rules {
+		if (write && r.Write || !write && r.Read) && covers(r.Filter, topic) {
+			return true
+		}
+	}
+	return false
+}
+
+func reserved(topic string) bool {
+	for _, p := range ReservedPrefixes {
+		if strings.HasPrefix(topic, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// covers says whether every topic that filter matches is matched by rule.
+// A topic name is a filter that matches itself.
+func covers(rule, filter string) bool {
+	rs, fs := strings.Split(rule, "/"), strings.Split(filter, "/")
+	for i, r := range rs {
+		if r == "#" {
+			return true
+		}
+		if i >= len(fs) {
+			return false
+		}
+		switch f := fs[i]; {
+		case f == "#":
+			return false // the filter reaches deeper than this rule level allows
+		case r == "+":
+		case r != f:
+			return false // a literal rule level needs the same literal
+		}
+	}
+	return len(fs) == len(rs)
+}
+
+// OverlapsReserved says whether a filter can match a topic Slipway reserves,
+// so that config validation can refuse write rules on it.
+func OverlapsReserved(filter string) bool {
+	for _, p := range ReservedPrefixes {
+		first := strings.TrimSuffix(p, "/")
+		level := strings.SplitN(filter, "/", 2)[0]
+		if level == first || level == "+" || level == "#" {
+			return true
+		}
+	}
+	return false
+}

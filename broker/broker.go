@@ -17,6 +17,7 @@ type Config struct {
 	Addr          netip.Addr // the LAN IP
 	Port          int        // MQTT over TCP
 	WebSocketPort int        // MQTT over WebSocket; 0 disables it
+	Access        Access
 	Logger        *slog.Logger
 }
 
@@ -34,7 +35,7 @@ func New(cfg Config) (*Broker, error) {
 		log = slog.Default()
 	}
 	server := mqtt.New(&mqtt.Options{InlineClient: true, Logger: log.With("part", "mqtt")})
-	if err := server.AddHook(new(readOnlyAccess), nil); err != nil {
+	if err := server.AddHook(newAccessHook(cfg.Access, log), nil); err != nil {
 		return nil, fmt.Errorf("mqtt: add access hook: %w", err)
 	}
 	b := &Broker{server: server, log: log}

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-
-	"github.com/slipway/slipway/testbed"
 )
 
 var loopback = netip.MustParseAddr("127.0.0.1")
@@ -19,16 +17,17 @@ var loopback = netip.MustParseAddr("127.0.0.1")
 // freePort asks the kernel for a port that is free right now.
 func freePort(t *testing.T) int {
 	t.Helper()
-	port, err := testbed.FreePort("tcp")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return port
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func startBroker(t *testing.T) *Broker {
 	t.Helper()
-	b, err := New(Config{Addr: loopback, Port: freePort(t), WebSocketPort: freePort(t)})
+	b, err := New(Config{Addr: loopback, Port: freePort(t), WebSocketPort: freePort(t), Access: Access{Anonymous: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

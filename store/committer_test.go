@@ -26,7 +26,8 @@ func TestCommitterIsolatesFailuresInABatch(t *testing.T) {
 				if i%10 == 0 {
 					mac = "52:54:00:00:00:01" // belongs to "taken": this write must fail alone
 				}
-				return tx.CreateMachine(created(fmt.Sprintf("m%03d", i), mac), "batch")
+				_, err := tx.CreateMachine(created(fmt.Sprintf("m%03d", i), mac), "batch")
+				return err
 			})
 		}()
 	}

@@ -90,7 +90,7 @@ func TestCrashWriterChild(t *testing.T) {
 	for i := 0; ; i++ {
 		err := s.Update(context.Background(), func(tx *Tx) error {
 			id := fmt.Sprintf("m%06d", i)
-			if err := tx.CreateMachine(created(id, fmt.Sprintf("02:00:%02x:%02x:%02x:%02x", byte(i>>24), byte(i>>16), byte(i>>8), byte(i))), "crash test"); err != nil {
+			if _, err := tx.CreateMachine(created(id, fmt.Sprintf("02:00:%02x:%02x:%02x:%02x", byte(i>>24), byte(i>>16), byte(i>>8), byte(i))), "crash test"); err != nil {
 				return err
 			}
 			_, err := tx.Enqueue(Event{Topic: "NICO/v1/machine/" + id + "/state", Payload: []byte(`{}`), QoS: 1, Retain: true})

@@ -41,25 +41,25 @@ type Transition struct {
 }
 
 // CreateMachine inserts a new machine with its MACs and initial state, and
-// records that state as its first transition (from ""). It fails with
-// ErrConflict if the id or one of the MACs is taken.
-func (tx *Tx) CreateMachine(m Machine, cause string) error {
+// records that state as its first transition (from ""), whose sequence
+// number it returns. It fails with ErrConflict if the id or one of the MACs
+// is taken.
+func (tx *Tx) CreateMachine(m Machine, cause string) (int64, error) {
 	_, err := tx.exec(`INSERT INTO machines (id, hostname, profile, rack_id, rack_name, tray, tray_type,
 		bmc_endpoint, source, state, state_json, state_since, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.ID, m.Hostname, m.Profile, m.RackID, m.RackName, m.Tray, m.TrayType, m.BMCEndpoint,
 		m.Source, m.State, m.StateJSON, formatTime(tx.now), formatTime(tx.now), formatTime(tx.now))
 	if isUniqueViolation(err) {
-		return fmt.Errorf("machine %q: %w: the id exists", m.ID, ErrConflict)
+		return 0, fmt.Errorf("machine %q: %w: the id exists", m.ID, ErrConflict)
 	}
 	if err != nil {
-		return fmt.Errorf("insert machine %q: %w", m.ID, err)
+		return 0, fmt.Errorf("insert machine %q: %w", m.ID, err)
 	}
 	if err := tx.addMACs(m.ID, m.MACs); err != nil {
-		return err
+		return 0, err
 	}
-	_, err = tx.insertTransition(Transition{MachineID: m.ID, To: m.State, StateJSON: m.StateJSON, Cause: cause})
-	return err
+	return tx.insertTransition(Transition{MachineID: m.ID, To: m.State, StateJSON: m.StateJSON, Cause: cause})
 }
 
 // UpdateInventory rewrites a machine's inventory fields and MACs; its state
@@ -248,11 +248,33 @@ func mustAffect(res sql.Result, what, id string) error {
 	return nil
 }
 
-// AllMACs lists every MAC that belongs to a machine.
-func (s *Store) AllMACs(ctx context.Context) ([]string, error) {
-	return queryAll(ctx, s.db, "list MACs", func(r rowScanner) (mac string, err error) {
-		return mac, r.Scan(&mac)
-	}, `SELECT mac FROM machine_macs`)
+// MACOwners maps every MAC that belongs to a machine to that machine's id.
+func (s *Store) MACOwners(ctx context.Context) (map[string]string, error) {
+	pairs, err := queryAll(ctx, s.db, "list MACs", func(r rowScanner) (p [2]string, err error) {
+		return p, r.Scan(&p[0], &p[1])
+	}, `SELECT mac, machine_id FROM machine_macs`)
+	out := make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		out[p[0]] = p[1]
+	}
+	return out, err
+}
+
+// MachineState is a machine's current state, since when, and the sequence
+// number of the transition that set it.
+type MachineState struct {
+	ID        string
+	StateJSON string
+	Since     time.Time
+	Seq       int64
+}
+
+// MachineStates returns the current state of every machine.
+func (s *Store) MachineStates(ctx context.Context) ([]MachineState, error) {
+	return queryAll(ctx, s.db, "list machine states", func(r rowScanner) (m MachineState, err error) {
+		return m, r.Scan(&m.ID, &m.StateJSON, storedTime{t: &m.Since}, &m.Seq)
+	}, `SELECT m.id, m.state_json, m.state_since,
+		COALESCE((SELECT max(seq) FROM transitions WHERE machine_id = m.id), 0) FROM machines m`)
 }
 
 // MACOwner says which machine owns mac, and where that machine came from;

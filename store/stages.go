@@ -17,6 +17,7 @@ type StageEvent struct {
 	Detail    string
 	ClientIP  string
 	At        time.Time
+	Hostname  string // read only: the machine's inventory hostname
 }
 
 // AddStageEvent appends a heartbeat and returns it with its id and time.
@@ -32,10 +33,19 @@ func (tx *Tx) AddStageEvent(e StageEvent) (StageEvent, error) {
 	return e, err
 }
 
+const stageEventQuery = `SELECT e.id, e.mac, COALESCE(e.machine_id, ''), e.stage, e.phase, e.detail, e.client_ip, e.at,
+	COALESCE(m.hostname, '') FROM stage_events e LEFT JOIN machines m ON m.id = e.machine_id `
+
+func scanStageEvent(r rowScanner) (e StageEvent, err error) {
+	return e, r.Scan(&e.ID, &e.MAC, &e.MachineID, &e.Stage, &e.Phase, &e.Detail, &e.ClientIP, storedTime{t: &e.At}, &e.Hostname)
+}
+
 // StageEvents returns a MAC's heartbeats, oldest first.
 func (s *Store) StageEvents(ctx context.Context, mac string) ([]StageEvent, error) {
-	return queryAll(ctx, s.db, "read stages of "+mac, func(r rowScanner) (e StageEvent, err error) {
-		return e, r.Scan(&e.ID, &e.MAC, &e.MachineID, &e.Stage, &e.Phase, &e.Detail, &e.ClientIP, storedTime{t: &e.At})
-	}, `SELECT id, mac, COALESCE(machine_id, ''), stage, phase, detail, client_ip, at
-		FROM stage_events WHERE mac = ? ORDER BY id`, mac)
+	return queryAll(ctx, s.db, "read stages of "+mac, scanStageEvent, stageEventQuery+`WHERE e.mac = ? ORDER BY e.id`, mac)
+}
+
+// AllStageEvents returns every heartbeat, grouped by MAC, oldest first.
+func (s *Store) AllStageEvents(ctx context.Context) ([]StageEvent, error) {
+	return queryAll(ctx, s.db, "read stages", scanStageEvent, stageEventQuery+`ORDER BY e.mac, e.id`)
 }

@@ -32,7 +32,7 @@ func created(id string, macs ...string) Machine {
 
 func create(t testing.TB, s *Store, m Machine) {
 	t.Helper()
-	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.CreateMachine(m, "test") }); err != nil {
+	if err := s.Update(context.Background(), func(tx *Tx) error { _, err := tx.CreateMachine(m, "test"); return err }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -144,7 +144,7 @@ func TestCreateMachineConflictsRollBackWhole(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := s.Update(ctx, func(tx *Tx) error { return tx.CreateMachine(tt.m, "test") })
+			err := s.Update(ctx, func(tx *Tx) error { _, err := tx.CreateMachine(tt.m, "test"); return err })
 			if !errors.Is(err, ErrConflict) {
 				t.Fatalf("want ErrConflict, got %v", err)
 			}

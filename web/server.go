@@ -36,6 +36,13 @@ type Config struct {
 	AssetsRoot *os.Root
 	// BootConfigs renders /boot.ipxe and per-MAC files under /boot/.
 	BootConfigs BootConfigs
+	// CloudInit serves /cloud-init/*; Onboarding /heartbeat and /clients.
+	CloudInit  CloudInit
+	Onboarding Onboarding
+	// Neighbors places requests that do not name their MAC.
+	Neighbors Neighbors
+	// ServerURL is how nodes reach this server, when a request does not say.
+	ServerURL string
 }
 
 // Server is the bound HTTP server.
@@ -93,6 +100,7 @@ func (s *Server) routes(cfg Config, extra func(fiber.Router)) {
 		s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{})))
 	}
 	bootRoutes(s.app, cfg)
+	onboardingRoutes(s.app, cfg)
 	api := s.app.Group("/api/v1")
 	api.Get("/version", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"version": cfg.Version}) })
 	if cfg.Machines != nil {
@@ -136,6 +144,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.app.ShutdownWithContext(ctx); err != nil {
 		return fmt.Errorf("http: shutdown: %w", err)
 	}
+	// fasthttp closes only a listener it already serves: close it here too,
+	// so that a Serve that had not started yet returns instead of serving on.
+	_ = s.ln.Close()
 	return nil
 }
 

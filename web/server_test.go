@@ -98,8 +98,9 @@ func TestMachineAPIPagesThroughTheStore(t *testing.T) {
 	s := startServer(t, nil)
 	for i := range 3 {
 		err := s.db.Update(context.Background(), func(tx *store.Tx) error {
-			return tx.CreateMachine(store.Machine{ID: fmt.Sprintf("m%d", i), MACs: []string{fmt.Sprintf("52:54:00:00:00:0%d", i)},
+			_, err := tx.CreateMachine(store.Machine{ID: fmt.Sprintf("m%d", i), MACs: []string{fmt.Sprintf("52:54:00:00:00:0%d", i)},
 				Source: "config", State: "created", StateJSON: `{"state":"created"}`, RackID: "r1", Tray: i}, "inventory")
+			return err
 		})
 		if err != nil {
 			t.Fatal(err)

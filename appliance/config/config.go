@@ -18,6 +18,8 @@ type Config struct {
 	DHCP    DHCP    `yaml:"dhcp"`
 	Store   Store   `yaml:"store"`
 	Netboot Netboot `yaml:"netboot"`
+	// Lifecycle tunes the machine state machine.
+	Lifecycle Lifecycle `yaml:"lifecycle"`
 
 	// Profiles says what to install, by profile name.
 	Profiles       map[string]Profile `yaml:"profiles"`
@@ -62,6 +64,31 @@ type TFTP struct {
 type MQTT struct {
 	Port          int `yaml:"port"`
 	WebSocketPort int `yaml:"websocket_port"` // 0 disables MQTT over WebSocket
+	// Anonymous lets clients without a username subscribe to every topic.
+	// Nobody but Slipway publishes under NICO/ and slipway/, whatever the rules.
+	Anonymous bool       `yaml:"anonymous"`
+	Users     []MQTTUser `yaml:"users"`
+}
+
+// MQTTUser is a named MQTT client with topic rules.
+type MQTTUser struct {
+	Name         string    `yaml:"name"`
+	PasswordHash string    `yaml:"password_hash"` // bcrypt
+	ACL          []MQTTACL `yaml:"acl"`
+}
+
+// MQTTACL grants access to a topic filter.
+type MQTTACL struct {
+	Topic  string `yaml:"topic"`  // an MQTT topic filter: site/#, NICO/v1/machine/+/state
+	Access string `yaml:"access"` // read | write | readwrite
+}
+
+// Lifecycle tunes the machine lifecycle.
+type Lifecycle struct {
+	// Timeouts are how long a machine may stay in a state before it is
+	// failed, by top-level state: hostinit, validation, hostreprovision,
+	// waitingforcleanup. 0 waits forever.
+	Timeouts map[string]time.Duration `yaml:"timeouts"`
 }
 
 // DHCP configures the DHCPv4 server on the LAN interface.
@@ -171,6 +198,18 @@ func (c *Config) TFTPRoot() string {
 
 // AssetsDir holds kernels, initrds and images served under /assets/.
 func (c *Config) AssetsDir() string { return c.DataDir + "/assets" }
+
+// TemplatesDir holds the profiles' cloud-init user-data templates.
+func (c *Config) TemplatesDir() string { return c.DataDir + "/templates" }
+
+// CloudInitTemplate is profile name's user-data template, relative to
+// TemplatesDir: profiles.<name>.cloud_init, or <name>.yaml.
+func (c *Config) CloudInitTemplate(name string) string {
+	if t := c.Profiles[name].CloudInit; t != "" {
+		return t
+	}
+	return name + ".yaml"
+}
 
 // DBPath is where the SQLite database lives.
 func (c *Config) DBPath() string { return c.DataDir + "/slipway.db" }

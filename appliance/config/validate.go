@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/broker"
 )
 
 // Validate checks every field and returns Errors listing all problems found,
@@ -27,6 +28,8 @@ func (c *Config) Validate() error {
 	c.validateMachines(v)
 	c.validateBMCCredentials(v)
 	c.validateUsers(v)
+	c.validateMQTTUsers(v)
+	c.validateLifecycle(v)
 	return v.err()
 }
 
@@ -180,6 +183,9 @@ func (c *Config) validateProfiles(v *fieldErrors) {
 		if p.Kernel == "" {
 			v.add(at+".kernel", "is required", "name the kernel file under <data_dir>/assets or give an http:// URL on the LAN")
 		}
+		if p.CloudInit != "" {
+			relativePath(v, at+".cloud_init", p.CloudInit)
+		}
 	}
 	if c.DefaultProfile != "" {
 		c.knownProfile(v, "default_profile", c.DefaultProfile)
@@ -287,6 +293,61 @@ func (c *Config) validateUsers(v *fieldErrors) {
 			v.add(at+".password_hash", "is not a bcrypt hash", `create one with "slipway hash-password"`)
 		}
 	}
+}
+
+var timeoutStates = []string{"hostinit", "validation", "hostreprovision", "waitingforcleanup"}
+
+func (c *Config) validateLifecycle(v *fieldErrors) {
+	for _, state := range sortedKeys(c.Lifecycle.Timeouts) {
+		at := "lifecycle.timeouts." + state
+		if !slices.Contains(timeoutStates, state) {
+			v.add(at, "no timeout applies to this state", "use one of "+strings.Join(timeoutStates, ", "))
+		} else if d := c.Lifecycle.Timeouts[state]; d != 0 && d < time.Minute {
+			v.add(at, fmt.Sprintf("%s is too short for a machine to make progress", d), "use at least 1m, or 0 to wait forever")
+		}
+	}
+}
+
+func (c *Config) validateMQTTUsers(v *fieldErrors) {
+	names := map[string]string{}
+	for i, u := range c.MQTT.Users {
+		at := fmt.Sprintf("mqtt.users[%d]", i)
+		if !slug.MatchString(u.Name) {
+			v.add(at+".name", fmt.Sprintf("%q is not a usable user name", u.Name), "use letters, digits, '.', '_' and '-'")
+		} else if other, dup := names[u.Name]; dup {
+			v.add(at+".name", fmt.Sprintf("%q is already used by %s", u.Name, other), "user names must be unique")
+		}
+		names[u.Name] = at
+		if !isBcrypt(u.PasswordHash) {
+			v.add(at+".password_hash", "is not a bcrypt hash", `create one with "slipway hash-password"`)
+		}
+		for j, rule := range u.ACL {
+			c.validateMQTTRule(v, fmt.Sprintf("%s.acl[%d]", at, j), rule)
+		}
+	}
+}
+
+func (c *Config) validateMQTTRule(v *fieldErrors, at string, r MQTTACL) {
+	if !validTopicFilter(r.Topic) {
+		v.add(at+".topic", fmt.Sprintf("%q is not an MQTT topic filter", r.Topic), "use levels separated by '/', '+' for one level, '#' last for the rest")
+	}
+	oneOf(v, at+".access", r.Access, "read", "write", "readwrite")
+	if r.Access != "read" && broker.OverlapsReserved(r.Topic) {
+		v.add(at+".access", fmt.Sprintf("%q can reach NICO/ or slipway/, which only Slipway publishes", r.Topic), "grant read there, and write on a topic of your own such as site/#")
+	}
+}
+
+func validTopicFilter(f string) bool {
+	if f == "" || strings.ContainsRune(f, 0) {
+		return false
+	}
+	levels := strings.Split(f, "/")
+	for i, l := range levels {
+		if strings.ContainsAny(l, "+#") && l != "+" && (l != "#" || i != len(levels)-1) {
+			return false
+		}
+	}
+	return true
 }
 
 // lanAddr checks that s is an IPv4 address inside the LAN subnet.

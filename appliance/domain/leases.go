@@ -80,6 +80,8 @@ type LeaseBook struct {
 	pool   Pool
 	log    *slog.Logger
 	now    func() time.Time
+	// machines, if set, hears of every bound lease (the lifecycle starts there).
+	machines *Inventory
 
 	mu         sync.Mutex
 	byIP       map[netip.Addr]leaseEntry
@@ -88,15 +90,16 @@ type LeaseBook struct {
 	cursor     netip.Addr // next-fit: where the last search stopped
 }
 
-// NewLeaseBook loads the stored leases.
-func NewLeaseBook(ctx context.Context, db *store.Store, commit *store.Committer, pool Pool, log *slog.Logger) (*LeaseBook, error) {
+// NewLeaseBook loads the stored leases. machines, if not nil, is told of
+// every lease bound.
+func NewLeaseBook(ctx context.Context, db *store.Store, commit *store.Committer, pool Pool, machines *Inventory, log *slog.Logger) (*LeaseBook, error) {
 	if pool.OfferHold <= 0 {
 		pool.OfferHold = time.Minute
 	}
 	if pool.Quarantine <= 0 {
 		pool.Quarantine = 10 * time.Minute
 	}
-	b := &LeaseBook{db: db, commit: commit, pool: pool, log: log, now: time.Now,
+	b := &LeaseBook{db: db, commit: commit, pool: pool, log: log, now: time.Now, machines: machines,
 		byIP: map[netip.Addr]leaseEntry{}, byMAC: map[MAC]netip.Addr{}, reservedIP: map[netip.Addr]MAC{}, cursor: pool.Start}
 	for mac, r := range pool.Reservations {
 		b.reservedIP[r.IP] = mac
@@ -156,6 +159,9 @@ func (b *LeaseBook) Request(ctx context.Context, mac MAC, ip netip.Addr, hostnam
 	b.mu.Unlock()
 	if err := b.persist(ctx, ip, e, undo); err != nil {
 		return Grant{}, err
+	}
+	if b.machines != nil {
+		b.machines.Notify(ctx, mac, Event{Kind: EventDHCPLease, Cause: "DHCP lease " + ip.String()})
 	}
 	return Grant{IP: ip, Hostname: e.hostname, LeaseTime: b.pool.LeaseTime, Expires: e.expires}, nil
 }

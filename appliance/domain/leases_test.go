@@ -39,7 +39,7 @@ func openBook(t *testing.T, path string, pool Pool) *LeaseBook {
 	}
 	commit := db.NewCommitter(64)
 	t.Cleanup(func() { commit.Close(); db.Close() })
-	b, err := NewLeaseBook(context.Background(), db, commit, pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b, err := NewLeaseBook(context.Background(), db, commit, pool, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,34 +7,82 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/slipway/slipway/store"
 )
 
 // InitialState is where every machine's life starts: NICo's "created".
-const InitialState = `{"state":"created"}`
+var InitialState = Created().JSON()
 
-// Inventory knows which machines exist and discovers new ones. It
-// remembers the MACs it has seen, so that a DHCP storm from known machines
-// does not read the database for every packet.
-type Inventory struct {
-	db     *store.Store
-	commit *store.Committer
-	log    *slog.Logger
-	known  sync.Map // MAC → struct{}: MACs that belong to a machine
+// Announcer turns what the domain records into messages for the event bus.
+// The broker package provides it: topics and payloads are its business.
+// The messages go to the outbox in the same transaction as the change.
+type Announcer interface {
+	StateMessage(machineID string, s State, at time.Time) store.Event
+	StageMessage(r StageReport) store.Event
 }
 
-// NewInventory returns the machine inventory over db; new machines are
-// written through commit. It loads every known MAC once, so that deciding
-// whether a MAC is new never reads the database.
-func NewInventory(ctx context.Context, db *store.Store, commit *store.Committer, log *slog.Logger) (*Inventory, error) {
-	inv := &Inventory{db: db, commit: commit, log: log}
-	macs, err := db.AllMACs(ctx)
+// InventoryConfig is what an Inventory works with.
+type InventoryConfig struct {
+	DB     *store.Store
+	Commit *store.Committer // small writes share commits
+	Log    *slog.Logger
+	// Announce, if set, writes every transition and heartbeat to the outbox.
+	Announce Announcer
+	// OutboxFilled, if set, is called after a commit that added to the
+	// outbox, so that its relay publishes without waiting.
+	OutboxFilled func()
+	// Timeouts are how long a machine may stay in a top-level state
+	// (hostinit, validation, …) before it fails; absent or 0: forever.
+	Timeouts map[string]time.Duration
+}
+
+// Inventory knows which machines exist, discovers new ones and moves them
+// through their lifecycle. It is the only writer of machine states, so it
+// keeps every machine's state in memory as well: a DHCP storm from known
+// machines costs no database reads, and timeouts are found without polling.
+type Inventory struct {
+	cfg   InventoryConfig
+	db    *store.Store
+	log   *slog.Logger
+	known sync.Map // MAC → machine id
+
+	mu     sync.Mutex
+	states map[string]cachedState // machine id → latest committed state
+}
+
+// cachedState is a machine's state as of transition seq; a newer seq wins,
+// whatever order the goroutines that committed them get here in.
+type cachedState struct {
+	State
+	since time.Time
+	seq   int64
+}
+
+// NewInventory loads every known MAC and machine state once.
+func NewInventory(ctx context.Context, cfg InventoryConfig) (*Inventory, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	inv := &Inventory{cfg: cfg, db: cfg.DB, log: cfg.Log, states: map[string]cachedState{}}
+	owners, err := cfg.DB.MACOwners(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load known MACs: %w", err)
 	}
-	for _, mac := range macs {
-		inv.known.Store(MAC(mac), struct{}{})
+	for mac, id := range owners {
+		inv.known.Store(MAC(mac), id)
+	}
+	states, err := cfg.DB.MachineStates(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load machine states: %w", err)
+	}
+	for _, ms := range states {
+		st, err := ParseState(ms.StateJSON)
+		if err != nil {
+			return nil, fmt.Errorf("machine %s: %w", ms.ID, err)
+		}
+		inv.states[ms.ID] = cachedState{State: st, since: ms.Since, seq: ms.Seq}
 	}
 	return inv, nil
 }
@@ -42,29 +90,45 @@ func NewInventory(ctx context.Context, db *store.Store, commit *store.Committer,
 // DiscoveredID is the machine id given to a machine first seen by its MAC.
 func DiscoveredID(mac MAC) string { return "mac-" + strings.ReplaceAll(string(mac), ":", "") }
 
+// GeneratedHostname is the hostname of a machine the inventory gives none.
+func GeneratedHostname(mac MAC) string { return "node-" + strings.ReplaceAll(string(mac), ":", "") }
+
 // Seen records that mac is netbooting: a MAC no machine owns becomes a new
 // machine (source "discovered", state created). It reports whether the MAC
 // belonged to a machine before.
 func (inv *Inventory) Seen(ctx context.Context, mac MAC) (known bool, err error) {
-	if _, ok := inv.known.Load(mac); ok {
+	if inv.Known(mac) {
 		return true, nil
 	}
-	id := DiscoveredID(mac)
-	err = inv.commit.Do(ctx, func(tx *store.Tx) error {
-		return tx.CreateMachine(store.Machine{ID: id, MACs: []string{string(mac)}, Source: "discovered",
-			State: "created", StateJSON: InitialState}, "first DHCP request from "+string(mac))
+	var c commitNotes
+	err = inv.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
+		c = commitNotes{}
+		_, err := inv.discover(tx, mac, "first DHCP request from "+string(mac), &c)
+		return err
 	})
 	if errors.Is(err, store.ErrConflict) {
 		// Another request discovered it first, or another door added it.
-		inv.known.Store(mac, struct{}{})
 		return true, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("discover machine %s: %w", mac, err)
 	}
-	inv.known.Store(mac, struct{}{})
-	inv.log.Info("machine discovered", "machine_id", id, "mac", mac)
+	inv.committed(c)
+	inv.log.Info("machine discovered", "machine_id", DiscoveredID(mac), "mac", mac)
 	return false, nil
+}
+
+// discover creates the machine for a MAC nobody owns, inside tx.
+func (inv *Inventory) discover(tx *store.Tx, mac MAC, cause string, c *commitNotes) (string, error) {
+	id := DiscoveredID(mac)
+	st := Created()
+	seq, err := tx.CreateMachine(store.Machine{ID: id, MACs: []string{string(mac)}, Source: "discovered",
+		State: st.State, StateJSON: st.JSON()}, cause)
+	if err != nil {
+		return "", err
+	}
+	c.macs = append(c.macs, macOwner{mac, id})
+	return id, inv.recordState(tx, c, id, st, seq)
 }
 
 // Known says whether mac belongs to a machine.
@@ -73,11 +137,25 @@ func (inv *Inventory) Known(mac MAC) bool {
 	return ok
 }
 
+// machineID is the machine that owns mac, if any.
+func (inv *Inventory) machineID(mac MAC) (string, bool) {
+	id, ok := inv.known.Load(mac)
+	if !ok {
+		return "", false
+	}
+	return id.(string), true
+}
+
 // BootMachine is what netboot needs to know of a machine.
 type BootMachine struct {
 	ID       string
 	Hostname string
 	Profile  string
+	RackID   string
+	RackName string
+	Tray     int
+	TrayType string
+	BMC      string
 }
 
 // MachineByMAC finds the machine that owns mac, discovering it if no
@@ -94,5 +172,62 @@ func (inv *Inventory) MachineByMAC(ctx context.Context, mac MAC) (BootMachine, e
 	if err != nil {
 		return BootMachine{}, err
 	}
-	return BootMachine{ID: m.ID, Hostname: m.Hostname, Profile: m.Profile}, nil
+	return BootMachine{ID: m.ID, Hostname: m.Hostname, Profile: m.Profile, RackID: m.RackID, RackName: m.RackName,
+		Tray: m.Tray, TrayType: m.TrayType, BMC: m.BMCEndpoint}, nil
+}
+
+// commitNotes collect, inside a transaction, what the caches learn once it
+// commits: a retried transaction starts them afresh.
+type commitNotes struct {
+	macs     []macOwner
+	states   []stateNote
+	enqueued bool
+}
+
+type macOwner struct {
+	mac MAC
+	id  string
+}
+
+type stateNote struct {
+	id string
+	cachedState
+}
+
+// recordState notes a new committed state and writes its bus message.
+func (inv *Inventory) recordState(tx *store.Tx, c *commitNotes, id string, st State, seq int64) error {
+	c.states = append(c.states, stateNote{id, cachedState{State: st, since: tx.Now(), seq: seq}})
+	if inv.cfg.Announce == nil {
+		return nil
+	}
+	if _, err := tx.Enqueue(inv.cfg.Announce.StateMessage(id, st, tx.Now())); err != nil {
+		return err
+	}
+	c.enqueued = true
+	return nil
+}
+
+// committed brings the caches up to date after a commit and wakes the relay.
+func (inv *Inventory) committed(c commitNotes) {
+	for _, m := range c.macs {
+		inv.known.Store(m.mac, m.id)
+	}
+	inv.mu.Lock()
+	for _, s := range c.states {
+		if cur, ok := inv.states[s.id]; !ok || s.seq > cur.seq {
+			inv.states[s.id] = s.cachedState
+		}
+	}
+	inv.mu.Unlock()
+	if c.enqueued && inv.cfg.OutboxFilled != nil {
+		inv.cfg.OutboxFilled()
+	}
+}
+
+// cached is the last committed state of a machine known to the cache.
+func (inv *Inventory) cached(id string) (cachedState, bool) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	s, ok := inv.states[id]
+	return s, ok
 }

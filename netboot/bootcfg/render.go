@@ -21,9 +21,10 @@ type Profile struct {
 }
 
 // Machines finds the machine that owns a MAC (an empty Profile means the
-// default profile).
+// default profile) and hears that its boot configuration was served.
 type Machines interface {
 	MachineByMAC(ctx context.Context, mac domain.MAC) (domain.BootMachine, error)
+	Notify(ctx context.Context, mac domain.MAC, ev domain.Event)
 }
 
 // Vars are what a profile's command line template may use.
@@ -90,7 +91,7 @@ func (r *Renderer) plan(ctx context.Context, mac domain.MAC) (plan, error) {
 	}
 	hostname := m.Hostname
 	if hostname == "" {
-		hostname = "node-" + strings.ReplaceAll(string(mac), ":", "")
+		hostname = domain.GeneratedHostname(mac)
 	}
 	pl := plan{Vars: Vars{MAC: string(mac), MACSlug: mac.Slug(), MachineID: m.ID, Hostname: hostname, Profile: name,
 		ServerURL: r.serverURL, LANIP: r.lanIP.String()}}
@@ -135,7 +136,9 @@ func (r *Renderer) IPXE(ctx context.Context, mac domain.MAC) ([]byte, error) {
 		return []byte(fmt.Sprintf("#!ipxe\necho Slipway: %s\necho Falling back to the next boot device.\nsleep 5\nexit 1\n", oneLine(err.Error()))), err
 	}
 	var b bytes.Buffer
-	err = ipxeScript.Execute(&b, pl)
+	if err = ipxeScript.Execute(&b, pl); err == nil {
+		r.machines.Notify(ctx, mac, domain.Event{Kind: domain.EventBootConfig, Cause: "iPXE script served"})
+	}
 	return b.Bytes(), err
 }
 
@@ -162,7 +165,9 @@ func (r *Renderer) GRUB(ctx context.Context, mac domain.MAC) ([]byte, error) {
 		GrubKernel, GrubInitrd, GrubCmdline string
 	}{plan: pl, GrubKernel: grubPath(pl.Kernel), GrubInitrd: grubPath(pl.Initrd), GrubCmdline: grubQuote(pl.Cmdline)}
 	var b bytes.Buffer
-	err = grubConfig.Execute(&b, data)
+	if err = grubConfig.Execute(&b, data); err == nil {
+		r.machines.Notify(ctx, mac, domain.Event{Kind: domain.EventBootConfig, Cause: "GRUB config served"})
+	}
 	return b.Bytes(), err
 }
 

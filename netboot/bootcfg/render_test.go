@@ -13,6 +13,8 @@ import (
 
 type fakeMachines map[domain.MAC]domain.BootMachine
 
+func (f fakeMachines) Notify(context.Context, domain.MAC, domain.Event) {}
+
 func (f fakeMachines) MachineByMAC(_ context.Context, mac domain.MAC) (domain.BootMachine, error) {
 	m, ok := f[mac]
 	if !ok {

@@ -39,15 +39,15 @@ func newTestServer(t testing.TB, tune ...func(*Config)) (*Server, *store.Store) 
 	}
 	commit := db.NewCommitter(64)
 	t.Cleanup(func() { commit.Close(); db.Close() })
+	inv, err := domain.NewInventory(context.Background(), domain.InventoryConfig{DB: db, Commit: commit, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
 	book, err := domain.NewLeaseBook(context.Background(), db, commit, domain.Pool{
 		Subnet: netip.MustParsePrefix("10.88.0.0/24"), ServerIP: serverIP,
 		Start: netip.MustParseAddr("10.88.0.100"), End: netip.MustParseAddr("10.88.0.199"), LeaseTime: time.Hour,
 		Reservations: map[domain.MAC]domain.Reservation{"52:54:00:00:00:0b": {IP: netip.MustParseAddr("10.88.0.20"), Hostname: "node-b"}},
-	}, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, err := domain.NewInventory(context.Background(), db, commit, quiet)
+	}, inv, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,145 @@
+package domain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/slipway/slipway/store"
+)
+
+// Heartbeat is one onboarding progress report a node posts.
+type Heartbeat struct {
+	MAC      MAC
+	Stage    Stage
+	Phase    Phase
+	Detail   string
+	ClientIP string
+}
+
+// StageReport is a recorded heartbeat, as the bus announces it.
+type StageReport struct {
+	MAC       MAC
+	MachineID string
+	Stage     Stage
+	Phase     Phase
+	Detail    string
+	ClientIP  string
+	At        time.Time
+	State     State // the machine's lifecycle state after the heartbeat
+}
+
+// Client is one node's onboarding record: the gb10 API's per-MAC entry.
+type Client struct {
+	MAC           MAC
+	MachineID     string
+	IP            string
+	Hostname      string
+	CurrentStage  Stage
+	LastHeartbeat time.Time
+	Stages        []StageEntry
+}
+
+// StageEntry is one heartbeat in a Client's record.
+type StageEntry struct {
+	Stage     Stage
+	Phase     Phase
+	Timestamp time.Time
+	Detail    string
+}
+
+// ErrNoHeartbeats means a MAC has never posted a heartbeat.
+var ErrNoHeartbeats = errors.New("no heartbeats from this MAC")
+
+// RecordHeartbeat stores a heartbeat, moves the machine's lifecycle as it
+// says and announces both, in one transaction: a heartbeat acknowledged is
+// a heartbeat kept, however many arrive at once. A MAC no machine owns
+// becomes a discovered machine. It returns the MAC's updated record.
+func (inv *Inventory) RecordHeartbeat(ctx context.Context, hb Heartbeat) (Client, error) {
+	var c commitNotes
+	err := inv.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
+		c = commitNotes{}
+		return inv.heartbeatInTx(tx, hb, &c)
+	})
+	if err != nil {
+		return Client{}, fmt.Errorf("record heartbeat of %s: %w", hb.MAC, err)
+	}
+	inv.committed(c)
+	return inv.Client(ctx, hb.MAC)
+}
+
+func (inv *Inventory) heartbeatInTx(tx *store.Tx, hb Heartbeat, c *commitNotes) error {
+	id, _, err := tx.MACOwner(string(hb.MAC))
+	if errors.Is(err, store.ErrNotFound) {
+		id, err = inv.discover(tx, hb.MAC, "first heartbeat from "+string(hb.MAC), c)
+	}
+	if err != nil {
+		return err
+	}
+	ev, err := tx.AddStageEvent(store.StageEvent{MAC: string(hb.MAC), MachineID: id, Stage: string(hb.Stage),
+		Phase: string(hb.Phase), Detail: hb.Detail, ClientIP: hb.ClientIP})
+	if err != nil {
+		return err
+	}
+	state, err := inv.applyInTx(tx, id, HeartbeatEvent(hb.Stage, hb.Phase, hb.Detail), c)
+	var illegal *IllegalTransitionError
+	switch {
+	case errors.As(err, &illegal):
+		// Recorded all the same: the node said it, the state just does not follow.
+		inv.log.Debug("heartbeat does not move the machine", "machine_id", id, "reason", err)
+	case err != nil && !errors.Is(err, ErrNoChange):
+		return err
+	}
+	if inv.cfg.Announce == nil {
+		return nil
+	}
+	_, err = tx.Enqueue(inv.cfg.Announce.StageMessage(StageReport{MAC: hb.MAC, MachineID: id, Stage: hb.Stage,
+		Phase: hb.Phase, Detail: hb.Detail, ClientIP: hb.ClientIP, At: ev.At, State: state}))
+	c.enqueued = err == nil
+	return err
+}
+
+// Client returns the onboarding record of mac; ErrNoHeartbeats if it has none.
+func (inv *Inventory) Client(ctx context.Context, mac MAC) (Client, error) {
+	events, err := inv.db.StageEvents(ctx, string(mac))
+	if err != nil {
+		return Client{}, err
+	}
+	if len(events) == 0 {
+		return Client{}, fmt.Errorf("%s: %w", mac, ErrNoHeartbeats)
+	}
+	return clientRecord(events), nil
+}
+
+// Clients returns the onboarding record of every MAC that posted a heartbeat.
+func (inv *Inventory) Clients(ctx context.Context) ([]Client, error) {
+	events, err := inv.db.AllStageEvents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Client
+	for start := 0; start < len(events); {
+		end := start + 1
+		for end < len(events) && events[end].MAC == events[start].MAC {
+			end++
+		}
+		out = append(out, clientRecord(events[start:end]))
+		start = end
+	}
+	return out, nil
+}
+
+// clientRecord folds one MAC's heartbeats, oldest first, into its record.
+func clientRecord(events []store.StageEvent) Client {
+	last := events[len(events)-1]
+	c := Client{MAC: MAC(last.MAC), MachineID: last.MachineID, IP: last.ClientIP, Hostname: last.Hostname,
+		CurrentStage: Stage(last.Stage), LastHeartbeat: last.At, Stages: make([]StageEntry, len(events))}
+	if c.Hostname == "" {
+		c.Hostname = GeneratedHostname(c.MAC)
+	}
+	for i, e := range events {
+		c.Stages[i] = StageEntry{Stage: Stage(e.Stage), Phase: Phase(e.Phase), Timestamp: e.At, Detail: e.Detail}
+	}
+	return c
+}

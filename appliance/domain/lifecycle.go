@@ -1,0 +1,201 @@
+package domain
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// EventKind is what happened to a machine. Each kind moves a machine from
+// the states its rule lists to one state; from any other state it is
+// illegal.
+type EventKind string
+
+// The events that drive the lifecycle.
+const (
+	// From the doors, as a node netboots.
+	EventDHCPLease     EventKind = "dhcp-lease"         // the machine got an address
+	EventBootConfig    EventKind = "boot-config-served" // its iPXE script or GRUB config was served
+	EventCloudInit     EventKind = "cloud-init-served"  // its cloud-init user-data was served
+	EventStageEarly    EventKind = "heartbeat-early"    // heartbeat: boot or cloud-init, not failed
+	EventStageProgress EventKind = "heartbeat-progress" // heartbeat: disk … complete, not failed, not complete/done
+	EventStageComplete EventKind = "heartbeat-complete" // heartbeat: complete/done
+	EventStageFailed   EventKind = "heartbeat-failed"   // heartbeat: any stage, phase failed
+	// From the appliance itself.
+	EventTimeout EventKind = "timeout" // the machine stayed in its state past the configured limit
+	// From an operator.
+	EventProvision   EventKind = "provision"    // (re)install the machine: it should netboot now
+	EventAssign      EventKind = "assign"       // hand a ready machine to its user
+	EventRelease     EventKind = "release"      // take it back; it is cleaned
+	EventCleaned     EventKind = "cleanup-done" // cleaning finished
+	EventForceDelete EventKind = "force-delete" // stop managing the machine
+)
+
+// Event is one thing that happened to a machine, with the words the
+// machine's history will keep.
+type Event struct {
+	Kind  EventKind
+	Cause string // why, in words: "iPXE script served", "heartbeat install/done"
+	// For heartbeats.
+	Stage  Stage
+	Phase  Phase
+	Detail string
+}
+
+// HeartbeatEvent classifies a heartbeat into the event it is for the lifecycle.
+func HeartbeatEvent(stage Stage, phase Phase, detail string) Event {
+	ev := Event{Stage: stage, Phase: phase, Detail: detail, Cause: fmt.Sprintf("heartbeat %s/%s", stage, phase)}
+	if detail != "" {
+		ev.Cause += ": " + detail
+	}
+	switch {
+	case phase == PhaseFailed:
+		ev.Kind = EventStageFailed
+	case stage == StageBoot || stage == StageCloudInit:
+		ev.Kind = EventStageEarly
+	case stage == StageComplete && phase == PhaseDone:
+		ev.Kind = EventStageComplete
+	default:
+		ev.Kind = EventStageProgress
+	}
+	return ev
+}
+
+// rule is one line of the lifecycle: on this event, from these states
+// ("hostinit" means any hostinit sub-state, "hostinit/init" only that one),
+// go to the state next computes.
+type rule struct {
+	on   EventKind
+	from []string
+	next func(m Machine, ev Event, now time.Time) State
+}
+
+// Machine is a machine's identity and state as the lifecycle sees it.
+type Machine struct {
+	ID    string
+	State State
+	Since time.Time
+}
+
+var onboarding = []string{StateCreated, StateHostInit, StateValidation, StateReady, StateFailed, StateHostReprovision}
+
+// rules is the whole lifecycle; docs/lifecycle.md draws it.
+var rules = []rule{
+	{EventDHCPLease, []string{StateCreated}, fixed(HostInit(HostInitInit))},
+	{EventBootConfig, []string{StateCreated, "hostinit/init"}, fixed(HostInit(HostInitWaitingForDiscovery))},
+	{EventCloudInit, []string{StateCreated, "hostinit/init", "hostinit/waitingfordiscovery"}, fixed(HostInit(HostInitDiscovered))},
+	{EventStageEarly, onboarding, fixed(HostInit(HostInitDiscovered))},
+	{EventStageProgress, onboarding, validating},
+	{EventStageComplete, []string{StateHostInit, StateValidation}, fixed(Ready())},
+	{EventStageFailed, onboarding, failedByHeartbeat},
+	{EventTimeout, []string{StateHostInit, StateValidation, StateHostReprovision, StateWaitingForCleanup}, timedOut},
+	{EventProvision, []string{StateCreated, StateHostInit, StateValidation, StateReady, StateFailed, StateWaitingForCleanup, StateHostReprovision},
+		fixed(HostInit(HostInitWaitingForDiscovery))},
+	{EventAssign, []string{StateReady}, fixed(Assigned())},
+	{EventRelease, []string{StateAssigned}, fixed(WaitingForCleanup())},
+	{EventCleaned, []string{StateWaitingForCleanup}, fixed(Ready())},
+	{EventForceDelete, []string{StateCreated, StateHostInit, StateValidation, StateReady, StateAssigned, StateFailed,
+		StateWaitingForCleanup, StateHostReprovision}, fixed(ForceDeletion())},
+}
+
+func fixed(s State) func(Machine, Event, time.Time) State {
+	return func(Machine, Event, time.Time) State { return s }
+}
+
+// validating keeps one run id while a node moves through the validation
+// stages, and starts a new run when it enters them afresh.
+func validating(m Machine, ev Event, _ time.Time) State {
+	v := Validating{Completed: progress(ev.Stage, ev.Phase), Total: uint(len(validationStages)), Context: string(ev.Stage)}
+	if cur := m.State.ValidationState; cur != nil && cur.MachineValidation.Validating != nil {
+		v.ID = cur.MachineValidation.Validating.ID
+	} else {
+		v.ID = uuid.NewString()
+	}
+	return Validation(v)
+}
+
+// failedByHeartbeat blames discovery for a node that fails before its
+// install starts, validation after; the node itself (scout) reported it.
+func failedByHeartbeat(m Machine, ev Event, now time.Time) State {
+	kind := "machinevalidation"
+	if ev.Stage == StageBoot || ev.Stage == StageCloudInit {
+		kind = "discovery"
+	}
+	msg := fmt.Sprintf("stage %s failed", ev.Stage)
+	if ev.Detail != "" {
+		msg += ": " + ev.Detail
+	}
+	return Failed(m.ID, FailureCause{Kind: kind, Err: msg}, FailureSource{Name: "scout"}, now)
+}
+
+// timeoutBlame says, per state that can time out, which failure cause and
+// which state machine area a timeout there is blamed on.
+var timeoutBlame = map[string]struct{ cause, area string }{
+	StateHostInit:          {"discovery", "hostinit"},
+	StateValidation:        {"machinevalidation", "mainflow"},
+	StateHostReprovision:   {"reprovisioning", "mainflow"},
+	StateWaitingForCleanup: {"unhandledstate", "assignedinstance"},
+}
+
+// timedOut fails a machine that stayed too long in its state.
+func timedOut(m Machine, ev Event, now time.Time) State {
+	blame := timeoutBlame[m.State.State]
+	return Failed(m.ID, FailureCause{Kind: blame.cause, Err: ev.Cause}, FailureSource{Area: blame.area}, now)
+}
+
+// ErrNoChange means the event is legal in the machine's state but leaves
+// it where it is (a second cloud-init fetch, a repeated heartbeat).
+var ErrNoChange = errors.New("no state change")
+
+// IllegalTransitionError is an event that the machine's state does not allow.
+type IllegalTransitionError struct {
+	MachineID string
+	From      string    // the state's label
+	Event     EventKind // what was tried
+	Allowed   []EventKind
+}
+
+func (e *IllegalTransitionError) Error() string {
+	allowed := make([]string, len(e.Allowed))
+	for i, k := range e.Allowed {
+		allowed[i] = string(k)
+	}
+	return fmt.Sprintf("machine %s is %s: %s is not allowed there (allowed: %s)", e.MachineID, e.From, e.Event, strings.Join(allowed, ", "))
+}
+
+// Next decides where ev takes m. It returns ErrNoChange when the event is
+// legal but changes nothing, and an *IllegalTransitionError when the state
+// does not allow it. It does no I/O, so the whole lifecycle is testable as
+// a table.
+func Next(m Machine, ev Event, now time.Time) (State, error) {
+	for _, r := range rules {
+		if r.on != ev.Kind || !matches(r.from, m.State) {
+			continue
+		}
+		next := r.next(m, ev, now)
+		if next.JSON() == m.State.JSON() {
+			return m.State, ErrNoChange
+		}
+		return next, nil
+	}
+	return m.State, &IllegalTransitionError{MachineID: m.ID, From: m.State.Label(), Event: ev.Kind, Allowed: Allowed(m.State)}
+}
+
+// Allowed lists the events m's state allows.
+func Allowed(s State) []EventKind {
+	var out []EventKind
+	for _, r := range rules {
+		if matches(r.from, s) && !slices.Contains(out, r.on) {
+			out = append(out, r.on)
+		}
+	}
+	return out
+}
+
+func matches(from []string, s State) bool {
+	return slices.Contains(from, s.State) || (s.sub() != "" && slices.Contains(from, s.State+"/"+s.sub()))
+}

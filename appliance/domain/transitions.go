@@ -1,0 +1,126 @@
+package domain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/slipway/slipway/store"
+)
+
+// Apply moves machine id as ev says, storing the transition with its cause
+// and its bus message in one transaction. It returns the new state;
+// ErrNoChange or an *IllegalTransitionError when ev does not move it, and
+// store.ErrNotFound for an unknown machine.
+func (inv *Inventory) Apply(ctx context.Context, id string, ev Event) (State, error) {
+	var c commitNotes
+	var next State
+	err := inv.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
+		c = commitNotes{}
+		var err error
+		next, err = inv.applyInTx(tx, id, ev, &c)
+		return err
+	})
+	if err != nil {
+		return next, err
+	}
+	inv.committed(c)
+	return next, nil
+}
+
+// Notify tells the lifecycle what a door saw a machine do (lease, boot
+// script, cloud-init). A door's answer never waits on or fails because of
+// the lifecycle: what does not apply is skipped without touching the
+// database, and failures are logged.
+func (inv *Inventory) Notify(ctx context.Context, mac MAC, ev Event) {
+	id, ok := inv.machineID(mac)
+	if !ok {
+		return
+	}
+	if cur, ok := inv.cached(id); ok {
+		if _, err := Next(Machine{ID: id, State: cur.State, Since: cur.since}, ev, time.Now()); err != nil {
+			return
+		}
+	}
+	_, err := inv.Apply(ctx, id, ev)
+	var illegal *IllegalTransitionError
+	switch {
+	case err == nil, errors.Is(err, ErrNoChange), errors.As(err, &illegal):
+	default:
+		inv.log.Warn("lifecycle: cannot record what a machine did", "machine_id", id, "mac", mac, "event", ev.Kind, "error", err)
+	}
+}
+
+// applyInTx decides from the state as stored, not as cached.
+func (inv *Inventory) applyInTx(tx *store.Tx, id string, ev Event, c *commitNotes) (State, error) {
+	m, err := tx.Machine(id)
+	if err != nil {
+		return State{}, err
+	}
+	cur, err := ParseState(m.StateJSON)
+	if err != nil {
+		return State{}, err
+	}
+	if ev.Kind == EventTimeout && !inv.overdue(cur, m.StateSince, tx.Now()) {
+		return cur, ErrNoChange // it moved on since the sweep looked
+	}
+	next, err := Next(Machine{ID: id, State: cur, Since: m.StateSince}, ev, tx.Now())
+	if err != nil {
+		return cur, err
+	}
+	t, err := tx.Transition(store.Transition{MachineID: id, To: next.State, StateJSON: next.JSON(), Cause: ev.Cause}, m.StateJSON)
+	if err != nil {
+		return cur, err
+	}
+	inv.log.Info("machine state changed", "machine_id", id, "from", cur.Label(), "to", next.Label(), "cause", ev.Cause)
+	return next, inv.recordState(tx, c, id, next, t.Seq)
+}
+
+// overdue says whether a machine in s since then has outstayed its timeout.
+func (inv *Inventory) overdue(s State, since, now time.Time) bool {
+	limit := inv.cfg.Timeouts[s.State]
+	return limit > 0 && now.Sub(since) >= limit
+}
+
+// SweepTimeouts fails every machine that has stayed in its state past the
+// configured timeout, and returns how many it failed. It reads only memory
+// until it finds one.
+func (inv *Inventory) SweepTimeouts(ctx context.Context, now time.Time) int {
+	type overdue struct {
+		id, label, state string
+		limit            time.Duration
+	}
+	var due []overdue
+	inv.mu.Lock()
+	for id, s := range inv.states {
+		if inv.overdue(s.State, s.since, now) {
+			due = append(due, overdue{id, s.Label(), s.State.State, inv.cfg.Timeouts[s.State.State]})
+		}
+	}
+	inv.mu.Unlock()
+	failed := 0
+	for _, d := range due {
+		cause := fmt.Sprintf("no progress in %s for %s (lifecycle.timeouts.%s)", d.label, d.limit, d.state)
+		if _, err := inv.Apply(ctx, d.id, Event{Kind: EventTimeout, Cause: cause}); err == nil {
+			failed++
+		} else if !errors.Is(err, ErrNoChange) {
+			inv.log.Warn("lifecycle: cannot time a machine out", "machine_id", d.id, "error", err)
+		}
+	}
+	return failed
+}
+
+// RunTimeouts sweeps every interval until ctx ends.
+func (inv *Inventory) RunTimeouts(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			inv.SweepTimeouts(ctx, now)
+		}
+	}
+}

@@ -1,0 +1,141 @@
+package appliance
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/broker"
+	"github.com/slipway/slipway/store"
+)
+
+// publisher is what the relay needs of the broker.
+type publisher interface {
+	Publish(topic string, payload []byte, retain bool, qos byte) error
+}
+
+// relay drains the outbox to the broker: every event committed with a
+// change is published after the commit, in commit order (so in order per
+// machine), and marked published. Events left by a crash are published
+// at the next start.
+type relay struct {
+	db        *store.Store
+	pub       publisher
+	log       *slog.Logger
+	wake      chan struct{}
+	published prometheus.Counter
+}
+
+const (
+	relayBatch = 512
+	// relayRetry bounds how long an event can wait if a wake-up is missed.
+	relayRetry = 2 * time.Second
+	// outboxKeep is how long published events stay in the outbox, for
+	// looking into what was sent.
+	outboxKeep = 24 * time.Hour
+)
+
+func newRelay(db *store.Store, pub publisher, log *slog.Logger, reg prometheus.Registerer) *relay {
+	r := &relay{db: db, pub: pub, log: log, wake: make(chan struct{}, 1),
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "slipway_events_published_total",
+			Help: "Events (state changes, heartbeats) published on the MQTT bus from the outbox.",
+		})}
+	reg.MustRegister(r.published)
+	return r
+}
+
+// Wake tells the relay there is something to publish; it never blocks.
+func (r *relay) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// seed publishes, before any client can connect, what a crash left in the
+// outbox and then every machine's current state, so that the broker's
+// retained messages (kept in memory) are whole again after a restart.
+func (r *relay) seed(ctx context.Context) error {
+	if err := r.drain(ctx); err != nil {
+		return err
+	}
+	var events broker.Events
+	n := 0
+	for after := ""; ; {
+		page, err := r.db.Machines(ctx, store.MachineFilter{AfterID: after, Limit: 1000})
+		if err != nil {
+			return fmt.Errorf("seed machine states: %w", err)
+		}
+		for _, m := range page {
+			st, err := domain.ParseState(m.StateJSON)
+			if err != nil {
+				return fmt.Errorf("seed machine states: %s: %w", m.ID, err)
+			}
+			e := events.StateMessage(m.ID, st, m.StateSince)
+			if err := r.pub.Publish(e.Topic, e.Payload, e.Retain, e.QoS); err != nil {
+				return err
+			}
+			n++
+		}
+		if len(page) < 1000 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	r.log.Info("machine states published", "machines", n)
+	return nil
+}
+
+// run publishes until ctx ends.
+func (r *relay) run(ctx context.Context) error {
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
+	retry := time.NewTicker(relayRetry)
+	defer retry.Stop()
+	for {
+		if err := r.drain(ctx); err != nil && ctx.Err() == nil {
+			r.log.Error("cannot publish events; retrying", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.wake:
+		case <-retry.C:
+		case now := <-prune.C:
+			if _, err := r.db.PruneOutbox(ctx, now.Add(-outboxKeep)); err != nil {
+				r.log.Warn("cannot prune the outbox", "error", err)
+			}
+		}
+	}
+}
+
+// drain publishes every pending event, oldest first.
+func (r *relay) drain(ctx context.Context) error {
+	for {
+		events, err := r.db.PendingEvents(ctx, relayBatch)
+		if err != nil || len(events) == 0 {
+			return err
+		}
+		ids := make([]int64, len(events))
+		for i, e := range events {
+			// Publishing in-process only fails for a malformed message, which
+			// a retry would not mend: log it and go on, never block the rest.
+			if err := r.pub.Publish(e.Topic, e.Payload, e.Retain, e.QoS); err != nil {
+				r.log.Error("event dropped: the broker refused it", "topic", e.Topic, "error", err)
+			}
+			ids[i] = e.ID
+		}
+		if err := r.db.MarkPublished(ctx, ids...); err != nil {
+			return err
+		}
+		r.published.Add(float64(len(events)))
+		if len(events) < relayBatch {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,193 @@
+package cloudinit
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/slipway/slipway/appliance/domain"
+)
+
+// Unknown is the MAC of a request nobody could place; it still gets data.
+const Unknown = "unknown"
+
+// Machines finds the machine behind a MAC and hears that its cloud-init
+// data was served.
+type Machines interface {
+	MachineByMAC(ctx context.Context, mac domain.MAC) (domain.BootMachine, error)
+	Notify(ctx context.Context, mac domain.MAC, ev domain.Event)
+}
+
+// Config is where templates live and how profiles name them.
+type Config struct {
+	TemplatesDir string
+	// Templates maps a profile name to its user-data template file,
+	// relative to TemplatesDir.
+	Templates      map[string]string
+	DefaultProfile string
+	LANIP          netip.Addr
+	Logger         *slog.Logger
+}
+
+// Vars are what a user-data template may use.
+type Vars struct {
+	MAC       string // 52:54:00:12:34:56, or "unknown"
+	MACSlug   string // 52-54-00-12-34-56: safe in file names
+	MachineID string
+	Hostname  string // the inventory hostname, or one generated from the MAC
+	Profile   string
+	ServerURL string // http://10.88.0.1:80, from the request's Host header
+	LANIP     string
+	// Inventory fields; empty when the inventory has none.
+	RackID, RackName, TrayType, BMC string
+	Tray                            int
+}
+
+// Renderer renders cloud-init data.
+type Renderer struct {
+	cfg      Config
+	machines Machines
+	log      *slog.Logger
+}
+
+// New returns a renderer; templates are read when used.
+func New(cfg Config, machines Machines) *Renderer {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Renderer{cfg: cfg, machines: machines, log: cfg.Logger}
+}
+
+// vars gathers what the templates see for mac ("" for an unplaced request).
+func (r *Renderer) vars(ctx context.Context, mac domain.MAC, serverURL string) Vars {
+	v := Vars{MAC: Unknown, MACSlug: Unknown, Hostname: "node-unknown", Profile: r.cfg.DefaultProfile,
+		ServerURL: serverURL, LANIP: r.cfg.LANIP.String()}
+	if mac == "" {
+		return v
+	}
+	v.MAC, v.MACSlug, v.Hostname = string(mac), mac.Slug(), domain.GeneratedHostname(mac)
+	m, err := r.machines.MachineByMAC(ctx, mac)
+	if err != nil {
+		r.log.Warn("cloud-init: machine lookup failed; rendering without its inventory", "mac", mac, "error", err)
+		return v
+	}
+	v.MachineID, v.RackID, v.RackName, v.Tray, v.TrayType, v.BMC = m.ID, m.RackID, m.RackName, m.Tray, m.TrayType, m.BMC
+	if m.Hostname != "" {
+		v.Hostname = m.Hostname
+	}
+	if m.Profile != "" {
+		v.Profile = m.Profile
+	}
+	return v
+}
+
+// UserData renders the machine's user-data, or the fallback.
+func (r *Renderer) UserData(ctx context.Context, mac domain.MAC, serverURL string) []byte {
+	v := r.vars(ctx, mac, serverURL)
+	out, file, err := r.renderTemplate(v)
+	if err != nil {
+		r.log.Warn("cloud-init: serving the fallback user-data", "template", file, "mac", v.MAC, "error", err)
+		out = fallbackUserData(v, fmt.Sprintf("%s: %v", file, err))
+	}
+	if mac != "" {
+		r.machines.Notify(ctx, mac, domain.Event{Kind: domain.EventCloudInit, Cause: "cloud-init user-data served"})
+	}
+	return out
+}
+
+// renderTemplate renders the profile's template and checks the result.
+func (r *Renderer) renderTemplate(v Vars) (out []byte, file string, err error) {
+	name, ok := r.cfg.Templates[v.Profile]
+	if v.Profile == "" || !ok {
+		return nil, "(none)", fmt.Errorf("no profile %q with a cloud-init template; set default_profile or the machine's profile", v.Profile)
+	}
+	file = filepath.Join(r.cfg.TemplatesDir, name)
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return nil, file, err
+	}
+	t, err := template.New(name).Option("missingkey=error").Parse(string(src))
+	if err != nil {
+		return nil, file, err
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, v); err != nil {
+		return nil, file, err
+	}
+	return b.Bytes(), file, CheckUserData(b.Bytes())
+}
+
+// CheckUserData says whether b is what cloud-init takes as cloud-config:
+// a "#cloud-config" first line, then a YAML mapping.
+func CheckUserData(b []byte) error {
+	first, _, _ := bytes.Cut(b, []byte("\n"))
+	if strings.TrimSpace(string(first)) != "#cloud-config" {
+		return fmt.Errorf("rendered user-data starts with %q, not #cloud-config", truncate(string(first), 40))
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("rendered user-data is not a YAML mapping: %w", err)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// fallbackUserData is the least an installer needs: its hostname, an SSH
+// server, and a heartbeat that tells the operator the fallback was used.
+// It is built as data, not text, so it is valid YAML whatever the values.
+func fallbackUserData(v Vars, reason string) []byte {
+	heartbeat := fmt.Sprintf(`curl -fsS -X POST -H 'Content-Type: application/json' -d '{"mac":"%s","stage":"cloud-init","phase":"running","detail":"fallback user-data: the template failed"}' %s/heartbeat || true`,
+		v.MAC, v.ServerURL)
+	doc := map[string]any{
+		"hostname":          v.Hostname,
+		"preserve_hostname": false,
+		"packages":          []string{"openssh-server"},
+		"runcmd":            [][]string{{"sh", "-c", heartbeat}},
+	}
+	body, _ := yaml.Marshal(doc) // plain values: cannot fail
+	comment := strings.ReplaceAll(reason, "\n", " ")
+	return append([]byte("#cloud-config\n# Slipway fallback user-data: "+comment+"\n"), body...)
+}
+
+// MetaData is NoCloud's meta-data: the instance id is the machine id, so a
+// machine reinstalled under a new id runs cloud-init afresh.
+func (r *Renderer) MetaData(ctx context.Context, mac domain.MAC, serverURL string) []byte {
+	v := r.vars(ctx, mac, serverURL)
+	id := v.MachineID
+	if id == "" {
+		id = "slipway-" + v.MACSlug
+	}
+	body, _ := yaml.Marshal(map[string]string{"instance-id": id, "local-hostname": v.Hostname})
+	return body
+}
+
+// VendorData is empty cloud-config: the profile's user-data says it all.
+func (r *Renderer) VendorData() []byte { return []byte("#cloud-config\n{}\n") }
+
+// NetworkConfig is network config version 2: DHCP on the NIC with the
+// machine's MAC (every Ethernet NIC when the MAC is unknown).
+func (r *Renderer) NetworkConfig(ctx context.Context, mac domain.MAC) []byte {
+	match := map[string]any{"name": "e*"}
+	if mac != "" {
+		match = map[string]any{"macaddress": string(mac)}
+	}
+	body, _ := yaml.Marshal(map[string]any{
+		"version":   2,
+		"ethernets": map[string]any{"provisioning": map[string]any{"match": match, "dhcp4": true}},
+	})
+	return body
+}

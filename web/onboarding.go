@@ -1,0 +1,218 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/slipway/slipway/appliance/domain"
+)
+
+// CloudInit renders the NoCloud data source.
+type CloudInit interface {
+	UserData(ctx context.Context, mac domain.MAC, serverURL string) []byte
+	MetaData(ctx context.Context, mac domain.MAC, serverURL string) []byte
+	VendorData() []byte
+	NetworkConfig(ctx context.Context, mac domain.MAC) []byte
+}
+
+// Onboarding records heartbeats and answers for onboarding records.
+type Onboarding interface {
+	RecordHeartbeat(ctx context.Context, hb domain.Heartbeat) (domain.Client, error)
+	Client(ctx context.Context, mac domain.MAC) (domain.Client, error)
+	Clients(ctx context.Context) ([]domain.Client, error)
+}
+
+// Neighbors finds the MAC behind a client address.
+type Neighbors interface {
+	Lookup(ip netip.Addr) (domain.MAC, error)
+}
+
+// The gb10 provisioning API: cloud-init by MAC, heartbeats, clients. These
+// are the node-facing doors, open on the LAN.
+func onboardingRoutes(app fiber.Router, cfg Config) {
+	if cfg.CloudInit != nil {
+		ci := cfg.CloudInit
+		app.Get("/cloud-init/user-data", cloudInitFile(cfg, func(c *fiber.Ctx, mac domain.MAC) []byte {
+			return ci.UserData(c.UserContext(), mac, serverURL(c, cfg))
+		}))
+		app.Get("/cloud-init/meta-data", cloudInitFile(cfg, func(c *fiber.Ctx, mac domain.MAC) []byte {
+			return ci.MetaData(c.UserContext(), mac, serverURL(c, cfg))
+		}))
+		app.Get("/cloud-init/vendor-data", cloudInitFile(cfg, func(*fiber.Ctx, domain.MAC) []byte { return ci.VendorData() }))
+		app.Get("/cloud-init/network-config", cloudInitFile(cfg, func(c *fiber.Ctx, mac domain.MAC) []byte {
+			return ci.NetworkConfig(c.UserContext(), mac)
+		}))
+	}
+	if cfg.Onboarding != nil {
+		app.Post("/heartbeat", heartbeat(cfg))
+		app.Get("/clients", clients(cfg.Onboarding))
+		app.Get("/clients/:mac", client(cfg.Onboarding))
+	}
+}
+
+// cloudInitFile answers a cloud-init fetch. It never fails: a MAC that
+// cannot be placed renders as "unknown".
+func cloudInitFile(cfg Config, render func(*fiber.Ctx, domain.MAC) []byte) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		mac := resolveMAC(c, cfg, c.Query("mac"))
+		c.Set(fiber.HeaderContentType, "text/yaml; charset=utf-8")
+		return c.Send(render(c, mac))
+	}
+}
+
+// resolveMAC places a request: the MAC it names, else the neighbor table's
+// entry for its address, else "" (unknown).
+func resolveMAC(c *fiber.Ctx, cfg Config, given string) domain.MAC {
+	if given != "" {
+		if mac, err := domain.ParseMAC(given); err == nil {
+			return mac
+		}
+		cfg.Logger.Warn("request names a MAC that does not parse; looking the client up instead", "path", c.Path(), "mac", given)
+	}
+	if cfg.Neighbors == nil {
+		return ""
+	}
+	ip, err := netip.ParseAddr(c.IP())
+	if err != nil {
+		return ""
+	}
+	mac, err := cfg.Neighbors.Lookup(ip)
+	if err != nil {
+		cfg.Logger.Debug("client MAC unknown", "client", ip, "error", err)
+		return ""
+	}
+	return mac
+}
+
+// serverURL is the base URL the node reached us by (its Host header), so
+// that URLs in its data work from where it stands; the configured address
+// when the header is missing or odd.
+func serverURL(c *fiber.Ctx, cfg Config) string {
+	host := c.Hostname()
+	if host == "" || strings.ContainsAny(host, "/@ ") {
+		return cfg.ServerURL
+	}
+	return "http://" + host
+}
+
+type heartbeatRequest struct {
+	MAC    string `json:"mac"`
+	Stage  string `json:"stage"`
+	Phase  string `json:"phase"`
+	Detail string `json:"detail"`
+}
+
+type clientJSON struct {
+	MAC           string      `json:"mac"`
+	MachineID     string      `json:"machine_id"`
+	IP            string      `json:"ip"`
+	Hostname      string      `json:"hostname"`
+	CurrentStage  string      `json:"current_stage"`
+	LastHeartbeat time.Time   `json:"last_heartbeat"`
+	Stages        []stageJSON `json:"stages"`
+}
+
+type stageJSON struct {
+	Stage     string    `json:"stage"`
+	Phase     string    `json:"phase"`
+	Timestamp time.Time `json:"timestamp"`
+	Detail    string    `json:"detail,omitempty"`
+}
+
+func toClientJSON(cl domain.Client) clientJSON {
+	out := clientJSON{MAC: string(cl.MAC), MachineID: cl.MachineID, IP: cl.IP, Hostname: cl.Hostname,
+		CurrentStage: string(cl.CurrentStage), LastHeartbeat: cl.LastHeartbeat, Stages: make([]stageJSON, len(cl.Stages))}
+	for i, s := range cl.Stages {
+		out.Stages[i] = stageJSON{Stage: string(s.Stage), Phase: string(s.Phase), Timestamp: s.Timestamp, Detail: s.Detail}
+	}
+	return out
+}
+
+// maxDetail bounds a heartbeat's detail text.
+const maxDetail = 4096
+
+func heartbeat(cfg Config) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		var req heartbeatRequest
+		if err := json.Unmarshal(c.Body(), &req); err != nil {
+			return unprocessable(c, "body", fmt.Sprintf("the body is not a JSON heartbeat: %v", err), nil)
+		}
+		hb := domain.Heartbeat{MAC: resolveMAC(c, cfg, firstNonEmpty(req.MAC, c.Query("mac"))), Detail: req.Detail, ClientIP: c.IP()}
+		if hb.MAC == "" {
+			return unprocessable(c, "mac", "mac is required: give it in the body (any common spelling)", nil)
+		}
+		var err error
+		var enum *domain.EnumError
+		if hb.Stage, err = domain.ParseStage(req.Stage); errors.As(err, &enum) {
+			return unprocessable(c, "stage", err.Error(), enum.Allowed)
+		}
+		if hb.Phase, err = domain.ParsePhase(req.Phase); errors.As(err, &enum) {
+			return unprocessable(c, "phase", err.Error(), enum.Allowed)
+		}
+		if len(hb.Detail) > maxDetail {
+			return unprocessable(c, "detail", fmt.Sprintf("detail is %d bytes; at most %d", len(hb.Detail), maxDetail), nil)
+		}
+		rec, err := cfg.Onboarding.RecordHeartbeat(c.UserContext(), hb)
+		if err != nil {
+			return err
+		}
+		return c.JSON(toClientJSON(rec))
+	}
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// unprocessable answers 422 in both shapes a client may read: Slipway's
+// {"error": ...} and FastAPI's {"detail": [...]}, which gb10 clients know.
+func unprocessable(c *fiber.Ctx, field, msg string, allowed []string) error {
+	item := fiber.Map{"loc": []string{"body", field}, "msg": msg, "type": "value_error"}
+	if allowed != nil {
+		item["type"] = "enum"
+		item["ctx"] = fiber.Map{"expected": allowed}
+	}
+	return c.Status(fiber.StatusUnprocessableEntity).JSON(fiber.Map{"error": msg, "allowed": allowed, "detail": []fiber.Map{item}})
+}
+
+// clients answers every onboarding record, keyed by MAC as gb10 does.
+func clients(o Onboarding) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		list, err := o.Clients(c.UserContext())
+		if err != nil {
+			return err
+		}
+		out := make(map[string]clientJSON, len(list))
+		for _, cl := range list {
+			out[string(cl.MAC)] = toClientJSON(cl)
+		}
+		return c.JSON(out)
+	}
+}
+
+func client(o Onboarding) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		mac, err := domain.ParseMAC(c.Params("mac"))
+		if err != nil {
+			return fiber.NewError(fiber.StatusBadRequest, "mac: "+err.Error())
+		}
+		cl, err := o.Client(c.UserContext(), mac)
+		if errors.Is(err, domain.ErrNoHeartbeats) {
+			return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("no heartbeats from %s", mac))
+		}
+		if err != nil {
+			return err
+		}
+		return c.JSON(toClientJSON(cl))
+	}
+}
