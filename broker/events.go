@@ -21,7 +21,9 @@ func StateTopic(machineID string) string { return "NICO/v1/machine/" + machineID
 
 // OnboardingTopic is where machine id's heartbeats are published; the last
 // one is retained.
-func OnboardingTopic(machineID string) string { return "slipway/v1/machine/" + machineID + "/onboarding" }
+func OnboardingTopic(machineID string) string {
+	return "slipway/v1/machine/" + machineID + "/onboarding"
+}
 
 // StateChangeMessage is NICo's ManagedHostStateChangeMessage.
 type StateChangeMessage struct {

@@ -23,7 +23,7 @@ func TestParseARP(t *testing.T) {
 	}{
 		{"10.88.0.23", "52:54:00:12:34:56", nil},
 		{"10.88.0.25", "52:54:00:ab:cd:ef", nil}, // permanent and complete; MAC normalised
-		{"10.88.0.24", "", ErrNotFound},           // incomplete
+		{"10.88.0.24", "", ErrNotFound},          // incomplete
 		{"10.88.0.99", "", ErrNotFound},
 	}
 	for _, tt := range tests {
