@@ -1,0 +1,118 @@
+package broker
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"golang.org/x/crypto/bcrypt"
+)
+
+func TestCovers(t *testing.T) {
+	tests := []struct {
+		rule, filter string
+		want         bool
+	}{
+		{"#", "NICO/v1/machine/m1/state", true},
+		{"site/#", "site", true},
+		{"site/#", "site/a/b", true},
+		{"site/#", "sites/a", false},
+		{"site/+", "site/a", true},
+		{"site/+", "site/a/b", false},
+		{"site/+", "site/+", true},
+		{"site/+", "site/#", false},
+		{"site/a", "site/+", false},
+		{"NICO/v1/machine/+/state", "NICO/v1/machine/m1/state", true},
+		{"NICO/v1/machine/+/state", "NICO/v1/machine/#", false},
+		{"a/b", "a", false},
+		{"a", "a/b", false},
+	}
+	for _, tt := range tests {
+		if got := covers(tt.rule, tt.filter); got != tt.want {
+			t.Errorf("covers(%q, %q) = %v, want %v", tt.rule, tt.filter, got, tt.want)
+		}
+	}
+}
+
+func TestOverlapsReserved(t *testing.T) {
+	for filter, want := range map[string]bool{"NICO/#": true, "#": true, "+/v1/x": true, "slipway/v1/+": true, "site/#": false, "NICOLAS/x": false} {
+		if got := OverlapsReserved(filter); got != want {
+			t.Errorf("OverlapsReserved(%q) = %v, want %v", filter, got, want)
+		}
+	}
+}
+
+// A named user does what its rules say and nothing more; a wrong password
+// is refused; with anonymous access off, so is a client with no name.
+func TestNamedUsersAndAnonymousAccess(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Config{Addr: loopback, Port: freePort(t), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Access: Access{
+		Users: []User{{Name: "ops", PasswordHash: string(hash), Rules: []Rule{
+			{Filter: "site/#", Read: true, Write: true}, {Filter: "NICO/v1/machine/+/state", Read: true}}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	url := "tcp://" + b.Addrs()[0].String()
+
+	if err := tryConnect(url, "", ""); err == nil {
+		t.Error("an anonymous client connected with mqtt.anonymous off")
+	}
+	if err := tryConnect(url, "ops", "wrong"); err == nil {
+		t.Error("a wrong password connected")
+	}
+	ops := connectAs(t, url, "ops", "s3cret")
+	got := make(chan string, 8)
+	for _, filter := range []string{"site/#", "NICO/v1/machine/+/state", "slipway/#"} {
+		tok := ops.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) { got <- m.Topic() })
+		tok.WaitTimeout(5 * time.Second)
+		st := tok.(*paho.SubscribeToken).Result()[filter]
+		if wantOK := filter != "slipway/#"; (st < 0x80) != wantOK {
+			t.Errorf("subscribe %s: return code %#x", filter, st)
+		}
+	}
+	// QoS 0: an MQTT 3.1.1 client has no way to be told "no" for QoS 1, so
+	// the broker disconnects it instead (TestNetworkClientsCannotPublish).
+	ops.Publish("NICO/v1/machine/m1/state", 0, false, "forged").WaitTimeout(5 * time.Second)
+	ops.Publish("site/rack1/note", 1, false, "hello").WaitTimeout(5 * time.Second)
+	select {
+	case topic := <-got:
+		if topic != "site/rack1/note" {
+			t.Fatalf("first message on %s: a forged NICO/ publish got through", topic)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the user's own publish on site/ never arrived")
+	}
+}
+
+func tryConnect(url, user, pass string) error {
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("t-%d", time.Now().UnixNano())).
+		SetUsername(user).SetPassword(pass).SetConnectTimeout(5 * time.Second))
+	tok := c.Connect()
+	tok.WaitTimeout(5 * time.Second)
+	if tok.Error() == nil {
+		c.Disconnect(10)
+	}
+	return tok.Error()
+}
+
+func connectAs(t *testing.T, url, user, pass string) paho.Client {
+	t.Helper()
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("t-%d", time.Now().UnixNano())).
+		SetUsername(user).SetPassword(pass).SetConnectTimeout(5 * time.Second))
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect as %s: %v", user, tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(10) })
+	return c
+}

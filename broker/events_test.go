@@ -1,0 +1,71 @@
+package broker
+
+import (
+	"testing"
+	"time"
+
+	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/broker/nicoschema"
+)
+
+// walk drives one machine through every state Slipway can enter, as the
+// lifecycle would, and returns each state reached.
+func walk(t *testing.T) []domain.State {
+	t.Helper()
+	now := time.Now()
+	m := domain.Machine{ID: "r1-t1", State: domain.Created()}
+	out := []domain.State{m.State}
+	step := func(ev domain.Event) {
+		next, err := domain.Next(m, ev, now)
+		if err != nil {
+			t.Fatalf("%s from %s: %v", ev.Kind, m.State.Label(), err)
+		}
+		m.State = next
+		out = append(out, next)
+	}
+	step(domain.Event{Kind: domain.EventDHCPLease})
+	step(domain.Event{Kind: domain.EventBootConfig})
+	step(domain.Event{Kind: domain.EventCloudInit})
+	for _, s := range []domain.Stage{domain.StageDisk, domain.StageInstall, domain.StageConfigure, domain.StageValidate} {
+		step(domain.HeartbeatEvent(s, domain.PhaseStarted, ""))
+		step(domain.HeartbeatEvent(s, domain.PhaseDone, ""))
+	}
+	step(domain.HeartbeatEvent(domain.StageComplete, domain.PhaseDone, ""))
+	step(domain.Event{Kind: domain.EventAssign})
+	step(domain.Event{Kind: domain.EventRelease})
+	step(domain.Event{Kind: domain.EventCleaned})
+	step(domain.HeartbeatEvent(domain.StageInstall, domain.PhaseFailed, `disk "sda" missing`))
+	step(domain.HeartbeatEvent(domain.StageBoot, domain.PhaseStarted, ""))
+	step(domain.Event{Kind: domain.EventTimeout, Cause: "no progress in hostinit/discovered for 30m0s"})
+	step(domain.Event{Kind: domain.EventProvision})
+	step(domain.Event{Kind: domain.EventForceDelete})
+	return out
+}
+
+func TestEveryStateMessageValidatesAgainstTheNICoSchema(t *testing.T) {
+	var events Events
+	for _, st := range walk(t) {
+		e := events.StateMessage("r1-t1", st, time.Now())
+		if e.Topic != "NICO/v1/machine/r1-t1/state" || e.QoS != 1 || !e.Retain {
+			t.Fatalf("topic %s qos %d retain %v", e.Topic, e.QoS, e.Retain)
+		}
+		if err := nicoschema.Validate(e.Payload); err != nil {
+			t.Errorf("%s: %s\n%v", st.Label(), e.Payload, err)
+		}
+	}
+}
+
+// The schema check can fail: a state the schema does not know is refused.
+func TestTheSchemaRefusesAnInventedState(t *testing.T) {
+	for _, payload := range []string{
+		`{"machine_id":"m","timestamp":"2026-11-22T10:00:00Z","managed_host_state":{"state":"booting"}}`,
+		`{"machine_id":"m","timestamp":"2026-11-22T10:00:00Z","managed_host_state":{"state":"hostinit"}}`,
+		`{"machine_id":"m","timestamp":"yesterday","managed_host_state":{"state":"ready"}}`,
+		`{"machine_id":"m","timestamp":"2026-11-22T10:00:00Z","managed_host_state":{"state":"failed","machine_id":"m","retry_count":-1,
+		  "details":{"cause":"noerror","failed_at":"2026-11-22T10:00:00Z","source":"scout"}}}`,
+	} {
+		if nicoschema.Validate([]byte(payload)) == nil {
+			t.Errorf("accepted %s", payload)
+		}
+	}
+}

@@ -1,0 +1,205 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/netboot/cloudinit"
+	"github.com/slipway/slipway/store"
+)
+
+type onboardingServer struct {
+	base      string
+	db        *store.Store
+	templates string
+}
+
+// startOnboarding serves the node-facing doors over a real store, inventory
+// and cloud-init renderer.
+func startOnboarding(t *testing.T) onboardingServer {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := store.Open(ctx, filepath.Join(dir, "slipway.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := db.NewCommitter(64)
+	t.Cleanup(func() { commit.Close(); db.Close() })
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	inv, err := domain.NewInventory(ctx, domain.InventoryConfig{DB: db, Commit: commit, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci := cloudinit.New(cloudinit.Config{TemplatesDir: dir, Templates: map[string]string{"debian": "debian.yaml"},
+		DefaultProfile: "debian", LANIP: netip.MustParseAddr("10.88.0.1"), Logger: quiet}, inv)
+	s, err := newServer(Config{Addr: netip.MustParseAddr("127.0.0.1"), Metrics: prometheus.NewRegistry(), Logger: quiet,
+		Machines: db, CloudInit: ci, Onboarding: inv, ServerURL: "http://10.88.0.1:80"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	return onboardingServer{base: "http://" + s.Addr().String(), db: db, templates: dir}
+}
+
+func post(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestHeartbeatRejectsWhatIsNotInTheEnums(t *testing.T) {
+	s := startOnboarding(t)
+	tests := []struct {
+		name, body string
+		contains   []string
+	}{
+		{"unknown stage", `{"mac":"52:54:00:00:00:01","stage":"flashing","phase":"started"}`,
+			[]string{`stage: \"flashing\" is not one of boot, cloud-init, disk, install, configure, validate, complete`, `"expected":["boot"`}},
+		{"unknown phase", `{"mac":"52:54:00:00:00:01","stage":"install","phase":"ok"}`,
+			[]string{`"allowed":["started","running","done","failed"]`, `"loc":["body","phase"]`}},
+		{"no MAC", `{"stage":"install","phase":"started"}`, []string{"mac is required"}},
+		{"not JSON", `stage=install`, []string{"the body is not a JSON heartbeat"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := post(t, s.base+"/heartbeat", tt.body)
+			if code != http.StatusUnprocessableEntity {
+				t.Fatalf("got %d %s, want 422", code, body)
+			}
+			for _, want := range tt.contains {
+				if !strings.Contains(body, want) {
+					t.Errorf("body %s lacks %s", body, want)
+				}
+			}
+		})
+	}
+	if events, _ := s.db.AllStageEvents(context.Background()); len(events) != 0 {
+		t.Fatalf("a rejected heartbeat was recorded: %+v", events)
+	}
+}
+
+// 200 heartbeats for one MAC at once: every one is acknowledged and every
+// one is in the record afterwards.
+func TestConcurrentHeartbeatsLoseNothing(t *testing.T) {
+	s := startOnboarding(t)
+	const writers = 200
+	var wg sync.WaitGroup
+	codes := make(chan int, writers)
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := fmt.Sprintf(`{"mac":"52-54-00-AA-BB-CC","stage":"install","phase":"running","detail":"package %d"}`, i)
+			resp, err := http.Post(s.base+"/heartbeat", "application/json", strings.NewReader(body))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	for code := range codes {
+		if code != 200 {
+			t.Fatalf("a heartbeat got %d", code)
+		}
+	}
+	code, body := get(t, s.base+"/clients/52:54:00:aa:bb:cc")
+	var rec clientJSON
+	if err := json.Unmarshal([]byte(body), &rec); code != 200 || err != nil {
+		t.Fatalf("GET /clients/mac = %d %s", code, body)
+	}
+	seen := map[string]bool{}
+	for _, st := range rec.Stages {
+		seen[st.Detail] = true
+	}
+	if len(rec.Stages) != writers || len(seen) != writers {
+		t.Fatalf("%d stages with %d distinct details, want %d", len(rec.Stages), len(seen), writers)
+	}
+	if rec.MAC != "52:54:00:aa:bb:cc" || rec.IP != "127.0.0.1" || rec.Hostname != "node-525400aabbcc" || rec.CurrentStage != "install" {
+		t.Fatalf("record %+v", rec)
+	}
+}
+
+// A node walks the whole story through the doors; its machine ends ready
+// with every step in its history.
+func TestOnboardingDrivesTheLifecycle(t *testing.T) {
+	s := startOnboarding(t)
+	tmpl := "#cloud-config\nhostname: {{.Hostname}}\nwrite_files:\n  - path: /etc/slipway\n    content: \"{{.MAC}} {{.ServerURL}}\"\n"
+	if err := os.WriteFile(filepath.Join(s.templates, "debian.yaml"), []byte(tmpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mac := "52:54:00:00:00:07"
+	code, userData := get(t, s.base+"/cloud-init/user-data?mac="+mac)
+	if code != 200 || !strings.Contains(userData, "hostname: node-525400000007") || !strings.Contains(userData, mac+" http://127.0.0.1") {
+		t.Fatalf("user-data %d:\n%s", code, userData)
+	}
+	for _, stage := range []string{"boot", "cloud-init", "disk", "install", "configure", "validate", "complete"} {
+		for _, phase := range []string{"started", "done"} {
+			if code, body := post(t, s.base+"/heartbeat", fmt.Sprintf(`{"mac":%q,"stage":%q,"phase":%q}`, mac, stage, phase)); code != 200 {
+				t.Fatalf("heartbeat %s/%s: %d %s", stage, phase, code, body)
+			}
+		}
+	}
+	m, err := s.db.MachineByMAC(context.Background(), mac)
+	if err != nil || m.State != "ready" {
+		t.Fatalf("machine %+v, %v; want ready", m, err)
+	}
+	hist, _ := s.db.Transitions(context.Background(), m.ID)
+	var path []string
+	for _, h := range hist {
+		st, _ := domain.ParseState(h.StateJSON)
+		path = append(path, st.Label())
+	}
+	want := "created hostinit/discovered validation/disk validation/disk validation/install validation/install validation/configure validation/configure validation/validate validation/validate validation/complete ready"
+	if got := strings.Join(path, " "); got != want {
+		t.Fatalf("history\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestCloudInitNeverFails(t *testing.T) {
+	s := startOnboarding(t)
+	// No template written: every fetch gets the fallback, for known and unknown MACs.
+	for _, path := range []string{"/cloud-init/user-data?mac=52:54:00:00:00:08", "/cloud-init/user-data", "/cloud-init/user-data?mac=zz"} {
+		code, body := get(t, s.base+path)
+		if code != 200 || cloudinit.CheckUserData([]byte(body)) != nil || !strings.Contains(body, "Slipway fallback user-data") {
+			t.Errorf("GET %s = %d\n%s", path, code, body)
+		}
+	}
+	for path, want := range map[string]string{
+		"/cloud-init/meta-data?mac=52:54:00:00:00:08":      "instance-id: mac-525400000008\nlocal-hostname: node-525400000008\n",
+		"/cloud-init/meta-data":                            "instance-id: slipway-unknown\n",
+		"/cloud-init/vendor-data":                          "#cloud-config\n{}\n",
+		"/cloud-init/network-config?mac=52:54:00:00:00:08": `macaddress: "52:54:00:00:00:08"`,
+	} {
+		if code, body := get(t, s.base+path); code != 200 || !strings.Contains(body, want) {
+			t.Errorf("GET %s = %d\n%s\nwant %s", path, code, body, want)
+		}
+	}
+	if code, body := get(t, s.base+"/clients/52:54:00:00:00:08"); code != 404 || !bytes.Contains([]byte(body), []byte("no heartbeats")) {
+		t.Errorf("a MAC without heartbeats: %d %s", code, body)
+	}
+}
