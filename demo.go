@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,7 +20,7 @@ func demoCommand(stdout, stderr io.Writer) *cobra.Command {
 	ports := appliance.DefaultDemoPorts()
 	var machines int
 	var keep bool
-	var interval time.Duration
+	var interval, stageDelay time.Duration
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the real appliance on 127.0.0.1 with a simulated fleet (no root needed)",
@@ -27,8 +28,10 @@ func demoCommand(stdout, stderr io.Writer) *cobra.Command {
 and a simulated fleet, and print where to look. The simulated machines power
 on one after another and netboot through the real DHCP, TFTP and HTTP doors
 over loopback (DHCP by unicast to --dhcp-port): lease, loader over TFTP, iPXE
-script, kernel and initrd over HTTP. Ctrl-C stops it and removes the data
-directory unless --keep-data.`,
+script, kernel and initrd over HTTP; then their installer fetches cloud-init
+and reports every onboarding stage by heartbeat until the machine is ready.
+Every state change is published on the MQTT bus. Ctrl-C stops it and removes
+the data directory unless --keep-data.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dataDir, err := os.MkdirTemp("", "slipway-demo-")
@@ -42,14 +45,14 @@ directory unless --keep-data.`,
 			if err != nil {
 				return fmt.Errorf("demo: %w", err)
 			}
-			if err := testbed.SeedDemoFiles(cfg.TFTPRoot(), cfg.AssetsDir()); err != nil {
+			if err := testbed.SeedDemoFiles(cfg.TFTPRoot(), cfg.AssetsDir(), cfg.TemplatesDir()); err != nil {
 				return fmt.Errorf("demo: %w", err)
 			}
 			log := newLogger(stderr, config.Log{Level: "warn", Format: "text"})
 			return appliance.New(cfg, appliance.Options{Version: version, Logger: log, OnReady: func(u appliance.URLs) {
 				printDemoBanner(stdout, u, dataDir, machines, keep)
 				if ports.DHCP != 0 {
-					go bootDemoFleet(cmd.Context(), stdout, ports, machines, interval)
+					go bootDemoFleet(cmd.Context(), stdout, ports, machines, interval, stageDelay)
 				}
 			}}).Run(cmd.Context())
 		},
@@ -63,10 +66,12 @@ directory unless --keep-data.`,
 	f.IntVar(&ports.TFTP, "tftp-port", ports.TFTP, "TFTP port")
 	f.IntVar(&ports.DHCP, "dhcp-port", ports.DHCP, "DHCP port for the simulated fleet (0: no DHCP, no fleet boot)")
 	f.DurationVar(&interval, "boot-interval", 500*time.Millisecond, "time between two simulated machines powering on")
+	f.DurationVar(&stageDelay, "stage-delay", 400*time.Millisecond, "time each simulated installer spends per onboarding stage")
 	return cmd
 }
 
 func printDemoBanner(w io.Writer, u appliance.URLs, dataDir string, machines int, keep bool) {
+	host, port, _ := net.SplitHostPort(strings.TrimPrefix(u.MQTT, "mqtt://"))
 	fate := "removed on exit"
 	if keep {
 		fate = "kept on exit"
@@ -78,28 +83,33 @@ Slipway demo is running with %d simulated machines (data in %s, %s).
   readiness  %[4]s/readyz
   metrics    %[4]s/metrics
   machines   %[4]s/api/v1/machines
-  MQTT       %s   %s
+  onboarding %[4]s/clients
+  MQTT       %[5]s   %[6]s
 
-The simulated machines now power on and netboot, one line each. Press Ctrl-C to stop.
+Watch every machine's lifecycle on the bus:
+  mosquitto_sub -h %[7]s -p %[8]s -t 'NICO/#' -t 'slipway/#' -v
 
-`, machines, dataDir, fate, u.HTTP, u.MQTT, u.WebSocket)
+The simulated machines now power on, netboot and onboard, one line each. Press Ctrl-C to stop.
+
+`, machines, dataDir, fate, u.HTTP, u.MQTT, u.WebSocket, host, port)
 }
 
 // bootDemoFleet powers the simulated machines on and prints how each boot went.
-func bootDemoFleet(ctx context.Context, w io.Writer, ports appliance.DemoPorts, machines int, interval time.Duration) {
+func bootDemoFleet(ctx context.Context, w io.Writer, ports appliance.DemoPorts, machines int, interval, stageDelay time.Duration) {
 	fleet := testbed.Fleet(machines)
 	var ok int
-	testbed.BootFleet(ctx, net.IPv4(127, 0, 0, 1), ports.DHCP, ports.TFTP, machines, interval, func(i int, r testbed.BootReport, err error) {
+	node := testbed.Node{Onboard: true, StageDelay: stageDelay}
+	testbed.BootFleet(ctx, net.IPv4(127, 0, 0, 1), ports.DHCP, ports.TFTP, machines, interval, node, func(i int, r testbed.BootReport, err error) {
 		if err != nil {
 			fmt.Fprintf(w, "  %-12s boot failed: %v\n", fleet[i].ID, err)
 			return
 		}
 		ok++
-		fmt.Fprintf(w, "  %-12s %-10s %s %s (TFTP), iPXE script, kernel %s, initrd %s (HTTP) in %s\n",
+		fmt.Fprintf(w, "  %-12s %-10s %s %s (TFTP), iPXE script, kernel %s, initrd %s (HTTP), onboarded: ready in %s\n",
 			fleet[i].ID, r.IP, r.LoaderFile, mib(r.LoaderBytes), mib(r.KernelBytes), mib(r.InitrdBytes), r.Took.Round(time.Millisecond))
 	})
 	if ctx.Err() == nil {
-		fmt.Fprintf(w, "\n%d of %d simulated machines netbooted. See them at the machines URL above.\n", ok, machines)
+		fmt.Fprintf(w, "\n%d of %d simulated machines netbooted and onboarded. See them at the machines URL above.\n", ok, machines)
 	}
 }
 

@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,8 +13,12 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/slipway/slipway/appliance/config"
 	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/broker"
+	"github.com/slipway/slipway/broker/nicoschema"
 	"github.com/slipway/slipway/store"
 	"github.com/slipway/slipway/testbed"
 )
@@ -164,26 +169,30 @@ func TestCheckLAN(t *testing.T) {
 	}
 }
 
-// The demo's simulated fleet boots through the real doors over loopback:
-// DHCP (unicast), TFTP, the iPXE script and the assets over HTTP.
-func TestSimulatedFleetNetboots(t *testing.T) {
+// The demo's simulated fleet boots through the real doors over loopback
+// (DHCP unicast, TFTP, the iPXE script and the assets over HTTP), runs its
+// installer (cloud-init, heartbeats through every stage), and a subscriber
+// on the bus sees each machine's whole story, every payload valid against
+// NICo's schema, ending in ready.
+func TestSimulatedFleetNetbootsAndOnboards(t *testing.T) {
 	dir := t.TempDir()
 	const n = 3
 	cfg := testConfig(t, dir, testbed.Fleet(n)...)
-	if err := testbed.SeedDemoFiles(cfg.TFTPRoot(), cfg.AssetsDir()); err != nil {
+	if err := testbed.SeedDemoFiles(cfg.TFTPRoot(), cfg.AssetsDir(), cfg.TemplatesDir()); err != nil {
 		t.Fatal(err)
 	}
-	_, stop := runUntilReady(t, cfg)
+	urls, stop := runUntilReady(t, cfg)
 	defer stop()
+	states := subscribe(t, "tcp://"+strings.TrimPrefix(urls.MQTT, "mqtt://"), "NICO/#")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	seen := map[string]bool{}
-	testbed.BootFleet(ctx, net.IPv4(127, 0, 0, 1), cfg.DHCP.Port, cfg.TFTP.Port, n, 0, func(i int, r testbed.BootReport, err error) {
+	testbed.BootFleet(ctx, net.IPv4(127, 0, 0, 1), cfg.DHCP.Port, cfg.TFTP.Port, n, 0, testbed.Node{Onboard: true}, func(i int, r testbed.BootReport, err error) {
 		if err != nil {
 			t.Errorf("node %d: %v", i, err)
 			return
 		}
-		if r.LoaderBytes != 1<<20 || r.KernelBytes != 8<<20 || r.InitrdBytes != 4<<20 || seen[r.IP.String()] {
+		if r.LoaderBytes != 1<<20 || r.KernelBytes != 8<<20 || r.InitrdBytes != 4<<20 || !r.Onboarded || seen[r.IP.String()] {
 			t.Errorf("node %d: %+v", i, r)
 		}
 		seen[r.IP.String()] = true
@@ -191,6 +200,52 @@ func TestSimulatedFleetNetboots(t *testing.T) {
 	if len(seen) != n {
 		t.Fatalf("%d nodes booted, want %d", len(seen), n)
 	}
+	stories := map[string][]string{}
+	for len(stories) < n || !allReady(stories) {
+		select {
+		case m := <-states:
+			if err := nicoschema.Validate(m.Payload()); err != nil {
+				t.Fatalf("%s %s: %v", m.Topic(), m.Payload(), err)
+			}
+			var msg broker.StateChangeMessage
+			if err := json.Unmarshal(m.Payload(), &msg); err != nil {
+				t.Fatal(err)
+			}
+			stories[msg.MachineID] = append(stories[msg.MachineID], msg.ManagedHostState.Label())
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the bus did not tell every machine's story to ready: %v", stories)
+		}
+	}
+	want := "created hostinit/init hostinit/waitingfordiscovery hostinit/discovered validation/disk validation/disk validation/install validation/install validation/configure validation/configure validation/validate validation/validate validation/complete ready"
+	for id, story := range stories {
+		if got := strings.Join(story, " "); got != want {
+			t.Errorf("%s:\n got %s\nwant %s", id, got, want)
+		}
+	}
+}
+
+func allReady(stories map[string][]string) bool {
+	for _, s := range stories {
+		if s[len(s)-1] != "ready" {
+			return false
+		}
+	}
+	return true
+}
+
+// subscribe connects an MQTT client and returns what arrives on filter.
+func subscribe(t *testing.T, url, filter string) <-chan paho.Message {
+	t.Helper()
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("test-%d", time.Now().UnixNano())))
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect %s: %v", url, tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(10) })
+	got := make(chan paho.Message, 1024)
+	if tok := c.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) { got <- m }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe %s: %v", filter, tok.Error())
+	}
+	return got
 }
 
 // A machine discovered by its first DHCP request and listed in the file

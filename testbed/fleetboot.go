@@ -14,10 +14,36 @@ import (
 // DemoProfileCmdline is the command line of the demo's boot profile.
 const DemoProfileCmdline = "console=ttyS0 ds=nocloud-net;s={{.ServerURL}}/cloud-init/ hostname={{.Hostname}}"
 
+// DemoUserData is the demo profile's cloud-init template: what a real
+// installer would get, reporting its progress by heartbeat.
+const DemoUserData = `#cloud-config
+# Slipway demo profile: {{.Profile}} for {{.MachineID}} ({{.MAC}})
+hostname: {{.Hostname}}
+preserve_hostname: false
+ssh_pwauth: false
+packages:
+  - openssh-server
+write_files:
+  - path: /etc/slipway/machine
+    content: |
+      machine_id={{.MachineID}}
+      server={{.ServerURL}}
+runcmd:
+  - |
+    curl -fsS -X POST -H 'Content-Type: application/json' -d '{"mac":"{{.MAC}}","stage":"complete","phase":"done"}' {{.ServerURL}}/heartbeat
+`
+
 // SeedDemoFiles writes stand-ins for the boot files the simulated fleet
 // fetches: an "ipxe.efi" in the TFTP root and a kernel and initrd under
-// assets/demo. They are random bytes of realistic sizes, not bootable.
-func SeedDemoFiles(tftpRoot, assetsDir string) error {
+// assets/demo (random bytes of realistic sizes, not bootable), and the demo
+// profile's cloud-init template.
+func SeedDemoFiles(tftpRoot, assetsDir, templatesDir string) error {
+	if err := os.MkdirAll(templatesDir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(templatesDir, "demo.yaml"), []byte(DemoUserData), 0o644); err != nil {
+		return fmt.Errorf("demo template: %w", err)
+	}
 	files := map[string]int{
 		filepath.Join(tftpRoot, "ipxe.efi"):            1 << 20,
 		filepath.Join(assetsDir, "demo", "vmlinuz"):    8 << 20,
@@ -39,12 +65,14 @@ func SeedDemoFiles(tftpRoot, assetsDir string) error {
 
 // BootFleet boots n simulated nodes (MACs FleetMAC(0..n-1)) against a
 // Slipway whose DHCP and TFTP listen on server, starting one every
-// interval, and calls report as each finishes.
-func BootFleet(ctx context.Context, server net.IP, dhcpPort, tftpPort, n int, interval time.Duration, report func(i int, r BootReport, err error)) {
+// interval, and calls report as each finishes. Each node is a copy of
+// like with its MAC and addresses filled in.
+func BootFleet(ctx context.Context, server net.IP, dhcpPort, tftpPort, n int, interval time.Duration, like Node, report func(i int, r BootReport, err error)) {
 	var wg sync.WaitGroup
 	for i := range n {
-		mac, _ := net.ParseMAC(FleetMAC(i))
-		node := Node{MAC: mac, DHCP: &net.UDPAddr{IP: server, Port: dhcpPort}, TFTPPort: tftpPort}
+		node := like
+		node.MAC, _ = net.ParseMAC(FleetMAC(i))
+		node.DHCP, node.TFTPPort = &net.UDPAddr{IP: server, Port: dhcpPort}, tftpPort
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

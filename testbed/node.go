@@ -27,6 +27,10 @@ type Node struct {
 	DHCP     *net.UDPAddr // the server's DHCP port
 	TFTPPort int
 	Timeout  time.Duration // per DHCP exchange; 0 means 2s
+	// Onboard, if set, has the node run its installer after the kernel:
+	// cloud-init and heartbeats through every stage, StageDelay apart.
+	Onboard    bool
+	StageDelay time.Duration
 }
 
 // BootReport says what a simulated boot did.
@@ -37,6 +41,7 @@ type BootReport struct {
 	ScriptURL   string
 	KernelBytes int64
 	InitrdBytes int64
+	Onboarded   bool // cloud-init fetched and every stage reported
 	Took        time.Duration
 }
 
@@ -80,6 +85,12 @@ func (n Node) Boot(ctx context.Context) (BootReport, error) {
 		if r.InitrdBytes, err = httpCount(ctx, initrd); err != nil {
 			return r, fmt.Errorf("initrd: %w", err)
 		}
+	}
+	if n.Onboard {
+		if _, err := Onboard(ctx, serverOf(r.ScriptURL), n.MAC.String(), n.StageDelay); err != nil {
+			return r, fmt.Errorf("onboarding: %w", err)
+		}
+		r.Onboarded = true
 	}
 	r.Took = time.Since(start)
 	return r, nil
