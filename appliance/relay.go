@@ -61,8 +61,12 @@ func (r *relay) Wake() {
 // outbox and then every machine's current state, so that the broker's
 // retained messages (kept in memory) are whole again after a restart.
 func (r *relay) seed(ctx context.Context) error {
-	if err := r.drain(ctx); err != nil {
+	left, err := r.drain(ctx)
+	if err != nil {
 		return err
+	}
+	if left > 0 {
+		r.log.Info("events the last run committed but had not published are published now", "events", left)
 	}
 	var events broker.Events
 	n := 0
@@ -98,7 +102,7 @@ func (r *relay) run(ctx context.Context) error {
 	retry := time.NewTicker(relayRetry)
 	defer retry.Stop()
 	for {
-		if err := r.drain(ctx); err != nil && ctx.Err() == nil {
+		if _, err := r.drain(ctx); err != nil && ctx.Err() == nil {
 			r.log.Error("cannot publish events; retrying", "error", err)
 		}
 		select {
@@ -114,12 +118,13 @@ func (r *relay) run(ctx context.Context) error {
 	}
 }
 
-// drain publishes every pending event, oldest first.
-func (r *relay) drain(ctx context.Context) error {
+// drain publishes every pending event, oldest first, and says how many.
+func (r *relay) drain(ctx context.Context) (int, error) {
+	n := 0
 	for {
 		events, err := r.db.PendingEvents(ctx, relayBatch)
 		if err != nil || len(events) == 0 {
-			return err
+			return n, err
 		}
 		ids := make([]int64, len(events))
 		for i, e := range events {
@@ -131,11 +136,12 @@ func (r *relay) drain(ctx context.Context) error {
 			ids[i] = e.ID
 		}
 		if err := r.db.MarkPublished(ctx, ids...); err != nil {
-			return err
+			return n, err
 		}
+		n += len(events)
 		r.published.Add(float64(len(events)))
 		if len(events) < relayBatch {
-			return nil
+			return n, nil
 		}
 	}
 }

@@ -87,8 +87,12 @@ func (l *LAN) attach(ctx context.Context, name, iface, cidr string) (Host, error
 	return h, ipSteps(ctx, steps)
 }
 
-// Command prepares name args... to run inside host h's namespace.
+// Command prepares name args... to run inside host h's namespace; the zero
+// Host is this machine itself (loopback tests).
 func (h Host) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	if h.Netns == "" {
+		return exec.CommandContext(ctx, name, args...)
+	}
 	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", h.Netns, name}, args...)...)
 }
 

@@ -87,6 +87,7 @@ type appliance struct {
 	tftpRoot string
 	config   string
 	host     testbed.Host
+	url      string // where it answers HTTP: lanURL unless the config says otherwise
 	mu       sync.Mutex
 	log      strings.Builder
 	done     chan error
@@ -115,7 +116,7 @@ func prepareServe(t *testing.T, host testbed.Host, config string, prepare func(d
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a := &appliance{dataDir: filepath.Join(dir, "data"), tftpRoot: filepath.Join(dir, "tftp"), config: path, host: host}
+	a := &appliance{dataDir: filepath.Join(dir, "data"), tftpRoot: filepath.Join(dir, "tftp"), config: path, host: host, url: lanURL}
 	if err := os.MkdirAll(a.tftpRoot, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func serveReady(t *testing.T, lan *testbed.LAN, config string) *appliance {
 // waitReady polls /readyz from inside the appliance's namespace until it answers 200.
 func waitReady(t *testing.T, a *appliance) {
 	t.Helper()
-	host, url := a.host, lanURL
+	host, url := a.host, a.url
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
