@@ -21,7 +21,8 @@ type BootImage struct {
 }
 
 // Marker is what the test image prints on ttyS0 once it fetched its
-// machine's data from Slipway over HTTP.
+// cloud-init user-data from Slipway by MAC and reported its onboarding
+// done by heartbeat.
 const Marker = "SLIPWAY-TESTBED-BOOTED"
 
 // BootImageCmdline is the profile command line the test image expects.
@@ -42,10 +43,17 @@ for x in $(cat /proc/cmdline); do
 done
 ip link set eth0 up
 udhcpc -i eth0 -n -q -t 10 -s /bin/dhcp-script
-if wget -q -O /tmp/answer "$SERVER/boot.ipxe?mac=$MAC" && grep -q "^kernel " /tmp/answer; then
+# What an installer does first: fetch its cloud-init data by MAC, then
+# report by heartbeat (busybox wget can POST).
+beat() {
+  wget -q -O /dev/null --header "Content-Type: application/json" \
+    --post-data "{\"mac\":\"$MAC\",\"stage\":\"$1\",\"phase\":\"$2\",\"detail\":\"testbed initramfs\"}" "$SERVER/heartbeat"
+}
+if wget -q -O /tmp/user-data "$SERVER/cloud-init/user-data?mac=$MAC" && head -n 1 /tmp/user-data | grep -q "^#cloud-config" &&
+   beat boot started && beat complete done; then
   echo "` + Marker + ` mac=$MAC ip=$(cat /tmp/ip)"
 else
-  echo "SLIPWAY-TESTBED-FAILED: could not fetch $SERVER/boot.ipxe?mac=$MAC"
+  echo "SLIPWAY-TESTBED-FAILED: could not fetch $SERVER/cloud-init/user-data?mac=$MAC or post a heartbeat"
 fi
 sleep 2
 poweroff -f

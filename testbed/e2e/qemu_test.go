@@ -34,7 +34,8 @@ default_profile: testbed
 
 // TestQEMUNetbootsThroughSlipway boots a virtual machine with QEMU's iPXE
 // ROM on the namespace LAN: DHCP, /boot.ipxe, kernel and initramfs over
-// HTTP, then the booted system fetches its script by MAC and says so on the
+// HTTP, then the booted system fetches its cloud-init user-data by MAC,
+// reports its onboarding by heartbeat and says so on the
 // serial console. It measures power-on to kernel and to the marker.
 func TestQEMUNetbootsThroughSlipway(t *testing.T) {
 	img := bootImage(t)
@@ -181,7 +182,7 @@ func bootQEMU(t *testing.T, lan *testbed.LAN, a *appliance, mac string, fw firmw
 			kernelAt = time.Since(start)
 		}
 		if i := strings.Index(string(log), testbed.Marker); i >= 0 {
-			t.Logf("power-on → kernel %.1fs, → booted system fetched its script %.1fs (QEMU TCG)", kernelAt.Seconds(), time.Since(start).Seconds())
+			t.Logf("power-on → kernel %.1fs, → booted system fetched cloud-init and reported done %.1fs (QEMU TCG)", kernelAt.Seconds(), time.Since(start).Seconds())
 			t.Logf("serial: %s", strings.SplitN(string(log)[i:], "\n", 2)[0])
 			break
 		}
@@ -195,6 +196,12 @@ func bootQEMU(t *testing.T, lan *testbed.LAN, a *appliance, mac string, fw firmw
 	case <-exited:
 	case <-time.After(30 * time.Second):
 		t.Error("the booted system did not power off")
+	}
+	// The real firmware's boot drove the lifecycle all the way.
+	id := "mac-" + strings.ReplaceAll(mac, ":", "")
+	out, err := a.host.Run(ctx, "curl", "-fsS", lanURL+"/api/v1/machines/"+id)
+	if err != nil || !strings.Contains(out, `"managed_host_state":{"state":"ready"}`) || !strings.Contains(out, "cloud-init user-data served") {
+		t.Errorf("machine %s after its boot: %v\n%s", id, err, out)
 	}
 }
 
