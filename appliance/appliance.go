@@ -132,7 +132,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	}
 	// Small, frequent writes (leases, discovered machines, heartbeats) share commits.
 	p.commit = p.db.NewCommitter(256)
-	p.relay = newRelay(p.db, p.broker, a.log.With("part", "events"), reg)
+	p.relay = newRelay(p.db, p.commit, p.broker, a.log.With("part", "events"), reg)
 	if p.inventory, err = domain.NewInventory(ctx, domain.InventoryConfig{DB: p.db, Commit: p.commit, Log: a.log,
 		Announce: broker.Events{}, OutboxFilled: p.relay.Wake, Timeouts: a.cfg.Lifecycle.Timeouts}); err != nil {
 		return err

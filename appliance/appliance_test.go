@@ -23,7 +23,7 @@ import (
 	"github.com/slipway/slipway/testbed"
 )
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	port, err := testbed.FreePort("tcp")
 	if err != nil {
@@ -234,7 +234,7 @@ func allReady(stories map[string][]string) bool {
 }
 
 // subscribe connects an MQTT client and returns what arrives on filter.
-func subscribe(t *testing.T, url, filter string) <-chan paho.Message {
+func subscribe(t testing.TB, url, filter string) <-chan paho.Message {
 	t.Helper()
 	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("test-%d", time.Now().UnixNano())))
 	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {

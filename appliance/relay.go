@@ -24,6 +24,7 @@ type publisher interface {
 // at the next start.
 type relay struct {
 	db        *store.Store
+	commit    *store.Committer // marks share commits with the writes they follow
 	pub       publisher
 	log       *slog.Logger
 	wake      chan struct{}
@@ -39,8 +40,8 @@ const (
 	outboxKeep = 24 * time.Hour
 )
 
-func newRelay(db *store.Store, pub publisher, log *slog.Logger, reg prometheus.Registerer) *relay {
-	r := &relay{db: db, pub: pub, log: log, wake: make(chan struct{}, 1),
+func newRelay(db *store.Store, commit *store.Committer, pub publisher, log *slog.Logger, reg prometheus.Registerer) *relay {
+	r := &relay{db: db, commit: commit, pub: pub, log: log, wake: make(chan struct{}, 1),
 		published: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "slipway_events_published_total",
 			Help: "Events (state changes, heartbeats) published on the MQTT bus from the outbox.",
@@ -126,16 +127,17 @@ func (r *relay) drain(ctx context.Context) (int, error) {
 		if err != nil || len(events) == 0 {
 			return n, err
 		}
-		ids := make([]int64, len(events))
-		for i, e := range events {
+		for _, e := range events {
 			// Publishing in-process only fails for a malformed message, which
 			// a retry would not mend: log it and go on, never block the rest.
 			if err := r.pub.Publish(e.Topic, e.Payload, e.Retain, e.QoS); err != nil {
 				r.log.Error("event dropped: the broker refused it", "topic", e.Topic, "error", err)
 			}
-			ids[i] = e.ID
 		}
-		if err := r.db.MarkPublished(ctx, ids...); err != nil {
+		// Through the committer: a write of its own would queue for the
+		// database lock behind a stream of heartbeat commits and fall behind.
+		last := events[len(events)-1].ID
+		if err := r.commit.Do(ctx, func(tx *store.Tx) error { return tx.MarkPublishedThrough(last) }); err != nil {
 			return n, err
 		}
 		n += len(events)

@@ -41,16 +41,14 @@ func (s *Store) PendingEvents(ctx context.Context, limit int) ([]Event, error) {
 		WHERE published_at IS NULL ORDER BY id LIMIT ?`, limit)
 }
 
-// MarkPublished records that the events with these ids were published.
-func (s *Store) MarkPublished(ctx context.Context, ids ...int64) error {
-	return s.Update(ctx, func(tx *Tx) error {
-		for _, id := range ids {
-			if _, err := tx.exec(`UPDATE outbox SET published_at = ? WHERE id = ?`, formatTime(tx.now), id); err != nil {
-				return fmt.Errorf("mark event %d published: %w", id, err)
-			}
-		}
-		return nil
-	})
+// MarkPublishedThrough records that every pending event up to and
+// including id was published. The relay publishes in id order, so one
+// statement marks a whole batch.
+func (tx *Tx) MarkPublishedThrough(id int64) error {
+	if _, err := tx.exec(`UPDATE outbox SET published_at = ? WHERE id <= ? AND published_at IS NULL`, formatTime(tx.now), id); err != nil {
+		return fmt.Errorf("mark events through %d published: %w", id, err)
+	}
+	return nil
 }
 
 // PruneOutbox deletes published events older than before, so the outbox

@@ -1,0 +1,94 @@
+package appliance
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slipway/slipway/broker"
+	"github.com/slipway/slipway/store"
+)
+
+// relayFixture is a store with n pending events and a broker with one
+// QoS 1 subscriber counting what arrives.
+func relayFixture(tb testing.TB, n int) (*relay, <-chan struct{}) {
+	tb.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(tb.TempDir(), "slipway.db"), store.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	b, err := broker.New(broker.Config{Addr: netip.MustParseAddr("127.0.0.1"), Port: freePort(tb), Access: broker.Access{Anonymous: true}, Logger: quiet})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { b.Close() })
+	err = db.Update(ctx, func(tx *store.Tx) error {
+		for i := range n {
+			if _, err := tx.Enqueue(store.Event{Topic: fmt.Sprintf("NICO/v1/machine/m%d/state", i%1000), Payload: []byte(`{"state":"ready"}`), QoS: 1, Retain: true}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	all := make(chan struct{})
+	got := 0
+	msgs := subscribe(tb, "tcp://"+b.Addrs()[0].String(), "NICO/#")
+	go func() {
+		for range msgs {
+			if got++; got == n {
+				close(all)
+			}
+		}
+	}()
+	commit := db.NewCommitter(64)
+	tb.Cleanup(commit.Close)
+	return newRelay(db, commit, b, quiet, prometheus.NewRegistry()), all
+}
+
+// The relay publishes everything pending, in order, and marks it published.
+func TestRelayDrainsTheOutbox(t *testing.T) {
+	r, all := relayFixture(t, 1500)
+	n, err := r.drain(context.Background())
+	if err != nil || n != 1500 {
+		t.Fatalf("drained %d, %v", n, err)
+	}
+	select {
+	case <-all:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the subscriber did not get every event")
+	}
+	if pending, _ := r.db.PendingEvents(context.Background(), 1); len(pending) != 0 {
+		t.Fatalf("still pending: %+v", pending)
+	}
+}
+
+// BenchmarkRelay is events per second from the outbox to a subscriber.
+func BenchmarkRelay(b *testing.B) {
+	const n = 10000
+	for b.Loop() {
+		b.StopTimer()
+		r, all := relayFixture(b, n)
+		b.StartTimer()
+		if _, err := r.drain(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		<-all
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+}
