@@ -161,4 +161,3 @@ func fanOut(t *testing.T, port int, user, pass string, subscribers, messages int
 	t.Logf("port %d: %d deliveries in %s", port, want, elapsed.Round(time.Millisecond))
 	return float64(want) / elapsed.Seconds()
 }
-
