@@ -95,23 +95,30 @@ func TestNamedUsersAndAnonymousAccess(t *testing.T) {
 	}
 }
 
-func tryConnect(url, user, pass string) error {
+// dial connects a client as user (anonymous when empty).
+func dial(url, user, pass string) (paho.Client, error) {
 	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("t-%d", time.Now().UnixNano())).
 		SetUsername(user).SetPassword(pass).SetConnectTimeout(5 * time.Second))
 	tok := c.Connect()
-	tok.WaitTimeout(5 * time.Second)
-	if tok.Error() == nil {
+	if !tok.WaitTimeout(5 * time.Second) {
+		return nil, fmt.Errorf("connect %s: timed out", url)
+	}
+	return c, tok.Error()
+}
+
+func tryConnect(url, user, pass string) error {
+	c, err := dial(url, user, pass)
+	if err == nil {
 		c.Disconnect(10)
 	}
-	return tok.Error()
+	return err
 }
 
 func connectAs(t *testing.T, url, user, pass string) paho.Client {
 	t.Helper()
-	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("t-%d", time.Now().UnixNano())).
-		SetUsername(user).SetPassword(pass).SetConnectTimeout(5 * time.Second))
-	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect as %s: %v", user, tok.Error())
+	c, err := dial(url, user, pass)
+	if err != nil {
+		t.Fatalf("connect %s as %q: %v", url, user, err)
 	}
 	t.Cleanup(func() { c.Disconnect(10) })
 	return c

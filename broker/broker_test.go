@@ -38,17 +38,7 @@ func startBroker(t *testing.T) *Broker {
 	return b
 }
 
-func connect(t *testing.T, url string) paho.Client {
-	t.Helper()
-	opts := paho.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("test-%d", time.Now().UnixNano())).
-		SetConnectTimeout(5 * time.Second)
-	c := paho.NewClient(opts)
-	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect %s: %v", url, tok.Error())
-	}
-	t.Cleanup(func() { c.Disconnect(100) })
-	return c
-}
+func connect(t *testing.T, url string) paho.Client { return connectAs(t, url, "", "") }
 
 func TestSubscribersOnTCPAndWebSocketGetRetainedEvents(t *testing.T) {
 	b := startBroker(t)

@@ -282,16 +282,22 @@ func (c *Config) validateUsers(v *fieldErrors) {
 	names := map[string]string{}
 	for i, u := range c.Users {
 		at := fmt.Sprintf("users[%d]", i)
-		if !slug.MatchString(u.Name) {
-			v.add(at+".name", fmt.Sprintf("%q is not a usable user name", u.Name), "use letters, digits, '.', '_' and '-'")
-		} else if other, dup := names[u.Name]; dup {
-			v.add(at+".name", fmt.Sprintf("%q is already used by %s", u.Name, other), "user names must be unique")
-		}
-		names[u.Name] = at
+		validateAccount(v, at, u.Name, u.PasswordHash, names)
 		oneOf(v, at+".role", u.Role, "viewer", "operator", "admin")
-		if !isBcrypt(u.PasswordHash) {
-			v.add(at+".password_hash", "is not a bcrypt hash", `create one with "slipway hash-password"`)
-		}
+	}
+}
+
+// validateAccount checks a user's name (usable, unique among names, which
+// it joins) and password hash.
+func validateAccount(v *fieldErrors, at, name, hash string, names map[string]string) {
+	if !slug.MatchString(name) {
+		v.add(at+".name", fmt.Sprintf("%q is not a usable user name", name), "use letters, digits, '.', '_' and '-'")
+	} else if other, dup := names[name]; dup {
+		v.add(at+".name", fmt.Sprintf("%q is already used by %s", name, other), "user names must be unique")
+	}
+	names[name] = at
+	if !isBcrypt(hash) {
+		v.add(at+".password_hash", "is not a bcrypt hash", `create one with "slipway hash-password"`)
 	}
 }
 
@@ -312,15 +318,7 @@ func (c *Config) validateMQTTUsers(v *fieldErrors) {
 	names := map[string]string{}
 	for i, u := range c.MQTT.Users {
 		at := fmt.Sprintf("mqtt.users[%d]", i)
-		if !slug.MatchString(u.Name) {
-			v.add(at+".name", fmt.Sprintf("%q is not a usable user name", u.Name), "use letters, digits, '.', '_' and '-'")
-		} else if other, dup := names[u.Name]; dup {
-			v.add(at+".name", fmt.Sprintf("%q is already used by %s", u.Name, other), "user names must be unique")
-		}
-		names[u.Name] = at
-		if !isBcrypt(u.PasswordHash) {
-			v.add(at+".password_hash", "is not a bcrypt hash", `create one with "slipway hash-password"`)
-		}
+		validateAccount(v, at, u.Name, u.PasswordHash, names)
 		for j, rule := range u.ACL {
 			c.validateMQTTRule(v, fmt.Sprintf("%s.acl[%d]", at, j), rule)
 		}

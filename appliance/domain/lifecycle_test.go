@@ -131,3 +131,28 @@ func TestParseEnums(t *testing.T) {
 		t.Fatalf("message: %v", err)
 	}
 }
+
+// FuzzParseState feeds stored-state text to the decoder: it must never
+// panic, and what it accepts must encode and decode to the same state.
+func FuzzParseState(f *testing.F) {
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	for _, s := range []State{Created(), HostInit(HostInitDiscovered), Ready(), Assigned(),
+		Validation(Validating{Completed: 1, Total: 5, Context: "install", ID: "x"}),
+		Failed("m", FailureCause{"discovery", "x"}, FailureSource{Area: "hostinit"}, now)} {
+		f.Add(s.JSON())
+	}
+	f.Add(`{"state":"failed","details":{"cause":"noerror","source":"scout","failed_at":"2026-11-22T10:00:00Z"}}`)
+	f.Add(`{"state":"failed","details":{"cause":{"a":{"err":"x"},"b":{}}}}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		st, err := ParseState(in)
+		if err != nil {
+			return
+		}
+		back, err := ParseState(st.JSON())
+		if err != nil || back.JSON() != st.JSON() {
+			t.Fatalf("%q decoded to %s, which decodes to %s, %v", in, st.JSON(), back.JSON(), err)
+		}
+		_ = st.Label()
+		_, _ = Next(Machine{ID: "m", State: st}, HeartbeatEvent(StageInstall, PhaseDone, ""), now)
+	})
+}
