@@ -36,6 +36,8 @@ type InventoryConfig struct {
 	// Timeouts are how long a machine may stay in a top-level state
 	// (hostinit, validation, …) before it fails; absent or 0: forever.
 	Timeouts map[string]time.Duration
+	// Now is the clock timeouts are judged by; nil means time.Now.
+	Now func() time.Time
 }
 
 // Inventory knows which machines exist, discovers new ones and moves them
@@ -64,6 +66,9 @@ type cachedState struct {
 func NewInventory(ctx context.Context, cfg InventoryConfig) (*Inventory, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	inv := &Inventory{cfg: cfg, db: cfg.DB, log: cfg.Log, states: map[string]cachedState{}}
 	owners, err := cfg.DB.MACOwners(ctx)

@@ -62,7 +62,7 @@ func (inv *Inventory) applyInTx(tx *store.Tx, id string, ev Event, c *commitNote
 	if err != nil {
 		return State{}, err
 	}
-	if ev.Kind == EventTimeout && !inv.overdue(cur, m.StateSince, tx.Now()) {
+	if ev.Kind == EventTimeout && !inv.overdue(cur, m.StateSince, inv.cfg.Now()) {
 		return cur, ErrNoChange // it moved on since the sweep looked
 	}
 	next, err := Next(Machine{ID: id, State: cur, Since: m.StateSince}, ev, tx.Now())
@@ -119,8 +119,8 @@ func (inv *Inventory) RunTimeouts(ctx context.Context, interval time.Duration) {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			inv.SweepTimeouts(ctx, now)
+		case <-t.C:
+			inv.SweepTimeouts(ctx, inv.cfg.Now())
 		}
 	}
 }

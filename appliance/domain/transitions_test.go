@@ -1,0 +1,69 @@
+package domain
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipway/slipway/store"
+)
+
+func testInventory(t *testing.T, timeouts map[string]time.Duration, now func() time.Time) (*Inventory, *store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "slipway.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := db.NewCommitter(16)
+	t.Cleanup(func() { commit.Close(); db.Close() })
+	inv, err := NewInventory(ctx, InventoryConfig{DB: db, Commit: commit, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Timeouts: timeouts, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv, db
+}
+
+// A machine stuck in hostinit past its timeout fails, with a cause that
+// names the state and the setting; before the timeout nothing happens, and
+// states without a timeout never time out.
+func TestSweepTimeoutsFailsStuckMachines(t *testing.T) {
+	ctx := context.Background()
+	var late time.Duration // how far the test clock runs ahead
+	clock := func() time.Time { return time.Now().Add(late) }
+	inv, db := testInventory(t, map[string]time.Duration{StateHostInit: 30 * time.Minute}, clock)
+	for _, mac := range []MAC{"52:54:00:00:00:01", "52:54:00:00:00:02"} {
+		if _, err := inv.Seen(ctx, mac); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inv.Notify(ctx, "52:54:00:00:00:01", Event{Kind: EventDHCPLease, Cause: "DHCP lease 10.88.0.100"})
+	late = 29 * time.Minute
+	if n := inv.SweepTimeouts(ctx, clock()); n != 0 {
+		t.Fatalf("%d machines failed before their timeout", n)
+	}
+	late = 31 * time.Minute
+	if n := inv.SweepTimeouts(ctx, clock()); n != 1 {
+		t.Fatalf("%d machines failed, want the one in hostinit", n)
+	}
+	m, _ := db.MachineByMAC(ctx, "52:54:00:00:00:01")
+	st, _ := ParseState(m.StateJSON)
+	if st.Label() != "failed/discovery" || st.Details.Source.Area != "hostinit" ||
+		!strings.Contains(st.Details.Cause.Err, "no progress in hostinit/init for 30m0s (lifecycle.timeouts.hostinit)") {
+		t.Fatalf("state %s", m.StateJSON)
+	}
+	if other, _ := db.MachineByMAC(ctx, "52:54:00:00:00:02"); other.State != StateCreated {
+		t.Fatalf("a created machine timed out: %s", other.StateJSON)
+	}
+	// Illegal events are refused with what is allowed; the store is untouched.
+	_, err := inv.Apply(ctx, m.ID, Event{Kind: EventAssign})
+	var illegal *IllegalTransitionError
+	if !errors.As(err, &illegal) {
+		t.Fatalf("assigning a failed machine: %v", err)
+	}
+}
