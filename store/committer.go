@@ -122,7 +122,7 @@ func (c *Committer) commit(batch []commitOp) {
 	results := make([]error, len(batch))
 	err := c.s.Update(context.Background(), func(tx *Tx) error {
 		for i, op := range batch {
-			results[i] = tx.savepoint(op.fn)
+			results[i] = tx.Savepoint(op.fn)
 		}
 		return nil
 	})
@@ -134,19 +134,22 @@ func (c *Committer) commit(batch []commitOp) {
 	}
 }
 
-// savepoint runs fn so that, if it fails, only its own writes are undone.
-func (tx *Tx) savepoint(fn func(tx *Tx) error) error {
-	if _, err := tx.exec("SAVEPOINT op"); err != nil {
+// Savepoint runs fn so that, if it fails, only its own writes are undone
+// and the transaction goes on. Savepoints nest: SQLite rolls back to and
+// releases the innermost one of a name.
+func (tx *Tx) Savepoint(fn func(tx *Tx) error) error {
+	const name = "op"
+	if _, err := tx.exec("SAVEPOINT " + name); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
 	if err := fn(tx); err != nil {
-		if _, rerr := tx.exec("ROLLBACK TO op"); rerr != nil {
+		if _, rerr := tx.exec("ROLLBACK TO " + name); rerr != nil {
 			return errors.Join(err, fmt.Errorf("roll back to savepoint: %w", rerr))
 		}
-		_, _ = tx.exec("RELEASE op")
+		_, _ = tx.exec("RELEASE " + name)
 		return err
 	}
-	if _, err := tx.exec("RELEASE op"); err != nil {
+	if _, err := tx.exec("RELEASE " + name); err != nil {
 		return fmt.Errorf("release savepoint: %w", err)
 	}
 	return nil

@@ -157,11 +157,8 @@ func (b *LeaseBook) Request(ctx context.Context, mac MAC, ip netip.Addr, hostnam
 	e := leaseEntry{mac: mac, state: LeaseBound, hostname: b.hostnameFor(mac, hostname), expires: now.Add(b.pool.LeaseTime)}
 	undo := b.set(ip, e)
 	b.mu.Unlock()
-	if err := b.persist(ctx, ip, e, undo); err != nil {
+	if err := b.persistBound(ctx, ip, e, undo); err != nil {
 		return Grant{}, err
-	}
-	if b.machines != nil {
-		b.machines.Notify(ctx, mac, Event{Kind: EventDHCPLease, Cause: "DHCP lease " + ip.String()})
 	}
 	return Grant{IP: ip, Hostname: e.hostname, LeaseTime: b.pool.LeaseTime, Expires: e.expires}, nil
 }
@@ -309,11 +306,51 @@ func (b *LeaseBook) set(ip netip.Addr, e leaseEntry) (undo func()) {
 	}
 }
 
+// persistBound makes a bound lease durable and, in the same transaction,
+// moves the machine's lifecycle if the lease starts it: one commit, so the
+// ACK waits for no more than the lease alone.
+func (b *LeaseBook) persistBound(ctx context.Context, ip netip.Addr, e leaseEntry, undo func()) error {
+	ev := Event{Kind: EventDHCPLease, Cause: "DHCP lease " + ip.String()}
+	var id string
+	var moves bool
+	if b.machines != nil {
+		id, moves = b.machines.applies(e.mac, ev)
+	}
+	if !moves {
+		return b.persist(ctx, ip, e, undo)
+	}
+	var notes commitNotes
+	var lifecycleErr error
+	err := b.persistWith(ctx, ip, e, undo, func(tx *store.Tx) error {
+		notes = commitNotes{}
+		// The lease must not fail for the lifecycle's sake: its error is
+		// logged, and its writes are undone by their own savepoint.
+		lifecycleErr = tx.Savepoint(func(tx *store.Tx) error { return b.machines.notifyInTx(tx, id, ev, &notes) })
+		return nil
+	})
+	if err == nil && lifecycleErr == nil {
+		b.machines.committed(notes)
+	}
+	b.machines.logNotifyError(id, e.mac, ev, lifecycleErr)
+	return err
+}
+
 // persist makes a decision durable; if the store refuses it, the image is
 // put back as it was, so memory never claims what the disk does not hold.
 func (b *LeaseBook) persist(ctx context.Context, ip netip.Addr, e leaseEntry, undo func()) error {
+	return b.persistWith(ctx, ip, e, undo, nil)
+}
+
+// persistWith is persist with more writes (also may be nil) in the same transaction.
+func (b *LeaseBook) persistWith(ctx context.Context, ip netip.Addr, e leaseEntry, undo func(), also func(tx *store.Tx) error) error {
 	err := b.commit.Do(ctx, func(tx *store.Tx) error {
-		return tx.PutLease(store.Lease{IP: ip.String(), MAC: string(e.mac), Hostname: e.hostname, State: e.state, ExpiresAt: e.expires})
+		if err := tx.PutLease(store.Lease{IP: ip.String(), MAC: string(e.mac), Hostname: e.hostname, State: e.state, ExpiresAt: e.expires}); err != nil {
+			return err
+		}
+		if also != nil {
+			return also(tx)
+		}
+		return nil
 	})
 	if err != nil {
 		b.mu.Lock()

@@ -34,16 +34,41 @@ func (inv *Inventory) Apply(ctx context.Context, id string, ev Event) (State, er
 // the lifecycle: what does not apply is skipped without touching the
 // database, and failures are logged.
 func (inv *Inventory) Notify(ctx context.Context, mac MAC, ev Event) {
-	id, ok := inv.machineID(mac)
+	id, ok := inv.applies(mac, ev)
 	if !ok {
 		return
 	}
+	_, err := inv.Apply(ctx, id, ev)
+	inv.logNotifyError(id, mac, ev, err)
+}
+
+// applies says, from memory alone, whether ev may move mac's machine, and
+// which machine that is. A machine not in memory yet may.
+func (inv *Inventory) applies(mac MAC, ev Event) (string, bool) {
+	id, ok := inv.machineID(mac)
+	if !ok {
+		return "", false
+	}
 	if cur, ok := inv.cached(id); ok {
 		if _, err := Next(Machine{ID: id, State: cur.State, Since: cur.since}, ev, time.Now()); err != nil {
-			return
+			return "", false
 		}
 	}
-	_, err := inv.Apply(ctx, id, ev)
+	return id, true
+}
+
+// notifyInTx is Notify inside a transaction another write opened (a lease),
+// so that both share one commit. The caller passes c to committed after.
+func (inv *Inventory) notifyInTx(tx *store.Tx, id string, ev Event, c *commitNotes) error {
+	_, err := inv.applyInTx(tx, id, ev, c)
+	var illegal *IllegalTransitionError
+	if err == nil || errors.Is(err, ErrNoChange) || errors.As(err, &illegal) {
+		return nil
+	}
+	return err
+}
+
+func (inv *Inventory) logNotifyError(id string, mac MAC, ev Event, err error) {
 	var illegal *IllegalTransitionError
 	switch {
 	case err == nil, errors.Is(err, ErrNoChange), errors.As(err, &illegal):
