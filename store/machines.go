@@ -107,7 +107,7 @@ func (tx *Tx) addMACs(machineID string, macs []string) error {
 // caller never saw.
 func (tx *Tx) Transition(t Transition, expectStateJSON string) (Transition, error) {
 	var current string
-	err := tx.tx.QueryRowContext(tx.ctx, `SELECT state, state_json FROM machines WHERE id = ?`, t.MachineID).Scan(&t.From, &current)
+	err := tx.queryRow(`SELECT state, state_json FROM machines WHERE id = ?`, t.MachineID).Scan(&t.From, &current)
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, fmt.Errorf("machine %q: %w", t.MachineID, ErrNotFound)
 	}
@@ -147,6 +147,21 @@ func (tx *Tx) DeleteMachine(id string) error {
 
 // Machine reads a machine inside the transaction.
 func (tx *Tx) Machine(id string) (Machine, error) { return tx.machine(id) }
+
+// MachineState reads a machine's state and since when it holds, inside the
+// transaction: what a lifecycle decision needs, and cheap enough to do for
+// every DHCP lease.
+func (tx *Tx) MachineState(id string) (MachineState, error) {
+	ms := MachineState{ID: id}
+	err := tx.queryRow(`SELECT state_json, state_since FROM machines WHERE id = ?`, id).Scan(&ms.StateJSON, storedTime{t: &ms.Since})
+	if errors.Is(err, sql.ErrNoRows) {
+		return ms, fmt.Errorf("machine %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return ms, fmt.Errorf("read state of %q: %w", id, err)
+	}
+	return ms, nil
+}
 
 func (tx *Tx) machine(id string) (Machine, error) {
 	return scanMachine(tx.ctx, tx.tx, `WHERE m.id = ?`, id)
@@ -280,7 +295,7 @@ func (s *Store) MachineStates(ctx context.Context) ([]MachineState, error) {
 // MACOwner says which machine owns mac, and where that machine came from;
 // ErrNotFound if none does.
 func (tx *Tx) MACOwner(mac string) (machineID, source string, err error) {
-	err = tx.tx.QueryRowContext(tx.ctx, `SELECT m.id, m.source FROM machine_macs mm JOIN machines m ON m.id = mm.machine_id
+	err = tx.queryRow(`SELECT m.id, m.source FROM machine_macs mm JOIN machines m ON m.id = mm.machine_id
 		WHERE mm.mac = ?`, mac).Scan(&machineID, &source)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", "", fmt.Errorf("MAC %s: %w", mac, ErrNotFound)

@@ -219,6 +219,23 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 func (tx *Tx) Now() time.Time { return tx.now }
 
 func (tx *Tx) exec(query string, args ...any) (sql.Result, error) {
+	stmt, err := tx.prepared(query)
+	if err != nil {
+		return nil, err
+	}
+	return stmt.ExecContext(tx.ctx, args...)
+}
+
+// queryRow is QueryRow with the statement prepared once per transaction.
+func (tx *Tx) queryRow(query string, args ...any) rowScanner {
+	stmt, err := tx.prepared(query)
+	if err != nil {
+		return errRow{err}
+	}
+	return stmt.QueryRowContext(tx.ctx, args...)
+}
+
+func (tx *Tx) prepared(query string) (*sql.Stmt, error) {
 	stmt, ok := tx.stmts[query]
 	if !ok {
 		var err error
@@ -227,8 +244,13 @@ func (tx *Tx) exec(query string, args ...any) (sql.Result, error) {
 		}
 		tx.stmts[query] = stmt // closed by database/sql when the transaction ends
 	}
-	return stmt.ExecContext(tx.ctx, args...)
+	return stmt, nil
 }
+
+// errRow is a row whose query could not even be prepared.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 // timeFormat is fixed-width so that stored times sort as text.
 const timeFormat = "2006-01-02T15:04:05.000000000Z"

@@ -79,7 +79,7 @@ func (inv *Inventory) logNotifyError(id string, mac MAC, ev Event, err error) {
 
 // applyInTx decides from the state as stored, not as cached.
 func (inv *Inventory) applyInTx(tx *store.Tx, id string, ev Event, c *commitNotes) (State, error) {
-	m, err := tx.Machine(id)
+	m, err := tx.MachineState(id)
 	if err != nil {
 		return State{}, err
 	}
@@ -87,10 +87,10 @@ func (inv *Inventory) applyInTx(tx *store.Tx, id string, ev Event, c *commitNote
 	if err != nil {
 		return State{}, err
 	}
-	if ev.Kind == EventTimeout && !inv.overdue(cur, m.StateSince, inv.cfg.Now()) {
+	if ev.Kind == EventTimeout && !inv.overdue(cur, m.Since, inv.cfg.Now()) {
 		return cur, ErrNoChange // it moved on since the sweep looked
 	}
-	next, err := Next(Machine{ID: id, State: cur, Since: m.StateSince}, ev, tx.Now())
+	next, err := Next(Machine{ID: id, State: cur, Since: m.Since}, ev, tx.Now())
 	if err != nil {
 		return cur, err
 	}
