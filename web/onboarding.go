@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -58,24 +59,24 @@ func onboardingRoutes(app fiber.Router, cfg Config) {
 }
 
 // cloudInitFile answers a cloud-init fetch. It never fails: a MAC that
-// cannot be placed renders as "unknown".
+// does not parse or cannot be found renders as "unknown".
 func cloudInitFile(cfg Config, render func(*fiber.Ctx, domain.MAC) []byte) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		mac := resolveMAC(c, cfg, c.Query("mac"))
+		mac, err := domain.ParseMAC(c.Query("mac"))
+		if err != nil {
+			if c.Query("mac") != "" {
+				cfg.Logger.Warn("cloud-init fetch names a MAC that does not parse; looking the client up instead", "path", c.Path(), "mac", c.Query("mac"))
+			}
+			mac = neighborMAC(c, cfg)
+		}
 		c.Set(fiber.HeaderContentType, "text/yaml; charset=utf-8")
 		return c.Send(render(c, mac))
 	}
 }
 
-// resolveMAC places a request: the MAC it names, else the neighbor table's
+// neighborMAC places a request that names no MAC: the neighbor table's
 // entry for its address, else "" (unknown).
-func resolveMAC(c *fiber.Ctx, cfg Config, given string) domain.MAC {
-	if given != "" {
-		if mac, err := domain.ParseMAC(given); err == nil {
-			return mac
-		}
-		cfg.Logger.Warn("request names a MAC that does not parse; looking the client up instead", "path", c.Path(), "mac", given)
-	}
+func neighborMAC(c *fiber.Ctx, cfg Config) domain.MAC {
 	if cfg.Neighbors == nil {
 		return ""
 	}
@@ -140,25 +141,16 @@ const maxDetail = 4096
 
 func heartbeat(cfg Config) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		var req heartbeatRequest
-		if err := json.Unmarshal(c.Body(), &req); err != nil {
-			return unprocessable(c, "body", fmt.Sprintf("the body is not a JSON heartbeat: %v", err), nil)
+		hb, bad := parseHeartbeat(c.Body(), c.Query("mac"))
+		if bad != nil {
+			return unprocessable(c, *bad)
 		}
-		hb := domain.Heartbeat{MAC: resolveMAC(c, cfg, firstNonEmpty(req.MAC, c.Query("mac"))), Detail: req.Detail, ClientIP: c.IP()}
 		if hb.MAC == "" {
-			return unprocessable(c, "mac", "mac is required: give it in the body (any common spelling)", nil)
+			if hb.MAC = neighborMAC(c, cfg); hb.MAC == "" {
+				return unprocessable(c, invalidField{field: "mac", msg: "mac is required: give it in the body (any common spelling)"})
+			}
 		}
-		var err error
-		var enum *domain.EnumError
-		if hb.Stage, err = domain.ParseStage(req.Stage); errors.As(err, &enum) {
-			return unprocessable(c, "stage", err.Error(), enum.Allowed)
-		}
-		if hb.Phase, err = domain.ParsePhase(req.Phase); errors.As(err, &enum) {
-			return unprocessable(c, "phase", err.Error(), enum.Allowed)
-		}
-		if len(hb.Detail) > maxDetail {
-			return unprocessable(c, "detail", fmt.Sprintf("detail is %d bytes; at most %d", len(hb.Detail), maxDetail), nil)
-		}
+		hb.ClientIP = c.IP()
 		rec, err := cfg.Onboarding.RecordHeartbeat(c.UserContext(), hb)
 		if err != nil {
 			return err
@@ -167,22 +159,52 @@ func heartbeat(cfg Config) fiber.Handler {
 	}
 }
 
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
+// invalidField is a request field that cannot be taken: why, and what
+// values would be.
+type invalidField struct {
+	field, msg string
+	allowed    []string
+}
+
+// parseHeartbeat checks a heartbeat body; queryMAC is ?mac=, used when the
+// body names none. The MAC comes back empty when neither names one (the
+// caller may still find it); a MAC that is given must parse.
+func parseHeartbeat(body []byte, queryMAC string) (domain.Heartbeat, *invalidField) {
+	var req heartbeatRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return domain.Heartbeat{}, &invalidField{field: "body", msg: fmt.Sprintf("the body is not a JSON heartbeat: %v", err)}
 	}
-	return b
+	hb := domain.Heartbeat{Detail: req.Detail}
+	if given := cmp.Or(req.MAC, queryMAC); given != "" {
+		mac, err := domain.ParseMAC(given)
+		if err != nil {
+			return hb, &invalidField{field: "mac", msg: "mac: " + err.Error()}
+		}
+		hb.MAC = mac
+	}
+	var err error
+	var enum *domain.EnumError
+	if hb.Stage, err = domain.ParseStage(req.Stage); errors.As(err, &enum) {
+		return hb, &invalidField{field: "stage", msg: err.Error(), allowed: enum.Allowed}
+	}
+	if hb.Phase, err = domain.ParsePhase(req.Phase); errors.As(err, &enum) {
+		return hb, &invalidField{field: "phase", msg: err.Error(), allowed: enum.Allowed}
+	}
+	if len(hb.Detail) > maxDetail {
+		return hb, &invalidField{field: "detail", msg: fmt.Sprintf("detail is %d bytes; at most %d", len(hb.Detail), maxDetail)}
+	}
+	return hb, nil
 }
 
 // unprocessable answers 422 in both shapes a client may read: Slipway's
 // {"error": ...} and FastAPI's {"detail": [...]}, which gb10 clients know.
-func unprocessable(c *fiber.Ctx, field, msg string, allowed []string) error {
-	item := fiber.Map{"loc": []string{"body", field}, "msg": msg, "type": "value_error"}
-	if allowed != nil {
+func unprocessable(c *fiber.Ctx, bad invalidField) error {
+	item := fiber.Map{"loc": []string{"body", bad.field}, "msg": bad.msg, "type": "value_error"}
+	if bad.allowed != nil {
 		item["type"] = "enum"
-		item["ctx"] = fiber.Map{"expected": allowed}
+		item["ctx"] = fiber.Map{"expected": bad.allowed}
 	}
-	return c.Status(fiber.StatusUnprocessableEntity).JSON(fiber.Map{"error": msg, "allowed": allowed, "detail": []fiber.Map{item}})
+	return c.Status(fiber.StatusUnprocessableEntity).JSON(fiber.Map{"error": bad.msg, "allowed": bad.allowed, "detail": []fiber.Map{item}})
 }
 
 // clients answers every onboarding record, keyed by MAC as gb10 does.

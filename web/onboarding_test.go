@@ -79,6 +79,7 @@ func TestHeartbeatRejectsWhatIsNotInTheEnums(t *testing.T) {
 		{"unknown phase", `{"mac":"52:54:00:00:00:01","stage":"install","phase":"ok"}`,
 			[]string{`"allowed":["started","running","done","failed"]`, `"loc":["body","phase"]`}},
 		{"no MAC", `{"stage":"install","phase":"started"}`, []string{"mac is required"}},
+		{"a MAC that does not parse", `{"mac":"52:54:00:zz:00:01","stage":"install","phase":"started"}`, []string{`"loc":["body","mac"]`, "mac: "}},
 		{"not JSON", `stage=install`, []string{"the body is not a JSON heartbeat"}},
 	}
 	for _, tt := range tests {
@@ -202,4 +203,37 @@ func TestCloudInitNeverFails(t *testing.T) {
 	if code, body := get(t, s.base+"/clients/52:54:00:00:00:08"); code != 404 || !bytes.Contains([]byte(body), []byte("no heartbeats")) {
 		t.Errorf("a MAC without heartbeats: %d %s", code, body)
 	}
+}
+
+// FuzzParseHeartbeat: any body is refused with a reason or gives a
+// heartbeat whose fields are inside their enumerations and bounds.
+func FuzzParseHeartbeat(f *testing.F) {
+	f.Add([]byte(`{"mac":"52:54:00:aa:bb:cc","stage":"install","phase":"running","detail":"412 of 980"}`), "")
+	f.Add([]byte(`{"stage":"boot","phase":"started"}`), "52-54-00-AA-BB-CC")
+	f.Add([]byte(`{"mac":"5254.00aa.bbcc","stage":"complete","phase":"done"}`), "")
+	f.Add([]byte(`{"mac":1,"stage":null}`), "")
+	f.Add([]byte(`[]`), "")
+	f.Fuzz(func(t *testing.T, body []byte, queryMAC string) {
+		hb, bad := parseHeartbeat(body, queryMAC)
+		if bad != nil {
+			if bad.field == "" || bad.msg == "" {
+				t.Fatalf("a refusal without a field or a reason: %+v", bad)
+			}
+			return
+		}
+		if _, err := domain.ParseStage(string(hb.Stage)); err != nil {
+			t.Fatalf("accepted stage %q", hb.Stage)
+		}
+		if _, err := domain.ParsePhase(string(hb.Phase)); err != nil {
+			t.Fatalf("accepted phase %q", hb.Phase)
+		}
+		if hb.MAC != "" {
+			if again, err := domain.ParseMAC(string(hb.MAC)); err != nil || again != hb.MAC {
+				t.Fatalf("accepted MAC %q is not canonical", hb.MAC)
+			}
+		}
+		if len(hb.Detail) > maxDetail {
+			t.Fatalf("accepted a %d-byte detail", len(hb.Detail))
+		}
+	})
 }
