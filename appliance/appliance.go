@@ -148,7 +148,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 		return err
 	}
 	// Retained states are whole before the first subscriber can connect.
-	if err := p.relay.seed(ctx); err != nil {
+	if err := p.relay.seed(ctx, p.inventory.Machines()); err != nil {
 		return err
 	}
 	if err := p.broker.Start(); err != nil {

@@ -2,7 +2,6 @@ package appliance
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -33,7 +32,8 @@ type relay struct {
 
 const (
 	relayBatch = 512
-	// relayRetry bounds how long an event can wait if a wake-up is missed.
+	// relayRetry is the pause after a drain that failed (the store refused
+	// to read or mark the outbox).
 	relayRetry = 2 * time.Second
 	// outboxKeep is how long published events stay in the outbox, for
 	// looking into what was sent.
@@ -61,7 +61,7 @@ func (r *relay) Wake() {
 // seed publishes, before any client can connect, what a crash left in the
 // outbox and then every machine's current state, so that the broker's
 // retained messages (kept in memory) are whole again after a restart.
-func (r *relay) seed(ctx context.Context) error {
+func (r *relay) seed(ctx context.Context, machines []domain.Machine) error {
 	left, err := r.drain(ctx)
 	if err != nil {
 		return err
@@ -70,47 +70,32 @@ func (r *relay) seed(ctx context.Context) error {
 		r.log.Info("events the last run committed but had not published are published now", "events", left)
 	}
 	var events broker.Events
-	n := 0
-	for after := ""; ; {
-		page, err := r.db.Machines(ctx, store.MachineFilter{AfterID: after, Limit: 1000})
-		if err != nil {
-			return fmt.Errorf("seed machine states: %w", err)
+	for _, m := range machines {
+		e := events.StateMessage(m.ID, m.State, m.Since)
+		if err := r.pub.Publish(e.Topic, e.Payload, e.Retain, e.QoS); err != nil {
+			return err
 		}
-		for _, m := range page {
-			st, err := domain.ParseState(m.StateJSON)
-			if err != nil {
-				return fmt.Errorf("seed machine states: %s: %w", m.ID, err)
-			}
-			e := events.StateMessage(m.ID, st, m.StateSince)
-			if err := r.pub.Publish(e.Topic, e.Payload, e.Retain, e.QoS); err != nil {
-				return err
-			}
-			n++
-		}
-		if len(page) < 1000 {
-			break
-		}
-		after = page[len(page)-1].ID
 	}
-	r.log.Info("machine states published", "machines", n)
+	r.log.Info("machine states published", "machines", len(machines))
 	return nil
 }
 
-// run publishes until ctx ends.
+// run publishes whenever a commit wakes it, until ctx ends. It does not
+// poll: a failed drain is retried after relayRetry, nothing else waits.
 func (r *relay) run(ctx context.Context) error {
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
-	retry := time.NewTicker(relayRetry)
-	defer retry.Stop()
 	for {
+		var retry <-chan time.Time
 		if _, err := r.drain(ctx); err != nil && ctx.Err() == nil {
-			r.log.Error("cannot publish events; retrying", "error", err)
+			r.log.Error("cannot publish events; retrying", "error", err, "in", relayRetry)
+			retry = time.After(relayRetry)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-r.wake:
-		case <-retry.C:
+		case <-retry:
 		case now := <-prune.C:
 			if _, err := r.db.PruneOutbox(ctx, now.Add(-outboxKeep)); err != nil {
 				r.log.Warn("cannot prune the outbox", "error", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/broker"
 	"github.com/slipway/slipway/store"
 )
@@ -91,4 +92,22 @@ func BenchmarkRelay(b *testing.B) {
 		<-all
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// At start the relay publishes what a crash left, then every machine's
+// state, so retained messages are whole before the first subscriber.
+func TestRelaySeedPublishesLeftoversThenStates(t *testing.T) {
+	r, all := relayFixture(t, 10)
+	states := []domain.Machine{{ID: "m1", State: domain.Ready(), Since: time.Now()}, {ID: "m2", State: domain.HostInit(domain.HostInitInit), Since: time.Now()}}
+	if err := r.seed(context.Background(), states); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-all:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the events a crash left were not published")
+	}
+	if pending, _ := r.db.PendingEvents(context.Background(), 1); len(pending) != 0 {
+		t.Fatalf("still pending: %+v", pending)
+	}
 }

@@ -275,21 +275,18 @@ func (s *Store) MACOwners(ctx context.Context) (map[string]string, error) {
 	return out, err
 }
 
-// MachineState is a machine's current state, since when, and the sequence
-// number of the transition that set it.
+// MachineState is a machine's current state and since when it holds.
 type MachineState struct {
 	ID        string
 	StateJSON string
 	Since     time.Time
-	Seq       int64
 }
 
 // MachineStates returns the current state of every machine.
 func (s *Store) MachineStates(ctx context.Context) ([]MachineState, error) {
 	return queryAll(ctx, s.db, "list machine states", func(r rowScanner) (m MachineState, err error) {
-		return m, r.Scan(&m.ID, &m.StateJSON, storedTime{t: &m.Since}, &m.Seq)
-	}, `SELECT m.id, m.state_json, m.state_since,
-		COALESCE((SELECT max(seq) FROM transitions WHERE machine_id = m.id), 0) FROM machines m`)
+		return m, r.Scan(&m.ID, &m.StateJSON, storedTime{t: &m.Since})
+	}, `SELECT id, state_json, state_since FROM machines`)
 }
 
 // MACOwner says which machine owns mac, and where that machine came from;

@@ -87,9 +87,21 @@ func NewInventory(ctx context.Context, cfg InventoryConfig) (*Inventory, error) 
 		if err != nil {
 			return nil, fmt.Errorf("machine %s: %w", ms.ID, err)
 		}
-		inv.states[ms.ID] = cachedState{State: st, since: ms.Since, seq: ms.Seq}
+		// seq 0: every transition from now on has a higher one.
+		inv.states[ms.ID] = cachedState{State: st, since: ms.Since}
 	}
 	return inv, nil
+}
+
+// Machines returns every machine's current state, as of the last commit.
+func (inv *Inventory) Machines() []Machine {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	out := make([]Machine, 0, len(inv.states))
+	for id, s := range inv.states {
+		out = append(out, Machine{ID: id, State: s.State, Since: s.since})
+	}
+	return out
 }
 
 // DiscoveredID is the machine id given to a machine first seen by its MAC.
