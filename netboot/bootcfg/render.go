@@ -2,6 +2,7 @@ package bootcfg
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,7 +28,8 @@ type Machines interface {
 	Notify(ctx context.Context, mac domain.MAC, ev domain.Event)
 }
 
-// Vars are what a profile's command line template may use.
+// Vars are what a profile's templates (its command line, its cloud-init
+// user-data) may use.
 type Vars struct {
 	MAC       string // 52:54:00:12:34:56
 	MACSlug   string // 52-54-00-12-34-56
@@ -36,6 +38,17 @@ type Vars struct {
 	Profile   string
 	ServerURL string // http://10.88.0.1:80, no trailing slash
 	LANIP     string
+	// Inventory fields; empty when the inventory has none.
+	RackID, RackName, TrayType, BMC string
+	Tray                            int
+}
+
+// MachineVars are the template variables of machine m booting from mac:
+// its hostname or one generated from the MAC, its profile or defaultProfile.
+func MachineVars(mac domain.MAC, m domain.BootMachine, defaultProfile, serverURL string, lanIP netip.Addr) Vars {
+	return Vars{MAC: string(mac), MACSlug: mac.Slug(), MachineID: m.ID, Hostname: cmp.Or(m.Hostname, domain.GeneratedHostname(mac)),
+		Profile: cmp.Or(m.Profile, defaultProfile), ServerURL: serverURL, LANIP: lanIP.String(),
+		RackID: m.RackID, RackName: m.RackName, Tray: m.Tray, TrayType: m.TrayType, BMC: m.BMC}
 }
 
 // Renderer renders boot configurations.
@@ -81,20 +94,12 @@ func (r *Renderer) plan(ctx context.Context, mac domain.MAC) (plan, error) {
 	if err != nil {
 		return plan{}, err
 	}
-	name := m.Profile
-	if name == "" {
-		name = r.defaultProfile
-	}
+	pl := plan{Vars: MachineVars(mac, m, r.defaultProfile, r.serverURL, r.lanIP)}
+	name := pl.Profile
 	p, ok := r.profiles[name]
 	if !ok {
 		return plan{}, fmt.Errorf("machine %s (%s): %w (set default_profile or the machine's profile)", m.ID, mac, ErrNoProfile)
 	}
-	hostname := m.Hostname
-	if hostname == "" {
-		hostname = domain.GeneratedHostname(mac)
-	}
-	pl := plan{Vars: Vars{MAC: string(mac), MACSlug: mac.Slug(), MachineID: m.ID, Hostname: hostname, Profile: name,
-		ServerURL: r.serverURL, LANIP: r.lanIP.String()}}
 	var cmdline bytes.Buffer
 	if err := r.cmdlines[name].Execute(&cmdline, pl.Vars); err != nil {
 		return plan{}, fmt.Errorf("profiles.%s.cmdline: %w", name, err)

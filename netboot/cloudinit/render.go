@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/netboot/bootcfg"
 )
 
 // Unknown is the MAC of a request nobody could place; it still gets data.
@@ -37,19 +38,9 @@ type Config struct {
 	Logger         *slog.Logger
 }
 
-// Vars are what a user-data template may use.
-type Vars struct {
-	MAC       string // 52:54:00:12:34:56, or "unknown"
-	MACSlug   string // 52-54-00-12-34-56: safe in file names
-	MachineID string
-	Hostname  string // the inventory hostname, or one generated from the MAC
-	Profile   string
-	ServerURL string // http://10.88.0.1:80, from the request's Host header
-	LANIP     string
-	// Inventory fields; empty when the inventory has none.
-	RackID, RackName, TrayType, BMC string
-	Tray                            int
-}
+// Vars are what a user-data template may use: the same as a profile's
+// command line.
+type Vars = bootcfg.Vars
 
 // Renderer renders cloud-init data.
 type Renderer struct {
@@ -68,25 +59,15 @@ func New(cfg Config, machines Machines) *Renderer {
 
 // vars gathers what the templates see for mac ("" for an unplaced request).
 func (r *Renderer) vars(ctx context.Context, mac domain.MAC, serverURL string) Vars {
-	v := Vars{MAC: Unknown, MACSlug: Unknown, Hostname: "node-unknown", Profile: r.cfg.DefaultProfile,
-		ServerURL: serverURL, LANIP: r.cfg.LANIP.String()}
 	if mac == "" {
-		return v
+		return Vars{MAC: Unknown, MACSlug: Unknown, Hostname: "node-" + Unknown, Profile: r.cfg.DefaultProfile,
+			ServerURL: serverURL, LANIP: r.cfg.LANIP.String()}
 	}
-	v.MAC, v.MACSlug, v.Hostname = string(mac), mac.Slug(), domain.GeneratedHostname(mac)
 	m, err := r.machines.MachineByMAC(ctx, mac)
 	if err != nil {
 		r.log.Warn("cloud-init: machine lookup failed; rendering without its inventory", "mac", mac, "error", err)
-		return v
 	}
-	v.MachineID, v.RackID, v.RackName, v.Tray, v.TrayType, v.BMC = m.ID, m.RackID, m.RackName, m.Tray, m.TrayType, m.BMC
-	if m.Hostname != "" {
-		v.Hostname = m.Hostname
-	}
-	if m.Profile != "" {
-		v.Profile = m.Profile
-	}
-	return v
+	return bootcfg.MachineVars(mac, m, r.cfg.DefaultProfile, serverURL, r.cfg.LANIP)
 }
 
 // UserData renders the machine's user-data, or the fallback.
