@@ -31,9 +31,9 @@ type Rule struct {
 	Read, Write bool
 }
 
-// ReservedPrefixes are published by Slipway alone: no rule can open them
+// reservedPrefixes are published by Slipway alone: no rule can open them
 // for writing.
-var ReservedPrefixes = []string{NICoPrefix, SlipwayPrefix}
+func reservedPrefixes() []string { return []string{NICoPrefix, SlipwayPrefix} }
 
 // accessHook is the broker's only authentication and ACL hook. mochi
 // OR-combines hooks (any hook that allows, allows), so an allow-all hook
@@ -97,7 +97,7 @@ func (h *accessHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool 
 }
 
 func reserved(topic string) bool {
-	for _, p := range ReservedPrefixes {
+	for _, p := range reservedPrefixes() {
 		if strings.HasPrefix(topic, p) {
 			return true
 		}
@@ -130,10 +130,12 @@ func covers(rule, filter string) bool {
 // OverlapsReserved says whether a filter can match a topic Slipway reserves,
 // so that config validation can refuse write rules on it.
 func OverlapsReserved(filter string) bool {
-	for _, p := range ReservedPrefixes {
-		first := strings.TrimSuffix(p, "/")
-		level := strings.SplitN(filter, "/", 2)[0]
-		if level == first || level == "+" || level == "#" {
+	level, _, _ := strings.Cut(filter, "/")
+	if level == "+" || level == "#" {
+		return true
+	}
+	for _, p := range reservedPrefixes() {
+		if level+"/" == p {
 			return true
 		}
 	}

@@ -10,14 +10,13 @@ import (
 	"net/url"
 	"strings"
 	"time"
-)
 
-// OnboardingStages are the stages a simulated installer reports, in order.
-var OnboardingStages = []string{"boot", "cloud-init", "disk", "install", "configure", "validate", "complete"}
+	"github.com/slipway/slipway/appliance/domain"
+)
 
 // Onboard plays the installer a netbooted node runs: it fetches its
 // cloud-init data from server (http://host:port) and reports every stage
-// started and done by heartbeat, pausing stageDelay between stages.
+// (domain.Stages) started and done by heartbeat, pausing stageDelay between stages.
 func Onboard(ctx context.Context, server, mac string, stageDelay time.Duration) (userData string, err error) {
 	q := "?mac=" + url.QueryEscape(mac)
 	if userData, err = httpGet(ctx, server+"/cloud-init/user-data"+q); err != nil {
@@ -26,9 +25,9 @@ func Onboard(ctx context.Context, server, mac string, stageDelay time.Duration) 
 	if _, err = httpGet(ctx, server+"/cloud-init/meta-data"+q); err != nil {
 		return "", fmt.Errorf("cloud-init meta-data: %w", err)
 	}
-	for _, stage := range OnboardingStages {
-		for _, phase := range []string{"started", "done"} {
-			if err := Heartbeat(ctx, server, mac, stage, phase, ""); err != nil {
+	for _, stage := range domain.Stages {
+		for _, phase := range []domain.Phase{domain.PhaseStarted, domain.PhaseDone} {
+			if err := Heartbeat(ctx, server, mac, string(stage), string(phase), ""); err != nil {
 				return userData, err
 			}
 		}

@@ -20,12 +20,8 @@ type Heartbeat struct {
 
 // StageReport is a recorded heartbeat, as the bus announces it.
 type StageReport struct {
-	MAC       MAC
+	Heartbeat
 	MachineID string
-	Stage     Stage
-	Phase     Phase
-	Detail    string
-	ClientIP  string
 	At        time.Time
 	State     State // the machine's lifecycle state after the heartbeat
 }
@@ -94,8 +90,7 @@ func (inv *Inventory) heartbeatInTx(tx *store.Tx, hb Heartbeat, c *commitNotes) 
 	if inv.cfg.Announce == nil {
 		return nil
 	}
-	_, err = tx.Enqueue(inv.cfg.Announce.StageMessage(StageReport{MAC: hb.MAC, MachineID: id, Stage: hb.Stage,
-		Phase: hb.Phase, Detail: hb.Detail, ClientIP: hb.ClientIP, At: ev.At, State: state}))
+	_, err = tx.Enqueue(inv.cfg.Announce.StageMessage(StageReport{Heartbeat: hb, MachineID: id, At: ev.At, State: state}))
 	c.enqueued = err == nil
 	return err
 }

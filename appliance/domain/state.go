@@ -173,12 +173,6 @@ func WaitingForCleanup() State {
 	return State{State: StateWaitingForCleanup, CleanupState: &SubState{State: "hostcleanup"}}
 }
 
-// HostReprovision is a machine being reprovisioned; sub is the schema's
-// HostReprovisionState, e.g. "checkingfirmware" or an object.
-func HostReprovision(sub json.RawMessage) State {
-	return State{State: StateHostReprovision, ReprovisionState: sub}
-}
-
 // Failed is a failed machine with why, when and who noticed.
 func Failed(machineID string, cause FailureCause, source FailureSource, at time.Time) State {
 	zero := uint32(0)

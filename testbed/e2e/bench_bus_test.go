@@ -17,6 +17,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/testbed"
 )
 
@@ -99,8 +100,8 @@ func heartbeatRate(t *testing.T, server string, clients int, d time.Duration) fl
 			defer wg.Done()
 			mac := fmt.Sprintf("02:bb:00:00:%02x:%02x", i>>8, i&0xff)
 			for n := 0; ctx.Err() == nil; n++ {
-				stage := testbed.OnboardingStages[n%len(testbed.OnboardingStages)]
-				if testbed.Heartbeat(ctx, server, mac, stage, "running", "") == nil {
+				stage := domain.Stages[n%len(domain.Stages)]
+				if testbed.Heartbeat(ctx, server, mac, string(stage), string(domain.PhaseRunning), "") == nil {
 					acked.Add(1)
 				}
 			}

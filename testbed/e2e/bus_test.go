@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/broker/nicoschema"
 	"github.com/slipway/slipway/testbed"
 )
@@ -148,7 +149,7 @@ func TestBusWithMosquittoClients(t *testing.T) {
 	})
 
 	// A node onboards by heartbeat; the bus tells its story live, to ready.
-	for _, stage := range testbed.OnboardingStages {
+	for _, stage := range domain.Stages {
 		for _, phase := range []string{"started", "done"} {
 			body := fmt.Sprintf(`{"mac":"02-00-00-00-01-01","stage":%q,"phase":%q}`, stage, phase)
 			if out, err := node.Run(context.Background(), "curl", "-fsS", "-H", "Content-Type: application/json", "-d", body, lanURL+"/heartbeat"); err != nil {

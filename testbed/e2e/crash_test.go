@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/store"
 	"github.com/slipway/slipway/testbed"
 )
@@ -52,13 +53,13 @@ netboot: {router_advertisements: false}
 		go func() {
 			defer wg.Done()
 			mac := fmt.Sprintf("02:cc:00:00:%02x:%02x", i>>8, i&0xff)
-			for _, stage := range testbed.OnboardingStages {
-				for _, phase := range []string{"started", "done"} {
-					if testbed.Heartbeat(ctx, a.url, mac, stage, phase, "") != nil {
+			for _, stage := range domain.Stages {
+				for _, phase := range []domain.Phase{domain.PhaseStarted, domain.PhaseDone} {
+					if testbed.Heartbeat(ctx, a.url, mac, string(stage), string(phase), "") != nil {
 						return // the appliance is gone
 					}
 					mu.Lock()
-					acked[mac] = append(acked[mac], stage+"/"+phase)
+					acked[mac] = append(acked[mac], string(stage)+"/"+string(phase))
 					mu.Unlock()
 					total.Add(1)
 				}
