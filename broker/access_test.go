@@ -2,8 +2,6 @@ package broker
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -52,17 +50,8 @@ func TestNamedUsersAndAnonymousAccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := New(Config{Addr: loopback, Port: freePort(t), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Access: Access{
-		Users: []User{{Name: "ops", PasswordHash: string(hash), Rules: []Rule{
-			{Filter: "site/#", Read: true, Write: true}, {Filter: "NICO/v1/machine/+/state", Read: true}}}},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := startBroker(t, Access{Users: []User{{Name: "ops", PasswordHash: string(hash), Rules: []Rule{
+		{Filter: "site/#", Read: true, Write: true}, {Filter: "NICO/v1/machine/+/state", Read: true}}}}})
 	url := "tcp://" + b.Addrs()[0].String()
 
 	if err := tryConnect(url, "", ""); err == nil {
@@ -122,4 +111,22 @@ func connectAs(t *testing.T, url, user, pass string) paho.Client {
 	}
 	t.Cleanup(func() { c.Disconnect(10) })
 	return c
+}
+
+// With anonymous access on, a client that gives a name must still prove it.
+func TestAWrongPasswordIsRefusedEvenWhenAnonymousMayConnect(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := startBroker(t, Access{Anonymous: true, Users: []User{{Name: "ops", PasswordHash: string(hash)}}})
+	url := "tcp://" + b.Addrs()[0].String()
+	if err := tryConnect(url, "", ""); err != nil {
+		t.Fatalf("anonymous: %v", err)
+	}
+	for _, who := range [][2]string{{"ops", "wrong"}, {"nobody", "s3cret"}} {
+		if err := tryConnect(url, who[0], who[1]); err == nil {
+			t.Errorf("%s with password %q connected", who[0], who[1])
+		}
+	}
 }

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"errors"
+	"io"
+	"log/slog"
 	"fmt"
 	"net"
 	"net/netip"
@@ -25,9 +27,11 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func startBroker(t *testing.T) *Broker {
+// startBroker serves a broker on loopback (TCP and WebSocket) with access.
+func startBroker(t *testing.T, access Access) *Broker {
 	t.Helper()
-	b, err := New(Config{Addr: loopback, Port: freePort(t), WebSocketPort: freePort(t), Access: Access{Anonymous: true}})
+	b, err := New(Config{Addr: loopback, Port: freePort(t), WebSocketPort: freePort(t), Access: access,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +45,7 @@ func startBroker(t *testing.T) *Broker {
 func connect(t *testing.T, url string) paho.Client { return connectAs(t, url, "", "") }
 
 func TestSubscribersOnTCPAndWebSocketGetRetainedEvents(t *testing.T) {
-	b := startBroker(t)
+	b := startBroker(t, Access{Anonymous: true})
 	if err := b.Publish("NICO/v1/machine/m1/state", []byte(`{"state":"ready"}`), true, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +76,7 @@ func TestSubscribersOnTCPAndWebSocketGetRetainedEvents(t *testing.T) {
 }
 
 func TestNetworkClientsCannotPublish(t *testing.T) {
-	b := startBroker(t)
+	b := startBroker(t, Access{Anonymous: true})
 	watcher := connect(t, "tcp://"+b.Addrs()[0].String())
 	got := make(chan string, 4)
 	watcher.Subscribe("#", 0, func(_ paho.Client, m paho.Message) { got <- m.Topic() }).WaitTimeout(5 * time.Second)
