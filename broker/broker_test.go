@@ -2,9 +2,9 @@ package broker
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
-	"fmt"
 	"net"
 	"net/netip"
 	"syscall"
