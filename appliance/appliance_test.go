@@ -23,27 +23,9 @@ import (
 	"github.com/slipway/slipway/testbed"
 )
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	port, err := testbed.FreePort("tcp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port
-}
-
-func freeUDPPort(t *testing.T) int {
-	t.Helper()
-	port, err := testbed.FreePort("udp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port
-}
-
 func testConfig(t *testing.T, dataDir string, machines ...config.Machine) *config.Config {
 	t.Helper()
-	cfg, err := DemoConfig(dataDir, DemoPorts{HTTP: freePort(t), MQTT: freePort(t), WebSocket: freePort(t), TFTP: freeUDPPort(t), DHCP: freeUDPPort(t)}, machines, "console=ttyS0")
+	cfg, err := DemoConfig(dataDir, DemoPorts{HTTP: testbed.FreePort(t, "tcp"), MQTT: testbed.FreePort(t, "tcp"), WebSocket: testbed.FreePort(t, "tcp"), TFTP: testbed.FreePort(t, "udp"), DHCP: testbed.FreePort(t, "udp")}, machines, "console=ttyS0")
 	if err != nil {
 		t.Fatal(err)
 	}

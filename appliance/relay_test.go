@@ -15,6 +15,7 @@ import (
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/broker"
 	"github.com/slipway/slipway/store"
+	"github.com/slipway/slipway/testbed"
 )
 
 // relayFixture is a store with n pending events and a broker with one
@@ -28,7 +29,7 @@ func relayFixture(tb testing.TB, n int) (*relay, <-chan struct{}) {
 	}
 	tb.Cleanup(func() { db.Close() })
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b, err := broker.New(broker.Config{Addr: netip.MustParseAddr("127.0.0.1"), Port: freePort(tb), Access: broker.Access{Anonymous: true}, Logger: quiet})
+	b, err := broker.New(broker.Config{Addr: netip.MustParseAddr("127.0.0.1"), Port: testbed.FreePort(tb, "tcp"), Access: broker.Access{Anonymous: true}, Logger: quiet})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func newTestServer(t testing.TB, tune ...func(*Config)) (*Server, *store.Store) 
 		t.Fatal(err)
 	}
 	cfg := Config{
-		Port: freeUDPPort(t), ServerIP: serverIP, Subnet: netip.MustParsePrefix("10.88.0.0/24"),
+		Port: testbed.FreePort(t, "udp"), ServerIP: serverIP, Subnet: netip.MustParsePrefix("10.88.0.0/24"),
 		Router: serverIP, DNS: []netip.Addr{serverIP}, Domain: "lab.example", Logger: quiet,
 		Boot: boot.Server{IP: serverIP, HTTPPort: 80, BootFiles: map[string]string{"bios": "undionly.kpxe", "uefi-x64": "ipxe.efi", "uefi-arm64": "arm64/ipxe.efi"}},
 	}
@@ -65,15 +65,6 @@ func newTestServer(t testing.TB, tune ...func(*Config)) (*Server, *store.Store) 
 	}
 	t.Cleanup(func() { s.Close() })
 	return s, db
-}
-
-func freeUDPPort(t testing.TB) int {
-	t.Helper()
-	port, err := testbed.FreePort("udp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port
 }
 
 func discover(t *testing.T, mac net.HardwareAddr, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {

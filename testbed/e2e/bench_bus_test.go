@@ -41,7 +41,7 @@ func TestBenchBusAgainstMosquitto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	httpPort, slipwayMQTT, mosquittoPort := freeTCP(t), freeTCP(t), freeTCP(t)
+	httpPort, slipwayMQTT, mosquittoPort := testbed.FreePort(t, "tcp"), testbed.FreePort(t, "tcp"), testbed.FreePort(t, "tcp")
 	a := startServe(t, testbed.Host{}, fmt.Sprintf(`
 lan: {interface: lo, address: 127.0.0.1/8}
 data_dir: DATA_DIR
@@ -55,7 +55,7 @@ mqtt:
     - {name: bench, password_hash: %q, acl: [{topic: "bench/#", access: readwrite}]}
 dhcp: {mode: "off"}
 netboot: {router_advertisements: false}
-`, httpPort, freeUDP(t), slipwayMQTT, string(hash)))
+`, httpPort, testbed.FreePort(t, "udp"), slipwayMQTT, string(hash)))
 	a.url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	waitReady(t, a)
 	stopMosquitto := startMosquitto(t, mosquittoPort)

@@ -58,15 +58,21 @@ runcmd:
   - [sh, -c, "echo onboarded from {{.ServerURL}}"]
 `
 
-// bus is a mosquitto_sub watching the bus from a LAN host, line by line.
+// bus is a mosquitto_sub watching a broker from a host, line by line
+// ("topic payload").
 type bus struct {
 	lines chan string
+	stop  context.CancelFunc
 }
 
-func watchBus(t *testing.T, host testbed.Host, args ...string) *bus {
+// lanBroker is where the appliance's MQTT listens in the namespace LAN tests.
+const lanBroker = "10.88.0.1:1883"
+
+func watchBus(t *testing.T, host testbed.Host, broker string, args ...string) *bus {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := host.Command(ctx, "mosquitto_sub", append([]string{"-h", "10.88.0.1", "-p", "1883", "-v", "-q", "1"}, args...)...)
+	addr, port, _ := strings.Cut(broker, ":")
+	cmd := host.Command(ctx, "mosquitto_sub", append([]string{"-h", addr, "-p", port, "-v", "-q", "1"}, args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +80,8 @@ func watchBus(t *testing.T, host testbed.Host, args ...string) *bus {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	b := &bus{lines: make(chan string, 4096)}
+	// Room for every message of a test that reads only at the end.
+	b := &bus{lines: make(chan string, 1<<16), stop: cancel}
 	go func() {
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -85,6 +92,16 @@ func watchBus(t *testing.T, host testbed.Host, args ...string) *bus {
 	}()
 	t.Cleanup(func() { cancel(); cmd.Wait() })
 	return b
+}
+
+// drain stops the subscriber and returns every line it had not handed out.
+func (b *bus) drain() []string {
+	b.stop()
+	var rest []string
+	for line := range b.lines {
+		rest = append(rest, line)
+	}
+	return rest
 }
 
 // until reads lines until done says so, failing after timeout.
@@ -141,7 +158,7 @@ func TestBusWithMosquittoClients(t *testing.T) {
 	}
 
 	// A new subscriber sees every machine's current state, retained.
-	nico := watchBus(t, watcher, "-t", "NICO/#", "-t", "slipway/#")
+	nico := watchBus(t, watcher, lanBroker, "-t", "NICO/#", "-t", "slipway/#")
 	retained := map[string]bool{}
 	nico.until(t, 10*time.Second, func(topic, payload string) bool {
 		retained[topic] = stateOf(payload) == "created"
@@ -194,7 +211,7 @@ func TestBusWithMosquittoClients(t *testing.T) {
 	}
 
 	// A named user reads and writes what its rules say; a wrong password is refused.
-	site := watchBus(t, watcher, "-u", "ops", "-P", "s3cret", "-t", "site/#")
+	site := watchBus(t, watcher, lanBroker, "-u", "ops", "-P", "s3cret", "-t", "site/#")
 	time.Sleep(500 * time.Millisecond) // let the subscription land before publishing
 	if out, err := node.Run(context.Background(), "mosquitto_pub", "-h", "10.88.0.1", "-u", "ops", "-P", "s3cret", "-t", "site/rack1", "-m", "hello", "-q", "1"); err != nil {
 		t.Fatalf("ops publishing on site/: %v\n%s", err, out)

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -28,7 +27,7 @@ import (
 func TestKill9WhileAFleetOnboards(t *testing.T) {
 	requireCommands(t, map[string]string{"mosquitto_sub": "mosquitto-clients"})
 	const machines = 1000
-	httpPort, mqttPort := freeTCP(t), freeTCP(t)
+	httpPort, mqttPort := testbed.FreePort(t, "tcp"), testbed.FreePort(t, "tcp")
 	config := fmt.Sprintf(`
 lan: {interface: lo, address: 127.0.0.1/8}
 data_dir: DATA_DIR
@@ -37,12 +36,13 @@ tftp: {root: TFTP_ROOT, port: %d}
 mqtt: {port: %d, websocket_port: 0}
 dhcp: {mode: "off"}
 netboot: {router_advertisements: false}
-`, httpPort, freeUDP(t), mqttPort)
+`, httpPort, testbed.FreePort(t, "udp"), mqttPort)
 	a := startServe(t, testbed.Host{}, config)
 	a.url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	waitReady(t, a)
 
-	live := watchLoopbackBus(t, mqttPort)
+	live := watchBus(t, testbed.Host{}, fmt.Sprintf("127.0.0.1:%d", mqttPort), "-t", "NICO/#")
+	time.Sleep(300 * time.Millisecond) // subscribed before the load starts
 	acked := make(map[string][]string) // MAC → "stage/phase" acknowledged
 	var mu sync.Mutex
 	var total atomic.Int64
@@ -74,7 +74,11 @@ netboot: {router_advertisements: false}
 	cancel()
 	wg.Wait()
 	t.Logf("killed after %d acknowledged heartbeats", total.Load())
-	seenBefore := live.stop()
+	seenBefore := statesByMachine(live.drain())
+	if len(seenBefore) == 0 {
+		t.Fatal("the live subscriber saw no state message before the crash: the order check would prove nothing")
+	}
+	t.Logf("a live subscriber saw state messages of %d machines before the crash", len(seenBefore))
 
 	a.launch(t)
 	waitReady(t, a)
@@ -146,47 +150,29 @@ netboot: {router_advertisements: false}
 	}
 }
 
-// loopbackBus collects NICO/ state messages per machine, in arrival order.
-type loopbackBus struct {
-	cancel context.CancelFunc
-	done   chan map[string][]string
-}
-
-func watchLoopbackBus(t *testing.T, port int) *loopbackBus {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := testbed.Host{}.Command(ctx, "mosquitto_sub", "-h", "127.0.0.1", "-p", fmt.Sprint(port), "-t", "NICO/#", "-v", "-q", "1")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	b := &loopbackBus{cancel: cancel, done: make(chan map[string][]string, 1)}
-	go func() {
-		seen := map[string][]string{}
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			topic, payload, _ := strings.Cut(sc.Text(), " ")
-			var msg struct {
-				ID    string          `json:"machine_id"`
-				State json.RawMessage `json:"managed_host_state"`
-			}
-			if json.Unmarshal([]byte(payload), &msg) == nil && strings.HasSuffix(topic, "/state") {
-				seen[msg.ID] = append(seen[msg.ID], string(msg.State))
-			}
+// statesByMachine groups "topic payload" lines of state messages by
+// machine, keeping their order.
+func statesByMachine(lines []string) map[string][]string {
+	seen := map[string][]string{}
+	for _, line := range lines {
+		_, payload, _ := strings.Cut(line, " ")
+		if id, state, ok := parseStateMessage(payload); ok {
+			seen[id] = append(seen[id], state)
 		}
-		cmd.Wait()
-		b.done <- seen
-	}()
-	time.Sleep(300 * time.Millisecond) // subscribed before the load starts
-	return b
+	}
+	return seen
 }
 
-func (b *loopbackBus) stop() map[string][]string {
-	b.cancel()
-	return <-b.done
+// parseStateMessage is a state message's machine and raw state.
+func parseStateMessage(payload string) (id, state string, ok bool) {
+	var msg struct {
+		ID    string          `json:"machine_id"`
+		State json.RawMessage `json:"managed_host_state"`
+	}
+	if json.Unmarshal([]byte(payload), &msg) != nil || msg.ID == "" {
+		return "", "", false
+	}
+	return msg.ID, string(msg.State), true
 }
 
 // retainedStates subscribes afresh and returns each machine's retained state.
@@ -196,12 +182,8 @@ func retainedStates(t *testing.T, port int) map[string]string {
 		"-t", "NICO/#", "-q", "1", "-W", "3")
 	states := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		var msg struct {
-			ID    string          `json:"machine_id"`
-			State json.RawMessage `json:"managed_host_state"`
-		}
-		if json.Unmarshal([]byte(line), &msg) == nil {
-			states[msg.ID] = string(msg.State)
+		if id, state, ok := parseStateMessage(line); ok {
+			states[id] = state
 		}
 	}
 	return states
@@ -235,22 +217,4 @@ func getJSON(t *testing.T, url string, v any) {
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
-}
-
-func freeTCP(t *testing.T) int {
-	t.Helper()
-	p, err := testbed.FreePort("tcp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func freeUDP(t *testing.T) int {
-	t.Helper()
-	p, err := testbed.FreePort("udp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
