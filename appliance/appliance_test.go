@@ -85,7 +85,7 @@ func TestInventorySyncKeepsStateAcrossRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.Update(context.Background(), func(tx *store.Tx) error {
-		_, err := tx.Transition(store.Transition{MachineID: "m1", To: "ready", StateJSON: `{"state":"ready"}`, Cause: "test"}, domain.InitialState)
+		_, err := tx.Transition(store.Transition{MachineID: "m1", From: "created", To: "ready", StateJSON: `{"state":"ready"}`, Cause: "test"}, domain.InitialState)
 		return err
 	})
 	db.Close()

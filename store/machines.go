@@ -100,27 +100,23 @@ func (tx *Tx) addMACs(machineID string, macs []string) error {
 	return nil
 }
 
-// Transition moves a machine to t.To (t.StateJSON) and appends the move to
-// its history; t.From is filled in from the stored state. expectStateJSON is
-// the state the caller decided from: if another writer moved the machine in
-// between, the move fails with ErrConflict rather than overwrite a state the
-// caller never saw.
+// Transition moves a machine from t.From (whose whole state is
+// expectStateJSON: the state the caller decided from) to t.To (t.StateJSON)
+// and appends the move to its history. The update itself compares the
+// stored state with expectStateJSON, so no read comes first: if another
+// writer moved the machine in between, the move fails with ErrConflict
+// rather than overwrite a state the caller never saw.
 func (tx *Tx) Transition(t Transition, expectStateJSON string) (Transition, error) {
-	var current string
-	err := tx.queryRow(`SELECT state, state_json FROM machines WHERE id = ?`, t.MachineID).Scan(&t.From, &current)
-	if errors.Is(err, sql.ErrNoRows) {
-		return t, fmt.Errorf("machine %q: %w", t.MachineID, ErrNotFound)
-	}
-	if err != nil {
-		return t, fmt.Errorf("read state of %q: %w", t.MachineID, err)
-	}
-	if current != expectStateJSON {
-		return t, fmt.Errorf("move machine %q to %s: %w: its state changed meanwhile", t.MachineID, t.To, ErrConflict)
-	}
-	_, err = tx.exec(`UPDATE machines SET state = ?, state_json = ?, state_since = ?, updated_at = ? WHERE id = ?`,
-		t.To, t.StateJSON, formatTime(tx.now), formatTime(tx.now), t.MachineID)
+	res, err := tx.exec(`UPDATE machines SET state = ?, state_json = ?, state_since = ?, updated_at = ? WHERE id = ? AND state_json = ?`,
+		t.To, t.StateJSON, formatTime(tx.now), formatTime(tx.now), t.MachineID, expectStateJSON)
 	if err != nil {
 		return t, fmt.Errorf("move machine %q to %s: %w", t.MachineID, t.To, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		if _, err := tx.MachineState(t.MachineID); err != nil {
+			return t, err // it is gone
+		}
+		return t, fmt.Errorf("move machine %q to %s: %w: its state changed meanwhile", t.MachineID, t.To, ErrConflict)
 	}
 	t.At = tx.now
 	t.Seq, err = tx.insertTransition(t)

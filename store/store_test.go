@@ -98,7 +98,7 @@ func TestMachineLifecycleRows(t *testing.T) {
 	var moved Transition
 	err = s.Update(ctx, func(tx *Tx) error {
 		var err error
-		moved, err = tx.Transition(Transition{MachineID: "m1", To: "hostinit", StateJSON: `{"state":"hostinit","machine_state":{"state":"init"}}`, Cause: "dhcp"}, m.StateJSON)
+		moved, err = tx.Transition(Transition{MachineID: "m1", From: m.State, To: "hostinit", StateJSON: `{"state":"hostinit","machine_state":{"state":"init"}}`, Cause: "dhcp"}, m.StateJSON)
 		return err
 	})
 	if err != nil {
@@ -116,7 +116,7 @@ func TestMachineLifecycleRows(t *testing.T) {
 	}
 	// A writer that decided from the old state must not overwrite the new one.
 	err = s.Update(ctx, func(tx *Tx) error {
-		_, err := tx.Transition(Transition{MachineID: "m1", To: "failed", StateJSON: `{"state":"failed"}`}, m.StateJSON)
+		_, err := tx.Transition(Transition{MachineID: "m1", From: m.State, To: "failed", StateJSON: `{"state":"failed"}`}, m.StateJSON)
 		return err
 	})
 	if !errors.Is(err, ErrConflict) {

@@ -94,7 +94,7 @@ func (inv *Inventory) applyInTx(tx *store.Tx, id string, ev Event, c *commitNote
 	if err != nil {
 		return cur, err
 	}
-	t, err := tx.Transition(store.Transition{MachineID: id, To: next.State, StateJSON: next.JSON(), Cause: ev.Cause}, m.StateJSON)
+	t, err := tx.Transition(store.Transition{MachineID: id, From: cur.State, To: next.State, StateJSON: next.JSON(), Cause: ev.Cause}, m.StateJSON)
 	if err != nil {
 		return cur, err
 	}
