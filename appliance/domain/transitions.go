@@ -29,10 +29,10 @@ func (inv *Inventory) Apply(ctx context.Context, id string, ev Event) (State, er
 	return next, nil
 }
 
-// Notify tells the lifecycle what a door saw a machine do (lease, boot
-// script, cloud-init). A door's answer never waits on or fails because of
-// the lifecycle: what does not apply is skipped without touching the
-// database, and failures are logged.
+// Notify tells the lifecycle what a door saw a machine do (boot script,
+// cloud-init). A door's answer never fails because of the lifecycle: what
+// does not apply is skipped without touching the database, what does is
+// committed before the answer goes, and failures are logged.
 func (inv *Inventory) Notify(ctx context.Context, mac MAC, ev Event) {
 	id, ok := inv.applies(mac, ev)
 	if !ok {
