@@ -21,13 +21,7 @@ import (
 	"github.com/slipway/slipway/testbed"
 )
 
-const busConfig = `
-lan:
-  interface: lan0
-  address: 10.88.0.1/24
-data_dir: DATA_DIR
-http: {port: 8080}
-tftp: {root: TFTP_ROOT}
+const busConfig = lanBase + `
 dhcp: {mode: "off"}
 mqtt:
   users:

@@ -14,13 +14,7 @@ import (
 	"github.com/slipway/slipway/testbed"
 )
 
-const dhcpConfig = `
-lan:
-  interface: lan0
-  address: 10.88.0.1/24
-data_dir: DATA_DIR
-http: {port: 8080}
-tftp: {root: TFTP_ROOT}
+const dhcpConfig = lanBase + `
 dhcp:
   mode: full
   range: {start: 10.88.0.100, end: 10.88.0.199}

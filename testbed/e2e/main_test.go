@@ -165,6 +165,15 @@ func (a *appliance) collect(r io.Reader) {
 // lanURL is where the appliance answers HTTP in every e2e configuration.
 const lanURL = "http://10.88.0.1:8080"
 
+// lanBase starts the configurations of the tests on a namespace LAN: the
+// server's LAN, HTTP on lanURL, and the per-test directories.
+const lanBase = `
+lan: {interface: lan0, address: 10.88.0.1/24}
+data_dir: DATA_DIR
+http: {port: 8080}
+tftp: {root: TFTP_ROOT}
+`
+
 // serveReady runs `slipway serve` with config on lan's server and waits
 // until it is ready.
 func serveReady(t *testing.T, lan *testbed.LAN, config string) *appliance {

@@ -14,14 +14,8 @@ import (
 	"github.com/slipway/slipway/testbed"
 )
 
-const qemuConfig = `
-lan:
-  interface: lan0
-  address: 10.88.0.1/24
-data_dir: DATA_DIR
+const qemuConfig = lanBase + `
 log: {level: debug}
-http: {port: 8080}
-tftp: {root: TFTP_ROOT}
 dhcp:
   range: {start: 10.88.0.100, end: 10.88.0.199}
 profiles:
