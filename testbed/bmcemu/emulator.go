@@ -1,0 +1,445 @@
+package bmcemu
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config describes one emulated BMC. The zero value is a usable BMC of the
+// default mockup with user "admin", password "admin".
+type Config struct {
+	Mockup   *Mockup // nil: DefaultMockup, loaded for this emulator alone
+	Username string
+	Password string
+	// Serial replaces the systems' SerialNumber, so that many emulators of
+	// one mockup are distinct machines.
+	Serial string
+	// HostMACs replace, in order, the MACs of the first system's physical
+	// NICs: the MACs Slipway links a BMC to its machine by.
+	HostMACs []string
+	// PowerDelay is how long a reset takes to change PowerState (default
+	// 300 ms); UpdateDuration how long a firmware update task runs (2 s).
+	PowerDelay     time.Duration
+	UpdateDuration time.Duration
+	// RequireIfMatch answers a PATCH without If-Match with 428, as some
+	// vendors do.
+	RequireIfMatch bool
+	// OnBoot is called, on its own goroutine, each time a system powers on.
+	OnBoot func(BootEvent)
+	// Fetch downloads SimpleUpdate images (default: 60 s timeout client).
+	Fetch *http.Client
+}
+
+// BootEvent says what a system booted from when it powered on.
+type BootEvent struct {
+	System string // the system's URI
+	// Source is the one-time or continuous override it honoured ("Pxe",
+	// "UefiHttp", …), or "" when it followed its normal boot order.
+	Source      string
+	Mode        string // UEFI | Legacy
+	HTTPBootURI string
+	MACs        []string // the system's host NIC MACs
+}
+
+// Faults are misbehaviours injected into an Emulator.
+type Faults struct {
+	Latency time.Duration // added before every answer
+	Status  int           // answer every request with this status (e.g. 503)
+	Hang    bool          // answer nothing until the client gives up
+	// FailUpdate ends update tasks in Exception with this message.
+	FailUpdate string
+}
+
+// Emulator is one BMC. It is an http.Handler.
+type Emulator struct {
+	cfg    Config
+	mockup *Mockup
+	ctx    context.Context // ends with Close: stops timers and downloads
+	cancel context.CancelFunc
+	work   sync.WaitGroup
+
+	mu       sync.Mutex
+	faults   Faults
+	sessions map[string]string         // token → session URI
+	overlay  map[string]map[string]any // URI → top-level fields that differ from the mockup
+	etags    map[string]int            // URI → modification count
+	tasks    map[string]*task
+	pending  map[string]string // component → version applied at the next power-on
+	seq      int
+}
+
+const (
+	sessionsURI      = "/redfish/v1/SessionService/Sessions"
+	tasksURI         = "/redfish/v1/TaskService/Tasks"
+	firmwareURI      = "/redfish/v1/UpdateService/FirmwareInventory"
+	simpleUpdateURI  = "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate"
+	resetActionPath  = "/Actions/ComputerSystem.Reset"
+	defaultUser      = "admin"
+	defaultPassword  = "admin"
+	defaultPowerWait = 300 * time.Millisecond
+	defaultUpdate    = 2 * time.Second
+)
+
+// New makes an emulator; Close releases it.
+func New(cfg Config) (*Emulator, error) {
+	if cfg.Mockup == nil {
+		m, err := LoadMockup(DefaultMockup)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Mockup = m
+	}
+	cfg.Username = cmpOr(cfg.Username, defaultUser)
+	cfg.Password = cmpOr(cfg.Password, defaultPassword)
+	if cfg.PowerDelay <= 0 {
+		cfg.PowerDelay = defaultPowerWait
+	}
+	if cfg.UpdateDuration <= 0 {
+		cfg.UpdateDuration = defaultUpdate
+	}
+	if cfg.Fetch == nil {
+		cfg.Fetch = &http.Client{Timeout: time.Minute}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Emulator{
+		cfg: cfg, mockup: cfg.Mockup, ctx: ctx, cancel: cancel,
+		sessions: map[string]string{}, overlay: map[string]map[string]any{}, etags: map[string]int{},
+		tasks: map[string]*task{}, pending: map[string]string{},
+	}
+	if err := e.personalise(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// personalise gives this emulator its own serial and MACs and a clean boot
+// override, so that a test proving Slipway set one is not fooled by the
+// mockup's.
+func (e *Emulator) personalise() error {
+	systems := e.mockup.Systems()
+	if len(systems) == 0 {
+		return fmt.Errorf("mockup %s has no systems", e.mockup.Name)
+	}
+	for _, sys := range systems {
+		boot, _ := e.mockup.object(sys)["Boot"].(map[string]any)
+		if boot == nil {
+			boot = map[string]any{}
+		}
+		boot["BootSourceOverrideEnabled"] = "Disabled"
+		boot["BootSourceOverrideTarget"] = "None"
+		e.set(sys, "Boot", boot)
+		if e.cfg.Serial != "" {
+			e.set(sys, "SerialNumber", e.cfg.Serial)
+		}
+	}
+	nics := e.mockup.hostNICs(systems[0])
+	if len(e.cfg.HostMACs) > len(nics) {
+		return fmt.Errorf("mockup %s: %d host MACs given, system %s has %d NICs",
+			e.mockup.Name, len(e.cfg.HostMACs), systems[0], len(nics))
+	}
+	for i, mac := range e.cfg.HostMACs {
+		e.set(nics[i], "MACAddress", strings.ToUpper(mac))
+		e.set(nics[i], "PermanentMACAddress", strings.ToUpper(mac))
+	}
+	return nil
+}
+
+// Close stops the emulator's timers and transfers.
+func (e *Emulator) Close() {
+	e.cancel()
+	e.work.Wait()
+}
+
+// SetFaults replaces the injected faults.
+func (e *Emulator) SetFaults(f Faults) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.faults = f
+}
+
+// Mockup is what the emulator serves.
+func (e *Emulator) Mockup() *Mockup { return e.mockup }
+
+// set changes one top-level field of a resource; e.mu must be held (or the
+// emulator not yet shared).
+func (e *Emulator) set(uri, field string, v any) {
+	if e.overlay[uri] == nil {
+		e.overlay[uri] = map[string]any{}
+	}
+	e.overlay[uri][field] = v
+	e.etags[uri]++
+}
+
+// field reads one top-level field of a resource as served now.
+func (e *Emulator) field(uri, name string) any {
+	if v, ok := e.overlay[uri][name]; ok {
+		return v
+	}
+	return e.mockup.object(uri)[name]
+}
+
+func (e *Emulator) etag(uri string) string { return `"` + strconv.Itoa(e.etags[uri]) + `"` }
+
+// ServeHTTP answers one Redfish request.
+func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !e.misbehave(w, r) {
+		return
+	}
+	uri := strings.TrimSuffix(r.URL.Path, "/")
+	if uri == "/redfish" {
+		writeJSON(w, http.StatusOK, "", map[string]string{"v1": "/redfish/v1/"})
+		return
+	}
+	if !e.public(r.Method, uri) && !e.authenticated(r) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="Redfish"`)
+		writeError(w, http.StatusUnauthorized, "NoValidSession", "There is no valid session established with the implementation.")
+		return
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		e.get(w, uri)
+	case http.MethodPatch:
+		e.patch(w, r, uri)
+	case http.MethodPost:
+		e.post(w, r, uri)
+	case http.MethodDelete:
+		e.deleteSession(w, uri)
+	default:
+		writeError(w, http.StatusMethodNotAllowed, "OperationNotAllowed", r.Method+" is not allowed on "+uri)
+	}
+}
+
+// misbehave applies the injected faults; false means the request is done.
+func (e *Emulator) misbehave(w http.ResponseWriter, r *http.Request) bool {
+	e.mu.Lock()
+	f := e.faults
+	e.mu.Unlock()
+	if f.Hang {
+		select {
+		case <-r.Context().Done():
+		case <-e.ctx.Done():
+		}
+		return false
+	}
+	if f.Latency > 0 {
+		t := time.NewTimer(f.Latency)
+		defer t.Stop()
+		select {
+		case <-r.Context().Done():
+			return false
+		case <-t.C:
+		}
+	}
+	if f.Status != 0 {
+		writeError(w, f.Status, "InternalError", "The request failed due to an internal service error (injected).")
+		return false
+	}
+	return true
+}
+
+// public says which requests need no credentials, as DSP0266 has it.
+func (e *Emulator) public(method, uri string) bool {
+	switch {
+	case method == http.MethodPost && uri == sessionsURI:
+		return true
+	case method != http.MethodGet && method != http.MethodHead:
+		return false
+	}
+	return uri == "/redfish/v1" || uri == "/redfish/v1/odata" || uri == "/redfish/v1/$metadata"
+}
+
+func (e *Emulator) authenticated(r *http.Request) bool {
+	if tok := r.Header.Get("X-Auth-Token"); tok != "" {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		_, ok := e.sessions[tok]
+		return ok
+	}
+	user, pass, ok := r.BasicAuth()
+	return ok && e.credentialsMatch(user, pass)
+}
+
+func (e *Emulator) credentialsMatch(user, pass string) bool {
+	u := subtle.ConstantTimeCompare([]byte(user), []byte(e.cfg.Username))
+	p := subtle.ConstantTimeCompare([]byte(pass), []byte(e.cfg.Password))
+	return u&p == 1
+}
+
+func (e *Emulator) get(w http.ResponseWriter, uri string) {
+	if x, ok := e.mockup.xml[uri]; ok {
+		w.Header().Set("Content-Type", "application/xml")
+		_, _ = w.Write(x)
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case uri == sessionsURI:
+		writeJSON(w, http.StatusOK, "", e.sessionCollection())
+		return
+	case strings.HasPrefix(uri, sessionsURI+"/"):
+		if !e.hasSession(uri) {
+			writeError(w, http.StatusNotFound, "ResourceMissingAtURI", "The resource at the URI "+uri+" was not found.")
+			return
+		}
+		writeJSON(w, http.StatusOK, "", sessionResource(uri))
+		return
+	case uri == tasksURI:
+		writeJSON(w, http.StatusOK, "", e.taskCollection())
+		return
+	}
+	if t, ok := e.tasks[uri]; ok {
+		writeJSON(w, http.StatusOK, "", t.resource())
+		return
+	}
+	body, ok := e.render(uri)
+	if !ok {
+		writeError(w, http.StatusNotFound, "ResourceMissingAtURI", "The resource at the URI "+uri+" was not found.")
+		return
+	}
+	writeJSON(w, http.StatusOK, e.etag(uri), body)
+}
+
+// render is the resource as served now: the mockup's with this emulator's
+// changes on top.
+func (e *Emulator) render(uri string) (any, bool) {
+	raw, ok := e.mockup.docs[uri]
+	if !ok {
+		return nil, false
+	}
+	changes := e.overlay[uri]
+	if len(changes) == 0 {
+		return json.RawMessage(raw), true
+	}
+	o := e.mockup.object(uri)
+	for k, v := range changes {
+		o[k] = v
+	}
+	return o, true
+}
+
+func (e *Emulator) newToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (e *Emulator) login(w http.ResponseWriter, r *http.Request) {
+	var creds struct{ UserName, Password string }
+	if err := json.NewDecoder(r.Body).Decode(&creds); err != nil {
+		writeError(w, http.StatusBadRequest, "MalformedJSON", "The request body submitted was malformed JSON: "+err.Error())
+		return
+	}
+	if !e.credentialsMatch(creds.UserName, creds.Password) {
+		writeError(w, http.StatusUnauthorized, "InsufficientPrivilege", "Invalid username or password.")
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.seq++
+	uri := sessionsURI + "/" + strconv.Itoa(e.seq)
+	tok := e.newToken()
+	e.sessions[tok] = uri
+	w.Header().Set("X-Auth-Token", tok)
+	w.Header().Set("Location", uri)
+	writeJSON(w, http.StatusCreated, "", sessionResource(uri))
+}
+
+func (e *Emulator) hasSession(uri string) bool {
+	for _, s := range e.sessions {
+		if s == uri {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Emulator) deleteSession(w http.ResponseWriter, uri string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for tok, s := range e.sessions {
+		if s == uri {
+			delete(e.sessions, tok)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, "ResourceMissingAtURI", "The resource at the URI "+uri+" was not found.")
+}
+
+func (e *Emulator) sessionCollection() map[string]any {
+	var uris []string
+	for _, s := range e.sessions {
+		uris = append(uris, s)
+	}
+	return collection(sessionsURI, "#SessionCollection.SessionCollection", "Session Collection", uris)
+}
+
+func sessionResource(uri string) map[string]any {
+	return map[string]any{
+		"@odata.type": "#Session.v1_7_0.Session", "@odata.id": uri,
+		"Id": uri[strings.LastIndexByte(uri, '/')+1:], "Name": "User Session",
+	}
+}
+
+func collection(uri, odataType, name string, members []string) map[string]any {
+	refs := make([]map[string]string, 0, len(members))
+	for _, m := range members {
+		refs = append(refs, map[string]string{"@odata.id": m})
+	}
+	return map[string]any{
+		"@odata.type": odataType, "@odata.id": uri, "Name": name,
+		"Members": refs, "Members@odata.count": len(refs),
+	}
+}
+
+func (e *Emulator) post(w http.ResponseWriter, r *http.Request, uri string) {
+	switch {
+	case uri == sessionsURI:
+		e.login(w, r)
+	case uri == simpleUpdateURI:
+		e.simpleUpdate(w, r)
+	case strings.HasSuffix(uri, resetActionPath):
+		e.reset(w, r, strings.TrimSuffix(uri, resetActionPath))
+	default:
+		writeError(w, http.StatusMethodNotAllowed, "OperationNotAllowed", "POST is not allowed on "+uri)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, etag string, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("OData-Version", "4.0")
+	if etag != "" {
+		w.Header().Set("ETag", etag)
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// writeError answers in the Redfish error shape (DSP0266 §9.5.2.2) with a
+// Base registry message id.
+func writeError(w http.ResponseWriter, status int, messageID, message string) {
+	id := "Base.1.8." + messageID
+	writeJSON(w, status, "", map[string]any{"error": map[string]any{
+		"code": id, "message": message,
+		"@Message.ExtendedInfo": []map[string]any{{
+			"@odata.type": "#Message.v1_1_1.Message", "MessageId": id, "Message": message, "Severity": "Critical",
+		}},
+	}})
+}
