@@ -82,6 +82,8 @@ type LeaseBook struct {
 	now    func() time.Time
 	// machines, if set, hears of every bound lease (the lifecycle starts there).
 	machines *Inventory
+	// bound, if set, hears of every lease bound, after it is durable.
+	bound func(MAC, netip.Addr)
 
 	mu         sync.Mutex
 	byIP       map[netip.Addr]leaseEntry
@@ -121,6 +123,10 @@ func NewLeaseBook(ctx context.Context, db *store.Store, commit *store.Committer,
 	return b, nil
 }
 
+// OnBound has fn told of every lease bound (renewals too), after it is
+// durable; fn must not block the DHCP answer. Set it before serving.
+func (b *LeaseBook) OnBound(fn func(MAC, netip.Addr)) { b.bound = fn }
+
 // Offer picks an address for mac (DHCPDISCOVER): its reservation, else the
 // address it holds, else the one it asks for if free, else the next free one.
 func (b *LeaseBook) Offer(ctx context.Context, mac MAC, requested netip.Addr, hostname string) (Grant, error) {
@@ -159,6 +165,9 @@ func (b *LeaseBook) Request(ctx context.Context, mac MAC, ip netip.Addr, hostnam
 	b.mu.Unlock()
 	if err := b.persistBound(ctx, ip, e, undo); err != nil {
 		return Grant{}, err
+	}
+	if b.bound != nil {
+		b.bound(mac, ip)
 	}
 	return Grant{IP: ip, Hostname: e.hostname, LeaseTime: b.pool.LeaseTime, Expires: e.expires}, nil
 }

@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +35,9 @@ type Config struct {
 	// RequireIfMatch answers a PATCH without If-Match with 428, as some
 	// vendors do.
 	RequireIfMatch bool
+	// HideETags sends no ETag header, as some BMCs that still want
+	// If-Match do.
+	HideETags bool
 	// OnBoot is called, on its own goroutine, each time a system powers on.
 	OnBoot func(BootEvent)
 	// Fetch downloads SimpleUpdate images (default: 60 s timeout client).
@@ -153,11 +158,30 @@ func (e *Emulator) personalise() error {
 		return fmt.Errorf("mockup %s: %d host MACs given, system %s has %d NICs",
 			e.mockup.Name, len(e.cfg.HostMACs), systems[0], len(nics))
 	}
-	for i, mac := range e.cfg.HostMACs {
-		e.set(nics[i], "MACAddress", strings.ToUpper(mac))
-		e.set(nics[i], "PermanentMACAddress", strings.ToUpper(mac))
+	if len(e.cfg.HostMACs) == 0 {
+		return nil
+	}
+	base, err := net.ParseMAC(e.cfg.HostMACs[0])
+	if err != nil {
+		return fmt.Errorf("host MAC: %w", err)
+	}
+	for i, nic := range nics {
+		mac := derivedMAC(base, i)
+		if i < len(e.cfg.HostMACs) {
+			mac = e.cfg.HostMACs[i]
+		}
+		e.set(nic, "MACAddress", strings.ToUpper(mac))
+		e.set(nic, "PermanentMACAddress", strings.ToUpper(mac))
 	}
 	return nil
+}
+
+// derivedMAC gives the NICs no MAC was given for one of their own, so
+// that two emulators never report the same host NIC.
+func derivedMAC(base net.HardwareAddr, i int) string {
+	mac := slices.Clone(base)
+	mac[3] ^= byte(0x40 + i)
+	return mac.String()
 }
 
 // Close stops the emulator's timers and transfers.
@@ -195,6 +219,14 @@ func (e *Emulator) field(uri, name string) any {
 }
 
 func (e *Emulator) etag(uri string) string { return `"` + strconv.Itoa(e.etags[uri]) + `"` }
+
+// ExpireSessions forgets every session, as a BMC does when sessions time
+// out or it reboots.
+func (e *Emulator) ExpireSessions() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	clear(e.sessions)
+}
 
 // ServeHTTP answers one Redfish request.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -313,7 +345,11 @@ func (e *Emulator) get(w http.ResponseWriter, uri string) {
 		writeError(w, http.StatusNotFound, "ResourceMissingAtURI", "The resource at the URI "+uri+" was not found.")
 		return
 	}
-	writeJSON(w, http.StatusOK, e.etag(uri), body)
+	etag := e.etag(uri)
+	if e.cfg.HideETags {
+		etag = ""
+	}
+	writeJSON(w, http.StatusOK, etag, body)
 }
 
 // render is the resource as served now: the mockup's with this emulator's

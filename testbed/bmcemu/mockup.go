@@ -91,8 +91,8 @@ func (m *Mockup) object(uri string) map[string]any {
 	return o
 }
 
-// hostNICs lists a system's physical Ethernet interfaces that have a MAC,
-// in URI order: the ones a host netboots from.
+// hostNICs lists a system's Ethernet interfaces that have a MAC and are
+// not virtual (VLANs), in URI order.
 func (m *Mockup) hostNICs(system string) []string {
 	var nics []string
 	for _, uri := range m.members(system + "/EthernetInterfaces") {
@@ -100,7 +100,7 @@ func (m *Mockup) hostNICs(system string) []string {
 		if mac, _ := o["MACAddress"].(string); mac == "" {
 			continue
 		}
-		if t, _ := o["EthernetInterfaceType"].(string); t != "" && t != "Physical" {
+		if t, _ := o["EthernetInterfaceType"].(string); t == "Virtual" {
 			continue
 		}
 		nics = append(nics, uri)

@@ -1,0 +1,83 @@
+package bmc
+
+import (
+	"encoding/json"
+	"net/url"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/slipway/slipway/store"
+)
+
+// Inventory is what a poll collects from a BMC.
+type Inventory struct {
+	System       string     `json:"system,omitempty"` // the ComputerSystem's URI
+	PowerState   string     `json:"power_state,omitempty"`
+	Health       string     `json:"health,omitempty"`
+	Manufacturer string     `json:"manufacturer,omitempty"`
+	Model        string     `json:"model,omitempty"`
+	Serial       string     `json:"serial,omitempty"`
+	BIOSVersion  string     `json:"bios_version,omitempty"`
+	BMCVersion   string     `json:"bmc_version,omitempty"`
+	BootMode     string     `json:"boot_mode,omitempty"` // UEFI | Legacy, as the system boots
+	MACs         []string   `json:"macs,omitempty"`      // host NICs, canonical lower case
+	Firmware     []Firmware `json:"firmware,omitempty"`
+}
+
+// Firmware is one member of the BMC's firmware inventory.
+type Firmware struct {
+	ID         string `json:"id"`
+	Name       string `json:"name,omitempty"`
+	Version    string `json:"version"`
+	Updateable bool   `json:"updateable"`
+}
+
+// Status is a BMC as the API, the console and the event bus show it:
+// never with its credentials.
+type Status struct {
+	ID        string    `json:"bmc_id"`
+	Endpoint  string    `json:"endpoint"`
+	Username  string    `json:"username"`
+	Insecure  bool      `json:"insecure_skip_verify,omitempty"`
+	MachineID string    `json:"machine_id,omitempty"`
+	LinkedBy  string    `json:"linked_by,omitempty"` // config | mac | api
+	Source    string    `json:"source"`              // config | discovered | api
+	Reachable bool      `json:"reachable"`
+	LastError string    `json:"last_error,omitempty"`
+	Inventory Inventory `json:"inventory"`
+	ChangedAt time.Time `json:"changed_at,omitzero"`
+}
+
+// sameFindings says whether a poll learned nothing new: then nothing is
+// written.
+func sameFindings(a, b Status) bool {
+	return a.Reachable == b.Reachable && a.LastError == b.LastError && a.MachineID == b.MachineID &&
+		a.LinkedBy == b.LinkedBy && reflect.DeepEqual(a.Inventory, b.Inventory)
+}
+
+func statusOf(b store.BMC) Status {
+	s := Status{ID: b.ID, Endpoint: b.Endpoint, Username: b.Username, Insecure: b.Insecure, MachineID: b.MachineID,
+		LinkedBy: b.LinkedBy, Source: b.Source, Reachable: b.Reachable, LastError: b.LastError, ChangedAt: b.ChangedAt}
+	_ = json.Unmarshal([]byte(b.Inventory), &s.Inventory) // stored by us; an old shape reads as empty
+	return s
+}
+
+func (s Status) storeStatus() store.BMCStatus {
+	inv, _ := json.Marshal(s.Inventory)
+	return store.BMCStatus{Reachable: s.Reachable, LastError: s.LastError, Inventory: string(inv)}
+}
+
+// IDFor names the BMC at an endpoint: "bmc-" and its host (and port, if
+// not the scheme's), usable as an MQTT topic level.
+func IDFor(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return "bmc-" + strings.NewReplacer("/", "-", ":", "-", "+", "-", "#", "-").Replace(endpoint)
+	}
+	host := strings.NewReplacer("[", "", "]", "", ":", "-").Replace(u.Hostname())
+	if p := u.Port(); p != "" {
+		host += "-" + p
+	}
+	return "bmc-" + host
+}

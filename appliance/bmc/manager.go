@@ -1,0 +1,244 @@
+package bmc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/store"
+)
+
+// Machines is what the BMC manager needs of the machine inventory.
+type Machines interface {
+	Owner(mac domain.MAC) (string, bool)
+	Adopt(ctx context.Context, macs []domain.MAC, cause string) (string, error)
+	Check(id string, ev domain.Event) error
+	Apply(ctx context.Context, id string, ev domain.Event) (domain.State, error)
+}
+
+// Announcer turns a BMC's status into its event-bus message (the broker
+// package provides it).
+type Announcer interface {
+	BMCMessage(s Status) store.Event
+}
+
+// Config is what a Manager works with.
+type Config struct {
+	DB       *store.Store
+	Commit   *store.Committer
+	Sealer   *Sealer
+	Machines Machines
+	Announce Announcer // nil: no bus messages
+	// OutboxFilled is called after a commit that added to the outbox.
+	OutboxFilled func()
+	Log          *slog.Logger
+	Poll         PollConfig
+	Discovery    DiscoveryConfig
+}
+
+// PollConfig paces the poller.
+type PollConfig struct {
+	Interval   time.Duration // between polls of one BMC (default 60 s), ±10 % jitter
+	Timeout    time.Duration // per Redfish request (default 10 s)
+	Workers    int           // polls in flight at once (default 32)
+	MaxBackoff time.Duration // longest wait for an unreachable BMC (default 10 min)
+}
+
+func (p PollConfig) withDefaults() PollConfig {
+	if p.Interval <= 0 {
+		p.Interval = time.Minute
+	}
+	if p.Timeout <= 0 {
+		p.Timeout = 10 * time.Second
+	}
+	if p.Workers <= 0 {
+		p.Workers = 32
+	}
+	if p.MaxBackoff < p.Interval {
+		p.MaxBackoff = max(10*time.Minute, p.Interval)
+	}
+	return p
+}
+
+// Registration is how to reach a BMC.
+type Registration struct {
+	Endpoint  string // https://10.88.1.10
+	Username  string
+	Password  string
+	Insecure  bool   // do not verify its TLS certificate
+	MachineID string // explicit link; empty: linked by host MACs
+	Source    string // config | discovered | api
+}
+
+// Manager is the registry and poller of BMCs.
+type Manager struct {
+	cfg     Config
+	log     *slog.Logger
+	clients httpClients
+	slots   chan struct{} // one per poll in flight
+	// discovery is nil when no credentials are configured for it.
+	discovery *discoverer
+
+	mu      sync.Mutex
+	targets map[string]*target
+	run     context.Context // set while Run runs: new BMCs start polling at once
+	loops   sync.WaitGroup
+}
+
+// NewManager loads the registered BMCs; Run polls them.
+func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	cfg.Poll = cfg.Poll.withDefaults()
+	m := &Manager{
+		cfg: cfg, log: cfg.Log, clients: newHTTPClients(cfg.Poll.Timeout, 2),
+		slots: make(chan struct{}, cfg.Poll.Workers), targets: map[string]*target{},
+	}
+	if len(cfg.Discovery.Credentials) > 0 {
+		m.discovery = newDiscoverer(cfg.Discovery)
+	}
+	stored, err := cfg.DB.BMCs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load BMCs: %w", err)
+	}
+	for _, b := range stored {
+		m.targets[b.ID] = newTarget(b)
+	}
+	return m, nil
+}
+
+// Register adds a BMC or changes how to reach it, and polls it soon.
+func (m *Manager) Register(ctx context.Context, r Registration) (Status, error) {
+	if err := checkEndpoint(r.Endpoint); err != nil {
+		return Status{}, err
+	}
+	if r.Username == "" {
+		return Status{}, errors.New("a BMC needs a username")
+	}
+	id := IDFor(r.Endpoint)
+	b := store.BMC{ID: id, Endpoint: r.Endpoint, Username: r.Username, Secret: m.cfg.Sealer.Seal(r.Password, id),
+		Insecure: r.Insecure, MachineID: r.MachineID, Source: r.Source}
+	if r.MachineID != "" {
+		b.LinkedBy = r.Source
+	}
+	if err := m.cfg.Commit.Do(ctx, func(tx *store.Tx) error { return tx.PutBMC(b) }); err != nil {
+		return Status{}, fmt.Errorf("register BMC %s: %w", r.Endpoint, err)
+	}
+	stored, err := m.cfg.DB.BMC(ctx, id)
+	if err != nil {
+		return Status{}, err
+	}
+	m.mu.Lock()
+	t, ok := m.targets[id]
+	if !ok {
+		t = newTarget(stored)
+		m.targets[id] = t
+		m.startLocked(t)
+	}
+	m.mu.Unlock()
+	if ok {
+		t.reregister(stored)
+	}
+	m.log.Info("BMC registered", "bmc_id", id, "endpoint", r.Endpoint, "user", r.Username, "source", r.Source)
+	return t.snapshot(), nil
+}
+
+func checkEndpoint(endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return fmt.Errorf("%q is not a BMC endpoint: write it as https://10.88.1.10", endpoint)
+	}
+	return nil
+}
+
+// Statuses lists every BMC, by id.
+func (m *Manager) Statuses() []Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Status, 0, len(m.targets))
+	for _, t := range m.targets {
+		out = append(out, t.snapshot())
+	}
+	slices.SortFunc(out, func(a, b Status) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// ErrUnknownBMC is returned for a BMC id nobody registered.
+var ErrUnknownBMC = errors.New("no such BMC")
+
+// Status is one BMC.
+func (m *Manager) Status(id string) (Status, error) {
+	t, err := m.target(id)
+	if err != nil {
+		return Status{}, err
+	}
+	return t.snapshot(), nil
+}
+
+func (m *Manager) target(id string) (*target, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.targets[id]
+	if !ok {
+		return nil, fmt.Errorf("BMC %s: %w", id, ErrUnknownBMC)
+	}
+	return t, nil
+}
+
+// ForMachine is the BMC linked to a machine.
+func (m *Manager) ForMachine(machineID string) (Status, error) {
+	for _, s := range m.Statuses() {
+		if s.MachineID == machineID {
+			return s, nil
+		}
+	}
+	return Status{}, fmt.Errorf("machine %s has no BMC linked: %w", machineID, ErrUnknownBMC)
+}
+
+// Run polls every BMC until ctx ends, then logs out of their sessions.
+func (m *Manager) Run(ctx context.Context) {
+	m.mu.Lock()
+	m.run = ctx
+	for _, t := range m.targets {
+		m.startLocked(t)
+	}
+	m.mu.Unlock()
+	if m.discovery != nil {
+		m.loops.Go(func() { m.runDiscovery(ctx) })
+	}
+	<-ctx.Done()
+	m.loops.Wait()
+	m.logout()
+	m.clients.close()
+}
+
+func (m *Manager) startLocked(t *target) {
+	if m.run == nil || m.run.Err() != nil {
+		return
+	}
+	m.loops.Add(1)
+	go func() {
+		defer m.loops.Done()
+		m.pollLoop(m.run, t)
+	}()
+}
+
+// logout ends the Redfish sessions: BMCs have few session slots, and a
+// restarted Slipway must not find them all taken by its former self.
+func (m *Manager) logout() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, t := range m.targets {
+		wg.Go(t.logout)
+	}
+	wg.Wait()
+}

@@ -1,0 +1,464 @@
+package bmc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/store"
+	"github.com/slipway/slipway/testbed/bmcemu"
+)
+
+// recorder is the bus side of the tests: it numbers each BMC message.
+type recorder struct{}
+
+func (recorder) BMCMessage(s Status) store.Event {
+	b, _ := json.Marshal(s)
+	return store.Event{Topic: "test/bmc/" + s.ID, Payload: b, QoS: 1, Retain: true}
+}
+
+type fixture struct {
+	db  *store.Store
+	inv *domain.Inventory
+	m   *Manager
+
+	mu        sync.Mutex
+	forgotten []domain.MAC
+}
+
+func newFixture(t *testing.T, poll PollConfig, disc DiscoveryConfig) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := store.Open(ctx, filepath.Join(dir, "slipway.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := db.NewCommitter(64)
+	inv, err := domain.NewInventory(ctx, domain.InventoryConfig{DB: db, Commit: commit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := OpenSealer(filepath.Join(dir, "secret.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{db: db, inv: inv}
+	disc.Forget = func(_ context.Context, mac domain.MAC, _ string) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.forgotten = append(f.forgotten, mac)
+	}
+	f.m, err = NewManager(ctx, Config{DB: db, Commit: commit, Sealer: sealer, Machines: inv, Announce: recorder{},
+		Poll: poll, Discovery: disc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { f.m.Run(runCtx); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		commit.Close()
+		db.Close()
+	})
+	return f
+}
+
+var fast = PollConfig{Interval: 20 * time.Millisecond, Timeout: 500 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}
+
+// emulated is a BMC emulator behind a server that counts logins and polls.
+type emulated struct {
+	*bmcemu.Emulator
+	URL    string
+	srv    *httptest.Server
+	logins atomic.Int64
+	polls  atomic.Int64 // GETs of the systems collection: one per poll
+}
+
+func emulate(t *testing.T, cfg bmcemu.Config) *emulated {
+	t.Helper()
+	e, err := bmcemu.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	em := &emulated{Emulator: e}
+	em.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/Sessions"):
+			em.logins.Add(1)
+		case r.Method == http.MethodGet && strings.TrimSuffix(r.URL.Path, "/") == "/redfish/v1/Systems":
+			em.polls.Add(1)
+		}
+		e.ServeHTTP(w, r)
+	}))
+	em.URL = em.srv.URL
+	t.Cleanup(func() { em.srv.Close(); e.Close() })
+	return em
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (f *fixture) register(t *testing.T, r Registration) Status {
+	t.Helper()
+	if r.Username == "" {
+		r.Username, r.Password = "admin", "admin"
+	}
+	if r.Source == "" {
+		r.Source = "api"
+	}
+	s, err := f.m.Register(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (f *fixture) status(t *testing.T, id string) Status {
+	t.Helper()
+	s, err := f.m.Status(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (f *fixture) bmcMessages(t *testing.T) int {
+	t.Helper()
+	evs, err := f.db.PendingEvents(context.Background(), 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range evs {
+		if strings.HasPrefix(e.Topic, "test/bmc/") {
+			n++
+		}
+	}
+	return n
+}
+
+func TestPollCollectsInventoryAndAdoptsTheHostByMAC(t *testing.T) {
+	f := newFixture(t, fast, DiscoveryConfig{})
+	em := emulate(t, bmcemu.Config{Serial: "SN-1", HostMACs: []string{"52:54:00:aa:00:01", "52:54:00:aa:00:02"}})
+	id := f.register(t, Registration{Endpoint: em.URL}).ID
+	waitUntil(t, "first poll recorded", func() bool { return f.status(t, id).Reachable })
+	s := f.status(t, id)
+	inv := s.Inventory
+	if inv.PowerState != "On" || inv.Model != "3500" || inv.Serial != "SN-1" || inv.BMCVersion != "1.45.455b66-rev4" ||
+		inv.BIOSVersion != "P79 v1.45 (12/06/2017)" || inv.Health != "OK" || inv.BootMode != "UEFI" || len(inv.Firmware) != 3 || inv.Firmware[1].ID != "BMC" {
+		t.Errorf("inventory %+v", inv)
+	}
+	// The third NIC (the host's interface to its BMC) got a MAC of its own.
+	if strings.Join(inv.MACs, ",") != "52:54:00:aa:00:01,52:54:00:aa:00:02,52:54:00:e8:00:01" {
+		t.Errorf("host MACs %v", inv.MACs)
+	}
+	owner, ok := f.inv.Owner("52:54:00:aa:00:02")
+	if !ok || s.MachineID != owner || s.LinkedBy != "mac" {
+		t.Errorf("linked to %q by %q; the MAC's owner is %q", s.MachineID, s.LinkedBy, owner)
+	}
+	stored, err := f.db.BMC(context.Background(), id)
+	if err != nil || !strings.Contains(stored.Inventory, `"serial":"SN-1"`) || strings.Contains(string(stored.Secret), "admin") {
+		t.Errorf("stored %+v %v", stored, err)
+	}
+
+	// Quiet BMC: polls go on, nothing is written.
+	polled := em.polls.Load()
+	waitUntil(t, "five more polls", func() bool { return em.polls.Load() >= polled+5 })
+	if n := f.bmcMessages(t); n != 1 {
+		t.Errorf("%d bus messages after unchanged polls, want 1", n)
+	}
+	if em.logins.Load() != 1 {
+		t.Errorf("%d session logins for %d polls: the session is not reused", em.logins.Load(), em.polls.Load())
+	}
+
+	// A change is recorded and announced.
+	if _, err := f.m.Power(context.Background(), id, PowerOff); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "power off seen", func() bool { return f.status(t, id).Inventory.PowerState == "Off" })
+	if n := f.bmcMessages(t); n != 2 {
+		t.Errorf("%d bus messages after one change, want 2", n)
+	}
+
+	// An expired session is replaced without the BMC looking broken.
+	em.ExpireSessions()
+	polled = em.polls.Load()
+	waitUntil(t, "polls after expiry", func() bool { return em.polls.Load() >= polled+3 })
+	if s := f.status(t, id); s.LastError != "" || em.logins.Load() != 2 {
+		t.Errorf("after session expiry: error %q, %d logins", s.LastError, em.logins.Load())
+	}
+}
+
+func TestUnreachableBMCBacksOffAndRecovers(t *testing.T) {
+	f := newFixture(t, fast, DiscoveryConfig{})
+	em := emulate(t, bmcemu.Config{})
+	addr := em.srv.Listener.Addr().String()
+	id := f.register(t, Registration{Endpoint: em.URL}).ID
+	waitUntil(t, "reachable", func() bool { return f.status(t, id).Reachable })
+
+	steps := []struct {
+		name      string
+		fault     bmcemu.Faults
+		reachable bool
+		error     string
+	}{
+		{"5xx", bmcemu.Faults{Status: http.StatusServiceUnavailable}, true, "HTTP 503"},
+		{"hangs", bmcemu.Faults{Hang: true}, false, "no answer within 500ms"},
+	}
+	for _, st := range steps {
+		em.SetFaults(st.fault)
+		waitUntil(t, st.name, func() bool {
+			s := f.status(t, id)
+			return s.Reachable == st.reachable && strings.Contains(s.LastError, st.error)
+		})
+	}
+	em.SetFaults(bmcemu.Faults{})
+	em.srv.Close()
+	waitUntil(t, "connection refused", func() bool {
+		s := f.status(t, id)
+		return !s.Reachable && strings.Contains(s.LastError, "connection refused")
+	})
+	// It comes back on the same address.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := &http.Server{Handler: em.Emulator}
+	go func() { _ = back.Serve(ln) }()
+	t.Cleanup(func() { back.Close() })
+	waitUntil(t, "recovery", func() bool { s := f.status(t, id); return s.Reachable && s.LastError == "" })
+}
+
+func TestNextPollBacksOffExponentially(t *testing.T) {
+	m := &Manager{cfg: Config{Poll: PollConfig{Interval: time.Minute, MaxBackoff: 10 * time.Minute}.withDefaults()}}
+	tests := []struct {
+		fails int
+		base  time.Duration
+	}{
+		{0, time.Minute}, {1, 2 * time.Minute}, {2, 4 * time.Minute}, {3, 8 * time.Minute}, {4, 10 * time.Minute}, {40, 10 * time.Minute},
+	}
+	for _, tt := range tests {
+		for range 20 {
+			got := m.nextPoll(tt.fails)
+			if got < tt.base*9/10 || got > tt.base*11/10 {
+				t.Errorf("%d failures: next poll in %s, want %s ±10%%", tt.fails, got, tt.base)
+			}
+		}
+	}
+}
+
+func TestBMCErrorsSayWhatToDo(t *testing.T) {
+	f := newFixture(t, fast, DiscoveryConfig{})
+	em := emulate(t, bmcemu.Config{Username: "root", Password: "calvin"})
+	id := f.register(t, Registration{Endpoint: em.URL, Username: "root", Password: "wrong"}).ID
+	waitUntil(t, "credentials refused", func() bool { return f.status(t, id).LastError != "" })
+	if s := f.status(t, id); !s.Reachable || !strings.Contains(s.LastError, `wrong credentials: the BMC refused user "root"`) {
+		t.Errorf("wrong password: reachable %v, %q", s.Reachable, s.LastError)
+	}
+	// Fixed by registering again.
+	f.register(t, Registration{Endpoint: em.URL, Username: "root", Password: "calvin"})
+	waitUntil(t, "credentials accepted", func() bool { s := f.status(t, id); return s.Reachable && s.LastError == "" })
+
+	// TLS: verified unless the BMC's registration opts out.
+	e, err := bmcemu.New(bmcemu.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsBMC, err := bmcemu.Serve(e, "127.0.0.1:0", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tlsBMC.Close)
+	id = f.register(t, Registration{Endpoint: tlsBMC.URL}).ID
+	waitUntil(t, "certificate refused", func() bool { return f.status(t, id).LastError != "" })
+	if s := f.status(t, id); !strings.Contains(s.LastError, "TLS certificate is not trusted") || !strings.Contains(s.LastError, "insecure_skip_verify") {
+		t.Errorf("self-signed certificate: %q", s.LastError)
+	}
+	f.register(t, Registration{Endpoint: tlsBMC.URL, Insecure: true})
+	waitUntil(t, "insecure accepted", func() bool { s := f.status(t, id); return s.Reachable && s.LastError == "" })
+
+	for _, bad := range []Registration{
+		{Endpoint: "10.0.0.1", Username: "a"}, {Endpoint: "ftp://10.0.0.1", Username: "a"},
+		{Endpoint: "https://10.0.0.1/redfish/v1", Username: "a"}, {Endpoint: "https://10.0.0.1"},
+	} {
+		if _, err := f.m.Register(context.Background(), bad); err == nil {
+			t.Errorf("registered %+v", bad)
+		}
+	}
+}
+
+func TestProvision(t *testing.T) {
+	tower, err := bmcemu.LoadMockup("public-tower")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		cfg     bmcemu.Config
+		opts    ProvisionOptions
+		powerOn bool
+		target  string
+		reset   string
+		note    string
+	}{
+		{"PXE, powered on", bmcemu.Config{}, ProvisionOptions{}, true, "Pxe", "ForceRestart", ""},
+		{"PATCH needs If-Match", bmcemu.Config{RequireIfMatch: true}, ProvisionOptions{}, true, "Pxe", "ForceRestart", ""},
+		{"If-Match needed, no ETag given", bmcemu.Config{RequireIfMatch: true, HideETags: true}, ProvisionOptions{}, true, "Pxe", "ForceRestart", "428"},
+		{"UEFI HTTP not offered", bmcemu.Config{}, ProvisionOptions{HTTPBoot: true}, true, "Pxe", "ForceRestart", "UefiHttp"},
+		{"tower", bmcemu.Config{Mockup: tower}, ProvisionOptions{Mode: "Legacy"}, true, "Pxe", "ForceRestart", ""},
+		{"powered off", bmcemu.Config{}, ProvisionOptions{}, false, "Pxe", "On", ""},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, fast, DiscoveryConfig{})
+			boots := make(chan bmcemu.BootEvent, 4)
+			tt.cfg.PowerDelay, tt.cfg.OnBoot = 10*time.Millisecond, func(ev bmcemu.BootEvent) { boots <- ev }
+			mac := "52:54:00:bb:00:0" + string(rune('1'+i))
+			tt.cfg.HostMACs = []string{mac}
+			em := emulate(t, tt.cfg)
+			id := f.register(t, Registration{Endpoint: em.URL}).ID
+			waitUntil(t, "linked", func() bool { return f.status(t, id).MachineID != "" })
+			machine := f.status(t, id).MachineID
+			sys := em.Mockup().Systems()[0]
+			if !tt.powerOn {
+				if _, err := f.m.Power(context.Background(), id, PowerOff); err != nil {
+					t.Fatal(err)
+				}
+				waitUntil(t, "off", func() bool { return em.PowerState(sys) == "Off" })
+			}
+			p, err := f.m.Provision(context.Background(), machine, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Target != tt.target || p.Reset != tt.reset || (tt.note != "" && !strings.Contains(strings.Join(p.Notes, ";"), tt.note)) {
+				t.Errorf("provisioned %+v", p)
+			}
+			if p.State.Label() != "hostinit/waitingfordiscovery" {
+				t.Errorf("lifecycle %s", p.State.Label())
+			}
+			ev := <-boots
+			if ev.Source != "Pxe" || len(ev.MACs) == 0 || !strings.EqualFold(ev.MACs[0], mac) {
+				t.Errorf("booted %+v", ev)
+			}
+			if tt.opts.Mode != "" && ev.Mode != tt.opts.Mode {
+				t.Errorf("booted in %s, asked %s", ev.Mode, tt.opts.Mode)
+			}
+			if en, _ := em.BootOverride(sys); en != "Disabled" {
+				t.Errorf("override left %s after the boot", en)
+			}
+		})
+	}
+}
+
+func TestProvisionRefusedByTheLifecycleLeavesTheBMCAlone(t *testing.T) {
+	f := newFixture(t, fast, DiscoveryConfig{})
+	em := emulate(t, bmcemu.Config{HostMACs: []string{"52:54:00:cc:00:01"}})
+	id := f.register(t, Registration{Endpoint: em.URL}).ID
+	waitUntil(t, "linked", func() bool { return f.status(t, id).MachineID != "" })
+	machine := f.status(t, id).MachineID
+	if _, err := f.inv.Apply(context.Background(), machine, domain.Event{Kind: domain.EventForceDelete}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.m.Provision(context.Background(), machine, ProvisionOptions{})
+	var illegal *domain.IllegalTransitionError
+	if !errors.As(err, &illegal) {
+		t.Fatalf("provision of a machine being deleted: %v", err)
+	}
+	if en, _ := em.BootOverride(em.Mockup().Systems()[0]); en != "Disabled" {
+		t.Errorf("the BMC was touched: override %s", en)
+	}
+	if _, err := f.m.Provision(context.Background(), "no-such-machine", ProvisionOptions{}); err == nil {
+		t.Error("provisioned an unknown machine")
+	}
+}
+
+func TestDiscoveryRegistersBMCsThatTakeALease(t *testing.T) {
+	em := emulate(t, bmcemu.Config{Username: "ops", Password: "right", HostMACs: []string{"52:54:00:dd:00:01"}})
+	port := em.srv.Listener.Addr().(*net.TCPAddr).Port
+	f := newFixture(t, fast, DiscoveryConfig{
+		Credentials: []Credentials{{Name: "factory", Username: "ops", Password: "wrong"}, {Name: "site", Username: "ops", Password: "right"}},
+		Endpoints:   []string{"https://{ip}:" + strconv.Itoa(port), "http://{ip}:" + strconv.Itoa(port)},
+		Retries:     []time.Duration{10 * time.Millisecond, 10 * time.Millisecond},
+	})
+	bmcNIC := domain.MAC("52:54:00:ee:00:01")
+	f.m.LeaseBound(bmcNIC, netip.MustParseAddr("127.0.0.1"))
+	id := "bmc-127.0.0.1-" + strconv.Itoa(port)
+	waitUntil(t, "discovered", func() bool { _, err := f.m.Status(id); return err == nil })
+	waitUntil(t, "polled", func() bool { s := f.status(t, id); return s.Reachable && s.MachineID != "" })
+	s := f.status(t, id)
+	if s.Source != "discovered" || s.Username != "ops" || s.LastError != "" || !strings.HasPrefix(s.Endpoint, "http://") {
+		t.Errorf("discovered %+v", s)
+	}
+	if owner, _ := f.inv.Owner("52:54:00:dd:00:01"); owner != s.MachineID {
+		t.Errorf("linked to %s, the host NIC belongs to %s", s.MachineID, owner)
+	}
+	f.mu.Lock()
+	if len(f.forgotten) != 1 || f.forgotten[0] != bmcNIC {
+		t.Errorf("forgotten %v, want the BMC's own NIC", f.forgotten)
+	}
+	f.mu.Unlock()
+
+	// Renewals are not news; an address where nothing answers Redfish is
+	// probed on the retry schedule, then left alone.
+	f.m.LeaseBound(bmcNIC, netip.MustParseAddr("127.0.0.1"))
+	f.m.LeaseBound("52:54:00:ee:00:02", netip.MustParseAddr("127.0.0.2"))
+	waitUntil(t, "probes settled", func() bool {
+		f.m.discovery.mu.Lock()
+		defer f.m.discovery.mu.Unlock()
+		return len(f.m.discovery.probing) == 0 && len(f.m.discovery.settled) == 2
+	})
+	if n := len(f.m.Statuses()); n != 1 {
+		t.Errorf("%d BMCs, want 1", n)
+	}
+}
+
+
+func TestSealer(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "secret.key")
+	s, err := OpenSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := s.Seal("calvin", "bmc-a")
+	if strings.Contains(string(sealed), "calvin") {
+		t.Fatal("sealed secret holds the password in clear")
+	}
+	again, err := OpenSealer(key) // the key persists
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pw, err := again.Open(sealed, "bmc-a"); err != nil || pw != "calvin" {
+		t.Errorf("open: %q %v", pw, err)
+	}
+	if _, err := again.Open(sealed, "bmc-b"); err == nil {
+		t.Error("a secret sealed for one BMC opened for another")
+	}
+	other, _ := OpenSealer(filepath.Join(dir, "other.key"))
+	if _, err := other.Open(sealed, "bmc-a"); err == nil || !strings.Contains(err.Error(), "key") {
+		t.Errorf("opened with another key: %v", err)
+	}
+}

@@ -1,0 +1,272 @@
+package bmc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/stmcginnis/gofish"
+
+	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/store"
+)
+
+// target is one BMC being polled. Its connection is used by one poll or
+// one action at a time (use), so a Redfish session is opened once and
+// reused until the BMC refuses it.
+type target struct {
+	wake chan struct{} // poll now: after an action, or a new registration
+
+	use  chan struct{} // a one-slot lock that a waiter can give up on
+	reg  store.BMC     // guarded by use
+	conn *gofish.APIClient
+	// fails counts polls in a row that failed, for the backoff.
+	fails int
+
+	status statusBox
+}
+
+func newTarget(b store.BMC) *target {
+	t := &target{wake: make(chan struct{}, 1), use: make(chan struct{}, 1), reg: b}
+	t.status.set(statusOf(b))
+	return t
+}
+
+// acquire takes the connection, unless ctx ends first.
+func (t *target) acquire(ctx context.Context) error {
+	select {
+	case t.use <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (t *target) release() { <-t.use }
+
+func (t *target) snapshot() Status { return t.status.get() }
+
+func (t *target) poke() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// reregister takes new credentials or a new endpoint: the old session is
+// dropped and the BMC polled at once.
+func (t *target) reregister(b store.BMC) {
+	_ = t.acquire(context.Background())
+	t.logoutLocked()
+	t.reg, t.fails = b, 0
+	s := t.status.get()
+	s.Endpoint, s.Username, s.Insecure, s.Source = b.Endpoint, b.Username, b.Insecure, b.Source
+	if b.MachineID != "" {
+		s.MachineID, s.LinkedBy = b.MachineID, b.LinkedBy
+	}
+	t.status.set(s)
+	t.release()
+	t.poke()
+}
+
+func (t *target) logout() {
+	_ = t.acquire(context.Background())
+	defer t.release()
+	t.logoutLocked()
+}
+
+func (t *target) logoutLocked() {
+	if t.conn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		t.conn.WithContext(ctx).Logout()
+		cancel()
+		t.conn = nil
+	}
+}
+
+// pollLoop polls t now and then every interval (with jitter), backing off
+// exponentially while the BMC fails, until ctx ends.
+func (m *Manager) pollLoop(ctx context.Context, t *target) {
+	for {
+		m.pollOnce(ctx, t)
+		wait := time.NewTimer(m.nextPoll(t.failures()))
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			return
+		case <-wait.C:
+		case <-t.wake:
+			wait.Stop()
+		}
+	}
+}
+
+func (t *target) failures() int {
+	if t.acquire(context.Background()) != nil {
+		return 0
+	}
+	defer t.release()
+	return t.fails
+}
+
+// nextPoll is the interval, doubled per failure in a row up to MaxBackoff,
+// ±10 % so that BMCs registered together do not stay in lockstep.
+func (m *Manager) nextPoll(fails int) time.Duration {
+	p := m.cfg.Poll
+	d := p.Interval
+	for i := 0; i < fails && d < p.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, p.MaxBackoff)
+	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
+}
+
+// pollOnce collects a BMC's inventory and records what changed.
+func (m *Manager) pollOnce(ctx context.Context, t *target) {
+	select {
+	case m.slots <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	defer func() { <-m.slots }()
+	if t.acquire(ctx) != nil {
+		return
+	}
+	defer t.release()
+	next := t.status.get()
+	inv, err := withConn(ctx, m, t, collect)
+	if ctx.Err() != nil {
+		return // shutting down: what an aborted poll saw is not news
+	}
+	if err != nil {
+		t.fails++
+		next.Reachable, next.LastError = describe(err, t.reg.Username, m.cfg.Poll.Timeout)
+	} else {
+		t.fails = 0
+		next.Reachable, next.LastError, next.Inventory = true, "", inv
+		m.link(ctx, &next)
+	}
+	if sameFindings(t.status.get(), next) {
+		return
+	}
+	if err := m.record(ctx, &next); err != nil {
+		m.log.Error("BMC: cannot record a poll", "bmc_id", next.ID, "error", err)
+		return
+	}
+	m.logChange(t.status.get(), next)
+	t.status.set(next)
+}
+
+// withConn runs fn on t's Redfish connection, opening one if needed. A
+// reused session the BMC no longer honours (expired, BMC rebooted) is
+// replaced once.
+func withConn[T any](ctx context.Context, m *Manager, t *target, fn func(*gofish.APIClient) (T, error)) (T, error) {
+	var zero T
+	fresh := false
+	if t.conn == nil {
+		pw, err := m.cfg.Sealer.Open(t.reg.Secret, t.reg.ID)
+		if err != nil {
+			return zero, err
+		}
+		if t.conn, err = m.clients.connect(ctx, t.reg.Endpoint, t.reg.Username, pw, t.reg.Insecure); err != nil {
+			t.conn = nil
+			return zero, err
+		}
+		fresh = true
+	}
+	v, err := fn(t.conn.WithContext(ctx))
+	if err != nil && authRefused(err) && !fresh {
+		t.conn = nil
+		return withConn(ctx, m, t, fn)
+	}
+	if err != nil && !answeredAtAll(err) {
+		t.conn = nil // reconnect next time: the BMC may have rebooted
+	}
+	return v, err
+}
+
+func answeredAtAll(err error) bool {
+	answered, _ := describe(err, "", 0)
+	return answered
+}
+
+// link decides which machine a BMC manages: an explicit link stands; else
+// the machine that owns one of the host MACs, adopting the host as a new
+// machine if none does, so that it can be provisioned before it ever
+// netbooted.
+func (m *Manager) link(ctx context.Context, s *Status) {
+	if s.LinkedBy == "config" || s.LinkedBy == "api" || len(s.Inventory.MACs) == 0 || m.cfg.Machines == nil {
+		return
+	}
+	macs := make([]domain.MAC, len(s.Inventory.MACs))
+	for i, mac := range s.Inventory.MACs {
+		macs[i] = domain.MAC(mac)
+	}
+	id, err := m.cfg.Machines.Adopt(ctx, macs, fmt.Sprintf("host NICs reported by BMC %s", s.ID))
+	if err != nil {
+		m.log.Warn("BMC: cannot link to a machine", "bmc_id", s.ID, "macs", s.Inventory.MACs, "error", err)
+		return
+	}
+	s.MachineID, s.LinkedBy = id, "mac"
+}
+
+// record stores a BMC's new findings and their bus message in one commit.
+func (m *Manager) record(ctx context.Context, s *Status) error {
+	enqueued := false
+	err := m.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
+		enqueued = false
+		if err := tx.SetBMCStatus(s.ID, s.storeStatus(), s.MachineID, s.LinkedBy); err != nil {
+			return err
+		}
+		s.ChangedAt = tx.Now()
+		if m.cfg.Announce == nil {
+			return nil
+		}
+		if _, err := tx.Enqueue(m.cfg.Announce.BMCMessage(*s)); err != nil {
+			return err
+		}
+		enqueued = true
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // deleted while being polled
+	}
+	if err == nil && enqueued && m.cfg.OutboxFilled != nil {
+		m.cfg.OutboxFilled()
+	}
+	return err
+}
+
+func (m *Manager) logChange(was, now Status) {
+	switch {
+	case now.LastError != "" && now.LastError != was.LastError:
+		m.log.Warn("BMC not usable", "bmc_id", now.ID, "endpoint", now.Endpoint, "reachable", now.Reachable, "error", now.LastError)
+	case now.LastError == "" && was.LastError != "":
+		m.log.Info("BMC usable again", "bmc_id", now.ID, "endpoint", now.Endpoint)
+	default:
+		m.log.Info("BMC changed", "bmc_id", now.ID, "machine_id", now.MachineID, "power", now.Inventory.PowerState,
+			"model", now.Inventory.Model, "bmc_version", now.Inventory.BMCVersion, "bios_version", now.Inventory.BIOSVersion)
+	}
+}
+
+// statusBox holds a BMC's last recorded status; readers never wait for a
+// poll in flight.
+type statusBox struct {
+	mu sync.Mutex
+	s  Status
+}
+
+func (b *statusBox) get() Status {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.s // its slices are replaced, never changed in place
+}
+
+func (b *statusBox) set(s Status) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.s = s
+}

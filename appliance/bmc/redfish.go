@@ -1,0 +1,229 @@
+package bmc
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/stmcginnis/gofish"
+	"github.com/stmcginnis/gofish/schemas"
+
+	"github.com/slipway/slipway/appliance/domain"
+)
+
+// httpClients are the two ways of talking to BMCs: verifying their TLS
+// certificates (the default) or not (a per-BMC opt-out). Each has its own
+// transport: gofish would otherwise turn verification off on a TLS config
+// it shares with http.DefaultTransport, for the whole process.
+type httpClients struct {
+	verifying, insecure *http.Client
+}
+
+func newHTTPClients(timeout time.Duration, maxPerHost int) httpClients {
+	mk := func(insecure bool) *http.Client {
+		return &http.Client{Timeout: timeout, Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
+			TLSClientConfig:     &tls.Config{InsecureSkipVerify: insecure, MinVersion: tls.VersionTLS12}, //nolint:gosec // per-BMC opt-out
+			TLSHandshakeTimeout: timeout,
+			MaxIdleConnsPerHost: maxPerHost,
+			IdleConnTimeout:     90 * time.Second,
+		}}
+	}
+	return httpClients{verifying: mk(false), insecure: mk(true)}
+}
+
+func (h httpClients) close() {
+	h.verifying.CloseIdleConnections()
+	h.insecure.CloseIdleConnections()
+}
+
+// connect opens a Redfish session (sessions spare the BMC a password check
+// per request), falling back to basic auth on a BMC without a usable
+// session service. Wrong credentials are not retried as basic auth.
+func (h httpClients) connect(ctx context.Context, endpoint, user, password string, insecure bool) (*gofish.APIClient, error) {
+	cfg := gofish.ClientConfig{
+		Endpoint: endpoint, Username: user, Password: password, HTTPClient: h.verifying,
+		NoModifyTransport: true, ReuseConnections: true, MaxConcurrentRequests: 4,
+	}
+	if insecure {
+		cfg.HTTPClient = h.insecure
+	}
+	c, err := gofish.ConnectContext(ctx, cfg)
+	if err == nil || !sessionUnsupported(err) {
+		return c, err
+	}
+	cfg.BasicAuth = true
+	c, err = gofish.ConnectContext(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	// Basic auth is only checked by the first request that needs it.
+	resp, err := c.Get("/redfish/v1/Systems")
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	return c, nil
+}
+
+// sessionUnsupported: the BMC answered the session login, but not with a
+// verdict on the credentials.
+func sessionUnsupported(err error) bool {
+	var re *schemas.Error
+	if !errors.As(err, &re) {
+		return false
+	}
+	switch re.HTTPReturnedStatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return false
+	}
+	return re.HTTPReturnedStatusCode >= 400
+}
+
+// collect reads the inventory of the BMC's first computer system.
+func collect(c *gofish.APIClient) (Inventory, error) {
+	var inv Inventory
+	systems, err := c.Service.Systems()
+	if err != nil {
+		return inv, fmt.Errorf("read systems: %w", err)
+	}
+	if len(systems) == 0 {
+		return inv, errors.New("the BMC manages no computer system")
+	}
+	sort.Slice(systems, func(i, j int) bool { return systems[i].ODataID < systems[j].ODataID })
+	sys := systems[0]
+	inv.System, inv.PowerState, inv.Health = sys.ODataID, string(sys.PowerState), string(sys.Status.Health)
+	inv.Manufacturer, inv.Model, inv.Serial, inv.BIOSVersion = sys.Manufacturer, sys.Model, sys.SerialNumber, sys.BiosVersion
+	inv.BootMode = string(sys.Boot.BootSourceOverrideMode)
+	if inv.MACs, err = hostMACs(sys); err != nil {
+		return inv, err
+	}
+	if inv.BMCVersion, err = managerVersion(c); err != nil {
+		return inv, err
+	}
+	inv.Firmware, err = firmwareInventory(c)
+	return inv, err
+}
+
+func hostMACs(sys *schemas.ComputerSystem) ([]string, error) {
+	nics, err := sys.EthernetInterfaces()
+	if err != nil {
+		return nil, fmt.Errorf("read host NICs of %s: %w", sys.ODataID, err)
+	}
+	var macs []string
+	for _, nic := range nics {
+		if nic.EthernetInterfaceType != "" && nic.EthernetInterfaceType != schemas.PhysicalEthernetDeviceType {
+			continue
+		}
+		if mac, err := domain.ParseMAC(nic.MACAddress); err == nil {
+			macs = append(macs, string(mac))
+		}
+	}
+	slices.Sort(macs)
+	return slices.Compact(macs), nil
+}
+
+func managerVersion(c *gofish.APIClient) (string, error) {
+	managers, err := c.Service.Managers()
+	if err != nil {
+		return "", fmt.Errorf("read managers: %w", err)
+	}
+	for _, m := range managers {
+		if m.ManagerType == schemas.BMCManagerType || len(managers) == 1 {
+			return m.FirmwareVersion, nil
+		}
+	}
+	return "", nil
+}
+
+func firmwareInventory(c *gofish.APIClient) ([]Firmware, error) {
+	us, err := c.Service.UpdateService()
+	if err != nil {
+		return nil, fmt.Errorf("read update service: %w", err)
+	}
+	items, err := us.FirmwareInventory()
+	if err != nil {
+		return nil, fmt.Errorf("read firmware inventory: %w", err)
+	}
+	fw := make([]Firmware, 0, len(items))
+	for _, it := range items {
+		fw = append(fw, Firmware{ID: it.ID, Name: it.Name, Version: it.Version, Updateable: it.Updateable})
+	}
+	sort.Slice(fw, func(i, j int) bool { return fw[i].ID < fw[j].ID })
+	return fw, nil
+}
+
+// cause digs the first underlying error out of gofish's collection errors,
+// which carry one error per member that failed.
+func cause(err error) error {
+	var ce *schemas.CollectionError
+	if !errors.As(err, &ce) || len(ce.Failures) == 0 {
+		return err
+	}
+	links := make([]string, 0, len(ce.Failures))
+	for l := range ce.Failures {
+		links = append(links, l)
+	}
+	slices.Sort(links)
+	return ce.Failures[links[0]]
+}
+
+// describe turns a Redfish or network error into what an operator needs:
+// whether the BMC answered at all, and what to do about it.
+func describe(err error, user string, timeout time.Duration) (answered bool, msg string) {
+	err = cause(err)
+	var re *schemas.Error
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var certInvalid x509.CertificateInvalidError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &re):
+		switch re.HTTPReturnedStatusCode {
+		case http.StatusUnauthorized:
+			return true, fmt.Sprintf("wrong credentials: the BMC refused user %q (HTTP 401); fix the BMC's credentials", user)
+		case http.StatusForbidden:
+			return true, fmt.Sprintf("user %q may not do this on the BMC (HTTP 403); give it the Operator or Administrator role", user)
+		}
+		return true, fmt.Sprintf("the BMC answered HTTP %d: %s", re.HTTPReturnedStatusCode, redfishMessage(re))
+	case errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &certInvalid):
+		return true, fmt.Sprintf("its TLS certificate is not trusted (%v); set insecure_skip_verify for this BMC if you accept it", err)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return false, "connection refused: nothing listens for Redfish at this address"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return false, "no route to the BMC: is it on the provisioning LAN?"
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return false, fmt.Sprintf("no answer within %s", timeout)
+	case errors.As(err, &netErr):
+		return false, err.Error()
+	}
+	return true, err.Error()
+}
+
+func redfishMessage(re *schemas.Error) string {
+	for _, info := range re.ExtendedInfos {
+		if info.Message != "" {
+			return info.Message
+		}
+	}
+	if re.Message != "" {
+		return strings.TrimSpace(re.Message)
+	}
+	return http.StatusText(re.HTTPReturnedStatusCode)
+}
+
+// authRefused says the BMC refused the credentials or the session: the
+// connection must be opened afresh.
+func authRefused(err error) bool {
+	var re *schemas.Error
+	return errors.As(cause(err), &re) && re.HTTPReturnedStatusCode == http.StatusUnauthorized
+}
