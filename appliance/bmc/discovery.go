@@ -62,9 +62,9 @@ type discoverer struct {
 	probe *http.Client // no TLS verification, and no credentials ever sent
 	queue chan probeJob
 
-	mu       sync.Mutex
-	probing  map[netip.Addr]domain.MAC // a probe series is under way
-	settled  map[netip.Addr]domain.MAC // the series ended: renewals are not news
+	mu      sync.Mutex
+	probing map[netip.Addr]domain.MAC // a probe series is under way
+	settled map[netip.Addr]domain.MAC // the series ended: renewals are not news
 }
 
 type probeJob struct {

@@ -435,7 +435,6 @@ func TestDiscoveryRegistersBMCsThatTakeALease(t *testing.T) {
 	}
 }
 
-
 func TestSealer(t *testing.T) {
 	dir := t.TempDir()
 	key := filepath.Join(dir, "secret.key")
