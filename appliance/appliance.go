@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/slipway/slipway/appliance/bmc"
 	"github.com/slipway/slipway/appliance/config"
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/broker"
@@ -72,6 +73,7 @@ type parts struct {
 	dhcp       *dhcp.Server
 	ra         *ra.Responder
 	relay      *relay
+	bmcs       *bmc.Manager
 	loops      sync.WaitGroup // every serve loop
 	errs       chan error     // a part that stops on its own reports here
 	serveCtx   context.Context
@@ -137,13 +139,17 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 		Announce: broker.Events{}, OutboxFilled: p.relay.Wake, Timeouts: a.cfg.Lifecycle.Timeouts}); err != nil {
 		return err
 	}
+	if err := a.startBMCs(ctx, p); err != nil {
+		return err
+	}
 	if p.bootcfg, err = bootcfg.New(p.inventory, bootProfiles(a.cfg), a.cfg.DefaultProfile, lanIP, a.cfg.HTTP.Port); err != nil {
 		return err
 	}
 	p.web, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Version: a.opts.Version,
 		Metrics: reg, Ready: a.readiness(p), Machines: p.db, BootRoot: p.bootRoot, AssetsRoot: p.assetsRoot, BootConfigs: p.bootcfg,
 		CloudInit: cloudInit(a.cfg, p.inventory, a.log), Onboarding: p.inventory, Neighbors: neighbor.Table{},
-		ServerURL: "http://" + netip.AddrPortFrom(lanIP, uint16(a.cfg.HTTP.Port)).String()})
+		ServerURL: "http://" + netip.AddrPortFrom(lanIP, uint16(a.cfg.HTTP.Port)).String(),
+		BMCs:      p.bmcs, Operators: newOperators(a.cfg.Users)})
 	if err != nil {
 		return err
 	}
@@ -157,6 +163,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	p.serve("events", func() error { return p.relay.run(p.serveCtx) })
 	p.serve("timeouts", func() error { p.inventory.RunTimeouts(p.serveCtx, timeoutSweep); return nil })
 	p.serve("http", p.web.Serve)
+	p.serve("bmcs", func() error { p.bmcs.Run(p.serveCtx); return nil })
 	return a.startNetboot(ctx, p, reg)
 }
 

@@ -37,6 +37,7 @@ func (a *Appliance) startNetboot(ctx context.Context, p *parts, reg *prometheus.
 			return err
 		}
 		registerPoolMetrics(reg, book)
+		book.OnBound(p.bmcs.LeaseBound)
 		leases = book
 	}
 	p.dhcp, err = dhcp.New(dhcpConfig(a.cfg, a.log, reg), leases, p.inventory)

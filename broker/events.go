@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/slipway/slipway/appliance/bmc"
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/store"
 )
@@ -24,6 +25,10 @@ func StateTopic(machineID string) string { return "NICO/v1/machine/" + machineID
 func OnboardingTopic(machineID string) string {
 	return "slipway/v1/machine/" + machineID + "/onboarding"
 }
+
+// BMCTopic is where BMC id's status (reachability, power, inventory,
+// firmware) is published, retained, each time a poll finds it changed.
+func BMCTopic(bmcID string) string { return "slipway/v1/bmc/" + bmcID + "/state" }
 
 // StateChangeMessage is NICo's ManagedHostStateChangeMessage.
 type StateChangeMessage struct {
@@ -60,6 +65,19 @@ func (Events) StageMessage(r domain.StageReport) store.Event {
 	return event(OnboardingTopic(r.MachineID), OnboardingMessage{MachineID: r.MachineID, MAC: string(r.MAC), IP: r.ClientIP,
 		Stage: string(r.Stage), Phase: string(r.Phase), Detail: r.Detail, Timestamp: r.At.UTC(), State: r.State.Label()})
 }
+
+// GoneMessages clear a deleted machine's retained state and onboarding
+// messages (an empty retained message deletes the retained one).
+func (Events) GoneMessages(machineID string) []store.Event {
+	return []store.Event{
+		{Topic: StateTopic(machineID), Payload: []byte{}, QoS: 1, Retain: true},
+		{Topic: OnboardingTopic(machineID), Payload: []byte{}, QoS: 1, Retain: true},
+	}
+}
+
+// BMCMessage is a BMC's changed status: QoS 1, retained. It never
+// carries credentials (bmc.Status has none).
+func (Events) BMCMessage(s bmc.Status) store.Event { return event(BMCTopic(s.ID), s) }
 
 func event(topic string, payload any) store.Event {
 	b, err := json.Marshal(payload)

@@ -43,6 +43,10 @@ type Config struct {
 	Neighbors Neighbors
 	// ServerURL is how nodes reach this server, when a request does not say.
 	ServerURL string
+	// BMCs serves /api/v1/bmcs and machine provisioning; Operators
+	// authenticates their write requests.
+	BMCs      BMCs
+	Operators Operators
 }
 
 // Server is the bound HTTP server.
@@ -105,6 +109,9 @@ func (s *Server) routes(cfg Config, extra func(fiber.Router)) {
 	api.Get("/version", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"version": cfg.Version}) })
 	if cfg.Machines != nil {
 		machineRoutes(api, cfg.Machines)
+	}
+	if cfg.BMCs != nil {
+		bmcRoutes(api, cfg.BMCs, cfg.Operators)
 	}
 	if extra != nil {
 		extra(s.app)

@@ -38,7 +38,7 @@ type Firmware struct {
 type Status struct {
 	ID        string    `json:"bmc_id"`
 	Endpoint  string    `json:"endpoint"`
-	Username  string    `json:"username"`
+	Username  string    `json:"-"` // part of the credentials: never shown
 	Insecure  bool      `json:"insecure_skip_verify,omitempty"`
 	MachineID string    `json:"machine_id,omitempty"`
 	LinkedBy  string    `json:"linked_by,omitempty"` // config | mac | api

@@ -27,6 +27,8 @@ type Config struct {
 
 	Machines       []Machine                 `yaml:"machines"`
 	BMCCredentials map[string]BMCCredentials `yaml:"bmc_credentials"`
+	// BMC paces the Redfish poller and says how BMCs are discovered.
+	BMC   BMCPolling `yaml:"bmc"`
 	Users          []User                    `yaml:"users"`
 
 	// Filled by Validate from the fields above, so that no caller parses twice.
@@ -169,6 +171,25 @@ type BMC struct {
 	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
 }
 
+// BMCPolling tunes how BMCs are polled and discovered.
+type BMCPolling struct {
+	PollInterval     time.Duration `yaml:"poll_interval"`
+	RequestTimeout   time.Duration `yaml:"request_timeout"`
+	MaxPollsInFlight int           `yaml:"max_polls_in_flight"`
+	MaxBackoff       time.Duration `yaml:"max_backoff"`
+	Discovery        BMCDiscovery  `yaml:"discovery"`
+}
+
+// BMCDiscovery registers BMCs that take a DHCP lease and answer Redfish.
+type BMCDiscovery struct {
+	// Credentials name entries of bmc_credentials, tried in order on each
+	// BMC found; none turns discovery off.
+	Credentials []string `yaml:"credentials"`
+	// Endpoints are URL templates tried in order; {ip} is the leased address.
+	Endpoints          []string `yaml:"endpoints"`
+	InsecureSkipVerify bool     `yaml:"insecure_skip_verify"`
+}
+
 // BMCCredentials is a named user and the file that holds its password.
 type BMCCredentials struct {
 	Username     string `yaml:"username"`
@@ -195,6 +216,9 @@ func (c *Config) TFTPRoot() string {
 	}
 	return c.DataDir + "/tftp"
 }
+
+// SecretKeyFile is the key BMC passwords are sealed with in the database.
+func (c *Config) SecretKeyFile() string { return c.DataDir + "/secret.key" }
 
 // AssetsDir holds kernels, initrds and images served under /assets/.
 func (c *Config) AssetsDir() string { return c.DataDir + "/assets" }

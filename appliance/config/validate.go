@@ -27,6 +27,7 @@ func (c *Config) Validate() error {
 	c.validateProfiles(v)
 	c.validateMachines(v)
 	c.validateBMCCredentials(v)
+	c.validateBMCPolling(v)
 	c.validateUsers(v)
 	c.validateMQTTUsers(v)
 	c.validateLifecycle(v)
@@ -274,6 +275,33 @@ func (c *Config) validateBMCCredentials(v *fieldErrors) {
 		}
 		if !path.IsAbs(cr.PasswordFile) {
 			v.add(at+".password_file", fmt.Sprintf("%q is not an absolute path", cr.PasswordFile), "keep the password in a root-only file and name it here")
+		}
+	}
+}
+
+func (c *Config) validateBMCPolling(v *fieldErrors) {
+	b := c.BMC
+	atLeast := func(at string, d, least time.Duration) {
+		if d < least {
+			v.add(at, fmt.Sprintf("%s is too short", d), fmt.Sprintf("use at least %s", least))
+		}
+	}
+	atLeast("bmc.poll_interval", b.PollInterval, time.Second)
+	atLeast("bmc.request_timeout", b.RequestTimeout, 100*time.Millisecond)
+	atLeast("bmc.max_backoff", b.MaxBackoff, b.PollInterval)
+	if b.MaxPollsInFlight < 1 || b.MaxPollsInFlight > 1024 {
+		v.add("bmc.max_polls_in_flight", fmt.Sprintf("%d is out of range", b.MaxPollsInFlight), "use 1 to 1024")
+	}
+	for i, name := range b.Discovery.Credentials {
+		if _, ok := c.BMCCredentials[name]; !ok {
+			v.add(fmt.Sprintf("bmc.discovery.credentials[%d]", i), fmt.Sprintf("%q is not defined", name), "add it under bmc_credentials:")
+		}
+	}
+	for i, e := range b.Discovery.Endpoints {
+		u, err := url.Parse(strings.ReplaceAll(e, "{ip}", "192.0.2.1"))
+		if !strings.Contains(e, "{ip}") || err != nil || (u.Scheme != "https" && u.Scheme != "http") || (u.Path != "" && u.Path != "/") {
+			v.add(fmt.Sprintf("bmc.discovery.endpoints[%d]", i), fmt.Sprintf("%q is not an endpoint template", e),
+				`write it as "https://{ip}" or "http://{ip}:8000"`)
 		}
 	}
 }

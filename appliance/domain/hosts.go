@@ -71,3 +71,56 @@ func (inv *Inventory) Check(id string, ev Event) error {
 	_, err := Next(Machine{ID: id, State: cur.State, Since: cur.since}, ev, time.Now())
 	return err
 }
+
+// ForgetNIC deletes the machine a DHCP lease made of a NIC that turned out
+// to be something else (a BMC's own port): only a discovered machine that
+// owns that one MAC and never fetched a boot file, so nothing an operator
+// or a booting host made is ever lost. It reports whether it deleted one.
+func (inv *Inventory) ForgetNIC(ctx context.Context, mac MAC, cause string) (bool, error) {
+	id, ok := inv.machineID(mac)
+	if !ok {
+		return false, nil
+	}
+	cur, ok := inv.cached(id)
+	if !ok || (cur.Label() != StateCreated && cur.Label() != "hostinit/init") {
+		return false, nil
+	}
+	var c commitNotes
+	forgotten := false
+	err := inv.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
+		c, forgotten = commitNotes{}, false
+		m, err := tx.Machine(id)
+		if err != nil {
+			return err
+		}
+		if m.Source != "discovered" || len(m.MACs) != 1 || (m.State != StateCreated && m.StateJSON != HostInit(HostInitInit).JSON()) {
+			return nil
+		}
+		if err := tx.DeleteMachine(id); err != nil {
+			return err
+		}
+		forgotten = true
+		c.gone = append(c.gone, id)
+		if inv.cfg.Announce == nil {
+			return nil
+		}
+		for _, e := range inv.cfg.Announce.GoneMessages(id) {
+			if _, err := tx.Enqueue(e); err != nil {
+				return err
+			}
+			c.enqueued = true
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("forget machine %s: %w", id, err)
+	}
+	inv.committed(c)
+	if forgotten {
+		inv.log.Info("machine forgotten", "machine_id", id, "mac", mac, "cause", cause)
+	}
+	return forgotten, nil
+}

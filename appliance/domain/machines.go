@@ -21,6 +21,8 @@ var InitialState = Created().JSON()
 type Announcer interface {
 	StateMessage(machineID string, s State, at time.Time) store.Event
 	StageMessage(r StageReport) store.Event
+	// GoneMessages clear what the bus retains of a machine that is no more.
+	GoneMessages(machineID string) []store.Event
 }
 
 // InventoryConfig is what an Inventory works with.
@@ -198,6 +200,7 @@ func (inv *Inventory) MachineByMAC(ctx context.Context, mac MAC) (BootMachine, e
 type commitNotes struct {
 	macs     []macOwner
 	states   []stateNote
+	gone     []string // machines deleted, with their MACs
 	enqueued bool
 }
 
@@ -229,7 +232,18 @@ func (inv *Inventory) committed(c commitNotes) {
 	for _, m := range c.macs {
 		inv.known.Store(m.mac, m.id)
 	}
+	for _, id := range c.gone {
+		inv.known.Range(func(mac, owner any) bool {
+			if owner == id {
+				inv.known.Delete(mac)
+			}
+			return true
+		})
+	}
 	inv.mu.Lock()
+	for _, id := range c.gone {
+		delete(inv.states, id)
+	}
 	for _, s := range c.states {
 		if cur, ok := inv.states[s.id]; !ok || s.seq > cur.seq {
 			inv.states[s.id] = s.cachedState

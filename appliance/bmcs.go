@@ -1,0 +1,80 @@
+package appliance
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/slipway/slipway/appliance/bmc"
+	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/broker"
+)
+
+// startBMCs builds the BMC manager and registers the BMCs the config
+// inventory names; polling starts with the serve loops.
+func (a *Appliance) startBMCs(ctx context.Context, p *parts) error {
+	sealer, err := bmc.OpenSealer(a.cfg.SecretKeyFile())
+	if err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	disc, err := a.bmcDiscovery(p)
+	if err != nil {
+		return err
+	}
+	b := a.cfg.BMC
+	p.bmcs, err = bmc.NewManager(ctx, bmc.Config{DB: p.db, Commit: p.commit, Sealer: sealer, Machines: p.inventory,
+		Announce: broker.Events{}, OutboxFilled: p.relay.Wake, Log: a.log.With("part", "bmcs"),
+		Poll:      bmc.PollConfig{Interval: b.PollInterval, Timeout: b.RequestTimeout, Workers: b.MaxPollsInFlight, MaxBackoff: b.MaxBackoff},
+		Discovery: disc})
+	if err != nil {
+		return err
+	}
+	for i, m := range a.cfg.Machines {
+		if m.BMC == nil {
+			continue
+		}
+		creds, err := a.bmcCredentials(m.BMC.Credentials)
+		if err != nil {
+			return fmt.Errorf("machines[%d].bmc: %w", i, err)
+		}
+		_, err = p.bmcs.Register(ctx, bmc.Registration{Endpoint: m.BMC.Endpoint, Username: creds.Username, Password: creds.Password,
+			Insecure: m.BMC.InsecureSkipVerify, MachineID: m.ID, Source: "config"})
+		if err != nil {
+			return fmt.Errorf("machines[%d].bmc: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func (a *Appliance) bmcDiscovery(p *parts) (bmc.DiscoveryConfig, error) {
+	d := a.cfg.BMC.Discovery
+	out := bmc.DiscoveryConfig{Endpoints: d.Endpoints, Insecure: d.InsecureSkipVerify,
+		Forget: func(ctx context.Context, mac domain.MAC, cause string) {
+			if _, err := p.inventory.ForgetNIC(ctx, mac, cause); err != nil {
+				a.log.Warn("BMC discovery: cannot forget the machine its NIC made", "mac", mac, "error", err)
+			}
+		}}
+	for i, name := range d.Credentials {
+		c, err := a.bmcCredentials(name)
+		if err != nil {
+			return out, fmt.Errorf("bmc.discovery.credentials[%d]: %w", i, err)
+		}
+		out.Credentials = append(out.Credentials, c)
+	}
+	if len(out.Credentials) == 0 {
+		a.log.Info("BMC discovery is off: name credentials to try under bmc.discovery.credentials to turn it on")
+	}
+	return out, nil
+}
+
+// bmcCredentials reads a named credential's password file.
+func (a *Appliance) bmcCredentials(name string) (bmc.Credentials, error) {
+	c := a.cfg.BMCCredentials[name]
+	pw, err := os.ReadFile(c.PasswordFile)
+	if err != nil {
+		return bmc.Credentials{}, fmt.Errorf("bmc_credentials.%s.password_file: %w", name, err)
+	}
+	return bmc.Credentials{Name: name, Username: c.Username, Password: strings.TrimRight(string(pw), "\r\n")}, nil
+}
+

@@ -1,0 +1,119 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/slipway/slipway/appliance/bmc"
+	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/store"
+)
+
+// BMCs is the BMC manager as the API uses it.
+type BMCs interface {
+	Statuses() []bmc.Status
+	Status(id string) (bmc.Status, error)
+	Register(ctx context.Context, r bmc.Registration) (bmc.Status, error)
+	Power(ctx context.Context, id string, a bmc.PowerAction) (string, error)
+	Provision(ctx context.Context, machineID string, o bmc.ProvisionOptions) (bmc.Provisioned, error)
+}
+
+type registerBody struct {
+	Endpoint  string `json:"endpoint"`
+	Username  string `json:"username"`
+	Password  string `json:"password"`
+	Insecure  bool   `json:"insecure_skip_verify"`
+	MachineID string `json:"machine_id"`
+}
+
+type powerBody struct {
+	Action string `json:"action"`
+}
+
+type provisionBody struct {
+	HTTPBoot bool   `json:"http_boot"`
+	Mode     string `json:"boot_mode"`
+}
+
+func bmcRoutes(api fiber.Router, bmcs BMCs, ops Operators) {
+	api.Get("/bmcs", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"bmcs": bmcs.Statuses()}) })
+	api.Get("/bmcs/:id", func(c *fiber.Ctx) error {
+		s, err := bmcs.Status(c.Params("id"))
+		if err != nil {
+			return actionError(err)
+		}
+		return c.JSON(s)
+	})
+	api.Post("/bmcs", requireRole(ops, RoleAdmin), func(c *fiber.Ctx) error {
+		var b registerBody
+		if err := decodeBody(c, &b); err != nil {
+			return err
+		}
+		s, err := bmcs.Register(c.UserContext(), bmc.Registration{Endpoint: b.Endpoint, Username: b.Username, Password: b.Password,
+			Insecure: b.Insecure, MachineID: b.MachineID, Source: "api"})
+		if err != nil {
+			return fiber.NewError(fiber.StatusBadRequest, err.Error())
+		}
+		return c.Status(fiber.StatusCreated).JSON(s)
+	})
+	api.Post("/bmcs/:id/power", requireRole(ops, RoleOperator), func(c *fiber.Ctx) error {
+		var b powerBody
+		if err := decodeBody(c, &b); err != nil {
+			return err
+		}
+		a, err := bmc.ParsePowerAction(b.Action)
+		if err != nil {
+			return fiber.NewError(fiber.StatusBadRequest, err.Error())
+		}
+		reset, err := bmcs.Power(c.UserContext(), c.Params("id"), a)
+		if err != nil {
+			return actionError(err)
+		}
+		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"bmc_id": c.Params("id"), "action": a, "reset_type": reset})
+	})
+	api.Post("/machines/:id/provision", requireRole(ops, RoleOperator), func(c *fiber.Ctx) error {
+		var b provisionBody
+		if err := decodeBody(c, &b); err != nil {
+			return err
+		}
+		if b.Mode != "" && b.Mode != "UEFI" && b.Mode != "Legacy" {
+			return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("boot_mode %q: use UEFI or Legacy, or leave it out to keep the machine's", b.Mode))
+		}
+		p, err := bmcs.Provision(c.UserContext(), c.Params("id"), bmc.ProvisionOptions{HTTPBoot: b.HTTPBoot, Mode: b.Mode})
+		if err != nil {
+			return actionError(err)
+		}
+		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"provisioned": p, "managed_host_state": p.State})
+	})
+}
+
+// decodeBody reads a JSON body; an empty body is an empty object.
+func decodeBody(c *fiber.Ctx, v any) error {
+	if len(c.Body()) == 0 {
+		return nil
+	}
+	if err := c.BodyParser(v); err != nil {
+		return fiber.NewError(fiber.StatusBadRequest, "the body is not the JSON object this endpoint takes: "+err.Error())
+	}
+	return nil
+}
+
+// actionError gives an operator action's failure its HTTP status: what
+// does not exist is 404, what the lifecycle refuses 409, what the BMC
+// refused or could not do 502, with the BMC's reason.
+func actionError(err error) error {
+	var illegal *domain.IllegalTransitionError
+	var action *bmc.ActionError
+	switch {
+	case errors.Is(err, bmc.ErrUnknownBMC), errors.Is(err, store.ErrNotFound):
+		return fiber.NewError(fiber.StatusNotFound, err.Error())
+	case errors.As(err, &illegal):
+		return fiber.NewError(fiber.StatusConflict, err.Error())
+	case errors.As(err, &action):
+		return fiber.NewError(fiber.StatusBadGateway, err.Error())
+	}
+	return err
+}
