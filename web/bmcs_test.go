@@ -28,7 +28,9 @@ type fakeBMCs struct {
 	calls []string
 }
 
-func (f *fakeBMCs) Statuses() []bmc.Status { return []bmc.Status{{ID: "bmc-a", Username: "root", Reachable: true}} }
+func (f *fakeBMCs) Statuses() []bmc.Status {
+	return []bmc.Status{{ID: "bmc-a", Username: "root", Reachable: true}}
+}
 func (f *fakeBMCs) Status(id string) (bmc.Status, error) {
 	if id != "bmc-a" {
 		return bmc.Status{}, fmt.Errorf("BMC %s: %w", id, bmc.ErrUnknownBMC)

@@ -29,7 +29,7 @@ type Config struct {
 	BMCCredentials map[string]BMCCredentials `yaml:"bmc_credentials"`
 	// BMC paces the Redfish poller and says how BMCs are discovered.
 	BMC   BMCPolling `yaml:"bmc"`
-	Users          []User                    `yaml:"users"`
+	Users []User     `yaml:"users"`
 
 	// Filled by Validate from the fields above, so that no caller parses twice.
 	lanPrefix netip.Prefix
