@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/slipway/slipway/appliance"
 	"github.com/slipway/slipway/appliance/config"
@@ -41,7 +42,14 @@ the data directory unless --keep-data.`,
 			if !keep {
 				defer os.RemoveAll(dataDir)
 			}
-			cfg, err := appliance.DemoConfig(dataDir, ports, testbed.Fleet(machines), testbed.DemoProfileCmdline)
+			node := testbed.Node{Onboard: true, StageDelay: stageDelay,
+				DHCP: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: ports.DHCP}, TFTPPort: ports.TFTP}
+			inv, bmcs, err := demoInventory(cmd.Context(), stdout, dataDir, machines, node)
+			if err != nil {
+				return fmt.Errorf("demo: %w", err)
+			}
+			defer bmcs.Close()
+			cfg, err := appliance.DemoConfig(dataDir, ports, inv, testbed.DemoProfileCmdline)
 			if err != nil {
 				return fmt.Errorf("demo: %w", err)
 			}
@@ -50,7 +58,7 @@ the data directory unless --keep-data.`,
 			}
 			log := newLogger(stderr, config.Log{Level: "warn", Format: "text"})
 			return appliance.New(cfg, appliance.Options{Version: version, Logger: log, OnReady: func(u appliance.URLs) {
-				printDemoBanner(stdout, u, dataDir, machines, keep)
+				printDemoBanner(stdout, u, dataDir, machines, keep, inv.Machines[0].ID)
 				if ports.DHCP != 0 {
 					go bootDemoFleet(cmd.Context(), stdout, ports, machines, interval, stageDelay)
 				}
@@ -70,7 +78,41 @@ the data directory unless --keep-data.`,
 	return cmd
 }
 
-func printDemoBanner(w io.Writer, u appliance.URLs, dataDir string, machines int, keep bool) {
+// Demo operator account, printed in the banner.
+const (
+	demoAdmin         = "admin"
+	demoAdminPassword = "slipway-demo"
+)
+
+// demoInventory starts an emulated BMC for each simulated machine and
+// returns the inventory naming them, with the demo's operator account.
+func demoInventory(ctx context.Context, w io.Writer, dataDir string, machines int, node testbed.Node) (appliance.DemoInventory, *testbed.BMCFleet, error) {
+	fleet := testbed.Fleet(machines)
+	bmcs, err := testbed.StartBMCFleet(ctx, machines, node, func(i int, r testbed.BootReport, err error) {
+		if err != nil {
+			fmt.Fprintf(w, "  %-12s network boot by its BMC failed: %v\n", fleet[i].ID, err)
+			return
+		}
+		fmt.Fprintf(w, "  %-12s %-10s netbooted by its BMC and onboarded: ready in %s\n", fleet[i].ID, r.IP, r.Took.Round(time.Millisecond))
+	})
+	if err != nil {
+		return appliance.DemoInventory{}, nil, err
+	}
+	inv := appliance.DemoInventory{}
+	if inv.Machines, inv.BMCCredentials, err = bmcs.Inventory(dataDir); err != nil {
+		bmcs.Close()
+		return inv, nil, err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(demoAdminPassword), bcrypt.DefaultCost)
+	if err != nil {
+		bmcs.Close()
+		return inv, nil, err
+	}
+	inv.Users = []config.User{{Name: demoAdmin, Role: "admin", PasswordHash: string(hash)}}
+	return inv, bmcs, nil
+}
+
+func printDemoBanner(w io.Writer, u appliance.URLs, dataDir string, machines int, keep bool, firstID string) {
 	host, port, _ := net.SplitHostPort(strings.TrimPrefix(u.MQTT, "mqtt://"))
 	fate := "removed on exit"
 	if keep {
@@ -84,14 +126,19 @@ Slipway demo is running with %d simulated machines (data in %s, %s).
   metrics    %[4]s/metrics
   machines   %[4]s/api/v1/machines
   onboarding %[4]s/clients
+  BMCs       %[4]s/api/v1/bmcs   (one emulated Redfish BMC per machine)
   MQTT       %[5]s   %[6]s
 
 Watch every machine's lifecycle on the bus:
   mosquitto_sub -h %[7]s -p %[8]s -t 'NICO/#' -t 'slipway/#' -v
 
+Reinstall a machine through its BMC (one-time PXE boot, power cycle), as
+the demo operator %[9]s / %[10]s:
+  curl -u %[9]s:%[10]s -X POST %[4]s/api/v1/machines/%[11]s/provision
+
 The simulated machines now power on, netboot and onboard, one line each. Press Ctrl-C to stop.
 
-`, machines, dataDir, fate, u.HTTP, u.MQTT, u.WebSocket, host, port)
+`, machines, dataDir, fate, u.HTTP, u.MQTT, u.WebSocket, host, port, demoAdmin, demoAdminPassword, firstID)
 }
 
 // bootDemoFleet powers the simulated machines on and prints how each boot went.

@@ -25,7 +25,17 @@ import (
 
 func testConfig(t *testing.T, dataDir string, machines ...config.Machine) *config.Config {
 	t.Helper()
-	cfg, err := DemoConfig(dataDir, DemoPorts{HTTP: testbed.FreePort(t, "tcp"), MQTT: testbed.FreePort(t, "tcp"), WebSocket: testbed.FreePort(t, "tcp"), TFTP: testbed.FreePort(t, "udp"), DHCP: testbed.FreePort(t, "udp")}, machines, "console=ttyS0")
+	return testConfigWith(t, dataDir, DemoInventory{Machines: machines})
+}
+
+func testPorts(t *testing.T) DemoPorts {
+	return DemoPorts{HTTP: testbed.FreePort(t, "tcp"), MQTT: testbed.FreePort(t, "tcp"), WebSocket: testbed.FreePort(t, "tcp"),
+		TFTP: testbed.FreePort(t, "udp"), DHCP: testbed.FreePort(t, "udp")}
+}
+
+func testConfigWith(t *testing.T, dataDir string, inv DemoInventory) *config.Config {
+	t.Helper()
+	cfg, err := DemoConfig(dataDir, testPorts(t), inv, "console=ttyS0")
 	if err != nil {
 		t.Fatal(err)
 	}

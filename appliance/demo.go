@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/slipway/slipway/appliance/config"
 )
@@ -19,11 +20,18 @@ func DefaultDemoPorts() DemoPorts {
 // DemoProfile is the boot profile the demo's machines use.
 const DemoProfile = "demo"
 
+// DemoInventory is what the demo's config knows in advance.
+type DemoInventory struct {
+	Machines       []config.Machine
+	BMCCredentials map[string]config.BMCCredentials
+	Users          []config.User
+}
+
 // DemoConfig is the configuration `slipway demo` runs: the embedded defaults
 // on loopback with unprivileged ports, data in dataDir, and the given
 // simulated machines as inventory, booting the demo profile. DHCP answers
 // on loopback, unicast, for simulated nodes; ports.DHCP 0 turns it off.
-func DemoConfig(dataDir string, ports DemoPorts, machines []config.Machine, cmdline string) (*config.Config, error) {
+func DemoConfig(dataDir string, ports DemoPorts, inv DemoInventory, cmdline string) (*config.Config, error) {
 	cfg, err := config.Defaults()
 	if err != nil {
 		return nil, err
@@ -41,7 +49,10 @@ func DemoConfig(dataDir string, ports DemoPorts, machines []config.Machine, cmdl
 	}
 	cfg.Profiles = map[string]config.Profile{DemoProfile: {Kernel: "demo/vmlinuz", Initrd: "demo/initrd.img", Cmdline: cmdline}}
 	cfg.DefaultProfile = DemoProfile
-	cfg.Machines = machines
+	cfg.Machines, cfg.BMCCredentials, cfg.Users = inv.Machines, inv.BMCCredentials, inv.Users
+	// Emulated BMCs answer at once: poll them often, so that the demo shows
+	// power changes within seconds.
+	cfg.BMC.PollInterval = 2 * time.Second
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,117 @@
+package appliance
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/slipway/slipway/appliance/bmc"
+	"github.com/slipway/slipway/appliance/config"
+	"github.com/slipway/slipway/broker"
+	"github.com/slipway/slipway/broker/nicoschema"
+	"github.com/slipway/slipway/testbed"
+)
+
+// A machine is provisioned through its BMC: the BMC sets a one-time PXE
+// boot and power-cycles it, the simulated machine netboots through the
+// real doors and onboards, and the bus tells its story to ready. The BMC's
+// own status is on the bus; a viewer may not provision.
+func TestProvisionThroughTheBMCNetbootsTheMachine(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir, ports := t.TempDir(), testPorts(t)
+	booted := make(chan error, 1)
+	like := testbed.Node{Onboard: true, DHCP: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: ports.DHCP}, TFTPPort: ports.TFTP}
+	fleet, err := testbed.StartBMCFleet(ctx, 1, like, func(_ int, r testbed.BootReport, err error) {
+		if err == nil && !r.Onboarded {
+			err = io.ErrUnexpectedEOF
+		}
+		booted <- err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fleet.Close()
+	machines, creds, err := fleet.Inventory(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := func(pw string) string { h, _ := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost); return string(h) }
+	cfg, err := DemoConfig(dir, ports, DemoInventory{Machines: machines, BMCCredentials: creds, Users: []config.User{
+		{Name: "otto", Role: "operator", PasswordHash: hash("otto-pw")}, {Name: "vic", Role: "viewer", PasswordHash: hash("vic-pw")},
+	}}, "console=ttyS0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testbed.SeedDemoFiles(cfg.TFTPRoot(), cfg.AssetsDir(), cfg.TemplatesDir()); err != nil {
+		t.Fatal(err)
+	}
+	urls, stop := runUntilReady(t, cfg)
+	defer stop()
+	mqttURL := "tcp://" + strings.TrimPrefix(urls.MQTT, "mqtt://")
+	bmcs := subscribe(t, mqttURL, "slipway/v1/bmc/#")
+	id := machines[0].ID
+	select {
+	case m := <-bmcs:
+		var s bmc.Status
+		if err := json.Unmarshal(m.Payload(), &s); err != nil || !s.Reachable || s.MachineID != id || s.Inventory.Serial != "SIM000000" ||
+			strings.Contains(string(m.Payload()), testbed.DemoBMCPassword) || m.Topic() != broker.BMCTopic(s.ID) {
+			t.Fatalf("BMC message on %s: %s (%v)", m.Topic(), m.Payload(), err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no BMC status on the bus")
+	}
+
+	provision := func(user, pw string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, urls.HTTP+"/api/v1/machines/"+id+"/provision", strings.NewReader(`{}`))
+		req.SetBasicAuth(user, pw)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := provision("vic", "vic-pw"); code != http.StatusForbidden {
+		t.Fatalf("viewer provisioned: %d %s", code, body)
+	}
+	states := subscribe(t, mqttURL, broker.StateTopic(id))
+	if code, body := provision("otto", "otto-pw"); code != http.StatusAccepted || !strings.Contains(body, `"boot_target":"Pxe"`) {
+		t.Fatalf("provision: %d %s", code, body)
+	}
+	select {
+	case err := <-booted:
+		if err != nil {
+			t.Fatalf("the machine's network boot: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the BMC never netbooted the machine")
+	}
+	var story []string
+	for len(story) == 0 || story[len(story)-1] != "ready" {
+		select {
+		case m := <-states:
+			if err := nicoschema.Validate(m.Payload()); err != nil {
+				t.Fatalf("%s: %v", m.Payload(), err)
+			}
+			var msg broker.StateChangeMessage
+			_ = json.Unmarshal(m.Payload(), &msg)
+			story = append(story, msg.ManagedHostState.Label())
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no ready after provisioning: %v", story)
+		}
+	}
+	// The retained "created" first, then the provisioning's own story.
+	if got := strings.Join(story, " "); !strings.Contains(got, "hostinit/waitingfordiscovery hostinit/discovered validation/disk") {
+		t.Errorf("story %s", got)
+	}
+}
