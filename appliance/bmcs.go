@@ -77,4 +77,3 @@ func (a *Appliance) bmcCredentials(name string) (bmc.Credentials, error) {
 	}
 	return bmc.Credentials{Name: name, Username: c.Username, Password: strings.TrimRight(string(pw), "\r\n")}, nil
 }
-

@@ -43,7 +43,10 @@ func TestProvisionThroughTheBMCNetbootsTheMachine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hash := func(pw string) string { h, _ := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost); return string(h) }
+	hash := func(pw string) string {
+		h, _ := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+		return string(h)
+	}
 	cfg, err := DemoConfig(dir, ports, DemoInventory{Machines: machines, BMCCredentials: creds, Users: []config.User{
 		{Name: "otto", Role: "operator", PasswordHash: hash("otto-pw")}, {Name: "vic", Role: "viewer", PasswordHash: hash("vic-pw")},
 	}}, "console=ttyS0")
