@@ -37,6 +37,21 @@ func walk(t *testing.T) []domain.State {
 	step(domain.HeartbeatEvent(domain.StageInstall, domain.PhaseFailed, `disk "sda" missing`))
 	step(domain.HeartbeatEvent(domain.StageBoot, domain.PhaseStarted, ""))
 	step(domain.Event{Kind: domain.EventTimeout, Cause: "no progress in hostinit/discovered for 30m0s"})
+	// A firmware update, each reprovision state it goes through, then ready.
+	fw := domain.FirmwareTarget{Type: domain.FirmwareComponentType("BMC"), FinalVersion: "2.0.0"}
+	for i, r := range []domain.Reprovision{
+		domain.CheckingFirmware(), domain.WaitingForFirmwareUpgrade(fw, "/redfish/v1/TaskService/Tasks/7", now),
+		domain.ResetForNewFirmware(fw), domain.NewFirmwareReportedWait(fw),
+		domain.FailedFirmwareUpgrade("uefi", "flash write error", now),
+	} {
+		kind := domain.EventFirmwareStep
+		if i == 0 {
+			kind = domain.EventFirmwareStart
+		}
+		step(domain.Event{Kind: kind, Reprovision: r})
+	}
+	step(domain.Event{Kind: domain.EventFirmwareStart, Reprovision: domain.CheckingFirmware()})
+	step(domain.Event{Kind: domain.EventFirmwareDone})
 	step(domain.Event{Kind: domain.EventProvision})
 	step(domain.Event{Kind: domain.EventForceDelete})
 	return out

@@ -33,6 +33,10 @@ const (
 	EventRelease     EventKind = "release"      // take it back; it is cleaned
 	EventCleaned     EventKind = "cleanup-done" // cleaning finished
 	EventForceDelete EventKind = "force-delete" // stop managing the machine
+	// From a firmware update task.
+	EventFirmwareStart EventKind = "firmware-update-started" // an update of the machine's firmware begins
+	EventFirmwareStep  EventKind = "firmware-update-step"    // it moved to another step (Event.Reprovision)
+	EventFirmwareDone  EventKind = "firmware-update-done"    // the new version is reported
 )
 
 // Event is one thing that happened to a machine, with the words the
@@ -44,6 +48,8 @@ type Event struct {
 	Stage  Stage
 	Phase  Phase
 	Detail string
+	// For firmware updates: the reprovision state to enter.
+	Reprovision Reprovision
 }
 
 // HeartbeatEvent classifies a heartbeat into the event it is for the lifecycle.
@@ -95,6 +101,9 @@ var rules = []rule{
 	{EventTimeout, []string{StateHostInit, StateValidation, StateHostReprovision, StateWaitingForCleanup}, timedOut},
 	{EventProvision, []string{StateCreated, StateHostInit, StateValidation, StateReady, StateFailed, StateWaitingForCleanup, StateHostReprovision},
 		fixed(HostInit(HostInitWaitingForDiscovery))},
+	{EventFirmwareStart, []string{StateCreated, StateReady, StateFailed, StateHostReprovision}, reprovisioning},
+	{EventFirmwareStep, []string{StateHostReprovision}, reprovisioning},
+	{EventFirmwareDone, []string{StateHostReprovision}, fixed(Ready())},
 	{EventAssign, []string{StateReady}, fixed(Assigned())},
 	{EventRelease, []string{StateAssigned}, fixed(WaitingForCleanup())},
 	{EventCleaned, []string{StateWaitingForCleanup}, fixed(Ready())},
@@ -117,6 +126,9 @@ func validating(m Machine, ev Event, _ time.Time) State {
 	}
 	return Validation(v)
 }
+
+// reprovisioning enters the reprovision state the event names.
+func reprovisioning(_ Machine, ev Event, _ time.Time) State { return HostReprovision(ev.Reprovision) }
 
 // failedByHeartbeat blames discovery for a node that fails before its
 // install starts, validation after; the node itself (scout) reported it.

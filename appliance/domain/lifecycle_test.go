@@ -46,6 +46,13 @@ func TestNext(t *testing.T) {
 		{"cleaned", WaitingForCleanup(), Event{Kind: EventCleaned}, "ready", nil},
 		{"force delete", Assigned(), Event{Kind: EventForceDelete}, "forcedeletion", nil},
 		{"nothing leaves forcedeletion", ForceDeletion(), Event{Kind: EventProvision}, "", errIllegal},
+		{"firmware update of a ready machine", Ready(), Event{Kind: EventFirmwareStart, Reprovision: CheckingFirmware()}, "hostreprovision/checkingfirmware", nil},
+		{"no firmware update while installing", validatingInstall, Event{Kind: EventFirmwareStart, Reprovision: CheckingFirmware()}, "", errIllegal},
+		{"no firmware update of an assigned machine", Assigned(), Event{Kind: EventFirmwareStart, Reprovision: CheckingFirmware()}, "", errIllegal},
+		{"firmware flashing", HostReprovision(CheckingFirmware()), Event{Kind: EventFirmwareStep,
+			Reprovision: WaitingForFirmwareUpgrade(FirmwareTarget{"bmc", "2.0"}, "t1", now)}, "hostreprovision/waitingforfirmwareupgrade", nil},
+		{"firmware updated", HostReprovision(NewFirmwareReportedWait(FirmwareTarget{"bmc", "2.0"})), Event{Kind: EventFirmwareDone}, "ready", nil},
+		{"timeout while reprovisioning", HostReprovision(CheckingFirmware()), Event{Kind: EventTimeout}, "failed/reprovisioning", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

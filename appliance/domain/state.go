@@ -197,6 +197,8 @@ func (s State) Label() string {
 		return s.State + "/" + s.CleanupState.State
 	case s.Details != nil:
 		return s.State + "/" + s.Details.Cause.Kind
+	case len(s.ReprovisionState) > 0:
+		return s.State + "/" + Reprovision(s.ReprovisionState).name()
 	}
 	return s.State
 }
