@@ -51,7 +51,7 @@ func walk(t *testing.T) []domain.State {
 		step(domain.Event{Kind: kind, Reprovision: r})
 	}
 	step(domain.Event{Kind: domain.EventFirmwareStart, Reprovision: domain.CheckingFirmware()})
-	step(domain.Event{Kind: domain.EventFirmwareDone})
+	step(domain.Event{Kind: domain.EventFirmwareDone, WasReady: true})
 	step(domain.Event{Kind: domain.EventProvision})
 	step(domain.Event{Kind: domain.EventForceDelete})
 	return out

@@ -74,3 +74,14 @@ func (s *Store) UnfinishedTasks(ctx context.Context) ([]Task, error) {
 	return queryAll(ctx, s.db, "list unfinished tasks", scanTaskRow, `SELECT `+taskColumns+` FROM tasks
 		WHERE status IN ('queued', 'running') ORDER BY created_at, id`)
 }
+
+// Tasks lists tasks, newest first; machineID, if set, keeps that
+// machine's.
+func (s *Store) Tasks(ctx context.Context, machineID string, limit int) ([]Task, error) {
+	if machineID != "" {
+		return queryAll(ctx, s.db, "list tasks", scanTaskRow, `SELECT `+taskColumns+` FROM tasks
+			WHERE machine_id = ? ORDER BY created_at DESC, id LIMIT ?`, machineID, limit)
+	}
+	return queryAll(ctx, s.db, "list tasks", scanTaskRow, `SELECT `+taskColumns+` FROM tasks
+		ORDER BY created_at DESC, id LIMIT ?`, limit)
+}

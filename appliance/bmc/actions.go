@@ -52,25 +52,17 @@ func ParsePowerAction(s string) (PowerAction, error) {
 // Power runs a power action on a BMC's system and returns the Redfish
 // reset type it used.
 func (m *Manager) Power(ctx context.Context, bmcID string, a PowerAction) (string, error) {
-	t, err := m.target(bmcID)
-	if err != nil {
-		return "", err
-	}
-	if err := t.acquire(ctx); err != nil {
-		return "", err
-	}
-	defer t.release()
-	defer t.poke() // show the new power state soon
-	reset, err := withConn(ctx, m, t, func(c *gofish.APIClient) (string, error) {
-		sys, err := system(c, t.status.get().Inventory.System)
+	reset, err := act(ctx, m, bmcID, "power "+string(a), func(c *gofish.APIClient, inv Inventory) (string, error) {
+		sys, err := system(c, inv.System)
 		if err != nil {
 			return "", err
 		}
 		return resetSystem(sys, a.resetTypes())
 	})
 	if err != nil {
-		return "", m.actionError(t, "power "+string(a), err)
+		return "", err
 	}
+	m.pollSoon(bmcID) // show the new power state soon
 	m.log.Info("BMC power action", "bmc_id", bmcID, "action", a, "reset_type", reset)
 	return reset, nil
 }
@@ -108,21 +100,13 @@ func (m *Manager) Provision(ctx context.Context, machineID string, o ProvisionOp
 	if err != nil {
 		return Provisioned{}, err
 	}
-	t, err := m.target(st.ID)
-	if err != nil {
-		return Provisioned{}, err
-	}
-	if err := t.acquire(ctx); err != nil {
-		return Provisioned{}, err
-	}
-	defer t.release()
-	defer t.poke()
-	p, err := withConn(ctx, m, t, func(c *gofish.APIClient) (Provisioned, error) {
-		return netbootOnce(c, t.status.get().Inventory.System, o)
+	p, err := act(ctx, m, st.ID, "provision "+machineID, func(c *gofish.APIClient, inv Inventory) (Provisioned, error) {
+		return netbootOnce(c, inv.System, o)
 	})
 	if err != nil {
-		return p, m.actionError(t, "provision "+machineID, err)
+		return p, err
 	}
+	m.pollSoon(st.ID)
 	p.MachineID, p.BMCID = machineID, st.ID
 	ev.Cause = fmt.Sprintf("provisioned through BMC %s: one-time %s boot (%s), %s", st.ID, p.Target, p.Mode, p.Reset)
 	p.State, err = m.cfg.Machines.Apply(ctx, machineID, ev)
@@ -132,6 +116,12 @@ func (m *Manager) Provision(ctx context.Context, machineID string, o ProvisionOp
 	m.log.Info("machine provisioned through its BMC", "machine_id", machineID, "bmc_id", st.ID,
 		"boot_target", p.Target, "boot_mode", p.Mode, "reset_type", p.Reset, "notes", p.Notes)
 	return p, nil
+}
+
+func (m *Manager) pollSoon(bmcID string) {
+	if t, err := m.target(bmcID); err == nil {
+		t.poke()
+	}
 }
 
 func (m *Manager) actionError(t *target, what string, err error) error {

@@ -124,3 +124,9 @@ func (inv *Inventory) ForgetNIC(ctx context.Context, mac MAC, cause string) (boo
 	}
 	return forgotten, nil
 }
+
+// State is a machine's current state, as of the last commit.
+func (inv *Inventory) State(id string) (State, bool) {
+	cur, ok := inv.cached(id)
+	return cur.State, ok
+}

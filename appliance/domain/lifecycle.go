@@ -48,8 +48,11 @@ type Event struct {
 	Stage  Stage
 	Phase  Phase
 	Detail string
-	// For firmware updates: the reprovision state to enter.
+	// For firmware updates: the reprovision state to enter, and whether
+	// the machine was ready before (it returns to ready, else to created:
+	// known, not installed).
 	Reprovision Reprovision
+	WasReady    bool
 }
 
 // HeartbeatEvent classifies a heartbeat into the event it is for the lifecycle.
@@ -103,7 +106,7 @@ var rules = []rule{
 		fixed(HostInit(HostInitWaitingForDiscovery))},
 	{EventFirmwareStart, []string{StateCreated, StateReady, StateFailed, StateHostReprovision}, reprovisioning},
 	{EventFirmwareStep, []string{StateHostReprovision}, reprovisioning},
-	{EventFirmwareDone, []string{StateHostReprovision}, fixed(Ready())},
+	{EventFirmwareDone, []string{StateHostReprovision}, reprovisioned},
 	{EventAssign, []string{StateReady}, fixed(Assigned())},
 	{EventRelease, []string{StateAssigned}, fixed(WaitingForCleanup())},
 	{EventCleaned, []string{StateWaitingForCleanup}, fixed(Ready())},
@@ -129,6 +132,15 @@ func validating(m Machine, ev Event, _ time.Time) State {
 
 // reprovisioning enters the reprovision state the event names.
 func reprovisioning(_ Machine, ev Event, _ time.Time) State { return HostReprovision(ev.Reprovision) }
+
+// reprovisioned returns a machine whose firmware was updated to ready if
+// it was ready before; a machine that was not installed is known again.
+func reprovisioned(_ Machine, ev Event, _ time.Time) State {
+	if ev.WasReady {
+		return Ready()
+	}
+	return Created()
+}
 
 // failedByHeartbeat blames discovery for a node that fails before its
 // install starts, validation after; the node itself (scout) reported it.

@@ -51,7 +51,8 @@ func TestNext(t *testing.T) {
 		{"no firmware update of an assigned machine", Assigned(), Event{Kind: EventFirmwareStart, Reprovision: CheckingFirmware()}, "", errIllegal},
 		{"firmware flashing", HostReprovision(CheckingFirmware()), Event{Kind: EventFirmwareStep,
 			Reprovision: WaitingForFirmwareUpgrade(FirmwareTarget{"bmc", "2.0"}, "t1", now)}, "hostreprovision/waitingforfirmwareupgrade", nil},
-		{"firmware updated", HostReprovision(NewFirmwareReportedWait(FirmwareTarget{"bmc", "2.0"})), Event{Kind: EventFirmwareDone}, "ready", nil},
+		{"firmware updated", HostReprovision(NewFirmwareReportedWait(FirmwareTarget{"bmc", "2.0"})), Event{Kind: EventFirmwareDone, WasReady: true}, "ready", nil},
+		{"firmware updated on a machine not installed", HostReprovision(NewFirmwareReportedWait(FirmwareTarget{"bmc", "2.0"})), Event{Kind: EventFirmwareDone}, "created", nil},
 		{"timeout while reprovisioning", HostReprovision(CheckingFirmware()), Event{Kind: EventTimeout}, "failed/reprovisioning", nil},
 	}
 	for _, tt := range tests {

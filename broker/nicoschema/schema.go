@@ -19,9 +19,12 @@ import (
 var schemaJSON []byte
 
 // compiled is built once; the schema is immutable, so sharing it is safe.
-var compiled = sync.OnceValues(compile)
+var compiled = sync.OnceValues(func() (*jsonschema.Schema, error) { return compile("") })
 
-func compile() (*jsonschema.Schema, error) {
+const schemaURL = "managed-host-state-change.schema.json"
+
+// compile compiles the whole schema, or one of its $defs.
+func compile(def string) (*jsonschema.Schema, error) {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schemaJSON))
 	if err != nil {
 		return nil, err
@@ -35,10 +38,13 @@ func compile() (*jsonschema.Schema, error) {
 	} {
 		c.RegisterFormat(&jsonschema.Format{Name: name, Validate: integerIn(r[0], r[1])})
 	}
-	if err := c.AddResource("managed-host-state-change.schema.json", doc); err != nil {
+	if err := c.AddResource(schemaURL, doc); err != nil {
 		return nil, err
 	}
-	return c.Compile("managed-host-state-change.schema.json")
+	if def != "" {
+		return c.Compile(schemaURL + "#/$defs/" + def)
+	}
+	return c.Compile(schemaURL)
 }
 
 func integerIn(lo, hi float64) func(any) error {
@@ -61,6 +67,20 @@ func Validate(payload []byte) error {
 	if err != nil {
 		return fmt.Errorf("compile the NICo schema: %w", err)
 	}
+	return validate(s, payload)
+}
+
+// ValidateDef checks a document against one of the schema's $defs, e.g.
+// BmcFirmwareUpgradeSubstate.
+func ValidateDef(def string, payload []byte) error {
+	s, err := compile(def)
+	if err != nil {
+		return fmt.Errorf("compile the NICo schema's %s: %w", def, err)
+	}
+	return validate(s, payload)
+}
+
+func validate(s *jsonschema.Schema, payload []byte) error {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(payload))
 	if err != nil {
 		return fmt.Errorf("not JSON: %w", err)

@@ -38,6 +38,9 @@ type Config struct {
 	// HideETags sends no ETag header, as some BMCs that still want
 	// If-Match do.
 	HideETags bool
+	// BMCUpdateNeedsReset stages BMC firmware until Manager.Reset, as
+	// many BMCs do; the reset loses sessions and tasks, like a reboot.
+	BMCUpdateNeedsReset bool
 	// OnBoot is called, on its own goroutine, each time a system powers on.
 	OnBoot func(BootEvent)
 	// Fetch downloads SimpleUpdate images (default: 60 s timeout client).
@@ -79,7 +82,10 @@ type Emulator struct {
 	etags    map[string]int            // URI → modification count
 	tasks    map[string]*task
 	pending  map[string]string // component → version applied at the next power-on
-	seq      int
+	// bmcPending is BMC firmware applied at the next Manager.Reset.
+	bmcPending string
+	rebooting  bool // the BMC itself is restarting: every request fails
+	seq        int
 }
 
 const (
@@ -278,6 +284,13 @@ func (e *Emulator) misbehave(w http.ResponseWriter, r *http.Request) bool {
 		case <-t.C:
 		}
 	}
+	e.mu.Lock()
+	rebooting := e.rebooting
+	e.mu.Unlock()
+	if rebooting {
+		writeError(w, http.StatusServiceUnavailable, "ServiceTemporarilyUnavailable", "The BMC is restarting.")
+		return false
+	}
 	if f.Status != 0 {
 		writeError(w, f.Status, "InternalError", "The request failed due to an internal service error (injected).")
 		return false
@@ -451,6 +464,8 @@ func (e *Emulator) post(w http.ResponseWriter, r *http.Request, uri string) {
 		e.login(w, r)
 	case uri == simpleUpdateURI:
 		e.simpleUpdate(w, r)
+	case strings.HasPrefix(uri, "/redfish/v1/Managers/") && strings.HasSuffix(uri, "/Actions/Manager.Reset"):
+		e.resetBMC(w)
 	case strings.HasSuffix(uri, resetActionPath):
 		e.reset(w, r, strings.TrimSuffix(uri, resetActionPath))
 	default:

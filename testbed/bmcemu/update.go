@@ -123,9 +123,14 @@ func (e *Emulator) runUpdate(t *task, imageURI string, targets []string, failure
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if component == "BIOS" {
+	switch {
+	case component == "BIOS":
 		e.pending[component] = version
 		e.finishLocked(t, "Completed", "BIOS "+version+" staged; it takes effect at the next system reset")
+		return
+	case component == "BMC" && e.cfg.BMCUpdateNeedsReset:
+		e.bmcPending = version
+		e.finishLocked(t, "Completed", "BMC "+version+" staged; it takes effect when the BMC restarts")
 		return
 	}
 	e.applyFirmware(component, version)
@@ -210,4 +215,33 @@ func (e *Emulator) FirmwareVersion(component string) string {
 	defer e.mu.Unlock()
 	v, _ := e.field(firmwareURI+"/"+component, "Version").(string)
 	return v
+}
+
+// resetBMC restarts the emulated BMC: for PowerDelay it answers nothing
+// but 503, then it comes back with staged BMC firmware applied and no
+// sessions or tasks, as a rebooted BMC does.
+func (e *Emulator) resetBMC(w http.ResponseWriter) {
+	e.mu.Lock()
+	e.rebooting = true
+	e.mu.Unlock()
+	e.work.Add(1)
+	go func() {
+		defer e.work.Done()
+		t := time.NewTimer(e.cfg.PowerDelay)
+		defer t.Stop()
+		select {
+		case <-e.ctx.Done():
+		case <-t.C:
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.bmcPending != "" {
+			e.applyFirmware("BMC", e.bmcPending)
+			e.bmcPending = ""
+		}
+		clear(e.sessions)
+		clear(e.tasks)
+		e.rebooting = false
+	}()
+	w.WriteHeader(http.StatusNoContent)
 }

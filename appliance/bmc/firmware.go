@@ -1,0 +1,155 @@
+package bmc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/stmcginnis/gofish"
+	"github.com/stmcginnis/gofish/schemas"
+)
+
+// act runs fn on a BMC's connection, for an operator action or a task
+// step; its failure is an *ActionError that says what the BMC said.
+func act[T any](ctx context.Context, m *Manager, bmcID, what string, fn func(*gofish.APIClient, Inventory) (T, error)) (T, error) {
+	var zero T
+	t, err := m.target(bmcID)
+	if err != nil {
+		return zero, err
+	}
+	if err := t.acquire(ctx); err != nil {
+		return zero, err
+	}
+	defer t.release()
+	v, err := withConn(ctx, m, t, func(c *gofish.APIClient) (T, error) { return fn(c, t.status.get().Inventory) })
+	if err != nil {
+		return zero, m.actionError(t, what, err)
+	}
+	return v, nil
+}
+
+// Firmware reads a BMC's firmware inventory now, not as last polled.
+func (m *Manager) Firmware(ctx context.Context, bmcID string) ([]Firmware, error) {
+	return act(ctx, m, bmcID, "read the firmware inventory", func(c *gofish.APIClient, _ Inventory) ([]Firmware, error) {
+		return firmwareInventory(c)
+	})
+}
+
+// SimpleUpdate asks the BMC to fetch imageURI and apply it to component (a
+// firmware inventory id). It returns the URI to follow the update at: the
+// Redfish task, or its task monitor.
+func (m *Manager) SimpleUpdate(ctx context.Context, bmcID, imageURI, component string) (string, error) {
+	return act(ctx, m, bmcID, "start a firmware update", func(c *gofish.APIClient, _ Inventory) (string, error) {
+		us, err := c.Service.UpdateService()
+		if err != nil {
+			return "", fmt.Errorf("read update service: %w", err)
+		}
+		target := fwInventoryMember(us, component)
+		params := &schemas.UpdateServiceSimpleUpdateParameters{ImageURI: imageURI, TransferProtocol: schemas.HTTPTransferProtocolType}
+		if target != "" {
+			params.Targets = []string{target}
+		}
+		info, err := us.SimpleUpdate(params)
+		if err != nil {
+			return "", err
+		}
+		switch {
+		case info == nil:
+			return "", errors.New("the BMC accepted the update but gave no task to follow it")
+		case info.Task != nil && info.Task.ODataID != "":
+			return info.Task.ODataID, nil
+		case info.TaskMonitor != "":
+			return info.TaskMonitor, nil
+		}
+		return "", errors.New("the BMC accepted the update but gave no task to follow it")
+	})
+}
+
+// fwInventoryMember is the URI of a component in the firmware inventory.
+func fwInventoryMember(us *schemas.UpdateService, component string) string {
+	items, err := us.FirmwareInventory()
+	if err != nil {
+		return ""
+	}
+	for _, it := range items {
+		if it.ID == component {
+			return it.ODataID
+		}
+	}
+	return ""
+}
+
+// RedfishTask is a BMC's task as an update follows it.
+type RedfishTask struct {
+	State    string // New | Running | Completed | Exception | …
+	Percent  int
+	Messages []string
+	// Gone: the BMC no longer knows the task (it rebooted to apply it).
+	Gone bool
+}
+
+// Finished says whether the task ran to an end, well or not.
+func (t RedfishTask) Finished() bool {
+	switch schemas.TaskState(t.State) {
+	case schemas.CompletedTaskState, schemas.ExceptionTaskState, schemas.KilledTaskState, schemas.CancelledTaskState:
+		return true
+	}
+	return t.Gone
+}
+
+// Succeeded says whether it ended well.
+func (t RedfishTask) Succeeded() bool { return schemas.TaskState(t.State) == schemas.CompletedTaskState }
+
+// Task reads a BMC's task.
+func (m *Manager) Task(ctx context.Context, bmcID, uri string) (RedfishTask, error) {
+	return act(ctx, m, bmcID, "follow a task", func(c *gofish.APIClient, _ Inventory) (RedfishTask, error) {
+		t, err := schemas.GetObject[schemas.Task](c, uri)
+		if status(err) == http.StatusNotFound {
+			return RedfishTask{Gone: true}, nil
+		}
+		if err != nil {
+			return RedfishTask{}, err
+		}
+		out := RedfishTask{State: string(t.TaskState)}
+		if t.PercentComplete != nil {
+			out.Percent = int(*t.PercentComplete)
+		}
+		for _, msg := range t.Messages {
+			out.Messages = append(out.Messages, msg.Message)
+		}
+		return out, nil
+	})
+}
+
+// ResetBMC restarts the BMC itself, which some BMCs need to run new BMC
+// firmware. Its session goes with it; the next request logs in again.
+func (m *Manager) ResetBMC(ctx context.Context, bmcID string) error {
+	_, err := act(ctx, m, bmcID, "restart the BMC", func(c *gofish.APIClient, _ Inventory) (string, error) {
+		managers, err := c.Service.Managers()
+		if err != nil {
+			return "", fmt.Errorf("read managers: %w", err)
+		}
+		for _, mgr := range managers {
+			if mgr.ManagerType != schemas.BMCManagerType && len(managers) > 1 {
+				continue
+			}
+			rt := schemas.GracefulRestartResetType
+			if len(mgr.SupportedResetTypes) > 0 && !slices.Contains(mgr.SupportedResetTypes, rt) {
+				rt = mgr.SupportedResetTypes[0]
+			}
+			_, err := mgr.Reset(rt)
+			return string(rt), err
+		}
+		return "", errors.New("the BMC lists no manager to restart")
+	})
+	if err == nil {
+		if t, terr := m.target(bmcID); terr == nil {
+			_ = t.acquire(ctx)
+			t.conn = nil // the restart ends the session
+			t.release()
+		}
+	}
+	return err
+}
