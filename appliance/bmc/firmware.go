@@ -100,7 +100,9 @@ func (t RedfishTask) Finished() bool {
 }
 
 // Succeeded says whether it ended well.
-func (t RedfishTask) Succeeded() bool { return schemas.TaskState(t.State) == schemas.CompletedTaskState }
+func (t RedfishTask) Succeeded() bool {
+	return schemas.TaskState(t.State) == schemas.CompletedTaskState
+}
 
 // Task reads a BMC's task.
 func (m *Manager) Task(ctx context.Context, bmcID, uri string) (RedfishTask, error) {
