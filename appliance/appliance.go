@@ -17,6 +17,7 @@ import (
 	"github.com/slipway/slipway/appliance/bmc"
 	"github.com/slipway/slipway/appliance/config"
 	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/appliance/firmware"
 	"github.com/slipway/slipway/broker"
 	"github.com/slipway/slipway/netboot/bootcfg"
 	"github.com/slipway/slipway/netboot/cloudinit"
@@ -74,10 +75,14 @@ type parts struct {
 	ra         *ra.Responder
 	relay      *relay
 	bmcs       *bmc.Manager
-	loops      sync.WaitGroup // every serve loop
-	errs       chan error     // a part that stops on its own reports here
-	serveCtx   context.Context
-	stopAll    context.CancelFunc
+	updater    *firmware.Updater
+	firmware   firmwareService
+	// firmwareRoot holds the images BMCs fetch over HTTP.
+	firmwareRoot *os.Root
+	loops        sync.WaitGroup // every serve loop
+	errs         chan error     // a part that stops on its own reports here
+	serveCtx     context.Context
+	stopAll      context.CancelFunc
 }
 
 // Run starts every part, serves until ctx is cancelled or a part fails, then
@@ -142,14 +147,18 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	if err := a.startBMCs(ctx, p); err != nil {
 		return err
 	}
+	serverURL := "http://" + netip.AddrPortFrom(lanIP, uint16(a.cfg.HTTP.Port)).String()
+	if err := a.startFirmware(p, serverURL); err != nil {
+		return err
+	}
 	if p.bootcfg, err = bootcfg.New(p.inventory, bootProfiles(a.cfg), a.cfg.DefaultProfile, lanIP, a.cfg.HTTP.Port); err != nil {
 		return err
 	}
 	p.web, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Version: a.opts.Version,
 		Metrics: reg, Ready: a.readiness(p), Machines: p.db, BootRoot: p.bootRoot, AssetsRoot: p.assetsRoot, BootConfigs: p.bootcfg,
 		CloudInit: cloudInit(a.cfg, p.inventory, a.log), Onboarding: p.inventory, Neighbors: neighbor.Table{},
-		ServerURL: "http://" + netip.AddrPortFrom(lanIP, uint16(a.cfg.HTTP.Port)).String(),
-		BMCs:      p.bmcs, Operators: newOperators(a.cfg.Users)})
+		ServerURL: serverURL, BMCs: p.bmcs, Operators: newOperators(a.cfg.Users),
+		Firmware: p.firmware, FirmwareRoot: p.firmwareRoot, Tasks: p.db})
 	if err != nil {
 		return err
 	}
@@ -164,6 +173,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	p.serve("timeouts", func() error { p.inventory.RunTimeouts(p.serveCtx, timeoutSweep); return nil })
 	p.serve("http", p.web.Serve)
 	p.serve("bmcs", func() error { p.bmcs.Run(p.serveCtx); return nil })
+	p.serve("firmware", func() error { return p.updater.Run(p.serveCtx) })
 	return a.startNetboot(ctx, p, reg)
 }
 
@@ -215,7 +225,7 @@ func (a *Appliance) stop(p *parts) error {
 	if p.broker != nil {
 		errs = append(errs, p.broker.Close())
 	}
-	for _, root := range []*os.Root{p.bootRoot, p.assetsRoot} {
+	for _, root := range []*os.Root{p.bootRoot, p.assetsRoot, p.firmwareRoot} {
 		if root != nil {
 			errs = append(errs, root.Close())
 		}

@@ -30,6 +30,10 @@ func OnboardingTopic(machineID string) string {
 // firmware) is published, retained, each time a poll finds it changed.
 func BMCTopic(bmcID string) string { return "slipway/v1/bmc/" + bmcID + "/state" }
 
+// TaskTopic is where task id's progress is published, retained: firmware
+// updates step by step.
+func TaskTopic(taskID string) string { return "slipway/v1/task/" + taskID }
+
 // StateChangeMessage is NICo's ManagedHostStateChangeMessage.
 type StateChangeMessage struct {
 	MachineID        string       `json:"machine_id"`
@@ -78,6 +82,9 @@ func (Events) GoneMessages(machineID string) []store.Event {
 // BMCMessage is a BMC's changed status: QoS 1, retained. It never
 // carries credentials (bmc.Status has none).
 func (Events) BMCMessage(s bmc.Status) store.Event { return event(BMCTopic(s.ID), s) }
+
+// TaskMessage is a task's new step or progress: QoS 1, retained.
+func (Events) TaskMessage(t store.Task) store.Event { return event(TaskTopic(t.ID), t) }
 
 func event(topic string, payload any) store.Event {
 	b, err := json.Marshal(payload)

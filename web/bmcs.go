@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -90,12 +91,13 @@ func bmcRoutes(api fiber.Router, bmcs BMCs, ops Operators) {
 	})
 }
 
-// decodeBody reads a JSON body; an empty body is an empty object.
+// decodeBody reads a JSON body, whatever Content-Type the client said
+// (curl -d says a form); an empty body is an empty object.
 func decodeBody(c *fiber.Ctx, v any) error {
 	if len(c.Body()) == 0 {
 		return nil
 	}
-	if err := c.BodyParser(v); err != nil {
+	if err := json.Unmarshal(c.Body(), v); err != nil {
 		return fiber.NewError(fiber.StatusBadRequest, "the body is not the JSON object this endpoint takes: "+err.Error())
 	}
 	return nil

@@ -47,7 +47,15 @@ type Config struct {
 	// authenticates their write requests.
 	BMCs      BMCs
 	Operators Operators
+	// Firmware serves /api/v1/firmware and updates; FirmwareRoot holds the
+	// images BMCs fetch under /firmware/. Tasks serves /api/v1/tasks.
+	Firmware     Firmware
+	FirmwareRoot *os.Root
+	Tasks        Tasks
 }
+
+// bodyLimit bounds request bodies, but for firmware uploads (streamed).
+const bodyLimit = 4 << 20
 
 // Server is the bound HTTP server.
 type Server struct {
@@ -76,8 +84,11 @@ func newServer(cfg Config, extra func(fiber.Router)) (*Server, error) {
 		ReadTimeout:           30 * time.Second,
 		IdleTimeout:           60 * time.Second,
 		ErrorHandler:          s.jsonError,
+		BodyLimit:             bodyLimit,
+		StreamRequestBody:     true,
 	})
 	s.app.Use(recover.New())
+	s.app.Use(limitBodies(bodyLimit))
 	if cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {
 		s.app.Use(accessLog(s.log))
 	}
@@ -112,6 +123,15 @@ func (s *Server) routes(cfg Config, extra func(fiber.Router)) {
 	}
 	if cfg.BMCs != nil {
 		bmcRoutes(api, cfg.BMCs, cfg.Operators)
+	}
+	if cfg.Firmware != nil {
+		firmwareRoutes(api, cfg.Firmware, cfg.Operators)
+	}
+	if cfg.FirmwareRoot != nil {
+		s.app.Get("/firmware/*", files(cfg.FirmwareRoot, "/firmware/"))
+	}
+	if cfg.Tasks != nil {
+		taskRoutes(api, cfg.Tasks)
 	}
 	if extra != nil {
 		extra(s.app)

@@ -217,6 +217,9 @@ func (c *Config) TFTPRoot() string {
 	return c.DataDir + "/tftp"
 }
 
+// FirmwareDir holds the firmware images BMCs fetch.
+func (c *Config) FirmwareDir() string { return c.DataDir + "/firmware" }
+
 // SecretKeyFile is the key BMC passwords are sealed with in the database.
 func (c *Config) SecretKeyFile() string { return c.DataDir + "/secret.key" }
 

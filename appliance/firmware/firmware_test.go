@@ -181,13 +181,15 @@ func (w *world) steps(t *testing.T, id string) []string {
 		if e.Topic != "test/task/"+id {
 			continue
 		}
-		var task store.Task
-		var r result
-		if json.Unmarshal(e.Payload, &task) != nil || json.Unmarshal([]byte(task.Result), &r) != nil {
+		var task struct {
+			Step   string
+			Result result
+		}
+		if json.Unmarshal(e.Payload, &task) != nil {
 			t.Fatalf("task message %s", e.Payload)
 		}
-		if err := nicoschema.ValidateDef("BmcFirmwareUpgradeSubstate", r.Substate); err != nil {
-			t.Errorf("substate %s: %v", r.Substate, err)
+		if err := nicoschema.ValidateDef("BmcFirmwareUpgradeSubstate", task.Result.Substate); err != nil {
+			t.Errorf("substate %s: %v", task.Result.Substate, err)
 		}
 		if len(out) == 0 || out[len(out)-1] != task.Step {
 			out = append(out, task.Step)

@@ -1,0 +1,145 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/slipway/slipway/appliance/firmware"
+	"github.com/slipway/slipway/store"
+)
+
+// Firmware is the image library and the update engine as the API uses them.
+type Firmware interface {
+	Images(ctx context.Context) ([]store.FirmwareImage, error)
+	Add(ctx context.Context, u firmware.Upload, r io.Reader) (store.FirmwareImage, error)
+	Start(ctx context.Context, machineID, imageID string) (store.Task, error)
+}
+
+// Tasks is the read side of stored tasks.
+type Tasks interface {
+	Tasks(ctx context.Context, machineID string, limit int) ([]store.Task, error)
+	Task(ctx context.Context, id string) (store.Task, error)
+}
+
+type imageJSON struct {
+	ID        string `json:"image_id"`
+	Component string `json:"component"`
+	Version   string `json:"version"`
+	Size      int64  `json:"size"`
+	Filename  string `json:"filename,omitempty"`
+	URL       string `json:"url"` // where BMCs fetch it
+	CreatedAt string `json:"created_at"`
+}
+
+func toImageJSON(im store.FirmwareImage) imageJSON {
+	return imageJSON{ID: im.ID, Component: im.Component, Version: im.Version, Size: im.Size, Filename: im.Filename,
+		URL: "/firmware/" + firmware.FileName(im.ID), CreatedAt: im.CreatedAt.UTC().Format("2006-01-02T15:04:05Z")}
+}
+
+// uploadPath is the one endpoint whose body may exceed the body limit: it
+// streams to disk.
+const uploadPath = "/api/v1/firmware"
+
+func firmwareRoutes(api fiber.Router, fw Firmware, ops Operators) {
+	api.Get("/firmware", func(c *fiber.Ctx) error {
+		list, err := fw.Images(c.UserContext())
+		if err != nil {
+			return err
+		}
+		out := make([]imageJSON, len(list))
+		for i, im := range list {
+			out[i] = toImageJSON(im)
+		}
+		return c.JSON(fiber.Map{"images": out})
+	})
+	// The image is the raw body; what it is goes in the query:
+	// POST /api/v1/firmware?component=BMC&version=2.0.1&sha256=…&filename=…
+	api.Post("/firmware", requireRole(ops, RoleAdmin), func(c *fiber.Ctx) error {
+		u := firmware.Upload{Component: c.Query("component"), Version: c.Query("version"), SHA256: c.Query("sha256"), Filename: c.Query("filename")}
+		if err := u.Check(); err != nil {
+			return fiber.NewError(fiber.StatusBadRequest, err.Error())
+		}
+		body := c.Context().RequestBodyStream()
+		if body == nil {
+			body = bytes.NewReader(c.Body())
+		}
+		im, err := fw.Add(c.UserContext(), u, body)
+		var bad *firmware.ChecksumError
+		if errors.As(err, &bad) {
+			return fiber.NewError(fiber.StatusBadRequest, err.Error())
+		}
+		if err != nil {
+			return err
+		}
+		return c.Status(fiber.StatusCreated).JSON(toImageJSON(im))
+	})
+	api.Post("/machines/:id/firmware", requireRole(ops, RoleAdmin), func(c *fiber.Ctx) error {
+		var b struct {
+			ImageID string `json:"image_id"`
+		}
+		if err := decodeBody(c, &b); err != nil {
+			return err
+		}
+		if b.ImageID == "" {
+			return fiber.NewError(fiber.StatusBadRequest, "image_id: name an image of /api/v1/firmware")
+		}
+		t, err := fw.Start(c.UserContext(), c.Params("id"), b.ImageID)
+		if errors.Is(err, firmware.ErrBusy) {
+			return fiber.NewError(fiber.StatusConflict, err.Error())
+		}
+		if err != nil {
+			return actionError(err)
+		}
+		return c.Status(fiber.StatusAccepted).JSON(t)
+	})
+}
+
+func taskRoutes(api fiber.Router, tasks Tasks) {
+	api.Get("/tasks", func(c *fiber.Ctx) error {
+		limit, err := strconv.Atoi(c.Query("limit", "100"))
+		if err != nil || limit < 1 || limit > maxPage {
+			return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("limit must be a whole number from 1 to %d", maxPage))
+		}
+		list, err := tasks.Tasks(c.UserContext(), c.Query("machine_id"), limit)
+		if err != nil {
+			return err
+		}
+		if list == nil {
+			list = []store.Task{}
+		}
+		return c.JSON(fiber.Map{"tasks": list})
+	})
+	api.Get("/tasks/:id", func(c *fiber.Ctx) error {
+		t, err := tasks.Task(c.UserContext(), c.Params("id"))
+		if err != nil {
+			return actionError(err)
+		}
+		return c.JSON(t)
+	})
+}
+
+// limitBodies refuses request bodies over limit (and bodies of unknown
+// length) except on the upload endpoint, which streams: the server reads
+// large bodies as streams so that uploads need no memory, and no other
+// handler may then read one whole.
+func limitBodies(limit int) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		n := c.Request().Header.ContentLength()
+		if c.Path() == uploadPath || n == 0 || n == -2 {
+			return c.Next()
+		}
+		if n == -1 {
+			return fiber.NewError(fiber.StatusLengthRequired, "send a Content-Length")
+		}
+		if n > limit {
+			return fiber.NewError(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("the body is %d bytes; this endpoint takes at most %d", n, limit))
+		}
+		return c.Next()
+	}
+}
