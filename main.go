@@ -89,7 +89,7 @@ commented starting point.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCommand(stderr), demoCommand(stdout, stderr), checkConfigCommand(stdout), versionCommand(stdout), hashPasswordCommand())
+	root.AddCommand(serveCommand(stderr), demoCommand(stdout, stderr), checkConfigCommand(stdout), versionCommand(stdout), hashPasswordCommand(), emulateBMCsCommand(stdout))
 	return root
 }
 

@@ -144,7 +144,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 		Announce: broker.Events{}, OutboxFilled: p.relay.Wake, Timeouts: a.cfg.Lifecycle.Timeouts}); err != nil {
 		return err
 	}
-	if err := a.startBMCs(ctx, p); err != nil {
+	if err := a.startBMCs(ctx, p, reg); err != nil {
 		return err
 	}
 	serverURL := "http://" + netip.AddrPortFrom(lanIP, uint16(a.cfg.HTTP.Port)).String()

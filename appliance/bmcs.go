@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/slipway/slipway/appliance/bmc"
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/broker"
@@ -13,7 +15,7 @@ import (
 
 // startBMCs builds the BMC manager and registers the BMCs the config
 // inventory names; polling starts with the serve loops.
-func (a *Appliance) startBMCs(ctx context.Context, p *parts) error {
+func (a *Appliance) startBMCs(ctx context.Context, p *parts, reg prometheus.Registerer) error {
 	sealer, err := bmc.OpenSealer(a.cfg.SecretKeyFile())
 	if err != nil {
 		return fmt.Errorf("data_dir: %w", err)
@@ -30,6 +32,7 @@ func (a *Appliance) startBMCs(ctx context.Context, p *parts) error {
 	if err != nil {
 		return err
 	}
+	registerBMCMetrics(reg, p.bmcs)
 	for i, m := range a.cfg.Machines {
 		if m.BMC == nil {
 			continue
@@ -76,4 +79,26 @@ func (a *Appliance) bmcCredentials(name string) (bmc.Credentials, error) {
 		return bmc.Credentials{}, fmt.Errorf("bmc_credentials.%s.password_file: %w", name, err)
 	}
 	return bmc.Credentials{Name: name, Username: c.Username, Password: strings.TrimRight(string(pw), "\r\n")}, nil
+}
+
+// registerBMCMetrics exposes the poller's counts and the fleet's
+// reachability.
+func registerBMCMetrics(reg prometheus.Registerer, m *bmc.Manager) {
+	counter := func(name, help string, v func(bmc.PollStats) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v(m.Stats())) })
+	}
+	reg.MustRegister(
+		counter("slipway_bmc_polls_total", "Redfish polls of BMCs done.", func(s bmc.PollStats) int64 { return s.Polls }),
+		counter("slipway_bmc_poll_failures_total", "Redfish polls that failed.", func(s bmc.PollStats) int64 { return s.Failed }),
+		counter("slipway_bmc_poll_changes_total", "Polls that found something new (and wrote it).", func(s bmc.PollStats) int64 { return s.Written }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "slipway_bmcs_unusable", Help: "BMCs whose last poll failed."}, func() float64 {
+			n := 0
+			for _, s := range m.Statuses() {
+				if s.LastError != "" {
+					n++
+				}
+			}
+			return float64(n)
+		}),
+	)
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slipway/slipway/appliance/domain"
@@ -85,6 +86,8 @@ type Manager struct {
 	slots   chan struct{} // one per poll in flight
 	// discovery is nil when no credentials are configured for it.
 	discovery *discoverer
+
+	stats pollStats
 
 	mu      sync.Mutex
 	targets map[string]*target
@@ -201,6 +204,29 @@ func (m *Manager) ForMachine(machineID string) (Status, error) {
 		}
 	}
 	return Status{}, fmt.Errorf("machine %s has no BMC linked: %w", machineID, ErrUnknownBMC)
+}
+
+// PollStats count polls since the Manager started.
+type PollStats struct {
+	Polls   int64 // polls done
+	Failed  int64 // of which failed
+	Written int64 // of which found something new and wrote it
+}
+
+type pollStats struct{ polls, failed, written atomic.Int64 }
+
+// Stats are the poll counts so far.
+func (m *Manager) Stats() PollStats {
+	return PollStats{Polls: m.stats.polls.Load(), Failed: m.stats.failed.Load(), Written: m.stats.written.Load()}
+}
+
+// PollAll has every BMC polled now, whatever its schedule.
+func (m *Manager) PollAll() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, t := range m.targets {
+		t.poke()
+	}
 }
 
 // Run polls every BMC until ctx ends, then logs out of their sessions.

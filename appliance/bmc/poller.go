@@ -141,7 +141,9 @@ func (m *Manager) pollOnce(ctx context.Context, t *target) {
 	if ctx.Err() != nil {
 		return // shutting down: what an aborted poll saw is not news
 	}
+	m.stats.polls.Add(1)
 	if err != nil {
+		m.stats.failed.Add(1)
 		t.fails++
 		next.Reachable, next.LastError = describe(err, t.reg.Username, m.cfg.Poll.Timeout)
 	} else {
@@ -156,6 +158,7 @@ func (m *Manager) pollOnce(ctx context.Context, t *target) {
 		m.log.Error("BMC: cannot record a poll", "bmc_id", next.ID, "error", err)
 		return
 	}
+	m.stats.written.Add(1)
 	m.logChange(t.status.get(), next)
 	t.status.set(next)
 }

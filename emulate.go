@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/slipway/slipway/testbed/bmcemu"
+)
+
+// emulateBMCsCommand runs emulated BMCs in a process of their own, so that
+// benchmarks measure the poller's CPU apart from the BMCs' and other
+// Redfish clients can poll the same ones. Hidden: it is a test tool.
+func emulateBMCsCommand(stdout io.Writer) *cobra.Command {
+	var count int
+	var latency time.Duration
+	var user, password string
+	var useTLS bool
+	cmd := &cobra.Command{
+		Use:    "emulate-bmcs",
+		Short:  "Run emulated Redfish BMCs on loopback until stdin closes (a test tool)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			farm, err := bmcemu.StartFarm(count, useTLS, func(i int, c *bmcemu.Config) {
+				c.Username, c.Password = user, password
+				c.Serial = fmt.Sprintf("EMU%06d", i)
+				c.HostMACs = []string{fmt.Sprintf("02:e0:00:%02x:%02x:%02x", byte(i>>16), byte(i>>8), byte(i))}
+			})
+			if err != nil {
+				return err
+			}
+			defer farm.Close()
+			w := bufio.NewWriter(stdout)
+			for _, b := range farm.BMCs {
+				b.SetFaults(bmcemu.Faults{Latency: latency})
+				fmt.Fprintln(w, b.URL)
+			}
+			fmt.Fprintln(w, "ready")
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			_, _ = io.Copy(io.Discard, os.Stdin) // until the parent closes it
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&count, "count", 10, "how many BMCs")
+	f.DurationVar(&latency, "latency", 0, "added before every answer")
+	f.StringVar(&user, "user", "admin", "BMC user")
+	f.StringVar(&password, "password", "admin", "BMC password")
+	f.BoolVar(&useTLS, "tls", false, "serve HTTPS with self-signed certificates")
+	return cmd
+}
