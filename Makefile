@@ -8,13 +8,13 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Debian packages the end-to-end tests drive as real peers.
 E2E_DEBS    := iproute2 isc-dhcp-client udhcpc tftp-hpa atftp curl mosquitto-clients file qemu-system-x86 ipxe-qemu busybox-static kea-admin dnsmasq-base nmap ndisc6 ovmf cloud-init python3-paho-mqtt
 # Peers for the side-by-side benchmarks.
-BENCH_DEBS  := kea-admin kea-dhcp4-server dnsmasq-base wrk nginx-light tftpd-hpa mosquitto
+BENCH_DEBS  := kea-admin kea-dhcp4-server dnsmasq-base wrk nginx-light tftpd-hpa mosquitto python3-sushy
 BENCH_SECONDS ?= 15
 FUZZTIME    ?= 20s
 
 TFTP_ROOT   ?= /var/lib/slipway/tftp
 
-.PHONY: all build demo test e2e e2e-deps debs lint bench bench-dhcp bench-files bench-bus fuzz bootfiles clean
+.PHONY: all build demo test e2e e2e-deps debs lint bench bench-dhcp bench-files bench-bus bench-bmc fuzz bootfiles clean
 
 all: lint test build
 
@@ -65,7 +65,7 @@ lint:
 ## bench: Go benchmarks, then (as root) DHCP against Kea and dnsmasq; see BENCHMARKS.md
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
-	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory bench-dhcp bench-files bench-bus; else echo "bench-dhcp, bench-files and bench-bus skipped: they need root (network namespaces)"; fi
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory bench-dhcp bench-files bench-bus bench-bmc; else echo "bench-dhcp, bench-files, bench-bus and bench-bmc skipped: they need root (network namespaces, Debian peers)"; fi
 
 ## bench-dhcp: perfdhcp against Slipway, Kea and dnsmasq on one namespace LAN (root)
 bench-dhcp: e2e-deps
@@ -81,6 +81,11 @@ bench-files: e2e-deps
 bench-bus: e2e-deps
 	@$(MAKE) --no-print-directory debs DEBS="$(BENCH_DEBS)"
 	SLIPWAY_BENCH=1 SLIPWAY_BENCH_SECONDS=$(BENCH_SECONDS) $(GO) test -count=1 -tags e2e -run TestBenchBusAgainstMosquitto -v -timeout 30m ./testbed/e2e/
+
+## bench-bmc: Redfish sweep of 2,000 emulated BMCs (50 ms each), Slipway's poller against sushy
+bench-bmc:
+	@$(MAKE) --no-print-directory debs DEBS="$(BENCH_DEBS)"
+	SLIPWAY_BENCH=1 $(GO) test -count=1 -tags e2e -run TestBenchBMCSweepAgainstSushy -v -timeout 30m ./testbed/e2e/
 
 ## fuzz: run each fuzz target for FUZZTIME
 fuzz:

@@ -1,0 +1,183 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/slipway/slipway/appliance/bmc"
+	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/store"
+)
+
+// TestBenchBMCSweepAgainstSushy sweeps 2,000 emulated BMCs (50 ms added to
+// every answer, in a process of their own) with Slipway's poller and with
+// sushy, OpenStack Ironic's Redfish library, at the same concurrency, both
+// collecting the same inventory. Two sweeps each: the first logs in, the
+// second reuses the sessions (and Slipway writes nothing: nothing changed).
+// It reports wall time and CPU per sweep, and their ratios.
+//
+// SLIPWAY_BENCH=1 only (make bench-bmc); SLIPWAY_BENCH_BMCS sets the count.
+func TestBenchBMCSweepAgainstSushy(t *testing.T) {
+	if os.Getenv("SLIPWAY_BENCH") == "" {
+		t.Skip("a benchmark: run it with make bench-bmc")
+	}
+	if err := exec.Command("/usr/bin/python3", "-c", "import sushy").Run(); err != nil {
+		t.Skip("the peer is missing: apt-get install python3-sushy (make bench-bmc installs it)")
+	}
+	n, workers, latency := 2000, 50, 50*time.Millisecond
+	if v, err := strconv.Atoi(os.Getenv("SLIPWAY_BENCH_BMCS")); err == nil && v > 0 {
+		n = v
+	}
+	urls := startEmulatedBMCs(t, n, latency)
+
+	slipway := sweepWithSlipway(t, urls, workers)
+	sushy := sweepWithSushy(t, urls, workers)
+	t.Logf("%d BMCs, %s latency each, %d polls in flight", n, latency, workers)
+	t.Logf("%-22s %10s %10s %12s %12s", "", "sweep 1", "sweep 2", "CPU sweep 1", "CPU sweep 2")
+	t.Logf("%-22s %9.2fs %9.2fs %11.2fs %11.2fs", "slipway (gofish)", slipway.Sweep1, slipway.Sweep2, slipway.CPU1, slipway.CPU2)
+	t.Logf("%-22s %9.2fs %9.2fs %11.2fs %11.2fs", "sushy (python3-sushy)", sushy.Sweep1, sushy.Sweep2, sushy.CPU1, sushy.CPU2)
+	t.Logf("slipway/sushy time: sweep 1 %.2f, sweep 2 %.2f; CPU: sweep 1 %.2f, sweep 2 %.2f",
+		slipway.Sweep1/sushy.Sweep1, slipway.Sweep2/sushy.Sweep2, slipway.CPU1/sushy.CPU1, slipway.CPU2/sushy.CPU2)
+	if sushy.Incomplete > 0 {
+		t.Errorf("sushy collected %d incomplete inventories", sushy.Incomplete)
+	}
+}
+
+type sweeps struct {
+	Sweep1     float64 `json:"sweep1_s"`
+	Sweep2     float64 `json:"sweep2_s"`
+	CPU1       float64 `json:"sweep1_cpu_s"`
+	CPU2       float64 `json:"sweep2_cpu_s"`
+	Incomplete int     `json:"incomplete"`
+}
+
+// startEmulatedBMCs runs `slipway emulate-bmcs` and returns their URLs.
+func startEmulatedBMCs(t *testing.T, n int, latency time.Duration) []string {
+	t.Helper()
+	cmd := exec.Command(slipwayBinary, "emulate-bmcs", "--count", strconv.Itoa(n), "--latency", latency.String())
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); _ = cmd.Wait() })
+	var urls []string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() && sc.Text() != "ready" {
+		urls = append(urls, sc.Text())
+	}
+	if len(urls) != n {
+		t.Fatalf("%d emulated BMCs started, want %d", len(urls), n)
+	}
+	return urls
+}
+
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// sweepWithSlipway registers the BMCs with a real poller (real SQLite,
+// the inventory adopting each host) and times two sweeps.
+func sweepWithSlipway(t *testing.T, urls []string, workers int) sweeps {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := store.Open(ctx, filepath.Join(dir, "slipway.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := db.NewCommitter(256)
+	defer func() { commit.Close(); db.Close() }()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	inv, err := domain.NewInventory(ctx, domain.InventoryConfig{DB: db, Commit: commit, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := bmc.OpenSealer(filepath.Join(dir, "secret.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := bmc.NewManager(ctx, bmc.Config{DB: db, Commit: commit, Sealer: sealer, Machines: inv, Log: quiet,
+		Poll: bmc.PollConfig{Interval: time.Hour, Timeout: 30 * time.Second, Workers: workers}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range urls {
+		if _, err := m.Register(ctx, bmc.Registration{Endpoint: u, Username: "admin", Password: "admin", Source: "api"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var s sweeps
+	start, cpu := time.Now(), cpuSeconds()
+	go func() { m.Run(runCtx); close(done) }()
+	waitPolls(t, m, int64(len(urls)))
+	s.Sweep1, s.CPU1 = time.Since(start).Seconds(), cpuSeconds()-cpu
+	for _, st := range m.Statuses() {
+		if !st.Reachable || st.Inventory.Serial == "" || len(st.Inventory.Firmware) < 3 || st.MachineID == "" {
+			t.Fatalf("after the first sweep: %+v", st)
+		}
+	}
+	written := m.Stats().Written
+	start, cpu = time.Now(), cpuSeconds()
+	m.PollAll()
+	waitPolls(t, m, int64(2*len(urls)))
+	s.Sweep2, s.CPU2 = time.Since(start).Seconds(), cpuSeconds()-cpu
+	if st := m.Stats(); st.Written != written || st.Failed != 0 {
+		t.Errorf("second sweep of unchanged BMCs: %+v (wrote %d)", st, st.Written-written)
+	}
+	cancel()
+	<-done
+	return s
+}
+
+func waitPolls(t *testing.T, m *bmc.Manager, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Minute)
+	for m.Stats().Polls < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d polls after 10 minutes", m.Stats().Polls, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func sweepWithSushy(t *testing.T, urls []string, workers int) sweeps {
+	t.Helper()
+	list := filepath.Join(t.TempDir(), "urls")
+	if err := os.WriteFile(list, []byte(strings.Join(urls, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("/usr/bin/python3", "testdata/sushy_sweep.py", list, strconv.Itoa(workers), "admin", "admin").Output()
+	if err != nil {
+		t.Fatalf("sushy sweep: %v\n%s", err, out)
+	}
+	var s sweeps
+	if err := json.Unmarshal(out, &s); err != nil {
+		t.Fatalf("sushy sweep printed %s", out)
+	}
+	return s
+}
