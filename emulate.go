@@ -20,12 +20,16 @@ func emulateBMCsCommand(stdout io.Writer) *cobra.Command {
 	var latency time.Duration
 	var user, password string
 	var useTLS bool
+	var addr, hostMAC string
 	cmd := &cobra.Command{
 		Use:    "emulate-bmcs",
 		Short:  "Run emulated Redfish BMCs on loopback until stdin closes (a test tool)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if addr != "" {
+				return serveOneBMC(stdout, addr, useTLS, bmcemu.Config{Username: user, Password: password, HostMACs: []string{hostMAC}})
+			}
 			farm, err := bmcemu.StartFarm(count, useTLS, func(i int, c *bmcemu.Config) {
 				c.Username, c.Password = user, password
 				c.Serial = fmt.Sprintf("EMU%06d", i)
@@ -54,5 +58,25 @@ func emulateBMCsCommand(stdout io.Writer) *cobra.Command {
 	f.StringVar(&user, "user", "admin", "BMC user")
 	f.StringVar(&password, "password", "admin", "BMC password")
 	f.BoolVar(&useTLS, "tls", false, "serve HTTPS with self-signed certificates")
+	f.StringVar(&addr, "addr", "", "serve one BMC on this address (e.g. 10.88.0.100:443) instead of --count on loopback")
+	f.StringVar(&hostMAC, "host-mac", "02:e0:00:00:00:01", "with --addr: the MAC of the host's first NIC")
 	return cmd
+}
+
+// serveOneBMC serves one emulated BMC on addr until stdin closes.
+func serveOneBMC(stdout io.Writer, addr string, useTLS bool, cfg bmcemu.Config) error {
+	e, err := bmcemu.New(cfg)
+	if err != nil {
+		return err
+	}
+	r, err := bmcemu.Serve(e, addr, useTLS)
+	if err != nil {
+		e.Close()
+		return err
+	}
+	defer r.Close()
+	fmt.Fprintln(stdout, r.URL)
+	fmt.Fprintln(stdout, "ready")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return nil
 }
