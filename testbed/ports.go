@@ -2,14 +2,12 @@ package testbed
 
 import (
 	"net"
+
+	"github.com/slipway/slipway/testbed/testkit"
 )
 
-// TB is the part of testing.TB that FreePort needs; testbed does not import
-// testing, since the demo links it into the binary.
-type TB interface {
-	Helper()
-	Fatalf(format string, args ...any)
-}
+// TB is the part of testing.TB that the helpers here need.
+type TB = testkit.TB
 
 // FreePort asks the kernel for a loopback port that is free right now on
 // network "tcp" or "udp"; it fails the test if there is none.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/slipway/slipway/appliance/firmware"
 	"github.com/slipway/slipway/store"
+	"github.com/slipway/slipway/testbed/testkit"
 )
 
 // library is a real image library with a fake update engine.
@@ -32,14 +33,8 @@ func (l *library) Start(_ context.Context, machineID, imageID string) (store.Tas
 }
 
 func TestFirmwareUploadStreamsAndChecks(t *testing.T) {
-	dir := t.TempDir()
-	db, err := store.Open(context.Background(), filepath.Join(dir, "s.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	commit := db.NewCommitter(4)
-	t.Cleanup(func() { commit.Close(); db.Close() })
-	lib, err := firmware.NewLibrary(filepath.Join(dir, "firmware"), db, commit)
+	db, commit := testkit.OpenStore(t)
+	lib, err := firmware.NewLibrary(filepath.Join(t.TempDir(), "firmware"), db, commit)
 	if err != nil {
 		t.Fatal(err)
 	}

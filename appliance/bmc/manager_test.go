@@ -19,6 +19,7 @@ import (
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/store"
 	"github.com/slipway/slipway/testbed/bmcemu"
+	"github.com/slipway/slipway/testbed/testkit"
 )
 
 // recorder is the bus side of the tests: it numbers each BMC message.
@@ -42,11 +43,7 @@ func newFixture(t *testing.T, poll PollConfig, disc DiscoveryConfig) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := store.Open(ctx, filepath.Join(dir, "slipway.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	commit := db.NewCommitter(64)
+	db, commit := testkit.OpenStore(t)
 	inv, err := domain.NewInventory(ctx, domain.InventoryConfig{DB: db, Commit: commit})
 	if err != nil {
 		t.Fatal(err)
@@ -72,8 +69,6 @@ func newFixture(t *testing.T, poll PollConfig, disc DiscoveryConfig) *fixture {
 	t.Cleanup(func() {
 		cancel()
 		<-done
-		commit.Close()
-		db.Close()
 	})
 	return f
 }
@@ -110,16 +105,7 @@ func emulate(t *testing.T, cfg bmcemu.Config) *emulated {
 	return em
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+func waitUntil(t *testing.T, what string, cond func() bool) { t.Helper(); testkit.WaitFor(t, what, cond) }
 
 func (f *fixture) register(t *testing.T, r Registration) Status {
 	t.Helper()

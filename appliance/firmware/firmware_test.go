@@ -23,6 +23,7 @@ import (
 	"github.com/slipway/slipway/broker/nicoschema"
 	"github.com/slipway/slipway/store"
 	"github.com/slipway/slipway/testbed/bmcemu"
+	"github.com/slipway/slipway/testbed/testkit"
 )
 
 type taskRecorder struct{}
@@ -52,12 +53,8 @@ func newWorld(t *testing.T, emu bmcemu.Config) *world {
 	t.Helper()
 	ctx := context.Background()
 	w := &world{dir: t.TempDir()}
+	w.db, w.commit = testkit.OpenStore(t)
 	var err error
-	if w.db, err = store.Open(ctx, filepath.Join(w.dir, "slipway.db"), store.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	w.commit = w.db.NewCommitter(64)
-	t.Cleanup(func() { w.commit.Close(); w.db.Close() })
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if w.inv, err = domain.NewInventory(ctx, domain.InventoryConfig{DB: w.db, Commit: w.commit, Log: quiet}); err != nil {
 		t.Fatal(err)
@@ -147,16 +144,7 @@ func (w *world) image(t *testing.T, component, version string) store.FirmwareIma
 	return im
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+func waitFor(t *testing.T, what string, cond func() bool) { t.Helper(); testkit.WaitFor(t, what, cond) }
 
 func (w *world) finished(t *testing.T, id string) store.Task {
 	t.Helper()
@@ -330,14 +318,8 @@ func TestStartRefusals(t *testing.T) {
 }
 
 func TestLibraryKeepsOnlyVerifiedImages(t *testing.T) {
-	w := &world{dir: t.TempDir()}
-	db, err := store.Open(context.Background(), filepath.Join(w.dir, "s.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	commit := db.NewCommitter(4)
-	t.Cleanup(func() { commit.Close(); db.Close() })
-	lib, err := NewLibrary(filepath.Join(w.dir, "fw"), db, commit)
+	db, commit := testkit.OpenStore(t)
+	lib, err := NewLibrary(filepath.Join(t.TempDir(), "fw"), db, commit)
 	if err != nil {
 		t.Fatal(err)
 	}

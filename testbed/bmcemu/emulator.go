@@ -473,6 +473,33 @@ func (e *Emulator) post(w http.ResponseWriter, r *http.Request, uri string) {
 	}
 }
 
+// readJSON decodes a request body, answering a malformed one itself.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "MalformedJSON", "The request body submitted was malformed JSON: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// missingParameter answers an action called without a required parameter.
+func missingParameter(w http.ResponseWriter, action, param string) {
+	writeError(w, http.StatusBadRequest, "ActionParameterMissing",
+		"The action "+action+" requires the parameter "+param+" to be present in the request body.")
+}
+
+// sleep waits d, or less if the emulator closes (then it says false).
+func (e *Emulator) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-e.ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 func writeJSON(w http.ResponseWriter, status int, etag string, body any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("OData-Version", "4.0")

@@ -1,12 +1,10 @@
 package bmcemu
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 )
 
 // writableBoot says which Boot properties a client may PATCH.
@@ -38,8 +36,7 @@ func (e *Emulator) patch(w http.ResponseWriter, r *http.Request, uri string) {
 		return
 	}
 	var body struct{ Boot map[string]any }
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		writeError(w, http.StatusBadRequest, "MalformedJSON", "The request body submitted was malformed JSON: "+err.Error())
+	if !readJSON(w, r, &body) {
 		return
 	}
 	if body.Boot == nil {
@@ -100,13 +97,11 @@ func (e *Emulator) reset(w http.ResponseWriter, r *http.Request, system string) 
 		return
 	}
 	var body struct{ ResetType string }
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		writeError(w, http.StatusBadRequest, "MalformedJSON", "The request body submitted was malformed JSON: "+err.Error())
+	if !readJSON(w, r, &body) {
 		return
 	}
 	if body.ResetType == "" {
-		writeError(w, http.StatusBadRequest, "ActionParameterMissing",
-			"The action ComputerSystem.Reset requires the parameter ResetType to be present in the request body.")
+		missingParameter(w, "ComputerSystem.Reset", "ResetType")
 		return
 	}
 	allowed := e.resetTypes(system)
@@ -161,12 +156,8 @@ func powerSteps(resetType string, on bool) []string {
 func (e *Emulator) runPower(system string, steps []string) {
 	defer e.work.Done()
 	for _, state := range steps {
-		t := time.NewTimer(e.cfg.PowerDelay)
-		select {
-		case <-e.ctx.Done():
-			t.Stop()
+		if !e.sleep(e.cfg.PowerDelay) {
 			return
-		case <-t.C:
 		}
 		e.mu.Lock()
 		was := e.field(system, "PowerState")

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -63,13 +62,11 @@ func (e *Emulator) simpleUpdate(w http.ResponseWriter, r *http.Request) {
 		TransferProtocol string
 		Targets          []string
 	}
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		writeError(w, http.StatusBadRequest, "MalformedJSON", "The request body submitted was malformed JSON: "+err.Error())
+	if !readJSON(w, r, &body) {
 		return
 	}
 	if body.ImageURI == "" {
-		writeError(w, http.StatusBadRequest, "ActionParameterMissing",
-			"The action UpdateService.SimpleUpdate requires the parameter ImageURI to be present in the request body.")
+		missingParameter(w, "UpdateService.SimpleUpdate", "ImageURI")
 		return
 	}
 	for _, t := range body.Targets {
@@ -108,12 +105,8 @@ func (e *Emulator) runUpdate(t *task, imageURI string, targets []string, failure
 	e.progress(t, "Running", 10, fmt.Sprintf("Image for %s %s verified (sha256 %s)", component, version, digest[:12]))
 	const steps = 9
 	for i := 1; i <= steps; i++ {
-		timer := time.NewTimer(e.cfg.UpdateDuration / steps)
-		select {
-		case <-e.ctx.Done():
-			timer.Stop()
+		if !e.sleep(e.cfg.UpdateDuration / steps) {
 			return
-		case <-timer.C:
 		}
 		if failure != "" && i == steps/2 {
 			e.finish(t, "Exception", failure)
@@ -227,12 +220,7 @@ func (e *Emulator) resetBMC(w http.ResponseWriter) {
 	e.work.Add(1)
 	go func() {
 		defer e.work.Done()
-		t := time.NewTimer(e.cfg.PowerDelay)
-		defer t.Stop()
-		select {
-		case <-e.ctx.Done():
-		case <-t.C:
-		}
+		e.sleep(e.cfg.PowerDelay)
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if e.bmcPending != "" {

@@ -19,7 +19,7 @@ import (
 
 	"github.com/slipway/slipway/appliance/bmc"
 	"github.com/slipway/slipway/appliance/domain"
-	"github.com/slipway/slipway/store"
+	"github.com/slipway/slipway/testbed/testkit"
 )
 
 // TestBenchBMCSweepAgainstSushy sweeps 2,000 emulated BMCs (50 ms added to
@@ -67,22 +67,8 @@ type sweeps struct {
 // startEmulatedBMCs runs `slipway emulate-bmcs` and returns their URLs.
 func startEmulatedBMCs(t *testing.T, n int, latency time.Duration) []string {
 	t.Helper()
-	cmd := exec.Command(slipwayBinary, "emulate-bmcs", "--count", strconv.Itoa(n), "--latency", latency.String())
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); _ = cmd.Wait() })
 	var urls []string
-	sc := bufio.NewScanner(stdout)
+	sc := emulateBMCs(t, exec.Command(slipwayBinary, "emulate-bmcs", "--count", strconv.Itoa(n), "--latency", latency.String()))
 	for sc.Scan() && sc.Text() != "ready" {
 		urls = append(urls, sc.Text())
 	}
@@ -98,18 +84,34 @@ func cpuSeconds() float64 {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
+// emulateBMCs starts an `emulate-bmcs` command, which serves until its
+// stdin closes (when the test ends), and returns what it prints: the BMCs'
+// URLs, then "ready".
+func emulateBMCs(t *testing.T, cmd *exec.Cmd) *bufio.Scanner {
+	t.Helper()
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); _ = cmd.Wait() })
+	return bufio.NewScanner(stdout)
+}
+
 // sweepWithSlipway registers the BMCs with a real poller (real SQLite,
 // the inventory adopting each host) and times two sweeps.
 func sweepWithSlipway(t *testing.T, urls []string, workers int) sweeps {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := store.Open(ctx, filepath.Join(dir, "slipway.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	commit := db.NewCommitter(256)
-	defer func() { commit.Close(); db.Close() }()
+	db, commit := testkit.OpenStore(t)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	inv, err := domain.NewInventory(ctx, domain.InventoryConfig{DB: db, Commit: commit, Log: quiet})
 	if err != nil {

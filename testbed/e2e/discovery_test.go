@@ -121,24 +121,10 @@ func leaseAndServeRedfish(t *testing.T, lan *testbed.LAN, name, nic, hostMAC, pa
 		t.Fatalf("the BMC's address: %v %q", err, out)
 	}
 	ip := strings.Split(fields[3], "/")[0]
-	cmd := c.host.Command(context.Background(), slipwayBinary, "emulate-bmcs", "--addr", ip+":443", "--tls",
-		"--user", "root", "--password", password, "--host-mac", hostMAC)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); _ = cmd.Wait() })
-	buf := make([]byte, 256)
-	n, _ := stdout.Read(buf)
-	if !strings.Contains(string(buf[:n]), "https://"+ip) {
-		t.Fatalf("the emulated BMC said %q", buf[:n])
+	sc := emulateBMCs(t, c.host.Command(context.Background(), slipwayBinary, "emulate-bmcs", "--addr", ip+":443", "--tls",
+		"--user", "root", "--password", password, "--host-mac", hostMAC))
+	if !sc.Scan() || sc.Text() != "https://"+ip+":443" {
+		t.Fatalf("the emulated BMC said %q", sc.Text())
 	}
 	return ip
 }
