@@ -105,7 +105,10 @@ func emulate(t *testing.T, cfg bmcemu.Config) *emulated {
 	return em
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) { t.Helper(); testkit.WaitFor(t, what, cond) }
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	testkit.WaitFor(t, what, cond)
+}
 
 func (f *fixture) register(t *testing.T, r Registration) Status {
 	t.Helper()
