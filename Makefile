@@ -92,6 +92,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./appliance/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseMAC$$' -fuzztime $(FUZZTIME) ./appliance/domain/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseState$$' -fuzztime $(FUZZTIME) ./appliance/domain/
+	$(GO) test -run '^$$' -fuzz '^FuzzIDFor$$' -fuzztime $(FUZZTIME) ./appliance/bmc/
 	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./netboot/dhcp/
 	$(GO) test -run '^$$' -fuzz '^FuzzCleanName$$' -fuzztime $(FUZZTIME) ./netboot/tftp/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHeartbeat$$' -fuzztime $(FUZZTIME) ./web/

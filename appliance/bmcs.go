@@ -33,10 +33,12 @@ func (a *Appliance) startBMCs(ctx context.Context, p *parts, reg prometheus.Regi
 		return err
 	}
 	registerBMCMetrics(reg, p.bmcs)
+	inConfig := map[string]bool{}
 	for i, m := range a.cfg.Machines {
 		if m.BMC == nil {
 			continue
 		}
+		inConfig[bmc.IDFor(m.BMC.Endpoint)] = true
 		creds, err := a.bmcCredentials(m.BMC.Credentials)
 		if err != nil {
 			return fmt.Errorf("machines[%d].bmc: %w", i, err)
@@ -45,6 +47,14 @@ func (a *Appliance) startBMCs(ctx context.Context, p *parts, reg prometheus.Regi
 			Insecure: m.BMC.InsecureSkipVerify, MachineID: m.ID, Source: "config"})
 		if err != nil {
 			return fmt.Errorf("machines[%d].bmc: %w", i, err)
+		}
+	}
+	// A BMC the config named and names no more is forgotten (its machine stays).
+	for _, s := range p.bmcs.Statuses() {
+		if s.Source == "config" && !inConfig[s.ID] {
+			if err := p.bmcs.Remove(ctx, s.ID); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/slipway/slipway/broker"
 	"github.com/slipway/slipway/broker/nicoschema"
 	"github.com/slipway/slipway/testbed"
+	"github.com/slipway/slipway/testbed/bmcemu"
 )
 
 // A machine is provisioned through its BMC: the BMC sets a one-time PXE
@@ -116,5 +119,38 @@ func TestProvisionThroughTheBMCNetbootsTheMachine(t *testing.T) {
 	// The retained "created" first, then the provisioning's own story.
 	if got := strings.Join(story, " "); !strings.Contains(got, "hostinit/waitingfordiscovery hostinit/discovered validation/disk") {
 		t.Errorf("story %s", got)
+	}
+}
+
+// A BMC the config names is registered at start; moved to another
+// endpoint, the old one is forgotten.
+func TestConfigBMCsFollowTheConfig(t *testing.T) {
+	farm, err := bmcemu.StartFarm(2, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer farm.Close()
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "bmc.password")
+	if err := os.WriteFile(pw, []byte("admin\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	creds := map[string]config.BMCCredentials{"lab": {Username: "admin", PasswordFile: pw}}
+	for _, b := range farm.BMCs {
+		m := config.Machine{ID: "m1", MACs: []string{"52:54:00:00:10:01"}, BMC: &config.BMC{Endpoint: b.URL, Credentials: "lab"}}
+		urls, stop := runUntilReady(t, testConfigWith(t, dir, DemoInventory{Machines: []config.Machine{m}, BMCCredentials: creds}))
+		var list struct{ BMCs []bmc.Status }
+		resp, err := http.Get(urls.HTTP + "/api/v1/bmcs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&list)
+		resp.Body.Close()
+		if len(list.BMCs) != 1 || list.BMCs[0].Endpoint != b.URL || list.BMCs[0].MachineID != "m1" {
+			t.Errorf("BMCs with the config naming %s: %+v", b.URL, list.BMCs)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

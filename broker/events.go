@@ -83,6 +83,11 @@ func (Events) GoneMessages(machineID string) []store.Event {
 // carries credentials (bmc.Status has none).
 func (Events) BMCMessage(s bmc.Status) store.Event { return event(BMCTopic(s.ID), s) }
 
+// BMCGoneMessage clears a removed BMC's retained status.
+func (Events) BMCGoneMessage(bmcID string) store.Event {
+	return store.Event{Topic: BMCTopic(bmcID), Payload: []byte{}, QoS: 1, Retain: true}
+}
+
 // TaskMessage is a task's new step or progress: QoS 1, retained.
 func (Events) TaskMessage(t store.Task) store.Event { return event(TaskTopic(t.ID), t) }
 

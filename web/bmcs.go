@@ -18,6 +18,7 @@ type BMCs interface {
 	Statuses() []bmc.Status
 	Status(id string) (bmc.Status, error)
 	Register(ctx context.Context, r bmc.Registration) (bmc.Status, error)
+	Remove(ctx context.Context, id string) error
 	Power(ctx context.Context, id string, a bmc.PowerAction) (string, error)
 	Provision(ctx context.Context, machineID string, o bmc.ProvisionOptions) (bmc.Provisioned, error)
 }
@@ -59,6 +60,12 @@ func bmcRoutes(api fiber.Router, bmcs BMCs, ops Operators) {
 			return fiber.NewError(fiber.StatusBadRequest, err.Error())
 		}
 		return c.Status(fiber.StatusCreated).JSON(s)
+	})
+	api.Delete("/bmcs/:id", requireRole(ops, RoleAdmin), func(c *fiber.Ctx) error {
+		if err := bmcs.Remove(c.UserContext(), c.Params("id")); err != nil {
+			return actionError(err)
+		}
+		return c.SendStatus(fiber.StatusNoContent)
 	})
 	api.Post("/bmcs/:id/power", requireRole(ops, RoleOperator), func(c *fiber.Ctx) error {
 		var b powerBody

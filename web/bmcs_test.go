@@ -41,6 +41,13 @@ func (f *fakeBMCs) Register(_ context.Context, r bmc.Registration) (bmc.Status, 
 	f.calls = append(f.calls, "register "+r.Endpoint+" "+r.Source)
 	return bmc.Status{ID: bmc.IDFor(r.Endpoint), Endpoint: r.Endpoint}, f.err
 }
+func (f *fakeBMCs) Remove(_ context.Context, id string) error {
+	f.calls = append(f.calls, "remove "+id)
+	if id != "bmc-a" {
+		return fmt.Errorf("BMC %s: %w", id, bmc.ErrUnknownBMC)
+	}
+	return f.err
+}
 func (f *fakeBMCs) Power(_ context.Context, id string, a bmc.PowerAction) (string, error) {
 	f.calls = append(f.calls, "power "+id+" "+string(a))
 	return "ForceOff", f.err
@@ -77,6 +84,9 @@ func TestBMCAPIChecksRolesAndMapsErrors(t *testing.T) {
 		{"provision, malformed body", "POST", "/api/v1/machines/m1/provision", "otto:pw", `{`, nil, 400, "not the JSON object", ""},
 		{"register needs admin", "POST", "/api/v1/bmcs", "otto:pw", `{"endpoint":"https://10.0.0.9"}`, nil, 403, "this needs admin", ""},
 		{"register", "POST", "/api/v1/bmcs", "ann:pw", `{"endpoint":"https://10.0.0.9","username":"root","password":"x"}`, nil, 201, `"bmc_id":"bmc-10.0.0.9"`, "register https://10.0.0.9 api"},
+		{"remove needs admin", "DELETE", "/api/v1/bmcs/bmc-a", "otto:pw", "", nil, 403, "this needs admin", ""},
+		{"remove", "DELETE", "/api/v1/bmcs/bmc-a", "ann:pw", "", nil, 204, "", "remove bmc-a"},
+		{"remove an unknown BMC", "DELETE", "/api/v1/bmcs/nope", "ann:pw", "", nil, 404, "no such BMC", "remove nope"},
 		{"register refused", "POST", "/api/v1/bmcs", "ann:pw", `{"endpoint":"x"}`, errors.New(`"x" is not a BMC endpoint`), 400, "is not a BMC endpoint", "register x api"},
 	}
 	for _, tt := range tests {

@@ -69,15 +69,21 @@ func (s Status) storeStatus() store.BMCStatus {
 }
 
 // IDFor names the BMC at an endpoint: "bmc-" and its host (and port, if
-// not the scheme's), usable as an MQTT topic level.
+// given), every character but letters, digits, '.', '_' and '-' made '-',
+// so that it is one MQTT topic level and a URL path segment as it is.
 func IDFor(endpoint string) string {
-	u, err := url.Parse(endpoint)
-	if err != nil || u.Host == "" {
-		return "bmc-" + strings.NewReplacer("/", "-", ":", "-", "+", "-", "#", "-").Replace(endpoint)
+	name := endpoint
+	if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
+		name = u.Hostname()
+		if p := u.Port(); p != "" {
+			name += "-" + p
+		}
 	}
-	host := strings.NewReplacer("[", "", "]", "", ":", "-").Replace(u.Hostname())
-	if p := u.Port(); p != "" {
-		host += "-" + p
-	}
-	return "bmc-" + host
+	return "bmc-" + strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+			return r
+		}
+		return '-'
+	}, name)
 }

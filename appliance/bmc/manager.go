@@ -28,6 +28,8 @@ type Machines interface {
 // package provides it).
 type Announcer interface {
 	BMCMessage(s Status) store.Event
+	// BMCGoneMessage clears what the bus retains of a removed BMC.
+	BMCGoneMessage(bmcID string) store.Event
 }
 
 // Config is what a Manager works with.
@@ -152,6 +154,41 @@ func (m *Manager) Register(ctx context.Context, r Registration) (Status, error) 
 	}
 	m.log.Info("BMC registered", "bmc_id", id, "endpoint", r.Endpoint, "user", r.Username, "source", r.Source)
 	return t.snapshot(), nil
+}
+
+// Remove forgets a BMC: its polling stops, its session is logged out, its
+// record and retained bus message are deleted. Its machine stays.
+func (m *Manager) Remove(ctx context.Context, id string) error {
+	m.mu.Lock()
+	t, ok := m.targets[id]
+	delete(m.targets, id)
+	m.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("BMC %s: %w", id, ErrUnknownBMC)
+	}
+	close(t.gone)
+	t.logout()
+	enqueued := false
+	err := m.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
+		enqueued = false
+		if err := tx.DeleteBMC(id); err != nil {
+			return err
+		}
+		if m.cfg.Announce == nil {
+			return nil
+		}
+		_, err := tx.Enqueue(m.cfg.Announce.BMCGoneMessage(id))
+		enqueued = err == nil
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("remove BMC %s: %w", id, err)
+	}
+	if enqueued && m.cfg.OutboxFilled != nil {
+		m.cfg.OutboxFilled()
+	}
+	m.log.Info("BMC removed", "bmc_id", id)
+	return nil
 }
 
 func checkEndpoint(endpoint string) error {

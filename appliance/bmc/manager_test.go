@@ -25,6 +25,10 @@ import (
 // recorder is the bus side of the tests: it numbers each BMC message.
 type recorder struct{}
 
+func (recorder) BMCGoneMessage(id string) store.Event {
+	return store.Event{Topic: "test/bmc/" + id, Payload: []byte{}, QoS: 1, Retain: true}
+}
+
 func (recorder) BMCMessage(s Status) store.Event {
 	b, _ := json.Marshal(s)
 	return store.Event{Topic: "test/bmc/" + s.ID, Payload: b, QoS: 1, Retain: true}
@@ -448,5 +452,33 @@ func TestSealer(t *testing.T) {
 	other, _ := OpenSealer(filepath.Join(dir, "other.key"))
 	if _, err := other.Open(sealed, "bmc-a"); err == nil || !strings.Contains(err.Error(), "key") {
 		t.Errorf("opened with another key: %v", err)
+	}
+}
+
+func TestRemoveStopsPollingAndForgets(t *testing.T) {
+	f := newFixture(t, fast, DiscoveryConfig{})
+	em := emulate(t, bmcemu.Config{HostMACs: []string{"52:54:00:ab:00:01"}})
+	id := f.register(t, Registration{Endpoint: em.URL}).ID
+	waitUntil(t, "polled", func() bool { return f.status(t, id).Reachable })
+	if err := f.m.Remove(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Status(id); !errors.Is(err, ErrUnknownBMC) {
+		t.Errorf("status after removal: %v", err)
+	}
+	if _, err := f.db.BMC(context.Background(), id); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("stored after removal: %v", err)
+	}
+	polled := em.polls.Load()
+	time.Sleep(10 * fast.Interval)
+	if em.polls.Load() != polled {
+		t.Errorf("still polled after removal")
+	}
+	evs, _ := f.db.PendingEvents(context.Background(), 100)
+	if last := evs[len(evs)-1]; last.Topic != "test/bmc/"+id || len(last.Payload) != 0 || !last.Retain {
+		t.Errorf("last bus message %s %q: want the retained status cleared", last.Topic, last.Payload)
+	}
+	if err := f.m.Remove(context.Background(), id); !errors.Is(err, ErrUnknownBMC) {
+		t.Errorf("second removal: %v", err)
 	}
 }

@@ -19,6 +19,7 @@ import (
 // reused until the BMC refuses it.
 type target struct {
 	wake chan struct{} // poll now: after an action, or a new registration
+	gone chan struct{} // closed when the BMC is removed: its poll loop ends
 
 	use  chan struct{} // a one-slot lock that a waiter can give up on
 	reg  store.BMC     // guarded by use
@@ -30,7 +31,7 @@ type target struct {
 }
 
 func newTarget(b store.BMC) *target {
-	t := &target{wake: make(chan struct{}, 1), use: make(chan struct{}, 1), reg: b}
+	t := &target{wake: make(chan struct{}, 1), gone: make(chan struct{}), use: make(chan struct{}, 1), reg: b}
 	t.status.set(statusOf(b))
 	return t
 }
@@ -95,6 +96,9 @@ func (m *Manager) pollLoop(ctx context.Context, t *target) {
 		wait := time.NewTimer(m.nextPoll(t.failures()))
 		select {
 		case <-ctx.Done():
+			wait.Stop()
+			return
+		case <-t.gone:
 			wait.Stop()
 			return
 		case <-wait.C:
