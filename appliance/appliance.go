@@ -163,7 +163,11 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 		return err
 	}
 	// Retained states are whole before the first subscriber can connect.
-	if err := p.relay.seed(ctx, p.inventory.Machines()); err != nil {
+	unfinished, err := p.db.UnfinishedTasks(ctx)
+	if err != nil {
+		return err
+	}
+	if err := p.relay.seed(ctx, currentMessages(p.inventory.Machines(), p.bmcs.Statuses(), unfinished)); err != nil {
 		return err
 	}
 	if err := p.broker.Start(); err != nil {

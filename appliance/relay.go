@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/slipway/slipway/appliance/bmc"
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/broker"
 	"github.com/slipway/slipway/store"
@@ -61,7 +62,7 @@ func (r *relay) Wake() {
 // seed publishes, before any client can connect, what a crash left in the
 // outbox and then every machine's current state, so that the broker's
 // retained messages (kept in memory) are whole again after a restart.
-func (r *relay) seed(ctx context.Context, machines []domain.Machine) error {
+func (r *relay) seed(ctx context.Context, current []store.Event) error {
 	left, err := r.drain(ctx)
 	if err != nil {
 		return err
@@ -69,15 +70,33 @@ func (r *relay) seed(ctx context.Context, machines []domain.Machine) error {
 	if left > 0 {
 		r.log.Info("events the last run committed but had not published are published now", "events", left)
 	}
-	var events broker.Events
-	for _, m := range machines {
-		e := events.StateMessage(m.ID, m.State, m.Since)
+	for _, e := range current {
 		if err := r.pub.Publish(e.Topic, e.Payload, e.Retain, e.QoS); err != nil {
 			return err
 		}
 	}
-	r.log.Info("machine states published", "machines", len(machines))
+	r.log.Info("current states published", "messages", len(current))
 	return nil
+}
+
+// currentMessages are the retained messages the bus starts with: every
+// machine's state, every BMC's status, every unfinished task. Quiet BMCs
+// and machines publish nothing more until they change.
+func currentMessages(machines []domain.Machine, bmcs []bmc.Status, tasks []store.Task) []store.Event {
+	var events broker.Events
+	out := make([]store.Event, 0, len(machines)+len(bmcs)+len(tasks))
+	for _, m := range machines {
+		out = append(out, events.StateMessage(m.ID, m.State, m.Since))
+	}
+	for _, s := range bmcs {
+		if !s.ChangedAt.IsZero() { // never polled yet: its first poll will say
+			out = append(out, events.BMCMessage(s))
+		}
+	}
+	for _, t := range tasks {
+		out = append(out, events.TaskMessage(t))
+	}
+	return out
 }
 
 // run publishes whenever a commit wakes it, until ctx ends. It does not

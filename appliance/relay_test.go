@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/slipway/slipway/appliance/bmc"
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/broker"
 	"github.com/slipway/slipway/store"
@@ -100,7 +102,7 @@ func BenchmarkRelay(b *testing.B) {
 func TestRelaySeedPublishesLeftoversThenStates(t *testing.T) {
 	r, all := relayFixture(t, 10)
 	states := []domain.Machine{{ID: "m1", State: domain.Ready(), Since: time.Now()}, {ID: "m2", State: domain.HostInit(domain.HostInitInit), Since: time.Now()}}
-	if err := r.seed(context.Background(), states); err != nil {
+	if err := r.seed(context.Background(), currentMessages(states, nil, nil)); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -110,5 +112,26 @@ func TestRelaySeedPublishesLeftoversThenStates(t *testing.T) {
 	}
 	if pending, _ := r.db.PendingEvents(context.Background(), 1); len(pending) != 0 {
 		t.Fatalf("still pending: %+v", pending)
+	}
+}
+
+// The bus starts with every machine's state, every BMC's last polled
+// status (a BMC not polled yet has nothing to say) and every unfinished task.
+func TestCurrentMessages(t *testing.T) {
+	now := time.Now()
+	msgs := currentMessages(
+		[]domain.Machine{{ID: "m1", State: domain.Ready(), Since: now}},
+		[]bmc.Status{{ID: "bmc-a", Reachable: true, ChangedAt: now}, {ID: "bmc-new"}},
+		[]store.Task{{ID: "t1", Kind: "firmware-update", Status: "running", Params: "{}", Result: "{}"}})
+	var topics []string
+	for _, m := range msgs {
+		if !m.Retain || m.QoS != 1 {
+			t.Errorf("%s: retain %v qos %d", m.Topic, m.Retain, m.QoS)
+		}
+		topics = append(topics, m.Topic)
+	}
+	want := "NICO/v1/machine/m1/state slipway/v1/bmc/bmc-a/state slipway/v1/task/t1"
+	if got := strings.Join(topics, " "); got != want {
+		t.Errorf("topics %s, want %s", got, want)
 	}
 }
