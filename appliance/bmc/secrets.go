@@ -6,9 +6,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
+
+	"github.com/slipway/slipway/appliance/keyfile"
 )
 
 // Sealer encrypts BMC passwords at rest (AES-256-GCM) with a key file in
@@ -18,22 +17,13 @@ type Sealer struct {
 	aead cipher.AEAD
 }
 
-const (
-	keySize     = 32
-	sealVersion = 1
-)
+const sealVersion = 1
 
 // OpenSealer reads the key at path, creating it (mode 0600) on first use.
 func OpenSealer(path string) (*Sealer, error) {
-	key, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		key, err = createKey(path)
-	}
+	key, err := keyfile.Load(path)
 	if err != nil {
-		return nil, fmt.Errorf("secret key %s: %w", path, err)
-	}
-	if len(key) != keySize {
-		return nil, fmt.Errorf("secret key %s: %d bytes, want %d: restore it from a backup (BMC passwords sealed with it cannot be read without it)", path, len(key), keySize)
+		return nil, fmt.Errorf("%w (BMC passwords sealed with it cannot be read without it)", err)
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
@@ -44,43 +34,6 @@ func OpenSealer(path string) (*Sealer, error) {
 		return nil, fmt.Errorf("secret key %s: %w", path, err)
 	}
 	return &Sealer{aead: aead}, nil
-}
-
-// createKey writes a new random key without ever leaving a partial file
-// under the final name.
-func createKey(path string) ([]byte, error) {
-	key := make([]byte, keySize)
-	if _, err := rand.Read(key); err != nil {
-		return nil, err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".secret-key-*")
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return nil, err
-	}
-	if _, err := tmp.Write(key); err != nil {
-		tmp.Close()
-		return nil, err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, err
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, err
-	}
-	// Link, not rename: if another process created the key meanwhile,
-	// theirs wins and we read it.
-	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
-		return os.ReadFile(path)
-	} else if err != nil {
-		return nil, err
-	}
-	return key, nil
 }
 
 // Seal encrypts secret, bound to owner (a BMC id): a sealed password

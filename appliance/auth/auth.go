@@ -1,0 +1,311 @@
+// Package auth is who may use Slipway's API and console: local users
+// in the store (passwords hashed with bcrypt), their roles, and signed
+// session tokens (JWT, HS256, with a key in the data directory) that can
+// be revoked before they expire.
+//
+// Roles, each allowed what the ones before it are: viewer (read),
+// operator (power, provisioning), admin (users, BMCs, firmware). A token
+// also lists the role names NICo's dialect wants (SLIPWAY_PROVIDER_ADMIN
+// for admin: NICo requires a role with the PROVIDER_ADMIN suffix for
+// firmware operations).
+//
+// Failed logins are limited per client address, and logged without the
+// password.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/slipway/slipway/appliance/keyfile"
+	"github.com/slipway/slipway/store"
+)
+
+// Roles.
+const (
+	Viewer   = "viewer"
+	Operator = "operator"
+	Admin    = "admin"
+)
+
+// Rank orders roles: a role may do what a lower rank may. Unknown is 0.
+func Rank(role string) int {
+	switch role {
+	case Viewer:
+		return 1
+	case Operator:
+		return 2
+	case Admin:
+		return 3
+	}
+	return 0
+}
+
+// NICoRoles are the role names a token carries for a role.
+func NICoRoles(role string) []string {
+	switch role {
+	case Admin:
+		return []string{Admin, "SLIPWAY_PROVIDER_ADMIN"}
+	case Operator:
+		return []string{Operator, "SLIPWAY_PROVIDER_OPERATOR"}
+	}
+	return []string{role, "SLIPWAY_PROVIDER_VIEWER"}
+}
+
+// Config is what a Service works with.
+type Config struct {
+	DB      *store.Store
+	Commit  *store.Committer
+	KeyFile string        // the token signing key; created on first use
+	TTL     time.Duration // how long a session lasts (default 12 h)
+	Log     *slog.Logger
+}
+
+// Service authenticates users and issues, checks and revokes sessions.
+type Service struct {
+	cfg     Config
+	key     []byte
+	log     *slog.Logger
+	limiter *limiter
+
+	mu      sync.Mutex
+	users   map[string]store.User
+	revoked map[string]time.Time // token id → its expiry
+}
+
+// ErrBadCredentials is a wrong user name or password; which, it does not say.
+var ErrBadCredentials = errors.New("wrong user name or password")
+
+// ErrUnauthenticated is a missing, malformed, expired or revoked token.
+var ErrUnauthenticated = errors.New("not logged in, or the session ended: log in again")
+
+// New loads the users and the revoked tokens.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.TTL <= 0 {
+		cfg.TTL = 12 * time.Hour
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	key, err := keyfile.Load(cfg.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%w (sessions signed with it end; users log in again)", err)
+	}
+	s := &Service{cfg: cfg, key: key, log: cfg.Log, limiter: newLimiter(), users: map[string]store.User{}}
+	if err := s.reload(ctx); err != nil {
+		return nil, err
+	}
+	if s.revoked, err = cfg.DB.RevokedTokens(ctx); err != nil {
+		return nil, fmt.Errorf("load revoked sessions: %w", err)
+	}
+	return s, nil
+}
+
+func (s *Service) reload(ctx context.Context) error {
+	list, err := s.cfg.DB.Users(ctx)
+	if err != nil {
+		return fmt.Errorf("load users: %w", err)
+	}
+	users := make(map[string]store.User, len(list))
+	for _, u := range list {
+		users[u.Name] = u
+	}
+	s.mu.Lock()
+	s.users = users
+	s.mu.Unlock()
+	return nil
+}
+
+// Account is a user as the config file names it.
+type Account struct {
+	Name, Role, PasswordHash string
+}
+
+// Bootstrap makes the config's users the users of source "config" (added,
+// updated, and removed when the config no longer names them). If then no
+// admin exists at all, it creates "admin" with a one-time password, which
+// it returns (hashed in the store, shown nowhere else): the first start
+// needs a way in.
+func (s *Service) Bootstrap(ctx context.Context, configured []Account) (oneTimePassword string, err error) {
+	named := map[string]bool{}
+	err = s.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
+		for _, a := range configured {
+			named[a.Name] = true
+			if err := tx.PutUser(store.User{Name: a.Name, Role: a.Role, PasswordHash: a.PasswordHash, Source: "config"}); err != nil {
+				return err
+			}
+		}
+		for _, u := range s.snapshot() {
+			if u.Source == "config" && !named[u.Name] {
+				if err := tx.DeleteUser(u.Name); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("users from the config: %w", err)
+	}
+	if err := s.reload(ctx); err != nil {
+		return "", err
+	}
+	if s.hasAdmin() {
+		return "", nil
+	}
+	pw := randomPassword()
+	hash, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+	if err != nil {
+		return "", err
+	}
+	u := store.User{Name: "admin", Role: Admin, PasswordHash: string(hash), Source: "first-start", MustChange: true}
+	if err := s.cfg.Commit.Do(ctx, func(tx *store.Tx) error { return tx.PutUser(u) }); err != nil {
+		return "", fmt.Errorf("first admin: %w", err)
+	}
+	return pw, s.reload(ctx)
+}
+
+func (s *Service) snapshot() []store.User {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]store.User, 0, len(s.users))
+	for _, u := range s.users {
+		out = append(out, u)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (s *Service) hasAdmin() bool {
+	for _, u := range s.snapshot() {
+		if u.Role == Admin {
+			return true
+		}
+	}
+	return false
+}
+
+func randomPassword() string {
+	b := make([]byte, 15)
+	_, _ = rand.Read(b)
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)
+}
+
+// Check verifies a user name and password from client (an address, for
+// limiting guesses). It is what a login and HTTP basic authentication do.
+func (s *Service) Check(name, password, client string) (store.User, error) {
+	if wait := s.limiter.blocked(client); wait > 0 {
+		return store.User{}, &TooManyAttemptsError{RetryAfter: wait}
+	}
+	s.mu.Lock()
+	u, known := s.users[name]
+	s.mu.Unlock()
+	hash := u.PasswordHash
+	if !known {
+		hash = unknownUserHash // as slow as a wrong password: names do not leak
+	}
+	if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)); err != nil || !known {
+		wait := s.limiter.failed(client)
+		s.log.Warn("login refused", "user", name, "client", client, "known_user", known, "blocked_for", wait)
+		return store.User{}, ErrBadCredentials
+	}
+	s.limiter.succeeded(client)
+	return u, nil
+}
+
+// unknownUserHash is a bcrypt hash of a password nobody has.
+const unknownUserHash = "$2a$10$WC.9uPP8PAvHIbfIhjwD6uroL.G9Z7wj.T1QdQD0tPzvnBdfx0tB."
+
+// TooManyAttemptsError is a client that failed to log in too often.
+type TooManyAttemptsError struct{ RetryAfter time.Duration }
+
+func (e *TooManyAttemptsError) Error() string {
+	return fmt.Sprintf("too many failed logins from this address: try again in %s", e.RetryAfter.Round(time.Second))
+}
+
+// Session is a login: the token and what it says.
+type Session struct {
+	Token      string    `json:"token"`
+	User       string    `json:"user"`
+	Role       string    `json:"role"`
+	Roles      []string  `json:"roles"`
+	Expires    time.Time `json:"expires_at"`
+	MustChange bool      `json:"must_change_password,omitempty"`
+	ID         string    `json:"-"`
+}
+
+type claims struct {
+	Role  string   `json:"role"`
+	Roles []string `json:"roles"`
+	jwt.RegisteredClaims
+}
+
+const issuer = "slipway"
+
+// Login checks a user's password and issues a session token.
+func (s *Service) Login(name, password, client string) (Session, error) {
+	u, err := s.Check(name, password, client)
+	if err != nil {
+		return Session{}, err
+	}
+	now := time.Now()
+	sess := Session{User: u.Name, Role: u.Role, Roles: NICoRoles(u.Role), Expires: now.Add(s.cfg.TTL).Truncate(time.Second),
+		MustChange: u.MustChange, ID: uuid.NewString()}
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims{Role: u.Role, Roles: sess.Roles, RegisteredClaims: jwt.RegisteredClaims{
+		ID: sess.ID, Subject: u.Name, Issuer: issuer, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(sess.Expires),
+	}})
+	if sess.Token, err = tok.SignedString(s.key); err != nil {
+		return Session{}, fmt.Errorf("sign session: %w", err)
+	}
+	s.log.Info("login", "user", u.Name, "role", u.Role, "client", client)
+	return sess, nil
+}
+
+// Verify checks a session token: signature, issuer, expiry, revocation,
+// and that its user still exists. The role is the user's role now, not
+// the one at login.
+func (s *Service) Verify(token string) (Session, error) {
+	var c claims
+	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return s.key, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithIssuer(issuer), jwt.WithExpirationRequired())
+	if err != nil {
+		return Session{}, ErrUnauthenticated
+	}
+	s.mu.Lock()
+	_, revoked := s.revoked[c.ID]
+	u, exists := s.users[c.Subject]
+	s.mu.Unlock()
+	if revoked || !exists {
+		return Session{}, ErrUnauthenticated
+	}
+	return Session{User: u.Name, Role: u.Role, Roles: NICoRoles(u.Role), Expires: c.ExpiresAt.Time, MustChange: u.MustChange, ID: c.ID}, nil
+}
+
+// Logout revokes a session until it would have expired.
+func (s *Service) Logout(ctx context.Context, sess Session) error {
+	if err := s.cfg.Commit.Do(ctx, func(tx *store.Tx) error { return tx.RevokeToken(sess.ID, sess.Expires) }); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.revoked[sess.ID] = sess.Expires
+	now := time.Now()
+	for id, exp := range s.revoked {
+		if exp.Before(now) {
+			delete(s.revoked, id)
+		}
+	}
+	s.mu.Unlock()
+	s.log.Info("logout", "user", sess.User)
+	return nil
+}

@@ -1,0 +1,200 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/slipway/slipway/store"
+	"github.com/slipway/slipway/testbed/testkit"
+)
+
+func newService(t *testing.T, db *store.Store, commit *store.Committer, dir string, ttl time.Duration) *Service {
+	t.Helper()
+	s, err := New(context.Background(), Config{DB: db, Commit: commit, KeyFile: filepath.Join(dir, "jwt.key"), TTL: ttl,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func hash(t *testing.T, pw string) string {
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
+
+func TestFirstStartGivesAOneTimeAdminPassword(t *testing.T) {
+	db, commit := testkit.OpenStore(t)
+	s := newService(t, db, commit, t.TempDir(), time.Hour)
+	pw, err := s.Bootstrap(context.Background(), nil)
+	if err != nil || len(pw) < 20 {
+		t.Fatalf("one-time password %q, %v", pw, err)
+	}
+	sess, err := s.Login("admin", pw, "10.0.0.9")
+	if err != nil || sess.Role != Admin || !sess.MustChange {
+		t.Fatalf("login with the one-time password: %+v %v", sess, err)
+	}
+	if again, _ := s.Bootstrap(context.Background(), nil); again != "" {
+		t.Error("a second start made another one-time password")
+	}
+	if err := s.SetPassword(context.Background(), "admin", "a-better-password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Login("admin", pw, "10.0.0.9"); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("the one-time password still works: %v", err)
+	}
+	if sess, _ := s.Login("admin", "a-better-password", "10.0.0.9"); sess.MustChange {
+		t.Error("still must change after changing")
+	}
+}
+
+func TestConfigUsersFollowTheConfig(t *testing.T) {
+	db, commit := testkit.OpenStore(t)
+	s := newService(t, db, commit, t.TempDir(), time.Hour)
+	ctx := context.Background()
+	pw, err := s.Bootstrap(ctx, []Account{{Name: "ann", Role: Admin, PasswordHash: hash(t, "ann-password")}, {Name: "vic", Role: Viewer, PasswordHash: hash(t, "vic-password")}})
+	if err != nil || pw != "" {
+		t.Fatalf("with a configured admin: %q %v", pw, err)
+	}
+	if err := s.SetPassword(ctx, "vic", "whatever-long"); !errors.Is(err, ErrConfigUser) {
+		t.Errorf("changed a config user's password: %v", err)
+	}
+	if _, err := s.Bootstrap(ctx, []Account{{Name: "ann", Role: Admin, PasswordHash: hash(t, "ann-password")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Login("vic", "vic-password", "c"); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("a user removed from the config logs in: %v", err)
+	}
+}
+
+func TestSessions(t *testing.T) {
+	db, commit := testkit.OpenStore(t)
+	dir := t.TempDir()
+	s := newService(t, db, commit, dir, time.Hour)
+	ctx := context.Background()
+	if _, err := s.Bootstrap(ctx, []Account{{Name: "ann", Role: Admin, PasswordHash: hash(t, "ann-password")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddUser(ctx, "otto", Operator, "otto-password"); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := s.Login("otto", "otto-password", "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Verify(sess.Token)
+	if err != nil || got.User != "otto" || got.Role != Operator || strings.Join(got.Roles, ",") != "operator,SLIPWAY_PROVIDER_OPERATOR" {
+		t.Fatalf("verify: %+v %v", got, err)
+	}
+	other := newService(t, db, commit, t.TempDir(), time.Hour) // another key
+	forged, _ := other.Login("otto", "otto-password", "c")
+	none := jwt.NewWithClaims(jwt.SigningMethodNone, claims{Role: Admin, RegisteredClaims: jwt.RegisteredClaims{
+		Subject: "otto", Issuer: issuer, ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}})
+	unsigned, _ := none.SignedString(jwt.UnsafeAllowNoneSignatureType)
+	short := newService(t, db, commit, dir, time.Second)
+	expiring, _ := short.Login("otto", "otto-password", "c")
+	time.Sleep(2100 * time.Millisecond)
+	for name, tok := range map[string]string{
+		"signed with another key": forged.Token, "unsigned (alg none)": unsigned, "expired": expiring.Token,
+		"tampered": sess.Token[:len(sess.Token)-2] + "xx", "garbage": "not.a.token",
+	} {
+		if _, err := s.Verify(tok); !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// Logout revokes, across a restart too.
+	if err := s.Logout(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newService(t, db, commit, dir, time.Hour).Verify(sess.Token); !errors.Is(err, ErrUnauthenticated) {
+		t.Errorf("revoked session after a restart: %v", err)
+	}
+	// A deleted user's session ends; the last admin cannot go.
+	sess, _ = s.Login("otto", "otto-password", "c")
+	if err := s.DeleteUser(ctx, "otto"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Verify(sess.Token); !errors.Is(err, ErrUnauthenticated) {
+		t.Errorf("deleted user's session: %v", err)
+	}
+	if _, err := s.AddUser(ctx, "root", Admin, "root-password"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteUser(ctx, "root"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAddUserRefusals(t *testing.T) {
+	db, commit := testkit.OpenStore(t)
+	s := newService(t, db, commit, t.TempDir(), time.Hour)
+	ctx := context.Background()
+	if _, err := s.AddUser(ctx, "admin2", Admin, "long-enough-pw"); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, user, role, pw, want string }{
+		{"short password", "a", Viewer, "short", "shorter than 10"},
+		{"bad name", "../x", Viewer, "long-enough-pw", "user name"},
+		{"bad role", "b", "root", "long-enough-pw", "use viewer, operator or admin"},
+		{"taken", "admin2", Viewer, "long-enough-pw", "taken"},
+	}
+	for _, tt := range tests {
+		if _, err := s.AddUser(ctx, tt.user, tt.role, tt.pw); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+	if err := s.DeleteUser(ctx, "admin2"); err == nil || !strings.Contains(err.Error(), "last admin") {
+		t.Errorf("deleted the last admin: %v", err)
+	}
+}
+
+func TestGuessingIsSlowedPerClient(t *testing.T) {
+	db, commit := testkit.OpenStore(t)
+	s := newService(t, db, commit, t.TempDir(), time.Hour)
+	if _, err := s.AddUser(context.Background(), "ann", Admin, "ann-password"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range freeFailures {
+		if _, err := s.Login("ann", "guess", "10.0.0.66"); !errors.Is(err, ErrBadCredentials) {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	_, _ = s.Login("ann", "guess", "10.0.0.66")
+	var tooMany *TooManyAttemptsError
+	if _, err := s.Login("ann", "ann-password", "10.0.0.66"); !errors.As(err, &tooMany) || tooMany.RetryAfter <= 0 {
+		t.Errorf("the right password right after too many guesses: %v", err)
+	}
+	if _, err := s.Login("ann", "ann-password", "10.0.0.7"); err != nil {
+		t.Errorf("another client is not blocked: %v", err)
+	}
+}
+
+func TestBlocksDouble(t *testing.T) {
+	l := newLimiter()
+	var got []time.Duration
+	for range freeFailures + 6 {
+		got = append(got, l.failed("c"))
+	}
+	want := []time.Duration{0, 0, 0, 0, 0, 30 * time.Second, time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 15 * time.Minute}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("blocks %v, want %v", got, want)
+		}
+	}
+	l.succeeded("c")
+	if l.blocked("c") != 0 {
+		t.Error("a success did not forgive")
+	}
+}
