@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/slipway/slipway/appliance/auth"
 	"github.com/slipway/slipway/appliance/bmc"
 	"github.com/slipway/slipway/appliance/config"
 	"github.com/slipway/slipway/appliance/domain"
@@ -35,6 +36,9 @@ type Options struct {
 	Logger  *slog.Logger
 	// OnReady, if set, is called once every listener serves.
 	OnReady func(URLs)
+	// OnFirstAdmin, if set, hears the one-time admin password a first
+	// start without any configured admin makes (it is logged as well).
+	OnFirstAdmin func(password string)
 }
 
 // URLs are where a running appliance can be reached.
@@ -75,6 +79,7 @@ type parts struct {
 	ra         *ra.Responder
 	relay      *relay
 	bmcs       *bmc.Manager
+	auth       *auth.Service
 	updater    *firmware.Updater
 	firmware   firmwareService
 	// firmwareRoot holds the images BMCs fetch over HTTP.
@@ -144,6 +149,9 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 		Announce: broker.Events{}, OutboxFilled: p.relay.Wake, Timeouts: a.cfg.Lifecycle.Timeouts}); err != nil {
 		return err
 	}
+	if err := a.startAuth(ctx, p); err != nil {
+		return err
+	}
 	if err := a.startBMCs(ctx, p, reg); err != nil {
 		return err
 	}
@@ -157,7 +165,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	p.web, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Version: a.opts.Version,
 		Metrics: reg, Ready: a.readiness(p), Machines: p.db, BootRoot: p.bootRoot, AssetsRoot: p.assetsRoot, BootConfigs: p.bootcfg,
 		CloudInit: cloudInit(a.cfg, p.inventory, a.log), Onboarding: p.inventory, Neighbors: neighbor.Table{},
-		ServerURL: serverURL, BMCs: p.bmcs, Operators: newOperators(a.cfg.Users),
+		ServerURL: serverURL, BMCs: p.bmcs, Auth: p.auth,
 		Firmware: p.firmware, FirmwareRoot: p.firmwareRoot, Tasks: p.db})
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/slipway/slipway/appliance/config"
 	"github.com/slipway/slipway/appliance/domain"
@@ -33,8 +34,21 @@ func testPorts(t *testing.T) DemoPorts {
 		TFTP: testbed.FreePort(t, "udp"), DHCP: testbed.FreePort(t, "udp")}
 }
 
+// The API user every test config has unless it names its own.
+const (
+	testUser     = "tester"
+	testPassword = "tester-password"
+)
+
 func testConfigWith(t *testing.T, dataDir string, inv DemoInventory) *config.Config {
 	t.Helper()
+	if len(inv.Users) == 0 {
+		h, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inv.Users = []config.User{{Name: testUser, Role: "admin", PasswordHash: string(h)}}
+	}
 	cfg, err := DemoConfig(dataDir, testPorts(t), inv, "console=ttyS0")
 	if err != nil {
 		t.Fatal(err)
@@ -63,18 +77,30 @@ func runUntilReady(t *testing.T, cfg *config.Config) (URLs, func() error) {
 	return URLs{}, nil
 }
 
+// apiGet fetches url as user (HTTP basic authentication).
+func apiGet(t *testing.T, url, user, password string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(user, password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
 func TestRunServesAndStopsCleanly(t *testing.T) {
 	cfg := testConfig(t, t.TempDir(), config.Machine{ID: "m1", MACs: []string{"52:54:00:00:00:01"}})
 	urls, stop := runUntilReady(t, cfg)
 	for path, want := range map[string]string{"/readyz": `"ready"`, "/metrics": "slipway_ready 1", "/api/v1/machines/m1": `"state":"created"`} {
-		resp, err := http.Get(urls.HTTP + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
-			t.Errorf("GET %s = %d %s", path, resp.StatusCode, body)
+		code, body := apiGet(t, urls.HTTP+path, testUser, testPassword)
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("GET %s = %d %s", path, code, body)
 		}
 	}
 	if err := stop(); err != nil {

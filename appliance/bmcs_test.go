@@ -140,12 +140,8 @@ func TestConfigBMCsFollowTheConfig(t *testing.T) {
 		m := config.Machine{ID: "m1", MACs: []string{"52:54:00:00:10:01"}, BMC: &config.BMC{Endpoint: b.URL, Credentials: "lab"}}
 		urls, stop := runUntilReady(t, testConfigWith(t, dir, DemoInventory{Machines: []config.Machine{m}, BMCCredentials: creds}))
 		var list struct{ BMCs []bmc.Status }
-		resp, err := http.Get(urls.HTTP + "/api/v1/bmcs")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = json.NewDecoder(resp.Body).Decode(&list)
-		resp.Body.Close()
+		_, body := apiGet(t, urls.HTTP+"/api/v1/bmcs", testUser, testPassword)
+		_ = json.Unmarshal([]byte(body), &list)
 		if len(list.BMCs) != 1 || list.BMCs[0].Endpoint != b.URL || list.BMCs[0].MachineID != "m1" {
 			t.Errorf("BMCs with the config naming %s: %+v", b.URL, list.BMCs)
 		}

@@ -40,7 +40,7 @@ type provisionBody struct {
 	Mode     string `json:"boot_mode"`
 }
 
-func bmcRoutes(api fiber.Router, bmcs BMCs, ops Operators) {
+func bmcRoutes(api fiber.Router, bmcs BMCs) {
 	api.Get("/bmcs", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"bmcs": bmcs.Statuses()}) })
 	api.Get("/bmcs/:id", func(c *fiber.Ctx) error {
 		s, err := bmcs.Status(c.Params("id"))
@@ -49,7 +49,7 @@ func bmcRoutes(api fiber.Router, bmcs BMCs, ops Operators) {
 		}
 		return c.JSON(s)
 	})
-	api.Post("/bmcs", requireRole(ops, RoleAdmin), func(c *fiber.Ctx) error {
+	api.Post("/bmcs", requireRole(RoleAdmin), func(c *fiber.Ctx) error {
 		var b registerBody
 		if err := decodeBody(c, &b); err != nil {
 			return err
@@ -61,13 +61,13 @@ func bmcRoutes(api fiber.Router, bmcs BMCs, ops Operators) {
 		}
 		return c.Status(fiber.StatusCreated).JSON(s)
 	})
-	api.Delete("/bmcs/:id", requireRole(ops, RoleAdmin), func(c *fiber.Ctx) error {
+	api.Delete("/bmcs/:id", requireRole(RoleAdmin), func(c *fiber.Ctx) error {
 		if err := bmcs.Remove(c.UserContext(), c.Params("id")); err != nil {
 			return actionError(err)
 		}
 		return c.SendStatus(fiber.StatusNoContent)
 	})
-	api.Post("/bmcs/:id/power", requireRole(ops, RoleOperator), func(c *fiber.Ctx) error {
+	api.Post("/bmcs/:id/power", requireRole(RoleOperator), func(c *fiber.Ctx) error {
 		var b powerBody
 		if err := decodeBody(c, &b); err != nil {
 			return err
@@ -82,7 +82,7 @@ func bmcRoutes(api fiber.Router, bmcs BMCs, ops Operators) {
 		}
 		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"bmc_id": c.Params("id"), "action": a, "reset_type": reset})
 	})
-	api.Post("/machines/:id/provision", requireRole(ops, RoleOperator), func(c *fiber.Ctx) error {
+	api.Post("/machines/:id/provision", requireRole(RoleOperator), func(c *fiber.Ctx) error {
 		var b provisionBody
 		if err := decodeBody(c, &b); err != nil {
 			return err

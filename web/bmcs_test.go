@@ -15,13 +15,6 @@ import (
 	"github.com/slipway/slipway/appliance/domain"
 )
 
-type fakeOperators map[string][2]string // name → password, role
-
-func (f fakeOperators) Authenticate(name, password string) (string, bool) {
-	u, ok := f[name]
-	return u[1], ok && u[0] == password
-}
-
 // fakeBMCs answers with fixed results, or err for everything when set.
 type fakeBMCs struct {
 	err   error
@@ -58,7 +51,7 @@ func (f *fakeBMCs) Provision(_ context.Context, id string, o bmc.ProvisionOption
 }
 
 func TestBMCAPIChecksRolesAndMapsErrors(t *testing.T) {
-	ops := fakeOperators{"ann": {"pw", RoleAdmin}, "otto": {"pw", RoleOperator}, "vic": {"pw", RoleViewer}}
+	users := testAuth(t)
 	tests := []struct {
 		name, method, path, user, body string
 		err                            error
@@ -66,33 +59,34 @@ func TestBMCAPIChecksRolesAndMapsErrors(t *testing.T) {
 		want                           string // in the body
 		call                           string
 	}{
-		{"list is open", "GET", "/api/v1/bmcs", "", "", nil, 200, `"bmc_id":"bmc-a"`, ""},
-		{"credentials never shown", "GET", "/api/v1/bmcs/bmc-a", "", "", nil, 200, `"bmc_id":"bmc-a"`, ""},
-		{"unknown BMC", "GET", "/api/v1/bmcs/nope", "", "", nil, 404, "no such BMC", ""},
-		{"power without credentials", "POST", "/api/v1/bmcs/bmc-a/power", "", `{"action":"off"}`, nil, 401, "needs a user name and password", ""},
+		{"list needs a login", "GET", "/api/v1/bmcs", "", "", nil, 401, "log in", ""},
+		{"list", "GET", "/api/v1/bmcs", "vic:vic-password", "", nil, 200, `"bmc_id":"bmc-a"`, ""},
+		{"credentials never shown", "GET", "/api/v1/bmcs/bmc-a", "vic:vic-password", "", nil, 200, `"bmc_id":"bmc-a"`, ""},
+		{"unknown BMC", "GET", "/api/v1/bmcs/nope", "vic:vic-password", "", nil, 404, "no such BMC", ""},
+		{"power without credentials", "POST", "/api/v1/bmcs/bmc-a/power", "", `{"action":"off"}`, nil, 401, "log in", ""},
 		{"power with a wrong password", "POST", "/api/v1/bmcs/bmc-a/power", "otto:nope", `{"action":"off"}`, nil, 401, "wrong user name or password", ""},
-		{"power as a viewer", "POST", "/api/v1/bmcs/bmc-a/power", "vic:pw", `{"action":"off"}`, nil, 403, `user \"vic\" has role viewer; this needs operator`, ""},
-		{"power as an operator", "POST", "/api/v1/bmcs/bmc-a/power", "otto:pw", `{"action":"off"}`, nil, 202, `"reset_type":"ForceOff"`, "power bmc-a off"},
-		{"unknown power action", "POST", "/api/v1/bmcs/bmc-a/power", "otto:pw", `{"action":"explode"}`, nil, 400, "use on, off, shutdown or restart", ""},
-		{"BMC refused", "POST", "/api/v1/bmcs/bmc-a/power", "otto:pw", `{"action":"on"}`,
+		{"power as a viewer", "POST", "/api/v1/bmcs/bmc-a/power", "vic:vic-password", `{"action":"off"}`, nil, 403, `user \"vic\" has role viewer; this needs operator`, ""},
+		{"power as an operator", "POST", "/api/v1/bmcs/bmc-a/power", "otto:otto-password", `{"action":"off"}`, nil, 202, `"reset_type":"ForceOff"`, "power bmc-a off"},
+		{"unknown power action", "POST", "/api/v1/bmcs/bmc-a/power", "otto:otto-password", `{"action":"explode"}`, nil, 400, "use on, off, shutdown or restart", ""},
+		{"BMC refused", "POST", "/api/v1/bmcs/bmc-a/power", "otto:otto-password", `{"action":"on"}`,
 			&bmc.ActionError{BMC: "bmc-a", Action: "power on", Message: "the BMC answered HTTP 500"}, 502, "the BMC answered HTTP 500", "power bmc-a on"},
-		{"provision", "POST", "/api/v1/machines/m1/provision", "otto:pw", `{"boot_mode":"Legacy"}`, nil, 202, `"hostinit"`, "provision m1 Legacy"},
-		{"provision, no body", "POST", "/api/v1/machines/m1/provision", "otto:pw", "", nil, 202, `"boot_target":"Pxe"`, "provision m1 "},
-		{"provision, bad mode", "POST", "/api/v1/machines/m1/provision", "otto:pw", `{"boot_mode":"BIOS"}`, nil, 400, "use UEFI or Legacy", ""},
-		{"provision refused by the lifecycle", "POST", "/api/v1/machines/m1/provision", "otto:pw", "",
+		{"provision", "POST", "/api/v1/machines/m1/provision", "otto:otto-password", `{"boot_mode":"Legacy"}`, nil, 202, `"hostinit"`, "provision m1 Legacy"},
+		{"provision, no body", "POST", "/api/v1/machines/m1/provision", "otto:otto-password", "", nil, 202, `"boot_target":"Pxe"`, "provision m1 "},
+		{"provision, bad mode", "POST", "/api/v1/machines/m1/provision", "otto:otto-password", `{"boot_mode":"BIOS"}`, nil, 400, "use UEFI or Legacy", ""},
+		{"provision refused by the lifecycle", "POST", "/api/v1/machines/m1/provision", "otto:otto-password", "",
 			&domain.IllegalTransitionError{}, 409, "", "provision m1 "},
-		{"provision, malformed body", "POST", "/api/v1/machines/m1/provision", "otto:pw", `{`, nil, 400, "not the JSON object", ""},
-		{"register needs admin", "POST", "/api/v1/bmcs", "otto:pw", `{"endpoint":"https://10.0.0.9"}`, nil, 403, "this needs admin", ""},
-		{"register", "POST", "/api/v1/bmcs", "ann:pw", `{"endpoint":"https://10.0.0.9","username":"root","password":"x"}`, nil, 201, `"bmc_id":"bmc-10.0.0.9"`, "register https://10.0.0.9 api"},
-		{"remove needs admin", "DELETE", "/api/v1/bmcs/bmc-a", "otto:pw", "", nil, 403, "this needs admin", ""},
-		{"remove", "DELETE", "/api/v1/bmcs/bmc-a", "ann:pw", "", nil, 204, "", "remove bmc-a"},
-		{"remove an unknown BMC", "DELETE", "/api/v1/bmcs/nope", "ann:pw", "", nil, 404, "no such BMC", "remove nope"},
-		{"register refused", "POST", "/api/v1/bmcs", "ann:pw", `{"endpoint":"x"}`, errors.New(`"x" is not a BMC endpoint`), 400, "is not a BMC endpoint", "register x api"},
+		{"provision, malformed body", "POST", "/api/v1/machines/m1/provision", "otto:otto-password", `{`, nil, 400, "not the JSON object", ""},
+		{"register needs admin", "POST", "/api/v1/bmcs", "otto:otto-password", `{"endpoint":"https://10.0.0.9"}`, nil, 403, "this needs admin", ""},
+		{"register", "POST", "/api/v1/bmcs", "ann:ann-password", `{"endpoint":"https://10.0.0.9","username":"root","password":"x"}`, nil, 201, `"bmc_id":"bmc-10.0.0.9"`, "register https://10.0.0.9 api"},
+		{"remove needs admin", "DELETE", "/api/v1/bmcs/bmc-a", "otto:otto-password", "", nil, 403, "this needs admin", ""},
+		{"remove", "DELETE", "/api/v1/bmcs/bmc-a", "ann:ann-password", "", nil, 204, "", "remove bmc-a"},
+		{"remove an unknown BMC", "DELETE", "/api/v1/bmcs/nope", "ann:ann-password", "", nil, 404, "no such BMC", "remove nope"},
+		{"register refused", "POST", "/api/v1/bmcs", "ann:ann-password", `{"endpoint":"x"}`, errors.New(`"x" is not a BMC endpoint`), 400, "is not a BMC endpoint", "register x api"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := &fakeBMCs{err: tt.err}
-			s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), BMCs: fake, Operators: ops})
+			s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), BMCs: fake, Auth: users})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,21 +113,5 @@ func TestBMCAPIChecksRolesAndMapsErrors(t *testing.T) {
 				t.Errorf("calls %q, want %q", got, tt.call)
 			}
 		})
-	}
-	// Without users configured, write endpoints say how to add one.
-	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), BMCs: &fakeBMCs{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve()
-	defer s.Shutdown(context.Background())
-	resp, err := http.Post("http://"+s.Addr().String()+"/api/v1/bmcs/bmc-a/power", "application/json", strings.NewReader(`{"action":"on"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 403 || !strings.Contains(string(body), "add users:") {
-		t.Errorf("no users: %d %s", resp.StatusCode, body)
 	}
 }

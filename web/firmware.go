@@ -46,7 +46,7 @@ func toImageJSON(im store.FirmwareImage) imageJSON {
 // streams to disk.
 const uploadPath = "/api/v1/firmware"
 
-func firmwareRoutes(api fiber.Router, fw Firmware, ops Operators) {
+func firmwareRoutes(api fiber.Router, fw Firmware) {
 	api.Get("/firmware", func(c *fiber.Ctx) error {
 		list, err := fw.Images(c.UserContext())
 		if err != nil {
@@ -60,7 +60,7 @@ func firmwareRoutes(api fiber.Router, fw Firmware, ops Operators) {
 	})
 	// The image is the raw body; what it is goes in the query:
 	// POST /api/v1/firmware?component=BMC&version=2.0.1&sha256=…&filename=…
-	api.Post("/firmware", requireRole(ops, RoleAdmin), func(c *fiber.Ctx) error {
+	api.Post("/firmware", requireRole(RoleAdmin), func(c *fiber.Ctx) error {
 		u := firmware.Upload{Component: c.Query("component"), Version: c.Query("version"), SHA256: c.Query("sha256"), Filename: c.Query("filename")}
 		if err := u.Check(); err != nil {
 			return fiber.NewError(fiber.StatusBadRequest, err.Error())
@@ -79,7 +79,7 @@ func firmwareRoutes(api fiber.Router, fw Firmware, ops Operators) {
 		}
 		return c.Status(fiber.StatusCreated).JSON(toImageJSON(im))
 	})
-	api.Post("/machines/:id/firmware", requireRole(ops, RoleAdmin), func(c *fiber.Ctx) error {
+	api.Post("/machines/:id/firmware", requireRole(RoleAdmin), func(c *fiber.Ctx) error {
 		var b struct {
 			ImageID string `json:"image_id"`
 		}

@@ -45,7 +45,7 @@ func TestFirmwareUploadStreamsAndChecks(t *testing.T) {
 	defer root.Close()
 	fw := &library{Library: lib}
 	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Firmware: fw, FirmwareRoot: root, Tasks: db,
-		Operators: fakeOperators{"ann": {"pw", RoleAdmin}, "otto": {"pw", RoleOperator}}})
+		Auth: testAuth(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,15 +78,15 @@ func TestFirmwareUploadStreamsAndChecks(t *testing.T) {
 	}{
 		// Refusals come before the body is read: small bodies, or the client
 		// would see its write cut off instead of the answer.
-		{"operator may not upload", "POST", "/api/v1/firmware?component=BMC&version=2&sha256=" + digest, "otto:pw", []byte("x"), 403, "needs admin"},
-		{"damaged upload", "POST", "/api/v1/firmware?component=BMC&version=2&sha256=" + strings.Repeat("0", 64), "ann:pw", image, 400, "nothing was kept"},
-		{"no checksum", "POST", "/api/v1/firmware?component=BMC&version=2", "ann:pw", []byte("x"), 400, "sha256"},
-		{"upload", "POST", "/api/v1/firmware?component=BMC&version=2&filename=bmc.bin&sha256=" + digest, "ann:pw", image, 201, `"url":"/firmware/` + digest + `.bin"`},
-		{"list", "GET", "/api/v1/firmware", "", nil, 200, `"version":"2"`},
-		{"start an update", "POST", "/api/v1/machines/m1/firmware", "ann:pw", []byte(`{"image_id":"` + digest + `"}`), 202, `"task_id":"t1"`},
-		{"start without an image", "POST", "/api/v1/machines/m1/firmware", "ann:pw", []byte(`{}`), 400, "image_id"},
-		{"tasks", "GET", "/api/v1/tasks", "", nil, 200, `"tasks":[]`},
-		{"unknown task", "GET", "/api/v1/tasks/nope", "", nil, 404, "not found"},
+		{"operator may not upload", "POST", "/api/v1/firmware?component=BMC&version=2&sha256=" + digest, "otto:otto-password", []byte("x"), 403, "needs admin"},
+		{"damaged upload", "POST", "/api/v1/firmware?component=BMC&version=2&sha256=" + strings.Repeat("0", 64), "ann:ann-password", image, 400, "nothing was kept"},
+		{"no checksum", "POST", "/api/v1/firmware?component=BMC&version=2", "ann:ann-password", []byte("x"), 400, "sha256"},
+		{"upload", "POST", "/api/v1/firmware?component=BMC&version=2&filename=bmc.bin&sha256=" + digest, "ann:ann-password", image, 201, `"url":"/firmware/` + digest + `.bin"`},
+		{"list", "GET", "/api/v1/firmware", "vic:vic-password", nil, 200, `"version":"2"`},
+		{"start an update", "POST", "/api/v1/machines/m1/firmware", "ann:ann-password", []byte(`{"image_id":"` + digest + `"}`), 202, `"task_id":"t1"`},
+		{"start without an image", "POST", "/api/v1/machines/m1/firmware", "ann:ann-password", []byte(`{}`), 400, "image_id"},
+		{"tasks", "GET", "/api/v1/tasks", "vic:vic-password", nil, 200, `"tasks":[]`},
+		{"unknown task", "GET", "/api/v1/tasks/nope", "vic:vic-password", nil, 404, "not found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

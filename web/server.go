@@ -43,10 +43,10 @@ type Config struct {
 	Neighbors Neighbors
 	// ServerURL is how nodes reach this server, when a request does not say.
 	ServerURL string
-	// BMCs serves /api/v1/bmcs and machine provisioning; Operators
-	// authenticates their write requests.
-	BMCs      BMCs
-	Operators Operators
+	// Auth says who may use /api/v1 (all of it but /login and /version).
+	Auth Auth
+	// BMCs serves /api/v1/bmcs and machine provisioning.
+	BMCs BMCs
 	// Firmware serves /api/v1/firmware and updates; FirmwareRoot holds the
 	// images BMCs fetch under /firmware/. Tasks serves /api/v1/tasks.
 	Firmware     Firmware
@@ -116,16 +116,19 @@ func (s *Server) routes(cfg Config, extra func(fiber.Router)) {
 	}
 	bootRoutes(s.app, cfg)
 	onboardingRoutes(s.app, cfg)
-	api := s.app.Group("/api/v1")
+	api := s.app.Group("/api/v1", authenticate(cfg.Auth, "/api/v1/login", "/api/v1/version"))
 	api.Get("/version", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"version": cfg.Version}) })
+	if cfg.Auth != nil {
+		authRoutes(api, cfg.Auth)
+	}
 	if cfg.Machines != nil {
 		machineRoutes(api, cfg.Machines)
 	}
 	if cfg.BMCs != nil {
-		bmcRoutes(api, cfg.BMCs, cfg.Operators)
+		bmcRoutes(api, cfg.BMCs)
 	}
 	if cfg.Firmware != nil {
-		firmwareRoutes(api, cfg.Firmware, cfg.Operators)
+		firmwareRoutes(api, cfg.Firmware)
 	}
 	if cfg.FirmwareRoot != nil {
 		s.app.Get("/firmware/*", files(cfg.FirmwareRoot, "/firmware/"))

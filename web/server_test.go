@@ -38,7 +38,7 @@ func startServer(t *testing.T, ready func(context.Context) error, extra ...func(
 		routes = extra[0]
 	}
 	s, err := newServer(Config{Addr: netip.MustParseAddr("127.0.0.1"), Port: 0, Version: "test",
-		Metrics: prometheus.NewRegistry(), Ready: ready, Machines: db}, routes)
+		Metrics: prometheus.NewRegistry(), Ready: ready, Machines: db, Auth: testAuth(t)}, routes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,9 +47,15 @@ func startServer(t *testing.T, ready func(context.Context) error, extra ...func(
 	return testServer{Server: s, base: "http://" + s.Addr().String(), db: db}
 }
 
+// get fetches url as the viewer vic (the open doors ignore credentials).
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("vic", "vic-password")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

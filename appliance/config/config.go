@@ -54,6 +54,8 @@ type HTTP struct {
 	Port int `yaml:"port"`
 	// ShutdownGrace is how long in-flight requests get to finish on stop.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// SessionTTL is how long a console or API login lasts.
+	SessionTTL time.Duration `yaml:"session_ttl"`
 }
 
 // TFTP serves first-stage boot loaders read-only.
@@ -219,6 +221,9 @@ func (c *Config) TFTPRoot() string {
 
 // FirmwareDir holds the firmware images BMCs fetch.
 func (c *Config) FirmwareDir() string { return c.DataDir + "/firmware" }
+
+// SessionKeyFile is the key login sessions are signed with.
+func (c *Config) SessionKeyFile() string { return c.DataDir + "/session.key" }
 
 // SecretKeyFile is the key BMC passwords are sealed with in the database.
 func (c *Config) SecretKeyFile() string { return c.DataDir + "/secret.key" }

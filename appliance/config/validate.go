@@ -77,6 +77,9 @@ func (c *Config) validateBasics(v *fieldErrors) {
 	oneOf(v, "log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf(v, "log.format", c.Log.Format, "text", "json")
 	positive(v, "http.shutdown_grace", c.HTTP.ShutdownGrace)
+	if c.HTTP.SessionTTL < 5*time.Minute || c.HTTP.SessionTTL > 30*24*time.Hour {
+		v.add("http.session_ttl", fmt.Sprintf("%s is out of range", c.HTTP.SessionTTL), "use 5m to 720h")
+	}
 	positive(v, "store.busy_timeout", c.Store.BusyTimeout)
 }
 

@@ -1,0 +1,37 @@
+package web
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+
+	"github.com/slipway/slipway/appliance/auth"
+	"github.com/slipway/slipway/testbed/testkit"
+)
+
+// testAuth is the real authentication service on a fresh store, with one
+// user per role: ann (admin), otto (operator) and vic (viewer), each's
+// password being their name and "-password".
+func testAuth(t *testing.T) *auth.Service {
+	t.Helper()
+	db, commit := testkit.OpenStore(t)
+	a, err := auth.New(context.Background(), auth.Config{DB: db, Commit: commit, KeyFile: filepath.Join(t.TempDir(), "session.key"),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, role := range map[string]string{"ann": auth.Admin, "otto": auth.Operator, "vic": auth.Viewer} {
+		if _, err := a.AddUser(context.Background(), name, role, name+"-password"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return a
+}
+
+// emptyMachines is a machine inventory with no machines.
+func emptyMachines(t *testing.T) MachineReader {
+	db, _ := testkit.OpenStore(t)
+	return db
+}
