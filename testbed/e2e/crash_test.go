@@ -36,7 +36,8 @@ tftp: {root: TFTP_ROOT, port: %d}
 mqtt: {port: %d, websocket_port: 0}
 dhcp: {mode: "off"}
 netboot: {router_advertisements: false}
-`, httpPort, testbed.FreePort(t, "udp"), mqttPort)
+users:
+`+e2eUserYAML, httpPort, testbed.FreePort(t, "udp"), mqttPort)
 	a := startServe(t, testbed.Host{}, config)
 	a.url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	waitReady(t, a)
@@ -204,9 +205,15 @@ func isSubsequence(seen, stored []string) bool {
 	return true
 }
 
+// getJSON fetches url as the e2e user and decodes it into v.
 func getJSON(t *testing.T, url string, v any) {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(e2eUser, e2ePassword)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

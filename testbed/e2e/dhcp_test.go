@@ -152,7 +152,7 @@ func TestRealDHCPClientsGetLeases(t *testing.T) {
 	}
 
 	// The leases are in the API's machine list: every client was discovered.
-	out, err := lan.Server.Run(context.Background(), "curl", "-fsS", lanURL+"/api/v1/machines")
+	out, err := lan.Server.Run(context.Background(), "curl", "-fsS", "-u", e2eUser+":"+e2ePassword, lanURL+"/api/v1/machines")
 	if err != nil {
 		t.Fatal(err)
 	}

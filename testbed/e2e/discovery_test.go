@@ -72,7 +72,7 @@ bmc_credentials:
 	var list struct{ BMCs []bmcStatus }
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		out, err := lan.Server.Run(context.Background(), "curl", "-fsS", lanURL+"/api/v1/bmcs")
+		out, err := lan.Server.Run(context.Background(), "curl", "-fsS", "-u", e2eUser+":"+e2ePassword, lanURL+"/api/v1/bmcs")
 		if err == nil && json.Unmarshal([]byte(out), &list) == nil && len(list.BMCs) == 2 &&
 			list.BMCs[0].MachineID != "" && list.BMCs[1].LastError != "" {
 			break
@@ -95,7 +95,7 @@ bmc_credentials:
 	}
 	// The BMC's own NIC is not a machine; the netbooting host is.
 	for mac, want := range map[string]string{"02bb00000001": "404", "02cc00000001": "200"} {
-		out, _ := lan.Server.Run(context.Background(), "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", lanURL+"/api/v1/machines/mac-"+mac)
+		out, _ := lan.Server.Run(context.Background(), "curl", "-s", "-u", e2eUser+":"+e2ePassword, "-o", "/dev/null", "-w", "%{http_code}", lanURL+"/api/v1/machines/mac-"+mac)
 		if out != want {
 			t.Errorf("machine mac-%s: HTTP %s, want %s", mac, out, want)
 		}

@@ -63,7 +63,7 @@ bmc_credentials:
   lab: {username: root, password_file: %s}
 users:
   - {name: admin, role: admin, password_hash: '%s'}
-machines:
+`+e2eUserYAML+`machines:
   - id: m1
     macs: ['52:54:00:f1:00:01']
     bmc: {endpoint: '%s', credentials: lab}

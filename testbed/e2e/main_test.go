@@ -165,14 +165,23 @@ func (a *appliance) collect(r io.Reader) {
 // lanURL is where the appliance answers HTTP in every e2e configuration.
 const lanURL = "http://10.88.0.1:8080"
 
+// The API user every e2e configuration has (a cheap bcrypt cost: the
+// crash test makes a thousand authenticated requests).
+const (
+	e2eUser     = "e2e"
+	e2ePassword = "e2e-password"
+	e2eUserYAML = "  - {name: e2e, role: admin, password_hash: '$2a$04$zvBe6ezz//8Hlf.cFF4R0.xBhDtXDRcjmjaxsR8eJ8gvA8PrzRqMG'}\n"
+)
+
 // lanBase starts the configurations of the tests on a namespace LAN: the
-// server's LAN, HTTP on lanURL, and the per-test directories.
+// server's LAN, HTTP on lanURL, the per-test directories, the e2e user.
 const lanBase = `
 lan: {interface: lan0, address: 10.88.0.1/24}
 data_dir: DATA_DIR
 http: {port: 8080}
 tftp: {root: TFTP_ROOT}
-`
+users:
+` + e2eUserYAML
 
 // serveReady runs `slipway serve` with config on lan's server and waits
 // until it is ready.

@@ -193,7 +193,7 @@ func bootQEMU(t *testing.T, lan *testbed.LAN, a *appliance, mac string, fw firmw
 	}
 	// The real firmware's boot drove the lifecycle all the way.
 	id := "mac-" + strings.ReplaceAll(mac, ":", "")
-	out, err := a.host.Run(ctx, "curl", "-fsS", lanURL+"/api/v1/machines/"+id)
+	out, err := a.host.Run(ctx, "curl", "-fsS", "-u", e2eUser+":"+e2ePassword, lanURL+"/api/v1/machines/"+id)
 	if err != nil || !strings.Contains(out, `"managed_host_state":{"state":"ready"}`) || !strings.Contains(out, "cloud-init user-data served") {
 		t.Errorf("machine %s after its boot: %v\n%s", id, err, out)
 	}
