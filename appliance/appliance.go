@@ -80,8 +80,10 @@ type parts struct {
 	relay      *relay
 	bmcs       *bmc.Manager
 	auth       *auth.Service
-	updater    *firmware.Updater
-	firmware   firmwareService
+	// leases is the DHCP lease book, once netboot started it in full mode.
+	leases   atomic.Pointer[domain.LeaseBook]
+	updater  *firmware.Updater
+	firmware firmwareService
 	// firmwareRoot holds the images BMCs fetch over HTTP.
 	firmwareRoot *os.Root
 	loops        sync.WaitGroup // every serve loop
@@ -165,7 +167,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	p.web, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Version: a.opts.Version,
 		Metrics: reg, Ready: a.readiness(p), Machines: p.db, BootRoot: p.bootRoot, AssetsRoot: p.assetsRoot, BootConfigs: p.bootcfg,
 		CloudInit: cloudInit(a.cfg, p.inventory, a.log), Onboarding: p.inventory, Neighbors: neighbor.Table{},
-		ServerURL: serverURL, BMCs: p.bmcs, Auth: p.auth,
+		ServerURL: serverURL, BMCs: p.bmcs, Auth: p.auth, Fleet: p.db, Leases: leaseStats{&p.leases}, Events: p.broker,
 		Firmware: p.firmware, FirmwareRoot: p.firmwareRoot, Tasks: p.db})
 	if err != nil {
 		return err
@@ -320,4 +322,24 @@ func (a *Appliance) announce(p *parts) {
 	if a.opts.OnReady != nil {
 		a.opts.OnReady(urls)
 	}
+}
+
+// leaseStats is the DHCP pool's use for the overview: empty until netboot
+// starts the lease book (and for good in proxy mode).
+type leaseStats struct {
+	book *atomic.Pointer[domain.LeaseBook]
+}
+
+func (l leaseStats) Active() int {
+	if b := l.book.Load(); b != nil {
+		return b.Active()
+	}
+	return 0
+}
+
+func (l leaseStats) PoolSize() int {
+	if b := l.book.Load(); b != nil {
+		return b.PoolSize()
+	}
+	return 0
 }

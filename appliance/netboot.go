@@ -38,6 +38,7 @@ func (a *Appliance) startNetboot(ctx context.Context, p *parts, reg *prometheus.
 		}
 		registerPoolMetrics(reg, book)
 		book.OnBound(p.bmcs.LeaseBound)
+		p.leases.Store(book)
 		leases = book
 	}
 	p.dhcp, err = dhcp.New(dhcpConfig(a.cfg, a.log, reg), leases, p.inventory)

@@ -123,3 +123,40 @@ func TestTakenPortIsAClearError(t *testing.T) {
 		})
 	}
 }
+
+// Watch hears what is published from then on, not the retained past, and
+// nothing after stop.
+func TestWatch(t *testing.T) {
+	b := startBroker(t, Access{Anonymous: true})
+	if err := b.Publish("NICO/v1/machine/old/state", []byte("old"), true, 1); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 10)
+	stop, err := b.Watch("NICO/#", func(topic string, payload []byte) { got <- topic + " " + string(payload) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish("NICO/v1/machine/m1/state", []byte("new"), true, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish("slipway/v1/other", []byte("x"), false, 1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if m != "NICO/v1/machine/m1/state new" {
+			t.Errorf("first message %q, want the new one only", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing heard")
+	}
+	stop()
+	_ = b.Publish("NICO/v1/machine/m2/state", []byte("after"), true, 1)
+	time.Sleep(50 * time.Millisecond)
+	if len(got) != 0 {
+		t.Errorf("heard %q after stop", <-got)
+	}
+	if _, err := b.Watch("bad/#/filter", func(string, []byte) {}); err == nil {
+		t.Error("watched a bad filter")
+	}
+}

@@ -209,7 +209,10 @@ func (s *Store) MachineByMAC(ctx context.Context, mac string) (Machine, error) {
 
 // MachineFilter selects a page of machines, ordered by id.
 type MachineFilter struct {
-	State   string // only machines in this top-level state
+	State string // only machines in this top-level state
+	// Query keeps machines whose id, hostname, rack id or name, or one of
+	// whose MACs, contains it (case-insensitive).
+	Query   string
 	AfterID string // keyset paging: machines with an id after this one
 	Limit   int    // at most this many; 0 means 100
 }
@@ -219,9 +222,15 @@ func (s *Store) Machines(ctx context.Context, f MachineFilter) ([]Machine, error
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
+	like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(f.Query)) + "%"
 	return queryAll(ctx, s.db, "list machines", scanMachineRow, `SELECT `+machineColumns+` FROM machines m
-		WHERE (? = '' OR m.state = ?) AND m.id > ? ORDER BY m.id LIMIT ?`,
-		f.State, f.State, f.AfterID, f.Limit)
+		WHERE (:state = '' OR m.state = :state) AND m.id > :after
+		AND (:query = '' OR lower(m.id) LIKE :like ESCAPE '\' OR lower(m.hostname) LIKE :like ESCAPE '\'
+			OR lower(m.rack_id) LIKE :like ESCAPE '\' OR lower(m.rack_name) LIKE :like ESCAPE '\'
+			OR EXISTS (SELECT 1 FROM machine_macs mm WHERE mm.machine_id = m.id AND mm.mac LIKE :like ESCAPE '\'))
+		ORDER BY m.id LIMIT :limit`,
+		sql.Named("state", f.State), sql.Named("after", f.AfterID), sql.Named("query", f.Query),
+		sql.Named("like", like), sql.Named("limit", f.Limit))
 }
 
 // CountMachinesByState returns how many machines are in each state.
@@ -242,10 +251,14 @@ func (s *Store) CountMachinesByState(ctx context.Context) (map[string]int, error
 
 // Transitions returns a machine's history, oldest first.
 func (s *Store) Transitions(ctx context.Context, machineID string) ([]Transition, error) {
-	return queryAll(ctx, s.db, "read history of "+machineID, func(r rowScanner) (t Transition, err error) {
-		return t, r.Scan(&t.Seq, &t.MachineID, &t.From, &t.To, &t.StateJSON, &t.Cause, storedTime{t: &t.At})
-	}, `SELECT seq, machine_id, from_state, to_state, state_json, cause, at
+	return queryAll(ctx, s.db, "read history of "+machineID, scanTransition, `SELECT `+transitionColumns+`
 		FROM transitions WHERE machine_id = ? ORDER BY seq`, machineID)
+}
+
+const transitionColumns = `seq, machine_id, from_state, to_state, state_json, cause, at`
+
+func scanTransition(r rowScanner) (t Transition, err error) {
+	return t, r.Scan(&t.Seq, &t.MachineID, &t.From, &t.To, &t.StateJSON, &t.Cause, storedTime{t: &t.At})
 }
 
 func mustAffect(res sql.Result, what, id string) error {
@@ -305,4 +318,10 @@ func (tx *Tx) RemoveMAC(mac string) error {
 		return fmt.Errorf("remove MAC %s: %w", mac, err)
 	}
 	return nil
+}
+
+// RecentTransitions are the last transitions of any machine, newest first.
+func (s *Store) RecentTransitions(ctx context.Context, limit int) ([]Transition, error) {
+	return queryAll(ctx, s.db, "list recent transitions", scanTransition, `SELECT `+transitionColumns+`
+		FROM transitions ORDER BY seq DESC LIMIT ?`, limit)
 }

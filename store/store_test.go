@@ -190,6 +190,22 @@ func TestMachinesPagesAndFilters(t *testing.T) {
 	if err != nil || len(ready) != 5 {
 		t.Fatalf("ready = %d machines, %v", len(ready), err)
 	}
+	for _, tt := range []struct {
+		query, state string
+		want         int
+	}{
+		{"m1", "", 10},              // m1, m10 … m19
+		{"M1", "ready", 2},          // m10, m15: case-insensitive, with a state
+		{"01:0a", "", 1},            // a MAC fragment
+		{"%", "", 0},                // LIKE's wildcards are literal
+		{"_", "", 0},                // (no id has them)
+		{"52:54:00:00:01:", "", 25}, // every MAC
+	} {
+		got, err := s.Machines(ctx, MachineFilter{Query: tt.query, State: tt.state})
+		if err != nil || len(got) != tt.want {
+			t.Errorf("query %q state %q: %d machines, %v; want %d", tt.query, tt.state, len(got), err, tt.want)
+		}
+	}
 	counts, err := s.CountMachinesByState(ctx)
 	if err != nil || counts["ready"] != 5 || counts["created"] != 20 {
 		t.Fatalf("counts = %v, %v", counts, err)

@@ -41,7 +41,19 @@ type provisionBody struct {
 }
 
 func bmcRoutes(api fiber.Router, bmcs BMCs) {
-	api.Get("/bmcs", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"bmcs": bmcs.Statuses()}) })
+	api.Get("/bmcs", func(c *fiber.Ctx) error {
+		list := bmcs.Statuses()
+		if id := c.Query("machine_id"); id != "" {
+			mine := list[:0]
+			for _, s := range list {
+				if s.MachineID == id {
+					mine = append(mine, s)
+				}
+			}
+			list = mine
+		}
+		return c.JSON(fiber.Map{"bmcs": list})
+	})
 	api.Get("/bmcs/:id", func(c *fiber.Ctx) error {
 		s, err := bmcs.Status(c.Params("id"))
 		if err != nil {

@@ -71,7 +71,8 @@ func machineRoutes(api fiber.Router, machines MachineReader) {
 		if err != nil || limit < 1 || limit > maxPage {
 			return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("limit must be a whole number from 1 to %d", maxPage))
 		}
-		list, err := machines.Machines(c.UserContext(), store.MachineFilter{State: c.Query("state"), AfterID: c.Query("after"), Limit: limit})
+		f := store.MachineFilter{State: c.Query("state"), Query: c.Query("q"), AfterID: c.Query("after"), Limit: limit}
+		list, err := machines.Machines(c.UserContext(), f)
 		if err != nil {
 			return err
 		}
@@ -83,8 +84,11 @@ func machineRoutes(api fiber.Router, machines MachineReader) {
 		if len(list) == limit {
 			// The next page keeps the filter; ids and states are escaped.
 			q := url.Values{"limit": {strconv.Itoa(limit)}, "after": {list[len(list)-1].ID}}
-			if state := c.Query("state"); state != "" {
-				q.Set("state", state)
+			if f.State != "" {
+				q.Set("state", f.State)
+			}
+			if f.Query != "" {
+				q.Set("q", f.Query)
 			}
 			page["next"] = "/api/v1/machines?" + q.Encode()
 		}

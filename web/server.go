@@ -45,6 +45,11 @@ type Config struct {
 	ServerURL string
 	// Auth says who may use /api/v1 (all of it but /login and /version).
 	Auth Auth
+	// Fleet, Leases and BMCs feed /api/v1/overview; Events streams the
+	// bus to the console (/api/v1/events).
+	Fleet  FleetStats
+	Leases LeaseStats
+	Events Events
 	// BMCs serves /api/v1/bmcs and machine provisioning.
 	BMCs BMCs
 	// Firmware serves /api/v1/firmware and updates; FirmwareRoot holds the
@@ -59,9 +64,10 @@ const bodyLimit = 4 << 20
 
 // Server is the bound HTTP server.
 type Server struct {
-	app *fiber.App
-	ln  net.Listener
-	log *slog.Logger
+	app  *fiber.App
+	ln   net.Listener
+	log  *slog.Logger
+	done chan struct{} // closed by Shutdown: long-lived streams end
 }
 
 // New binds the HTTP port and builds the routes. Nothing is served until Serve.
@@ -77,7 +83,7 @@ func newServer(cfg Config, extra func(fiber.Router)) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http.port: cannot listen on %s: %w (is another program using the port? change http.port or stop it)", hostPort, err)
 	}
-	s := &Server{ln: ln, log: cfg.Logger}
+	s := &Server{ln: ln, log: cfg.Logger, done: make(chan struct{})}
 	s.app = fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		AppName:               "slipway",
@@ -136,6 +142,13 @@ func (s *Server) routes(cfg Config, extra func(fiber.Router)) {
 	if cfg.Tasks != nil {
 		taskRoutes(api, cfg.Tasks)
 	}
+	if cfg.Fleet != nil {
+		api.Get("/overview", overview(cfg.Fleet, cfg.BMCs, cfg.Leases))
+	}
+	if cfg.Events != nil {
+		api.Get("/events", liveEvents(cfg.Events, s.done))
+	}
+	consoleRoutes(s.app)
 	if extra != nil {
 		extra(s.app)
 	}
@@ -171,6 +184,11 @@ func (s *Server) Serve() error {
 // Shutdown stops accepting connections and waits, until ctx ends, for
 // requests in flight to finish.
 func (s *Server) Shutdown(ctx context.Context) error {
+	select {
+	case <-s.done:
+	default:
+		close(s.done)
+	}
 	if err := s.app.ShutdownWithContext(ctx); err != nil {
 		return fmt.Errorf("http: shutdown: %w", err)
 	}

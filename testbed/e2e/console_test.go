@@ -1,0 +1,201 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/slipway/slipway/testbed"
+)
+
+// chromium is Debian's; the tests never download a browser.
+const chromium = "/usr/bin/chromium"
+
+// screenshots go here, one per page the test visits (git-ignored).
+var screenshotDir = filepath.Join("..", "..", "artifacts", "console")
+
+// The console in a real browser against `slipway demo`: log in, see the
+// machines, watch a simulated machine become ready without reloading,
+// provision one through its BMC and watch it go round again, and see a
+// viewer refused the operator's action.
+func TestConsoleInChromium(t *testing.T) {
+	if _, err := os.Stat(chromium); err != nil {
+		t.Skip("Debian's chromium is missing: apt-get install chromium (make e2e-deps installs it)")
+	}
+	if err := os.MkdirAll(screenshotDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	base := startDemo(t, 6)
+
+	ctx, cancel := browser(t)
+	defer cancel()
+	shot := func(name string) chromedp.Action {
+		return chromedp.ActionFunc(func(ctx context.Context) error {
+			var png []byte // quality 100 makes a PNG
+			if err := chromedp.FullScreenshot(&png, 100).Do(ctx); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(screenshotDir, name+".png"), png, 0o644)
+		})
+	}
+	login(t, ctx, base, "admin", "slipway-demo")
+	run(t, ctx, "overview", chromedp.WaitVisible(`.cards .card`), shot("overview"))
+
+	// The list, then a machine becoming ready in it while the page stays.
+	var notReady string
+	run(t, ctx, "machines", chromedp.Navigate(base+"/console/#/machines"), chromedp.WaitVisible(`#rows tr[data-id]`),
+		chromedp.Evaluate(`window.stayed = true`, nil),
+		chromedp.Evaluate(`[...document.querySelectorAll('#rows tr[data-id]')].find(tr => !tr.querySelector('.state').textContent.startsWith('ready'))?.dataset.id || ''`, &notReady),
+		shot("machines"))
+	if notReady == "" {
+		t.Fatal("every machine was ready before the page could watch one")
+	}
+	run(t, ctx, "live update", chromedp.WaitVisible(fmt.Sprintf(`tr[data-id=%q] .state .badge.ready`, notReady)))
+	var stayed bool
+	run(t, ctx, "no reload", chromedp.Evaluate(`window.stayed === true`, &stayed))
+	if !stayed {
+		t.Error("the page reloaded to show the change")
+	}
+
+	// Provision one through its BMC: it goes round the lifecycle again.
+	machine := "sim-r01-t00"
+	chromedp.ListenTarget(ctx, func(ev any) {
+		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			go chromedp.Run(ctx, page.HandleJavaScriptDialog(true)) // confirm "Reinstall …?"
+		}
+	})
+	run(t, ctx, "machine page", chromedp.Navigate(base+"/console/#/machines/"+machine),
+		chromedp.WaitVisible(`#st .badge.ready`), chromedp.WaitEnabled(`#provision`), shot("machine"))
+	run(t, ctx, "provision", chromedp.Click(`#provision`), chromedp.WaitVisible(`#toast`),
+		chromedp.WaitVisible(`#st .badge.hostinit`), shot("provisioning"))
+	run(t, ctx, "ready again", chromedp.WaitVisible(`#st .badge.ready`), shot("provisioned"))
+	var timeline string
+	run(t, ctx, "timeline", chromedp.Text(`#hist`, &timeline))
+	if !strings.Contains(timeline, "provisioned through BMC") {
+		t.Errorf("the timeline does not show the provisioning:\n%s", timeline)
+	}
+	run(t, ctx, "other pages", chromedp.Navigate(base+"/console/#/bmcs"), chromedp.WaitVisible(`#rows tr`), shot("bmcs"),
+		chromedp.Navigate(base+"/console/#/tasks"), chromedp.WaitVisible(`#list`), shot("tasks"),
+		chromedp.Navigate(base+"/console/#/users"), chromedp.WaitVisible(`#rows tr`), shot("users"))
+
+	// A viewer sees the actions disabled, and the API refuses them anyway.
+	addUser(t, base, "vic", "viewer", "vic-password-1")
+	vctx, vcancel := browser(t)
+	defer vcancel()
+	login(t, vctx, base, "vic", "vic-password-1")
+	var disabled bool
+	var refused string
+	run(t, vctx, "viewer", chromedp.Navigate(base+"/console/#/machines/"+machine), chromedp.WaitVisible(`#provision`),
+		chromedp.Evaluate(`document.querySelector('#provision').disabled`, &disabled),
+		chromedp.Evaluate(`fetch('/api/v1/machines/`+machine+`/provision', {method: 'POST', credentials: 'same-origin',
+			headers: {'X-CSRF-Token': document.cookie.split('; ').find(c => c.startsWith('slipway_csrf=')).slice(13)}})
+			.then(r => r.status + ' ' + r.statusText)`, &refused, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }),
+		shot("viewer"))
+	if !disabled || !strings.HasPrefix(refused, "403") {
+		t.Errorf("viewer: provision button disabled %v, API answered %q", disabled, refused)
+	}
+}
+
+// startDemo runs `slipway demo` with n simulated machines on free ports
+// and returns its HTTP base URL once it is ready.
+func startDemo(t *testing.T, n int) string {
+	t.Helper()
+	httpPort := testbed.FreePort(t, "tcp")
+	cmd := exec.Command(slipwayBinary, "demo", "--machines", strconv.Itoa(n), "--stage-delay", "600ms", "--boot-interval", "1500ms",
+		"--http-port", strconv.Itoa(httpPort), "--mqtt-port", strconv.Itoa(testbed.FreePort(t, "tcp")),
+		"--mqtt-ws-port", strconv.Itoa(testbed.FreePort(t, "tcp")), "--tftp-port", strconv.Itoa(testbed.FreePort(t, "udp")),
+		"--dhcp-port", strconv.Itoa(testbed.FreePort(t, "udp")))
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("demo output:\n%s", out.String())
+		}
+	})
+	base := "http://127.0.0.1:" + strconv.Itoa(httpPort)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return base
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the demo is not ready:\n%s", out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// browser starts headless Chromium as the issue prescribes.
+func browser(t *testing.T) (context.Context, context.CancelFunc) {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.WindowSize(1280, 900),
+	}
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	// The first Run starts the browser, which lives as long as its context:
+	// this one, not a step's.
+	if err := chromedp.Run(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx, func() { cancel(); acancel() }
+}
+
+func login(t *testing.T, ctx context.Context, base, user, password string) {
+	t.Helper()
+	run(t, ctx, "login "+user, chromedp.Navigate(base+"/console/"), chromedp.WaitVisible(`#login`),
+		chromedp.SendKeys(`#login [name=username]`, user), chromedp.SendKeys(`#login [name=password]`, password),
+		chromedp.Click(`#login button[type=submit]`), chromedp.WaitVisible(`#nav`))
+}
+
+// run runs actions, within 30 s; on failure it shows what the page showed.
+func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action) {
+	t.Helper()
+	step, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Run(step, actions...); err != nil {
+		var url, shown string
+		look, lcancel := context.WithTimeout(ctx, 5*time.Second)
+		defer lcancel()
+		_ = chromedp.Run(look, chromedp.Location(&url), chromedp.Evaluate(`document.body.innerText`, &shown))
+		t.Fatalf("%s: %v\nat %s the page showed:\n%s", what, err, url, shown)
+	}
+}
+
+func addUser(t *testing.T, base, name, role, password string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", base+"/api/v1/users", strings.NewReader(fmt.Sprintf(`{"name":%q,"role":%q,"password":%q}`, name, role, password)))
+	req.SetBasicAuth("admin", "slipway-demo")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("add user %s: %s", name, resp.Status)
+	}
+}

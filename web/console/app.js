@@ -1,0 +1,449 @@
+// Slipway console: a small single-page app over the native API, live by
+// Server-Sent Events (/api/v1/events). No framework, nothing fetched from
+// elsewhere. Views are functions of the route; each returns a cleanup.
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const main = $('#main');
+let me = null;            // the logged-in user: {user, role, roles, must_change_password}
+let cleanup = () => {};   // the current view's
+const listeners = new Set(); // live event handlers of the current view
+
+// ---------- API ----------
+
+function csrfToken() {
+  const c = document.cookie.split('; ').find((c) => c.startsWith('slipway_csrf='));
+  return c ? decodeURIComponent(c.slice('slipway_csrf='.length)) : '';
+}
+
+async function api(method, path, body) {
+  const opts = { method, headers: {}, credentials: 'same-origin' };
+  if (body !== undefined) {
+    opts.headers['Content-Type'] = 'application/json';
+    opts.body = JSON.stringify(body);
+  }
+  if (method !== 'GET') opts.headers['X-CSRF-Token'] = csrfToken();
+  const r = await fetch('/api/v1' + path, opts);
+  const text = await r.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = { error: text }; }
+  if (r.status === 401 && path !== '/login') {
+    me = null;
+    route();
+    throw new Error('Your session ended: log in again.');
+  }
+  if (!r.ok) throw new Error((data && data.error) || r.statusText);
+  return data;
+}
+
+// ---------- small helpers ----------
+
+function esc(s) {
+  return String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+}
+
+function toast(msg, bad) {
+  const t = $('#toast');
+  t.textContent = msg;
+  t.className = 'toast' + (bad ? ' bad' : '');
+  t.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { t.hidden = true; }, 6000);
+}
+
+function when(t) {
+  if (!t) return '';
+  const d = new Date(t);
+  return isNaN(d) ? esc(t) : d.toLocaleString();
+}
+
+// label names a ManagedHostState as the API's history does: state/sub.
+function label(s) {
+  if (!s) return '';
+  const top = s.state;
+  if (s.machine_state) return top + '/' + s.machine_state.state;
+  const v = s.validation_state && s.validation_state.machine_validation && s.validation_state.machine_validation.machinevalidating;
+  if (v) return top + '/' + v.context;
+  if (s.instance_state) return top + '/' + s.instance_state.state;
+  if (s.cleanup_state) return top + '/' + s.cleanup_state.state;
+  if (s.details && s.details.cause) return top + '/' + (typeof s.details.cause === 'string' ? s.details.cause : Object.keys(s.details.cause)[0]);
+  if (s.reprovision_state) return top + '/' + (typeof s.reprovision_state === 'string' ? s.reprovision_state : Object.keys(s.reprovision_state)[0]);
+  return top;
+}
+
+function badge(text, cls) {
+  return `<span class="badge ${esc(cls || String(text).split('/')[0])}">${esc(text)}</span>`;
+}
+
+function stateBadge(s) { return badge(label(s), s && s.state); }
+
+function bar(pct) {
+  const p = Math.max(0, Math.min(100, pct | 0));
+  return `<div class="bar" role="progressbar" aria-valuenow="${p}" aria-valuemin="0" aria-valuemax="100"><span style="width:${p}%"></span></div>`;
+}
+
+function may(role) {
+  const rank = { viewer: 1, operator: 2, admin: 3 };
+  return me && rank[me.role] >= rank[role];
+}
+
+function on(kind, fn) {
+  const h = { kind, fn };
+  listeners.add(h);
+  return () => listeners.delete(h);
+}
+
+// throttle runs fn at most once per ms, the last call winning.
+function throttle(fn, ms) {
+  let timer = null;
+  return () => {
+    if (timer) return;
+    timer = setTimeout(() => { timer = null; fn(); }, ms);
+  };
+}
+
+// ---------- live events ----------
+
+let source = null;
+
+function connectLive() {
+  if (source) source.close();
+  source = new EventSource('/api/v1/events');
+  const live = $('#live');
+  source.onopen = () => { live.textContent = 'live'; live.classList.add('on'); };
+  source.onerror = () => { live.textContent = 'reconnecting'; live.classList.remove('on'); };
+  for (const kind of ['state', 'onboarding', 'bmc', 'task', 'overflow']) {
+    source.addEventListener(kind, (e) => {
+      const data = JSON.parse(e.data || '{}');
+      for (const h of listeners) if (h.kind === kind || h.kind === '*') h.fn(data, kind);
+    });
+  }
+}
+
+// ---------- login ----------
+
+function loginView() {
+  main.innerHTML = `<section class="panel login" aria-labelledby="login-h">
+    <h1 id="login-h">Log in</h1>
+    <form id="login">
+      <label>User <input name="username" autocomplete="username" required autofocus></label>
+      <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+      <button class="primary" type="submit">Log in</button>
+      <p class="error" id="login-error" role="alert"></p>
+    </form></section>`;
+  $('#login').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const f = new FormData(e.target);
+    try {
+      me = await api('POST', '/login', { username: f.get('username'), password: f.get('password') });
+      startSession();
+    } catch (err) {
+      $('#login-error').textContent = err.message;
+    }
+  });
+  return () => {};
+}
+
+function changePasswordView() {
+  main.innerHTML = `<section class="panel login"><h1>Choose a password</h1>
+    <p class="muted">You logged in with a one-time password. Choose your own (at least 10 characters).</p>
+    <form id="pw"><label>New password <input name="password" type="password" minlength="10" autocomplete="new-password" required autofocus></label>
+    <button class="primary" type="submit">Save</button><p class="error" id="pw-error" role="alert"></p></form></section>`;
+  $('#pw').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    try {
+      await api('PUT', `/users/${encodeURIComponent(me.user)}/password`, { password: new FormData(e.target).get('password') });
+      me = await api('GET', '/me');
+      toast('Password changed.');
+      route();
+    } catch (err) { $('#pw-error').textContent = err.message; }
+  });
+  return () => {};
+}
+
+function startSession() {
+  $('#nav').hidden = false;
+  $('#logout').hidden = false;
+  $('#whoami').textContent = `${me.user} (${me.role})`;
+  for (const a of document.querySelectorAll('nav [data-role]')) a.hidden = !may(a.dataset.role);
+  connectLive();
+  route();
+}
+
+$('#logout').addEventListener('click', async () => {
+  try { await api('POST', '/logout'); } catch { /* gone already */ }
+  me = null;
+  if (source) source.close();
+  $('#nav').hidden = true;
+  $('#logout').hidden = true;
+  $('#whoami').textContent = '';
+  $('#live').textContent = 'offline';
+  $('#live').classList.remove('on');
+  location.hash = '#/';
+  route();
+});
+
+// ---------- overview ----------
+
+const states = ['created', 'hostinit', 'validation', 'ready', 'assigned', 'hostreprovision', 'waitingforcleanup', 'failed', 'forcedeletion'];
+
+function overviewView() {
+  main.innerHTML = '<h1>Overview</h1><div id="ov">Loading…</div>';
+  const load = async () => {
+    const o = await api('GET', '/overview');
+    const cards = states.map((s) => `<a class="card" href="#/machines?state=${s}"><div class="n">${o.machines_by_state[s] || 0}</div><div class="k">${s}</div></a>`).join('');
+    const b = o.bmcs ? `<div class="card"><div class="n">${o.bmcs.reachable}/${o.bmcs.total}</div><div class="k">BMCs reachable${o.bmcs.unusable ? `, <span class="error">${o.bmcs.unusable} unusable</span>` : ''}</div></div>` : '';
+    const l = o.leases ? `<div class="card"><div class="n">${o.leases.active}/${o.leases.pool_size}</div><div class="k">DHCP leases</div>${bar(100 * o.leases.active / o.leases.pool_size)}</div>` : '';
+    $('#ov').innerHTML = `<p class="muted">${o.machines_total} machines</p><div class="cards">${cards}${b}${l}</div>
+      <h2>Recent events</h2><div class="table-wrap"><table><thead><tr><th>When</th><th>Machine</th><th>State</th><th>Cause</th></tr></thead><tbody>
+      ${o.recent.map((r) => `<tr><td>${when(r.at)}</td><td><a href="#/machines/${encodeURIComponent(r.machine_id)}">${esc(r.machine_id)}</a></td><td>${stateBadge(r.managed_host_state)}</td><td>${esc(r.cause)}</td></tr>`).join('')}
+      </tbody></table></div>`;
+  };
+  load().catch((e) => toast(e.message, true));
+  return on('*', throttle(() => load().catch(() => {}), 1000));
+}
+
+// ---------- machines ----------
+
+function machinesView(params) {
+  const q = params.get('q') || '', state = params.get('state') || '';
+  main.innerHTML = `<h1>Machines</h1>
+    <form class="filters" id="filters" role="search">
+      <label>Search <input name="q" value="${esc(q)}" placeholder="id, hostname, MAC, rack" autocomplete="off"></label>
+      <label>State <select name="state"><option value="">any</option>${states.map((s) => `<option ${s === state ? 'selected' : ''}>${s}</option>`).join('')}</select></label>
+    </form>
+    <div class="table-wrap"><table><thead><tr><th>Machine</th><th>Hostname</th><th class="hide-narrow">Rack</th><th class="hide-narrow">MACs</th><th>State</th><th class="hide-narrow">Since</th></tr></thead>
+    <tbody id="rows"><tr><td colspan="6">Loading…</td></tr></tbody></table></div>
+    <div class="pager"><button id="first" type="button">First page</button><button id="next" type="button">Next page</button><span id="count" class="muted"></span></div>`;
+  let pages = [''], next = null;
+  const rows = new Map();
+  const query = (after) => {
+    const p = new URLSearchParams({ limit: '50' });
+    if (q) p.set('q', q);
+    if (state) p.set('state', state);
+    if (after) p.set('after', after);
+    return '/machines?' + p;
+  };
+  const load = async (after) => {
+    const page = await api('GET', query(after));
+    next = page.next ? new URL(page.next, location.origin).searchParams.get('after') : null;
+    rows.clear();
+    $('#rows').innerHTML = page.machines.map((m) => `<tr data-id="${esc(m.machine_id)}">
+      <td><a href="#/machines/${encodeURIComponent(m.machine_id)}">${esc(m.machine_id)}</a></td><td>${esc(m.hostname)}</td>
+      <td class="hide-narrow">${m.rack ? esc(m.rack.rack_id + ' / ' + m.rack.tray) : ''}</td><td class="mono hide-narrow">${esc((m.macs || []).join(' '))}</td>
+      <td class="state">${stateBadge(m.managed_host_state)}</td><td class="hide-narrow since">${when(m.state_since)}</td></tr>`).join('') || '<tr><td colspan="6" class="muted">No machine matches.</td></tr>';
+    for (const m of page.machines) rows.set(m.machine_id, $(`tr[data-id="${CSS.escape(m.machine_id)}"]`));
+    $('#next').disabled = !next;
+    $('#first').disabled = pages.length === 1;
+    $('#count').textContent = `page ${pages.length}, ${page.machines.length} shown`;
+  };
+  const form = $('#filters');
+  let typing;
+  form.addEventListener('input', () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => {
+      const f = new FormData(form), p = new URLSearchParams();
+      if (f.get('q')) p.set('q', f.get('q'));
+      if (f.get('state')) p.set('state', f.get('state'));
+      location.hash = '#/machines' + (p.toString() ? '?' + p : '');
+    }, 300);
+  });
+  form.addEventListener('submit', (e) => e.preventDefault());
+  $('#next').addEventListener('click', () => { pages.push(next); load(next).catch((e) => toast(e.message, true)); });
+  $('#first').addEventListener('click', () => { pages = ['']; load('').catch((e) => toast(e.message, true)); });
+  load('').catch((e) => toast(e.message, true));
+  return on('state', (ev) => {
+    const m = ev.message, tr = m && rows.get(m.machine_id);
+    if (tr) {
+      $('.state', tr).innerHTML = stateBadge(m.managed_host_state);
+      $('.since', tr).textContent = when(m.timestamp);
+    }
+  });
+}
+
+// ---------- one machine ----------
+
+function machineView(id) {
+  main.innerHTML = `<h1>Machine <span class="mono">${esc(id)}</span> <span id="st"></span></h1>
+    <div id="actions" class="panel actions" aria-label="Actions"></div>
+    <div class="grid2">
+      <section class="panel"><h2>Onboarding</h2><div id="onb" class="muted">No heartbeat yet.</div></section>
+      <section class="panel"><h2>Inventory</h2><div id="inv" class="muted">No BMC linked.</div></section>
+    </div>
+    <section class="panel"><h2>Tasks</h2><div id="tasks" class="muted">None.</div></section>
+    <section><h2>State timeline</h2><div class="table-wrap"><table><thead><tr><th>When</th><th>From</th><th>To</th><th>Cause</th></tr></thead><tbody id="hist"></tbody></table></div></section>`;
+  let machine = null, bmc = null;
+  const loadMachine = async () => {
+    const d = await api('GET', `/machines/${encodeURIComponent(id)}`);
+    machine = d.machine;
+    $('#st').innerHTML = stateBadge(machine.managed_host_state);
+    $('#hist').innerHTML = d.history.slice().reverse().map((h) => `<tr><td>${when(h.at)}</td><td>${esc(h.from)}</td><td>${stateBadge(h.managed_host_state)}</td><td>${esc(h.cause)}</td></tr>`).join('');
+    const v = machine.managed_host_state.validation_state;
+    const run = v && v.machine_validation && v.machine_validation.machinevalidating;
+    if (run) $('#onb').innerHTML = `<p>Installing: <b>${esc(run.context)}</b>, ${run.completed} of ${run.total} stages done</p>${bar(100 * run.completed / run.total)}`;
+    else if (machine.managed_host_state.state === 'ready') $('#onb').innerHTML = `<p>Onboarded.</p>${bar(100)}`;
+  };
+  const loadStages = async () => {
+    for (const mac of (machine && machine.macs) || []) {
+      const r = await fetch('/clients/' + mac); // MACs are URL-safe; the route takes them as they are
+      if (!r.ok) continue;
+      const c = await r.json();
+      const stages = c.stages || [];
+      if (stages.length) {
+        $('#onb').insertAdjacentHTML('beforeend', `<ol class="mono">${stages.slice(-8).map((s) => `<li>${esc(s.stage)}/${esc(s.phase)} ${esc(s.detail || '')}</li>`).join('')}</ol>`);
+      }
+    }
+  };
+  const loadBMC = async () => {
+    const list = await api('GET', '/bmcs?machine_id=' + encodeURIComponent(id));
+    bmc = list.bmcs[0] || null;
+    if (!bmc) return;
+    const i = bmc.inventory || {};
+    $('#inv').innerHTML = `<dl><dt>BMC</dt><dd><a href="#/bmcs">${esc(bmc.bmc_id)}</a> ${bmc.last_error ? badge('unusable', 'bad') : badge(bmc.reachable ? 'reachable' : 'unreachable', bmc.reachable ? 'ok' : 'bad')}</dd>
+      ${bmc.last_error ? `<dt>Error</dt><dd class="error">${esc(bmc.last_error)}</dd>` : ''}
+      <dt>Power</dt><dd id="power">${esc(i.power_state)}</dd><dt>Model</dt><dd>${esc(i.manufacturer)} ${esc(i.model)}</dd>
+      <dt>Serial</dt><dd class="mono">${esc(i.serial)}</dd><dt>BIOS</dt><dd>${esc(i.bios_version)}</dd><dt>BMC firmware</dt><dd>${esc(i.bmc_version)}</dd></dl>
+      ${(i.firmware || []).length ? `<h2>Firmware</h2><table><thead><tr><th>Component</th><th>Version</th></tr></thead><tbody>${i.firmware.map((f) => `<tr><td>${esc(f.id)}</td><td>${esc(f.version)}</td></tr>`).join('')}</tbody></table>` : ''}`;
+    renderActions();
+  };
+  const loadTasks = async () => {
+    const t = await api('GET', '/tasks?machine_id=' + encodeURIComponent(id));
+    if (t.tasks.length) $('#tasks').innerHTML = taskTable(t.tasks);
+  };
+  const renderActions = () => {
+    const el = $('#actions');
+    if (!bmc) { el.innerHTML = '<span class="muted">Actions need a BMC linked to this machine.</span>'; return; }
+    const op = may('operator') ? '' : 'disabled title="needs the operator role"';
+    el.innerHTML = `<button class="primary" id="provision" ${op}>Provision (PXE once, power cycle)</button>
+      <button data-power="on" ${op}>Power on</button><button data-power="restart" ${op}>Restart</button>
+      <button data-power="shutdown" ${op}>Shut down</button><button class="danger" data-power="off" ${op}>Power off</button>
+      ${may('admin') ? '<span id="fw"></span>' : ''}`;
+    $('#provision').addEventListener('click', async () => {
+      if (!confirm(`Reinstall ${id}? Its BMC will netboot it once and power-cycle it.`)) return;
+      try { const r = await api('POST', `/machines/${encodeURIComponent(id)}/provision`, {}); toast(`Provisioning ${id}: one-time ${r.provisioned.boot_target} boot, ${r.provisioned.reset_type}.`); } catch (e) { toast(e.message, true); }
+    });
+    for (const b of el.querySelectorAll('[data-power]')) {
+      b.addEventListener('click', async () => {
+        try { const r = await api('POST', `/bmcs/${encodeURIComponent(bmc.bmc_id)}/power`, { action: b.dataset.power }); toast(`${b.textContent}: ${r.reset_type} sent.`); } catch (e) { toast(e.message, true); }
+      });
+    }
+    if (may('admin')) firmwarePicker($('#fw'));
+  };
+  const firmwarePicker = async (el) => {
+    const imgs = (await api('GET', '/firmware')).images;
+    if (!imgs.length) return;
+    el.innerHTML = `<label>Firmware <select id="img">${imgs.map((m) => `<option value="${esc(m.image_id)}">${esc(m.component)} ${esc(m.version)}</option>`).join('')}</select></label> <button id="update">Update firmware</button>`;
+    $('#update').addEventListener('click', async () => {
+      try { const t = await api('POST', `/machines/${encodeURIComponent(id)}/firmware`, { image_id: $('#img').value }); toast(`Firmware update ${t.task_id.slice(0, 8)} queued.`); loadTasks(); } catch (e) { toast(e.message, true); }
+    });
+  };
+  const all = async () => { await loadMachine(); await Promise.all([loadStages(), loadBMC(), loadTasks()]); renderActions(); };
+  all().catch((e) => toast(e.message, true));
+  const offs = [
+    on('state', (ev) => { if (ev.message && ev.message.machine_id === id) loadMachine().catch(() => {}); }),
+    on('onboarding', (ev) => { if (ev.message && ev.message.machine_id === id) loadMachine().then(loadStages).catch(() => {}); }),
+    on('bmc', (ev) => { if (ev.message && ev.message.machine_id === id) loadBMC().catch(() => {}); }),
+    on('task', (ev) => { if (ev.message && ev.message.machine_id === id) loadTasks().catch(() => {}); }),
+  ];
+  return () => offs.forEach((f) => f());
+}
+
+// ---------- BMCs, tasks, users ----------
+
+function bmcsView() {
+  main.innerHTML = '<h1>BMCs</h1><div class="table-wrap"><table><thead><tr><th>BMC</th><th>Machine</th><th>Status</th><th>Power</th><th class="hide-narrow">Model</th><th class="hide-narrow">BMC firmware</th><th>Last error</th></tr></thead><tbody id="rows"></tbody></table></div>';
+  const load = async () => {
+    const list = (await api('GET', '/bmcs')).bmcs;
+    $('#rows').innerHTML = list.map((b) => `<tr><td class="mono">${esc(b.bmc_id)}<br><span class="muted">${esc(b.endpoint)}</span></td>
+      <td>${b.machine_id ? `<a href="#/machines/${encodeURIComponent(b.machine_id)}">${esc(b.machine_id)}</a>` : ''}</td>
+      <td>${b.last_error ? badge('unusable', 'bad') : badge(b.reachable ? 'reachable' : 'not polled yet', b.reachable ? 'ok' : 'warn')}</td>
+      <td>${esc((b.inventory || {}).power_state)}</td><td class="hide-narrow">${esc((b.inventory || {}).model)}</td>
+      <td class="hide-narrow">${esc((b.inventory || {}).bmc_version)}</td><td class="error">${esc(b.last_error)}</td></tr>`).join('') || '<tr><td colspan="7" class="muted">No BMC registered.</td></tr>';
+  };
+  load().catch((e) => toast(e.message, true));
+  return on('bmc', throttle(() => load().catch(() => {}), 500));
+}
+
+function taskTable(tasks) {
+  return `<div class="table-wrap"><table><thead><tr><th>Task</th><th>Kind</th><th>Machine</th><th>Step</th><th>Progress</th><th>Status</th><th>Message</th></tr></thead><tbody>
+    ${tasks.map((t) => `<tr><td class="mono">${esc(t.task_id.slice(0, 8))}</td><td>${esc(t.kind)}</td><td>${t.machine_id ? `<a href="#/machines/${encodeURIComponent(t.machine_id)}">${esc(t.machine_id)}</a>` : ''}</td>
+      <td>${esc(t.step)}</td><td>${bar(t.progress)} <span class="muted">${t.progress}%</span></td><td>${badge(t.status)}</td><td>${esc(t.message)}</td></tr>`).join('')}
+    </tbody></table></div>`;
+}
+
+function tasksView() {
+  main.innerHTML = '<h1>Tasks</h1><div id="list">Loading…</div>';
+  const load = async () => {
+    const t = (await api('GET', '/tasks')).tasks;
+    $('#list').innerHTML = t.length ? taskTable(t) : '<p class="muted">No task yet.</p>';
+  };
+  load().catch((e) => toast(e.message, true));
+  return on('task', throttle(() => load().catch(() => {}), 300));
+}
+
+function usersView() {
+  main.innerHTML = `<h1>Users</h1>
+    <form class="inline panel" id="add"><label>Name <input name="name" required autocomplete="off"></label>
+      <label>Role <select name="role"><option>viewer</option><option>operator</option><option>admin</option></select></label>
+      <label>Password <input name="password" type="password" minlength="10" required autocomplete="new-password"></label>
+      <button class="primary" type="submit">Add user</button></form>
+    <div class="table-wrap"><table><thead><tr><th>User</th><th>Role</th><th>From</th><th></th></tr></thead><tbody id="rows"></tbody></table></div>`;
+  const load = async () => {
+    const users = (await api('GET', '/users')).users;
+    $('#rows').innerHTML = users.map((u) => `<tr><td>${esc(u.name)}</td><td>${badge(u.role, 'ok')}</td><td class="muted">${esc(u.source)}</td>
+      <td>${u.source === 'config' ? '<span class="muted">in the config file</span>' : `<button class="danger" data-del="${esc(u.name)}">Delete</button>`}</td></tr>`).join('');
+    for (const b of document.querySelectorAll('[data-del]')) {
+      b.addEventListener('click', async () => {
+        if (!confirm(`Delete user ${b.dataset.del}?`)) return;
+        try { await api('DELETE', '/users/' + encodeURIComponent(b.dataset.del)); load(); } catch (e) { toast(e.message, true); }
+      });
+    }
+  };
+  $('#add').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const f = new FormData(e.target);
+    try { await api('POST', '/users', { name: f.get('name'), role: f.get('role'), password: f.get('password') }); e.target.reset(); load(); } catch (err) { toast(err.message, true); }
+  });
+  load().catch((e) => toast(e.message, true));
+  return () => {};
+}
+
+// ---------- routing ----------
+
+function route() {
+  cleanup();
+  listeners.clear();
+  if (!me) { cleanup = loginView(); return; }
+  if (me.must_change_password) { cleanup = changePasswordView(); return; }
+  const [path, qs] = location.hash.slice(1).split('?');
+  const params = new URLSearchParams(qs || '');
+  for (const a of document.querySelectorAll('nav a')) {
+    const target = a.getAttribute('href').slice(1);
+    a.toggleAttribute('aria-current', target === '/' ? path === '/' || path === '' : (path || '').startsWith(target));
+    if (a.hasAttribute('aria-current')) a.setAttribute('aria-current', 'page');
+  }
+  const m = (path || '/').match(/^\/machines\/(.+)$/);
+  if (m) cleanup = machineView(decodeURIComponent(m[1]));
+  else if (path === '/machines') cleanup = machinesView(params);
+  else if (path === '/bmcs') cleanup = bmcsView();
+  else if (path === '/tasks') cleanup = tasksView();
+  else if (path === '/users' && may('admin')) cleanup = usersView();
+  else cleanup = overviewView();
+  main.focus({ preventScroll: true });
+}
+
+window.addEventListener('hashchange', route);
+
+// ---------- theme ----------
+
+const savedTheme = localStorage.getItem('slipway-theme');
+if (savedTheme) document.documentElement.dataset.theme = savedTheme;
+$('#theme').addEventListener('click', () => {
+  const dark = document.documentElement.dataset.theme === 'dark' ||
+    (!document.documentElement.dataset.theme && matchMedia('(prefers-color-scheme: dark)').matches);
+  document.documentElement.dataset.theme = dark ? 'light' : 'dark';
+  localStorage.setItem('slipway-theme', document.documentElement.dataset.theme);
+});
+
+// ---------- start: a live cookie session goes straight in ----------
+
+api('GET', '/me').then((m) => { me = m; startSession(); }).catch(() => route());
