@@ -121,6 +121,7 @@ func printDemoBanner(w io.Writer, u appliance.URLs, dataDir string, machines int
 	fmt.Fprintf(w, `
 Slipway demo is running with %d simulated machines (data in %s, %s).
 
+  console    %[4]s/   log in as %[9]s / %[10]s
   health     %[4]s/healthz
   readiness  %[4]s/readyz
   metrics    %[4]s/metrics
@@ -132,8 +133,8 @@ Slipway demo is running with %d simulated machines (data in %s, %s).
 Watch every machine's lifecycle on the bus:
   mosquitto_sub -h %[7]s -p %[8]s -t 'NICO/#' -t 'slipway/#' -v
 
-Reinstall a machine through its BMC (one-time PXE boot, power cycle), as
-the demo operator %[9]s / %[10]s:
+Reinstall a machine through its BMC (one-time PXE boot, power cycle) from
+its page in the console, or:
   curl -u %[9]s:%[10]s -X POST %[4]s/api/v1/machines/%[11]s/provision
 
 The simulated machines now power on, netboot and onboard, one line each. Press Ctrl-C to stop.

@@ -168,6 +168,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 		Metrics: reg, Ready: a.readiness(p), Machines: p.db, BootRoot: p.bootRoot, AssetsRoot: p.assetsRoot, BootConfigs: p.bootcfg,
 		CloudInit: cloudInit(a.cfg, p.inventory, a.log), Onboarding: p.inventory, Neighbors: neighbor.Table{},
 		ServerURL: serverURL, BMCs: p.bmcs, Auth: p.auth, Fleet: p.db, Leases: leaseStats{&p.leases}, Events: p.broker,
+		LeaseList: p.db, Settings: a.cfg.Redacted,
 		Firmware: p.firmware, FirmwareRoot: p.firmwareRoot, Tasks: p.db})
 	if err != nil {
 		return err

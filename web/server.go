@@ -50,6 +50,10 @@ type Config struct {
 	Fleet  FleetStats
 	Leases LeaseStats
 	Events Events
+	// LeaseList serves /api/v1/leases; Settings the effective config, as
+	// YAML with secrets redacted, at /api/v1/settings.
+	LeaseList Leases
+	Settings  func() (string, error)
 	// BMCs serves /api/v1/bmcs and machine provisioning.
 	BMCs BMCs
 	// Firmware serves /api/v1/firmware and updates; FirmwareRoot holds the
@@ -147,6 +151,12 @@ func (s *Server) routes(cfg Config, extra func(fiber.Router)) {
 	}
 	if cfg.Events != nil {
 		api.Get("/events", liveEvents(cfg.Events, s.done))
+	}
+	if cfg.LeaseList != nil {
+		leaseRoutes(api, cfg.LeaseList)
+	}
+	if cfg.Settings != nil {
+		settingsRoute(api, cfg.Settings)
 	}
 	consoleRoutes(s.app)
 	if extra != nil {

@@ -89,7 +89,24 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	run(t, ctx, "other pages", chromedp.Navigate(base+"/console/#/bmcs"), chromedp.WaitVisible(`#rows tr`), shot("bmcs"),
 		chromedp.Navigate(base+"/console/#/tasks"), chromedp.WaitVisible(`#list`), shot("tasks"),
-		chromedp.Navigate(base+"/console/#/users"), chromedp.WaitVisible(`#rows tr`), shot("users"))
+		chromedp.Navigate(base+"/console/#/users"), chromedp.WaitVisible(`#rows tr`), shot("users"),
+		chromedp.Navigate(base+"/console/#/leases"), chromedp.WaitVisible(`#rows tr`), shot("leases"),
+		chromedp.Navigate(base+"/console/#/settings"), chromedp.WaitNotPresent(`//pre[text()="Loading…"]`, chromedp.BySearch), shot("settings"))
+	var settings string
+	run(t, ctx, "settings text", chromedp.Text(`#yaml`, &settings))
+	if !strings.Contains(settings, "(redacted)") || strings.Contains(settings, "$2a$") {
+		t.Errorf("settings show a password hash, or nothing redacted:\n%s", settings)
+	}
+	// A tablet, in the dark, by keyboard: the machines list still reads.
+	var focused string
+	run(t, ctx, "tablet, dark", chromedp.EmulateViewport(768, 1024), chromedp.Navigate(base+"/console/#/machines"),
+		chromedp.WaitVisible(`#rows tr[data-id]`), chromedp.Click(`#theme`), chromedp.Focus(`#filters [name=q]`),
+		chromedp.SendKeys(`#filters [name=q]`, "t01"), chromedp.WaitNotPresent(`tr[data-id="sim-r01-t00"]`),
+		chromedp.WaitVisible(`tr[data-id="sim-r01-t01"]`),
+		chromedp.Evaluate(`document.activeElement.name`, &focused), shot("machines-tablet-dark"))
+	if focused != "q" {
+		t.Errorf("the search field lost focus while typing (focus on %q)", focused)
+	}
 
 	// A viewer sees the actions disabled, and the API refuses them anyway.
 	addUser(t, base, "vic", "viewer", "vic-password-1")

@@ -205,7 +205,7 @@ function overviewView() {
 // ---------- machines ----------
 
 function machinesView(params) {
-  const q = params.get('q') || '', state = params.get('state') || '';
+  let q = params.get('q') || '', state = params.get('state') || '';
   main.innerHTML = `<h1>Machines</h1>
     <form class="filters" id="filters" role="search">
       <label>Search <input name="q" value="${esc(q)}" placeholder="id, hostname, MAC, rack" autocomplete="off"></label>
@@ -242,9 +242,15 @@ function machinesView(params) {
     clearTimeout(typing);
     typing = setTimeout(() => {
       const f = new FormData(form), p = new URLSearchParams();
-      if (f.get('q')) p.set('q', f.get('q'));
-      if (f.get('state')) p.set('state', f.get('state'));
-      location.hash = '#/machines' + (p.toString() ? '?' + p : '');
+      q = f.get('q') || '';
+      state = f.get('state') || '';
+      if (q) p.set('q', q);
+      if (state) p.set('state', state);
+      // The address follows the filter (for links and reloads) without
+      // re-rendering the page under the user's fingers.
+      history.replaceState(null, '', '#/machines' + (p.toString() ? '?' + p : ''));
+      pages = [''];
+      load('').catch((e) => toast(e.message, true));
     }, 300);
   });
   form.addEventListener('submit', (e) => e.preventDefault());
@@ -407,6 +413,29 @@ function usersView() {
   return () => {};
 }
 
+function leasesView() {
+  main.innerHTML = `<h1>DHCP leases</h1><form class="filters" role="search"><label>Filter <input id="lf" placeholder="IP, MAC, hostname, state" autocomplete="off"></label></form>
+    <div class="table-wrap"><table><thead><tr><th>IP</th><th>MAC</th><th>Hostname</th><th>State</th><th class="hide-narrow">Expires</th></tr></thead><tbody id="rows"></tbody></table></div>`;
+  let all = [];
+  const show = () => {
+    const f = $('#lf').value.toLowerCase();
+    const rows = all.filter((l) => !f || [l.ip, l.mac, l.hostname, l.state].some((v) => (v || '').toLowerCase().includes(f)));
+    $('#rows').innerHTML = rows.slice(0, 2000).map((l) => `<tr><td class="mono">${esc(l.ip)}</td><td class="mono">${esc(l.mac)}</td><td>${esc(l.hostname)}</td>
+      <td>${badge(l.state, l.state === 'bound' ? 'ok' : 'warn')}</td><td class="hide-narrow">${when(l.expires_at)}</td></tr>`).join('') || '<tr><td colspan="5" class="muted">No lease.</td></tr>';
+  };
+  const load = async () => { all = (await api('GET', '/leases')).leases; show(); };
+  $('#lf').addEventListener('input', show);
+  $('form', main).addEventListener('submit', (e) => e.preventDefault());
+  load().catch((e) => toast(e.message, true));
+  return on('state', throttle(() => load().catch(() => {}), 2000));
+}
+
+function settingsView() {
+  main.innerHTML = '<h1>Settings</h1><p class="muted">The effective configuration: the file over the built-in defaults. Secrets are redacted; change it in the file and restart.</p><pre class="panel mono" id="yaml">Loading…</pre>';
+  api('GET', '/settings').then((s) => { $('#yaml').textContent = s.yaml; }).catch((e) => toast(e.message, true));
+  return () => {};
+}
+
 // ---------- routing ----------
 
 function route() {
@@ -426,6 +455,8 @@ function route() {
   else if (path === '/machines') cleanup = machinesView(params);
   else if (path === '/bmcs') cleanup = bmcsView();
   else if (path === '/tasks') cleanup = tasksView();
+  else if (path === '/leases') cleanup = leasesView();
+  else if (path === '/settings' && may('admin')) cleanup = settingsView();
   else if (path === '/users' && may('admin')) cleanup = usersView();
   else cleanup = overviewView();
   main.focus({ preventScroll: true });

@@ -1,0 +1,85 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// redacted stands where a secret was.
+const redacted = "(redacted)"
+
+// Redacted is the effective configuration as YAML, in the file's own
+// shape (durations as "10s", fields in their order), with every secret
+// (the users' and MQTT users' password hashes) replaced: what an admin may
+// see of the whole site's settings. Password files are named, not read.
+func (c *Config) Redacted() (string, error) {
+	out := *c
+	out.Users = append([]User(nil), c.Users...)
+	for i := range out.Users {
+		out.Users[i].PasswordHash = redacted
+	}
+	out.MQTT.Users = append([]MQTTUser(nil), c.MQTT.Users...)
+	for i := range out.MQTT.Users {
+		out.MQTT.Users[i].PasswordHash = redacted
+	}
+	b, err := yaml.Marshal(yamlNode(reflect.ValueOf(out)))
+	if err != nil {
+		return "", fmt.Errorf("encode the configuration: %w", err)
+	}
+	return string(b), nil
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// yamlNode encodes v as the config file writes it: yaml tags, durations
+// as strings, nil pointers left out.
+func yamlNode(v reflect.Value) *yaml.Node {
+	if v.Type() == durationType {
+		return &yaml.Node{Kind: yaml.ScalarNode, Value: v.Interface().(time.Duration).String()}
+	}
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
+		}
+		return yamlNode(v.Elem())
+	case reflect.Struct:
+		n := &yaml.Node{Kind: yaml.MappingNode}
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if !f.IsExported() || name == "" || name == "-" || (v.Field(i).Kind() == reflect.Pointer && v.Field(i).IsNil()) {
+				continue
+			}
+			n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: name}, yamlNode(v.Field(i)))
+		}
+		return n
+	case reflect.Map:
+		n := &yaml.Node{Kind: yaml.MappingNode}
+		keys := v.MapKeys()
+		sort.Slice(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
+		for _, k := range keys {
+			n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: fmt.Sprint(k)}, yamlNode(v.MapIndex(k)))
+		}
+		return n
+	case reflect.Slice, reflect.Array:
+		n := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
+		for i := range v.Len() {
+			n.Content = append(n.Content, yamlNode(v.Index(i)))
+			if v.Index(i).Kind() == reflect.Struct {
+				n.Style = 0
+			}
+		}
+		return n
+	}
+	var n yaml.Node
+	if err := n.Encode(v.Interface()); err != nil {
+		return &yaml.Node{Kind: yaml.ScalarNode, Value: fmt.Sprint(v.Interface())}
+	}
+	return &n
+}
