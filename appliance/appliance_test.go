@@ -22,6 +22,7 @@ import (
 	"github.com/slipway/slipway/broker/nicoschema"
 	"github.com/slipway/slipway/store"
 	"github.com/slipway/slipway/testbed"
+	"github.com/slipway/slipway/testbed/testkit"
 )
 
 func testConfig(t *testing.T, dataDir string, machines ...config.Machine) *config.Config {
@@ -80,18 +81,7 @@ func runUntilReady(t *testing.T, cfg *config.Config) (URLs, func() error) {
 // apiGet fetches url as user (HTTP basic authentication).
 func apiGet(t *testing.T, url, user, password string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.SetBasicAuth(user, password)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
+	return testkit.Request(t, http.MethodGet, url, user, password, "")
 }
 
 func TestRunServesAndStopsCleanly(t *testing.T) {

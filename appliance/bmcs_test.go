@@ -20,6 +20,7 @@ import (
 	"github.com/slipway/slipway/broker/nicoschema"
 	"github.com/slipway/slipway/testbed"
 	"github.com/slipway/slipway/testbed/bmcemu"
+	"github.com/slipway/slipway/testbed/testkit"
 )
 
 // A machine is provisioned through its BMC: the BMC sets a one-time PXE
@@ -76,16 +77,7 @@ func TestProvisionThroughTheBMCNetbootsTheMachine(t *testing.T) {
 	}
 
 	provision := func(user, pw string) (int, string) {
-		req, _ := http.NewRequest(http.MethodPost, urls.HTTP+"/api/v1/machines/"+id+"/provision", strings.NewReader(`{}`))
-		req.SetBasicAuth(user, pw)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
+		return testkit.Request(t, http.MethodPost, urls.HTTP+"/api/v1/machines/"+id+"/provision", user, pw, `{}`)
 	}
 	if code, body := provision("vic", "vic-pw"); code != http.StatusForbidden {
 		t.Fatalf("viewer provisioned: %d %s", code, body)

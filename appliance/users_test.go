@@ -4,10 +4,11 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slipway/slipway/testbed/testkit"
 )
 
 // A first start with no admin configured prints a one-time admin
@@ -36,15 +37,7 @@ func TestFirstStartOneTimeAdminPassword(t *testing.T) {
 		t.Fatal("not ready")
 	}
 	send := func(method, path, body string) (int, string) {
-		req, _ := http.NewRequest(method, urls.HTTP+path, strings.NewReader(body))
-		req.SetBasicAuth("admin", pw)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return testkit.Request(t, method, urls.HTTP+path, "admin", pw, body)
 	}
 	if code, body := send("GET", "/api/v1/machines", ""); code != 403 || !strings.Contains(body, "change your one-time password first") {
 		t.Errorf("with the one-time password: %d %s", code, body)

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/slipway/slipway/store"
+	"github.com/slipway/slipway/testbed/testkit"
 )
 
 type testServer struct {
@@ -50,18 +51,7 @@ func startServer(t *testing.T, ready func(context.Context) error, extra ...func(
 // get fetches url as the viewer vic (the open doors ignore credentials).
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.SetBasicAuth("vic", "vic-password")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
+	return testkit.Request(t, http.MethodGet, url, "vic", "vic-password", "")
 }
 
 func TestProbesAndErrors(t *testing.T) {

@@ -2,7 +2,10 @@ package testkit
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/slipway/slipway/store"
@@ -31,4 +34,27 @@ func WaitFor(tb TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// Request sends a request with HTTP basic credentials (none if user is
+// empty) and returns the status and body; a failure to send fails the test.
+func Request(tb TB, method, url, user, password, body string) (int, string) {
+	tb.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		tb.Fatalf("request %s %s: %v", method, url, err)
+	}
+	if user != "" {
+		req.SetBasicAuth(user, password)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
