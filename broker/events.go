@@ -72,11 +72,19 @@ func (Events) StageMessage(r domain.StageReport) store.Event {
 
 // GoneMessages clear a deleted machine's retained state and onboarding
 // messages (an empty retained message deletes the retained one).
-func (Events) GoneMessages(machineID string) []store.Event {
-	return []store.Event{
-		{Topic: StateTopic(machineID), Payload: []byte{}, QoS: 1, Retain: true},
-		{Topic: OnboardingTopic(machineID), Payload: []byte{}, QoS: 1, Retain: true},
-	}
+func (e Events) GoneMessages(machineID string) []store.Event {
+	return []store.Event{cleared(StateTopic(machineID)), e.OnboardingClearedMessage(machineID)}
+}
+
+// OnboardingClearedMessage clears a machine's retained last heartbeat,
+// when an operator resets its onboarding record.
+func (Events) OnboardingClearedMessage(machineID string) store.Event {
+	return cleared(OnboardingTopic(machineID))
+}
+
+// cleared is the empty retained message that deletes a topic's retained one.
+func cleared(topic string) store.Event {
+	return store.Event{Topic: topic, Payload: []byte{}, QoS: 1, Retain: true}
 }
 
 // BMCMessage is a BMC's changed status: QoS 1, retained. It never
@@ -84,9 +92,7 @@ func (Events) GoneMessages(machineID string) []store.Event {
 func (Events) BMCMessage(s bmc.Status) store.Event { return event(BMCTopic(s.ID), s) }
 
 // BMCGoneMessage clears a removed BMC's retained status.
-func (Events) BMCGoneMessage(bmcID string) store.Event {
-	return store.Event{Topic: BMCTopic(bmcID), Payload: []byte{}, QoS: 1, Retain: true}
-}
+func (Events) BMCGoneMessage(bmcID string) store.Event { return cleared(BMCTopic(bmcID)) }
 
 // TaskMessage is a task's new step or progress: QoS 1, retained.
 func (Events) TaskMessage(t store.Task) store.Event { return event(TaskTopic(t.ID), t) }

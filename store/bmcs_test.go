@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 )
 
 func TestBMCRegistrationKeepsWhatPollsLearned(t *testing.T) {
@@ -52,5 +53,37 @@ func TestBMCRegistrationKeepsWhatPollsLearned(t *testing.T) {
 	}
 	if err := s.Update(ctx, func(tx *Tx) error { return tx.SetBMCStatus("bmc-a", status, "", "") }); !errors.Is(err, ErrNotFound) {
 		t.Errorf("status of a deleted BMC: %v", err)
+	}
+}
+
+// A listing says where each machine was last seen: lease, heartbeat, power.
+func TestMachinesListSeen(t *testing.T) {
+	s, ctx := openTest(t), context.Background()
+	create(t, s, created("m1", "52:54:00:00:00:01"))
+	create(t, s, created("m2", "52:54:00:00:00:02"))
+	err := s.Update(ctx, func(tx *Tx) error {
+		if err := tx.PutLease(Lease{IP: "10.0.0.5", MAC: "52:54:00:00:00:01", State: "bound", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+			return err
+		}
+		if _, err := tx.AddStageEvent(StageEvent{MAC: "52:54:00:00:00:01", MachineID: "m1", Stage: "disk", Phase: "done"}); err != nil {
+			return err
+		}
+		if err := tx.PutBMC(BMC{ID: "bmc-a", Endpoint: "https://10.0.1.1", Username: "u", Secret: []byte{1}, Source: "api"}); err != nil {
+			return err
+		}
+		return tx.SetBMCStatus("bmc-a", BMCStatus{Reachable: true, Inventory: `{"power_state":"On"}`}, "m1", "mac")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.Machines(ctx, MachineFilter{})
+	if err != nil || len(list) != 2 {
+		t.Fatalf("%v %v", list, err)
+	}
+	if got := list[0].Seen; got.IP != "10.0.0.5" || got.LastHeartbeat.IsZero() || got.Power != "On" {
+		t.Errorf("m1 seen %+v", got)
+	}
+	if got := list[1].Seen; got != (Seen{}) {
+		t.Errorf("m2 seen %+v, want nothing", got)
 	}
 }

@@ -27,7 +27,25 @@ type Machine struct {
 	StateSince  time.Time
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// Seen is what listings add from other tables (Machines fills it, the
+	// single-machine reads on the boot path do not).
+	Seen Seen
 }
+
+// Seen is where a machine was last seen: its bound lease, its last
+// heartbeat, and the power state its BMC last reported.
+type Seen struct {
+	IP            string
+	LastHeartbeat time.Time
+	Power         string
+}
+
+// seenColumns are Seen's, by indexed lookups per machine.
+const seenColumns = `,
+	COALESCE((SELECT l.ip FROM leases l JOIN machine_macs mm ON mm.mac = l.mac
+		WHERE mm.machine_id = m.id AND l.state = 'bound' ORDER BY l.updated_at DESC LIMIT 1), ''),
+	(SELECT max(se.at) FROM stage_events se JOIN machine_macs mm ON mm.mac = se.mac WHERE mm.machine_id = m.id),
+	COALESCE((SELECT json_extract(b.inventory, '$.power_state') FROM bmcs b WHERE b.machine_id = m.id LIMIT 1), '')`
 
 // Transition is one stored change of a machine's lifecycle state.
 type Transition struct {
@@ -175,6 +193,19 @@ type querier interface {
 
 type rowScanner interface{ Scan(dest ...any) error }
 
+// scanListedMachine reads machineColumns and seenColumns.
+func scanListedMachine(r rowScanner) (Machine, error) {
+	var m Machine
+	var macs string
+	err := r.Scan(&m.ID, &m.Hostname, &m.Profile, &m.RackID, &m.RackName, &m.Tray, &m.TrayType, &m.BMCEndpoint,
+		&m.Source, &m.State, &m.StateJSON, storedTime{t: &m.StateSince}, storedTime{t: &m.CreatedAt}, storedTime{t: &m.UpdatedAt}, &macs,
+		&m.Seen.IP, storedTime{t: &m.Seen.LastHeartbeat, nullable: true}, &m.Seen.Power)
+	if macs != "" {
+		m.MACs = strings.Split(macs, ",")
+	}
+	return m, err
+}
+
 func scanMachineRow(r rowScanner) (Machine, error) {
 	var m Machine
 	var macs string
@@ -199,7 +230,14 @@ func scanMachine(ctx context.Context, q querier, where string, args ...any) (Mac
 
 // Machine reads one machine by id.
 func (s *Store) Machine(ctx context.Context, id string) (Machine, error) {
-	return scanMachine(ctx, s.db, `WHERE m.id = ?`, id)
+	m, err := scanListedMachine(s.db.QueryRowContext(ctx, `SELECT `+machineColumns+seenColumns+` FROM machines m WHERE m.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, fmt.Errorf("machine %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return m, fmt.Errorf("read machine %s: %w", id, err)
+	}
+	return m, nil
 }
 
 // MachineByMAC finds the machine that owns mac (canonical form).
@@ -223,7 +261,7 @@ func (s *Store) Machines(ctx context.Context, f MachineFilter) ([]Machine, error
 		f.Limit = 100
 	}
 	like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(f.Query)) + "%"
-	return queryAll(ctx, s.db, "list machines", scanMachineRow, `SELECT `+machineColumns+` FROM machines m
+	return queryAll(ctx, s.db, "list machines", scanListedMachine, `SELECT `+machineColumns+seenColumns+` FROM machines m
 		WHERE (:state = '' OR m.state = :state) AND m.id > :after
 		AND (:query = '' OR lower(m.id) LIKE :like ESCAPE '\' OR lower(m.hostname) LIKE :like ESCAPE '\'
 			OR lower(m.rack_id) LIKE :like ESCAPE '\' OR lower(m.rack_name) LIKE :like ESCAPE '\'

@@ -49,3 +49,18 @@ func (s *Store) StageEvents(ctx context.Context, mac string) ([]StageEvent, erro
 func (s *Store) AllStageEvents(ctx context.Context) ([]StageEvent, error) {
 	return queryAll(ctx, s.db, "read stages", scanStageEvent, stageEventQuery+`ORDER BY e.mac, e.id`)
 }
+
+// DeleteStageEvents forgets the heartbeats of the given MACs and returns
+// how many there were.
+func (tx *Tx) DeleteStageEvents(macs []string) (int64, error) {
+	var n int64
+	for _, mac := range macs {
+		res, err := tx.exec(`DELETE FROM stage_events WHERE mac = ?`, mac)
+		if err != nil {
+			return n, fmt.Errorf("forget heartbeats of %s: %w", mac, err)
+		}
+		d, _ := res.RowsAffected()
+		n += d
+	}
+	return n, nil
+}

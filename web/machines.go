@@ -33,6 +33,10 @@ type machineJSON struct {
 	State      json.RawMessage `json:"managed_host_state"`
 	StateSince time.Time       `json:"state_since"`
 	CreatedAt  time.Time       `json:"created_at"`
+	// In listings: where it was last seen.
+	IP            string    `json:"ip,omitempty"`
+	LastHeartbeat time.Time `json:"last_heartbeat,omitzero"`
+	Power         string    `json:"power_state,omitempty"`
 }
 
 type rackJSON struct {
@@ -53,7 +57,8 @@ type transitionJSON struct {
 
 func toMachineJSON(m store.Machine) machineJSON {
 	out := machineJSON{ID: m.ID, MACs: m.MACs, Hostname: m.Hostname, Profile: m.Profile, BMC: m.BMCEndpoint,
-		Source: m.Source, State: json.RawMessage(m.StateJSON), StateSince: m.StateSince, CreatedAt: m.CreatedAt}
+		Source: m.Source, State: json.RawMessage(m.StateJSON), StateSince: m.StateSince, CreatedAt: m.CreatedAt,
+		IP: m.Seen.IP, LastHeartbeat: m.Seen.LastHeartbeat, Power: m.Seen.Power}
 	if out.MACs == nil {
 		out.MACs = []string{}
 	}

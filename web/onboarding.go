@@ -28,6 +28,7 @@ type Onboarding interface {
 	RecordHeartbeat(ctx context.Context, hb domain.Heartbeat) (domain.Client, error)
 	Client(ctx context.Context, mac domain.MAC) (domain.Client, error)
 	Clients(ctx context.Context) ([]domain.Client, error)
+	ResetOnboarding(ctx context.Context, machineID string) (int64, error)
 }
 
 // Neighbors finds the MAC behind a client address.

@@ -134,6 +134,16 @@ func (s *Server) routes(cfg Config, extra func(fiber.Router)) {
 	if cfg.Machines != nil {
 		machineRoutes(api, cfg.Machines)
 	}
+	if cfg.Onboarding != nil {
+		// An operator clears a machine's heartbeats before a reinstall.
+		api.Delete("/machines/:id/heartbeats", requireRole(RoleOperator), func(c *fiber.Ctx) error {
+			n, err := cfg.Onboarding.ResetOnboarding(c.UserContext(), c.Params("id"))
+			if err != nil {
+				return actionError(err)
+			}
+			return c.JSON(fiber.Map{"machine_id": c.Params("id"), "heartbeats_forgotten": n})
+		})
+	}
 	if cfg.BMCs != nil {
 		bmcRoutes(api, cfg.BMCs)
 	}

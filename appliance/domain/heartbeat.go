@@ -138,3 +138,35 @@ func clientRecord(events []store.StageEvent) Client {
 	}
 	return c
 }
+
+// ResetOnboarding forgets a machine's heartbeats (its /clients record and
+// its retained last heartbeat on the bus), so that a reinstall's progress
+// reads from a clean slate. Its lifecycle history stays. It returns how
+// many heartbeats were forgotten.
+func (inv *Inventory) ResetOnboarding(ctx context.Context, machineID string) (int64, error) {
+	var n int64
+	var c commitNotes
+	err := inv.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
+		c = commitNotes{}
+		m, err := tx.Machine(machineID)
+		if err != nil {
+			return err
+		}
+		if n, err = tx.DeleteStageEvents(m.MACs); err != nil {
+			return err
+		}
+		if inv.cfg.Announce != nil {
+			if _, err := tx.Enqueue(inv.cfg.Announce.OnboardingClearedMessage(machineID)); err != nil {
+				return err
+			}
+			c.enqueued = true
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reset the onboarding record of %s: %w", machineID, err)
+	}
+	inv.committed(c)
+	inv.log.Info("onboarding record reset", "machine_id", machineID, "heartbeats_forgotten", n)
+	return n, nil
+}

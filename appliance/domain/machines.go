@@ -23,6 +23,8 @@ type Announcer interface {
 	StageMessage(r StageReport) store.Event
 	// GoneMessages clear what the bus retains of a machine that is no more.
 	GoneMessages(machineID string) []store.Event
+	// OnboardingClearedMessage clears a machine's retained last heartbeat.
+	OnboardingClearedMessage(machineID string) store.Event
 }
 
 // InventoryConfig is what an Inventory works with.

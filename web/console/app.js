@@ -211,8 +211,8 @@ function machinesView(params) {
       <label>Search <input name="q" value="${esc(q)}" placeholder="id, hostname, MAC, rack" autocomplete="off"></label>
       <label>State <select name="state"><option value="">any</option>${states.map((s) => `<option ${s === state ? 'selected' : ''}>${s}</option>`).join('')}</select></label>
     </form>
-    <div class="table-wrap"><table><thead><tr><th>Machine</th><th>Hostname</th><th class="hide-narrow">Rack</th><th class="hide-narrow">MACs</th><th>State</th><th class="hide-narrow">Since</th></tr></thead>
-    <tbody id="rows"><tr><td colspan="6">Loading…</td></tr></tbody></table></div>
+    <div class="table-wrap"><table><thead><tr><th>Machine</th><th>Hostname</th><th class="hide-narrow">Rack</th><th class="hide-narrow">MACs</th><th>IP</th><th>State</th><th class="hide-narrow">Since</th><th class="hide-narrow">Last heartbeat</th><th>Power</th></tr></thead>
+    <tbody id="rows"><tr><td colspan="9">Loading…</td></tr></tbody></table></div>
     <div class="pager"><button id="first" type="button">First page</button><button id="next" type="button">Next page</button><span id="count" class="muted"></span></div>`;
   let pages = [''], next = null;
   const rows = new Map();
@@ -230,7 +230,8 @@ function machinesView(params) {
     $('#rows').innerHTML = page.machines.map((m) => `<tr data-id="${esc(m.machine_id)}">
       <td><a href="#/machines/${encodeURIComponent(m.machine_id)}">${esc(m.machine_id)}</a></td><td>${esc(m.hostname)}</td>
       <td class="hide-narrow">${m.rack ? esc(m.rack.rack_id + ' / ' + m.rack.tray) : ''}</td><td class="mono hide-narrow">${esc((m.macs || []).join(' '))}</td>
-      <td class="state">${stateBadge(m.managed_host_state)}</td><td class="hide-narrow since">${when(m.state_since)}</td></tr>`).join('') || '<tr><td colspan="6" class="muted">No machine matches.</td></tr>';
+      <td class="mono">${esc(m.ip)}</td><td class="state">${stateBadge(m.managed_host_state)}</td><td class="hide-narrow since">${when(m.state_since)}</td>
+      <td class="hide-narrow hb">${when(m.last_heartbeat)}</td><td class="power">${esc(m.power_state)}</td></tr>`).join('') || '<tr><td colspan="9" class="muted">No machine matches.</td></tr>';
     for (const m of page.machines) rows.set(m.machine_id, $(`tr[data-id="${CSS.escape(m.machine_id)}"]`));
     $('#next').disabled = !next;
     $('#first').disabled = pages.length === 1;
@@ -257,13 +258,24 @@ function machinesView(params) {
   $('#next').addEventListener('click', () => { pages.push(next); load(next).catch((e) => toast(e.message, true)); });
   $('#first').addEventListener('click', () => { pages = ['']; load('').catch((e) => toast(e.message, true)); });
   load('').catch((e) => toast(e.message, true));
-  return on('state', (ev) => {
-    const m = ev.message, tr = m && rows.get(m.machine_id);
-    if (tr) {
-      $('.state', tr).innerHTML = stateBadge(m.managed_host_state);
-      $('.since', tr).textContent = when(m.timestamp);
-    }
-  });
+  const offs = [
+    on('state', (ev) => {
+      const m = ev.message, tr = m && rows.get(m.machine_id);
+      if (tr) {
+        $('.state', tr).innerHTML = stateBadge(m.managed_host_state);
+        $('.since', tr).textContent = when(m.timestamp);
+      }
+    }),
+    on('onboarding', (ev) => {
+      const m = ev.message, tr = m && rows.get(m.machine_id);
+      if (tr) $('.hb', tr).textContent = when(m.timestamp);
+    }),
+    on('bmc', (ev) => {
+      const b = ev.message, tr = b && rows.get(b.machine_id);
+      if (tr) $('.power', tr).textContent = (b.inventory || {}).power_state || '';
+    }),
+  ];
+  return () => offs.forEach((f) => f());
 }
 
 // ---------- one machine ----------
@@ -281,7 +293,7 @@ function machineView(id) {
   const loadMachine = async () => {
     const d = await api('GET', `/machines/${encodeURIComponent(id)}`);
     machine = d.machine;
-    $('#st').innerHTML = stateBadge(machine.managed_host_state);
+    $('#st').innerHTML = stateBadge(machine.managed_host_state) + (machine.ip ? ` <span class="muted mono">${esc(machine.ip)}</span>` : '');
     $('#hist').innerHTML = d.history.slice().reverse().map((h) => `<tr><td>${when(h.at)}</td><td>${esc(h.from)}</td><td>${stateBadge(h.managed_host_state)}</td><td>${esc(h.cause)}</td></tr>`).join('');
     const v = machine.managed_host_state.validation_state;
     const run = v && v.machine_validation && v.machine_validation.machinevalidating;
@@ -322,10 +334,15 @@ function machineView(id) {
     el.innerHTML = `<button class="primary" id="provision" ${op}>Provision (PXE once, power cycle)</button>
       <button data-power="on" ${op}>Power on</button><button data-power="restart" ${op}>Restart</button>
       <button data-power="shutdown" ${op}>Shut down</button><button class="danger" data-power="off" ${op}>Power off</button>
+      <button id="reset-hb" ${op}>Reset heartbeats</button>
       ${may('admin') ? '<span id="fw"></span>' : ''}`;
     $('#provision').addEventListener('click', async () => {
       if (!confirm(`Reinstall ${id}? Its BMC will netboot it once and power-cycle it.`)) return;
       try { const r = await api('POST', `/machines/${encodeURIComponent(id)}/provision`, {}); toast(`Provisioning ${id}: one-time ${r.provisioned.boot_target} boot, ${r.provisioned.reset_type}.`); } catch (e) { toast(e.message, true); }
+    });
+    $('#reset-hb').addEventListener('click', async () => {
+      if (!confirm(`Forget ${id}'s onboarding heartbeats? Its state timeline stays.`)) return;
+      try { const r = await api('DELETE', `/machines/${encodeURIComponent(id)}/heartbeats`); toast(`${r.heartbeats_forgotten} heartbeats forgotten.`); loadMachine().catch(() => {}); } catch (e) { toast(e.message, true); }
     });
     for (const b of el.querySelectorAll('[data-power]')) {
       b.addEventListener('click', async () => {
