@@ -108,6 +108,12 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Errorf("the search field lost focus while typing (focus on %q)", focused)
 	}
 
+	var violations []string
+	run(t, ctx, "CSP", chromedp.Evaluate(`window.cspViolations`, &violations))
+	if len(violations) > 0 {
+		t.Errorf("the Content-Security-Policy refused: %v", violations)
+	}
+
 	// A viewer sees the actions disabled, and the API refuses them anyway.
 	addUser(t, base, "vic", "viewer", "vic-password-1")
 	vctx, vcancel := browser(t)
