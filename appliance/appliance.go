@@ -154,10 +154,10 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	if err := a.startAuth(ctx, p); err != nil {
 		return err
 	}
-	if err := a.startBMCs(ctx, p, reg); err != nil {
+	serverURL := "http://" + netip.AddrPortFrom(lanIP, uint16(a.cfg.HTTP.Port)).String()
+	if err := a.startBMCs(ctx, p, reg, serverURL); err != nil {
 		return err
 	}
-	serverURL := "http://" + netip.AddrPortFrom(lanIP, uint16(a.cfg.HTTP.Port)).String()
 	if err := a.startFirmware(p, serverURL); err != nil {
 		return err
 	}
@@ -174,11 +174,11 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 		return err
 	}
 	// Retained states are whole before the first subscriber can connect.
-	unfinished, err := p.db.UnfinishedTasks(ctx)
+	tasks, err := retainedTasks(ctx, p.db)
 	if err != nil {
 		return err
 	}
-	if err := p.relay.seed(ctx, currentMessages(p.inventory.Machines(), p.bmcs.Statuses(), unfinished)); err != nil {
+	if err := p.relay.seed(ctx, currentMessages(p.inventory.Machines(), p.bmcs.Statuses(), tasks)); err != nil {
 		return err
 	}
 	if err := p.broker.Start(); err != nil {

@@ -1,7 +1,9 @@
 package appliance
 
 import (
+	"cmp"
 	"context"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"strings"
@@ -15,7 +17,7 @@ import (
 
 // startBMCs builds the BMC manager and registers the BMCs the config
 // inventory names; polling starts with the serve loops.
-func (a *Appliance) startBMCs(ctx context.Context, p *parts, reg prometheus.Registerer) error {
+func (a *Appliance) startBMCs(ctx context.Context, p *parts, reg prometheus.Registerer, serverURL string) error {
 	sealer, err := bmc.OpenSealer(a.cfg.SecretKeyFile())
 	if err != nil {
 		return fmt.Errorf("data_dir: %w", err)
@@ -25,10 +27,14 @@ func (a *Appliance) startBMCs(ctx context.Context, p *parts, reg prometheus.Regi
 		return err
 	}
 	b := a.cfg.BMC
-	p.bmcs, err = bmc.NewManager(ctx, bmc.Config{DB: p.db, Commit: p.commit, Sealer: sealer, Machines: p.inventory,
+	roots, err := bmcRootCAs(b.CAFile)
+	if err != nil {
+		return err
+	}
+	p.bmcs, err = bmc.NewManager(ctx, bmc.Config{DB: p.db, Commit: p.commit, Sealer: sealer, Machines: p.inventory, RootCAs: roots,
 		Announce: broker.Events{}, OutboxFilled: p.relay.Wake, Log: a.log.With("part", "bmcs"),
 		Poll:      bmc.PollConfig{Interval: b.PollInterval, Timeout: b.RequestTimeout, Workers: b.MaxPollsInFlight, MaxBackoff: b.MaxBackoff},
-		Discovery: disc})
+		Discovery: disc, HTTPBootURI: a.httpBootURI(serverURL)})
 	if err != nil {
 		return err
 	}
@@ -111,4 +117,35 @@ func registerBMCMetrics(reg prometheus.Registerer, m *bmc.Manager) {
 			return float64(n)
 		}),
 	)
+}
+
+// httpBootURI is the loader a machine provisioned by UEFI HTTP boot
+// fetches: the x86-64 UEFI HTTP boot file (else the UEFI one) under /boot/.
+func (a *Appliance) httpBootURI(serverURL string) string {
+	files := a.cfg.Netboot.BootFiles
+	file := cmp.Or(files["uefi-x64-http"], files["uefi-x64"])
+	if file == "" {
+		return ""
+	}
+	return serverURL + "/boot/" + file
+}
+
+// bmcRootCAs are the system's CAs and those of bmc.ca_file; nil (the
+// system's alone) without one.
+func bmcRootCAs(file string) (*x509.CertPool, error) {
+	if file == "" {
+		return nil, nil
+	}
+	pemData, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("bmc.ca_file: %w", err)
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	if !roots.AppendCertsFromPEM(pemData) {
+		return nil, fmt.Errorf("bmc.ca_file: %s holds no PEM certificate", file)
+	}
+	return roots, nil
 }

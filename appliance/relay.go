@@ -151,3 +151,26 @@ func (r *relay) drain(ctx context.Context) (int, error) {
 		}
 	}
 }
+
+// retainedTasks are the tasks the bus starts with: every unfinished one and
+// the last hundred, so a subscriber sees how recent updates ended.
+func retainedTasks(ctx context.Context, db *store.Store) ([]store.Task, error) {
+	recent, err := db.Tasks(ctx, "", 100)
+	if err != nil {
+		return nil, err
+	}
+	unfinished, err := db.UnfinishedTasks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, len(recent))
+	for _, t := range recent {
+		seen[t.ID] = true
+	}
+	for _, t := range unfinished {
+		if !seen[t.ID] {
+			recent = append(recent, t)
+		}
+	}
+	return recent, nil
+}

@@ -101,7 +101,7 @@ func (m *Manager) Provision(ctx context.Context, machineID string, o ProvisionOp
 		return Provisioned{}, err
 	}
 	p, err := act(ctx, m, st.ID, "provision "+machineID, func(c *gofish.APIClient, inv Inventory) (Provisioned, error) {
-		return netbootOnce(c, inv.System, o)
+		return netbootOnce(c, inv.System, o, m.cfg.HTTPBootURI)
 	})
 	if err != nil {
 		return p, err
@@ -156,14 +156,17 @@ func system(c *gofish.APIClient, uri string) (*schemas.ComputerSystem, error) {
 
 // netbootOnce sets a one-time network boot and power-cycles the system (or
 // powers it on).
-func netbootOnce(c *gofish.APIClient, uri string, o ProvisionOptions) (Provisioned, error) {
+func netbootOnce(c *gofish.APIClient, uri string, o ProvisionOptions, httpBootURI string) (Provisioned, error) {
 	var p Provisioned
 	sys, err := system(c, uri)
 	if err != nil {
 		return p, err
 	}
 	p.Target, p.Mode = bootTarget(sys, o, &p.Notes), cmpOr(o.Mode, string(sys.Boot.BootSourceOverrideMode), "UEFI")
-	if err := setBootOnce(c, sys, p.Target, p.Mode, &p.Notes); err != nil {
+	if p.Target != string(schemas.UefiHTTPBootSource) {
+		httpBootURI = ""
+	}
+	if err := setBootOnce(c, sys, p.Target, p.Mode, httpBootURI, &p.Notes); err != nil {
 		return p, fmt.Errorf("set one-time %s boot: %w", p.Target, err)
 	}
 	want := PowerRestart
@@ -202,11 +205,12 @@ func bootTarget(sys *schemas.ComputerSystem, o ProvisionOptions, notes *[]string
 // quirks handled here are a stale ETag (412: read again, retry once), a
 // BMC that wants If-Match but gave no ETag (428: If-Match *), and one that
 // refuses BootSourceOverrideMode (400: retry without it).
-func setBootOnce(c *gofish.APIClient, sys *schemas.ComputerSystem, target, mode string, notes *[]string) error {
+func setBootOnce(c *gofish.APIClient, sys *schemas.ComputerSystem, target, mode, httpBootURI string, notes *[]string) error {
 	boot := &schemas.Boot{
 		BootSourceOverrideEnabled: schemas.OnceBootSourceOverrideEnabled,
 		BootSourceOverrideTarget:  schemas.BootSource(target),
 		BootSourceOverrideMode:    schemas.BootSourceOverrideMode(mode),
+		HTTPBootURI:               httpBootURI,
 	}
 	err := sys.SetBoot(boot)
 	switch status(err) {

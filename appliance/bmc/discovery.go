@@ -79,7 +79,7 @@ func newDiscoverer(cfg DiscoveryConfig) *discoverer {
 	cfg = cfg.withDefaults()
 	return &discoverer{
 		cfg:   cfg,
-		probe: newHTTPClients(cfg.ProbeTimeout, 1).insecure,
+		probe: newHTTPClients(cfg.ProbeTimeout, 1, nil).insecure,
 		queue: make(chan probeJob, 1024), probing: map[netip.Addr]domain.MAC{}, settled: map[netip.Addr]domain.MAC{},
 	}
 }

@@ -2,6 +2,7 @@ package bmc
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,6 +45,12 @@ type Config struct {
 	Log          *slog.Logger
 	Poll         PollConfig
 	Discovery    DiscoveryConfig
+	// RootCAs, if set, are the CAs BMC certificates are verified against
+	// (bmc.ca_file) instead of the system's.
+	RootCAs *x509.CertPool
+	// HTTPBootURI is where a machine provisioned by UEFI HTTP boot fetches
+	// its loader (Slipway's own HTTP); empty leaves it to DHCP.
+	HTTPBootURI string
 }
 
 // PollConfig paces the poller.
@@ -104,7 +111,7 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	cfg.Poll = cfg.Poll.withDefaults()
 	m := &Manager{
-		cfg: cfg, log: cfg.Log, clients: newHTTPClients(cfg.Poll.Timeout, 2),
+		cfg: cfg, log: cfg.Log, clients: newHTTPClients(cfg.Poll.Timeout, 2, cfg.RootCAs),
 		slots: make(chan struct{}, cfg.Poll.Workers), targets: map[string]*target{},
 	}
 	if len(cfg.Discovery.Credentials) > 0 {

@@ -2,6 +2,7 @@ package bmc
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"net"
@@ -43,7 +44,7 @@ type fixture struct {
 	forgotten []domain.MAC
 }
 
-func newFixture(t *testing.T, poll PollConfig, disc DiscoveryConfig) *fixture {
+func newFixture(t *testing.T, poll PollConfig, disc DiscoveryConfig, opts ...func(*Config)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -62,8 +63,12 @@ func newFixture(t *testing.T, poll PollConfig, disc DiscoveryConfig) *fixture {
 		defer f.mu.Unlock()
 		f.forgotten = append(f.forgotten, mac)
 	}
-	f.m, err = NewManager(ctx, Config{DB: db, Commit: commit, Sealer: sealer, Machines: inv, Announce: recorder{},
-		Poll: poll, Discovery: disc})
+	cfg := Config{DB: db, Commit: commit, Sealer: sealer, Machines: inv, Announce: recorder{},
+		Poll: poll, Discovery: disc, HTTPBootURI: httpBootURI}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	f.m, err = NewManager(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +81,8 @@ func newFixture(t *testing.T, poll PollConfig, disc DiscoveryConfig) *fixture {
 	})
 	return f
 }
+
+const httpBootURI = "http://10.88.0.1/boot/ipxe.efi"
 
 var fast = PollConfig{Interval: 20 * time.Millisecond, Timeout: 500 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}
 
@@ -321,6 +328,7 @@ func TestProvision(t *testing.T) {
 		{"PATCH needs If-Match", bmcemu.Config{RequireIfMatch: true}, ProvisionOptions{}, true, "Pxe", "ForceRestart", ""},
 		{"If-Match needed, no ETag given", bmcemu.Config{RequireIfMatch: true, HideETags: true}, ProvisionOptions{}, true, "Pxe", "ForceRestart", "428"},
 		{"UEFI HTTP not offered", bmcemu.Config{}, ProvisionOptions{HTTPBoot: true}, true, "Pxe", "ForceRestart", "UefiHttp"},
+		{"UEFI HTTP", bmcemu.Config{ExtraBootTargets: []string{"UefiHttp"}}, ProvisionOptions{HTTPBoot: true}, true, "UefiHttp", "ForceRestart", ""},
 		{"tower", bmcemu.Config{Mockup: tower}, ProvisionOptions{Mode: "Legacy"}, true, "Pxe", "ForceRestart", ""},
 		{"powered off", bmcemu.Config{}, ProvisionOptions{}, false, "Pxe", "On", ""},
 	}
@@ -353,8 +361,11 @@ func TestProvision(t *testing.T) {
 				t.Errorf("lifecycle %s", p.State.Label())
 			}
 			ev := <-boots
-			if ev.Source != "Pxe" || len(ev.MACs) == 0 || !strings.EqualFold(ev.MACs[0], mac) {
+			if ev.Source != tt.target || len(ev.MACs) == 0 || !strings.EqualFold(ev.MACs[0], mac) {
 				t.Errorf("booted %+v", ev)
+			}
+			if wantURI := map[bool]string{true: httpBootURI}[tt.target == "UefiHttp"]; ev.HTTPBootURI != wantURI {
+				t.Errorf("HTTP boot URI %q, want %q", ev.HTTPBootURI, wantURI)
 			}
 			if tt.opts.Mode != "" && ev.Mode != tt.opts.Mode {
 				t.Errorf("booted in %s, asked %s", ev.Mode, tt.opts.Mode)
@@ -481,4 +492,25 @@ func TestRemoveStopsPollingAndForgets(t *testing.T) {
 	if err := f.m.Remove(context.Background(), id); !errors.Is(err, ErrUnknownBMC) {
 		t.Errorf("second removal: %v", err)
 	}
+}
+
+// A BMC whose certificate a configured CA vouches for is verified and
+// trusted, with no opt-out.
+func TestTrustedCA(t *testing.T) {
+	e, err := bmcemu.New(bmcemu.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := bmcemu.Serve(e, "127.0.0.1:0", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(r.CertPEM) {
+		t.Fatal("the emulator's certificate does not parse")
+	}
+	f := newFixture(t, fast, DiscoveryConfig{}, func(c *Config) { c.RootCAs = roots })
+	id := f.register(t, Registration{Endpoint: r.URL}).ID
+	waitUntil(t, "verified and polled", func() bool { s := f.status(t, id); return s.Reachable && s.LastError == "" && !s.Insecure })
 }

@@ -179,7 +179,10 @@ type BMCPolling struct {
 	RequestTimeout   time.Duration `yaml:"request_timeout"`
 	MaxPollsInFlight int           `yaml:"max_polls_in_flight"`
 	MaxBackoff       time.Duration `yaml:"max_backoff"`
-	Discovery        BMCDiscovery  `yaml:"discovery"`
+	// CAFile is a PEM bundle of CAs that sign the site's BMC certificates,
+	// trusted besides the system's.
+	CAFile    string       `yaml:"ca_file"`
+	Discovery BMCDiscovery `yaml:"discovery"`
 }
 
 // BMCDiscovery registers BMCs that take a DHCP lease and answer Redfish.

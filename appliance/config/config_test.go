@@ -87,6 +87,7 @@ func TestInvalidConfigsNameTheField(t *testing.T) {
 		{"discovery endpoint without {ip}", minimal + "bmc:\n  discovery: {endpoints: ['https://10.0.0.1']}\n", []string{"bmc.discovery.endpoints[0] (line 8)", "{ip}"}},
 		{"BMC poll interval too short", minimal + "bmc:\n  poll_interval: 10ms\n", []string{"bmc.poll_interval (line 8): 10ms is too short"}},
 		{"backoff shorter than the interval", minimal + "bmc:\n  poll_interval: 5m\n  max_backoff: 1m\n", []string{"bmc.max_backoff (line 9)", "use at least 5m0s"}},
+		{"relative CA file", minimal + "bmc:\n  ca_file: certs/ca.pem\n", []string{`bmc.ca_file (line 8): "certs/ca.pem" is not an absolute path`}},
 		{"no BMC polls at all", minimal + "bmc:\n  max_polls_in_flight: 0\n", []string{"bmc.max_polls_in_flight (line 8)"}},
 		{"bad tray type", minimal + "machines:\n  - id: a\n    macs: ['52:54:00:00:00:01']\n    rack: {id: r1, tray_type: blade}\n", []string{`machines[0].rack.tray_type`, "compute, switch, powershelf"}},
 		{"plain-text password", minimal + "users:\n  - {name: admin, role: admin, password_hash: hunter2}\n", []string{"users[0].password_hash (line 8): is not a bcrypt hash"}},

@@ -292,6 +292,9 @@ func (c *Config) validateBMCPolling(v *fieldErrors) {
 	atLeast("bmc.poll_interval", b.PollInterval, time.Second)
 	atLeast("bmc.request_timeout", b.RequestTimeout, 100*time.Millisecond)
 	atLeast("bmc.max_backoff", b.MaxBackoff, b.PollInterval)
+	if b.CAFile != "" && !path.IsAbs(b.CAFile) {
+		v.add("bmc.ca_file", fmt.Sprintf("%q is not an absolute path", b.CAFile), "name the PEM bundle of the CAs that sign your BMCs' certificates")
+	}
 	if b.MaxPollsInFlight < 1 || b.MaxPollsInFlight > 1024 {
 		v.add("bmc.max_polls_in_flight", fmt.Sprintf("%d is out of range", b.MaxPollsInFlight), "use 1 to 1024")
 	}

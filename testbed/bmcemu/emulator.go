@@ -35,6 +35,9 @@ type Config struct {
 	// RequireIfMatch answers a PATCH without If-Match with 428, as some
 	// vendors do.
 	RequireIfMatch bool
+	// ExtraBootTargets are added to the boot targets the mockup allows
+	// (e.g. UefiHttp, which neither mockup offers), as a newer BMC would.
+	ExtraBootTargets []string
 	// HideETags sends no ETag header, as some BMCs that still want
 	// If-Match do.
 	HideETags bool
@@ -154,6 +157,12 @@ func (e *Emulator) personalise() error {
 		}
 		boot["BootSourceOverrideEnabled"] = "Disabled"
 		boot["BootSourceOverrideTarget"] = "None"
+		if allowed, ok := boot["BootSourceOverrideTarget@Redfish.AllowableValues"].([]any); ok {
+			for _, t := range e.cfg.ExtraBootTargets {
+				allowed = append(allowed, t)
+			}
+			boot["BootSourceOverrideTarget@Redfish.AllowableValues"] = allowed
+		}
 		e.set(sys, "Boot", boot)
 		if e.cfg.Serial != "" {
 			e.set(sys, "SerialNumber", e.cfg.Serial)

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
@@ -22,6 +23,9 @@ import (
 type Running struct {
 	*Emulator
 	URL    string // http://127.0.0.1:port or https://…
+	// CertPEM is the self-signed certificate it serves HTTPS with (empty
+	// over HTTP): what an operator would add to the trusted CAs.
+	CertPEM []byte
 	server *http.Server
 	done   chan struct{}
 }
@@ -34,17 +38,19 @@ func Serve(e *Emulator, addr string, useTLS bool) (*Running, error) {
 		return nil, fmt.Errorf("emulated BMC: %w", err)
 	}
 	scheme := "http"
+	var certPEM []byte
 	if useTLS {
 		cert, err := selfSigned(ln.Addr().(*net.TCPAddr).IP)
 		if err != nil {
 			ln.Close()
 			return nil, err
 		}
+		certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		scheme = "https"
 	}
 	r := &Running{
-		Emulator: e, URL: scheme + "://" + ln.Addr().String(),
+		Emulator: e, URL: scheme + "://" + ln.Addr().String(), CertPEM: certPEM,
 		// Clients that refuse the self-signed certificate are expected: not news.
 		server: &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)},
 		done:   make(chan struct{}),
