@@ -22,12 +22,12 @@ import (
 // Running is an emulator listening on an address.
 type Running struct {
 	*Emulator
-	URL    string // http://127.0.0.1:port or https://…
+	URL string // http://127.0.0.1:port or https://…
 	// CertPEM is the self-signed certificate it serves HTTPS with (empty
 	// over HTTP): what an operator would add to the trusted CAs.
 	CertPEM []byte
-	server *http.Server
-	done   chan struct{}
+	server  *http.Server
+	done    chan struct{}
 }
 
 // Serve puts e on addr ("127.0.0.1:0" for any free port), over HTTPS with
