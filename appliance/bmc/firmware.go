@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/stmcginnis/gofish"
 	"github.com/stmcginnis/gofish/schemas"
@@ -154,4 +155,37 @@ func (m *Manager) ResetBMC(ctx context.Context, bmcID string) error {
 		}
 	}
 	return err
+}
+
+// TasksSince lists the URIs of the BMC's tasks that started at or after
+// since, newest first: how an update that a crash interrupted right after
+// submitting finds the task it started.
+func (m *Manager) TasksSince(ctx context.Context, bmcID string, since time.Time) ([]string, error) {
+	return act(ctx, m, bmcID, "list tasks", func(c *gofish.APIClient, _ Inventory) ([]string, error) {
+		ts, err := c.Service.Tasks()
+		if err != nil {
+			return nil, fmt.Errorf("read the task service: %w", err)
+		}
+		tasks, err := ts.Tasks()
+		if err != nil {
+			return nil, fmt.Errorf("read tasks: %w", err)
+		}
+		type started struct {
+			uri string
+			at  time.Time
+		}
+		var recent []started
+		for _, t := range tasks {
+			at, err := time.Parse(time.RFC3339, t.StartTime)
+			if err == nil && !at.Before(since) {
+				recent = append(recent, started{t.ODataID, at})
+			}
+		}
+		slices.SortFunc(recent, func(a, b started) int { return b.at.Compare(a.at) })
+		uris := make([]string, len(recent))
+		for i, r := range recent {
+			uris[i] = r.uri
+		}
+		return uris, nil
+	})
 }

@@ -355,3 +355,38 @@ func TestLibraryKeepsOnlyVerifiedImages(t *testing.T) {
 		t.Errorf("%d images listed", len(list))
 	}
 }
+
+// Slipway died after the BMC accepted the update but before it recorded
+// the BMC's task: the resume finds that task instead of flashing twice.
+func TestResumeFindsTheUpdateTheBMCWasGiven(t *testing.T) {
+	w := newWorld(t, bmcemu.Config{})
+	w.ready(t)
+	im := w.image(t, "BMC", "2.0.0")
+	b, err := w.bmcs.ForMachine(w.machine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := params{MachineID: w.machine, BMCID: b.ID, ImageID: im.ID, Component: "BMC", Version: "2.0.0",
+		FirmwareType: "bmc", ImageURI: w.images + FileName(im.ID), WasReady: true}
+	pj, _ := json.Marshal(p)
+	rj, _ := json.Marshal(result{SubmittedAt: time.Now().UTC().Truncate(time.Second), PreviousVersion: "1.45.455b66-rev4"})
+	task := store.Task{ID: "t-crashed", Kind: TaskKind, MachineID: w.machine, Status: "running", Step: stepCheck, Params: string(pj), Result: string(rj)}
+	if err := w.commit.Do(context.Background(), func(tx *store.Tx) error { return tx.PutTask(task) }); err != nil {
+		t.Fatal(err)
+	}
+	// What Slipway had sent before it died.
+	if code, body := testkit.Request(t, "POST", b.Endpoint+"/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate",
+		"admin", "admin", `{"ImageURI":"`+p.ImageURI+`"}`); code != 202 {
+		t.Fatalf("SimpleUpdate: %d %s", code, body)
+	}
+	run(t, w.updater(20*time.Millisecond))
+	if tk := w.finished(t, task.ID); tk.Status != "succeeded" {
+		t.Fatalf("resumed: %s %q", tk.Status, tk.Message)
+	}
+	if n := w.updates.Load(); n != 1 {
+		t.Errorf("%d SimpleUpdate requests, want the one from before the crash", n)
+	}
+	if got := strings.Join(w.steps(t, task.ID), " "); !strings.HasPrefix(got, "waitforupdatecompletion") {
+		t.Errorf("steps %s: want it to follow the BMC's task", got)
+	}
+}

@@ -42,6 +42,9 @@ type result struct {
 	// Substate is the step as NICo's BmcFirmwareUpgradeSubstate.
 	Substate        json.RawMessage `json:"substate"`
 	RedfishTask     string          `json:"redfish_task,omitempty"`
+	// SubmittedAt is stored before SimpleUpdate is sent: a resume that
+	// finds it without RedfishTask looks for the task on the BMC.
+	SubmittedAt     time.Time `json:"submitted_at,omitzero"`
 	PreviousVersion string          `json:"previous_version,omitempty"`
 	Resets          uint32          `json:"resets,omitempty"`
 	BMCMessages     []string        `json:"bmc_messages,omitempty"`
@@ -92,11 +95,15 @@ func (j *job) run(ctx context.Context) {
 		var err error
 		switch j.t.Step {
 		case stepCheck:
-			if j.r.RedfishTask != "" {
+			switch {
+			case j.r.RedfishTask != "":
 				j.t.Step = stepWait // submitted before a restart: follow it
 				continue
+			case !j.r.SubmittedAt.IsZero():
+				err = j.findSubmitted(ctx)
+			default:
+				err = j.check(ctx)
 			}
-			err = j.check(ctx)
 		case stepWait:
 			err = j.wait(ctx)
 		case stepReboot, stepPowerCyle:
@@ -123,6 +130,17 @@ func (j *job) check(ctx context.Context) error {
 		return j.complete(ctx, fmt.Sprintf("%s is at %s already: nothing to do", j.p.Component, cur))
 	}
 	j.r.PreviousVersion = cur
+	// Stored first: if Slipway dies between the BMC accepting the update
+	// and the commit of its task, the resume finds the task on the BMC.
+	j.r.SubmittedAt = time.Now().UTC().Truncate(time.Second)
+	if err := j.save(ctx, fmt.Sprintf("asking the BMC to flash %s %s → %s", j.p.Component, cur, j.p.Version)); err != nil {
+		return err
+	}
+	return j.submit(ctx, cur)
+}
+
+// submit sends SimpleUpdate and follows the task it starts.
+func (j *job) submit(ctx context.Context, cur string) error {
 	uri, err := j.u.cfg.BMCs.SimpleUpdate(ctx, j.p.BMCID, j.p.ImageURI, j.p.Component)
 	if err != nil {
 		return err
@@ -133,6 +151,36 @@ func (j *job) check(ctx context.Context) error {
 		return err
 	}
 	return j.lifecycle(ctx, domain.EventFirmwareStep, domain.WaitingForFirmwareUpgrade(j.target(), uri, time.Now()))
+}
+
+// findSubmitted resumes an update that was being submitted when Slipway
+// stopped: the task the BMC started since then is followed; with none, an
+// update already applied is checked, else it is submitted (the BMC never
+// got it).
+func (j *job) findSubmitted(ctx context.Context) error {
+	if err := j.begin(ctx); err != nil {
+		return err
+	}
+	const clockSkew = 2 * time.Minute // the BMC's clock is not ours
+	uris, err := retried(ctx, j, func() ([]string, error) {
+		return j.u.cfg.BMCs.TasksSince(ctx, j.p.BMCID, j.r.SubmittedAt.Add(-clockSkew))
+	})
+	if err != nil {
+		return err
+	}
+	if len(uris) > 0 {
+		j.r.RedfishTask = uris[0]
+		j.t.Step, j.t.Progress = stepWait, 10
+		return j.saveStep(ctx, "found the update the BMC was given before Slipway restarted: "+uris[0])
+	}
+	cur, err := j.version(ctx)
+	if err != nil {
+		return err
+	}
+	if cur == j.p.Version {
+		return j.complete(ctx, fmt.Sprintf("%s updated %s → %s", j.p.Component, j.r.PreviousVersion, cur))
+	}
+	return j.submit(ctx, cur)
 }
 
 // begin marks the task running and the machine in hostreprovision.

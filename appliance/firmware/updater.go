@@ -24,6 +24,7 @@ type BMCs interface {
 	Task(ctx context.Context, bmcID, uri string) (bmc.RedfishTask, error)
 	Power(ctx context.Context, bmcID string, a bmc.PowerAction) (string, error)
 	ResetBMC(ctx context.Context, bmcID string) error
+	TasksSince(ctx context.Context, bmcID string, since time.Time) ([]string, error)
 }
 
 // Machines is the lifecycle an update moves.
