@@ -40,14 +40,14 @@ type params struct {
 // result is what a task has found and done so far.
 type result struct {
 	// Substate is the step as NICo's BmcFirmwareUpgradeSubstate.
-	Substate        json.RawMessage `json:"substate"`
-	RedfishTask     string          `json:"redfish_task,omitempty"`
+	Substate    json.RawMessage `json:"substate"`
+	RedfishTask string          `json:"redfish_task,omitempty"`
 	// SubmittedAt is stored before SimpleUpdate is sent: a resume that
 	// finds it without RedfishTask looks for the task on the BMC.
 	SubmittedAt     time.Time `json:"submitted_at,omitzero"`
-	PreviousVersion string          `json:"previous_version,omitempty"`
-	Resets          uint32          `json:"resets,omitempty"`
-	BMCMessages     []string        `json:"bmc_messages,omitempty"`
+	PreviousVersion string    `json:"previous_version,omitempty"`
+	Resets          uint32    `json:"resets,omitempty"`
+	BMCMessages     []string  `json:"bmc_messages,omitempty"`
 }
 
 // substate encodes a step as the schema's BmcFirmwareUpgradeSubstate.
