@@ -20,14 +20,17 @@ import (
 type webSocketListener struct {
 	id       string
 	ln       net.Listener
-	server   *http.Server
+	server   *http.Server // made up front: Close may run while Serve starts
 	upgrader websocket.Upgrader
 	log      *slog.Logger
 	once     sync.Once
+
+	mu        sync.Mutex
+	establish listeners.EstablishFn // set by Serve
 }
 
 func newWebSocketListener(id string, ln net.Listener) *webSocketListener {
-	return &webSocketListener{
+	l := &webSocketListener{
 		id: id,
 		ln: ln,
 		upgrader: websocket.Upgrader{
@@ -36,6 +39,22 @@ func newWebSocketListener(id string, ln net.Listener) *webSocketListener {
 			// pages served elsewhere; the bus is read-only for them.
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
+	}
+	l.server = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(l.handle)}
+	return l
+}
+
+func (l *webSocketListener) handle(w http.ResponseWriter, r *http.Request) {
+	l.mu.Lock()
+	establish := l.establish
+	l.mu.Unlock()
+	c, err := l.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader already answered with an HTTP error
+	}
+	defer c.Close()
+	if err := establish(l.id, &webSocketConn{Conn: c.NetConn(), ws: c}); err != nil {
+		l.log.Debug("websocket client ended", "error", err)
 	}
 }
 
@@ -49,19 +68,9 @@ func (l *webSocketListener) Init(log *slog.Logger) error {
 }
 
 func (l *webSocketListener) Serve(establish listeners.EstablishFn) {
-	l.server = &http.Server{
-		ReadHeaderTimeout: 10 * time.Second,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c, err := l.upgrader.Upgrade(w, r, nil)
-			if err != nil {
-				return // the upgrader already answered with an HTTP error
-			}
-			defer c.Close()
-			if err := establish(l.id, &webSocketConn{Conn: c.NetConn(), ws: c}); err != nil {
-				l.log.Debug("websocket client ended", "error", err)
-			}
-		}),
-	}
+	l.mu.Lock()
+	l.establish = establish
+	l.mu.Unlock()
 	if err := l.server.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		l.log.Error("MQTT over WebSocket stopped", "error", err)
 	}
@@ -71,11 +80,8 @@ func (l *webSocketListener) Close(closeClients listeners.CloseFn) {
 	l.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if l.server != nil {
-			_ = l.server.Shutdown(ctx)
-		} else {
-			_ = l.ln.Close()
-		}
+		_ = l.server.Shutdown(ctx)
+		_ = l.ln.Close() // if Serve never took it, Shutdown did not close it
 	})
 	closeClients(l.id)
 }
