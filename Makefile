@@ -14,7 +14,7 @@ FUZZTIME    ?= 20s
 
 TFTP_ROOT   ?= /var/lib/slipway/tftp
 
-.PHONY: all build demo test e2e e2e-deps debs lint bench bench-dhcp bench-files bench-bus bench-bmc fuzz bootfiles clean
+.PHONY: all build demo test race e2e e2e-deps debs lint bench bench-dhcp bench-files bench-bus bench-bmc fuzz bootfiles clean
 
 all: lint test build
 
@@ -31,6 +31,10 @@ demo:
 ## test: unit and integration tests; no root, no network beyond loopback
 test:
 	$(GO) test -count=1 ./...
+
+## race: the tests again under the race detector (CI runs it)
+race:
+	$(GO) test -race -count=1 ./...
 
 ## e2e: end-to-end tests with real Debian clients in network namespaces (root)
 e2e: e2e-deps

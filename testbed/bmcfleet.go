@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/slipway/slipway/appliance/config"
 	"github.com/slipway/slipway/testbed/bmcemu"
@@ -28,8 +29,10 @@ const (
 )
 
 // StartBMCFleet starts n emulated BMCs on loopback. like is the node each
-// network boot runs (its MAC is filled in); report hears how each went.
+// network boot runs (its MAC is filled in); report hears how each went,
+// one call at a time.
 func StartBMCFleet(ctx context.Context, n int, like Node, report func(i int, r BootReport, err error)) (*BMCFleet, error) {
+	var reporting sync.Mutex
 	farm, err := bmcemu.StartFarm(n, false, func(i int, c *bmcemu.Config) {
 		c.Username, c.Password = DemoBMCUser, DemoBMCPassword
 		c.Serial = fmt.Sprintf("SIM%06d", i)
@@ -42,6 +45,8 @@ func StartBMCFleet(ctx context.Context, n int, like Node, report func(i int, r B
 			node.MAC, _ = net.ParseMAC(FleetMAC(i))
 			r, err := node.Boot(ctx)
 			if ctx.Err() == nil && report != nil {
+				reporting.Lock()
+				defer reporting.Unlock()
 				report(i, r, err)
 			}
 		}

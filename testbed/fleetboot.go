@@ -65,10 +65,11 @@ func SeedDemoFiles(tftpRoot, assetsDir, templatesDir string) error {
 
 // BootFleet boots n simulated nodes (MACs FleetMAC(0..n-1)) against a
 // Slipway whose DHCP and TFTP listen on server, starting one every
-// interval, and calls report as each finishes. Each node is a copy of
-// like with its MAC and addresses filled in.
+// interval, and calls report as each finishes, one call at a time. Each
+// node is a copy of like with its MAC and addresses filled in.
 func BootFleet(ctx context.Context, server net.IP, dhcpPort, tftpPort, n int, interval time.Duration, like Node, report func(i int, r BootReport, err error)) {
 	var wg sync.WaitGroup
+	var reporting sync.Mutex
 	for i := range n {
 		node := like
 		node.MAC, _ = net.ParseMAC(FleetMAC(i))
@@ -78,6 +79,8 @@ func BootFleet(ctx context.Context, server net.IP, dhcpPort, tftpPort, n int, in
 			defer wg.Done()
 			r, err := node.Boot(ctx)
 			if ctx.Err() == nil {
+				reporting.Lock()
+				defer reporting.Unlock()
 				report(i, r, err)
 			}
 		}()
