@@ -362,7 +362,9 @@ function machineView(id) {
     if (may('admin')) firmwarePicker($('#fw'));
   };
   const firmwarePicker = async (el) => {
-    const imgs = (await api('GET', '/firmware')).images;
+    // Only images for components this machine's BMC reports.
+    const have = new Set(((bmc.inventory || {}).firmware || []).map((f) => f.id));
+    const imgs = (await api('GET', '/firmware')).images.filter((m) => have.has(m.component));
     if (!imgs.length) return;
     el.innerHTML = `<label>Firmware <select id="img">${imgs.map((m) => `<option value="${esc(m.image_id)}">${esc(m.component)} ${esc(m.version)}</option>`).join('')}</select></label> <button id="update">Update firmware</button>`;
     $('#update').addEventListener('click', async () => {
