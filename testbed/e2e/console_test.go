@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"net/http"
 	"os"
@@ -86,6 +87,16 @@ func TestConsoleInChromium(t *testing.T) {
 	run(t, ctx, "timeline", chromedp.Text(`#hist`, &timeline))
 	if !strings.Contains(timeline, "provisioned through BMC") {
 		t.Errorf("the timeline does not show the provisioning:\n%s", timeline)
+	}
+	// A firmware update from the machine's page, its task followed live.
+	uploadFirmware(t, base, "BMC", "2.0.0")
+	run(t, ctx, "firmware update", chromedp.Navigate(base+"/console/#/bmcs"), chromedp.Navigate(base+"/console/#/machines/"+machine),
+		chromedp.WaitVisible(`#update`), chromedp.Click(`#update`), chromedp.WaitVisible(`#tasks progress`),
+		chromedp.WaitVisible(`#tasks .badge.succeeded`), shot("firmware"))
+	var inventory string
+	run(t, ctx, "new version shown", chromedp.WaitVisible(`//dd[contains(., "2.0.0")]`, chromedp.BySearch), chromedp.Text(`#inv`, &inventory))
+	if !strings.Contains(inventory, "2.0.0") {
+		t.Errorf("the inventory does not show the new BMC firmware:\n%s", inventory)
 	}
 	run(t, ctx, "other pages", chromedp.Navigate(base+"/console/#/bmcs"), chromedp.WaitVisible(`#rows tr`), shot("bmcs"),
 		chromedp.Navigate(base+"/console/#/tasks"), chromedp.WaitVisible(`#list`), shot("tasks"),
@@ -206,6 +217,23 @@ func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Act
 		defer lcancel()
 		_ = chromedp.Run(look, chromedp.Location(&url), chromedp.Evaluate(`document.body.innerText`, &shown))
 		t.Fatalf("%s: %v\nat %s the page showed:\n%s", what, err, url, shown)
+	}
+}
+
+// uploadFirmware puts an image the emulated BMCs accept into the library.
+func uploadFirmware(t *testing.T, base, component, version string) {
+	t.Helper()
+	body := "FIRMWARE " + component + " " + version + "\n" + strings.Repeat("bits", 1024)
+	sum := sha256.Sum256([]byte(body))
+	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/api/v1/firmware?component=%s&version=%s&sha256=%x", base, component, version, sum), strings.NewReader(body))
+	req.SetBasicAuth("admin", "slipway-demo")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("upload firmware: %s", resp.Status)
 	}
 }
 
