@@ -1,6 +1,7 @@
 package bmc
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -162,7 +163,7 @@ func netbootOnce(c *gofish.APIClient, uri string, o ProvisionOptions, httpBootUR
 	if err != nil {
 		return p, err
 	}
-	p.Target, p.Mode = bootTarget(sys, o, &p.Notes), cmpOr(o.Mode, string(sys.Boot.BootSourceOverrideMode), "UEFI")
+	p.Target, p.Mode = bootTarget(sys, o, &p.Notes), cmp.Or(o.Mode, string(sys.Boot.BootSourceOverrideMode), "UEFI")
 	if p.Target != string(schemas.UefiHTTPBootSource) {
 		httpBootURI = ""
 	}
@@ -177,15 +178,6 @@ func netbootOnce(c *gofish.APIClient, uri string, o ProvisionOptions, httpBootUR
 		return p, fmt.Errorf("one-time %s boot is set, but %w", p.Target, err)
 	}
 	return p, nil
-}
-
-func cmpOr(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // bootTarget is UefiHttp when asked for and offered, else Pxe.

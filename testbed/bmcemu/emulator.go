@@ -1,6 +1,7 @@
 package bmcemu
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -112,8 +113,8 @@ func New(cfg Config) (*Emulator, error) {
 		}
 		cfg.Mockup = m
 	}
-	cfg.Username = cmpOr(cfg.Username, defaultUser)
-	cfg.Password = cmpOr(cfg.Password, defaultPassword)
+	cfg.Username = cmp.Or(cfg.Username, defaultUser)
+	cfg.Password = cmp.Or(cfg.Password, defaultPassword)
 	if cfg.PowerDelay <= 0 {
 		cfg.PowerDelay = defaultPowerWait
 	}
@@ -133,13 +134,6 @@ func New(cfg Config) (*Emulator, error) {
 		return nil, err
 	}
 	return e, nil
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // personalise gives this emulator its own serial and MACs and a clean boot
