@@ -92,8 +92,7 @@ func (t *target) logoutLocked() {
 // exponentially while the BMC fails, until ctx ends.
 func (m *Manager) pollLoop(ctx context.Context, t *target) {
 	for {
-		m.pollOnce(ctx, t)
-		wait := time.NewTimer(m.nextPoll(t.failures()))
+		wait := time.NewTimer(m.nextPoll(m.pollOnce(ctx, t)))
 		select {
 		case <-ctx.Done():
 			wait.Stop()
@@ -108,14 +107,6 @@ func (m *Manager) pollLoop(ctx context.Context, t *target) {
 	}
 }
 
-func (t *target) failures() int {
-	if t.acquire(context.Background()) != nil {
-		return 0
-	}
-	defer t.release()
-	return t.fails
-}
-
 // nextPoll is the interval, doubled per failure in a row up to MaxBackoff,
 // ±10 % so that BMCs registered together do not stay in lockstep.
 func (m *Manager) nextPoll(fails int) time.Duration {
@@ -128,18 +119,20 @@ func (m *Manager) nextPoll(fails int) time.Duration {
 	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
 }
 
-// pollOnce collects a BMC's inventory and records what changed.
-func (m *Manager) pollOnce(ctx context.Context, t *target) {
+// pollOnce collects a BMC's inventory and records what changed; it
+// returns how many polls in a row have failed, for the backoff.
+func (m *Manager) pollOnce(ctx context.Context, t *target) (fails int) {
 	select {
 	case m.slots <- struct{}{}:
 	case <-ctx.Done():
-		return
+		return 0
 	}
 	defer func() { <-m.slots }()
 	if t.acquire(ctx) != nil {
-		return
+		return 0
 	}
 	defer t.release()
+	defer func() { fails = t.fails }() // whichever way it returns
 	next := t.status.get()
 	inv, err := withConn(ctx, m, t, collect)
 	if ctx.Err() != nil {
@@ -165,6 +158,7 @@ func (m *Manager) pollOnce(ctx context.Context, t *target) {
 	m.stats.written.Add(1)
 	m.logChange(t.status.get(), next)
 	t.status.set(next)
+	return
 }
 
 // withConn runs fn on t's Redfish connection, opening one if needed. A
