@@ -136,6 +136,9 @@ func (m *Manager) Register(ctx context.Context, r Registration) (Status, error) 
 		return Status{}, errors.New("a BMC needs a username")
 	}
 	id := IDFor(r.Endpoint)
+	if t, err := m.target(id); err == nil && t.registeredAs(ctx, r, m.cfg.Sealer) {
+		return t.snapshot(), nil // the config names it at every start: nothing to write
+	}
 	b := store.BMC{ID: id, Endpoint: r.Endpoint, Username: r.Username, Secret: m.cfg.Sealer.Seal(r.Password, id),
 		Insecure: r.Insecure, MachineID: r.MachineID, Source: r.Source}
 	if r.MachineID != "" {

@@ -514,3 +514,26 @@ func TestTrustedCA(t *testing.T) {
 	id := f.register(t, Registration{Endpoint: r.URL}).ID
 	waitUntil(t, "verified and polled", func() bool { s := f.status(t, id); return s.Reachable && s.LastError == "" && !s.Insecure })
 }
+
+// Registering a BMC as it is registered writes nothing (the config names
+// its BMCs at every start); a new password is written.
+func TestRegisterAgainWritesOnlyChanges(t *testing.T) {
+	f := newFixture(t, PollConfig{Interval: time.Hour}, DiscoveryConfig{})
+	em := emulate(t, bmcemu.Config{})
+	r := Registration{Endpoint: em.URL, Username: "admin", Password: "admin", Source: "config"}
+	id := f.register(t, r).ID
+	before, err := f.db.BMC(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sealing draws a fresh nonce: a rewrite would change the stored secret.
+	f.register(t, r)
+	if again, _ := f.db.BMC(context.Background(), id); string(again.Secret) != string(before.Secret) {
+		t.Error("an unchanged registration was written again")
+	}
+	r.Password = "rotated"
+	f.register(t, r)
+	if after, _ := f.db.BMC(context.Background(), id); string(after.Secret) == string(before.Secret) {
+		t.Error("a new password was not written")
+	}
+}

@@ -57,6 +57,21 @@ func (t *target) poke() {
 	}
 }
 
+// registeredAs says whether r would change nothing of t's registration.
+func (t *target) registeredAs(ctx context.Context, r Registration, sealer *Sealer) bool {
+	if t.acquire(ctx) != nil {
+		return false
+	}
+	defer t.release()
+	b := t.reg
+	if b.Endpoint != r.Endpoint || b.Username != r.Username || b.Insecure != r.Insecure || b.Source != r.Source ||
+		(r.MachineID != "" && (b.MachineID != r.MachineID || b.LinkedBy != r.Source)) {
+		return false
+	}
+	pw, err := sealer.Open(b.Secret, b.ID)
+	return err == nil && pw == r.Password
+}
+
 // reregister takes new credentials or a new endpoint: the old session is
 // dropped and the BMC polled at once.
 func (t *target) reregister(b store.BMC) {
