@@ -116,6 +116,22 @@ func emulate(t *testing.T, cfg bmcemu.Config) *emulated {
 	return em
 }
 
+// emulateTLS serves an emulated BMC over HTTPS with its self-signed
+// certificate, as from the factory.
+func emulateTLS(t *testing.T) *bmcemu.Running {
+	t.Helper()
+	e, err := bmcemu.New(bmcemu.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := bmcemu.Serve(e, "127.0.0.1:0", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	return r
+}
+
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	testkit.WaitFor(t, what, cond)
@@ -283,15 +299,7 @@ func TestBMCErrorsSayWhatToDo(t *testing.T) {
 	waitUntil(t, "credentials accepted", func() bool { s := f.status(t, id); return s.Reachable && s.LastError == "" })
 
 	// TLS: verified unless the BMC's registration opts out.
-	e, err := bmcemu.New(bmcemu.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsBMC, err := bmcemu.Serve(e, "127.0.0.1:0", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tlsBMC.Close)
+	tlsBMC := emulateTLS(t)
 	id = f.register(t, Registration{Endpoint: tlsBMC.URL}).ID
 	waitUntil(t, "certificate refused", func() bool { return f.status(t, id).LastError != "" })
 	if s := f.status(t, id); !strings.Contains(s.LastError, "TLS certificate is not trusted") || !strings.Contains(s.LastError, "insecure_skip_verify") {
@@ -497,15 +505,7 @@ func TestRemoveStopsPollingAndForgets(t *testing.T) {
 // A BMC whose certificate a configured CA vouches for is verified and
 // trusted, with no opt-out.
 func TestTrustedCA(t *testing.T) {
-	e, err := bmcemu.New(bmcemu.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := bmcemu.Serve(e, "127.0.0.1:0", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.Close)
+	r := emulateTLS(t)
 	roots := x509.NewCertPool()
 	if !roots.AppendCertsFromPEM(r.CertPEM) {
 		t.Fatal("the emulator's certificate does not parse")

@@ -12,6 +12,8 @@ import (
 
 	"github.com/stmcginnis/gofish"
 	"github.com/stmcginnis/gofish/schemas"
+
+	"github.com/slipway/slipway/testbed/testkit"
 )
 
 func start(t *testing.T, cfg Config) *Running {
@@ -134,16 +136,7 @@ func firstSystem(t *testing.T, c *gofish.APIClient) *schemas.ComputerSystem {
 	return systems[0]
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+func waitFor(t *testing.T, what string, cond func() bool) { t.Helper(); testkit.WaitFor(t, what, cond) }
 
 // A one-time PXE override is honoured by the next power-on, reported to
 // OnBoot with the personalised MACs, and then cleared.

@@ -20,6 +20,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/slipway/slipway/testbed"
+	"github.com/slipway/slipway/testbed/testkit"
 )
 
 // chromium is Debian's; the tests never download a browser.
@@ -225,28 +226,16 @@ func uploadFirmware(t *testing.T, base, component, version string) {
 	t.Helper()
 	body := "FIRMWARE " + component + " " + version + "\n" + strings.Repeat("bits", 1024)
 	sum := sha256.Sum256([]byte(body))
-	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/api/v1/firmware?component=%s&version=%s&sha256=%x", base, component, version, sum), strings.NewReader(body))
-	req.SetBasicAuth("admin", "slipway-demo")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("upload firmware: %s", resp.Status)
+	url := fmt.Sprintf("%s/api/v1/firmware?component=%s&version=%s&sha256=%x", base, component, version, sum)
+	if code, answer := testkit.Request(t, "POST", url, "admin", "slipway-demo", body); code != http.StatusCreated {
+		t.Fatalf("upload firmware: %d %s", code, answer)
 	}
 }
 
 func addUser(t *testing.T, base, name, role, password string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", base+"/api/v1/users", strings.NewReader(fmt.Sprintf(`{"name":%q,"role":%q,"password":%q}`, name, role, password)))
-	req.SetBasicAuth("admin", "slipway-demo")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("add user %s: %s", name, resp.Status)
+	body := fmt.Sprintf(`{"name":%q,"role":%q,"password":%q}`, name, role, password)
+	if code, answer := testkit.Request(t, "POST", base+"/api/v1/users", "admin", "slipway-demo", body); code != http.StatusCreated {
+		t.Fatalf("add user %s: %d %s", name, code, answer)
 	}
 }
