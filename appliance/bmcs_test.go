@@ -142,3 +142,37 @@ func TestConfigBMCsFollowTheConfig(t *testing.T) {
 		}
 	}
 }
+
+// bmc.ca_file: absent is the system's CAs; unreadable or without a
+// certificate stops the start with the field named.
+func TestBMCRootCAs(t *testing.T) {
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk.pem")
+	if err := os.WriteFile(junk, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if roots, err := bmcRootCAs(""); roots != nil || err != nil {
+		t.Errorf("no file: %v %v", roots, err)
+	}
+	for file, want := range map[string]string{filepath.Join(dir, "missing.pem"): "no such file", junk: "holds no PEM certificate"} {
+		if _, err := bmcRootCAs(file); err == nil || !strings.Contains(err.Error(), "bmc.ca_file") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v", file, err)
+		}
+	}
+	e, err := bmcemu.New(bmcemu.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := bmcemu.Serve(e, "127.0.0.1:0", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	good := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(good, r.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if roots, err := bmcRootCAs(good); err != nil || roots == nil {
+		t.Errorf("a real certificate: %v", err)
+	}
+}
