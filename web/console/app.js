@@ -299,7 +299,7 @@ function machineView(id) {
     </div>
     <section class="panel"><h2>Tasks</h2><div id="tasks" class="muted">None.</div></section>
     <section><h2>State timeline</h2><div class="table-wrap"><table><thead><tr><th>When</th><th>From</th><th>To</th><th>Cause</th></tr></thead><tbody id="hist"></tbody></table></div></section>`;
-  let machine = null, bmc = null;
+  let machine = null, bmc = null, actionsShown = false;
   const loadMachine = async () => {
     const d = await api('GET', `/machines/${encodeURIComponent(id)}`);
     machine = d.machine;
@@ -331,7 +331,9 @@ function machineView(id) {
       <dt>Power</dt><dd id="power">${esc(i.power_state)}</dd><dt>Model</dt><dd>${esc(i.manufacturer)} ${esc(i.model)}</dd>
       <dt>Serial</dt><dd class="mono">${esc(i.serial)}</dd><dt>BIOS</dt><dd>${esc(i.bios_version)}</dd><dt>BMC firmware</dt><dd>${esc(i.bmc_version)}</dd></dl>
       ${(i.firmware || []).length ? `<h2>Firmware</h2><table><thead><tr><th>Component</th><th>Version</th></tr></thead><tbody>${i.firmware.map((f) => `<tr><td>${esc(f.id)}</td><td>${esc(f.version)}</td></tr>`).join('')}</tbody></table>` : ''}`;
-    renderActions();
+    // Once: re-drawing the buttons on every BMC status would pull them
+    // from under the operator's pointer.
+    if (!actionsShown) renderActions();
   };
   const loadTasks = async () => {
     const t = await api('GET', '/tasks?machine_id=' + encodeURIComponent(id));
@@ -340,6 +342,7 @@ function machineView(id) {
   const renderActions = () => {
     const el = $('#actions');
     if (!bmc) { el.innerHTML = '<span class="muted">Actions need a BMC linked to this machine.</span>'; return; }
+    actionsShown = true;
     const op = may('operator') ? '' : 'disabled title="needs the operator role"';
     el.innerHTML = `<button class="primary" id="provision" ${op}>Provision (PXE once, power cycle)</button>
       <button data-power="on" ${op}>Power on</button><button data-power="restart" ${op}>Restart</button>
@@ -371,7 +374,7 @@ function machineView(id) {
       try { const t = await api('POST', `/machines/${encodeURIComponent(id)}/firmware`, { image_id: $('#img').value }); toast(`Firmware update ${t.task_id.slice(0, 8)} queued.`); loadTasks(); } catch (e) { toast(e.message, true); }
     });
   };
-  const all = async () => { await loadMachine(); await Promise.all([loadStages(), loadBMC(), loadTasks()]); renderActions(); };
+  const all = async () => { await loadMachine(); await Promise.all([loadStages(), loadBMC(), loadTasks()]); if (!actionsShown) renderActions(); };
   all().catch((e) => toast(e.message, true));
   const offs = [
     on('state', (ev) => { if (ev.message && ev.message.machine_id === id) loadMachine().catch(() => {}); }),
