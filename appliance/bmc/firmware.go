@@ -15,6 +15,13 @@ import (
 // act runs fn on a BMC's connection, for an operator action or a task
 // step; its failure is an *ActionError that says what the BMC said.
 func act[T any](ctx context.Context, m *Manager, bmcID, what string, fn func(*gofish.APIClient, Inventory) (T, error)) (T, error) {
+	return actThen(ctx, m, bmcID, what, fn, nil)
+}
+
+// actThen is act, and then, once fn succeeded, after runs on the target
+// while its connection is still held: taking it again later could fail
+// when ctx ends (a stop), and must not leave the connection held.
+func actThen[T any](ctx context.Context, m *Manager, bmcID, what string, fn func(*gofish.APIClient, Inventory) (T, error), after func(*target)) (T, error) {
 	var zero T
 	t, err := m.target(bmcID)
 	if err != nil {
@@ -27,6 +34,9 @@ func act[T any](ctx context.Context, m *Manager, bmcID, what string, fn func(*go
 	v, err := withConn(ctx, m, t, func(c *gofish.APIClient) (T, error) { return fn(c, t.status.get().Inventory) })
 	if err != nil {
 		return zero, m.actionError(t, what, err)
+	}
+	if after != nil {
+		after(t)
 	}
 	return v, nil
 }
@@ -129,7 +139,7 @@ func (m *Manager) Task(ctx context.Context, bmcID, uri string) (RedfishTask, err
 // ResetBMC restarts the BMC itself, which some BMCs need to run new BMC
 // firmware. Its session goes with it; the next request logs in again.
 func (m *Manager) ResetBMC(ctx context.Context, bmcID string) error {
-	_, err := act(ctx, m, bmcID, "restart the BMC", func(c *gofish.APIClient, _ Inventory) (string, error) {
+	_, err := actThen(ctx, m, bmcID, "restart the BMC", func(c *gofish.APIClient, _ Inventory) (string, error) {
 		managers, err := c.Service.Managers()
 		if err != nil {
 			return "", fmt.Errorf("read managers: %w", err)
@@ -146,14 +156,7 @@ func (m *Manager) ResetBMC(ctx context.Context, bmcID string) error {
 			return string(rt), err
 		}
 		return "", errors.New("the BMC lists no manager to restart")
-	})
-	if err == nil {
-		if t, terr := m.target(bmcID); terr == nil {
-			_ = t.acquire(ctx)
-			t.conn = nil // the restart ends the session
-			t.release()
-		}
-	}
+	}, func(t *target) { t.conn = nil }) // the restart ends the session
 	return err
 }
 

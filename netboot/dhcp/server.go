@@ -116,20 +116,32 @@ func (s *Server) Serve(ctx context.Context) error {
 	// overload the DISCOVER queue still fills first and sheds.
 	discovers := make(chan inbound, s.cfg.Workers*16)
 	requests := make(chan inbound, s.cfg.Workers*16)
-	var wg sync.WaitGroup
+	var workers sync.WaitGroup
 	for range s.cfg.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.work(ctx, requests, discovers)
-		}()
+		workers.Go(func() { s.work(ctx, requests, discovers) })
 	}
-	defer func() { close(requests); close(discovers); wg.Wait() }()
-	go func() { <-ctx.Done(); s.Close() }()
+	stopOnCancel := context.AfterFunc(ctx, func() { s.Close() })
+	defer stopOnCancel()
+	conns := []*net.UDPConn{s.conn}
 	if s.bootConn != nil {
-		go s.read(ctx, s.bootConn, requests, discovers)
+		conns = append(conns, s.bootConn)
 	}
-	return s.read(ctx, s.conn, requests, discovers)
+	// The queues are closed only once every reader has returned: a packet
+	// read at shutdown must not be sent on a closed queue.
+	errs := make([]error, len(conns))
+	var readers sync.WaitGroup
+	for i, conn := range conns {
+		readers.Go(func() {
+			if errs[i] = s.read(ctx, conn, requests, discovers); errs[i] != nil {
+				s.Close() // one socket failing stops the server, not half of it
+			}
+		})
+	}
+	readers.Wait()
+	close(requests)
+	close(discovers)
+	workers.Wait()
+	return errors.Join(errs...)
 }
 
 // read takes packets from one socket and queues them for the workers.
@@ -141,7 +153,7 @@ func (s *Server) read(ctx context.Context, conn *net.UDPConn, requests, discover
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			return fmt.Errorf("dhcp: read: %w", err)
+			return fmt.Errorf("dhcp: read from %s: %w", conn.LocalAddr(), err)
 		}
 		req, err := dhcpv4.FromBytes(buf[:n])
 		if err != nil {

@@ -368,3 +368,47 @@ func TestIgnoreUnknownAnswersOnlyKnownMachinesAndDiscoversNone(t *testing.T) {
 		t.Fatalf("a known MAC got no offer: %v", r)
 	}
 }
+
+// A PXE REQUEST arriving on the proxy's boot server port while the server
+// stops must be dropped, not sent on a closed queue (which panicked).
+func TestProxyStopsCleanlyWithPacketsInFlight(t *testing.T) {
+	loopback := netip.MustParseAddr("127.0.0.1")
+	req, err := dhcpv4.New(dhcpv4.WithHwAddr(clientA), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
+		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00000")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 20 {
+		s, _ := newTestServer(t, func(c *Config) {
+			c.Mode, c.ServerIP, c.ProxyPort = ModeProxy, loopback, testbed.FreePort(t, "udp")
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		served := make(chan error, 1)
+		go func() { served <- s.Serve(ctx) }()
+		flood, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, uint16(s.cfg.ProxyPort))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopFlood := make(chan struct{})
+		flooded := make(chan struct{})
+		go func() {
+			defer close(flooded)
+			for {
+				select {
+				case <-stopFlood:
+					return
+				default:
+					_, _ = flood.Write(req.ToBytes())
+				}
+			}
+		}()
+		time.Sleep(time.Duration(round%5) * time.Millisecond) // stop at varied points of the flood
+		cancel()
+		if err := <-served; err != nil {
+			t.Fatalf("round %d: Serve after cancel: %v", round, err)
+		}
+		close(stopFlood)
+		<-flooded
+		flood.Close()
+	}
+}
