@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -255,12 +256,14 @@ func requestMetrics(reg prometheus.Registerer) fiber.Handler {
 		} else if err != nil {
 			code = fiber.StatusInternalServerError
 		}
-		route := c.Route().Path
+		// fiber's strings point into buffers it reuses for the next request,
+		// and the registry keeps label values: copy them.
+		method, route := strings.Clone(c.Method()), strings.Clone(c.Route().Path)
 		if code == fiber.StatusNotFound {
 			route = "unmatched"
 		}
-		requests.WithLabelValues(c.Method(), route, strconv.Itoa(code)).Inc()
-		duration.WithLabelValues(c.Method(), route).Observe(time.Since(start).Seconds())
+		requests.WithLabelValues(method, route, strconv.Itoa(code)).Inc()
+		duration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
 		return err
 	}
 }

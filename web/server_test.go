@@ -197,3 +197,55 @@ func TestBootFilesWithRangesInsideTheRoot(t *testing.T) {
 		}
 	}
 }
+
+// Request metrics label by method and route; fiber reuses the buffers its
+// strings point into, so labels not copied turned into "GETT" or "POS" and
+// /metrics failed once two series collided. Mixed concurrent traffic, then
+// a scrape: it answers 200 and every label is a real method and route.
+func TestMetricsAfterMixedTraffic(t *testing.T) {
+	s := startServer(t, nil)
+	paths := []struct{ method, path string }{
+		{http.MethodGet, "/healthz"}, {http.MethodPost, "/api/v1/version"}, {http.MethodDelete, "/api/v1/machines/m1/heartbeats"},
+		{http.MethodGet, "/api/v1/machines"}, {http.MethodPut, "/nope"}, {http.MethodPost, "/heartbeat"}, {http.MethodGet, "/readyz"},
+	}
+	done := make(chan struct{})
+	for w := range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 40 {
+				p := paths[(w+i)%len(paths)]
+				req, _ := http.NewRequest(p.method, s.base+p.path, strings.NewReader("{}"))
+				req.SetBasicAuth("vic", "vic-password")
+				if resp, err := http.DefaultClient.Do(req); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		}()
+	}
+	for range 8 {
+		<-done
+	}
+	code, body := get(t, s.base+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics = %d: %s", code, body)
+	}
+	routes := map[string]bool{"unmatched": true}
+	for _, r := range s.app.GetRoutes(true) {
+		routes[r.Path] = true
+	}
+	methods := map[string]bool{"GET": true, "POST": true, "PUT": true, "DELETE": true, "HEAD": true}
+	for _, line := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(line, "slipway_http_requests_total{") {
+			continue
+		}
+		labels := line[strings.Index(line, "{")+1 : strings.Index(line, "}")]
+		for _, kv := range strings.Split(labels, ",") {
+			name, value, _ := strings.Cut(kv, "=")
+			value = strings.Trim(value, `"`)
+			if (name == "method" && !methods[value]) || (name == "route" && !routes[value]) {
+				t.Errorf("label %s=%q is neither a method nor a route: %s", name, value, line)
+			}
+		}
+	}
+}
