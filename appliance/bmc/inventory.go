@@ -2,6 +2,7 @@ package bmc
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"reflect"
 	"strings"
@@ -56,11 +57,20 @@ func sameFindings(a, b Status) bool {
 		a.LinkedBy == b.LinkedBy && reflect.DeepEqual(a.Inventory, b.Inventory)
 }
 
-func statusOf(b store.BMC) Status {
+// statusOf is a stored BMC's status. A stored inventory that cannot be
+// read (an older shape) is reported and left empty: the next poll reads the
+// BMC again and replaces it.
+func statusOf(b store.BMC) (Status, error) {
 	s := Status{ID: b.ID, Endpoint: b.Endpoint, Username: b.Username, Insecure: b.Insecure, MachineID: b.MachineID,
 		LinkedBy: b.LinkedBy, Source: b.Source, Reachable: b.Reachable, LastError: b.LastError, ChangedAt: b.ChangedAt}
-	_ = json.Unmarshal([]byte(b.Inventory), &s.Inventory) // stored by us; an old shape reads as empty
-	return s
+	if b.Inventory == "" {
+		return s, nil // never polled
+	}
+	if err := json.Unmarshal([]byte(b.Inventory), &s.Inventory); err != nil {
+		s.Inventory = Inventory{}
+		return s, fmt.Errorf("BMC %s: its stored inventory cannot be read, so it shows none until the next poll: %w", b.ID, err)
+	}
+	return s, nil
 }
 
 func (s Status) storeStatus() store.BMCStatus {

@@ -3,6 +3,8 @@ package bmc
 import (
 	"strings"
 	"testing"
+
+	"github.com/slipway/slipway/store"
 )
 
 func TestIDFor(t *testing.T) {
@@ -33,4 +35,29 @@ func FuzzIDFor(f *testing.F) {
 			t.Fatalf("IDFor(%q) = %q", endpoint, id)
 		}
 	})
+}
+
+func TestStatusOfAStoredBMC(t *testing.T) {
+	tests := []struct {
+		name      string
+		inventory string
+		serial    string
+		err       string
+	}{
+		{"never polled", "", "", ""},
+		{"polled", `{"serial":"SN-1"}`, "SN-1", ""},
+		{"unreadable", `{"serial":`, "", "stored inventory cannot be read"},
+		{"older shape", `["a list"]`, "", "stored inventory cannot be read"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := statusOf(store.BMC{ID: "bmc-1", Endpoint: "https://10.88.1.10", BMCStatus: store.BMCStatus{Reachable: true, Inventory: tt.inventory}})
+			if tt.err == "" && err != nil || tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
+				t.Fatalf("error %v, want %q", err, tt.err)
+			}
+			if s.ID != "bmc-1" || !s.Reachable || s.Inventory.Serial != tt.serial {
+				t.Fatalf("status %+v", s)
+			}
+		})
+	}
 }

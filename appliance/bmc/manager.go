@@ -122,7 +122,7 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 		return nil, fmt.Errorf("load BMCs: %w", err)
 	}
 	for _, b := range stored {
-		m.targets[b.ID] = newTarget(b)
+		m.targets[b.ID] = newTarget(b, m.log)
 	}
 	return m, nil
 }
@@ -154,7 +154,7 @@ func (m *Manager) Register(ctx context.Context, r Registration) (Status, error) 
 	m.mu.Lock()
 	t, ok := m.targets[id]
 	if !ok {
-		t = newTarget(stored)
+		t = newTarget(stored, m.log)
 		m.targets[id] = t
 		m.startLocked(t)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -30,9 +31,13 @@ type target struct {
 	status statusBox
 }
 
-func newTarget(b store.BMC) *target {
+func newTarget(b store.BMC, log *slog.Logger) *target {
 	t := &target{wake: make(chan struct{}, 1), gone: make(chan struct{}), use: make(chan struct{}, 1), reg: b}
-	t.status.set(statusOf(b))
+	s, err := statusOf(b)
+	if err != nil {
+		log.Warn("BMC status", "bmc_id", b.ID, "error", err)
+	}
+	t.status.set(s)
 	return t
 }
 
