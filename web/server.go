@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -97,6 +96,11 @@ func newServer(cfg Config, extra func(fiber.Router)) (*Server, error) {
 		ErrorHandler:          s.jsonError,
 		BodyLimit:             bodyLimit,
 		StreamRequestBody:     true,
+		// Without it, fiber's strings (a path parameter, a query value, the
+		// method) point into buffers it reuses for the next request: a
+		// machine id kept as a map key, or a metric label, changed under
+		// the code that kept it.
+		Immutable: true,
 	})
 	s.app.Use(recover.New())
 	s.app.Use(limitBodies(bodyLimit))
@@ -256,9 +260,7 @@ func requestMetrics(reg prometheus.Registerer) fiber.Handler {
 		} else if err != nil {
 			code = fiber.StatusInternalServerError
 		}
-		// fiber's strings point into buffers it reuses for the next request,
-		// and the registry keeps label values: copy them.
-		method, route := strings.Clone(c.Method()), strings.Clone(c.Route().Path)
+		method, route := c.Method(), c.Route().Path
 		if code == fiber.StatusNotFound {
 			route = "unmatched"
 		}

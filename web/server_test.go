@@ -249,3 +249,28 @@ func TestMetricsAfterMixedTraffic(t *testing.T) {
 		}
 	}
 }
+
+// A handler's strings (path parameters, query values) are the handler's to
+// keep: the domain keeps machine ids from operator actions as map keys, and
+// fiber's default would rewrite them with the next request's bytes (a
+// provisioned machine's cached state was lost that way).
+func TestRequestStringsMayBeKept(t *testing.T) {
+	var kept []string
+	s := startServer(t, nil, func(r fiber.Router) {
+		r.Get("/keep/:id", func(c *fiber.Ctx) error {
+			kept = append(kept, c.Params("id"), c.Query("q"))
+			return c.SendStatus(fiber.StatusNoContent)
+		})
+	})
+	var want []string
+	for i := range 20 {
+		id, q := fmt.Sprintf("machine-%02d", i), fmt.Sprintf("query-%02d", 19-i)
+		want = append(want, id, q)
+		if code, _ := get(t, s.base+"/keep/"+id+"?q="+q); code != fiber.StatusNoContent {
+			t.Fatalf("GET /keep/%s = %d", id, code)
+		}
+	}
+	if strings.Join(kept, " ") != strings.Join(want, " ") {
+		t.Fatalf("kept strings changed under the handler:\n got %v\nwant %v", kept, want)
+	}
+}
