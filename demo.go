@@ -12,13 +12,13 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/slipway/slipway/appliance"
 	"github.com/slipway/slipway/appliance/config"
 	"github.com/slipway/slipway/testbed"
+	"github.com/slipway/slipway/wiring"
 )
 
 func demoCommand(stdout, stderr io.Writer) *cobra.Command {
-	ports := appliance.DefaultDemoPorts()
+	ports := wiring.DefaultDemoPorts()
 	var machines int
 	var keep bool
 	var interval, stageDelay time.Duration
@@ -49,7 +49,7 @@ the data directory unless --keep-data.`,
 				return fmt.Errorf("demo: %w", err)
 			}
 			defer bmcs.Close()
-			cfg, err := appliance.DemoConfig(dataDir, ports, inv, testbed.DemoProfileCmdline)
+			cfg, err := wiring.DemoConfig(dataDir, ports, inv, testbed.DemoProfileCmdline)
 			if err != nil {
 				return fmt.Errorf("demo: %w", err)
 			}
@@ -57,7 +57,7 @@ the data directory unless --keep-data.`,
 				return fmt.Errorf("demo: %w", err)
 			}
 			log := newLogger(stderr, config.Log{Level: "warn", Format: "text"})
-			return appliance.New(cfg, appliance.Options{Version: version, Logger: log, OnReady: func(u appliance.URLs) {
+			return wiring.New(cfg, wiring.Options{Version: version, Logger: log, OnReady: func(u wiring.URLs) {
 				printDemoBanner(stdout, u, dataDir, machines, keep, inv.Machines[0].ID)
 				if ports.DHCP != 0 {
 					go bootDemoFleet(cmd.Context(), stdout, ports, machines, interval, stageDelay)
@@ -86,7 +86,7 @@ const (
 
 // demoInventory starts an emulated BMC for each simulated machine and
 // returns the inventory naming them, with the demo's operator account.
-func demoInventory(ctx context.Context, w io.Writer, dataDir string, machines int, node testbed.Node) (appliance.DemoInventory, *testbed.BMCFleet, error) {
+func demoInventory(ctx context.Context, w io.Writer, dataDir string, machines int, node testbed.Node) (wiring.DemoInventory, *testbed.BMCFleet, error) {
 	fleet := testbed.Fleet(machines)
 	bmcs, err := testbed.StartBMCFleet(ctx, machines, node, func(i int, r testbed.BootReport, err error) {
 		if err != nil {
@@ -96,9 +96,9 @@ func demoInventory(ctx context.Context, w io.Writer, dataDir string, machines in
 		fmt.Fprintf(w, "  %-12s %-10s netbooted by its BMC and onboarded: ready in %s\n", fleet[i].ID, r.IP, r.Took.Round(time.Millisecond))
 	})
 	if err != nil {
-		return appliance.DemoInventory{}, nil, err
+		return wiring.DemoInventory{}, nil, err
 	}
-	inv := appliance.DemoInventory{}
+	inv := wiring.DemoInventory{}
 	if inv.Machines, inv.BMCCredentials, err = bmcs.Inventory(dataDir); err != nil {
 		bmcs.Close()
 		return inv, nil, err
@@ -112,7 +112,7 @@ func demoInventory(ctx context.Context, w io.Writer, dataDir string, machines in
 	return inv, bmcs, nil
 }
 
-func printDemoBanner(w io.Writer, u appliance.URLs, dataDir string, machines int, keep bool, firstID string) {
+func printDemoBanner(w io.Writer, u wiring.URLs, dataDir string, machines int, keep bool, firstID string) {
 	host, port, _ := net.SplitHostPort(strings.TrimPrefix(u.MQTT, "mqtt://"))
 	fate := "removed on exit"
 	if keep {
@@ -143,7 +143,7 @@ The simulated machines now power on, netboot and onboard, one line each. Press C
 }
 
 // bootDemoFleet powers the simulated machines on and prints how each boot went.
-func bootDemoFleet(ctx context.Context, w io.Writer, ports appliance.DemoPorts, machines int, interval, stageDelay time.Duration) {
+func bootDemoFleet(ctx context.Context, w io.Writer, ports wiring.DemoPorts, machines int, interval, stageDelay time.Duration) {
 	fleet := testbed.Fleet(machines)
 	var ok int
 	node := testbed.Node{Onboard: true, StageDelay: stageDelay}

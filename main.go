@@ -21,8 +21,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/slipway/slipway/appliance"
 	"github.com/slipway/slipway/appliance/config"
+	"github.com/slipway/slipway/wiring"
 )
 
 // Set at build time by the Makefile (-ldflags -X).
@@ -109,7 +109,7 @@ taken. Stops cleanly on SIGINT or SIGTERM.`,
 				return fmt.Errorf("%s: %w", path, err)
 			}
 			log := newLogger(stderr, cfg.Log)
-			return appliance.New(cfg, appliance.Options{Version: version, Logger: log}).Run(cmd.Context())
+			return wiring.New(cfg, wiring.Options{Version: version, Logger: log}).Run(cmd.Context())
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "/etc/slipway/slipway.yaml", "configuration file")

@@ -1,10 +1,19 @@
-// Package appliance is the brain of Slipway: it takes a validated
-// configuration, checks that the host can carry it (the LAN address is on the
-// LAN interface, every port is free), opens the store, wires the doors
-// (netboot, web, broker) to the domain, starts them in order, reports
-// readiness, and stops them in reverse order on shutdown so that in-flight
-// requests finish and the database is closed cleanly.
+// Package appliance is Slipway's model: the vocabulary and services every
+// door speaks to, and nothing that faces the network. Each concern is a
+// sub-package:
 //
-// Sub-packages: config (the YAML file and its validation) and domain (the
-// shared vocabulary and, as it grows, the services every door calls).
+//   - domain: machines, their MACs and NICo lifecycle, leases, onboarding
+//     heartbeats, and the read types (machine, transition, lease) the doors
+//     map to their own JSON or MQTT shapes;
+//   - bmc: Redfish BMCs, their poller, discovery and actions;
+//   - firmware: the image library and firmware updates;
+//   - task: stored asynchronous work as the doors read it;
+//   - outbox: the messages a commit announces, and the consumers (the
+//     MQTT relay, the console's stream) that read them with cursors;
+//   - auth: users, roles and sessions;
+//   - config: the YAML file, its defaults and its validation;
+//   - keyfile: the appliance's own secret keys.
+//
+// The model writes through store and imports no door: doors (netboot,
+// web, broker) import it, and wiring connects the two.
 package appliance

@@ -8,6 +8,8 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/slipway/slipway/appliance/config"
 )
 
 // Access says who may use the bus and how.
@@ -33,7 +35,7 @@ type Rule struct {
 
 // reservedPrefixes are published by Slipway alone: no rule can open them
 // for writing.
-func reservedPrefixes() []string { return []string{NICoPrefix, SlipwayPrefix} }
+func reservedPrefixes() []string { return config.ReservedTopicPrefixes() }
 
 // accessHook is the broker's only authentication and ACL hook. mochi
 // OR-combines hooks (any hook that allows, allows), so an allow-all hook
@@ -125,19 +127,4 @@ func covers(rule, filter string) bool {
 		}
 	}
 	return len(fs) == len(rs)
-}
-
-// OverlapsReserved says whether a filter can match a topic Slipway reserves,
-// so that config validation can refuse write rules on it.
-func OverlapsReserved(filter string) bool {
-	level, _, _ := strings.Cut(filter, "/")
-	if level == "+" || level == "#" {
-		return true
-	}
-	for _, p := range reservedPrefixes() {
-		if level+"/" == p {
-			return true
-		}
-	}
-	return false
 }

@@ -35,14 +35,6 @@ func TestCovers(t *testing.T) {
 	}
 }
 
-func TestOverlapsReserved(t *testing.T) {
-	for filter, want := range map[string]bool{"NICO/#": true, "#": true, "+/v1/x": true, "slipway/v1/+": true, "site/#": false, "NICOLAS/x": false} {
-		if got := OverlapsReserved(filter); got != want {
-			t.Errorf("OverlapsReserved(%q) = %v, want %v", filter, got, want)
-		}
-	}
-}
-
 // A named user does what its rules say and nothing more; a wrong password
 // is refused; with anonymous access off, so is a client with no name.
 func TestNamedUsersAndAnonymousAccess(t *testing.T) {

@@ -5,16 +5,18 @@ import (
 	"time"
 
 	"github.com/slipway/slipway/appliance/bmc"
+	"github.com/slipway/slipway/appliance/config"
 	"github.com/slipway/slipway/appliance/domain"
-	"github.com/slipway/slipway/store"
+	"github.com/slipway/slipway/appliance/outbox"
+	"github.com/slipway/slipway/appliance/task"
 )
 
 // Topics Slipway publishes on. Only Slipway publishes under these prefixes.
 const (
 	// NICoPrefix is NICo's event bus: NICO/v1/machine/{machineId}/state.
-	NICoPrefix = "NICO/"
+	NICoPrefix = config.NICoTopicPrefix
 	// SlipwayPrefix is Slipway's own events: slipway/v1/machine/{machineId}/onboarding.
-	SlipwayPrefix = "slipway/"
+	SlipwayPrefix = config.SlipwayTopicPrefix
 )
 
 // StateTopic is where machine id's lifecycle state is published, retained.
@@ -60,47 +62,68 @@ type Events struct{}
 
 // StateMessage is a transition: QoS 1, retained, so a new subscriber sees
 // every machine's current state.
-func (Events) StateMessage(machineID string, s domain.State, at time.Time) store.Event {
+func (Events) StateMessage(machineID string, s domain.State, at time.Time) outbox.Message {
 	return event(StateTopic(machineID), StateChangeMessage{MachineID: machineID, Timestamp: at.UTC(), ManagedHostState: s})
 }
 
 // StageMessage is a heartbeat: QoS 1, retained (the latest per machine).
-func (Events) StageMessage(r domain.StageReport) store.Event {
+func (Events) StageMessage(r domain.StageReport) outbox.Message {
 	return event(OnboardingTopic(r.MachineID), OnboardingMessage{MachineID: r.MachineID, MAC: string(r.MAC), IP: r.ClientIP,
 		Stage: string(r.Stage), Phase: string(r.Phase), Detail: r.Detail, Timestamp: r.At.UTC(), State: r.State.Label()})
 }
 
 // GoneMessages clear a deleted machine's retained state and onboarding
 // messages (an empty retained message deletes the retained one).
-func (e Events) GoneMessages(machineID string) []store.Event {
-	return []store.Event{cleared(StateTopic(machineID)), e.OnboardingClearedMessage(machineID)}
+func (e Events) GoneMessages(machineID string) []outbox.Message {
+	return []outbox.Message{cleared(StateTopic(machineID)), e.OnboardingClearedMessage(machineID)}
 }
 
 // OnboardingClearedMessage clears a machine's retained last heartbeat,
 // when an operator resets its onboarding record.
-func (Events) OnboardingClearedMessage(machineID string) store.Event {
+func (Events) OnboardingClearedMessage(machineID string) outbox.Message {
 	return cleared(OnboardingTopic(machineID))
 }
 
 // cleared is the empty retained message that deletes a topic's retained one.
-func cleared(topic string) store.Event {
-	return store.Event{Topic: topic, Payload: []byte{}, QoS: 1, Retain: true}
+func cleared(topic string) outbox.Message {
+	return outbox.Message{Topic: topic, Payload: []byte{}, QoS: 1, Retain: true}
 }
 
 // BMCMessage is a BMC's changed status: QoS 1, retained. It never
 // carries credentials (bmc.Status has none).
-func (Events) BMCMessage(s bmc.Status) store.Event { return event(BMCTopic(s.ID), s) }
+func (Events) BMCMessage(s bmc.Status) outbox.Message { return event(BMCTopic(s.ID), s) }
 
 // BMCGoneMessage clears a removed BMC's retained status.
-func (Events) BMCGoneMessage(bmcID string) store.Event { return cleared(BMCTopic(bmcID)) }
+func (Events) BMCGoneMessage(bmcID string) outbox.Message { return cleared(BMCTopic(bmcID)) }
+
+// TaskPayload is a task as the bus carries it: its params and result as
+// the JSON objects they are.
+type TaskPayload struct {
+	ID         string          `json:"task_id"`
+	Kind       string          `json:"kind"`
+	MachineID  string          `json:"machine_id,omitempty"`
+	Status     string          `json:"status"`
+	Step       string          `json:"step"`
+	Progress   int             `json:"progress"`
+	Message    string          `json:"message"`
+	Params     json.RawMessage `json:"params"`
+	Result     json.RawMessage `json:"result"`
+	CreatedAt  time.Time       `json:"created_at,omitzero"`
+	UpdatedAt  time.Time       `json:"updated_at,omitzero"`
+	FinishedAt time.Time       `json:"finished_at,omitzero"`
+}
 
 // TaskMessage is a task's new step or progress: QoS 1, retained.
-func (Events) TaskMessage(t store.Task) store.Event { return event(TaskTopic(t.ID), t) }
+func (Events) TaskMessage(t task.Task) outbox.Message {
+	return event(TaskTopic(t.ID), TaskPayload{ID: t.ID, Kind: t.Kind, MachineID: t.MachineID, Status: t.Status, Step: t.Step,
+		Progress: t.Progress, Message: t.Message, Params: t.Params, Result: t.Result,
+		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, FinishedAt: t.FinishedAt})
+}
 
-func event(topic string, payload any) store.Event {
+func event(topic string, payload any) outbox.Message {
 	b, err := json.Marshal(payload)
 	if err != nil {
 		panic("encode " + topic + ": " + err.Error()) // plain structs: cannot fail
 	}
-	return store.Event{Topic: topic, Payload: b, QoS: 1, Retain: true}
+	return outbox.Message{Topic: topic, Payload: b, QoS: 1, Retain: true}
 }

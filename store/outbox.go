@@ -2,25 +2,27 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
 
-// Event is a message waiting in the outbox to be published. It is written
-// in the same transaction as the change it announces, so a crash between
-// commit and publish delays the message but never loses it.
+// Event is a message in the outbox. It is written in the same transaction
+// as the change it announces, so a crash between commit and publish delays
+// the message but never loses it. Consumers read events in id order, which
+// is commit order, and keep their place with a cursor.
 type Event struct {
-	ID          int64
-	Topic       string
-	Payload     []byte
-	QoS         byte
-	Retain      bool
-	CreatedAt   time.Time
-	PublishedAt time.Time // zero while pending
+	ID        int64
+	Topic     string
+	Payload   []byte
+	QoS       byte
+	Retain    bool
+	CreatedAt time.Time
 }
 
 // Enqueue adds an event to the outbox and returns its id; ids grow in commit
-// order, which is the order events are published in.
+// order, which is the order events are consumed in.
 func (tx *Tx) Enqueue(e Event) (int64, error) {
 	res, err := tx.exec(`INSERT INTO outbox (topic, payload, qos, retain, created_at) VALUES (?, ?, ?, ?, ?)`,
 		e.Topic, e.Payload, int(e.QoS), e.Retain, formatTime(tx.now))
@@ -30,31 +32,75 @@ func (tx *Tx) Enqueue(e Event) (int64, error) {
 	return res.LastInsertId()
 }
 
-// PendingEvents returns up to limit unpublished events, oldest first.
-func (s *Store) PendingEvents(ctx context.Context, limit int) ([]Event, error) {
+// EventsAfter returns up to limit events with ids above after, oldest first.
+func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]Event, error) {
 	return queryAll(ctx, s.db, "read outbox", func(r rowScanner) (e Event, err error) {
 		var qos int
 		err = r.Scan(&e.ID, &e.Topic, &e.Payload, &qos, &e.Retain, storedTime{t: &e.CreatedAt})
 		e.QoS = byte(qos)
 		return e, err
-	}, `SELECT id, topic, payload, qos, retain, created_at FROM outbox
-		WHERE published_at IS NULL ORDER BY id LIMIT ?`, limit)
+	}, `SELECT id, topic, payload, qos, retain, created_at FROM outbox WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
 }
 
-// MarkPublishedThrough records that every pending event up to and
-// including id was published. The relay publishes in id order, so one
-// statement marks a whole batch.
-func (tx *Tx) MarkPublishedThrough(id int64) error {
-	if _, err := tx.exec(`UPDATE outbox SET published_at = ? WHERE id <= ? AND published_at IS NULL`, formatTime(tx.now), id); err != nil {
-		return fmt.Errorf("mark events through %d published: %w", id, err)
+// LastEventID is the id of the newest event ever enqueued (0 for none),
+// pruned or not.
+func (s *Store) LastEventID(ctx context.Context) (int64, error) {
+	var id int64
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)`).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("read the outbox's last id: %w", err)
+	}
+	return id, nil
+}
+
+// Cursor is where consumer is in the outbox; found is false for a consumer
+// never seen.
+func (s *Store) Cursor(ctx context.Context, consumer string) (lastID int64, found bool, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT last_id FROM outbox_cursors WHERE consumer = ?`, consumer).Scan(&lastID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("read the outbox cursor of %s: %w", consumer, err)
+	}
+	return lastID, true, nil
+}
+
+// Cursors are every stored consumer's place in the outbox.
+func (s *Store) Cursors(ctx context.Context) (map[string]int64, error) {
+	type row struct {
+		consumer string
+		last     int64
+	}
+	rows, err := queryAll(ctx, s.db, "read outbox cursors", func(r rowScanner) (c row, err error) {
+		return c, r.Scan(&c.consumer, &c.last)
+	}, `SELECT consumer, last_id FROM outbox_cursors`)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		out[r.consumer] = r.last
+	}
+	return out, nil
+}
+
+// SetCursor records that consumer has handled every event up to and
+// including lastID. A cursor never moves back.
+func (tx *Tx) SetCursor(consumer string, lastID int64) error {
+	_, err := tx.exec(`INSERT INTO outbox_cursors (consumer, last_id, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (consumer) DO UPDATE SET last_id = max(last_id, excluded.last_id), updated_at = excluded.updated_at`,
+		consumer, lastID, formatTime(tx.now))
+	if err != nil {
+		return fmt.Errorf("move the outbox cursor of %s to %d: %w", consumer, lastID, err)
 	}
 	return nil
 }
 
-// PruneOutbox deletes published events older than before, so the outbox
-// does not grow without end.
-func (s *Store) PruneOutbox(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?`, formatTime(before))
+// PruneOutbox deletes the events up to and including throughID that were
+// enqueued before before, and says how many.
+func (s *Store) PruneOutbox(ctx context.Context, throughID int64, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE id <= ? AND created_at < ?`, throughID, formatTime(before))
 	if err != nil {
 		return 0, fmt.Errorf("prune outbox: %w", err)
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -261,7 +262,7 @@ func TestOutboxKeepsCommitOrderAndSurvivesRollback(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("Update returned %v", err)
 	}
-	pending, err := s.PendingEvents(ctx, 10)
+	pending, err := s.EventsAfter(ctx, 0, 10)
 	if err != nil || len(pending) != 3 {
 		t.Fatalf("pending = %v, %v", pending, err)
 	}
@@ -270,14 +271,37 @@ func TestOutboxKeepsCommitOrderAndSurvivesRollback(t *testing.T) {
 			t.Fatalf("event %d = %+v", i, e)
 		}
 	}
-	if err := s.Update(ctx, func(tx *Tx) error { return tx.MarkPublishedThrough(pending[1].ID) }); err != nil {
-		t.Fatal(err)
+	if last, err := s.LastEventID(ctx); err != nil || last != pending[2].ID {
+		t.Fatalf("last event id %d (%v), want %d", last, err, pending[2].ID)
 	}
-	pending, _ = s.PendingEvents(ctx, 10)
-	if len(pending) != 1 || pending[0].Payload[0] != 2 {
-		t.Fatalf("after publish, pending = %+v", pending)
+	if at, found, err := s.Cursor(ctx, "mqtt"); err != nil || !found || at != 0 {
+		t.Fatalf("the relay's cursor starts at the start: %d %v %v", at, found, err)
 	}
-	n, err := s.PruneOutbox(ctx, time.Now().Add(time.Minute))
+	if _, found, err := s.Cursor(ctx, "bridge"); err != nil || found {
+		t.Fatalf("a cursor for a consumer never seen: %v %v", found, err)
+	}
+	move := func(to int64) {
+		t.Helper()
+		if err := s.Update(ctx, func(tx *Tx) error { return tx.SetCursor("bridge", to) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	move(pending[1].ID)
+	move(pending[0].ID) // never back
+	if at, found, err := s.Cursor(ctx, "bridge"); err != nil || !found || at != pending[1].ID {
+		t.Fatalf("cursor at %d %v %v, want %d", at, found, err, pending[1].ID)
+	}
+	after, _ := s.EventsAfter(ctx, pending[1].ID, 10)
+	if len(after) != 1 || after[0].Payload[0] != 2 {
+		t.Fatalf("after the cursor = %+v", after)
+	}
+	if all, err := s.Cursors(ctx); err != nil || all["bridge"] != pending[1].ID || all["mqtt"] != 0 || len(all) != 2 {
+		t.Fatalf("cursors %v %v", all, err)
+	}
+	if n, err := s.PruneOutbox(ctx, pending[1].ID, time.Now().Add(-time.Minute)); err != nil || n != 0 {
+		t.Fatalf("pruned %d events younger than asked (%v)", n, err)
+	}
+	n, err := s.PruneOutbox(ctx, pending[1].ID, time.Now().Add(time.Minute))
 	if err != nil || n != 2 {
 		t.Fatalf("pruned %d, %v", n, err)
 	}
@@ -383,5 +407,46 @@ func BenchmarkMachinesPage10k(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A database from before cursors: what the relay had published becomes the
+// "mqtt" cursor, so nothing is published twice and nothing pending is lost.
+func TestOutboxCursorsMigrationKeepsTheRelaysPlace(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "slipway.db")
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := sql.Open("sqlite", dsn(path, Options{BusyTimeout: time.Second}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:4] {
+		if _, err := old.Exec(m.sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := old.Exec(`PRAGMA user_version = 4;
+		INSERT INTO outbox (topic, payload, qos, retain, created_at, published_at) VALUES
+			('a', x'00', 1, 1, '2026-01-01T00:00:00.000000000Z', '2026-01-01T00:00:01.000000000Z'),
+			('b', x'01', 1, 1, '2026-01-01T00:00:00.000000000Z', '2026-01-01T00:00:01.000000000Z'),
+			('c', x'02', 1, 1, '2026-01-01T00:00:00.000000000Z', NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	at, found, err := s.Cursor(ctx, "mqtt")
+	if err != nil || !found || at != 2 {
+		t.Fatalf("mqtt cursor %d %v %v, want 2", at, found, err)
+	}
+	pending, err := s.EventsAfter(ctx, at, 10)
+	if err != nil || len(pending) != 1 || pending[0].Topic != "c" {
+		t.Fatalf("pending after the migration: %+v %v", pending, err)
 	}
 }

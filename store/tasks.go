@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -24,34 +23,6 @@ type Task struct {
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	FinishedAt time.Time
-}
-
-// MarshalJSON shows a task as the API and the event bus do: its params and
-// result as the JSON objects they are.
-func (t Task) MarshalJSON() ([]byte, error) {
-	type view struct {
-		ID         string          `json:"task_id"`
-		Kind       string          `json:"kind"`
-		MachineID  string          `json:"machine_id,omitempty"`
-		Status     string          `json:"status"`
-		Step       string          `json:"step"`
-		Progress   int             `json:"progress"`
-		Message    string          `json:"message"`
-		Params     json.RawMessage `json:"params"`
-		Result     json.RawMessage `json:"result"`
-		CreatedAt  time.Time       `json:"created_at,omitzero"`
-		UpdatedAt  time.Time       `json:"updated_at,omitzero"`
-		FinishedAt time.Time       `json:"finished_at,omitzero"`
-	}
-	return json.Marshal(view{t.ID, t.Kind, t.MachineID, t.Status, t.Step, t.Progress, t.Message,
-		rawOrEmpty(t.Params), rawOrEmpty(t.Result), t.CreatedAt, t.UpdatedAt, t.FinishedAt})
-}
-
-func rawOrEmpty(s string) json.RawMessage {
-	if !json.Valid([]byte(s)) {
-		return json.RawMessage("{}")
-	}
-	return json.RawMessage(s)
 }
 
 // PutTask inserts or replaces a task.

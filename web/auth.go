@@ -15,7 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/slipway/slipway/appliance/auth"
-	"github.com/slipway/slipway/store"
+	"github.com/slipway/slipway/appliance/domain"
 )
 
 // Auth is who may use the API and the console.
@@ -23,7 +23,7 @@ type Auth interface {
 	Login(name, password, client string) (auth.Session, error)
 	Verify(token string) (auth.Session, error)
 	Logout(ctx context.Context, s auth.Session) error
-	Check(name, password, client string) (store.User, error)
+	Check(name, password, client string) (auth.User, error)
 	Users() []auth.User
 	AddUser(ctx context.Context, name, role, password string) (auth.User, error)
 	SetPassword(ctx context.Context, name, password string) error
@@ -225,9 +225,9 @@ func authRoutes(api fiber.Router, a Auth) {
 // userError: unknown 404, taken or config-owned 409, else a bad request.
 func userError(err error) error {
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound):
 		return fiber.NewError(fiber.StatusNotFound, err.Error())
-	case errors.Is(err, store.ErrConflict), errors.Is(err, auth.ErrConfigUser):
+	case errors.Is(err, domain.ErrConflict), errors.Is(err, auth.ErrConfigUser):
 		return fiber.NewError(fiber.StatusConflict, err.Error())
 	}
 	return fiber.NewError(fiber.StatusBadRequest, err.Error())

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/slipway/slipway/appliance/auth"
+	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/testbed/testkit"
 )
 
@@ -33,5 +34,5 @@ func testAuth(t *testing.T) *auth.Service {
 // emptyMachines is a machine inventory with no machines.
 func emptyMachines(t *testing.T) MachineReader {
 	db, _ := testkit.OpenStore(t)
-	return db
+	return domain.Fleet{DB: db}
 }

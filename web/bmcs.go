@@ -10,7 +10,6 @@ import (
 
 	"github.com/slipway/slipway/appliance/bmc"
 	"github.com/slipway/slipway/appliance/domain"
-	"github.com/slipway/slipway/store"
 )
 
 // BMCs is the BMC manager as the API uses it.
@@ -129,7 +128,7 @@ func actionError(err error) error {
 	var illegal *domain.IllegalTransitionError
 	var action *bmc.ActionError
 	switch {
-	case errors.Is(err, bmc.ErrUnknownBMC), errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, bmc.ErrUnknownBMC), errors.Is(err, domain.ErrNotFound):
 		return fiber.NewError(fiber.StatusNotFound, err.Error())
 	case errors.As(err, &illegal):
 		return fiber.NewError(fiber.StatusConflict, err.Error())

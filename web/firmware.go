@@ -3,28 +3,30 @@ package web
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/slipway/slipway/appliance/firmware"
-	"github.com/slipway/slipway/store"
+	"github.com/slipway/slipway/appliance/task"
 )
 
 // Firmware is the image library and the update engine as the API uses them.
 type Firmware interface {
-	Images(ctx context.Context) ([]store.FirmwareImage, error)
-	Add(ctx context.Context, u firmware.Upload, r io.Reader) (store.FirmwareImage, error)
-	Start(ctx context.Context, machineID, imageID string) (store.Task, error)
+	Images(ctx context.Context) ([]firmware.Image, error)
+	Add(ctx context.Context, u firmware.Upload, r io.Reader) (firmware.Image, error)
+	Start(ctx context.Context, machineID, imageID string) (task.Task, error)
 }
 
 // Tasks is the read side of stored tasks.
 type Tasks interface {
-	Tasks(ctx context.Context, machineID string, limit int) ([]store.Task, error)
-	Task(ctx context.Context, id string) (store.Task, error)
+	Tasks(ctx context.Context, machineID string, limit int) ([]task.Task, error)
+	Task(ctx context.Context, id string) (task.Task, error)
 }
 
 type imageJSON struct {
@@ -37,9 +39,31 @@ type imageJSON struct {
 	CreatedAt string `json:"created_at"`
 }
 
-func toImageJSON(im store.FirmwareImage) imageJSON {
+func toImageJSON(im firmware.Image) imageJSON {
 	return imageJSON{ID: im.ID, Component: im.Component, Version: im.Version, Size: im.Size, Filename: im.Filename,
 		URL: "/firmware/" + firmware.FileName(im.ID), CreatedAt: im.CreatedAt.UTC().Format("2006-01-02T15:04:05Z")}
+}
+
+// taskJSON is a task as the API shows it: its params and result as the
+// JSON objects they are.
+type taskJSON struct {
+	ID         string          `json:"task_id"`
+	Kind       string          `json:"kind"`
+	MachineID  string          `json:"machine_id,omitempty"`
+	Status     string          `json:"status"`
+	Step       string          `json:"step"`
+	Progress   int             `json:"progress"`
+	Message    string          `json:"message"`
+	Params     json.RawMessage `json:"params"`
+	Result     json.RawMessage `json:"result"`
+	CreatedAt  time.Time       `json:"created_at,omitzero"`
+	UpdatedAt  time.Time       `json:"updated_at,omitzero"`
+	FinishedAt time.Time       `json:"finished_at,omitzero"`
+}
+
+func toTaskJSON(t task.Task) taskJSON {
+	return taskJSON{ID: t.ID, Kind: t.Kind, MachineID: t.MachineID, Status: t.Status, Step: t.Step, Progress: t.Progress,
+		Message: t.Message, Params: t.Params, Result: t.Result, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, FinishedAt: t.FinishedAt}
 }
 
 // uploadPath is the one endpoint whose body may exceed the body limit: it
@@ -96,7 +120,7 @@ func firmwareRoutes(api fiber.Router, fw Firmware) {
 		if err != nil {
 			return actionError(err)
 		}
-		return c.Status(fiber.StatusAccepted).JSON(t)
+		return c.Status(fiber.StatusAccepted).JSON(toTaskJSON(t))
 	})
 }
 
@@ -110,17 +134,18 @@ func taskRoutes(api fiber.Router, tasks Tasks) {
 		if err != nil {
 			return err
 		}
-		if list == nil {
-			list = []store.Task{}
+		out := make([]taskJSON, len(list))
+		for i, t := range list {
+			out[i] = toTaskJSON(t)
 		}
-		return c.JSON(fiber.Map{"tasks": list})
+		return c.JSON(fiber.Map{"tasks": out})
 	})
 	api.Get("/tasks/:id", func(c *fiber.Ctx) error {
 		t, err := tasks.Task(c.UserContext(), c.Params("id"))
 		if err != nil {
 			return actionError(err)
 		}
-		return c.JSON(t)
+		return c.JSON(toTaskJSON(t))
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -17,7 +18,7 @@ import (
 	"testing"
 
 	"github.com/slipway/slipway/appliance/firmware"
-	"github.com/slipway/slipway/store"
+	"github.com/slipway/slipway/appliance/task"
 	"github.com/slipway/slipway/testbed/testkit"
 )
 
@@ -27,9 +28,9 @@ type library struct {
 	started []string
 }
 
-func (l *library) Start(_ context.Context, machineID, imageID string) (store.Task, error) {
+func (l *library) Start(_ context.Context, machineID, imageID string) (task.Task, error) {
 	l.started = append(l.started, machineID+" "+imageID)
-	return store.Task{ID: "t1", Kind: firmware.TaskKind, MachineID: machineID, Status: "queued", Params: `{"image_id":"` + imageID + `"}`}, nil
+	return task.Task{ID: "t1", Kind: firmware.TaskKind, MachineID: machineID, Status: task.Queued, Params: json.RawMessage(`{"image_id":"` + imageID + `"}`)}, nil
 }
 
 func TestFirmwareUploadStreamsAndChecks(t *testing.T) {
@@ -44,7 +45,7 @@ func TestFirmwareUploadStreamsAndChecks(t *testing.T) {
 	}
 	defer root.Close()
 	fw := &library{Library: lib}
-	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Firmware: fw, FirmwareRoot: root, Tasks: db,
+	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Firmware: fw, FirmwareRoot: root, Tasks: task.Reader{DB: db},
 		Auth: testAuth(t)})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/store"
 	"github.com/slipway/slipway/testbed/testkit"
 )
@@ -149,8 +150,8 @@ func TestOverviewLeasesAndSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Auth: testAuth(t), Fleet: db, Leases: fakeLeases{}, BMCs: &fakeBMCs{},
-		LeaseList: db, Settings: func() (string, error) { return "users:\n  - {name: ann, password_hash: (redacted)}\n", nil }})
+	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Auth: testAuth(t), Fleet: domain.Fleet{DB: db}, Leases: fakeLeases{}, BMCs: &fakeBMCs{},
+		LeaseList: domain.Fleet{DB: db}, Settings: func() (string, error) { return "users:\n  - {name: ann, password_hash: (redacted)}\n", nil }})
 	if err != nil {
 		t.Fatal(err)
 	}

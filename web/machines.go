@@ -11,14 +11,14 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/slipway/slipway/store"
+	"github.com/slipway/slipway/appliance/domain"
 )
 
 // MachineReader is the read side of the machine inventory.
 type MachineReader interface {
-	Machine(ctx context.Context, id string) (store.Machine, error)
-	Machines(ctx context.Context, f store.MachineFilter) ([]store.Machine, error)
-	Transitions(ctx context.Context, machineID string) ([]store.Transition, error)
+	Machine(ctx context.Context, id string) (domain.MachineRecord, error)
+	Machines(ctx context.Context, f domain.MachineFilter) ([]domain.MachineRecord, error)
+	Transitions(ctx context.Context, machineID string) ([]domain.Transition, error)
 }
 
 // machineJSON is a machine as the native API shows it.
@@ -55,12 +55,16 @@ type transitionJSON struct {
 	At    time.Time       `json:"at"`
 }
 
-func toMachineJSON(m store.Machine) machineJSON {
-	out := machineJSON{ID: m.ID, MACs: m.MACs, Hostname: m.Hostname, Profile: m.Profile, BMC: m.BMCEndpoint,
-		Source: m.Source, State: json.RawMessage(m.StateJSON), StateSince: m.StateSince, CreatedAt: m.CreatedAt,
-		IP: m.Seen.IP, LastHeartbeat: m.Seen.LastHeartbeat, Power: m.Seen.Power}
-	if out.MACs == nil {
-		out.MACs = []string{}
+func toTransitionJSON(t domain.Transition) transitionJSON {
+	return transitionJSON{Seq: t.Seq, From: t.From, To: t.To, State: t.State, Cause: t.Cause, At: t.At}
+}
+
+func toMachineJSON(m domain.MachineRecord) machineJSON {
+	out := machineJSON{ID: m.ID, MACs: make([]string, len(m.MACs)), Hostname: m.Hostname, Profile: m.Profile, BMC: m.BMCEndpoint,
+		Source: m.Source, State: m.State, StateSince: m.StateSince, CreatedAt: m.CreatedAt,
+		IP: m.IP, LastHeartbeat: m.LastHeartbeat, Power: m.Power}
+	for i, mac := range m.MACs {
+		out.MACs[i] = string(mac)
 	}
 	if m.RackID != "" {
 		out.Rack = &rackJSON{ID: m.RackID, Name: m.RackName, Tray: m.Tray, TrayType: m.TrayType}
@@ -76,7 +80,7 @@ func machineRoutes(api fiber.Router, machines MachineReader) {
 		if err != nil || limit < 1 || limit > maxPage {
 			return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("limit must be a whole number from 1 to %d", maxPage))
 		}
-		f := store.MachineFilter{State: c.Query("state"), Query: c.Query("q"), AfterID: c.Query("after"), Limit: limit}
+		f := domain.MachineFilter{State: c.Query("state"), Query: c.Query("q"), AfterID: c.Query("after"), Limit: limit}
 		list, err := machines.Machines(c.UserContext(), f)
 		if err != nil {
 			return err
@@ -101,7 +105,7 @@ func machineRoutes(api fiber.Router, machines MachineReader) {
 	})
 	api.Get("/machines/:id", func(c *fiber.Ctx) error {
 		m, err := machines.Machine(c.UserContext(), c.Params("id"))
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, domain.ErrNotFound) {
 			return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("no machine with id %q", c.Params("id")))
 		}
 		if err != nil {
@@ -113,7 +117,7 @@ func machineRoutes(api fiber.Router, machines MachineReader) {
 		}
 		history := make([]transitionJSON, len(hist))
 		for i, t := range hist {
-			history[i] = transitionJSON{Seq: t.Seq, From: t.From, To: t.To, State: json.RawMessage(t.StateJSON), Cause: t.Cause, At: t.At}
+			history[i] = toTransitionJSON(t)
 		}
 		return c.JSON(fiber.Map{"machine": toMachineJSON(m), "history": history})
 	})

@@ -49,7 +49,7 @@ func startOnboarding(t *testing.T) onboardingServer {
 	ci := cloudinit.New(cloudinit.Config{TemplatesDir: dir, Templates: map[string]string{"debian": "debian.yaml"},
 		DefaultProfile: "debian", LANIP: netip.MustParseAddr("10.88.0.1"), Logger: quiet}, inv)
 	s, err := newServer(Config{Addr: netip.MustParseAddr("127.0.0.1"), Metrics: prometheus.NewRegistry(), Logger: quiet,
-		Machines: db, CloudInit: ci, Onboarding: inv, ServerURL: "http://10.88.0.1:80", Auth: testAuth(t)}, nil)
+		Machines: domain.Fleet{DB: db}, CloudInit: ci, Onboarding: inv, ServerURL: "http://10.88.0.1:80", Auth: testAuth(t)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,17 +2,16 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/slipway/slipway/store"
+	"github.com/slipway/slipway/appliance/domain"
 )
 
 // FleetStats counts machines and lists what happened last.
 type FleetStats interface {
 	CountMachinesByState(ctx context.Context) (map[string]int, error)
-	RecentTransitions(ctx context.Context, limit int) ([]store.Transition, error)
+	RecentTransitions(ctx context.Context, limit int) ([]domain.Transition, error)
 }
 
 // LeaseStats is the DHCP pool's use.
@@ -62,11 +61,10 @@ func overview(fleet FleetStats, bmcs BMCs, leases LeaseStats) fiber.Handler {
 	}
 }
 
-func recentJSONs(ts []store.Transition) []recentJSON {
+func recentJSONs(ts []domain.Transition) []recentJSON {
 	out := make([]recentJSON, len(ts))
 	for i, t := range ts {
-		out[i] = recentJSON{MachineID: t.MachineID, transitionJSON: transitionJSON{Seq: t.Seq, From: t.From, To: t.To,
-			State: json.RawMessage(t.StateJSON), Cause: t.Cause, At: t.At}}
+		out[i] = recentJSON{MachineID: t.MachineID, transitionJSON: toTransitionJSON(t)}
 	}
 	return out
 }

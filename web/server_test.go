@@ -17,6 +17,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/store"
 	"github.com/slipway/slipway/testbed/testkit"
 )
@@ -39,7 +40,7 @@ func startServer(t *testing.T, ready func(context.Context) error, extra ...func(
 		routes = extra[0]
 	}
 	s, err := newServer(Config{Addr: netip.MustParseAddr("127.0.0.1"), Port: 0, Version: "test",
-		Metrics: prometheus.NewRegistry(), Ready: ready, Machines: db, Auth: testAuth(t)}, routes)
+		Metrics: prometheus.NewRegistry(), Ready: ready, Machines: domain.Fleet{DB: db}, Auth: testAuth(t)}, routes)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,12 +8,12 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/slipway/slipway/store"
+	"github.com/slipway/slipway/appliance/domain"
 )
 
 // Leases lists the DHCP leases.
 type Leases interface {
-	Leases(ctx context.Context) ([]store.Lease, error)
+	Leases(ctx context.Context) ([]domain.Lease, error)
 }
 
 type leaseJSON struct {
@@ -33,7 +33,7 @@ func leaseRoutes(api fiber.Router, leases Leases) {
 		}
 		out := make([]leaseJSON, len(list))
 		for i, l := range list {
-			out[i] = leaseJSON{IP: l.IP, MAC: l.MAC, Hostname: l.Hostname, State: l.State, ExpiresAt: l.ExpiresAt, UpdatedAt: l.UpdatedAt}
+			out[i] = leaseJSON{IP: l.IP, MAC: string(l.MAC), Hostname: l.Hostname, State: l.State, ExpiresAt: l.ExpiresAt, UpdatedAt: l.UpdatedAt}
 		}
 		// By address, as people read a pool.
 		sort.Slice(out, func(i, j int) bool {

@@ -204,9 +204,9 @@ func randomPassword() string {
 
 // Check verifies a user name and password from client (an address, for
 // limiting guesses). It is what a login and HTTP basic authentication do.
-func (s *Service) Check(name, password, client string) (store.User, error) {
+func (s *Service) Check(name, password, client string) (User, error) {
 	if wait := s.limiter.blocked(client); wait > 0 {
-		return store.User{}, &TooManyAttemptsError{RetryAfter: wait}
+		return User{}, &TooManyAttemptsError{RetryAfter: wait}
 	}
 	s.mu.Lock()
 	u, known := s.users[name]
@@ -218,10 +218,10 @@ func (s *Service) Check(name, password, client string) (store.User, error) {
 	if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)); err != nil || !known {
 		wait := s.limiter.failed(client)
 		s.log.Warn("login refused", "user", name, "client", client, "known_user", known, "blocked_for", wait)
-		return store.User{}, ErrBadCredentials
+		return User{}, ErrBadCredentials
 	}
 	s.limiter.succeeded(client)
-	return u, nil
+	return userOf(u), nil
 }
 
 // unknownUserHash is a bcrypt hash of a password nobody has.

@@ -24,9 +24,13 @@ func (s *Service) Users() []User {
 	list := s.snapshot()
 	out := make([]User, len(list))
 	for i, u := range list {
-		out[i] = User{Name: u.Name, Role: u.Role, Source: u.Source, MustChange: u.MustChange}
+		out[i] = userOf(u)
 	}
 	return out
+}
+
+func userOf(u store.User) User {
+	return User{Name: u.Name, Role: u.Role, Source: u.Source, MustChange: u.MustChange}
 }
 
 var userName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)

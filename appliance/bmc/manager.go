@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/appliance/outbox"
 	"github.com/slipway/slipway/store"
 )
 
@@ -28,9 +29,9 @@ type Machines interface {
 // Announcer turns a BMC's status into its event-bus message (the broker
 // package provides it).
 type Announcer interface {
-	BMCMessage(s Status) store.Event
+	BMCMessage(s Status) outbox.Message
 	// BMCGoneMessage clears what the bus retains of a removed BMC.
-	BMCGoneMessage(bmcID string) store.Event
+	BMCGoneMessage(bmcID string) outbox.Message
 }
 
 // Config is what a Manager works with.
@@ -187,7 +188,7 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 		if m.cfg.Announce == nil {
 			return nil
 		}
-		_, err := tx.Enqueue(m.cfg.Announce.BMCGoneMessage(id))
+		err := outbox.Enqueue(tx, m.cfg.Announce.BMCGoneMessage(id))
 		enqueued = err == nil
 		return err
 	})

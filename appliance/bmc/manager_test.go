@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/appliance/outbox"
 	"github.com/slipway/slipway/store"
 	"github.com/slipway/slipway/testbed/bmcemu"
 	"github.com/slipway/slipway/testbed/testkit"
@@ -26,13 +27,13 @@ import (
 // recorder is the bus side of the tests: it numbers each BMC message.
 type recorder struct{}
 
-func (recorder) BMCGoneMessage(id string) store.Event {
-	return store.Event{Topic: "test/bmc/" + id, Payload: []byte{}, QoS: 1, Retain: true}
+func (recorder) BMCGoneMessage(id string) outbox.Message {
+	return outbox.Message{Topic: "test/bmc/" + id, Payload: []byte{}, QoS: 1, Retain: true}
 }
 
-func (recorder) BMCMessage(s Status) store.Event {
+func (recorder) BMCMessage(s Status) outbox.Message {
 	b, _ := json.Marshal(s)
-	return store.Event{Topic: "test/bmc/" + s.ID, Payload: b, QoS: 1, Retain: true}
+	return outbox.Message{Topic: "test/bmc/" + s.ID, Payload: b, QoS: 1, Retain: true}
 }
 
 type fixture struct {
@@ -169,7 +170,7 @@ func (f *fixture) status(t *testing.T, id string) Status {
 
 func (f *fixture) bmcMessages(t *testing.T) int {
 	t.Helper()
-	evs, err := f.db.PendingEvents(context.Background(), 10000)
+	evs, err := f.db.EventsAfter(context.Background(), 0, 10000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -499,7 +500,7 @@ func TestRemoveStopsPollingAndForgets(t *testing.T) {
 	if em.polls.Load() != polled {
 		t.Errorf("still polled after removal")
 	}
-	evs, _ := f.db.PendingEvents(context.Background(), 100)
+	evs, _ := f.db.EventsAfter(context.Background(), 0, 100)
 	if last := evs[len(evs)-1]; last.Topic != "test/bmc/"+id || len(last.Payload) != 0 || !last.Retain {
 		t.Errorf("last bus message %s %q: want the retained status cleared", last.Topic, last.Payload)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/stmcginnis/gofish"
 
 	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/appliance/outbox"
 	"github.com/slipway/slipway/store"
 )
 
@@ -246,7 +247,7 @@ func (m *Manager) record(ctx context.Context, s *Status) error {
 		if m.cfg.Announce == nil {
 			return nil
 		}
-		if _, err := tx.Enqueue(m.cfg.Announce.BMCMessage(*s)); err != nil {
+		if err := outbox.Enqueue(tx, m.cfg.Announce.BMCMessage(*s)); err != nil {
 			return err
 		}
 		enqueued = true

@@ -259,3 +259,24 @@ func (m Machine) MachineMACs() []domain.MAC {
 	}
 	return out
 }
+
+// Listed is machine m as the model takes it; valid after Validate.
+func (m Machine) Listed() domain.Listed {
+	l := domain.Listed{ID: m.ID, MACs: m.MachineMACs(), Hostname: m.Hostname, Profile: m.Profile}
+	if m.Rack != nil {
+		l.RackID, l.RackName, l.Tray, l.TrayType = m.Rack.ID, m.Rack.Name, m.Rack.Tray, m.Rack.TrayType
+	}
+	if m.BMC != nil {
+		l.BMCEndpoint = m.BMC.Endpoint
+	}
+	return l
+}
+
+// ListedMachines are the configuration's machines as the model takes them.
+func (c *Config) ListedMachines() []domain.Listed {
+	out := make([]domain.Listed, len(c.Machines))
+	for i, m := range c.Machines {
+		out[i] = m.Listed()
+	}
+	return out
+}

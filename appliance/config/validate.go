@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/slipway/slipway/appliance/domain"
-	"github.com/slipway/slipway/broker"
 )
 
 // Validate checks every field and returns Errors listing all problems found,
@@ -364,7 +363,7 @@ func (c *Config) validateMQTTRule(v *fieldErrors, at string, r MQTTACL) {
 		v.add(at+".topic", fmt.Sprintf("%q is not an MQTT topic filter", r.Topic), "use levels separated by '/', '+' for one level, '#' last for the rest")
 	}
 	oneOf(v, at+".access", r.Access, "read", "write", "readwrite")
-	if r.Access != "read" && broker.OverlapsReserved(r.Topic) {
+	if r.Access != "read" && OverlapsReservedTopics(r.Topic) {
 		v.add(at+".access", fmt.Sprintf("%q can reach NICO/ or slipway/, which only Slipway publishes", r.Topic), "grant read there, and write on a topic of your own such as site/#")
 	}
 }

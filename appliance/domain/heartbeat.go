@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/slipway/slipway/appliance/outbox"
 	"github.com/slipway/slipway/store"
 )
 
@@ -90,7 +91,7 @@ func (inv *Inventory) heartbeatInTx(tx *store.Tx, hb Heartbeat, c *commitNotes) 
 	if inv.cfg.Announce == nil {
 		return nil
 	}
-	_, err = tx.Enqueue(inv.cfg.Announce.StageMessage(StageReport{Heartbeat: hb, MachineID: id, At: ev.At, State: state}))
+	err = outbox.Enqueue(tx, inv.cfg.Announce.StageMessage(StageReport{Heartbeat: hb, MachineID: id, At: ev.At, State: state}))
 	c.enqueued = err == nil
 	return err
 }
@@ -156,7 +157,7 @@ func (inv *Inventory) ResetOnboarding(ctx context.Context, machineID string) (in
 			return err
 		}
 		if inv.cfg.Announce != nil {
-			if _, err := tx.Enqueue(inv.cfg.Announce.OnboardingClearedMessage(machineID)); err != nil {
+			if err := outbox.Enqueue(tx, inv.cfg.Announce.OnboardingClearedMessage(machineID)); err != nil {
 				return err
 			}
 			c.enqueued = true

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/slipway/slipway/appliance/outbox"
 	"github.com/slipway/slipway/store"
 )
 
@@ -105,7 +106,7 @@ func (inv *Inventory) ForgetNIC(ctx context.Context, mac MAC, cause string) (boo
 			return nil
 		}
 		for _, e := range inv.cfg.Announce.GoneMessages(id) {
-			if _, err := tx.Enqueue(e); err != nil {
+			if err := outbox.Enqueue(tx, e); err != nil {
 				return err
 			}
 			c.enqueued = true

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slipway/slipway/appliance/outbox"
 	"github.com/slipway/slipway/store"
 )
 
@@ -19,12 +20,12 @@ var InitialState = Created().JSON()
 // The broker package provides it: topics and payloads are its business.
 // The messages go to the outbox in the same transaction as the change.
 type Announcer interface {
-	StateMessage(machineID string, s State, at time.Time) store.Event
-	StageMessage(r StageReport) store.Event
+	StateMessage(machineID string, s State, at time.Time) outbox.Message
+	StageMessage(r StageReport) outbox.Message
 	// GoneMessages clear what the bus retains of a machine that is no more.
-	GoneMessages(machineID string) []store.Event
+	GoneMessages(machineID string) []outbox.Message
 	// OnboardingClearedMessage clears a machine's retained last heartbeat.
-	OnboardingClearedMessage(machineID string) store.Event
+	OnboardingClearedMessage(machineID string) outbox.Message
 }
 
 // InventoryConfig is what an Inventory works with.
@@ -222,7 +223,7 @@ func (inv *Inventory) recordState(tx *store.Tx, c *commitNotes, id string, st St
 	if inv.cfg.Announce == nil {
 		return nil
 	}
-	if _, err := tx.Enqueue(inv.cfg.Announce.StateMessage(id, st, tx.Now())); err != nil {
+	if err := outbox.Enqueue(tx, inv.cfg.Announce.StateMessage(id, st, tx.Now())); err != nil {
 		return err
 	}
 	c.enqueued = true

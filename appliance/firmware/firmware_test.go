@@ -20,6 +20,8 @@ import (
 
 	"github.com/slipway/slipway/appliance/bmc"
 	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/appliance/outbox"
+	"github.com/slipway/slipway/appliance/task"
 	"github.com/slipway/slipway/broker/nicoschema"
 	"github.com/slipway/slipway/store"
 	"github.com/slipway/slipway/testbed/bmcemu"
@@ -28,9 +30,9 @@ import (
 
 type taskRecorder struct{}
 
-func (taskRecorder) TaskMessage(t store.Task) store.Event {
+func (taskRecorder) TaskMessage(t task.Task) outbox.Message {
 	b, _ := json.Marshal(t)
-	return store.Event{Topic: "test/task/" + t.ID, Payload: b, QoS: 1}
+	return outbox.Message{Topic: "test/task/" + t.ID, Payload: b, QoS: 1}
 }
 
 // world is one machine with an emulated BMC, and Slipway's side: store,
@@ -133,7 +135,7 @@ func run(t *testing.T, u *Updater) (stop func()) {
 	return stop
 }
 
-func (w *world) image(t *testing.T, component, version string) store.FirmwareImage {
+func (w *world) image(t *testing.T, component, version string) Image {
 	t.Helper()
 	body := []byte("FIRMWARE " + component + " " + version + "\n" + strings.Repeat("\x00\x01", 4096))
 	sum := sha256.Sum256(body)
@@ -160,7 +162,7 @@ func (w *world) finished(t *testing.T, id string) store.Task {
 // checked against NICo's BmcFirmwareUpgradeSubstate.
 func (w *world) steps(t *testing.T, id string) []string {
 	t.Helper()
-	evs, err := w.db.PendingEvents(context.Background(), 100000)
+	evs, err := w.db.EventsAfter(context.Background(), 0, 100000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,11 +238,11 @@ func TestUpdates(t *testing.T) {
 			w.ready(t)
 			u := w.updater(20 * time.Millisecond)
 			run(t, u)
-			task, err := u.Start(context.Background(), w.machine, w.image(t, tt.component, tt.version).ID)
+			started, err := u.Start(context.Background(), w.machine, w.image(t, tt.component, tt.version).ID)
 			if err != nil {
 				t.Fatal(err)
 			}
-			task = w.finished(t, task.ID)
+			task := w.finished(t, started.ID)
 			if task.Status != tt.status || !strings.Contains(task.Message, tt.message) {
 				t.Errorf("task %s: %q", task.Status, task.Message)
 			}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/slipway/slipway/store"
 )
@@ -75,39 +76,39 @@ func (e *ChecksumError) Error() string {
 // Add stores an image read from r. The file is written aside, checked
 // against the checksum, synced, and only then named and recorded: a
 // crash or a bad upload leaves nothing half-kept.
-func (l *Library) Add(ctx context.Context, u Upload, r io.Reader) (store.FirmwareImage, error) {
+func (l *Library) Add(ctx context.Context, u Upload, r io.Reader) (Image, error) {
 	if err := u.Check(); err != nil {
-		return store.FirmwareImage{}, err
+		return Image{}, err
 	}
 	want := strings.ToLower(u.SHA256)
 	tmp, err := os.CreateTemp(l.dir, ".upload-*")
 	if err != nil {
-		return store.FirmwareImage{}, fmt.Errorf("firmware upload: %w", err)
+		return Image{}, fmt.Errorf("firmware upload: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, MaxImageSize+1))
 	if err != nil {
-		return store.FirmwareImage{}, fmt.Errorf("firmware upload: %w", err)
+		return Image{}, fmt.Errorf("firmware upload: %w", err)
 	}
 	if n > MaxImageSize {
-		return store.FirmwareImage{}, fmt.Errorf("firmware upload: larger than %d bytes", int64(MaxImageSize))
+		return Image{}, fmt.Errorf("firmware upload: larger than %d bytes", int64(MaxImageSize))
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != want {
-		return store.FirmwareImage{}, &ChecksumError{Want: want, Got: got}
+		return Image{}, &ChecksumError{Want: want, Got: got}
 	}
 	if err := tmp.Sync(); err != nil {
-		return store.FirmwareImage{}, fmt.Errorf("firmware upload: %w", err)
+		return Image{}, fmt.Errorf("firmware upload: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), l.Path(want)); err != nil {
-		return store.FirmwareImage{}, fmt.Errorf("firmware upload: %w", err)
+		return Image{}, fmt.Errorf("firmware upload: %w", err)
 	}
 	im := store.FirmwareImage{ID: want, Component: u.Component, Version: strings.TrimSpace(u.Version), Size: n, Filename: filepath.Base(u.Filename)}
 	if err := l.commit.Do(ctx, func(tx *store.Tx) error { return tx.PutFirmwareImage(im) }); err != nil {
-		return store.FirmwareImage{}, err
+		return Image{}, err
 	}
-	return l.db.FirmwareImage(ctx, want)
+	return l.Image(ctx, want)
 }
 
 // FileName is the image's name in the firmware directory (and URL).
@@ -119,12 +120,38 @@ func (l *Library) Path(id string) string { return filepath.Join(l.dir, FileName(
 // Dir is the firmware directory, served read-only to BMCs.
 func (l *Library) Dir() string { return l.dir }
 
+// Image is a firmware file kept in the library.
+type Image struct {
+	ID        string // the SHA-256 of the file
+	Component string // the firmware inventory id it applies to (BMC, BIOS…)
+	Version   string
+	Size      int64
+	Filename  string // as uploaded
+	CreatedAt time.Time
+}
+
+func imageOf(im store.FirmwareImage) Image {
+	return Image{ID: im.ID, Component: im.Component, Version: im.Version, Size: im.Size, Filename: im.Filename, CreatedAt: im.CreatedAt}
+}
+
 // Images lists the images kept.
-func (l *Library) Images(ctx context.Context) ([]store.FirmwareImage, error) {
-	return l.db.FirmwareImages(ctx)
+func (l *Library) Images(ctx context.Context) ([]Image, error) {
+	stored, err := l.db.FirmwareImages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Image, len(stored))
+	for i, im := range stored {
+		out[i] = imageOf(im)
+	}
+	return out, nil
 }
 
 // Image is one image's record.
-func (l *Library) Image(ctx context.Context, id string) (store.FirmwareImage, error) {
-	return l.db.FirmwareImage(ctx, strings.ToLower(id))
+func (l *Library) Image(ctx context.Context, id string) (Image, error) {
+	im, err := l.db.FirmwareImage(ctx, strings.ToLower(id))
+	if err != nil {
+		return Image{}, err
+	}
+	return imageOf(im), nil
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/slipway/slipway/appliance/bmc"
 	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/appliance/outbox"
+	"github.com/slipway/slipway/appliance/task"
 	"github.com/slipway/slipway/store"
 )
 
@@ -361,7 +363,7 @@ func (j *job) save(ctx context.Context, msg string) error {
 		}
 		t := j.t
 		t.UpdatedAt = tx.Now()
-		if _, err := tx.Enqueue(j.u.cfg.Announce.TaskMessage(t)); err != nil {
+		if err := outbox.Enqueue(tx, j.u.cfg.Announce.TaskMessage(task.FromStored(t))); err != nil {
 			return err
 		}
 		enqueued = true

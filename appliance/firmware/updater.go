@@ -13,6 +13,8 @@ import (
 
 	"github.com/slipway/slipway/appliance/bmc"
 	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/appliance/outbox"
+	"github.com/slipway/slipway/appliance/task"
 	"github.com/slipway/slipway/store"
 )
 
@@ -36,7 +38,7 @@ type Machines interface {
 
 // Announcer turns a task into its event-bus message.
 type Announcer interface {
-	TaskMessage(t store.Task) store.Event
+	TaskMessage(t task.Task) outbox.Message
 }
 
 // Config is what an Updater works with.
@@ -94,22 +96,22 @@ var ErrBusy = errors.New("an update of this machine is already running")
 // Start begins updating a machine's firmware with an image. It is refused
 // before anything is written if the image, the BMC or the lifecycle says
 // no.
-func (u *Updater) Start(ctx context.Context, machineID, imageID string) (store.Task, error) {
+func (u *Updater) Start(ctx context.Context, machineID, imageID string) (task.Task, error) {
 	im, err := u.cfg.Images.Image(ctx, imageID)
 	if err != nil {
-		return store.Task{}, err
+		return task.Task{}, err
 	}
 	b, err := u.cfg.BMCs.ForMachine(machineID)
 	if err != nil {
-		return store.Task{}, err
+		return task.Task{}, err
 	}
 	if err := u.cfg.Machines.Check(machineID, domain.Event{Kind: domain.EventFirmwareStart}); err != nil && !errors.Is(err, domain.ErrNoChange) {
-		return store.Task{}, fmt.Errorf("firmware update of %s: %w", machineID, err)
+		return task.Task{}, fmt.Errorf("firmware update of %s: %w", machineID, err)
 	}
 	u.mu.Lock()
 	if u.busy[machineID] {
 		u.mu.Unlock()
-		return store.Task{}, fmt.Errorf("machine %s: %w", machineID, ErrBusy)
+		return task.Task{}, fmt.Errorf("machine %s: %w", machineID, ErrBusy)
 	}
 	u.busy[machineID] = true
 	u.mu.Unlock()
@@ -122,12 +124,12 @@ func (u *Updater) Start(ctx context.Context, machineID, imageID string) (store.T
 	j.r.Substate = substate(stepCheck, p, result{})
 	if err := j.save(ctx, fmt.Sprintf("update %s to %s with image %s", im.Component, im.Version, im.ID[:12])); err != nil {
 		u.release(machineID)
-		return store.Task{}, err
+		return task.Task{}, err
 	}
 	u.log.Info("firmware update queued", "task_id", j.t.ID, "machine_id", machineID, "bmc_id", b.ID,
 		"component", im.Component, "version", im.Version)
 	u.spawn(j.t)
-	return j.t, nil
+	return task.FromStored(j.t), nil
 }
 
 func (u *Updater) release(machineID string) {

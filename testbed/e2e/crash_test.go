@@ -140,7 +140,11 @@ users:
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if pending, err := db.PendingEvents(context.Background(), 10); err != nil || len(pending) != 0 {
+	relayAt, _, err := db.Cursor(context.Background(), "mqtt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pending, err := db.EventsAfter(context.Background(), relayAt, 10); err != nil || len(pending) != 0 {
 		t.Fatalf("%d events still unpublished after the restart (%v)", len(pending), err)
 	}
 	t.Logf("%d machines, %d acknowledged heartbeats, %d lost, %d retained states checked", len(acked), total.Load(), lost, len(page.Machines))

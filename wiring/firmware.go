@@ -1,4 +1,4 @@
-package appliance
+package wiring
 
 import (
 	"fmt"
@@ -26,7 +26,7 @@ func (a *Appliance) startFirmware(p *parts, serverURL string) error {
 		return fmt.Errorf("data_dir: %w", err)
 	}
 	p.updater = firmware.NewUpdater(firmware.Config{DB: p.db, Commit: p.commit, Images: lib, BMCs: p.bmcs, Machines: p.inventory,
-		Announce: broker.Events{}, OutboxFilled: p.relay.Wake, Log: a.log.With("part", "firmware"),
+		Announce: broker.Events{}, OutboxFilled: p.outbox.Filled, Log: a.log.With("part", "firmware"),
 		ImageURL: func(id string) string { return serverURL + "/firmware/" + firmware.FileName(id) }})
 	p.firmware = firmwareService{lib, p.updater}
 	return nil

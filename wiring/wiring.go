@@ -1,4 +1,4 @@
-package appliance
+package wiring
 
 import (
 	"context"
@@ -19,7 +19,10 @@ import (
 	"github.com/slipway/slipway/appliance/config"
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/appliance/firmware"
+	"github.com/slipway/slipway/appliance/outbox"
+	"github.com/slipway/slipway/appliance/task"
 	"github.com/slipway/slipway/broker"
+	"github.com/slipway/slipway/broker/relay"
 	"github.com/slipway/slipway/netboot/bootcfg"
 	"github.com/slipway/slipway/netboot/cloudinit"
 	"github.com/slipway/slipway/netboot/dhcp"
@@ -77,7 +80,8 @@ type parts struct {
 	tftp       *tftp.Server
 	dhcp       *dhcp.Server
 	ra         *ra.Responder
-	relay      *relay
+	outbox     *outbox.Outbox
+	relay      *relay.Relay
 	bmcs       *bmc.Manager
 	auth       *auth.Service
 	// leases is the DHCP lease book, once netboot started it in full mode.
@@ -87,7 +91,8 @@ type parts struct {
 	// firmwareRoot holds the images BMCs fetch over HTTP.
 	firmwareRoot *os.Root
 	loops        sync.WaitGroup // every serve loop
-	errs         chan error     // a part that stops on its own reports here
+	errs         chan error     // the first part that stops on its own reports here
+	log          *slog.Logger
 	serveCtx     context.Context
 	stopAll      context.CancelFunc
 }
@@ -98,7 +103,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	if err := checkLAN(a.cfg.LAN.Interface, a.cfg.LANPrefix()); err != nil {
 		return err
 	}
-	p := &parts{errs: make(chan error, 8)}
+	p := &parts{errs: make(chan error, 1), log: a.log}
 	p.serveCtx, p.stopAll = context.WithCancel(context.Background())
 	startErr := a.start(ctx, p)
 	if startErr == nil {
@@ -125,7 +130,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	if p.db, err = store.Open(ctx, a.cfg.DBPath(), store.Options{BusyTimeout: a.cfg.Store.BusyTimeout}); err != nil {
 		return err
 	}
-	created, updated, err := syncInventory(ctx, p.db, a.cfg.Machines, a.log)
+	created, updated, err := domain.SyncListed(ctx, p.db, a.cfg.ListedMachines(), a.log)
 	if err != nil {
 		return err
 	}
@@ -146,9 +151,14 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	}
 	// Small, frequent writes (leases, discovered machines, heartbeats) share commits.
 	p.commit = p.db.NewCommitter(256)
-	p.relay = newRelay(p.db, p.commit, p.broker, a.log.With("part", "events"), reg)
+	p.outbox = outbox.New(outbox.Config{DB: p.db, Commit: p.commit, Log: a.log.With("part", "outbox")})
+	toBroker, err := p.outbox.Open(ctx, relay.ConsumerName)
+	if err != nil {
+		return err
+	}
+	p.relay = relay.New(toBroker, p.broker, a.log.With("part", "events"), reg)
 	if p.inventory, err = domain.NewInventory(ctx, domain.InventoryConfig{DB: p.db, Commit: p.commit, Log: a.log,
-		Announce: broker.Events{}, OutboxFilled: p.relay.Wake, Timeouts: a.cfg.Lifecycle.Timeouts}); err != nil {
+		Announce: broker.Events{}, OutboxFilled: p.outbox.Filled, Timeouts: a.cfg.Lifecycle.Timeouts}); err != nil {
 		return err
 	}
 	if err := a.startAuth(ctx, p); err != nil {
@@ -164,27 +174,29 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	if p.bootcfg, err = bootcfg.New(p.inventory, bootProfiles(a.cfg), a.cfg.DefaultProfile, lanIP, a.cfg.HTTP.Port); err != nil {
 		return err
 	}
+	fleet, tasks := domain.Fleet{DB: p.db}, task.Reader{DB: p.db}
 	p.web, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Version: a.opts.Version,
-		Metrics: reg, Ready: a.readiness(p), Machines: p.db, BootRoot: p.bootRoot, AssetsRoot: p.assetsRoot, BootConfigs: p.bootcfg,
+		Metrics: reg, Ready: a.readiness(p), Machines: fleet, BootRoot: p.bootRoot, AssetsRoot: p.assetsRoot, BootConfigs: p.bootcfg,
 		CloudInit: cloudInit(a.cfg, p.inventory, a.log), Onboarding: p.inventory, Neighbors: neighbor.Table{},
-		ServerURL: serverURL, BMCs: p.bmcs, Auth: p.auth, Fleet: p.db, Leases: leaseStats{&p.leases}, Events: p.broker,
-		LeaseList: p.db, Settings: a.cfg.Redacted,
-		Firmware: p.firmware, FirmwareRoot: p.firmwareRoot, Tasks: p.db})
+		ServerURL: serverURL, BMCs: p.bmcs, Auth: p.auth, Fleet: fleet, Leases: leaseStats{&p.leases}, Events: p.broker,
+		LeaseList: fleet, Settings: a.cfg.Redacted,
+		Firmware: p.firmware, FirmwareRoot: p.firmwareRoot, Tasks: tasks})
 	if err != nil {
 		return err
 	}
 	// Retained states are whole before the first subscriber can connect.
-	tasks, err := retainedTasks(ctx, p.db)
+	retained, err := tasks.Retained(ctx)
 	if err != nil {
 		return err
 	}
-	if err := p.relay.seed(ctx, currentMessages(p.inventory.Machines(), p.bmcs.Statuses(), tasks)); err != nil {
+	if err := p.relay.Seed(ctx, currentMessages(p.inventory.Machines(), p.bmcs.Statuses(), retained)); err != nil {
 		return err
 	}
 	if err := p.broker.Start(); err != nil {
 		return err
 	}
-	p.serve("events", func() error { return p.relay.run(p.serveCtx) })
+	p.serve("events", func() error { return p.relay.Run(p.serveCtx) })
+	p.serve("outbox", func() error { p.outbox.RunPruning(p.serveCtx, time.Hour); return nil })
 	p.serve("timeouts", func() error { p.inventory.RunTimeouts(p.serveCtx, timeoutSweep); return nil })
 	p.serve("http", p.web.Serve)
 	p.serve("bmcs", func() error { p.bmcs.Run(p.serveCtx); return nil })
@@ -270,7 +282,14 @@ func (p *parts) serve(name string, loop func() error) {
 		if err == nil {
 			err = errors.New("stopped serving")
 		}
-		p.errs <- fmt.Errorf("%s: %w", name, err)
+		err = fmt.Errorf("%s: %w", name, err)
+		// Run reads one failure and stops everything; later ones are
+		// logged, never waited on (a full channel would hang the stop).
+		select {
+		case p.errs <- err:
+		default:
+			p.log.Error("a part stopped unexpectedly while stopping", "error", err)
+		}
 	}()
 }
 

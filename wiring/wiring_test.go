@@ -1,4 +1,4 @@
-package appliance
+package wiring
 
 import (
 	"context"
@@ -256,46 +256,23 @@ func subscribe(t testing.TB, url, filter string) <-chan paho.Message {
 	return got
 }
 
-// A machine discovered by its first DHCP request and listed in the file
-// since becomes the configured machine; a MAC moved between configured
-// machines moves with the file.
-func TestInventorySyncAdoptsDiscoveredMachinesAndMovedMACs(t *testing.T) {
-	ctx := context.Background()
-	db, err := store.Open(ctx, t.TempDir()+"/slipway.db", store.Options{})
-	if err != nil {
-		t.Fatal(err)
+// However many serve loops fail at once, the first is reported and the
+// stop that follows waits for none of the others' reports.
+func TestManyFailingPartsDoNotHangTheStop(t *testing.T) {
+	p := &parts{errs: make(chan error, 1), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	p.serveCtx, p.stopAll = context.WithCancel(context.Background())
+	for i := range 20 {
+		p.serve(fmt.Sprintf("part-%d", i), func() error { return errors.New("broken") })
 	}
-	defer db.Close()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	commit := db.NewCommitter(8)
-	defer commit.Close()
-	inv, err := domain.NewInventory(ctx, domain.InventoryConfig{DB: db, Commit: commit, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
+	if err := <-p.errs; !strings.Contains(err.Error(), "broken") {
+		t.Fatalf("first failure: %v", err)
 	}
-	if _, err := inv.Seen(ctx, "52:54:00:00:00:01"); err != nil {
-		t.Fatal(err)
-	}
-	first := []config.Machine{
-		{ID: "r1-t1", MACs: []string{"52:54:00:00:00:01"}},
-		{ID: "r1-t2", MACs: []string{"52:54:00:00:00:02"}},
-	}
-	if _, _, err := syncInventory(ctx, db, first, quiet); err != nil {
-		t.Fatalf("a discovered MAC listed in the configuration must not stop start-up: %v", err)
-	}
-	if _, err := db.Machine(ctx, domain.DiscoveredID("52:54:00:00:00:01")); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("the discovered record is still there: %v", err)
-	}
-	// The NIC of r1-t2 moves to r1-t1.
-	second := []config.Machine{
-		{ID: "r1-t1", MACs: []string{"52:54:00:00:00:01", "52:54:00:00:00:02"}},
-		{ID: "r1-t2", MACs: []string{"52:54:00:00:00:03"}},
-	}
-	if _, _, err := syncInventory(ctx, db, second, quiet); err != nil {
-		t.Fatal(err)
-	}
-	m, err := db.MachineByMAC(ctx, "52:54:00:00:00:02")
-	if err != nil || m.ID != "r1-t1" || len(m.MACs) != 2 {
-		t.Fatalf("moved MAC belongs to %+v, %v", m, err)
+	p.stopAll()
+	stopped := make(chan struct{})
+	go func() { p.loops.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the serve loops never ended: a failure report blocked")
 	}
 }

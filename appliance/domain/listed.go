@@ -1,4 +1,4 @@
-package appliance
+package domain
 
 import (
 	"context"
@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/slipway/slipway/appliance/config"
-	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/store"
 )
 
-// syncInventory makes the store agree with the machines the configuration
+// SyncListed makes the store agree with the machines the configuration
 // lists: new ones are created in state "created", known ones get their
 // inventory fields and MACs updated and keep their state. Machines the
 // configuration no longer lists are kept: their history matters, and an
@@ -21,12 +19,12 @@ import (
 // a machine discovered when it first booted and listed in the file since
 // (the discovered record gives way to the configured one), or a NIC moved
 // from one configured machine to another (the MAC moves with it).
-func syncInventory(ctx context.Context, db *store.Store, machines []config.Machine, log *slog.Logger) (created, updated int, err error) {
+func SyncListed(ctx context.Context, db *store.Store, machines []Listed, log *slog.Logger) (created, updated int, err error) {
 	var adopted []string
 	err = db.Update(ctx, func(tx *store.Tx) error {
 		created, updated, adopted = 0, 0, nil
 		for _, m := range machines {
-			rec := inventoryRecord(m)
+			rec := m.record()
 			moved, err := claimMACs(tx, rec)
 			if err != nil {
 				return err
@@ -85,17 +83,26 @@ func claimMACs(tx *store.Tx, rec store.Machine) ([]string, error) {
 	return done, nil
 }
 
-func inventoryRecord(m config.Machine) store.Machine {
+// Listed is a machine as an operator lists it (in the configuration):
+// what it is, not what it is doing.
+type Listed struct {
+	ID          string
+	MACs        []MAC // boot NIC first
+	Hostname    string
+	Profile     string
+	RackID      string
+	RackName    string
+	Tray        int
+	TrayType    string
+	BMCEndpoint string
+}
+
+func (m Listed) record() store.Machine {
 	rec := store.Machine{ID: m.ID, Hostname: m.Hostname, Profile: m.Profile, Source: "config",
-		State: "created", StateJSON: domain.InitialState}
-	for _, mac := range m.MachineMACs() {
-		rec.MACs = append(rec.MACs, mac.String())
-	}
-	if m.Rack != nil {
-		rec.RackID, rec.RackName, rec.Tray, rec.TrayType = m.Rack.ID, m.Rack.Name, m.Rack.Tray, m.Rack.TrayType
-	}
-	if m.BMC != nil {
-		rec.BMCEndpoint = m.BMC.Endpoint
+		State: StateCreated, StateJSON: InitialState, RackID: m.RackID, RackName: m.RackName, Tray: m.Tray,
+		TrayType: m.TrayType, BMCEndpoint: m.BMCEndpoint}
+	for _, mac := range m.MACs {
+		rec.MACs = append(rec.MACs, string(mac))
 	}
 	return rec
 }
