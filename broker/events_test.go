@@ -34,6 +34,8 @@ func walk(t *testing.T) []domain.State {
 	step(domain.Event{Kind: domain.EventAssign})
 	step(domain.Event{Kind: domain.EventRelease})
 	step(domain.Event{Kind: domain.EventCleaned})
+	step(domain.Event{Kind: domain.EventProvision})
+	step(domain.HeartbeatEvent(domain.StageInstall, domain.PhaseStarted, ""))
 	step(domain.HeartbeatEvent(domain.StageInstall, domain.PhaseFailed, `disk "sda" missing`))
 	step(domain.HeartbeatEvent(domain.StageBoot, domain.PhaseStarted, ""))
 	step(domain.Event{Kind: domain.EventTimeout, Cause: "no progress in hostinit/discovered for 30m0s"})

@@ -327,13 +327,14 @@ type MachineState struct {
 	ID        string
 	StateJSON string
 	Since     time.Time
+	Source    string // config | discovered | api
 }
 
 // MachineStates returns the current state of every machine.
 func (s *Store) MachineStates(ctx context.Context) ([]MachineState, error) {
 	return queryAll(ctx, s.db, "list machine states", func(r rowScanner) (m MachineState, err error) {
-		return m, r.Scan(&m.ID, &m.StateJSON, storedTime{t: &m.Since})
-	}, `SELECT id, state_json, state_since FROM machines`)
+		return m, r.Scan(&m.ID, &m.StateJSON, storedTime{t: &m.Since}, &m.Source)
+	}, `SELECT id, state_json, state_since, source FROM machines`)
 }
 
 // MACOwner says which machine owns mac, and where that machine came from;

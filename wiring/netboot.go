@@ -78,7 +78,7 @@ func leasePool(cfg *config.Config) domain.Pool {
 func dhcpConfig(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) dhcp.Config {
 	out := dhcp.Config{Logger: log, Mode: cfg.DHCP.Mode, ProxyPort: pxeBootServerPort,
 		Interface: cfg.LAN.Interface, Port: cfg.DHCP.Port, ServerIP: cfg.LANIP(), Subnet: cfg.LANPrefix().Masked(),
-		Domain: cfg.DHCP.Domain, IgnoreUnknown: cfg.DHCP.IgnoreUnknown, Metrics: reg,
+		Domain: cfg.DHCP.Domain, Metrics: reg,
 		Boot: boot.Server{IP: cfg.LANIP(), HTTPPort: cfg.HTTP.Port, BootFiles: cfg.Netboot.BootFiles},
 	}
 	if cfg.DHCP.Router != "" {

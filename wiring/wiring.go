@@ -158,7 +158,8 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	}
 	p.relay = relay.New(toBroker, p.broker, a.log.With("part", "events"), reg)
 	if p.inventory, err = domain.NewInventory(ctx, domain.InventoryConfig{DB: p.db, Commit: p.commit, Log: a.log,
-		Announce: broker.Events{}, OutboxFilled: p.outbox.Filled, Timeouts: a.cfg.Lifecycle.Timeouts}); err != nil {
+		Announce: broker.Events{}, OutboxFilled: p.outbox.Filled, Timeouts: a.cfg.Lifecycle.Timeouts,
+		UnknownMachines: domain.UnknownPolicy(a.cfg.UnknownMachinePolicy())}); err != nil {
 		return err
 	}
 	if err := a.startAuth(ctx, p); err != nil {

@@ -135,6 +135,20 @@ type Netboot struct {
 	// RouterAdvertisements answers IPv6 router solicitations with "no router
 	// here", so iPXE does not wait ~13 s per boot for one (see netboot/ra).
 	RouterAdvertisements bool `yaml:"router_advertisements"`
+	// UnknownMachines is what a MAC no machine owns gets when it netboots:
+	// "install" (it becomes a discovered machine and installs), "local" (it
+	// becomes a discovered machine told to boot its local disk, until an
+	// operator provisions it) or "ignore" (no answer, nothing recorded).
+	UnknownMachines string `yaml:"unknown_machines"`
+}
+
+// UnknownMachinePolicy is netboot.unknown_machines, with dhcp.ignore_unknown
+// (its older spelling) taken as "ignore".
+func (c *Config) UnknownMachinePolicy() string {
+	if c.DHCP.IgnoreUnknown {
+		return "ignore"
+	}
+	return c.Netboot.UnknownMachines
 }
 
 // Profile is one thing a machine can be booted into.

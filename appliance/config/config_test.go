@@ -104,6 +104,8 @@ func TestInvalidConfigsNameTheField(t *testing.T) {
 		{"timeout too short", minimal + "lifecycle:\n  timeouts: {hostinit: 5s}\n", []string{"lifecycle.timeouts.hostinit (line 8): 5s is too short"}},
 		{"cloud-init template outside the templates", minimal + "profiles:\n  p: {kernel: k, cloud_init: ../../etc/passwd}\n", []string{"profiles.p.cloud_init"}},
 		{"boot file escapes root", minimal + "netboot:\n  boot_files:\n    bios: ../../etc/shadow\n", []string{"netboot.boot_files.bios (line 9)", "not a path inside the TFTP root"}},
+		{"unknown netboot policy", minimal + "netboot:\n  unknown_machines: wipe\n", []string{`netboot.unknown_machines (line 8): "wipe" is not allowed; use one of: install, local, ignore`}},
+		{"ignore_unknown against local", minimal + "  ignore_unknown: true\nnetboot:\n  unknown_machines: local\n", []string{"dhcp.ignore_unknown (line 7)", "older spelling"}},
 		{"not YAML", "lan: [", []string{"(file): not valid YAML"}},
 		{"list where a mapping belongs", minimal + "log: [1, 2]\n", []string{"log (line 7)", "expected a mapping"}},
 	}

@@ -109,6 +109,11 @@ func (c *Config) validatePorts(v *fieldErrors) {
 
 func (c *Config) validateDHCP(v *fieldErrors) {
 	oneOf(v, "dhcp.mode", c.DHCP.Mode, "full", "proxy", "off")
+	oneOf(v, "netboot.unknown_machines", c.Netboot.UnknownMachines, "install", "local", "ignore")
+	if c.DHCP.IgnoreUnknown && c.Netboot.UnknownMachines == "local" {
+		v.add("dhcp.ignore_unknown", `true says unknown machines get no answer, but netboot.unknown_machines says "local"`,
+			"drop dhcp.ignore_unknown (it is the older spelling of netboot.unknown_machines: ignore)")
+	}
 	if c.DHCP.Mode != "full" {
 		return
 	}

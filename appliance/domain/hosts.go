@@ -43,6 +43,7 @@ func (inv *Inventory) Adopt(ctx context.Context, macs []MAC, cause string) (stri
 		for _, m := range macs {
 			c.macs = append(c.macs, macOwner{m, id})
 		}
+		c.discovered = append(c.discovered, id)
 		return inv.recordState(tx, &c, id, st, seq)
 	})
 	if errors.Is(err, store.ErrConflict) {

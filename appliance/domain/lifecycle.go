@@ -90,7 +90,10 @@ type Machine struct {
 	Since time.Time
 }
 
-var onboarding = []string{StateCreated, StateHostInit, StateValidation, StateReady, StateFailed, StateHostReprovision}
+// onboarding are the states an installer's heartbeats move a machine in.
+// A ready (or assigned) machine is not one of them: it netboots to its local
+// disk, and a stray early heartbeat must not send it back to onboarding.
+var onboarding = []string{StateCreated, StateHostInit, StateValidation, StateFailed, StateHostReprovision}
 
 // rules is the whole lifecycle; docs/lifecycle.md draws it.
 var rules = []rule{

@@ -35,7 +35,9 @@ func TestNext(t *testing.T) {
 		{"install failure fails validation", validatingInstall, hb(StageInstall, PhaseFailed, "disk full"), "failed/machinevalidation", nil},
 		{"boot failure fails discovery", HostInit(HostInitDiscovered), hb(StageBoot, PhaseFailed, ""), "failed/discovery", nil},
 		{"a failed machine that boots again", Failed("m", FailureCause{"discovery", "x"}, FailureSource{Name: "scout"}, now), hb(StageBoot, PhaseStarted, ""), "hostinit/discovered", nil},
-		{"ready reinstalls by heartbeat", Ready(), hb(StageDisk, PhaseStarted, ""), "validation/disk", nil},
+		{"a ready machine's stray install heartbeat moves nothing", Ready(), hb(StageDisk, PhaseStarted, ""), "", errIllegal},
+		{"a ready machine's early heartbeat does not send it back to onboarding", Ready(), hb(StageBoot, PhaseStarted, ""), "", errIllegal},
+		{"a ready machine's failed heartbeat does not fail it", Ready(), hb(StageInstall, PhaseFailed, "old log"), "", errIllegal},
 		{"assigned ignores heartbeats", Assigned(), hb(StageInstall, PhaseStarted, ""), "", errIllegal},
 		{"timeout in hostinit", HostInit(HostInitWaitingForDiscovery), Event{Kind: EventTimeout, Cause: "slow"}, "failed/discovery", nil},
 		{"no timeout when ready", Ready(), Event{Kind: EventTimeout}, "", errIllegal},
@@ -98,7 +100,7 @@ func TestValidationRunIDs(t *testing.T) {
 	if v := second.ValidationState.MachineValidation.Validating; v.Completed != 1 || v.Total != 5 {
 		t.Fatalf("progress %d/%d, want 1/5", v.Completed, v.Total)
 	}
-	again, _ := Next(Machine{ID: "m", State: Ready()}, HeartbeatEvent(StageDisk, PhaseStarted, ""), now)
+	again, _ := Next(Machine{ID: "m", State: HostInit(HostInitDiscovered)}, HeartbeatEvent(StageDisk, PhaseStarted, ""), now)
 	if id(again) == id(first) {
 		t.Fatal("a new run reused the old run id")
 	}

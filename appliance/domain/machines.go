@@ -43,6 +43,9 @@ type InventoryConfig struct {
 	Timeouts map[string]time.Duration
 	// Now is the clock timeouts are judged by; nil means time.Now.
 	Now func() time.Time
+	// UnknownMachines is what a MAC no machine owns gets when it netboots
+	// (netboot.unknown_machines); empty means UnknownInstall.
+	UnknownMachines UnknownPolicy
 }
 
 // Inventory knows which machines exist, discovers new ones and moves them
@@ -65,6 +68,9 @@ type cachedState struct {
 	State
 	since time.Time
 	seq   int64
+	// discovered: the machine was first seen on the LAN, not listed by an
+	// operator (netboot.unknown_machines decides whether it installs).
+	discovered bool
 }
 
 // NewInventory loads every known MAC and machine state once.
@@ -74,6 +80,9 @@ func NewInventory(ctx context.Context, cfg InventoryConfig) (*Inventory, error) 
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.UnknownMachines == "" {
+		cfg.UnknownMachines = UnknownInstall
 	}
 	inv := &Inventory{cfg: cfg, db: cfg.DB, log: cfg.Log, states: map[string]cachedState{}}
 	owners, err := cfg.DB.MACOwners(ctx)
@@ -93,7 +102,7 @@ func NewInventory(ctx context.Context, cfg InventoryConfig) (*Inventory, error) 
 			return nil, fmt.Errorf("machine %s: %w", ms.ID, err)
 		}
 		// seq 0: every transition from now on has a higher one.
-		inv.states[ms.ID] = cachedState{State: st, since: ms.Since}
+		inv.states[ms.ID] = cachedState{State: st, since: ms.Since, discovered: ms.Source == "discovered"}
 	}
 	return inv, nil
 }
@@ -150,6 +159,7 @@ func (inv *Inventory) discover(tx *store.Tx, mac MAC, cause string, c *commitNot
 		return "", err
 	}
 	c.macs = append(c.macs, macOwner{mac, id})
+	c.discovered = append(c.discovered, id)
 	return id, inv.recordState(tx, c, id, st, seq)
 }
 
@@ -168,8 +178,10 @@ func (inv *Inventory) machineID(mac MAC) (string, bool) {
 	return id.(string), true
 }
 
-// BootMachine is what netboot needs to know of a machine.
+// BootMachine is what netboot needs to know of a machine, and what it
+// should boot into.
 type BootMachine struct {
+	BootPlan
 	ID       string
 	Hostname string
 	Profile  string
@@ -185,6 +197,9 @@ type BootMachine struct {
 // server, in proxy mode, reaches us first here).
 func (inv *Inventory) MachineByMAC(ctx context.Context, mac MAC) (BootMachine, error) {
 	m, err := inv.db.MachineByMAC(ctx, string(mac))
+	if errors.Is(err, store.ErrNotFound) && inv.cfg.UnknownMachines == UnknownIgnore {
+		return BootMachine{}, fmt.Errorf("MAC %s: %w (netboot.unknown_machines: ignore)", mac, ErrNotFound)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		if _, err := inv.Seen(ctx, mac); err != nil {
 			return BootMachine{}, err
@@ -194,7 +209,7 @@ func (inv *Inventory) MachineByMAC(ctx context.Context, mac MAC) (BootMachine, e
 	if err != nil {
 		return BootMachine{}, err
 	}
-	return BootMachine{ID: m.ID, Hostname: m.Hostname, Profile: m.Profile, RackID: m.RackID, RackName: m.RackName,
+	return BootMachine{BootPlan: inv.BootPlan(mac), ID: m.ID, Hostname: m.Hostname, Profile: m.Profile, RackID: m.RackID, RackName: m.RackName,
 		Tray: m.Tray, TrayType: m.TrayType, BMC: m.BMCEndpoint}, nil
 }
 
@@ -204,6 +219,9 @@ type commitNotes struct {
 	macs     []macOwner
 	states   []stateNote
 	gone     []string // machines deleted, with their MACs
+	// discovered are machines made in this transaction from a MAC seen on
+	// the LAN.
+	discovered []string
 	enqueued bool
 }
 
@@ -249,7 +267,14 @@ func (inv *Inventory) committed(c commitNotes) {
 	}
 	for _, s := range c.states {
 		if cur, ok := inv.states[s.id]; !ok || s.seq > cur.seq {
+			s.discovered = s.discovered || cur.discovered
 			inv.states[s.id] = s.cachedState
+		}
+	}
+	for _, id := range c.discovered {
+		if s, ok := inv.states[id]; ok {
+			s.discovered = true
+			inv.states[id] = s
 		}
 	}
 	inv.mu.Unlock()

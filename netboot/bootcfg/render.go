@@ -89,11 +89,7 @@ type plan struct {
 	Kernel, Initrd, Cmdline string
 }
 
-func (r *Renderer) plan(ctx context.Context, mac domain.MAC) (plan, error) {
-	m, err := r.machines.MachineByMAC(ctx, mac)
-	if err != nil {
-		return plan{}, err
-	}
+func (r *Renderer) plan(mac domain.MAC, m domain.BootMachine) (plan, error) {
 	pl := plan{Vars: MachineVars(mac, m, r.defaultProfile, r.serverURL, r.lanIP)}
 	name := pl.Profile
 	p, ok := r.profiles[name]
@@ -129,13 +125,29 @@ initrd --name initrd {{.Initrd}}
 boot
 `))
 
+// ipxeLocal sends a machine that is not to install to its local disk:
+// exit hands back to the firmware, which boots the next entry.
+var ipxeLocal = template.Must(template.New("ipxe-local").Parse(`#!ipxe
+# Slipway: machine {{.ID}} keeps its disk: {{.Why}}
+echo Slipway: {{.ID}}: {{.Why}}
+exit
+`))
+
 // IPXE renders the iPXE script for mac. Without a MAC, it renders a script
-// that asks again with iPXE's own ${mac} filled in.
+// that asks again with iPXE's own ${mac} filled in. A machine that is not
+// to install gets a script that boots its local disk.
 func (r *Renderer) IPXE(ctx context.Context, mac domain.MAC) ([]byte, error) {
 	if mac == "" {
 		return []byte("#!ipxe\nchain " + r.serverURL + "/boot.ipxe?mac=${mac}\n"), nil
 	}
-	pl, err := r.plan(ctx, mac)
+	m, err := r.machines.MachineByMAC(ctx, mac)
+	if err == nil && m.Action != domain.BootInstall {
+		return render(ipxeLocal, m)
+	}
+	var pl plan
+	if err == nil {
+		pl, err = r.plan(mac, m)
+	}
 	if err != nil {
 		// iPXE shows the message and falls through to the next boot device.
 		return []byte(fmt.Sprintf("#!ipxe\necho Slipway: %s\necho Falling back to the next boot device.\nsleep 5\nexit 1\n", oneLine(err.Error()))), err
@@ -158,10 +170,25 @@ menuentry 'Slipway: {{.MachineID}} ({{.Profile}})' {
 }
 `))
 
+// grubLocal sends a machine that is not to install to its local disk: exit
+// leaves GRUB, and the firmware boots its next entry.
+var grubLocal = template.Must(template.New("grub-local").Parse(`# Slipway: machine {{.ID}} keeps its disk: {{.Why}}
+echo 'Slipway: {{.ID}}: booting the local disk'
+exit
+`))
+
 // GRUB renders GRUB's per-MAC configuration. GRUB fetches over HTTP with
 // (http,host:port)/path device syntax and needs the command line quoted.
+// A machine that is not to install gets a config that boots its local disk.
 func (r *Renderer) GRUB(ctx context.Context, mac domain.MAC) ([]byte, error) {
-	pl, err := r.plan(ctx, mac)
+	m, err := r.machines.MachineByMAC(ctx, mac)
+	if err != nil {
+		return nil, err
+	}
+	if m.Action != domain.BootInstall {
+		return render(grubLocal, m)
+	}
+	pl, err := r.plan(mac, m)
 	if err != nil {
 		return nil, err
 	}
@@ -173,6 +200,12 @@ func (r *Renderer) GRUB(ctx context.Context, mac domain.MAC) ([]byte, error) {
 	if err = grubConfig.Execute(&b, data); err == nil {
 		r.machines.Notify(ctx, mac, domain.Event{Kind: domain.EventBootConfig, Cause: "GRUB config served"})
 	}
+	return b.Bytes(), err
+}
+
+func render(t *template.Template, data any) ([]byte, error) {
+	var b bytes.Buffer
+	err := t.Execute(&b, data)
 	return b.Bytes(), err
 }
 

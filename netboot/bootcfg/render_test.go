@@ -28,6 +28,7 @@ func newRenderer(t *testing.T, defaultProfile string) *Renderer {
 	r, err := New(fakeMachines{
 		"52:54:00:00:00:01": {ID: "r1-t1", Hostname: "node-1", Profile: "debian"},
 		"52:54:00:00:00:02": {ID: "mac-525400000002"},
+		"52:54:00:00:00:03": {ID: "r1-t3", Profile: "debian", BootPlan: domain.BootPlan{Action: domain.BootLocal, Why: "machine is ready: it boots its local disk"}},
 	}, map[string]Profile{
 		"debian": {Name: "debian", Kernel: "debian/linux", Initrd: "debian/initrd.gz",
 			Cmdline: "console=ttyS0 hostname={{.Hostname}} ds=nocloud-net;s={{.ServerURL}}/cloud-init/ mac={{.MACSlug}}"},
@@ -113,5 +114,20 @@ func TestBrokenTemplateIsAStartUpError(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), "profiles.x.cmdline:") {
 			t.Errorf("%q: got %v", cmdline, err)
 		}
+	}
+}
+
+// A machine that is not to install is sent to its local disk, by iPXE and
+// by GRUB alike, and is never shown its installer.
+func TestMachinesThatKeepTheirDiskBootIt(t *testing.T) {
+	r := newRenderer(t, "debian")
+	script, err := r.IPXE(context.Background(), "52:54:00:00:00:03")
+	if err != nil || !strings.HasPrefix(string(script), "#!ipxe\n") || !strings.Contains(string(script), "\nexit\n") ||
+		!strings.Contains(string(script), "machine is ready") || strings.Contains(string(script), "kernel") {
+		t.Fatalf("iPXE script (%v):\n%s", err, script)
+	}
+	cfg, ok, err := r.Lookup(context.Background(), "grub/grub.cfg-01-52-54-00-00-00-03")
+	if err != nil || !ok || !strings.Contains(string(cfg), "\nexit\n") || strings.Contains(string(cfg), "linux") {
+		t.Fatalf("GRUB config (%v, %v):\n%s", ok, err, cfg)
 	}
 }

@@ -62,17 +62,14 @@ var replyTypes = map[dhcpv4.MessageType]dhcpv4.MessageType{
 }
 
 // noteMachine tells the domain a MAC is on the LAN (which discovers new
-// machines) or, with ignore_unknown, drops the MACs it does not know.
+// machines), unless the domain says to ignore it: then it gets no answer.
 func (s *Server) noteMachine(ctx context.Context, x *exchange) error {
 	if s.machines == nil || x.req.MessageType() != dhcpv4.MessageTypeDiscover && x.req.MessageType() != dhcpv4.MessageTypeRequest {
 		return nil
 	}
-	if s.cfg.IgnoreUnknown {
-		// Unknown machines are not discovered either: they get no answer at all.
-		if !s.machines.Known(x.mac) {
-			s.drop("unknown MAC and dhcp.ignore_unknown is set", x.req)
-			x.reply = nil
-		}
+	if plan := s.machines.BootPlan(x.mac); plan.Action == domain.BootIgnore {
+		s.drop(plan.Why, x.req)
+		x.reply = nil
 		return nil
 	}
 	if _, err := s.machines.Seen(ctx, x.mac); err != nil {
@@ -200,6 +197,13 @@ func (s *Server) bootOptions(_ context.Context, x *exchange) error {
 	d := boot.Decide(boot.Client{Arches: arches, VendorClass: x.req.ClassIdentifier(), UserClasses: x.req.UserClass()}, s.cfg.Boot)
 	if d.Transport == boot.None {
 		return nil
+	}
+	if s.machines != nil {
+		// No boot file: the firmware goes on to its next boot entry, the disk.
+		if plan := s.machines.BootPlan(x.mac); plan.Action != domain.BootInstall {
+			s.log.Debug("no boot file", "mac", x.mac, "reason", plan.Why)
+			return nil
+		}
 	}
 	if d.VendorClass != "" {
 		r.UpdateOption(dhcpv4.OptClassIdentifier(d.VendorClass))

@@ -29,8 +29,9 @@ type Machines interface {
 	// Seen is told of every netbooting MAC and discovers the new ones; it
 	// returns whether the MAC belonged to a machine before.
 	Seen(ctx context.Context, mac domain.MAC) (known bool, err error)
-	// Known says whether a MAC belongs to a machine, changing nothing.
-	Known(mac domain.MAC) bool
+	// BootPlan says whether a MAC's machine installs, keeps its disk, or
+	// (unknown, under that policy) gets no answer at all.
+	BootPlan(mac domain.MAC) domain.BootPlan
 }
 
 // Modes of the server.
@@ -41,21 +42,20 @@ const (
 
 // Config says where and how the server answers.
 type Config struct {
-	Mode          string // ModeFull (default) or ModeProxy
-	Interface     string // the LAN interface; empty binds to every interface (tests, demo)
-	Port          int    // 67
-	ProxyPort     int    // proxy mode: the PXE boot server port on the LAN IP (4011); 0 disables
-	ClientPort    int    // 68
-	ServerIP      netip.Addr
-	Subnet        netip.Prefix
-	Router        netip.Addr
-	DNS, NTP      []netip.Addr
-	Domain        string
-	IgnoreUnknown bool
-	Boot          boot.Server
-	Logger        *slog.Logger
-	Metrics       prometheus.Registerer
-	Workers       int // concurrent handlers; 0 means 64 (they mostly wait for a group commit)
+	Mode       string // ModeFull (default) or ModeProxy
+	Interface  string // the LAN interface; empty binds to every interface (tests, demo)
+	Port       int    // 67
+	ProxyPort  int    // proxy mode: the PXE boot server port on the LAN IP (4011); 0 disables
+	ClientPort int    // 68
+	ServerIP   netip.Addr
+	Subnet     netip.Prefix
+	Router     netip.Addr
+	DNS, NTP   []netip.Addr
+	Domain     string
+	Boot       boot.Server
+	Logger     *slog.Logger
+	Metrics    prometheus.Registerer
+	Workers    int // concurrent handlers; 0 means 64 (they mostly wait for a group commit)
 }
 
 // Server is a bound DHCP server.

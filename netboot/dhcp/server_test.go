@@ -32,6 +32,12 @@ var (
 // tune, if given, adjusts the configuration (mode, ignore_unknown).
 func newTestServer(t testing.TB, tune ...func(*Config)) (*Server, *store.Store) {
 	t.Helper()
+	return newTestServerFor(t, domain.UnknownInstall, tune...)
+}
+
+// newTestServerFor is newTestServer with unknown machines under policy.
+func newTestServerFor(t testing.TB, policy domain.UnknownPolicy, tune ...func(*Config)) (*Server, *store.Store) {
+	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "db"), store.Options{})
 	if err != nil {
@@ -39,7 +45,7 @@ func newTestServer(t testing.TB, tune ...func(*Config)) (*Server, *store.Store) 
 	}
 	commit := db.NewCommitter(64)
 	t.Cleanup(func() { commit.Close(); db.Close() })
-	inv, err := domain.NewInventory(context.Background(), domain.InventoryConfig{DB: db, Commit: commit, Log: quiet})
+	inv, err := domain.NewInventory(context.Background(), domain.InventoryConfig{DB: db, Commit: commit, Log: quiet, UnknownMachines: policy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +358,7 @@ func TestProxyModeGivesBootInformationOnly(t *testing.T) {
 }
 
 func TestIgnoreUnknownAnswersOnlyKnownMachinesAndDiscoversNone(t *testing.T) {
-	s, db := newTestServer(t, func(c *Config) { c.IgnoreUnknown = true })
+	s, db := newTestServerFor(t, domain.UnknownIgnore)
 	ctx := context.Background()
 	if r, _ := s.Handle(ctx, discover(t, clientA), peer); r != nil {
 		t.Fatalf("an unknown MAC got %v", r.MessageType())
@@ -410,5 +416,55 @@ func TestProxyStopsCleanlyWithPacketsInFlight(t *testing.T) {
 		close(stopFlood)
 		<-flooded
 		flood.Close()
+	}
+}
+
+// Only a machine expected to install gets a boot file: a ready one gets
+// its address and nothing to boot (its firmware goes on to the disk) until
+// Provision arms it; a MAC discovered under the local policy likewise.
+func TestBootFileOnlyForMachinesThatInstall(t *testing.T) {
+	ctx := context.Background()
+	pxe := func(mac net.HardwareAddr, userClass ...string) *dhcpv4.DHCPv4 {
+		mods := []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64)),
+			dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016"))}
+		for _, uc := range userClass {
+			mods = append(mods, dhcpv4.WithUserClass(uc, false))
+		}
+		return discover(t, mac, mods...)
+	}
+	offer := func(s *Server, req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
+		t.Helper()
+		o, _ := s.Handle(ctx, req, peer)
+		if o == nil || o.MessageType() != dhcpv4.MessageTypeOffer || o.YourIPAddr.IsUnspecified() {
+			t.Fatalf("no address offered: %v", o)
+		}
+		return o
+	}
+	s, _ := newTestServer(t)
+	inv := s.machines.(*domain.Inventory)
+	if f := offer(s, pxe(clientA)).BootFileName; f != "ipxe.efi" {
+		t.Fatalf("a new machine gets %q", f)
+	}
+	id := domain.DiscoveredID("52:54:00:00:00:0a")
+	for _, ev := range []domain.Event{domain.HeartbeatEvent(domain.StageInstall, domain.PhaseStarted, ""), domain.HeartbeatEvent(domain.StageComplete, domain.PhaseDone, "")} {
+		if _, err := inv.Apply(ctx, id, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, req := range []*dhcpv4.DHCPv4{pxe(clientA), pxe(clientA, "iPXE")} {
+		if o := offer(s, req); o.BootFileName != "" || o.BootFileNameOption() != "" {
+			t.Fatalf("a ready machine was offered %q", o.BootFileName)
+		}
+	}
+	if _, err := inv.Apply(ctx, id, domain.Event{Kind: domain.EventProvision, Cause: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if f := offer(s, pxe(clientA)).BootFileName; f != "ipxe.efi" {
+		t.Fatalf("a provisioned machine gets %q", f)
+	}
+
+	local, _ := newTestServerFor(t, domain.UnknownLocal)
+	if o := offer(local, pxe(clientB)); o.BootFileName != "" {
+		t.Fatalf("a MAC discovered under the local policy was offered %q", o.BootFileName)
 	}
 }
