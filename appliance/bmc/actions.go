@@ -98,6 +98,9 @@ func (m *Manager) Provision(ctx context.Context, machineID string, o ProvisionOp
 		return Provisioned{}, fmt.Errorf("provision %s: %w", machineID, err)
 	}
 	st, err := m.ForMachine(machineID)
+	if errors.Is(err, ErrUnknownBMC) {
+		return m.armWithoutBMC(ctx, machineID, ev)
+	}
 	if err != nil {
 		return Provisioned{}, err
 	}
@@ -116,6 +119,21 @@ func (m *Manager) Provision(ctx context.Context, machineID string, o ProvisionOp
 	}
 	m.log.Info("machine provisioned through its BMC", "machine_id", machineID, "bmc_id", st.ID,
 		"boot_target", p.Target, "boot_mode", p.Mode, "reset_type", p.Reset, "notes", p.Notes)
+	return p, nil
+}
+
+// armWithoutBMC provisions a machine that has no BMC: nothing can reboot
+// it, so only its lifecycle is armed, and it installs at its next network
+// boot, which someone at the rack starts.
+func (m *Manager) armWithoutBMC(ctx context.Context, machineID string, ev domain.Event) (Provisioned, error) {
+	ev.Cause = "provisioned without a BMC: it installs at its next network boot"
+	p := Provisioned{MachineID: machineID, Notes: []string{"the machine has no BMC: it installs at its next network boot; power-cycle it into its network boot yourself"}}
+	var err error
+	p.State, err = m.cfg.Machines.Apply(ctx, machineID, ev)
+	if err != nil && !errors.Is(err, domain.ErrNoChange) {
+		return p, fmt.Errorf("provision %s: %w", machineID, err)
+	}
+	m.log.Info("machine provisioned without a BMC: it installs at its next network boot", "machine_id", machineID)
 	return p, nil
 }
 

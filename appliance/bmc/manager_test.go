@@ -584,3 +584,27 @@ func TestResetBMCReturnsWhenStoppedAsTheBMCRestarts(t *testing.T) {
 		})
 	}
 }
+
+// A machine without a BMC can be provisioned too: nothing reboots it, its
+// lifecycle is armed and it installs at its next network boot.
+func TestProvisionWithoutABMCArmsTheLifecycle(t *testing.T) {
+	f := newFixture(t, fast, DiscoveryConfig{})
+	ctx := context.Background()
+	if _, err := f.inv.Seen(ctx, "52:54:00:aa:00:09"); err != nil {
+		t.Fatal(err)
+	}
+	id := domain.DiscoveredID("52:54:00:aa:00:09")
+	p, err := f.m.Provision(ctx, id, ProvisionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.State.Label() != "hostinit/waitingfordiscovery" || p.BMCID != "" || len(p.Notes) == 0 || !strings.Contains(p.Notes[0], "no BMC") {
+		t.Fatalf("provisioned %+v", p)
+	}
+	if plan := f.inv.BootPlan("52:54:00:aa:00:09"); plan.Action != domain.BootInstall {
+		t.Fatalf("boot plan after provisioning: %+v", plan)
+	}
+	if _, err := f.m.Provision(ctx, "ghost", ProvisionOptions{}); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("an unknown machine: %v", err)
+	}
+}

@@ -4,10 +4,12 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,11 +145,40 @@ func serveBootImage(t *testing.T, lan *testbed.LAN, img testbed.BootImage, confi
 }
 
 // bootQEMU powers on a virtual machine with mac on the LAN and waits for the
-// booted system's marker on its serial console.
+// booted system's marker on its serial console; the machine must then be
+// ready, having fetched its cloud-init.
 func bootQEMU(t *testing.T, lan *testbed.LAN, a *appliance, mac string, fw firmware) {
 	t.Helper()
+	log, took := runQEMU(t, lan, a, mac, fw, testbed.Marker, "-boot", "n")
+	kernelAt := strings.Index(log, "Linux version")
+	t.Logf("power-on → booted system fetched cloud-init and reported done %.1fs (QEMU TCG; kernel seen: %v)", took.Seconds(), kernelAt >= 0)
+	t.Logf("serial: %s", strings.SplitN(log[strings.Index(log, testbed.Marker):], "\n", 2)[0])
+	// The real firmware's boot drove the lifecycle all the way.
+	out := machineJSON(t, a, mac)
+	if !strings.Contains(out, `"managed_host_state":{"state":"ready"}`) || !strings.Contains(out, "cloud-init user-data served") {
+		t.Errorf("machine of %s after its boot:\n%s", mac, out)
+	}
+}
+
+// machineJSON is GET /api/v1/machines/{id} of the machine mac made.
+func machineJSON(t *testing.T, a *appliance, mac string) string {
+	t.Helper()
+	id := "mac-" + strings.ReplaceAll(mac, ":", "")
+	out, err := a.host.Run(context.Background(), "curl", "-fsS", "-u", e2eUser+":"+e2ePassword, lanURL+"/api/v1/machines/"+id)
+	if err != nil {
+		t.Fatalf("machine %s: %v\n%s", id, err, out)
+	}
+	return out
+}
+
+// runQEMU powers on a virtual machine with mac on the LAN (extra adds
+// QEMU arguments: boot order, disks) and waits for marker on its serial
+// console. It returns what the console showed and how long it took, and
+// leaves no QEMU running.
+func runQEMU(t *testing.T, lan *testbed.LAN, a *appliance, mac string, fw firmware, marker string, extra ...string) (string, time.Duration) {
+	t.Helper()
 	ctx := context.Background()
-	tap, err := lan.AddTap(ctx, "tap0")
+	tap, err := lan.AddTap(ctx, fmt.Sprintf("tap%d", tapCount.Add(1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,49 +186,41 @@ func bootQEMU(t *testing.T, lan *testbed.LAN, a *appliance, mac string, fw firmw
 	qctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	args := append([]string{"-machine", "pc,accel=tcg", "-m", "512", "-smp", "1",
-		"-display", "none", "-monitor", "none", "-no-reboot", "-boot", "n", "-serial", "file:" + serial,
+		"-display", "none", "-monitor", "none", "-no-reboot", "-serial", "file:" + serial,
 		"-netdev", "tap,id=n0,ifname=" + tap.Iface + ",script=no,downscript=no"}, fw(t, mac)...)
-	qemu := tap.Command(qctx, "qemu-system-x86_64", args...)
+	qemu := tap.Command(qctx, "qemu-system-x86_64", append(args, extra...)...)
 	start := time.Now()
 	if err := qemu.Start(); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- qemu.Wait() }()
-	defer func() {
-		if qemu.ProcessState == nil {
-			qemu.Process.Kill()
-		}
-	}()
-	var kernelAt time.Duration
 	for {
 		log, _ := os.ReadFile(serial)
-		if kernelAt == 0 && strings.Contains(string(log), "Linux version") {
-			kernelAt = time.Since(start)
-		}
-		if i := strings.Index(string(log), testbed.Marker); i >= 0 {
-			t.Logf("power-on → kernel %.1fs, → booted system fetched cloud-init and reported done %.1fs (QEMU TCG)", kernelAt.Seconds(), time.Since(start).Seconds())
-			t.Logf("serial: %s", strings.SplitN(string(log)[i:], "\n", 2)[0])
-			break
+		if strings.Contains(string(log), marker) {
+			took := time.Since(start)
+			select {
+			case <-exited:
+			case <-time.After(30 * time.Second):
+				qemu.Process.Kill()
+				<-exited
+			}
+			return string(log), took
 		}
 		select {
 		case err := <-exited:
-			t.Fatalf("QEMU stopped (%v) before the marker; serial:\n%s\nslipway:\n%s", err, log, a.logs())
+			// It may have written the marker just before it stopped.
+			if log, _ := os.ReadFile(serial); strings.Contains(string(log), marker) {
+				return string(log), time.Since(start)
+			}
+			t.Fatalf("QEMU stopped (%v) before %q; serial:\n%s\nslipway:\n%s", err, marker, log, a.logs())
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	select {
-	case <-exited:
-	case <-time.After(30 * time.Second):
-		t.Error("the booted system did not power off")
-	}
-	// The real firmware's boot drove the lifecycle all the way.
-	id := "mac-" + strings.ReplaceAll(mac, ":", "")
-	out, err := a.host.Run(ctx, "curl", "-fsS", "-u", e2eUser+":"+e2ePassword, lanURL+"/api/v1/machines/"+id)
-	if err != nil || !strings.Contains(out, `"managed_host_state":{"state":"ready"}`) || !strings.Contains(out, "cloud-init user-data served") {
-		t.Errorf("machine %s after its boot: %v\n%s", id, err, out)
-	}
 }
+
+// tapCount names each virtual machine's tap device afresh.
+var tapCount atomic.Int64
 
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()
