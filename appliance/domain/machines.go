@@ -216,13 +216,13 @@ func (inv *Inventory) MachineByMAC(ctx context.Context, mac MAC) (BootMachine, e
 // commitNotes collect, inside a transaction, what the caches learn once it
 // commits: a retried transaction starts them afresh.
 type commitNotes struct {
-	macs     []macOwner
-	states   []stateNote
-	gone     []string // machines deleted, with their MACs
+	macs   []macOwner
+	states []stateNote
+	gone   []string // machines deleted, with their MACs
 	// discovered are machines made in this transaction from a MAC seen on
 	// the LAN.
 	discovered []string
-	enqueued bool
+	enqueued   bool
 }
 
 type macOwner struct {
