@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -18,52 +18,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Config says where the HTTP server listens and what it serves from.
+// Config says where the HTTP server listens and what it answers besides
+// its mounts: probes and metrics.
 type Config struct {
-	Addr    netip.Addr
-	Port    int
-	Logger  *slog.Logger
-	Version string
+	Addr   netip.Addr
+	Port   int
+	Logger *slog.Logger
 	// Metrics is where request metrics are registered and what /metrics serves.
 	Metrics *prometheus.Registry
 	// Ready answers /readyz: nil means ready, an error says what is not.
 	Ready func(ctx context.Context) error
-	// Machines serves the read side of the native machine API.
-	Machines MachineReader
-	// BootRoot, if set, is served read-only under /boot/ (the TFTP root),
-	// AssetsRoot under /assets/ (kernels, initrds, images).
-	BootRoot   *os.Root
-	AssetsRoot *os.Root
-	// BootConfigs renders /boot.ipxe and per-MAC files under /boot/.
-	BootConfigs BootConfigs
-	// CloudInit serves /cloud-init/*; Onboarding /heartbeat and /clients.
-	CloudInit  CloudInit
-	Onboarding Onboarding
-	// Neighbors places requests that do not name their MAC.
-	Neighbors Neighbors
-	// ServerURL is how nodes reach this server, when a request does not say.
-	ServerURL string
-	// Auth says who may use /api/v1 (all of it but /login and /version).
-	Auth Auth
-	// Fleet, Leases and BMCs feed /api/v1/overview; Events streams the
-	// bus to the console (/api/v1/events).
-	Fleet  FleetStats
-	Leases LeaseStats
-	Events Events
-	// LeaseList serves /api/v1/leases; Settings the effective config, as
-	// YAML with secrets redacted, at /api/v1/settings.
-	LeaseList Leases
-	Settings  func() (string, error)
-	// BMCs serves /api/v1/bmcs and machine provisioning.
-	BMCs BMCs
-	// Firmware serves /api/v1/firmware and updates; FirmwareRoot holds the
-	// images BMCs fetch under /firmware/. Tasks serves /api/v1/tasks.
-	Firmware     Firmware
-	FirmwareRoot *os.Root
-	Tasks        Tasks
 }
 
-// bodyLimit bounds request bodies, but for firmware uploads (streamed).
+// bodyLimit bounds request bodies, but for the paths mounts stream
+// (firmware uploads).
 const bodyLimit = 4 << 20
 
 // Server is the bound HTTP server.
@@ -74,13 +42,16 @@ type Server struct {
 	done chan struct{} // closed by Shutdown: long-lived streams end
 }
 
-// New binds the HTTP port and builds the routes. Nothing is served until Serve.
-func New(cfg Config) (*Server, error) { return newServer(cfg, nil) }
-
-// newServer is New with extra routes mounted before the catch-all, for tests.
-func newServer(cfg Config, extra func(fiber.Router)) (*Server, error) {
+// New binds the HTTP port and builds the routes: the probes, then each
+// mount in order. Nothing is served until Serve.
+func New(cfg Config, mounts ...Mount) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	for _, m := range mounts {
+		if m.Prefix == "" && (m.Auth != nil || m.Errors != nil) {
+			return nil, fmt.Errorf("web: mount %s: a mount at the root cannot have its own authentication or error shape; give it a prefix", m.Name)
+		}
 	}
 	hostPort := net.JoinHostPort(cfg.Addr.String(), strconv.Itoa(cfg.Port))
 	ln, err := net.Listen("tcp", hostPort)
@@ -103,18 +74,24 @@ func newServer(cfg Config, extra func(fiber.Router)) (*Server, error) {
 		Immutable: true,
 	})
 	s.app.Use(recover.New())
-	s.app.Use(limitBodies(bodyLimit))
+	s.app.Use(limitBodies(bodyLimit, streamed(mounts)))
 	if cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {
 		s.app.Use(accessLog(s.log))
 	}
 	if cfg.Metrics != nil {
 		s.app.Use(requestMetrics(cfg.Metrics))
 	}
-	s.routes(cfg, extra)
+	s.probes(cfg)
+	for _, m := range mounts {
+		s.mount(m)
+	}
+	s.app.Use(func(c *fiber.Ctx) error {
+		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", c.Method(), c.Path()))
+	})
 	return s, nil
 }
 
-func (s *Server) routes(cfg Config, extra func(fiber.Router)) {
+func (s *Server) probes(cfg Config) {
 	s.app.Get("/healthz", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"status": "ok"})
 	})
@@ -129,70 +106,44 @@ func (s *Server) routes(cfg Config, extra func(fiber.Router)) {
 	if cfg.Metrics != nil {
 		s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{})))
 	}
-	bootRoutes(s.app, cfg)
-	onboardingRoutes(s.app, cfg)
-	api := s.app.Group("/api/v1", authenticate(cfg.Auth, "/api/v1/login", "/api/v1/version"))
-	api.Get("/version", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"version": cfg.Version}) })
-	if cfg.Auth != nil {
-		authRoutes(api, cfg.Auth)
-	}
-	if cfg.Machines != nil {
-		machineRoutes(api, cfg.Machines)
-	}
-	if cfg.Onboarding != nil {
-		// An operator clears a machine's heartbeats before a reinstall.
-		api.Delete("/machines/:id/heartbeats", requireRole(RoleOperator), func(c *fiber.Ctx) error {
-			n, err := cfg.Onboarding.ResetOnboarding(c.UserContext(), c.Params("id"))
-			if err != nil {
-				return actionError(err)
-			}
-			return c.JSON(fiber.Map{"machine_id": c.Params("id"), "heartbeats_forgotten": n})
-		})
-	}
-	if cfg.BMCs != nil {
-		bmcRoutes(api, cfg.BMCs)
-	}
-	if cfg.Firmware != nil {
-		firmwareRoutes(api, cfg.Firmware)
-	}
-	if cfg.FirmwareRoot != nil {
-		s.app.Get("/firmware/*", files(cfg.FirmwareRoot, "/firmware/"))
-	}
-	if cfg.Tasks != nil {
-		taskRoutes(api, cfg.Tasks)
-	}
-	if cfg.Fleet != nil {
-		api.Get("/overview", overview(cfg.Fleet, cfg.BMCs, cfg.Leases))
-	}
-	if cfg.Events != nil {
-		api.Get("/events", liveEvents(cfg.Events, s.done))
-	}
-	if cfg.LeaseList != nil {
-		leaseRoutes(api, cfg.LeaseList)
-	}
-	if cfg.Settings != nil {
-		settingsRoute(api, cfg.Settings)
-	}
-	consoleRoutes(s.app)
-	if extra != nil {
-		extra(s.app)
-	}
-	s.app.Use(func(c *fiber.Ctx) error {
-		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", c.Method(), c.Path()))
-	})
 }
 
-// jsonError is the one place errors become HTTP answers.
-func (s *Server) jsonError(c *fiber.Ctx, err error) error {
-	code := fiber.StatusInternalServerError
-	var fe *fiber.Error
-	if errors.As(err, &fe) {
-		code = fe.Code
+// mount adds m's routes under its prefix, behind its error shape and its
+// authentication, and answers its unknown paths in its shape.
+func (s *Server) mount(m Mount) {
+	if m.Prefix == "" {
+		m.Routes(s.app, s.done)
+		return
 	}
+	r := s.app.Group(m.Prefix, within(m.Prefix, shapeErrors(m.Errors, s.log.With("mount", m.Name))))
+	if m.Auth != nil {
+		r.Use(within(m.Prefix, m.Auth))
+	}
+	m.Routes(r, s.done)
+	r.Use(within(m.Prefix, func(c *fiber.Ctx) error {
+		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", c.Method(), c.Path()))
+	}))
+}
+
+// streamed are the paths whose request bodies may exceed the body limit.
+func streamed(mounts []Mount) []string {
+	var out []string
+	for _, m := range mounts {
+		for _, p := range m.StreamedBodies {
+			out = append(out, m.Prefix+p)
+		}
+	}
+	return out
+}
+
+// jsonError answers what no mount shaped: unknown paths and errors of
+// root mounts.
+func (s *Server) jsonError(c *fiber.Ctx, err error) error {
+	code := StatusOf(err)
 	if code >= 500 {
 		s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "error", err)
 	}
-	return c.Status(code).JSON(fiber.Map{"error": err.Error()})
+	return JSONError(c, code, err)
 }
 
 // Addr is the address the server listens on.
@@ -267,5 +218,25 @@ func requestMetrics(reg prometheus.Registerer) fiber.Handler {
 		requests.WithLabelValues(method, route, strconv.Itoa(code)).Inc()
 		duration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
 		return err
+	}
+}
+
+// limitBodies refuses request bodies over limit (and bodies of unknown
+// length) except on the paths mounts stream (uploads): the server reads
+// large bodies as streams so that uploads need no memory, and no other
+// handler may then read one whole.
+func limitBodies(limit int, streamed []string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		n := c.Request().Header.ContentLength()
+		if slices.Contains(streamed, c.Path()) || n == 0 || n == -2 {
+			return c.Next()
+		}
+		if n == -1 {
+			return fiber.NewError(fiber.StatusLengthRequired, "send a Content-Length")
+		}
+		if n > limit {
+			return fiber.NewError(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("the body is %d bytes; this endpoint takes at most %d", n, limit))
+		}
+		return c.Next()
 	}
 }

@@ -31,6 +31,9 @@ import (
 	"github.com/slipway/slipway/netboot/tftp"
 	"github.com/slipway/slipway/store"
 	"github.com/slipway/slipway/web"
+	"github.com/slipway/slipway/web/console"
+	"github.com/slipway/slipway/web/native"
+	"github.com/slipway/slipway/web/nodes"
 )
 
 // Options are what the command line adds to the configuration.
@@ -176,12 +179,16 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 		return err
 	}
 	fleet, tasks := domain.Fleet{DB: p.db}, task.Reader{DB: p.db}
-	p.web, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Version: a.opts.Version,
-		Metrics: reg, Ready: a.readiness(p), Machines: fleet, BootRoot: p.bootRoot, AssetsRoot: p.assetsRoot, BootConfigs: p.bootcfg,
-		CloudInit: cloudInit(a.cfg, p.inventory, a.log), Onboarding: p.inventory, Neighbors: neighbor.Table{},
-		ServerURL: serverURL, BMCs: p.bmcs, Auth: p.auth, Fleet: fleet, Leases: leaseStats{&p.leases}, Events: p.broker,
-		LeaseList: fleet, Settings: a.cfg.Redacted,
-		Firmware: p.firmware, FirmwareRoot: p.firmwareRoot, Tasks: tasks})
+	// The mounted APIs: a dialect adds its package and a line here.
+	p.web, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Metrics: reg, Ready: a.readiness(p)},
+		nodes.New(nodes.Config{Logger: a.log, BootRoot: p.bootRoot, AssetsRoot: p.assetsRoot, FirmwareRoot: p.firmwareRoot,
+			BootConfigs: p.bootcfg, CloudInit: cloudInit(a.cfg, p.inventory, a.log), Onboarding: p.inventory,
+			Neighbors: neighbor.Table{}, ServerURL: serverURL}),
+		native.New(native.Services{Version: a.opts.Version, Auth: p.auth, Machines: fleet, Onboarding: p.inventory,
+			BMCs: p.bmcs, Firmware: p.firmware, Tasks: tasks, Fleet: fleet, Leases: leaseStats{&p.leases},
+			Events: p.broker, LeaseList: fleet, Settings: a.cfg.Redacted}),
+		console.New(),
+	)
 	if err != nil {
 		return err
 	}
@@ -199,9 +206,15 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	p.serve("events", func() error { return p.relay.Run(p.serveCtx) })
 	p.serve("outbox", func() error { p.outbox.RunPruning(p.serveCtx, time.Hour); return nil })
 	p.serve("timeouts", func() error { p.inventory.RunTimeouts(p.serveCtx, timeoutSweep); return nil })
-	p.serve("http", p.web.Serve)
 	p.serve("bmcs", func() error { p.bmcs.Run(p.serveCtx); return nil })
 	p.serve("firmware", func() error { return p.updater.Run(p.serveCtx) })
+	// An update asked for over HTTP must find its engine running.
+	select {
+	case <-p.updater.Started():
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	p.serve("http", p.web.Serve)
 	return a.startNetboot(ctx, p, reg)
 }
 

@@ -73,6 +73,7 @@ type Updater struct {
 	running map[string]bool // task ids with a runner
 	busy    map[string]bool // machine ids being updated
 	run     context.Context // set by Run: runners stop with it
+	started chan struct{}   // closed by Run, see Started
 	wg      sync.WaitGroup
 }
 
@@ -87,7 +88,7 @@ func NewUpdater(cfg Config) *Updater {
 	if cfg.VerifyFor <= 0 {
 		cfg.VerifyFor = 15 * time.Minute
 	}
-	return &Updater{cfg: cfg, log: cfg.Log, running: map[string]bool{}, busy: map[string]bool{}}
+	return &Updater{cfg: cfg, log: cfg.Log, running: map[string]bool{}, busy: map[string]bool{}, started: make(chan struct{})}
 }
 
 // ErrBusy is an update asked for a machine already being updated.
@@ -145,6 +146,7 @@ func (u *Updater) Run(ctx context.Context) error {
 	u.run = ctx
 	u.mu.Unlock()
 	unfinished, err := u.cfg.DB.UnfinishedTasks(ctx)
+	close(u.started)
 	if err != nil {
 		return fmt.Errorf("resume firmware updates: %w", err)
 	}
@@ -158,6 +160,10 @@ func (u *Updater) Run(ctx context.Context) error {
 	u.wg.Wait()
 	return nil
 }
+
+// Started is closed once Run takes new updates and has found the
+// interrupted ones (or failed to read them: Run then returns the error).
+func (u *Updater) Started() <-chan struct{} { return u.started }
 
 // spawn starts a task's runner, once, if Run runs.
 func (u *Updater) spawn(t store.Task) {

@@ -50,9 +50,16 @@ func Request(tb TB, method, url, user, password, body string) (int, string) {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return Do(tb, req)
+}
+
+// Do sends req and returns the status and body; a failure to send fails
+// the test.
+func Do(tb TB, req *http.Request) (int, string) {
+	tb.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		tb.Fatalf("%s %s: %v", method, url, err)
+		tb.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)

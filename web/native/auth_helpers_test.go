@@ -1,15 +1,19 @@
-package web
+package native
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+
 	"context"
 	"io"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"testing"
 
 	"github.com/slipway/slipway/appliance/auth"
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/testbed/testkit"
+	"github.com/slipway/slipway/web"
 )
 
 // testAuth is the real authentication service on a fresh store, with one
@@ -35,4 +39,14 @@ func testAuth(t *testing.T) *auth.Service {
 func emptyMachines(t *testing.T) MachineReader {
 	db, _ := testkit.OpenStore(t)
 	return domain.Fleet{DB: db}
+}
+
+// newTestServer binds the native API on a loopback port, with extra mounts
+// beside it; the caller serves and shuts it down.
+func newTestServer(svc Services, extra ...web.Mount) (*web.Server, error) {
+	if svc.Version == "" {
+		svc.Version = "test"
+	}
+	return web.New(web.Config{Addr: netip.MustParseAddr("127.0.0.1"), Metrics: prometheus.NewRegistry(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, append([]web.Mount{New(svc)}, extra...)...)
 }

@@ -1,4 +1,4 @@
-package web
+package console
 
 import (
 	"embed"
@@ -7,17 +7,24 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
+
+	"github.com/slipway/slipway/web"
 )
 
 // consoleFiles is the web console: plain HTML, CSS and an ES module,
 // embedded, so the binary needs nothing else and fetches nothing.
 //
-//go:embed console
+//go:embed files
 var consoleFiles embed.FS
 
-// consoleRoutes serves the console under /console/ and sends / there.
-func consoleRoutes(app *fiber.App) {
-	sub, err := fs.Sub(consoleFiles, "console")
+// New is the console as a mount: it serves the page under /console/ and
+// sends / there. The page calls the native API, which checks who it is.
+func New() web.Mount {
+	return web.Mount{Name: "console", Routes: func(r fiber.Router, _ <-chan struct{}) { routes(r) }}
+}
+
+func routes(app fiber.Router) {
+	sub, err := fs.Sub(consoleFiles, "files")
 	if err != nil {
 		panic("embedded console: " + err.Error()) // the directory is compiled in
 	}

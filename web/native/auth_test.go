@@ -1,4 +1,4 @@
-package web
+package native
 
 import (
 	"context"
@@ -6,10 +6,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/slipway/slipway/web"
 )
 
 type apiClient struct {
@@ -27,7 +28,7 @@ func (c *apiClient) do(method, path, body string) (int, string) {
 		req.Header.Set("Authorization", "Bearer "+c.bearer)
 	}
 	if c.csrf != "" {
-		req.Header.Set(csrfHeader, c.csrf)
+		req.Header.Set(web.CSRFHeader, c.csrf)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -50,7 +51,7 @@ func (c *apiClient) login(user, password string) sessionJSON {
 
 func startAuthServer(t *testing.T) string {
 	t.Helper()
-	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Auth: testAuth(t), Machines: emptyMachines(t)})
+	s, err := newTestServer(Services{Auth: testAuth(t), Machines: emptyMachines(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func TestCookieSessionsNeedTheCSRFTokenToWrite(t *testing.T) {
 	u, _ := url.Parse(base)
 	var session *http.Cookie
 	for _, ck := range c.http.Jar.Cookies(u) {
-		if ck.Name == sessionCookie {
+		if ck.Name == web.SessionCookie {
 			session = ck
 		}
 	}
@@ -84,7 +85,7 @@ func TestCookieSessionsNeedTheCSRFTokenToWrite(t *testing.T) {
 	if code, body := c.do("GET", "/api/v1/me", ""); code != 200 || !strings.Contains(body, `"user":"ann"`) {
 		t.Fatalf("me by cookie: %d %s", code, body)
 	}
-	if code, body := c.do("POST", "/api/v1/users", `{"name":"eve","role":"viewer","password":"eve-password"}`); code != 403 || !strings.Contains(body, csrfHeader) {
+	if code, body := c.do("POST", "/api/v1/users", `{"name":"eve","role":"viewer","password":"eve-password"}`); code != 403 || !strings.Contains(body, web.CSRFHeader) {
 		t.Errorf("cookie write without CSRF: %d %s", code, body)
 	}
 	c.csrf = s.CSRF

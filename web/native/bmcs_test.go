@@ -1,4 +1,4 @@
-package web
+package native
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/netip"
 	"strings"
 	"testing"
 
@@ -86,7 +85,7 @@ func TestBMCAPIChecksRolesAndMapsErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := &fakeBMCs{err: tt.err}
-			s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), BMCs: fake, Auth: users})
+			s, err := newTestServer(Services{BMCs: fake, Auth: users})
 			if err != nil {
 				t.Fatal(err)
 			}

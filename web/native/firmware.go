@@ -1,4 +1,4 @@
-package web
+package native
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/slipway/slipway/appliance/firmware"
 	"github.com/slipway/slipway/appliance/task"
+	"github.com/slipway/slipway/web"
 )
 
 // Firmware is the image library and the update engine as the API uses them.
@@ -68,7 +69,7 @@ func toTaskJSON(t task.Task) taskJSON {
 
 // uploadPath is the one endpoint whose body may exceed the body limit: it
 // streams to disk.
-const uploadPath = "/api/v1/firmware"
+const uploadPath = "/firmware"
 
 func firmwareRoutes(api fiber.Router, fw Firmware) {
 	api.Get("/firmware", func(c *fiber.Ctx) error {
@@ -84,7 +85,7 @@ func firmwareRoutes(api fiber.Router, fw Firmware) {
 	})
 	// The image is the raw body; what it is goes in the query:
 	// POST /api/v1/firmware?component=BMC&version=2.0.1&sha256=…&filename=…
-	api.Post("/firmware", requireRole(RoleAdmin), func(c *fiber.Ctx) error {
+	api.Post("/firmware", web.RequireRole(web.RoleAdmin), func(c *fiber.Ctx) error {
 		u := firmware.Upload{Component: c.Query("component"), Version: c.Query("version"), SHA256: c.Query("sha256"), Filename: c.Query("filename")}
 		if err := u.Check(); err != nil {
 			return fiber.NewError(fiber.StatusBadRequest, err.Error())
@@ -103,11 +104,11 @@ func firmwareRoutes(api fiber.Router, fw Firmware) {
 		}
 		return c.Status(fiber.StatusCreated).JSON(toImageJSON(im))
 	})
-	api.Post("/machines/:id/firmware", requireRole(RoleAdmin), func(c *fiber.Ctx) error {
+	api.Post("/machines/:id/firmware", web.RequireRole(web.RoleAdmin), func(c *fiber.Ctx) error {
 		var b struct {
 			ImageID string `json:"image_id"`
 		}
-		if err := decodeBody(c, &b); err != nil {
+		if err := web.DecodeJSON(c, &b); err != nil {
 			return err
 		}
 		if b.ImageID == "" {
@@ -147,24 +148,4 @@ func taskRoutes(api fiber.Router, tasks Tasks) {
 		}
 		return c.JSON(toTaskJSON(t))
 	})
-}
-
-// limitBodies refuses request bodies over limit (and bodies of unknown
-// length) except on the upload endpoint, which streams: the server reads
-// large bodies as streams so that uploads need no memory, and no other
-// handler may then read one whole.
-func limitBodies(limit int) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		n := c.Request().Header.ContentLength()
-		if c.Path() == uploadPath || n == 0 || n == -2 {
-			return c.Next()
-		}
-		if n == -1 {
-			return fiber.NewError(fiber.StatusLengthRequired, "send a Content-Length")
-		}
-		if n > limit {
-			return fiber.NewError(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("the body is %d bytes; this endpoint takes at most %d", n, limit))
-		}
-		return c.Next()
-	}
 }

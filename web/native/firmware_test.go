@@ -1,4 +1,4 @@
-package web
+package native
 
 import (
 	"bufio"
@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/slipway/slipway/appliance/firmware"
 	"github.com/slipway/slipway/appliance/task"
 	"github.com/slipway/slipway/testbed/testkit"
+	"github.com/slipway/slipway/web/nodes"
 )
 
 // library is a real image library with a fake update engine.
@@ -45,8 +45,8 @@ func TestFirmwareUploadStreamsAndChecks(t *testing.T) {
 	}
 	defer root.Close()
 	fw := &library{Library: lib}
-	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Firmware: fw, FirmwareRoot: root, Tasks: task.Reader{DB: db},
-		Auth: testAuth(t)})
+	s, err := newTestServer(Services{Firmware: fw, Tasks: task.Reader{DB: db}, Auth: testAuth(t)},
+		nodes.New(nodes.Config{FirmwareRoot: root}))
 	if err != nil {
 		t.Fatal(err)
 	}

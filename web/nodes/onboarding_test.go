@@ -1,4 +1,4 @@
-package web
+package nodes
 
 import (
 	"bytes"
@@ -21,6 +21,7 @@ import (
 	"github.com/slipway/slipway/netboot/cloudinit"
 	"github.com/slipway/slipway/store"
 	"github.com/slipway/slipway/testbed/testkit"
+	"github.com/slipway/slipway/web"
 )
 
 type onboardingServer struct {
@@ -48,8 +49,8 @@ func startOnboarding(t *testing.T) onboardingServer {
 	}
 	ci := cloudinit.New(cloudinit.Config{TemplatesDir: dir, Templates: map[string]string{"debian": "debian.yaml"},
 		DefaultProfile: "debian", LANIP: netip.MustParseAddr("10.88.0.1"), Logger: quiet}, inv)
-	s, err := newServer(Config{Addr: netip.MustParseAddr("127.0.0.1"), Metrics: prometheus.NewRegistry(), Logger: quiet,
-		Machines: domain.Fleet{DB: db}, CloudInit: ci, Onboarding: inv, ServerURL: "http://10.88.0.1:80", Auth: testAuth(t)}, nil)
+	s, err := web.New(web.Config{Addr: netip.MustParseAddr("127.0.0.1"), Metrics: prometheus.NewRegistry(), Logger: quiet},
+		New(Config{Logger: quiet, CloudInit: ci, Onboarding: inv, ServerURL: "http://10.88.0.1:80"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,30 +240,7 @@ func FuzzParseHeartbeat(f *testing.F) {
 	})
 }
 
-// An operator resets a machine's onboarding record: its heartbeats are
-// forgotten, its lifecycle history is not; a viewer may not.
-func TestResetOnboarding(t *testing.T) {
-	s := startOnboarding(t)
-	for _, phase := range []string{"started", "done"} {
-		if code, body := post(t, s.base+"/heartbeat", `{"mac":"52:54:00:00:00:31","stage":"disk","phase":"`+phase+`"}`); code != 200 {
-			t.Fatalf("heartbeat: %d %s", code, body)
-		}
-	}
-	id := "mac-525400000031"
-	if code, _ := testkit.Request(t, "DELETE", s.base+"/api/v1/machines/"+id+"/heartbeats", "vic", "vic-password", ""); code != 403 {
-		t.Errorf("a viewer reset: %d", code)
-	}
-	code, body := testkit.Request(t, "DELETE", s.base+"/api/v1/machines/"+id+"/heartbeats", "otto", "otto-password", "")
-	if code != 200 || !strings.Contains(body, `"heartbeats_forgotten":2`) {
-		t.Fatalf("reset: %d %s", code, body)
-	}
-	if events, _ := s.db.StageEvents(context.Background(), "52:54:00:00:00:31"); len(events) != 0 {
-		t.Errorf("%d heartbeats left", len(events))
-	}
-	if hist, _ := s.db.Transitions(context.Background(), id); len(hist) < 2 {
-		t.Errorf("the lifecycle history went too: %v", hist)
-	}
-	if code, _ := testkit.Request(t, "DELETE", s.base+"/api/v1/machines/nope/heartbeats", "otto", "otto-password", ""); code != 404 {
-		t.Errorf("reset of an unknown machine: %d", code)
-	}
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	return testkit.Request(t, http.MethodGet, url, "", "", "")
 }

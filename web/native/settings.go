@@ -1,4 +1,4 @@
-package web
+package native
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/web"
 )
 
 // Leases lists the DHCP leases.
@@ -51,7 +52,7 @@ func leaseRoutes(api fiber.Router, leases Leases) {
 // settingsRoute shows the effective configuration, as YAML, with every
 // secret redacted; admins only, since it maps the whole site.
 func settingsRoute(api fiber.Router, effective func() (string, error)) {
-	api.Get("/settings", requireRole(RoleAdmin), func(c *fiber.Ctx) error {
+	api.Get("/settings", web.RequireRole(web.RoleAdmin), func(c *fiber.Ctx) error {
 		y, err := effective()
 		if err != nil {
 			return err

@@ -1,10 +1,9 @@
-package web
+package native
 
 import (
 	"bufio"
 	"context"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -71,7 +70,7 @@ func (b *fakeBus) count() int {
 // and lets go of the bus when the client leaves; a shutdown ends it.
 func TestLiveEventsStream(t *testing.T) {
 	bus := &fakeBus{}
-	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Auth: testAuth(t), Events: bus})
+	s, err := newTestServer(Services{Auth: testAuth(t), Events: bus})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +149,7 @@ func TestOverviewLeasesAndSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Auth: testAuth(t), Fleet: domain.Fleet{DB: db}, Leases: fakeLeases{}, BMCs: &fakeBMCs{},
+	s, err := newTestServer(Services{Auth: testAuth(t), Fleet: domain.Fleet{DB: db}, Leases: fakeLeases{}, BMCs: &fakeBMCs{},
 		LeaseList: domain.Fleet{DB: db}, Settings: func() (string, error) { return "users:\n  - {name: ann, password_hash: (redacted)}\n", nil }})
 	if err != nil {
 		t.Fatal(err)

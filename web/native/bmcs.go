@@ -1,8 +1,7 @@
-package web
+package native
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -10,6 +9,7 @@ import (
 
 	"github.com/slipway/slipway/appliance/bmc"
 	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/web"
 )
 
 // BMCs is the BMC manager as the API uses it.
@@ -60,9 +60,9 @@ func bmcRoutes(api fiber.Router, bmcs BMCs) {
 		}
 		return c.JSON(s)
 	})
-	api.Post("/bmcs", requireRole(RoleAdmin), func(c *fiber.Ctx) error {
+	api.Post("/bmcs", web.RequireRole(web.RoleAdmin), func(c *fiber.Ctx) error {
 		var b registerBody
-		if err := decodeBody(c, &b); err != nil {
+		if err := web.DecodeJSON(c, &b); err != nil {
 			return err
 		}
 		s, err := bmcs.Register(c.UserContext(), bmc.Registration{Endpoint: b.Endpoint, Username: b.Username, Password: b.Password,
@@ -72,15 +72,15 @@ func bmcRoutes(api fiber.Router, bmcs BMCs) {
 		}
 		return c.Status(fiber.StatusCreated).JSON(s)
 	})
-	api.Delete("/bmcs/:id", requireRole(RoleAdmin), func(c *fiber.Ctx) error {
+	api.Delete("/bmcs/:id", web.RequireRole(web.RoleAdmin), func(c *fiber.Ctx) error {
 		if err := bmcs.Remove(c.UserContext(), c.Params("id")); err != nil {
 			return actionError(err)
 		}
 		return c.SendStatus(fiber.StatusNoContent)
 	})
-	api.Post("/bmcs/:id/power", requireRole(RoleOperator), func(c *fiber.Ctx) error {
+	api.Post("/bmcs/:id/power", web.RequireRole(web.RoleOperator), func(c *fiber.Ctx) error {
 		var b powerBody
-		if err := decodeBody(c, &b); err != nil {
+		if err := web.DecodeJSON(c, &b); err != nil {
 			return err
 		}
 		a, err := bmc.ParsePowerAction(b.Action)
@@ -93,9 +93,9 @@ func bmcRoutes(api fiber.Router, bmcs BMCs) {
 		}
 		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"bmc_id": c.Params("id"), "action": a, "reset_type": reset})
 	})
-	api.Post("/machines/:id/provision", requireRole(RoleOperator), func(c *fiber.Ctx) error {
+	api.Post("/machines/:id/provision", web.RequireRole(web.RoleOperator), func(c *fiber.Ctx) error {
 		var b provisionBody
-		if err := decodeBody(c, &b); err != nil {
+		if err := web.DecodeJSON(c, &b); err != nil {
 			return err
 		}
 		if b.Mode != "" && b.Mode != "UEFI" && b.Mode != "Legacy" {
@@ -107,18 +107,6 @@ func bmcRoutes(api fiber.Router, bmcs BMCs) {
 		}
 		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"provisioned": p, "managed_host_state": p.State})
 	})
-}
-
-// decodeBody reads a JSON body, whatever Content-Type the client said
-// (curl -d says a form); an empty body is an empty object.
-func decodeBody(c *fiber.Ctx, v any) error {
-	if len(c.Body()) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(c.Body(), v); err != nil {
-		return fiber.NewError(fiber.StatusBadRequest, "the body is not the JSON object this endpoint takes: "+err.Error())
-	}
-	return nil
 }
 
 // actionError gives an operator action's failure its HTTP status: what

@@ -1,0 +1,97 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// Mount is one API the server carries: a package under web/ builds it (the
+// native API, the console, the node-facing doors, each dialect), and the
+// wiring lists the mounts. It brings its own routes, how its callers prove
+// who they are, and the shape its errors take.
+type Mount struct {
+	// Name says which API it is, in logs.
+	Name string
+	// Prefix is where its routes live ("/api/v1"); "" mounts them at the
+	// root.
+	Prefix string
+	// Auth, if set, runs before every route of the mount.
+	Auth fiber.Handler
+	// Errors shapes the mount's errors; nil is JSON {"error": "..."}.
+	Errors ErrorShape
+	// StreamedBodies are paths under Prefix whose request bodies are
+	// streamed to their handler, past the server's body limit (uploads).
+	StreamedBodies []string
+	// Routes adds the mount's routes. stopping closes when the server
+	// shuts down, so that long-lived answers (event streams) end.
+	Routes func(r fiber.Router, stopping <-chan struct{})
+}
+
+// ErrorShape writes an error as a mount's clients expect it, with the HTTP
+// status code already decided.
+type ErrorShape func(c *fiber.Ctx, code int, err error) error
+
+// JSONError is the default shape: {"error": "..."}.
+func JSONError(c *fiber.Ctx, code int, err error) error {
+	return c.Status(code).JSON(fiber.Map{"error": err.Error()})
+}
+
+// StatusOf is the HTTP status an error stands for: a *fiber.Error's code,
+// else 500.
+func StatusOf(err error) int {
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		return fe.Code
+	}
+	return fiber.StatusInternalServerError
+}
+
+// within runs h only for paths inside prefix: fiber's own prefix match
+// would take /api/v1.0/… (Drydock) for a part of /api/v1.
+func within(prefix string, h fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if p := c.Path(); p != prefix && !strings.HasPrefix(p, prefix+"/") {
+			return c.Next()
+		}
+		return h(c)
+	}
+}
+
+// shapeErrors answers a mount's failed requests in its shape, logging
+// server-side failures.
+func shapeErrors(shape ErrorShape, log *slog.Logger) fiber.Handler {
+	if shape == nil {
+		shape = JSONError
+	}
+	return func(c *fiber.Ctx) error {
+		err := c.Next()
+		if err == nil {
+			return nil
+		}
+		code := StatusOf(err)
+		if code >= 500 {
+			log.Error("request failed", "method", c.Method(), "path", c.Path(), "error", err)
+		}
+		if shapeErr := shape(c, code, err); shapeErr != nil {
+			return shapeErr
+		}
+		// Answered: the metrics still see the status from the response.
+		return nil
+	}
+}
+
+// DecodeJSON reads a JSON body, whatever Content-Type the client said
+// (curl -d says a form); an empty body is an empty object.
+func DecodeJSON(c *fiber.Ctx, v any) error {
+	if len(c.Body()) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(c.Body(), v); err != nil {
+		return fiber.NewError(fiber.StatusBadRequest, "the body is not the JSON object this endpoint takes: "+err.Error())
+	}
+	return nil
+}

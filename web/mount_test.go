@@ -1,0 +1,79 @@
+package web
+
+import (
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/slipway/slipway/testbed/testkit"
+)
+
+// Two mounts whose prefixes share a start (/api/v1 and /api/v1.0, as the
+// native API and Drydock do) keep their own authentication and error
+// shapes: fiber's prefix match alone would run one's middleware for the
+// other.
+func TestMountsKeepTheirOwnAuthAndErrors(t *testing.T) {
+	ok := func(r fiber.Router, _ <-chan struct{}) {
+		r.Get("/thing", func(c *fiber.Ctx) error { who, _ := CallerOf(c); return c.SendString("hello " + who.User) })
+	}
+	dialectErrors := func(c *fiber.Ctx, code int, err error) error {
+		return c.Status(code).JSON(fiber.Map{"message": err.Error(), "code": code, "type": "error"})
+	}
+	s := startServer(t, nil,
+		Mount{Name: "native", Prefix: "/api/v1", Auth: Authenticate(fakeCredentials{}, "log in", nil, BearerToken), Routes: ok},
+		Mount{Name: "dialect", Prefix: "/api/v1.0", Auth: Authenticate(fakeCredentials{}, "send X-Auth-Token", nil, AuthTokenHeader),
+			Errors: dialectErrors, Routes: ok},
+		Mount{Name: "keys", Prefix: "/keyed", Routes: func(r fiber.Router, _ <-chan struct{}) {
+			r.Get("/:id", ResourceKey("X-Bootaction-Key", func(c *fiber.Ctx) (string, error) {
+				if c.Params("id") != "a1" {
+					return "", fiber.NewError(fiber.StatusNotFound, "no such action")
+				}
+				return "key-of-a1", nil
+			}), func(c *fiber.Ctx) error { return c.SendString("action a1") })
+		}},
+	)
+	tests := []struct {
+		name    string
+		path    string
+		headers map[string]string
+		code    int
+		want    string
+	}{
+		{"native by Bearer", "/api/v1/thing", map[string]string{"Authorization": "Bearer good-token"}, 200, "hello ann"},
+		{"native refuses X-Auth-Token", "/api/v1/thing", map[string]string{"X-Auth-Token": "good-token"}, 401, `{"error":"log in"}`},
+		{"dialect by X-Auth-Token", "/api/v1.0/thing", map[string]string{"X-Auth-Token": "good-token"}, 200, "hello ann"},
+		{"dialect refuses Bearer, in its shape", "/api/v1.0/thing", map[string]string{"Authorization": "Bearer good-token"}, 401, `"message":"send X-Auth-Token"`},
+		{"dialect's bad token, in its shape", "/api/v1.0/thing", map[string]string{"X-Auth-Token": "stale"}, 401, `"type":"error"`},
+		{"dialect's unknown path, in its shape", "/api/v1.0/nope", map[string]string{"X-Auth-Token": "good-token"}, 404, `"message":"no such endpoint: GET /api/v1.0/nope"`},
+		{"native's unknown path, in its shape", "/api/v1/nope", map[string]string{"Authorization": "Bearer good-token"}, 404, `{"error":"no such endpoint: GET /api/v1/nope"}`},
+		{"resource key", "/keyed/a1", map[string]string{"X-Bootaction-Key": "key-of-a1"}, 200, "action a1"},
+		{"wrong resource key", "/keyed/a1", map[string]string{"X-Bootaction-Key": "key-of-a2"}, 403, "wrong X-Bootaction-Key"},
+		{"no resource key", "/keyed/a1", nil, 401, "send the resource's key"},
+		{"unknown resource", "/keyed/a9", map[string]string{"X-Bootaction-Key": "x"}, 404, "no such action"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, s.base+tt.path, nil)
+			for k, v := range tt.headers {
+				req.Header.Set(k, v)
+			}
+			code, body := testkit.Do(t, req)
+			if code != tt.code || !strings.Contains(body, tt.want) {
+				t.Fatalf("GET %s = %d %s; want %d with %s", tt.path, code, body, tt.code, tt.want)
+			}
+		})
+	}
+}
+
+func TestARootMountCannotHaveItsOwnAuth(t *testing.T) {
+	_, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1")}, Mount{Name: "greedy", Auth: BasicAuthOnly(), Routes: func(fiber.Router, <-chan struct{}) {}})
+	if err == nil || !strings.Contains(err.Error(), "mount greedy") {
+		t.Fatalf("New = %v", err)
+	}
+}
+
+// BasicAuthOnly is an authenticator for the test above.
+func BasicAuthOnly() fiber.Handler { return Authenticate(fakeCredentials{}, "log in", nil, BasicAuth) }

@@ -1,0 +1,100 @@
+package native
+
+import (
+	"context"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/slipway/slipway/web"
+)
+
+// Prefix is where the native API lives.
+const Prefix = "/api/v1"
+
+// Services are what the native API answers from: the model's services, each
+// seen through the small interface its routes need. A nil service leaves
+// its routes out.
+type Services struct {
+	Version string
+	// Auth says who may call (all of the API but login and version).
+	Auth Auth
+	// Machines serves the machine inventory; Onboarding resets a machine's
+	// heartbeats.
+	Machines   MachineReader
+	Onboarding HeartbeatReset
+	// BMCs serves /bmcs and machine provisioning.
+	BMCs BMCs
+	// Firmware serves the image library and updates; Tasks the tasks.
+	Firmware Firmware
+	Tasks    Tasks
+	// Fleet, Leases and BMCs feed the overview; Events streams the bus to
+	// the console.
+	Fleet  FleetStats
+	Leases LeaseStats
+	Events Events
+	// LeaseList serves /leases; Settings the effective config, as YAML
+	// with secrets redacted.
+	LeaseList Leases
+	Settings  func() (string, error)
+}
+
+// HeartbeatReset forgets a machine's heartbeats before a reinstall.
+type HeartbeatReset interface {
+	ResetOnboarding(ctx context.Context, machineID string) (int64, error)
+}
+
+// New is the native API as a mount: Slipway tokens as Bearer, the
+// console's session cookie with its CSRF token, or HTTP basic for
+// scripts; errors as {"error": "..."}.
+func New(svc Services) web.Mount {
+	open := []string{Prefix + "/login", Prefix + "/version"}
+	return web.Mount{
+		Name:           "native",
+		Prefix:         Prefix,
+		Auth:           web.Authenticate(svc.Auth, "log in: POST "+Prefix+"/login, then send the token as Authorization: Bearer (or use HTTP basic authentication)", open, web.BearerToken, web.SessionCookieCSRF, web.BasicAuth),
+		StreamedBodies: []string{uploadPath},
+		Routes:         func(r fiber.Router, stopping <-chan struct{}) { routes(r, svc, stopping) },
+	}
+}
+
+func routes(api fiber.Router, svc Services, stopping <-chan struct{}) {
+	api.Use(onlyPasswordChange)
+	api.Get("/version", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"version": svc.Version}) })
+	if svc.Auth != nil {
+		authRoutes(api, svc.Auth)
+	}
+	if svc.Machines != nil {
+		machineRoutes(api, svc.Machines)
+	}
+	if svc.Onboarding != nil {
+		// An operator clears a machine's heartbeats before a reinstall.
+		api.Delete("/machines/:id/heartbeats", web.RequireRole(web.RoleOperator), func(c *fiber.Ctx) error {
+			n, err := svc.Onboarding.ResetOnboarding(c.UserContext(), c.Params("id"))
+			if err != nil {
+				return actionError(err)
+			}
+			return c.JSON(fiber.Map{"machine_id": c.Params("id"), "heartbeats_forgotten": n})
+		})
+	}
+	if svc.BMCs != nil {
+		bmcRoutes(api, svc.BMCs)
+	}
+	if svc.Firmware != nil {
+		firmwareRoutes(api, svc.Firmware)
+	}
+	if svc.Tasks != nil {
+		taskRoutes(api, svc.Tasks)
+	}
+	if svc.Fleet != nil {
+		api.Get("/overview", overview(svc.Fleet, svc.BMCs, svc.Leases))
+	}
+	if svc.Events != nil {
+		api.Get("/events", liveEvents(svc.Events, stopping))
+	}
+	if svc.LeaseList != nil {
+		leaseRoutes(api, svc.LeaseList)
+	}
+	if svc.Settings != nil {
+		settingsRoute(api, svc.Settings)
+	}
+}
