@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,9 +75,12 @@ func TestConsoleInChromium(t *testing.T) {
 
 	// Provision one through its BMC: it goes round the lifecycle again.
 	machine := "sim-r01-t00"
+	var dialogs atomic.Int64
+	var refuseDialogs atomic.Bool
 	chromedp.ListenTarget(ctx, func(ev any) {
 		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
-			go chromedp.Run(ctx, page.HandleJavaScriptDialog(true)) // confirm "Reinstall …?"
+			dialogs.Add(1)
+			go chromedp.Run(ctx, page.HandleJavaScriptDialog(!refuseDialogs.Load())) // confirm "Reinstall …?"
 		}
 	})
 	run(t, ctx, "machine page", chromedp.Navigate(base+"/console/#/machines/"+machine),
@@ -84,10 +88,34 @@ func TestConsoleInChromium(t *testing.T) {
 	run(t, ctx, "provision", chromedp.Click(`#provision`), chromedp.WaitVisible(`#toast`),
 		chromedp.WaitVisible(`#st .badge.hostinit`), shot("provisioning"))
 	run(t, ctx, "ready again", chromedp.WaitVisible(`#st .badge.ready`), shot("provisioned"))
+	// Every heartbeat of the reinstall updated the page live; the list is
+	// drawn once per MAC all the same.
+	var lists int
+	run(t, ctx, "heartbeats listed once", chromedp.WaitVisible(`#onb-stages li`), chromedp.Evaluate(`document.querySelectorAll('#onb-stages ol').length`, &lists))
+	if lists != 1 {
+		t.Errorf("the machine's heartbeats are listed %d times", lists)
+	}
+	// Powering off asks first; refused, nothing is sent.
+	refuseDialogs.Store(true)
+	before := dialogs.Load()
+	run(t, ctx, "power off asks", chromedp.Click(`[data-power=off]`))
+	testkit.WaitFor(t, "the power-off confirmation", func() bool { return dialogs.Load() > before })
+	refuseDialogs.Store(false)
 	var timeline string
 	run(t, ctx, "timeline", chromedp.Text(`#hist`, &timeline))
 	if !strings.Contains(timeline, "provisioned through BMC") {
 		t.Errorf("the timeline does not show the provisioning:\n%s", timeline)
+	}
+	// A machine whose install failed says why, above its heartbeats.
+	failed := "02:53:57:00:99:01"
+	if code, body := testkit.Request(t, "POST", base+"/heartbeat", "", "", `{"mac":"`+failed+`","stage":"install","phase":"failed","detail":"disk sda missing"}`); code != 200 {
+		t.Fatalf("failed heartbeat: %d %s", code, body)
+	}
+	var callout, stagesShown string
+	run(t, ctx, "failed machine", chromedp.Navigate(base+"/console/#/machines/mac-025357009901"), chromedp.WaitVisible(`#onb-status .callout`),
+		chromedp.WaitVisible(`#onb-stages li`), chromedp.Text(`#onb-status`, &callout), chromedp.Text(`#onb-stages`, &stagesShown), shot("machine-failed"))
+	if !strings.Contains(callout, "disk sda missing") || strings.Contains(stagesShown, "No heartbeat yet") || !strings.Contains(stagesShown, "install/failed") {
+		t.Errorf("failed machine: callout %q, heartbeats %q", callout, stagesShown)
 	}
 	// A firmware update from the machine's page, its task followed live.
 	uploadFirmware(t, base, "BMC", "2.0.0")

@@ -294,7 +294,7 @@ function machineView(id) {
   main.innerHTML = `<h1>Machine <span class="mono">${esc(id)}</span> <span id="st"></span></h1>
     <div id="actions" class="panel actions" aria-label="Actions"></div>
     <div class="grid2">
-      <section class="panel"><h2>Onboarding</h2><div id="onb" class="muted">No heartbeat yet.</div></section>
+      <section class="panel"><h2>Onboarding</h2><div id="onb-status"></div><div id="onb-stages" class="muted">No heartbeat yet.</div></section>
       <section class="panel"><h2>Inventory</h2><div id="inv" class="muted">No BMC linked.</div></section>
     </div>
     <section class="panel"><h2>Tasks</h2><div id="tasks" class="muted">None.</div></section>
@@ -305,21 +305,20 @@ function machineView(id) {
     machine = d.machine;
     $('#st').innerHTML = stateBadge(machine.managed_host_state) + (machine.ip ? ` <span class="muted mono">${esc(machine.ip)}</span>` : '');
     $('#hist').innerHTML = d.history.slice().reverse().map((h) => `<tr><td>${when(h.at)}</td><td>${esc(h.from)}</td><td>${stateBadge(h.managed_host_state)}</td><td>${esc(h.cause)}</td></tr>`).join('');
-    const v = machine.managed_host_state.validation_state;
-    const run = v && v.machine_validation && v.machine_validation.machinevalidating;
-    if (run) $('#onb').innerHTML = `<p>Installing: <b>${esc(run.context)}</b>, ${run.completed} of ${run.total} stages done</p>${bar(100 * run.completed / run.total)}`;
-    else if (machine.managed_host_state.state === 'ready') $('#onb').innerHTML = `<p>Onboarded.</p>${bar(100)}`;
+    $('#onb-status').innerHTML = onboardingStatus(machine.managed_host_state);
   };
   const loadStages = async () => {
+    // Drawn whole each time: a live update replaces the list, never adds to it.
+    let html = '';
     for (const mac of (machine && machine.macs) || []) {
       const r = await fetch('/clients/' + mac); // MACs are URL-safe; the route takes them as they are
       if (!r.ok) continue;
-      const c = await r.json();
-      const stages = c.stages || [];
-      if (stages.length) {
-        $('#onb').insertAdjacentHTML('beforeend', `<ol class="mono">${stages.slice(-8).map((s) => `<li>${esc(s.stage)}/${esc(s.phase)} ${esc(s.detail || '')}</li>`).join('')}</ol>`);
-      }
+      const stages = (await r.json()).stages || [];
+      if (stages.length) html += `<ol class="mono">${stages.slice(-8).map((s) => `<li>${esc(s.stage)}/${esc(s.phase)} ${esc(s.detail || '')}</li>`).join('')}</ol>`;
     }
+    const el = $('#onb-stages');
+    el.innerHTML = html || 'No heartbeat yet.';
+    el.classList.toggle('muted', !html);
   };
   const loadBMC = async () => {
     const list = await api('GET', '/bmcs?machine_id=' + encodeURIComponent(id));
@@ -341,17 +340,23 @@ function machineView(id) {
   };
   const renderActions = () => {
     const el = $('#actions');
-    if (!bmc) { el.innerHTML = '<span class="muted">Actions need a BMC linked to this machine.</span>'; return; }
     actionsShown = true;
     const op = may('operator') ? '' : 'disabled title="needs the operator role"';
-    el.innerHTML = `<button class="primary" id="provision" ${op}>Provision (PXE once, power cycle)</button>
+    el.innerHTML = (bmc
+      ? `<button class="primary" id="provision" ${op}>Provision (PXE once, power cycle)</button>
       <button data-power="on" ${op}>Power on</button><button data-power="restart" ${op}>Restart</button>
-      <button data-power="shutdown" ${op}>Shut down</button><button class="danger" data-power="off" ${op}>Power off</button>
-      <button id="reset-hb" ${op}>Reset heartbeats</button>
-      ${may('admin') ? '<span id="fw"></span>' : ''}`;
+      <button data-power="shutdown" ${op}>Shut down</button><button class="danger" data-power="off" ${op}>Power off</button>`
+      : `<button class="primary" id="provision" ${op}>Provision at its next network boot</button>`) +
+      `<button id="reset-hb" ${op}>Reset heartbeats</button>
+      ${bmc && may('admin') ? '<span id="fw"></span>' : ''}
+      ${bmc ? '' : '<span class="muted">No BMC is linked: power actions need one.</span>'}`;
     $('#provision').addEventListener('click', async () => {
-      if (!confirm(`Reinstall ${id}? Its BMC will netboot it once and power-cycle it.`)) return;
-      try { const r = await api('POST', `/machines/${encodeURIComponent(id)}/provision`, {}); toast(`Provisioning ${id}: one-time ${r.provisioned.boot_target} boot, ${r.provisioned.reset_type}.`); } catch (e) { toast(e.message, true); }
+      const how = bmc ? 'Its BMC will netboot it once and power-cycle it.' : 'It has no BMC: it installs at its next network boot, which you start.';
+      if (!confirm(`Reinstall ${id}? ${how} Its disk will be overwritten.`)) return;
+      try {
+        const r = await api('POST', `/machines/${encodeURIComponent(id)}/provision`, {});
+        toast(r.provisioned.boot_target ? `Provisioning ${id}: one-time ${r.provisioned.boot_target} boot, ${r.provisioned.reset_type}.` : `${id} installs at its next network boot.`);
+      } catch (e) { toast(e.message, true); }
     });
     $('#reset-hb').addEventListener('click', async () => {
       if (!confirm(`Forget ${id}'s onboarding heartbeats? Its state timeline stays.`)) return;
@@ -359,6 +364,8 @@ function machineView(id) {
     });
     for (const b of el.querySelectorAll('[data-power]')) {
       b.addEventListener('click', async () => {
+        // All but power on interrupt whatever the machine is doing.
+        if (b.dataset.power !== 'on' && !confirm(`${b.textContent} ${id}? Whatever it runs is interrupted.`)) return;
         try { const r = await api('POST', `/bmcs/${encodeURIComponent(bmc.bmc_id)}/power`, { action: b.dataset.power }); toast(`${b.textContent}: ${r.reset_type} sent.`); } catch (e) { toast(e.message, true); }
       });
     }
@@ -383,6 +390,22 @@ function machineView(id) {
     on('task', (ev) => { if (ev.message && ev.message.machine_id === id) loadTasks().catch(() => {}); }),
   ];
   return () => offs.forEach((f) => f());
+}
+
+// onboardingStatus sums up a machine's state for the onboarding panel:
+// its install's progress, done, or why it failed.
+function onboardingStatus(st) {
+  const v = st.validation_state;
+  const run = v && v.machine_validation && v.machine_validation.machinevalidating;
+  if (run) return `<p>Installing: <b>${esc(run.context)}</b>, ${run.completed} of ${run.total} stages done</p>${bar(100 * run.completed / run.total)}`;
+  if (st.state === 'ready') return `<p>Onboarded.</p>${bar(100)}`;
+  if (st.state === 'failed') {
+    const d = st.details || {};
+    const cause = typeof d.cause === 'string' ? { kind: d.cause, err: '' } : Object.entries(d.cause || {}).map(([kind, v]) => ({ kind, err: (v || {}).err }))[0] || {};
+    return `<div class="callout bad" role="alert"><b>Failed</b> (${esc(cause.kind || 'unknown cause')})${cause.err ? `: ${esc(cause.err)}` : ''}
+      ${d.failed_at ? `<br><span class="muted">at ${when(d.failed_at)}</span>` : ''}<br>Provision it to install again.</div>`;
+  }
+  return '';
 }
 
 // ---------- BMCs, tasks, users ----------
