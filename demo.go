@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -57,12 +58,13 @@ the data directory unless --keep-data.`,
 				return fmt.Errorf("demo: %w", err)
 			}
 			log := newLogger(stderr, config.Log{Level: "warn", Format: "text"})
-			return wiring.New(cfg, wiring.Options{Version: version, Logger: log, OnReady: func(u wiring.URLs) {
+			err = wiring.New(cfg, wiring.Options{Version: version, Logger: log, OnReady: func(u wiring.URLs) {
 				printDemoBanner(stdout, u, dataDir, machines, keep, inv.Machines[0].ID)
 				if ports.DHCP != 0 {
 					go bootDemoFleet(cmd.Context(), stdout, ports, machines, interval, stageDelay)
 				}
 			}}).Run(cmd.Context())
+			return inDemoTerms(err)
 		},
 	}
 	f := cmd.Flags()
@@ -76,6 +78,17 @@ the data directory unless --keep-data.`,
 	f.DurationVar(&interval, "boot-interval", 500*time.Millisecond, "time between two simulated machines powering on")
 	f.DurationVar(&stageDelay, "stage-delay", 400*time.Millisecond, "time each simulated installer spends per onboarding stage")
 	return cmd
+}
+
+// inDemoTerms names the demo's flags where err names the configuration
+// fields they set: the demo takes no configuration file.
+func inDemoTerms(err error) error {
+	if err == nil {
+		return nil
+	}
+	flags := strings.NewReplacer("mqtt.websocket_port", "--mqtt-ws-port", "mqtt.port", "--mqtt-port",
+		"http.port", "--http-port", "tftp.port", "--tftp-port", "dhcp.port", "--dhcp-port", "set dhcp.mode", "pass --dhcp-port 0")
+	return errors.New(flags.Replace(err.Error()))
 }
 
 // Demo operator account, printed in the banner.

@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/slipway/slipway/testbed"
 )
 
 // run executes the CLI in-process as main would and returns what it printed.
@@ -93,5 +97,22 @@ func TestVersionAndHashPassword(t *testing.T) {
 	cfg := writeConfig(t, "lan: {interface: eth1, address: 10.88.0.1/24}\ndhcp: {mode: off}\nusers: [{name: admin, role: admin, password_hash: '"+hash+"'}]\n")
 	if _, stderr, failed := run(t, "check-config", cfg); failed {
 		t.Fatalf("hash-password output is refused by check-config: %s", stderr)
+	}
+}
+
+// The demo takes flags, not a configuration file: a taken port names the
+// flag that moves it.
+func TestDemoOnATakenPortNamesTheFlag(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	port := strconv.Itoa(taken.Addr().(*net.TCPAddr).Port)
+	free := func(network string) string { return strconv.Itoa(testbed.FreePort(t, network)) }
+	_, stderr, failed := run(t, "demo", "--machines", "1", "--mqtt-port", port, "--http-port", free("tcp"), "--mqtt-ws-port", free("tcp"),
+		"--tftp-port", free("udp"), "--dhcp-port", "0")
+	if !failed || !strings.Contains(stderr, "change --mqtt-port") || strings.Contains(stderr, "mqtt.port") {
+		t.Fatalf("failed %v, said:\n%s", failed, stderr)
 	}
 }

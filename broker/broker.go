@@ -37,7 +37,7 @@ func New(cfg Config) (*Broker, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	server := mqtt.New(&mqtt.Options{InlineClient: true, Logger: log.With("part", "mqtt")})
+	server := mqtt.New(&mqtt.Options{InlineClient: true, Logger: slog.New(mochiLog{log.Handler()}).With("part", "mqtt")})
 	if err := server.AddHook(newAccessHook(cfg.Access, log), nil); err != nil {
 		return nil, fmt.Errorf("mqtt: add access hook: %w", err)
 	}
