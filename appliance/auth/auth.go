@@ -70,6 +70,9 @@ type Config struct {
 	KeyFile string        // the token signing key; created on first use
 	TTL     time.Duration // how long a session lasts (default 12 h)
 	Log     *slog.Logger
+	// Now is the clock sessions expire and logins are slowed by; nil
+	// means time.Now.
+	Now func() time.Time
 }
 
 // Service authenticates users and issues, checks and revokes sessions.
@@ -98,11 +101,14 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	key, err := keyfile.Load(cfg.KeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("%w (sessions signed with it end; users log in again)", err)
 	}
-	s := &Service{cfg: cfg, key: key, log: cfg.Log, limiter: newLimiter(), users: map[string]store.User{}}
+	s := &Service{cfg: cfg, key: key, log: cfg.Log, limiter: newLimiter(cfg.Now), users: map[string]store.User{}}
 	if err := s.reload(ctx); err != nil {
 		return nil, err
 	}
@@ -259,7 +265,7 @@ func (s *Service) Login(name, password, client string) (Session, error) {
 	if err != nil {
 		return Session{}, err
 	}
-	now := time.Now()
+	now := s.cfg.Now()
 	sess := Session{User: u.Name, Role: u.Role, Roles: NICoRoles(u.Role), Expires: now.Add(s.cfg.TTL).Truncate(time.Second),
 		MustChange: u.MustChange, ID: uuid.NewString()}
 	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims{Role: u.Role, Roles: sess.Roles, RegisteredClaims: jwt.RegisteredClaims{
@@ -278,7 +284,8 @@ func (s *Service) Login(name, password, client string) (Session, error) {
 func (s *Service) Verify(token string) (Session, error) {
 	var c claims
 	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return s.key, nil },
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithIssuer(issuer), jwt.WithExpirationRequired())
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithIssuer(issuer), jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(s.cfg.Now))
 	if err != nil {
 		return Session{}, ErrUnauthenticated
 	}
@@ -299,7 +306,7 @@ func (s *Service) Logout(ctx context.Context, sess Session) error {
 	}
 	s.mu.Lock()
 	s.revoked[sess.ID] = sess.Expires
-	now := time.Now()
+	now := s.cfg.Now()
 	for id, exp := range s.revoked {
 		if exp.Before(now) {
 			delete(s.revoked, id)

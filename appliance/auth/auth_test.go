@@ -17,10 +17,13 @@ import (
 	"github.com/slipway/slipway/testbed/testkit"
 )
 
-func newService(t testing.TB, db *store.Store, commit *store.Committer, dir string, ttl time.Duration) *Service {
+func newService(t testing.TB, db *store.Store, commit *store.Committer, dir string, ttl time.Duration, clock ...func() time.Time) *Service {
 	t.Helper()
-	s, err := New(context.Background(), Config{DB: db, Commit: commit, KeyFile: filepath.Join(dir, "jwt.key"), TTL: ttl,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg := Config{DB: db, Commit: commit, KeyFile: filepath.Join(dir, "jwt.key"), TTL: ttl, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if len(clock) > 0 {
+		cfg.Now = clock[0]
+	}
+	s, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,9 +106,10 @@ func TestSessions(t *testing.T) {
 	none := jwt.NewWithClaims(jwt.SigningMethodNone, claims{Role: Admin, RegisteredClaims: jwt.RegisteredClaims{
 		Subject: "otto", Issuer: issuer, ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}})
 	unsigned, _ := none.SignedString(jwt.UnsafeAllowNoneSignatureType)
-	short := newService(t, db, commit, dir, time.Second)
-	expiring, _ := short.Login("otto", "otto-password", "c")
-	time.Sleep(2100 * time.Millisecond)
+	// A session issued two seconds ago with a one-second life, by a clock
+	// the test sets instead of waiting.
+	issued := func() time.Time { return time.Now().Add(-2 * time.Second) }
+	expiring, _ := newService(t, db, commit, dir, time.Second, issued).Login("otto", "otto-password", "c")
 	for name, tok := range map[string]string{
 		"signed with another key": forged.Token, "unsigned (alg none)": unsigned, "expired": expiring.Token,
 		"tampered": sess.Token[:len(sess.Token)-2] + "xx", "garbage": "not.a.token",
@@ -182,7 +186,8 @@ func TestGuessingIsSlowedPerClient(t *testing.T) {
 }
 
 func TestBlocksDouble(t *testing.T) {
-	l := newLimiter()
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	l := newLimiter(func() time.Time { return now })
 	var got []time.Duration
 	for range freeFailures + 6 {
 		got = append(got, l.failed("c"))
@@ -192,6 +197,13 @@ func TestBlocksDouble(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("blocks %v, want %v", got, want)
 		}
+	}
+	if got := l.blocked("c"); got != 15*time.Minute {
+		t.Errorf("blocked for %s, want 15m", got)
+	}
+	now = now.Add(10 * time.Minute)
+	if got := l.blocked("c"); got != 5*time.Minute {
+		t.Errorf("10 minutes later: blocked for %s, want 5m", got)
 	}
 	l.succeeded("c")
 	if l.blocked("c") != 0 {

@@ -10,6 +10,7 @@ import (
 // long as the last, from 30 s up to 15 min; a success or 15 quiet minutes
 // forgive. It holds at most maxClients addresses.
 type limiter struct {
+	now     func() time.Time
 	mu      sync.Mutex
 	clients map[string]*attempts
 }
@@ -28,7 +29,9 @@ const (
 	maxClients   = 10000
 )
 
-func newLimiter() *limiter { return &limiter{clients: map[string]*attempts{}} }
+func newLimiter(now func() time.Time) *limiter {
+	return &limiter{now: now, clients: map[string]*attempts{}}
+}
 
 // blocked says how long client must wait before trying again.
 func (l *limiter) blocked(client string) time.Duration {
@@ -38,14 +41,14 @@ func (l *limiter) blocked(client string) time.Duration {
 	if !ok {
 		return 0
 	}
-	return max(0, time.Until(a.until))
+	return max(0, a.until.Sub(l.now()))
 }
 
 // failed counts a failure and returns how long client is now blocked.
 func (l *limiter) failed(client string) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := time.Now()
+	now := l.now()
 	a, ok := l.clients[client]
 	if !ok || now.Sub(a.last) > forgiveAfter {
 		if len(l.clients) >= maxClients {

@@ -296,7 +296,7 @@ func TestSimpleUpdate(t *testing.T) {
 		if _, err := us.SimpleUpdate(&schemas.UpdateServiceSimpleUpdateParameters{ImageURI: images + "/bios.bin"}); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		waitFor(t, "BIOS P80 staged", func() bool { return r.StagedVersion("BIOS") == "P80" })
 		sys := firstSystem(t, c)
 		if _, err := sys.Reset(schemas.ForceRestartResetType); err != nil {
 			t.Fatal(err)

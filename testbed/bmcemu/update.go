@@ -210,6 +210,17 @@ func (e *Emulator) FirmwareVersion(component string) string {
 	return v
 }
 
+// StagedVersion is the version of component an update staged to take
+// effect at the next system reset (BIOS) or BMC restart; "" if none.
+func (e *Emulator) StagedVersion(component string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if component == "BMC" {
+		return e.bmcPending
+	}
+	return e.pending[component]
+}
+
 // resetBMC restarts the emulated BMC: for PowerDelay it answers nothing
 // but 503, then it comes back with staged BMC firmware applied and no
 // sessions or tasks, as a rebooted BMC does.

@@ -35,7 +35,7 @@ func TestBenchBMCSweepAgainstSushy(t *testing.T) {
 		t.Skip("a benchmark: run it with make bench-bmc")
 	}
 	if err := exec.Command("/usr/bin/python3", "-c", "import sushy").Run(); err != nil {
-		t.Skip("the peer is missing: apt-get install python3-sushy (make bench-bmc installs it)")
+		missingPeer(t, "the peer is missing: apt-get install python3-sushy (make bench-bmc installs it)")
 	}
 	n, workers, latency := 2000, 50, 50*time.Millisecond
 	if v, err := strconv.Atoi(os.Getenv("SLIPWAY_BENCH_BMCS")); err == nil && v > 0 {

@@ -30,6 +30,7 @@ mqtt:
       acl:
         - {topic: "site/#", access: readwrite}
         - {topic: "NICO/#", access: read}
+        - {topic: "$SYS/#", access: read}
 profiles:
   debian: {kernel: debian/vmlinuz, cmdline: "console=ttyS0"}
   broken: {kernel: debian/vmlinuz, cmdline: "console=ttyS0", cloud_init: broken.yaml}
@@ -66,7 +67,9 @@ func watchBus(t *testing.T, host testbed.Host, broker string, args ...string) *b
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addr, port, _ := strings.Cut(broker, ":")
-	cmd := host.Command(ctx, "mosquitto_sub", append([]string{"-h", addr, "-p", port, "-v", "-q", "1"}, args...)...)
+	// The broker's retained $SYS version comes back as soon as the
+	// subscription holds: waiting for it replaces guessing with a sleep.
+	cmd := host.Command(ctx, "mosquitto_sub", append([]string{"-h", addr, "-p", port, "-v", "-q", "1", "-t", subscribedProbe}, args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -76,17 +79,34 @@ func watchBus(t *testing.T, host testbed.Host, broker string, args ...string) *b
 	}
 	// Room for every message of a test that reads only at the end.
 	b := &bus{lines: make(chan string, 1<<16), stop: cancel}
+	subscribed := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), subscribedProbe+" ") {
+				select {
+				case <-subscribed:
+				default:
+					close(subscribed)
+				}
+				continue
+			}
 			b.lines <- sc.Text()
 		}
 		close(b.lines)
 	}()
 	t.Cleanup(func() { cancel(); cmd.Wait() })
+	select {
+	case <-subscribed:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("mosquitto_sub on %s: not subscribed after 10s", broker)
+	}
 	return b
 }
+
+// subscribedProbe is a retained topic every Slipway broker has.
+const subscribedProbe = "$SYS/broker/version"
 
 // drain stops the subscriber and returns every line it had not handed out.
 func (b *bus) drain() []string {
@@ -206,7 +226,6 @@ func TestBusWithMosquittoClients(t *testing.T) {
 
 	// A named user reads and writes what its rules say; a wrong password is refused.
 	site := watchBus(t, watcher, lanBroker, "-u", "ops", "-P", "s3cret", "-t", "site/#")
-	time.Sleep(500 * time.Millisecond) // let the subscription land before publishing
 	if out, err := node.Run(context.Background(), "mosquitto_pub", "-h", "10.88.0.1", "-u", "ops", "-P", "s3cret", "-t", "site/rack1", "-m", "hello", "-q", "1"); err != nil {
 		t.Fatalf("ops publishing on site/: %v\n%s", err, out)
 	}
@@ -237,7 +256,7 @@ func webSocketSubscriber(t *testing.T, host testbed.Host) {
 	// Debian's own interpreter, where Debian's paho is installed.
 	const python = "/usr/bin/python3"
 	if _, err := host.Run(context.Background(), python, "-c", "import paho.mqtt.client"); err != nil {
-		t.Skip("python3-paho-mqtt is missing: install Debian's python3-paho-mqtt (make e2e-deps does)")
+		missingPeer(t, "python3-paho-mqtt is missing: install Debian's python3-paho-mqtt (make e2e-deps does)")
 	}
 	const script = `
 import json, sys, time

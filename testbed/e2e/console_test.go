@@ -36,7 +36,7 @@ var screenshotDir = filepath.Join("..", "..", "artifacts", "console")
 // viewer refused the operator's action.
 func TestConsoleInChromium(t *testing.T) {
 	if _, err := os.Stat(chromium); err != nil {
-		t.Skip("Debian's chromium is missing: apt-get install chromium (make e2e-deps installs it)")
+		missingPeer(t, "Debian's chromium is missing: apt-get install chromium (make e2e-deps installs it)")
 	}
 	if err := os.MkdirAll(screenshotDir, 0o755); err != nil {
 		t.Fatal(err)

@@ -42,8 +42,7 @@ users:
 	a.url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	waitReady(t, a)
 
-	live := watchBus(t, testbed.Host{}, fmt.Sprintf("127.0.0.1:%d", mqttPort), "-t", "NICO/#")
-	time.Sleep(300 * time.Millisecond) // subscribed before the load starts
+	live := watchBus(t, testbed.Host{}, fmt.Sprintf("127.0.0.1:%d", mqttPort), "-t", "NICO/#") // subscribed once it returns
 	acked := make(map[string][]string) // MAC → "stage/phase" acknowledged
 	var mu sync.Mutex
 	var total atomic.Int64

@@ -49,7 +49,7 @@ func TestQEMUNetbootsThroughSlipway(t *testing.T) {
 // DHCP again, and the rest is as with BIOS.
 func TestQEMUUEFIChainloadsIPXEOverTFTP(t *testing.T) {
 	if _, err := os.Stat(ovmfCode); err != nil {
-		t.Skipf("%s is missing: install Debian's ovmf", ovmfCode)
+		missingPeer(t, "%s is missing: install Debian's ovmf", ovmfCode)
 	}
 	img := bootImage(t)
 	bootfiles := "/var/cache/slipway-e2e/bootfiles"
@@ -118,7 +118,7 @@ func bootImage(t *testing.T) testbed.BootImage {
 	t.Helper()
 	requireCommands(t, map[string]string{"qemu-system-x86_64": "qemu-system-x86", "apt-get": "apt", "dpkg-deb": "dpkg"})
 	if _, err := os.Stat(ipxeROM); err != nil {
-		t.Skipf("%s is missing: install Debian's ipxe-qemu", ipxeROM)
+		missingPeer(t, "%s is missing: install Debian's ipxe-qemu", ipxeROM)
 	}
 	img, err := testbed.BuildBootImage(context.Background(), "/var/cache/slipway-e2e")
 	if err != nil {
