@@ -34,6 +34,8 @@ demo:
 ## test: unit and integration tests; no root, no network beyond loopback
 test:
 	$(GO) test -count=1 ./...
+	@# The patched MQTT broker copy, with upstream's own tests.
+	cd third_party/mochi-mqtt-server && $(GO) test -count=1 ./...
 
 ## race: the tests again under the race detector (CI runs it)
 race:
@@ -68,6 +70,7 @@ lint:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./testbed/e2e/
 	$(GO) run $(STATICCHECK) ./...
+	bash third_party/check-mochi.sh
 
 ## bench: Go benchmarks, then (as root) DHCP against Kea and dnsmasq; see BENCHMARKS.md
 bench:

@@ -43,7 +43,7 @@ users:
 	waitReady(t, a)
 
 	live := watchBus(t, testbed.Host{}, fmt.Sprintf("127.0.0.1:%d", mqttPort), "-t", "NICO/#") // subscribed once it returns
-	acked := make(map[string][]string) // MAC → "stage/phase" acknowledged
+	acked := make(map[string][]string)                                                         // MAC → "stage/phase" acknowledged
 	var mu sync.Mutex
 	var total atomic.Int64
 	ctx, cancel := context.WithCancel(context.Background())
