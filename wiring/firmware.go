@@ -5,7 +5,6 @@ import (
 	"os"
 
 	"github.com/slipway/slipway/appliance/firmware"
-	"github.com/slipway/slipway/broker"
 )
 
 // firmwareService is the image library and the update engine as one, for
@@ -15,8 +14,8 @@ type firmwareService struct {
 	*firmware.Updater
 }
 
-// startFirmware opens the image library and builds the updater; updates
-// run, and interrupted ones resume, with the serve loops.
+// startFirmware opens the image library and builds the updater, whose
+// tasks the engine runs (and resumes) with the serve loops.
 func (a *Appliance) startFirmware(p *parts, serverURL string) error {
 	lib, err := firmware.NewLibrary(a.cfg.FirmwareDir(), p.db, p.commit)
 	if err != nil {
@@ -25,8 +24,8 @@ func (a *Appliance) startFirmware(p *parts, serverURL string) error {
 	if p.firmwareRoot, err = os.OpenRoot(lib.Dir()); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
-	p.updater = firmware.NewUpdater(firmware.Config{DB: p.db, Commit: p.commit, Images: lib, BMCs: p.bmcs, Machines: p.inventory,
-		Announce: broker.Events{}, OutboxFilled: p.outbox.Filled, Log: a.log.With("part", "firmware"),
+	p.updater = firmware.NewUpdater(firmware.Config{Tasks: p.tasks, Images: lib, BMCs: p.bmcs, Machines: p.inventory,
+		Log:      a.log.With("part", "firmware"),
 		ImageURL: func(id string) string { return serverURL + "/firmware/" + firmware.FileName(id) }})
 	p.firmware = firmwareService{lib, p.updater}
 	return nil

@@ -89,6 +89,7 @@ type parts struct {
 	auth       *auth.Service
 	// leases is the DHCP lease book, once netboot started it in full mode.
 	leases   atomic.Pointer[domain.LeaseBook]
+	tasks    *task.Engine
 	updater  *firmware.Updater
 	firmware firmwareService
 	// firmwareRoot holds the images BMCs fetch over HTTP.
@@ -172,13 +173,16 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	if err := a.startBMCs(ctx, p, reg, serverURL); err != nil {
 		return err
 	}
+	// One engine runs every kind of task; each kind registers with it.
+	p.tasks = task.NewEngine(task.EngineConfig{DB: p.db, Commit: p.commit, Announce: broker.Events{},
+		OutboxFilled: p.outbox.Filled, Log: a.log})
 	if err := a.startFirmware(p, serverURL); err != nil {
 		return err
 	}
 	if p.bootcfg, err = bootcfg.New(p.inventory, bootProfiles(a.cfg), a.cfg.DefaultProfile, lanIP, a.cfg.HTTP.Port); err != nil {
 		return err
 	}
-	fleet, tasks := domain.Fleet{DB: p.db}, task.Reader{DB: p.db}
+	fleet, tasks := domain.Fleet{DB: p.db}, taskService{task.Reader{DB: p.db}, p.tasks}
 	// The mounted APIs: a dialect adds its package and a line here.
 	p.web, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Metrics: reg, Ready: a.readiness(p)},
 		nodes.New(nodes.Config{Logger: a.log, BootRoot: p.bootRoot, AssetsRoot: p.assetsRoot, FirmwareRoot: p.firmwareRoot,
@@ -207,10 +211,10 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	p.serve("outbox", func() error { p.outbox.RunPruning(p.serveCtx, time.Hour); return nil })
 	p.serve("timeouts", func() error { p.inventory.RunTimeouts(p.serveCtx, timeoutSweep); return nil })
 	p.serve("bmcs", func() error { p.bmcs.Run(p.serveCtx); return nil })
-	p.serve("firmware", func() error { return p.updater.Run(p.serveCtx) })
-	// An update asked for over HTTP must find its engine running.
+	p.serve("tasks", func() error { return p.tasks.Run(p.serveCtx) })
+	// A task asked for over HTTP must find its engine running.
 	select {
-	case <-p.updater.Started():
+	case <-p.tasks.Started():
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
@@ -356,6 +360,13 @@ func (a *Appliance) announce(p *parts) {
 	if a.opts.OnReady != nil {
 		a.opts.OnReady(urls)
 	}
+}
+
+// taskService is the stored tasks and the engine that runs them, as the
+// API uses them.
+type taskService struct {
+	task.Reader
+	*task.Engine
 }
 
 // leaseStats is the DHCP pool's use for the overview: empty until netboot

@@ -112,16 +112,19 @@ func (w *world) ready(t *testing.T) {
 	}
 }
 
+// updater is an Updater with a task engine of its own, as a fresh start
+// of Slipway has.
 func (w *world) updater(poll time.Duration) *Updater {
-	return NewUpdater(Config{DB: w.db, Commit: w.commit, Images: w.lib, BMCs: w.bmcs, Machines: w.inv, Announce: taskRecorder{},
-		ImageURL: func(id string) string { return w.images + FileName(id) }, PollEvery: poll, VerifyFor: 5 * time.Second,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	engine := task.NewEngine(task.EngineConfig{DB: w.db, Commit: w.commit, Announce: taskRecorder{}, Log: quiet})
+	return NewUpdater(Config{Tasks: engine, Images: w.lib, BMCs: w.bmcs, Machines: w.inv,
+		ImageURL: func(id string) string { return w.images + FileName(id) }, PollEvery: poll, VerifyFor: 5 * time.Second, Log: quiet})
 }
 
 func run(t *testing.T, u *Updater) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { _ = u.Run(ctx); close(done) }()
+	go func() { _ = u.cfg.Tasks.Run(ctx); close(done) }()
 	stopped := false
 	stop = func() {
 		if !stopped {
@@ -131,7 +134,7 @@ func run(t *testing.T, u *Updater) (stop func()) {
 		}
 	}
 	t.Cleanup(stop)
-	waitFor(t, "the updater running", func() bool { u.mu.Lock(); defer u.mu.Unlock(); return u.run != nil })
+	<-u.cfg.Tasks.Started()
 	return stop
 }
 

@@ -10,9 +10,7 @@ import (
 
 	"github.com/slipway/slipway/appliance/bmc"
 	"github.com/slipway/slipway/appliance/domain"
-	"github.com/slipway/slipway/appliance/outbox"
 	"github.com/slipway/slipway/appliance/task"
-	"github.com/slipway/slipway/store"
 )
 
 // The steps of an update, named as NICo's BmcFirmwareUpgradeSubstate.
@@ -67,21 +65,22 @@ func substate(step string, p params, r result, details ...string) json.RawMessag
 	return b
 }
 
-// job is one update being run.
+// job is one update being run: its task, as the engine runs it, and what
+// the task's params and result say.
 type job struct {
 	u *Updater
-	t store.Task
+	t *task.Run
 	p params
 	r result
 }
 
-func resume(u *Updater, t store.Task) (*job, error) {
-	j := &job{u: u, t: t}
-	if err := json.Unmarshal([]byte(t.Params), &j.p); err != nil {
-		return nil, fmt.Errorf("task %s params: %w", t.ID, err)
+func resume(u *Updater, r *task.Run) (*job, error) {
+	j := &job{u: u, t: r}
+	if err := r.DecodeParams(&j.p); err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal([]byte(t.Result), &j.r); err != nil {
-		return nil, fmt.Errorf("task %s result: %w", t.ID, err)
+	if err := r.DecodeResult(&j.r); err != nil {
+		return nil, err
 	}
 	return j, nil
 }
@@ -187,8 +186,8 @@ func (j *job) findSubmitted(ctx context.Context) error {
 
 // begin marks the task running and the machine in hostreprovision.
 func (j *job) begin(ctx context.Context) error {
-	if j.t.Status != "running" {
-		j.t.Status, j.t.Progress = "running", 5
+	if j.t.Status != task.Running {
+		j.t.Status, j.t.Progress = task.Running, 5
 		if err := j.save(ctx, "checking the firmware version"); err != nil {
 			return err
 		}
@@ -309,7 +308,7 @@ func versionOf(fw []bmc.Firmware, component string) string {
 }
 
 func (j *job) complete(ctx context.Context, msg string) error {
-	j.t.Step, j.t.Status, j.t.Progress, j.t.FinishedAt = stepCompleted, "succeeded", 100, time.Now()
+	j.t.Step, j.t.Status, j.t.Progress, j.t.FinishedAt = stepCompleted, task.Succeeded, 100, time.Now()
 	if err := j.saveStep(ctx, msg); err != nil {
 		return err
 	}
@@ -320,7 +319,7 @@ func (j *job) complete(ctx context.Context, msg string) error {
 // fail ends the task; the machine shows failedfirmwareupgrade with why.
 func (j *job) fail(ctx context.Context, cause error) {
 	msg := cause.Error()
-	j.t.Step, j.t.Status, j.t.FinishedAt = stepFailed, "failed", time.Now()
+	j.t.Step, j.t.Status, j.t.FinishedAt = stepFailed, task.Failed, time.Now()
 	j.r.Substate = substate(stepFailed, j.p, j.r, msg)
 	if err := j.save(ctx, msg); err != nil {
 		j.u.log.Error("firmware update: cannot record its failure", "task_id", j.t.ID, "error", err)
@@ -347,32 +346,12 @@ func (j *job) saveStep(ctx context.Context, msg string) error {
 	return j.save(ctx, msg)
 }
 
-// save stores the task and its bus message in one commit.
+// save stores the task, with msg and the result so far, and its bus
+// message.
 func (j *job) save(ctx context.Context, msg string) error {
 	j.t.Message = msg
-	rb, _ := json.Marshal(j.r)
-	j.t.Result = string(rb)
-	enqueued := false
-	err := j.u.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
-		enqueued = false
-		if err := tx.PutTask(j.t); err != nil {
-			return err
-		}
-		if j.u.cfg.Announce == nil {
-			return nil
-		}
-		t := j.t
-		t.UpdatedAt = tx.Now()
-		if err := outbox.Enqueue(tx, j.u.cfg.Announce.TaskMessage(task.FromStored(t))); err != nil {
-			return err
-		}
-		enqueued = true
-		return nil
-	})
-	if err == nil && enqueued && j.u.cfg.OutboxFilled != nil {
-		j.u.cfg.OutboxFilled()
-	}
-	return err
+	j.t.SetResult(j.r)
+	return j.t.Save(ctx)
 }
 
 // retried calls a read a few times, PollEvery apart: a BMC that misses

@@ -2,20 +2,14 @@ package firmware
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/slipway/slipway/appliance/bmc"
 	"github.com/slipway/slipway/appliance/domain"
-	"github.com/slipway/slipway/appliance/outbox"
 	"github.com/slipway/slipway/appliance/task"
-	"github.com/slipway/slipway/store"
 )
 
 // BMCs is what an update needs of the BMC manager.
@@ -36,21 +30,13 @@ type Machines interface {
 	Apply(ctx context.Context, id string, ev domain.Event) (domain.State, error)
 }
 
-// Announcer turns a task into its event-bus message.
-type Announcer interface {
-	TaskMessage(t task.Task) outbox.Message
-}
-
 // Config is what an Updater works with.
 type Config struct {
-	DB       *store.Store
-	Commit   *store.Committer
+	// Tasks runs the updates, as the stored tasks of kind TaskKind.
+	Tasks    *task.Engine
 	Images   *Library
 	BMCs     BMCs
 	Machines Machines
-	Announce Announcer // nil: no bus messages
-	// OutboxFilled is called after a commit that added to the outbox.
-	OutboxFilled func()
 	// ImageURL is where a BMC fetches an image: the box's own HTTP.
 	ImageURL func(imageID string) string
 	Log      *slog.Logger
@@ -64,20 +50,14 @@ type Config struct {
 // TaskKind is the kind of the stored tasks an Updater runs.
 const TaskKind = "firmware-update"
 
-// Updater runs firmware updates as stored, resumable tasks.
+// Updater runs firmware updates as stored, resumable tasks of the engine.
 type Updater struct {
 	cfg Config
 	log *slog.Logger
-
-	mu      sync.Mutex
-	running map[string]bool // task ids with a runner
-	busy    map[string]bool // machine ids being updated
-	run     context.Context // set by Run: runners stop with it
-	started chan struct{}   // closed by Run, see Started
-	wg      sync.WaitGroup
 }
 
-// NewUpdater makes an Updater; Run resumes and runs its tasks.
+// NewUpdater makes an Updater and registers its kind with the engine,
+// which runs its tasks and resumes them after a restart.
 func NewUpdater(cfg Config) *Updater {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -88,15 +68,17 @@ func NewUpdater(cfg Config) *Updater {
 	if cfg.VerifyFor <= 0 {
 		cfg.VerifyFor = 15 * time.Minute
 	}
-	return &Updater{cfg: cfg, log: cfg.Log, running: map[string]bool{}, busy: map[string]bool{}, started: make(chan struct{})}
+	u := &Updater{cfg: cfg, log: cfg.Log}
+	cfg.Tasks.Register(task.Kind{Name: TaskKind, Run: u.run, Locks: locks, Cancelled: u.cancelled})
+	return u
 }
 
-// ErrBusy is an update asked for a machine already being updated.
-var ErrBusy = errors.New("an update of this machine is already running")
+// ErrBusy is an update asked for a machine or BMC another task is working on.
+var ErrBusy = task.ErrBusy
 
-// Start begins updating a machine's firmware with an image. It is refused
-// before anything is written if the image, the BMC or the lifecycle says
-// no.
+// Start queues an update of machineID's firmware with image imageID.
+// The machine's lifecycle must allow it (it is refused before anything is
+// stored), and no other task may be working on the machine or its BMC.
 func (u *Updater) Start(ctx context.Context, machineID, imageID string) (task.Task, error) {
 	im, err := u.cfg.Images.Image(ctx, imageID)
 	if err != nil {
@@ -109,85 +91,52 @@ func (u *Updater) Start(ctx context.Context, machineID, imageID string) (task.Ta
 	if err := u.cfg.Machines.Check(machineID, domain.Event{Kind: domain.EventFirmwareStart}); err != nil && !errors.Is(err, domain.ErrNoChange) {
 		return task.Task{}, fmt.Errorf("firmware update of %s: %w", machineID, err)
 	}
-	u.mu.Lock()
-	if u.busy[machineID] {
-		u.mu.Unlock()
-		return task.Task{}, fmt.Errorf("machine %s: %w", machineID, ErrBusy)
-	}
-	u.busy[machineID] = true
-	u.mu.Unlock()
 	st, _ := u.cfg.Machines.State(machineID)
 	p := params{MachineID: machineID, BMCID: b.ID, WasReady: st.State == domain.StateReady, ImageID: im.ID, Component: im.Component, Version: im.Version,
 		FirmwareType: domain.FirmwareComponentType(im.Component), ImageURI: u.cfg.ImageURL(im.ID)}
-	pj, _ := json.Marshal(p)
-	j := &job{u: u, t: store.Task{ID: uuid.NewString(), Kind: TaskKind, MachineID: machineID, Status: "queued",
-		Step: stepCheck, Params: string(pj)}, p: p}
-	j.r.Substate = substate(stepCheck, p, result{})
-	if err := j.save(ctx, fmt.Sprintf("update %s to %s with image %s", im.Component, im.Version, im.ID[:12])); err != nil {
-		u.release(machineID)
-		return task.Task{}, err
-	}
-	u.log.Info("firmware update queued", "task_id", j.t.ID, "machine_id", machineID, "bmc_id", b.ID,
-		"component", im.Component, "version", im.Version)
-	u.spawn(j.t)
-	return task.FromStored(j.t), nil
-}
-
-func (u *Updater) release(machineID string) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	delete(u.busy, machineID)
-}
-
-// Run resumes the updates a stop interrupted, runs new ones until ctx
-// ends, then waits for their runners (which stop between two steps).
-func (u *Updater) Run(ctx context.Context) error {
-	u.mu.Lock()
-	u.run = ctx
-	u.mu.Unlock()
-	unfinished, err := u.cfg.DB.UnfinishedTasks(ctx)
-	close(u.started)
+	t, err := u.cfg.Tasks.Submit(ctx, task.New{Kind: TaskKind, MachineID: machineID, Step: stepCheck,
+		Message: fmt.Sprintf("update %s to %s with image %s", im.Component, im.Version, im.ID[:12]),
+		Params:  p, Result: result{Substate: substate(stepCheck, p, result{})}})
 	if err != nil {
-		return fmt.Errorf("resume firmware updates: %w", err)
+		return task.Task{}, fmt.Errorf("firmware update of %s: %w", machineID, err)
 	}
-	for _, t := range unfinished {
-		if t.Kind == TaskKind {
-			u.log.Info("firmware update resumed", "task_id", t.ID, "machine_id", t.MachineID, "step", t.Step)
-			u.spawn(t)
-		}
-	}
-	<-ctx.Done()
-	u.wg.Wait()
-	return nil
+	u.log.Info("firmware update queued", "task_id", t.ID, "machine_id", machineID, "bmc_id", b.ID,
+		"component", im.Component, "version", im.Version)
+	return t, nil
 }
 
-// Started is closed once Run takes new updates and has found the
-// interrupted ones (or failed to read them: Run then returns the error).
-func (u *Updater) Started() <-chan struct{} { return u.started }
+// locks are what an update drives: the machine and its BMC.
+func locks(r *task.Run) []string {
+	var p params
+	if r.DecodeParams(&p) != nil {
+		return []string{"machine:" + r.MachineID}
+	}
+	return []string{"machine:" + p.MachineID, "bmc:" + p.BMCID}
+}
 
-// spawn starts a task's runner, once, if Run runs.
-func (u *Updater) spawn(t store.Task) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.run == nil || u.run.Err() != nil || u.running[t.ID] {
+// run takes an update from its stored step to its end.
+func (u *Updater) run(ctx context.Context, r *task.Run) {
+	j, err := resume(u, r)
+	if err != nil {
+		u.log.Error("firmware update cannot resume", "task_id", r.ID, "error", err)
 		return
 	}
-	u.running[t.ID], u.busy[t.MachineID] = true, true
-	ctx := u.run
-	u.wg.Go(func() {
-		defer func() {
-			u.mu.Lock()
-			delete(u.running, t.ID)
-			u.mu.Unlock()
-		}()
-		j, err := resume(u, t)
-		if err != nil {
-			u.log.Error("firmware update cannot resume", "task_id", t.ID, "error", err)
-			return
-		}
-		j.run(ctx)
-		if ctx.Err() == nil {
-			u.release(t.MachineID)
-		}
-	})
+	j.run(ctx)
+}
+
+// cancelled leaves the machine in failedfirmwareupgrade, saying so: the
+// BMC may have been flashing, and an operator should look before it goes
+// back into service.
+func (u *Updater) cancelled(ctx context.Context, r *task.Run) {
+	j, err := resume(u, r)
+	if err != nil {
+		return
+	}
+	msg := "cancelled at " + r.Step
+	j.t.Step = stepFailed
+	j.r.Substate = substate(stepFailed, j.p, j.r, msg)
+	j.t.SetResult(j.r)
+	if err := j.lifecycle(ctx, domain.EventFirmwareStep, domain.FailedFirmwareUpgrade(j.p.FirmwareType, msg, time.Now())); err != nil {
+		u.log.Warn("firmware update cancelled: the lifecycle did not follow", "task_id", r.ID, "error", err)
+	}
 }

@@ -24,10 +24,11 @@ type Firmware interface {
 	Start(ctx context.Context, machineID, imageID string) (task.Task, error)
 }
 
-// Tasks is the read side of stored tasks.
+// Tasks are the stored tasks, and the engine that can cancel them.
 type Tasks interface {
 	Tasks(ctx context.Context, machineID string, limit int) ([]task.Task, error)
 	Task(ctx context.Context, id string) (task.Task, error)
+	Cancel(ctx context.Context, id, by string) (task.Task, error)
 }
 
 type imageJSON struct {
@@ -140,6 +141,19 @@ func taskRoutes(api fiber.Router, tasks Tasks) {
 			out[i] = toTaskJSON(t)
 		}
 		return c.JSON(fiber.Map{"tasks": out})
+	})
+	// An operator cancels a queued or running task; it stops between two
+	// steps and is stored cancelled, with who asked.
+	api.Post("/tasks/:id/cancel", web.RequireRole(web.RoleOperator), func(c *fiber.Ctx) error {
+		who, _ := web.CallerOf(c)
+		t, err := tasks.Cancel(c.UserContext(), c.Params("id"), who.User)
+		if errors.Is(err, task.ErrFinished) {
+			return fiber.NewError(fiber.StatusConflict, err.Error())
+		}
+		if err != nil {
+			return actionError(err)
+		}
+		return c.Status(fiber.StatusAccepted).JSON(toTaskJSON(t))
 	})
 	api.Get("/tasks/:id", func(c *fiber.Ctx) error {
 		t, err := tasks.Task(c.UserContext(), c.Params("id"))
