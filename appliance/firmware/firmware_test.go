@@ -395,3 +395,39 @@ func TestResumeFindsTheUpdateTheBMCWasGiven(t *testing.T) {
 		t.Errorf("steps %s: want it to follow the BMC's task", got)
 	}
 }
+
+// An operator cancels an update while the BMC flashes: the task stops
+// following it, is stored cancelled with who asked, and the machine waits
+// in failedfirmwareupgrade for someone to look; the machine is free for
+// another update.
+func TestCancelAnUpdate(t *testing.T) {
+	w := newWorld(t, bmcemu.Config{})
+	w.ready(t)
+	u := w.updater(20 * time.Millisecond)
+	run(t, u)
+	started, err := u.Start(context.Background(), w.machine, w.image(t, "BMC", "2.0.0").ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the BMC flashing", func() bool {
+		tk, _ := w.db.Task(context.Background(), started.ID)
+		return tk.Step == stepWait
+	})
+	if _, err := u.cfg.Tasks.Cancel(context.Background(), started.ID, "otto"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the task cancelled", func() bool {
+		tk, _ := w.db.Task(context.Background(), started.ID)
+		return tk.Status == task.Cancelled
+	})
+	labels := w.labels(t)
+	if last := labels[len(labels)-1]; last != "hostreprovision/failedfirmwareupgrade" {
+		t.Fatalf("machine after the cancel: %v", labels)
+	}
+	if tk, _ := w.db.Task(context.Background(), started.ID); !strings.Contains(tk.Message, "otto") || !strings.Contains(tk.Result, "cancelled at waitforupdatecompletion") {
+		t.Fatalf("cancelled task: %q %s", tk.Message, tk.Result)
+	}
+	if _, err := u.Start(context.Background(), w.machine, w.image(t, "BMC", "2.0.1").ID); err != nil {
+		t.Fatalf("another update after the cancel: %v", err)
+	}
+}

@@ -88,6 +88,8 @@ func TestFirmwareUploadStreamsAndChecks(t *testing.T) {
 		{"start without an image", "POST", "/api/v1/machines/m1/firmware", "ann:ann-password", []byte(`{}`), 400, "image_id"},
 		{"tasks", "GET", "/api/v1/tasks", "vic:vic-password", nil, 200, `"tasks":[]`},
 		{"unknown task", "GET", "/api/v1/tasks/nope", "vic:vic-password", nil, 404, "not found"},
+		{"a viewer may not cancel", "POST", "/api/v1/tasks/t1/cancel", "vic:vic-password", nil, 403, "needs operator"},
+		{"cancel a task that ended", "POST", "/api/v1/tasks/t1/cancel", "otto:otto-password", nil, 409, "has ended"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
