@@ -89,9 +89,55 @@ func cleared(topic string) outbox.Message {
 	return outbox.Message{Topic: topic, Payload: []byte{}, QoS: 1, Retain: true}
 }
 
-// BMCMessage is a BMC's changed status: QoS 1, retained. It never
-// carries credentials (bmc.Status has none).
-func (Events) BMCMessage(s bmc.Status) outbox.Message { return event(BMCTopic(s.ID), s) }
+// BMCPayload is a BMC's status as the bus carries it: never its
+// credentials.
+type BMCPayload struct {
+	ID        string           `json:"bmc_id"`
+	Endpoint  string           `json:"endpoint"`
+	Insecure  bool             `json:"insecure_skip_verify,omitempty"`
+	MachineID string           `json:"machine_id,omitempty"`
+	LinkedBy  string           `json:"linked_by,omitempty"`
+	Source    string           `json:"source"`
+	Reachable bool             `json:"reachable"`
+	LastError string           `json:"last_error,omitempty"`
+	Inventory InventoryPayload `json:"inventory"`
+	ChangedAt time.Time        `json:"changed_at,omitzero"`
+}
+
+// InventoryPayload is what the BMC's last poll found.
+type InventoryPayload struct {
+	System       string            `json:"system,omitempty"`
+	PowerState   string            `json:"power_state,omitempty"`
+	Health       string            `json:"health,omitempty"`
+	Manufacturer string            `json:"manufacturer,omitempty"`
+	Model        string            `json:"model,omitempty"`
+	Serial       string            `json:"serial,omitempty"`
+	BIOSVersion  string            `json:"bios_version,omitempty"`
+	BMCVersion   string            `json:"bmc_version,omitempty"`
+	BootMode     string            `json:"boot_mode,omitempty"`
+	MACs         []string          `json:"macs,omitempty"`
+	Firmware     []FirmwarePayload `json:"firmware,omitempty"`
+}
+
+// FirmwarePayload is one member of the BMC's firmware inventory.
+type FirmwarePayload struct {
+	ID         string `json:"id"`
+	Name       string `json:"name,omitempty"`
+	Version    string `json:"version"`
+	Updateable bool   `json:"updateable"`
+}
+
+// BMCMessage is a BMC's changed status: QoS 1, retained.
+func (Events) BMCMessage(s bmc.Status) outbox.Message {
+	i := s.Inventory
+	inv := InventoryPayload{System: i.System, PowerState: i.PowerState, Health: i.Health, Manufacturer: i.Manufacturer,
+		Model: i.Model, Serial: i.Serial, BIOSVersion: i.BIOSVersion, BMCVersion: i.BMCVersion, BootMode: i.BootMode, MACs: i.MACs}
+	for _, f := range i.Firmware {
+		inv.Firmware = append(inv.Firmware, FirmwarePayload{ID: f.ID, Name: f.Name, Version: f.Version, Updateable: f.Updateable})
+	}
+	return event(BMCTopic(s.ID), BMCPayload{ID: s.ID, Endpoint: s.Endpoint, Insecure: s.Insecure, MachineID: s.MachineID,
+		LinkedBy: s.LinkedBy, Source: s.Source, Reachable: s.Reachable, LastError: s.LastError, Inventory: inv, ChangedAt: s.ChangedAt})
+}
 
 // BMCGoneMessage clears a removed BMC's retained status.
 func (Events) BMCGoneMessage(bmcID string) outbox.Message { return cleared(BMCTopic(bmcID)) }

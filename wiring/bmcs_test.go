@@ -14,7 +14,6 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/slipway/slipway/appliance/bmc"
 	"github.com/slipway/slipway/appliance/config"
 	"github.com/slipway/slipway/broker"
 	"github.com/slipway/slipway/broker/nicoschema"
@@ -67,7 +66,7 @@ func TestProvisionThroughTheBMCNetbootsTheMachine(t *testing.T) {
 	id := machines[0].ID
 	select {
 	case m := <-bmcs:
-		var s bmc.Status
+		var s broker.BMCPayload
 		if err := json.Unmarshal(m.Payload(), &s); err != nil || !s.Reachable || s.MachineID != id || s.Inventory.Serial != "SIM000000" ||
 			strings.Contains(string(m.Payload()), testbed.DemoBMCPassword) || m.Topic() != broker.BMCTopic(s.ID) {
 			t.Fatalf("BMC message on %s: %s (%v)", m.Topic(), m.Payload(), err)
@@ -131,7 +130,7 @@ func TestConfigBMCsFollowTheConfig(t *testing.T) {
 	for _, b := range farm.BMCs {
 		m := config.Machine{ID: "m1", MACs: []string{"52:54:00:00:10:01"}, BMC: &config.BMC{Endpoint: b.URL, Credentials: "lab"}}
 		urls, stop := runUntilReady(t, testConfigWith(t, dir, DemoInventory{Machines: []config.Machine{m}, BMCCredentials: creds}))
-		var list struct{ BMCs []bmc.Status }
+		var list struct{ BMCs []broker.BMCPayload } // the API and the bus show a BMC alike
 		_, body := apiGet(t, urls.HTTP+"/api/v1/bmcs", testUser, testPassword)
 		_ = json.Unmarshal([]byte(body), &list)
 		if len(list.BMCs) != 1 || list.BMCs[0].Endpoint != b.URL || list.BMCs[0].MachineID != "m1" {

@@ -242,13 +242,13 @@ func (e *TooManyAttemptsError) Error() string {
 
 // Session is a login: the token and what it says.
 type Session struct {
-	Token      string    `json:"token"`
-	User       string    `json:"user"`
-	Role       string    `json:"role"`
-	Roles      []string  `json:"roles"`
-	Expires    time.Time `json:"expires_at"`
-	MustChange bool      `json:"must_change_password,omitempty"`
-	ID         string    `json:"-"`
+	Token      string // empty for a caller by HTTP basic: no session
+	User       string
+	Role       string
+	Roles      []string // the role, and its NICo name
+	Expires    time.Time
+	MustChange bool   // a one-time password: it may only be changed
+	ID         string // the token's id (jti), what a logout revokes
 }
 
 type claims struct {

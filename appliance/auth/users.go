@@ -13,10 +13,10 @@ import (
 
 // User is a user as the API shows it: never the hash.
 type User struct {
-	Name       string `json:"name"`
-	Role       string `json:"role"`
-	Source     string `json:"source"` // config | api | first-start
-	MustChange bool   `json:"must_change_password,omitempty"`
+	Name       string
+	Role       string
+	Source     string // config | api | first-start
+	MustChange bool
 }
 
 // Users lists the users.

@@ -79,13 +79,13 @@ type ProvisionOptions struct {
 
 // Provisioned says what Provision did.
 type Provisioned struct {
-	MachineID string       `json:"machine_id"`
-	BMCID     string       `json:"bmc_id"`
-	Target    string       `json:"boot_target"` // Pxe | UefiHttp
-	Mode      string       `json:"boot_mode"`   // UEFI | Legacy
-	Reset     string       `json:"reset_type"`
-	State     domain.State `json:"-"`
-	Notes     []string     `json:"notes,omitempty"` // vendor quirks met on the way
+	MachineID string
+	BMCID     string // empty for a machine without a BMC
+	Target    string // Pxe | UefiHttp
+	Mode      string // UEFI | Legacy
+	Reset     string
+	State     domain.State
+	Notes     []string // vendor quirks met on the way
 }
 
 // Provision reinstalls a machine: its BMC sets a one-time network boot and

@@ -11,7 +11,9 @@ import (
 	"github.com/slipway/slipway/store"
 )
 
-// Inventory is what a poll collects from a BMC.
+// Inventory is what a poll collects from a BMC. Its JSON is how the store
+// keeps it (the bmcs.inventory column, which the machine listing reads the
+// power state from), not a door's shape.
 type Inventory struct {
 	System       string     `json:"system,omitempty"` // the ComputerSystem's URI
 	PowerState   string     `json:"power_state,omitempty"`
@@ -34,20 +36,21 @@ type Firmware struct {
 	Updateable bool   `json:"updateable"`
 }
 
-// Status is a BMC as the API, the console and the event bus show it:
-// never with its credentials.
+// Status is a BMC as the model knows it: how to reach it (never its
+// password), which machine it manages, and what its last poll found. The
+// doors give it their own shapes.
 type Status struct {
-	ID        string    `json:"bmc_id"`
-	Endpoint  string    `json:"endpoint"`
-	Username  string    `json:"-"` // part of the credentials: never shown
-	Insecure  bool      `json:"insecure_skip_verify,omitempty"`
-	MachineID string    `json:"machine_id,omitempty"`
-	LinkedBy  string    `json:"linked_by,omitempty"` // config | mac | api
-	Source    string    `json:"source"`              // config | discovered | api
-	Reachable bool      `json:"reachable"`
-	LastError string    `json:"last_error,omitempty"`
-	Inventory Inventory `json:"inventory"`
-	ChangedAt time.Time `json:"changed_at,omitzero"`
+	ID        string
+	Endpoint  string
+	Username  string // part of the credentials: no door shows it
+	Insecure  bool
+	MachineID string
+	LinkedBy  string // config | mac | api
+	Source    string // config | discovered | api
+	Reachable bool
+	LastError string
+	Inventory Inventory
+	ChangedAt time.Time
 }
 
 // sameFindings says whether a poll learned nothing new: then nothing is

@@ -149,7 +149,11 @@ func TestEngineStoresEveryStepAndResumes(t *testing.T) {
 	if len(events) != 4 { // queued, two, three, done
 		t.Fatalf("%d bus messages, want 4", len(events))
 	}
-	submit(t, e2, "bmc:a") // released once done
+	// Released once its runner returns, a moment after the last step is stored.
+	testkit.WaitFor(t, "bmc:a free again", func() bool {
+		_, err := e2.Submit(context.Background(), New{Kind: "counting", Step: "one", Params: map[string]string{"resource": "bmc:a"}})
+		return err == nil
+	})
 }
 
 // Two tasks never hold one resource: the second is refused, storing
@@ -198,7 +202,12 @@ func TestEngineCancel(t *testing.T) {
 	if _, err := e.Cancel(ctx, tk.ID, "otto"); !errors.Is(err, ErrFinished) {
 		t.Fatalf("cancel a cancelled task: %v", err)
 	}
-	again := submit(t, e, "bmc:c") // the resource is free
+	var again Task
+	testkit.WaitFor(t, "bmc:c free again", func() bool {
+		var err error
+		again, err = e.Submit(ctx, New{Kind: "counting", Step: "one", Params: map[string]string{"resource": "bmc:c"}})
+		return err == nil
+	})
 	for range 3 {
 		f.k.gate(again.ID) <- struct{}{}
 	}

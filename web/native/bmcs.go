@@ -41,24 +41,21 @@ type provisionBody struct {
 
 func bmcRoutes(api fiber.Router, bmcs BMCs) {
 	api.Get("/bmcs", func(c *fiber.Ctx) error {
-		list := bmcs.Statuses()
-		if id := c.Query("machine_id"); id != "" {
-			mine := list[:0]
-			for _, s := range list {
-				if s.MachineID == id {
-					mine = append(mine, s)
-				}
+		id := c.Query("machine_id")
+		out := []bmcJSON{}
+		for _, s := range bmcs.Statuses() {
+			if id == "" || s.MachineID == id {
+				out = append(out, toBMCJSON(s))
 			}
-			list = mine
 		}
-		return c.JSON(fiber.Map{"bmcs": list})
+		return c.JSON(fiber.Map{"bmcs": out})
 	})
 	api.Get("/bmcs/:id", func(c *fiber.Ctx) error {
 		s, err := bmcs.Status(c.Params("id"))
 		if err != nil {
 			return actionError(err)
 		}
-		return c.JSON(s)
+		return c.JSON(toBMCJSON(s))
 	})
 	api.Post("/bmcs", web.RequireRole(web.RoleAdmin), func(c *fiber.Ctx) error {
 		var b registerBody
@@ -70,7 +67,7 @@ func bmcRoutes(api fiber.Router, bmcs BMCs) {
 		if err != nil {
 			return fiber.NewError(fiber.StatusBadRequest, err.Error())
 		}
-		return c.Status(fiber.StatusCreated).JSON(s)
+		return c.Status(fiber.StatusCreated).JSON(toBMCJSON(s))
 	})
 	api.Delete("/bmcs/:id", web.RequireRole(web.RoleAdmin), func(c *fiber.Ctx) error {
 		if err := bmcs.Remove(c.UserContext(), c.Params("id")); err != nil {
@@ -105,7 +102,7 @@ func bmcRoutes(api fiber.Router, bmcs BMCs) {
 		if err != nil {
 			return actionError(err)
 		}
-		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"provisioned": p, "managed_host_state": p.State})
+		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"provisioned": toProvisionedJSON(p), "managed_host_state": p.State})
 	})
 }
 

@@ -44,11 +44,6 @@ type loginBody struct {
 	Password string `json:"password"`
 }
 
-type sessionJSON struct {
-	auth.Session
-	CSRF string `json:"csrf_token,omitempty"`
-}
-
 func authRoutes(api fiber.Router, a Auth) {
 	api.Post("/login", func(c *fiber.Ctx) error {
 		var b loginBody
@@ -62,7 +57,7 @@ func authRoutes(api fiber.Router, a Auth) {
 		csrf := randomToken()
 		setCookie(c, web.SessionCookie, s.Token, s.Expires, true)
 		setCookie(c, web.CSRFCookie, csrf, s.Expires, false)
-		return c.JSON(sessionJSON{Session: s, CSRF: csrf})
+		return c.JSON(toSessionJSON(s, csrf))
 	})
 	api.Post("/logout", func(c *fiber.Ctx) error {
 		who, _ := web.CallerOf(c)
@@ -77,9 +72,16 @@ func authRoutes(api fiber.Router, a Auth) {
 	})
 	api.Get("/me", func(c *fiber.Ctx) error {
 		who, _ := web.CallerOf(c)
-		return c.JSON(who.Session)
+		return c.JSON(toSessionJSON(who.Session, ""))
 	})
-	api.Get("/users", web.RequireRole(web.RoleAdmin), func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"users": a.Users()}) })
+	api.Get("/users", web.RequireRole(web.RoleAdmin), func(c *fiber.Ctx) error {
+		users := a.Users()
+		out := make([]userJSON, len(users))
+		for i, u := range users {
+			out[i] = toUserJSON(u)
+		}
+		return c.JSON(fiber.Map{"users": out})
+	})
 	api.Post("/users", web.RequireRole(web.RoleAdmin), func(c *fiber.Ctx) error {
 		var b struct{ Name, Role, Password string }
 		if err := web.DecodeJSON(c, &b); err != nil {
@@ -89,7 +91,7 @@ func authRoutes(api fiber.Router, a Auth) {
 		if err != nil {
 			return userError(err)
 		}
-		return c.Status(fiber.StatusCreated).JSON(u)
+		return c.Status(fiber.StatusCreated).JSON(toUserJSON(u))
 	})
 	api.Delete("/users/:name", web.RequireRole(web.RoleAdmin), func(c *fiber.Ctx) error {
 		if err := a.DeleteUser(c.UserContext(), c.Params("name")); err != nil {
