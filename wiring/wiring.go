@@ -84,6 +84,7 @@ type parts struct {
 	dhcp       *dhcp.Server
 	ra         *ra.Responder
 	outbox     *outbox.Outbox
+	feed       *outbox.Feed
 	relay      *relay.Relay
 	bmcs       *bmc.Manager
 	auth       *auth.Service
@@ -161,6 +162,10 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 		return err
 	}
 	p.relay = relay.New(toBroker, p.broker, a.log.With("part", "events"), reg)
+	// The console's live view reads the outbox too, with a cursor of its own.
+	if p.feed, err = p.outbox.NewFeed(ctx, "console"); err != nil {
+		return err
+	}
 	if p.inventory, err = domain.NewInventory(ctx, domain.InventoryConfig{DB: p.db, Commit: p.commit, Log: a.log,
 		Announce: broker.Events{}, OutboxFilled: p.outbox.Filled, Timeouts: a.cfg.Lifecycle.Timeouts,
 		UnknownMachines: domain.UnknownPolicy(a.cfg.UnknownMachinePolicy())}); err != nil {
@@ -190,7 +195,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 			Neighbors: neighbor.Table{}, ServerURL: serverURL}),
 		native.New(native.Services{Version: a.opts.Version, Auth: p.auth, Machines: fleet, Onboarding: p.inventory,
 			BMCs: p.bmcs, Firmware: p.firmware, Tasks: tasks, Fleet: fleet, Leases: leaseStats{&p.leases},
-			Events: p.broker, LeaseList: fleet, Settings: a.cfg.Redacted}),
+			Events: p.feed, LeaseList: fleet, Settings: a.cfg.Redacted}),
 		console.New(),
 	)
 	if err != nil {
@@ -208,6 +213,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 		return err
 	}
 	p.serve("events", func() error { return p.relay.Run(p.serveCtx) })
+	p.serve("console-feed", func() error { return p.feed.Run(p.serveCtx) })
 	p.serve("outbox", func() error { p.outbox.RunPruning(p.serveCtx, time.Hour); return nil })
 	p.serve("timeouts", func() error { p.inventory.RunTimeouts(p.serveCtx, timeoutSweep); return nil })
 	p.serve("bmcs", func() error { p.bmcs.Run(p.serveCtx); return nil })

@@ -2,84 +2,90 @@ package native
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/slipway/slipway/appliance/outbox"
 )
 
-// Events is the event bus, as the console's live view follows it.
+// Events is what the model announces, as the console's live view follows
+// it: every change committed, in order, from a given event on.
 type Events interface {
-	Watch(filter string, fn func(topic string, payload []byte)) (stop func(), err error)
+	Subscribe(ctx context.Context, after int64) (*outbox.Subscription, error)
 }
 
-type busMessage struct {
-	topic   string
-	payload []byte
-}
-
-// liveEvents streams the bus as Server-Sent Events: every state change,
-// heartbeat, BMC status and task step, as it is published. The browser's
-// EventSource reconnects by itself (after retry ms); a client too slow to
-// keep up is told "overflow", and reloads what it shows.
-func liveEvents(ev Events, done <-chan struct{}) fiber.Handler {
+// liveEvents streams the announcements as Server-Sent Events: every state
+// change, heartbeat, BMC status and task step, as it is committed, each
+// with its outbox id. The browser's EventSource reconnects by itself
+// (after retry ms) and sends the last id it saw as Last-Event-ID: it is
+// given what it missed first. A client too slow to keep up (or away
+// longer than the outbox keeps events) is told "overflow", and reloads
+// what it shows.
+func liveEvents(ev Events, ping time.Duration, done <-chan struct{}) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		msgs := make(chan busMessage, 1024)
-		var overflowed atomic.Bool
-		push := func(topic string, payload []byte) {
-			select {
-			case msgs <- busMessage{topic, append([]byte(nil), payload...)}:
-			default:
-				overflowed.Store(true)
-			}
+		after, err := lastEventID(c)
+		if err != nil {
+			return fiber.NewError(fiber.StatusBadRequest, err.Error())
 		}
-		var stops []func()
-		for _, filter := range []string{"NICO/#", "slipway/#"} {
-			stop, err := ev.Watch(filter, push)
-			if err != nil {
-				for _, s := range stops {
-					s()
-				}
-				return err
-			}
-			stops = append(stops, stop)
+		sub, err := ev.Subscribe(c.UserContext(), after)
+		if err != nil {
+			return err
 		}
 		c.Set(fiber.HeaderContentType, "text/event-stream")
 		c.Set(fiber.HeaderCacheControl, "no-cache")
 		c.Set("X-Accel-Buffering", "no")
 		c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-			defer func() {
-				for _, s := range stops {
-					s()
-				}
-			}()
-			streamEvents(w, msgs, &overflowed, done)
+			defer sub.Close()
+			streamEvents(w, sub, ping, done)
 		})
 		return nil
 	}
 }
 
+// lastEventID is where a reconnecting client left off: the Last-Event-ID
+// header its EventSource sends, or ?after= for a first connection that
+// knows; 0 for none.
+func lastEventID(c *fiber.Ctx) (int64, error) {
+	raw := c.Get("Last-Event-ID", c.Query("after"))
+	if raw == "" {
+		return 0, nil
+	}
+	id, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || id < 0 {
+		return 0, fmt.Errorf("Last-Event-ID %q is not an event id", raw)
+	}
+	return id, nil
+}
+
 // streamEvents writes until the client goes or the server stops.
-func streamEvents(w *bufio.Writer, msgs <-chan busMessage, overflowed *atomic.Bool, done <-chan struct{}) {
+func streamEvents(w *bufio.Writer, sub *outbox.Subscription, every time.Duration, done <-chan struct{}) {
 	fmt.Fprint(w, "retry: 2000\n: connected\n\n")
 	if w.Flush() != nil {
 		return
 	}
-	ping := time.NewTicker(15 * time.Second)
+	ping := time.NewTicker(every)
 	defer ping.Stop()
 	for {
 		select {
 		case <-done:
 			return
-		case m := <-msgs:
-			if overflowed.Swap(false) {
+		case e := <-sub.Events():
+			if sub.Overflowed() {
 				fmt.Fprint(w, "event: overflow\ndata: {}\n\n")
 			}
-			writeEvent(w, m)
+			if strings.HasPrefix(e.Topic, "NICO/") || strings.HasPrefix(e.Topic, "slipway/") {
+				writeEvent(w, e)
+			}
 		case <-ping.C:
+			if sub.Overflowed() {
+				fmt.Fprint(w, "event: overflow\ndata: {}\n\n")
+			}
 			fmt.Fprint(w, ": ping\n\n")
 		}
 		if w.Flush() != nil {
@@ -88,16 +94,16 @@ func streamEvents(w *bufio.Writer, msgs <-chan busMessage, overflowed *atomic.Bo
 	}
 }
 
-func writeEvent(w *bufio.Writer, m busMessage) {
-	message := json.RawMessage(m.payload)
-	if len(m.payload) == 0 || !json.Valid(m.payload) {
+func writeEvent(w *bufio.Writer, e outbox.Event) {
+	message := json.RawMessage(e.Payload)
+	if len(e.Payload) == 0 || !json.Valid(e.Payload) {
 		message = json.RawMessage("null") // a cleared retained message: the thing is gone
 	}
 	data, _ := json.Marshal(struct {
 		Topic   string          `json:"topic"`
 		Message json.RawMessage `json:"message"`
-	}{m.topic, message})
-	fmt.Fprintf(w, "event: %s\ndata: %s\n\n", eventKind(m.topic), data)
+	}{e.Topic, message})
+	fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, eventKind(e.Topic), data)
 }
 
 // eventKind names a topic's events for the console: state, onboarding,

@@ -5,11 +5,11 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/appliance/outbox"
 	"github.com/slipway/slipway/store"
 	"github.com/slipway/slipway/testbed/testkit"
 )
@@ -28,68 +28,46 @@ func TestEventKind(t *testing.T) {
 	}
 }
 
-// fakeBus is an event source the test publishes into.
-type fakeBus struct {
-	mu       sync.Mutex
-	watchers map[int]func(string, []byte)
-	next     int
+// feed is a real outbox feed on a fresh store, and a way to commit
+// announcements into it.
+type feed struct {
+	*outbox.Feed
+	o  *outbox.Outbox
+	db *store.Store
 }
 
-func (b *fakeBus) Watch(filter string, fn func(string, []byte)) (func(), error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.watchers == nil {
-		b.watchers = map[int]func(string, []byte){}
-	}
-	b.next++
-	id := b.next
-	prefix := strings.TrimSuffix(filter, "#") // the stream only watches "X/#"
-	b.watchers[id] = func(topic string, payload []byte) {
-		if strings.HasPrefix(topic, prefix) {
-			fn(topic, payload)
-		}
-	}
-	return func() { b.mu.Lock(); delete(b.watchers, id); b.mu.Unlock() }, nil
-}
-
-func (b *fakeBus) publish(topic, payload string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, fn := range b.watchers {
-		fn(topic, []byte(payload))
-	}
-}
-
-func (b *fakeBus) count() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.watchers)
-}
-
-// The stream needs a login, carries each message as an event of its kind,
-// and lets go of the bus when the client leaves; a shutdown ends it.
-func TestLiveEventsStream(t *testing.T) {
-	bus := &fakeBus{}
-	s, err := newTestServer(Services{Auth: testAuth(t), Events: bus})
+func newFeed(t *testing.T) feed {
+	t.Helper()
+	db, commit := testkit.OpenStore(t)
+	o := outbox.New(outbox.Config{DB: db, Commit: commit})
+	f, err := o.NewFeed(context.Background(), "console")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go s.Serve()
-	url := "http://" + s.Addr().String() + "/api/v1/events"
-	if resp, err := http.Get(url); err != nil || resp.StatusCode != 401 {
-		t.Fatalf("anonymous stream: %v %v", resp.StatusCode, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = f.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return feed{Feed: f, o: o, db: db}
+}
+
+func (f feed) publish(t *testing.T, topic, payload string) {
+	t.Helper()
+	if err := f.db.Update(context.Background(), func(tx *store.Tx) error {
+		return outbox.Enqueue(tx, outbox.Message{Topic: topic, Payload: []byte(payload), QoS: 1, Retain: true})
+	}); err != nil {
+		t.Fatal(err)
 	}
-	req, _ := http.NewRequest("GET", url, nil)
-	req.SetBasicAuth("vic", "vic-password")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.Header.Get("Content-Type") != "text/event-stream" {
-		t.Fatalf("stream: %v %v", resp.Header, err)
-	}
-	lines := bufio.NewReader(resp.Body)
-	readEvent := func() string {
+	f.o.Filled()
+}
+
+// eventReader reads one Server-Sent Event at a time, without comments.
+func eventReader(t *testing.T, r *bufio.Reader) func() string {
+	return func() string {
+		t.Helper()
 		var ev []string
 		for {
-			line, err := lines.ReadString('\n')
+			line, err := r.ReadString('\n')
 			if err != nil {
 				t.Fatalf("stream ended: %v", err)
 			}
@@ -101,15 +79,68 @@ func TestLiveEventsStream(t *testing.T) {
 			}
 		}
 	}
-	testkit.WaitFor(t, "the stream watching the bus", func() bool { return bus.count() == 2 })
-	bus.publish("NICO/v1/machine/m1/state", `{"machine_id":"m1","managed_host_state":{"state":"ready"}}`)
-	if got := readEvent(); got != "event: state\ndata: {\"topic\":\"NICO/v1/machine/m1/state\",\"message\":{\"machine_id\":\"m1\",\"managed_host_state\":{\"state\":\"ready\"}}}\n" {
+}
+
+// The stream needs a login, carries each committed announcement as an
+// event of its kind with its outbox id, gives a reconnecting client what it
+// missed (Last-Event-ID) before the live events, lets go of its
+// subscription when the client leaves, and ends on shutdown.
+func TestLiveEventsStream(t *testing.T) {
+	bus := newFeed(t)
+	s, err := newTestServer(Services{Auth: testAuth(t), Events: bus, EventsPing: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	url := "http://" + s.Addr().String() + "/api/v1/events"
+	if resp, err := http.Get(url); err != nil || resp.StatusCode != 401 {
+		t.Fatalf("anonymous stream: %v %v", resp.StatusCode, err)
+	}
+	open := func(lastID string) (*http.Response, func() string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", url, nil)
+		req.SetBasicAuth("vic", "vic-password")
+		if lastID != "" {
+			req.Header.Set("Last-Event-ID", lastID)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.Header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("stream: %v %v", resp, err)
+		}
+		return resp, eventReader(t, bufio.NewReader(resp.Body))
+	}
+	resp, readEvent := open("")
+	testkit.WaitFor(t, "the stream subscribed", func() bool { return bus.Subscribers() == 1 })
+	bus.publish(t, "NICO/v1/machine/m1/state", `{"machine_id":"m1","managed_host_state":{"state":"ready"}}`)
+	if got := readEvent(); got != "id: 1\nevent: state\ndata: {\"topic\":\"NICO/v1/machine/m1/state\",\"message\":{\"machine_id\":\"m1\",\"managed_host_state\":{\"state\":\"ready\"}}}\n" {
 		t.Errorf("event %q", got)
 	}
-	bus.publish("slipway/v1/bmc/bmc-a/state", ``) // a removed BMC
-	if got := readEvent(); !strings.Contains(got, "event: bmc\n") || !strings.Contains(got, `"message":null`) {
+	bus.publish(t, "slipway/v1/bmc/bmc-a/state", ``) // a removed BMC
+	if got := readEvent(); !strings.HasPrefix(got, "id: 2\nevent: bmc\n") || !strings.Contains(got, `"message":null`) {
 		t.Errorf("event %q", got)
 	}
+	// Away for two events, back with the last id it saw: those first. (The
+	// server finds a client gone when it next writes to it.)
+	resp.Body.Close()
+	bus.publish(t, "slipway/v1/task/t1", `{"task_id":"t1","step":"one"}`)
+	bus.publish(t, "slipway/v1/task/t1", `{"task_id":"t1","step":"two"}`)
+	testkit.WaitFor(t, "the stream letting go", func() bool { return bus.Subscribers() == 0 })
+	testkit.WaitFor(t, "the feed past both", func() bool {
+		at, _, _ := bus.db.Cursor(context.Background(), "console")
+		return at == 4
+	})
+	resp, readEvent = open("2")
+	if got := readEvent(); !strings.HasPrefix(got, "id: 3\nevent: task\n") || !strings.Contains(got, `"step":"one"`) {
+		t.Errorf("first missed event %q", got)
+	}
+	if got := readEvent(); !strings.HasPrefix(got, "id: 4\n") || !strings.Contains(got, `"step":"two"`) {
+		t.Errorf("second missed event %q", got)
+	}
+	bus.publish(t, "NICO/v1/machine/m2/state", `{"machine_id":"m2"}`)
+	if got := readEvent(); !strings.HasPrefix(got, "id: 5\nevent: state\n") {
+		t.Errorf("live event after the replay %q", got)
+	}
+
 	done := make(chan error, 1)
 	go func() { done <- s.Shutdown(context.Background()) }()
 	select {
@@ -121,7 +152,7 @@ func TestLiveEventsStream(t *testing.T) {
 		t.Fatal("an open event stream held the shutdown")
 	}
 	resp.Body.Close()
-	testkit.WaitFor(t, "the stream letting go of the bus", func() bool { return bus.count() == 0 })
+	testkit.WaitFor(t, "the stream letting go at shutdown", func() bool { return bus.Subscribers() == 0 })
 }
 
 // fakeLeases is a lease book with a pool.

@@ -1,7 +1,9 @@
 package native
 
 import (
+	"cmp"
 	"context"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -32,6 +34,9 @@ type Services struct {
 	Fleet  FleetStats
 	Leases LeaseStats
 	Events Events
+	// EventsPing is how often an idle event stream is pinged, which is also
+	// how soon a client that left is noticed (default 15 s).
+	EventsPing time.Duration
 	// LeaseList serves /leases; Settings the effective config, as YAML
 	// with secrets redacted.
 	LeaseList Leases
@@ -89,7 +94,7 @@ func routes(api fiber.Router, svc Services, stopping <-chan struct{}) {
 		api.Get("/overview", overview(svc.Fleet, svc.BMCs, svc.Leases))
 	}
 	if svc.Events != nil {
-		api.Get("/events", liveEvents(svc.Events, stopping))
+		api.Get("/events", liveEvents(svc.Events, cmp.Or(svc.EventsPing, 15*time.Second), stopping))
 	}
 	if svc.LeaseList != nil {
 		leaseRoutes(api, svc.LeaseList)
