@@ -29,38 +29,12 @@ import (
 func TestProvisionThroughTheBMCNetbootsTheMachine(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dir, ports := t.TempDir(), testPorts(t)
-	booted := make(chan error, 1)
-	like := testbed.Node{Onboard: true, DHCP: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: ports.DHCP}, TFTPPort: ports.TFTP}
-	fleet, err := testbed.StartBMCFleet(ctx, 1, like, func(_ int, r testbed.BootReport, err error) {
-		if err == nil && !r.Onboarded {
-			err = io.ErrUnexpectedEOF
-		}
-		booted <- err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fleet.Close()
-	machines, creds, err := fleet.Inventory(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	hash := func(pw string) string {
 		h, _ := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
 		return string(h)
 	}
-	cfg, err := DemoConfig(dir, ports, DemoInventory{Machines: machines, BMCCredentials: creds, Users: []config.User{
-		{Name: "otto", Role: "operator", PasswordHash: hash("otto-pw")}, {Name: "vic", Role: "viewer", PasswordHash: hash("vic-pw")},
-	}}, "console=ttyS0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := testbed.SeedDemoFiles(cfg.TFTPRoot(), cfg.AssetsDir(), cfg.TemplatesDir()); err != nil {
-		t.Fatal(err)
-	}
-	urls, stop := runUntilReady(t, cfg)
-	defer stop()
+	urls, machines, booted := startWithBMCFleet(t, ctx, config.User{Name: "otto", Role: "operator", PasswordHash: hash("otto-pw")},
+		config.User{Name: "vic", Role: "viewer", PasswordHash: hash("vic-pw")})
 	mqttURL := "tcp://" + strings.TrimPrefix(urls.MQTT, "mqtt://")
 	bmcs := subscribe(t, mqttURL, "slipway/v1/bmc/#")
 	id := machines[0].ID
@@ -111,6 +85,41 @@ func TestProvisionThroughTheBMCNetbootsTheMachine(t *testing.T) {
 	if got := strings.Join(story, " "); !strings.Contains(got, "hostinit/waitingfordiscovery hostinit/discovered validation/disk") {
 		t.Errorf("story %s", got)
 	}
+}
+
+// startWithBMCFleet runs the appliance on loopback with one simulated
+// machine behind an emulated BMC, and users; booted hears each time the
+// machine netbooted and onboarded (or why not). The appliance stops with
+// the test.
+func startWithBMCFleet(t *testing.T, ctx context.Context, users ...config.User) (URLs, []config.Machine, <-chan error) {
+	t.Helper()
+	dir, ports := t.TempDir(), testPorts(t)
+	booted := make(chan error, 4)
+	like := testbed.Node{Onboard: true, DHCP: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: ports.DHCP}, TFTPPort: ports.TFTP}
+	fleet, err := testbed.StartBMCFleet(ctx, 1, like, func(_ int, r testbed.BootReport, err error) {
+		if err == nil && !r.Onboarded {
+			err = io.ErrUnexpectedEOF
+		}
+		booted <- err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fleet.Close)
+	machines, creds, err := fleet.Inventory(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := DemoConfig(dir, ports, DemoInventory{Machines: machines, BMCCredentials: creds, Users: users}, "console=ttyS0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testbed.SeedDemoFiles(cfg.TFTPRoot(), cfg.AssetsDir(), cfg.TemplatesDir()); err != nil {
+		t.Fatal(err)
+	}
+	urls, stop := runUntilReady(t, cfg)
+	t.Cleanup(func() { stop() })
+	return urls, machines, booted
 }
 
 // A BMC the config names is registered at start; moved to another

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,7 +18,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/slipway/slipway/appliance/config"
-	"github.com/slipway/slipway/testbed"
 	"github.com/slipway/slipway/testbed/testkit"
 )
 
@@ -35,32 +33,11 @@ var updateGolden = flag.Bool("update", false, "rewrite the golden files under te
 // element: the golden files pin shapes and formats, other tests pin values.
 // After an intended change: go test -run TestNativeContractsAreGolden -update ./<package>/
 func TestNativeContractsAreGolden(t *testing.T) {
-	dir, ports := t.TempDir(), testPorts(t)
-	booted := make(chan error, 1)
-	like := testbed.Node{Onboard: true, DHCP: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: ports.DHCP}, TFTPPort: ports.TFTP}
-	fleet, err := testbed.StartBMCFleet(t.Context(), 1, like, func(_ int, _ testbed.BootReport, err error) { booted <- err })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fleet.Close()
-	machines, creds, err := fleet.Inventory(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := DemoConfig(dir, ports, DemoInventory{Machines: machines, BMCCredentials: creds,
-		Users: []config.User{{Name: testUser, Role: "admin", PasswordHash: string(hash)}}}, "console=ttyS0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := testbed.SeedDemoFiles(cfg.TFTPRoot(), cfg.AssetsDir(), cfg.TemplatesDir()); err != nil {
-		t.Fatal(err)
-	}
-	urls, stop := runUntilReady(t, cfg)
-	defer stop()
+	urls, machines, booted := startWithBMCFleet(t, t.Context(), config.User{Name: testUser, Role: "admin", PasswordHash: string(hash)})
 	id, mac := machines[0].ID, machines[0].MACs[0]
 	api := func(method, path, body string) string {
 		t.Helper()
