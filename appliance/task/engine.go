@@ -92,8 +92,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.run = ctx
 	e.mu.Unlock()
 	unfinished, err := e.cfg.DB.UnfinishedTasks(ctx)
-	close(e.started)
 	if err != nil {
+		close(e.started)
 		return fmt.Errorf("resume tasks: %w", err)
 	}
 	for _, t := range unfinished {
@@ -104,13 +104,17 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.log.Info("task resumed", "task_id", t.ID, "kind", t.Kind, "machine_id", t.MachineID, "step", t.Step)
 		e.start(t, true)
 	}
+	// Only now: the interrupted tasks hold their resources again before a
+	// new task can ask for them.
+	close(e.started)
 	<-ctx.Done()
 	e.wg.Wait()
 	return nil
 }
 
-// Started is closed once Run takes new tasks and has found the interrupted
-// ones (or failed to read them: Run then returns the error).
+// Started is closed once Run takes new tasks, the interrupted ones resumed
+// and holding their resources (or once it failed to read them: Run then
+// returns the error).
 func (e *Engine) Started() <-chan struct{} { return e.started }
 
 // New is a task to submit: its kind, the machine it concerns (if one),
