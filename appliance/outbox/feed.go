@@ -40,20 +40,58 @@ func (o *Outbox) NewFeed(ctx context.Context, name string) (*Feed, error) {
 }
 
 // Run hands out every event committed, as commits wake it, until ctx ends.
+// With nobody subscribed it reads nothing: during a storm of new machines
+// the outbox is read by the MQTT relay alone, and this feed moves its
+// cursor to the newest event now and then, and when someone subscribes.
 func (f *Feed) Run(ctx context.Context) error {
+	idle := time.NewTicker(idleSkip)
+	defer idle.Stop()
 	for {
 		var again <-chan time.Time
-		if err := f.drain(ctx); err != nil && ctx.Err() == nil {
-			f.o.cfg.Log.Error("event feed: cannot read the outbox; retrying", "consumer", f.from.name, "error", err)
-			again = time.After(2 * time.Second)
+		if f.Subscribers() > 0 {
+			if err := f.drain(ctx); err != nil && ctx.Err() == nil {
+				f.o.cfg.Log.Error("event feed: cannot read the outbox; retrying", "consumer", f.from.name, "error", err)
+				again = time.After(2 * time.Second)
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-f.from.Woken():
 		case <-again:
+		case <-idle.C:
+			if f.Subscribers() == 0 {
+				if err := f.skipAhead(ctx); err != nil && ctx.Err() == nil {
+					f.o.cfg.Log.Warn("event feed: cannot move its cursor", "consumer", f.from.name, "error", err)
+				}
+			}
 		}
 	}
+}
+
+// idleSkip is how often a feed nobody reads moves its cursor.
+const idleSkip = 10 * time.Second
+
+// skipAhead moves an unread feed to the newest event: what nobody was
+// subscribed to see is not handed out later.
+func (f *Feed) skipAhead(ctx context.Context) error {
+	newest, err := f.o.cfg.DB.LastEventID(ctx)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	behind := newest > f.last
+	f.mu.Unlock()
+	if !behind {
+		return nil
+	}
+	if err := f.from.Done(ctx, newest); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.last = max(f.last, newest)
+	f.mu.Unlock()
+	return nil
 }
 
 func (f *Feed) drain(ctx context.Context) error {
@@ -64,6 +102,9 @@ func (f *Feed) drain(ctx context.Context) error {
 		}
 		f.mu.Lock()
 		for _, e := range events {
+			if e.ID <= f.last {
+				continue // skipped ahead meanwhile
+			}
 			for s := range f.subs {
 				s.offer(e)
 			}
@@ -121,12 +162,19 @@ func (s *Subscription) offer(e Event) {
 // saw (0: none, it wants what comes from now on): the events committed
 // since are given first, then the live ones.
 func (f *Feed) Subscribe(ctx context.Context, after int64) (*Subscription, error) {
+	if f.Subscribers() == 0 {
+		// Unread until now: catch up, so that "from now on" means now.
+		if err := f.skipAhead(ctx); err != nil {
+			return nil, err
+		}
+	}
 	s := &Subscription{feed: f, c: make(chan Event, subscriberBuffer)}
 	f.mu.Lock()
 	live := f.last
 	s.replaying = after > 0 && after < live
 	f.subs[s] = struct{}{}
 	f.mu.Unlock()
+	f.from.poke() // events committed while it was unread: hand them out
 	if !s.replaying {
 		return s, nil
 	}
