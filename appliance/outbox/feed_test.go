@@ -1,0 +1,87 @@
+package outbox
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/slipway/slipway/store"
+	"github.com/slipway/slipway/testbed/testkit"
+)
+
+// A feed nobody reads hands out nothing old: a new subscriber gets what is
+// committed after it subscribed; one that names the last event it saw gets
+// what it missed first, in order; events pruned meanwhile are reported as
+// an overflow.
+func TestFeedSubscriptions(t *testing.T) {
+	ctx := context.Background()
+	db, commit := testkit.OpenStore(t)
+	o := New(Config{DB: db, Commit: commit, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Keep: time.Nanosecond, MaxEvents: 1 << 20})
+	f, err := o.NewFeed(ctx, "console")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = f.Run(runCtx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+	next := func(s *Subscription) Event {
+		t.Helper()
+		select {
+		case e := <-s.Events():
+			return e
+		case <-time.After(5 * time.Second):
+			t.Fatal("no event")
+			return Event{}
+		}
+	}
+	publish := func(n int) {
+		t.Helper()
+		enqueue(t, db, n)
+		o.Filled()
+	}
+
+	publish(3) // nobody listens: events 1-3 are not handed out later
+	fresh, err := f.Subscribe(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(1)
+	if e := next(fresh); e.ID != 4 {
+		t.Fatalf("a new subscriber got event %d first, want 4", e.ID)
+	}
+	back, err := f.Subscribe(ctx, 2) // saw up to 2
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(1)
+	for _, want := range []int64{3, 4, 5} {
+		if e := next(back); e.ID != want {
+			t.Fatalf("a returning subscriber got %d, want %d", e.ID, want)
+		}
+	}
+	if back.Overflowed() || fresh.Overflowed() {
+		t.Fatal("overflow without a cause")
+	}
+	fresh.Close()
+	back.Close()
+
+	// Events 1-5 pruned (all consumers past them, older than Keep).
+	testkit.WaitFor(t, "the feed past event 5", func() bool { at, _, _ := db.Cursor(ctx, "console"); return at >= 5 })
+	if err := commit.Do(ctx, func(tx *store.Tx) error { return tx.SetCursor("mqtt", 5) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	publish(1)
+	late, err := f.Subscribe(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := next(late); e.ID != 6 || !late.Overflowed() {
+		t.Fatalf("a subscriber back after a prune got %d (overflow reported: false), want 6 and an overflow", e.ID)
+	}
+}
