@@ -99,7 +99,7 @@ func TestNativeContractsAreGolden(t *testing.T) {
 		"machines": "/api/v1/machines", "machine": "/api/v1/machines/" + id, "bmcs": "/api/v1/bmcs", "bmc": "/api/v1/bmcs/" + bmcID,
 		"firmware": "/api/v1/firmware", "tasks": "/api/v1/tasks", "task": "/api/v1/tasks/" + task.ID, "overview": "/api/v1/overview",
 		"leases": "/api/v1/leases", "users": "/api/v1/users", "me": "/api/v1/me", "version": "/api/v1/version",
-		"clients": "/clients", "client": "/clients/" + mac,
+		"clients": "/clients", "client": "/clients/" + mac, "settings": "/api/v1/settings",
 	} {
 		answers[name] = api(http.MethodGet, path, "")
 	}
@@ -211,6 +211,8 @@ var (
 	port    = regexp.MustCompile(`127\.0\.0\.1([:-])\d+`)
 	jwtish  = regexp.MustCompile(`^eyJ[\w-]+\.[\w-]+\.[\w-]+$`)
 	token   = regexp.MustCompile(`^[0-9a-f]{32}$`)
+	tmpPath = regexp.MustCompile(`/tmp/[^\s"',}\]]+`)
+	cfgPort = regexp.MustCompile(`(port: )\d+`) // in the settings' YAML
 	elapsed = regexp.MustCompile(`\b\d+(\.\d+)?(ms|s|µs)\b`)
 )
 
@@ -250,6 +252,8 @@ func stable(v any) any {
 		case token.MatchString(x):
 			return "<token>"
 		}
+		x = tmpPath.ReplaceAllString(x, "<tmp>")
+		x = cfgPort.ReplaceAllString(x, "${1}<port>")
 		x = uuidish.ReplaceAllString(x, "<uuid>")
 		x = sha.ReplaceAllString(x, "<sha256>")
 		x = port.ReplaceAllString(x, "127.0.0.1$1<port>")
