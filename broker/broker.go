@@ -7,11 +7,9 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
-	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // Config says where the broker listens.
@@ -25,10 +23,9 @@ type Config struct {
 
 // Broker is a running embedded MQTT broker.
 type Broker struct {
-	server   *mqtt.Server
-	addrs    []net.Addr
-	log      *slog.Logger
-	watchers atomic.Int64 // inline subscription ids handed out
+	server *mqtt.Server
+	addrs  []net.Addr
+	log    *slog.Logger
 }
 
 // New binds the broker's listeners. Nothing is served until Start.
@@ -108,24 +105,6 @@ func (b *Broker) Publish(topic string, payload []byte, retain bool, qos byte) er
 		return fmt.Errorf("mqtt: publish on %s: %w", topic, err)
 	}
 	return nil
-}
-
-// Watch calls fn with every message published from now on whose topic
-// matches filter (retained ones are not replayed), until stop is called.
-// fn runs on the publisher's goroutine: it must not block.
-func (b *Broker) Watch(filter string, fn func(topic string, payload []byte)) (stop func(), err error) {
-	id := int(b.watchers.Add(1))
-	var live atomic.Bool // the retained messages Subscribe replays are not news
-	err = b.server.Subscribe(filter, id, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
-		if live.Load() {
-			fn(pk.TopicName, pk.Payload)
-		}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("mqtt: watch %s: %w", filter, err)
-	}
-	live.Store(true)
-	return func() { _ = b.server.Unsubscribe(filter, id) }, nil
 }
 
 // Close disconnects clients and closes the listeners.
