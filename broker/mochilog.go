@@ -12,10 +12,6 @@ import (
 // a client going away is the client's business.
 type mochiLog struct{ slog.Handler }
 
-func (h mochiLog) Enabled(ctx context.Context, level slog.Level) bool {
-	return h.Handler.Enabled(ctx, level) || h.Handler.Enabled(ctx, slog.LevelDebug)
-}
-
 func (h mochiLog) Handle(ctx context.Context, r slog.Record) error {
 	if r.Message == "" {
 		named := slog.NewRecord(r.Time, slog.LevelDebug, "MQTT client connection ended", r.PC)
