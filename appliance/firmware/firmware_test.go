@@ -317,7 +317,7 @@ func TestStartRefusals(t *testing.T) {
 	if _, err := u.Start(context.Background(), w.machine, im.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := u.Start(context.Background(), w.machine, im.ID); !errors.Is(err, ErrBusy) {
+	if _, err := u.Start(context.Background(), w.machine, im.ID); !errors.Is(err, task.ErrBusy) {
 		t.Errorf("second update of one machine: %v", err)
 	}
 }

@@ -73,9 +73,6 @@ func NewUpdater(cfg Config) *Updater {
 	return u
 }
 
-// ErrBusy is an update asked for a machine or BMC another task is working on.
-var ErrBusy = task.ErrBusy
-
 // Start queues an update of machineID's firmware with image imageID.
 // The machine's lifecycle must allow it (it is refused before anything is
 // stored), and no other task may be working on the machine or its BMC.

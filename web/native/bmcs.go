@@ -9,6 +9,7 @@ import (
 
 	"github.com/slipway/slipway/appliance/bmc"
 	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/appliance/task"
 	"github.com/slipway/slipway/web"
 )
 
@@ -107,7 +108,8 @@ func bmcRoutes(api fiber.Router, bmcs BMCs) {
 }
 
 // actionError gives an operator action's failure its HTTP status: what
-// does not exist is 404, what the lifecycle refuses 409, what the BMC
+// does not exist is 404, what the lifecycle or the task engine refuses
+// (another task holds the machine, the task has ended) 409, what the BMC
 // refused or could not do 502, with the BMC's reason.
 func actionError(err error) error {
 	var illegal *domain.IllegalTransitionError
@@ -115,7 +117,7 @@ func actionError(err error) error {
 	switch {
 	case errors.Is(err, bmc.ErrUnknownBMC), errors.Is(err, domain.ErrNotFound):
 		return fiber.NewError(fiber.StatusNotFound, err.Error())
-	case errors.As(err, &illegal):
+	case errors.As(err, &illegal), errors.Is(err, task.ErrBusy), errors.Is(err, task.ErrFinished):
 		return fiber.NewError(fiber.StatusConflict, err.Error())
 	case errors.As(err, &action):
 		return fiber.NewError(fiber.StatusBadGateway, err.Error())

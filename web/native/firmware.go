@@ -116,9 +116,6 @@ func firmwareRoutes(api fiber.Router, fw Firmware) {
 			return fiber.NewError(fiber.StatusBadRequest, "image_id: name an image of /api/v1/firmware")
 		}
 		t, err := fw.Start(c.UserContext(), c.Params("id"), b.ImageID)
-		if errors.Is(err, firmware.ErrBusy) {
-			return fiber.NewError(fiber.StatusConflict, err.Error())
-		}
 		if err != nil {
 			return actionError(err)
 		}
@@ -147,9 +144,6 @@ func taskRoutes(api fiber.Router, tasks Tasks) {
 	api.Post("/tasks/:id/cancel", web.RequireRole(web.RoleOperator), func(c *fiber.Ctx) error {
 		who, _ := web.CallerOf(c)
 		t, err := tasks.Cancel(c.UserContext(), c.Params("id"), who.User)
-		if errors.Is(err, task.ErrFinished) {
-			return fiber.NewError(fiber.StatusConflict, err.Error())
-		}
 		if err != nil {
 			return actionError(err)
 		}
