@@ -80,15 +80,21 @@ the data directory unless --keep-data.`,
 	return cmd
 }
 
-// inDemoTerms names the demo's flags where err names the configuration
-// fields they set: the demo takes no configuration file.
+// inDemoTerms names the demo's flag where err names the configuration
+// field it sets: the demo takes no configuration file.
 func inDemoTerms(err error) error {
-	if err == nil {
-		return nil
+	var taken *config.ListenError
+	if !errors.As(err, &taken) {
+		return err
 	}
-	flags := strings.NewReplacer("mqtt.websocket_port", "--mqtt-ws-port", "mqtt.port", "--mqtt-port",
-		"http.port", "--http-port", "tftp.port", "--tftp-port", "dhcp.port", "--dhcp-port", "set dhcp.mode", "pass --dhcp-port 0")
-	return errors.New(flags.Replace(err.Error()))
+	flag, ok := map[string]string{"mqtt.websocket_port": "--mqtt-ws-port", "mqtt.port": "--mqtt-port",
+		"http.port": "--http-port", "tftp.port": "--tftp-port", "dhcp.port": "--dhcp-port"}[taken.Field]
+	if !ok {
+		return err
+	}
+	inFlags := *taken
+	inFlags.Field, inFlags.Or = flag, ""
+	return &inFlags
 }
 
 // Demo operator account, printed in the banner.

@@ -10,6 +10,8 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/slipway/slipway/appliance/config"
 )
 
 // Config says where the broker listens.
@@ -69,24 +71,10 @@ func listen(addr netip.Addr, port int, field string) (net.Listener, error) {
 	hostPort := net.JoinHostPort(addr.String(), strconv.Itoa(port))
 	ln, err := net.Listen("tcp", hostPort)
 	if err != nil {
-		return nil, ListenError{Field: field, Addr: hostPort, Err: err}
+		return nil, &config.ListenError{Field: field, Addr: hostPort, Err: err, Peer: "program"}
 	}
 	return ln, nil
 }
-
-// ListenError is a listener that could not bind, with the config field that
-// chose its port.
-type ListenError struct {
-	Field string
-	Addr  string
-	Err   error
-}
-
-func (e ListenError) Error() string {
-	return fmt.Sprintf("%s: cannot listen on %s: %v (is another program using the port? change %s or stop it)", e.Field, e.Addr, e.Err, e.Field)
-}
-
-func (e ListenError) Unwrap() error { return e.Err }
 
 // Start serves the bound listeners in the background.
 func (b *Broker) Start() error {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/slipway/slipway/appliance/config"
 )
 
 var loopback = netip.MustParseAddr("127.0.0.1")
@@ -116,7 +118,7 @@ func TestTakenPortIsAClearError(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := New(tt.cfg)
-			var le ListenError
+			var le *config.ListenError
 			if !errors.As(err, &le) || le.Field != tt.field || !errors.Is(err, syscall.EADDRINUSE) {
 				t.Fatalf("want a ListenError for %s wrapping EADDRINUSE, got %v", tt.field, err)
 			}

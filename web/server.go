@@ -16,6 +16,8 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/slipway/slipway/appliance/config"
 )
 
 // Config says where the HTTP server listens and what it answers besides
@@ -56,7 +58,7 @@ func New(cfg Config, mounts ...Mount) (*Server, error) {
 	hostPort := net.JoinHostPort(cfg.Addr.String(), strconv.Itoa(cfg.Port))
 	ln, err := net.Listen("tcp", hostPort)
 	if err != nil {
-		return nil, fmt.Errorf("http.port: cannot listen on %s: %w (is another program using the port? change http.port or stop it)", hostPort, err)
+		return nil, &config.ListenError{Field: "http.port", Addr: hostPort, Err: err, Peer: "program"}
 	}
 	s := &Server{ln: ln, log: cfg.Logger, done: make(chan struct{})}
 	s.app = fiber.New(fiber.Config{

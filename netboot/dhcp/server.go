@@ -12,6 +12,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/slipway/slipway/appliance/config"
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/netboot/boot"
 )
@@ -86,7 +87,8 @@ func New(cfg Config, leases LeaseBook, machines Machines) (*Server, error) {
 	}
 	conn, err := listenOnInterface(cfg.Interface, cfg.Port)
 	if err != nil {
-		return nil, fmt.Errorf("dhcp.port: cannot listen on UDP %d of %s: %w (is another DHCP server running? stop it or set dhcp.mode)", cfg.Port, cfg.Interface, err)
+		return nil, &config.ListenError{Field: "dhcp.port", Addr: fmt.Sprintf("UDP %d of %s", cfg.Port, cfg.Interface), Err: err,
+			Peer: "DHCP server", Or: "set dhcp.mode (proxy beside another DHCP server, or off)"}
 	}
 	s := &Server{cfg: cfg, conn: conn, leases: leases, machines: machines, log: cfg.Logger.With("part", "dhcp"), metrics: newMetrics(cfg.Metrics)}
 	s.chain = []handler{s.checkRequest, s.noteMachine, s.lease, s.networkOptions, s.bootOptions}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/pin/tftp/v3"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slipway/slipway/appliance/config"
 )
 
 // MaxBlockSize keeps a block, with its IP, UDP and TFTP headers, within a
@@ -61,7 +63,7 @@ func New(cfg Config) (*Server, error) {
 	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(cfg.Addr, uint16(cfg.Port))))
 	if err != nil {
 		root.Close()
-		return nil, fmt.Errorf("tftp.port: cannot listen on UDP %s:%d: %w (is another TFTP server running? stop it or change tftp.port)", cfg.Addr, cfg.Port, err)
+		return nil, &config.ListenError{Field: "tftp.port", Addr: fmt.Sprintf("UDP %s:%d", cfg.Addr, cfg.Port), Err: err, Peer: "TFTP server"}
 	}
 	s := &Server{rendered: cfg.Rendered, conn: conn, root: root, log: cfg.Logger.With("part", "tftp"), metrics: newMetrics(cfg.Metrics)}
 	// No write handler: write requests are refused.
