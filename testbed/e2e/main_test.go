@@ -102,6 +102,7 @@ type appliance struct {
 	mu       sync.Mutex
 	log      strings.Builder
 	done     chan error
+	vms      int // virtual machines started on its LAN, to name their taps
 }
 
 func (a *appliance) logs() string {

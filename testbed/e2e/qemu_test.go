@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -146,13 +145,15 @@ func serveBootImage(t *testing.T, lan *testbed.LAN, img testbed.BootImage, confi
 
 // bootQEMU powers on a virtual machine with mac on the LAN and waits for the
 // booted system's marker on its serial console; the machine must then be
-// ready, having fetched its cloud-init.
+// ready, having fetched its cloud-init, and the system must power off.
 func bootQEMU(t *testing.T, lan *testbed.LAN, a *appliance, mac string, fw firmware) {
 	t.Helper()
-	log, took := runQEMU(t, lan, a, mac, fw, testbed.Marker, "-boot", "n")
-	kernelAt := strings.Index(log, "Linux version")
-	t.Logf("power-on → booted system fetched cloud-init and reported done %.1fs (QEMU TCG; kernel seen: %v)", took.Seconds(), kernelAt >= 0)
-	t.Logf("serial: %s", strings.SplitN(log[strings.Index(log, testbed.Marker):], "\n", 2)[0])
+	vm := runQEMU(t, lan, a, mac, fw, testbed.Marker, "-boot", "n")
+	t.Logf("power-on → kernel %.1fs, → booted system fetched cloud-init and reported done %.1fs (QEMU TCG)", vm.kernelAt.Seconds(), vm.markerAt.Seconds())
+	t.Logf("serial: %s", strings.SplitN(vm.serial[strings.Index(vm.serial, testbed.Marker):], "\n", 2)[0])
+	if !vm.poweredOff {
+		t.Error("the booted system did not power off")
+	}
 	// The real firmware's boot drove the lifecycle all the way.
 	out := machineJSON(t, a, mac)
 	if !strings.Contains(out, `"managed_host_state":{"state":"ready"}`) || !strings.Contains(out, "cloud-init user-data served") {
@@ -171,14 +172,23 @@ func machineJSON(t *testing.T, a *appliance, mac string) string {
 	return out
 }
 
+// vmRun is what a virtual machine's run showed: its serial console, when
+// the kernel and the marker appeared there (0: never), and whether it
+// powered off by itself within 30 s of the marker.
+type vmRun struct {
+	serial             string
+	kernelAt, markerAt time.Duration
+	poweredOff         bool
+}
+
 // runQEMU powers on a virtual machine with mac on the LAN (extra adds
 // QEMU arguments: boot order, disks) and waits for marker on its serial
-// console. It returns what the console showed and how long it took, and
-// leaves no QEMU running.
-func runQEMU(t *testing.T, lan *testbed.LAN, a *appliance, mac string, fw firmware, marker string, extra ...string) (string, time.Duration) {
+// console. It leaves no QEMU running.
+func runQEMU(t *testing.T, lan *testbed.LAN, a *appliance, mac string, fw firmware, marker string, extra ...string) vmRun {
 	t.Helper()
 	ctx := context.Background()
-	tap, err := lan.AddTap(ctx, fmt.Sprintf("tap%d", tapCount.Add(1)))
+	a.vms++
+	tap, err := lan.AddTap(ctx, fmt.Sprintf("tap%d", a.vms))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,32 +205,39 @@ func runQEMU(t *testing.T, lan *testbed.LAN, a *appliance, mac string, fw firmwa
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- qemu.Wait() }()
-	for {
+	var vm vmRun
+	seen := func() bool {
 		log, _ := os.ReadFile(serial)
-		if strings.Contains(string(log), marker) {
-			took := time.Since(start)
-			select {
-			case <-exited:
-			case <-time.After(30 * time.Second):
-				qemu.Process.Kill()
-				<-exited
-			}
-			return string(log), took
+		vm.serial = string(log)
+		if vm.kernelAt == 0 && strings.Contains(vm.serial, "Linux version") {
+			vm.kernelAt = time.Since(start)
 		}
+		if strings.Contains(vm.serial, marker) {
+			vm.markerAt = time.Since(start)
+			return true
+		}
+		return false
+	}
+	for !seen() {
 		select {
 		case err := <-exited:
-			// It may have written the marker just before it stopped.
-			if log, _ := os.ReadFile(serial); strings.Contains(string(log), marker) {
-				return string(log), time.Since(start)
+			if seen() { // it wrote the marker just before it stopped
+				vm.poweredOff = true
+				return vm
 			}
-			t.Fatalf("QEMU stopped (%v) before %q; serial:\n%s\nslipway:\n%s", err, marker, log, a.logs())
+			t.Fatalf("QEMU stopped (%v) before %q; serial:\n%s\nslipway:\n%s", err, marker, vm.serial, a.logs())
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+	select {
+	case <-exited:
+		vm.poweredOff = true
+	case <-time.After(30 * time.Second):
+		qemu.Process.Kill()
+		<-exited
+	}
+	return vm
 }
-
-// tapCount names each virtual machine's tap device afresh.
-var tapCount atomic.Int64
 
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()
