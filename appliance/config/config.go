@@ -276,7 +276,7 @@ func (m Machine) MachineMACs() []domain.MAC {
 
 // Listed is machine m as the model takes it; valid after Validate.
 func (m Machine) Listed() domain.Listed {
-	l := domain.Listed{ID: m.ID, MACs: m.MachineMACs(), Hostname: m.Hostname, Profile: m.Profile}
+	l := domain.Listed{ID: m.ID, MACs: m.MachineMACs(), MachineInfo: domain.MachineInfo{Hostname: m.Hostname, Profile: m.Profile}}
 	if m.Rack != nil {
 		l.RackID, l.RackName, l.Tray, l.TrayType = m.Rack.ID, m.Rack.Name, m.Rack.Tray, m.Rack.TrayType
 	}

@@ -17,17 +17,11 @@ var (
 // MachineRecord is a machine as the doors read it: what it is, where it
 // is in its lifecycle, and, in listings, where it was last seen.
 type MachineRecord struct {
-	ID          string
-	MACs        []MAC // boot NIC first
-	Hostname    string
-	Profile     string
-	RackID      string
-	RackName    string
-	Tray        int
-	TrayType    string
-	BMCEndpoint string
-	Source      string // config | discovered | api
-	StateName   string // the top-level state
+	ID   string
+	MACs []MAC // boot NIC first
+	MachineInfo
+	Source    string // config | discovered | api
+	StateName string // the top-level state
 	// State is the whole ManagedHostState as NICo encodes it.
 	State      json.RawMessage
 	StateSince time.Time
@@ -127,8 +121,7 @@ func machineRecord(m store.Machine) MachineRecord {
 	for i, mac := range m.MACs {
 		macs[i] = MAC(mac)
 	}
-	return MachineRecord{ID: m.ID, MACs: macs, Hostname: m.Hostname, Profile: m.Profile, RackID: m.RackID, RackName: m.RackName,
-		Tray: m.Tray, TrayType: m.TrayType, BMCEndpoint: m.BMCEndpoint, Source: m.Source, StateName: m.State,
+	return MachineRecord{ID: m.ID, MACs: macs, MachineInfo: machineInfo(m), Source: m.Source, StateName: m.State,
 		State: json.RawMessage(m.StateJSON), StateSince: m.StateSince, CreatedAt: m.CreatedAt,
 		IP: m.Seen.IP, LastHeartbeat: m.Seen.LastHeartbeat, Power: m.Seen.Power}
 }

@@ -86,21 +86,14 @@ func claimMACs(tx *store.Tx, rec store.Machine) ([]string, error) {
 // Listed is a machine as an operator lists it (in the configuration):
 // what it is, not what it is doing.
 type Listed struct {
-	ID          string
-	MACs        []MAC // boot NIC first
-	Hostname    string
-	Profile     string
-	RackID      string
-	RackName    string
-	Tray        int
-	TrayType    string
-	BMCEndpoint string
+	ID   string
+	MACs []MAC // boot NIC first
+	MachineInfo
 }
 
 func (m Listed) record() store.Machine {
-	rec := store.Machine{ID: m.ID, Hostname: m.Hostname, Profile: m.Profile, Source: "config",
-		State: StateCreated, StateJSON: InitialState, RackID: m.RackID, RackName: m.RackName, Tray: m.Tray,
-		TrayType: m.TrayType, BMCEndpoint: m.BMCEndpoint}
+	rec := store.Machine{ID: m.ID, Hostname: m.Hostname, Profile: m.Profile, Source: "config", State: StateCreated, StateJSON: InitialState,
+		RackID: m.RackID, RackName: m.RackName, Tray: m.Tray, TrayType: m.TrayType, BMCEndpoint: m.BMCEndpoint}
 	for _, mac := range m.MACs {
 		rec.MACs = append(rec.MACs, string(mac))
 	}

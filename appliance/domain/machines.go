@@ -178,18 +178,30 @@ func (inv *Inventory) machineID(mac MAC) (string, bool) {
 	return id.(string), true
 }
 
+// MachineInfo is what an operator says of a machine: its name, what it
+// installs, where it sits and how its BMC is reached. Listings, boot
+// decisions and the configuration share it.
+type MachineInfo struct {
+	Hostname    string
+	Profile     string // empty: the default profile
+	RackID      string
+	RackName    string
+	Tray        int
+	TrayType    string // compute | switch | powershelf
+	BMCEndpoint string
+}
+
+func machineInfo(m store.Machine) MachineInfo {
+	return MachineInfo{Hostname: m.Hostname, Profile: m.Profile, RackID: m.RackID, RackName: m.RackName, Tray: m.Tray,
+		TrayType: m.TrayType, BMCEndpoint: m.BMCEndpoint}
+}
+
 // BootMachine is what netboot needs to know of a machine, and what it
 // should boot into.
 type BootMachine struct {
 	BootPlan
-	ID       string
-	Hostname string
-	Profile  string
-	RackID   string
-	RackName string
-	Tray     int
-	TrayType string
-	BMC      string
+	ID string
+	MachineInfo
 }
 
 // MachineByMAC finds the machine that owns mac, discovering it if no
@@ -209,8 +221,7 @@ func (inv *Inventory) MachineByMAC(ctx context.Context, mac MAC) (BootMachine, e
 	if err != nil {
 		return BootMachine{}, err
 	}
-	return BootMachine{BootPlan: inv.BootPlan(mac), ID: m.ID, Hostname: m.Hostname, Profile: m.Profile, RackID: m.RackID, RackName: m.RackName,
-		Tray: m.Tray, TrayType: m.TrayType, BMC: m.BMCEndpoint}, nil
+	return BootMachine{BootPlan: inv.BootPlan(mac), ID: m.ID, MachineInfo: machineInfo(m)}, nil
 }
 
 // commitNotes collect, inside a transaction, what the caches learn once it

@@ -48,7 +48,7 @@ type Vars struct {
 func MachineVars(mac domain.MAC, m domain.BootMachine, defaultProfile, serverURL string, lanIP netip.Addr) Vars {
 	return Vars{MAC: string(mac), MACSlug: mac.Slug(), MachineID: m.ID, Hostname: cmp.Or(m.Hostname, domain.GeneratedHostname(mac)),
 		Profile: cmp.Or(m.Profile, defaultProfile), ServerURL: serverURL, LANIP: lanIP.String(),
-		RackID: m.RackID, RackName: m.RackName, Tray: m.Tray, TrayType: m.TrayType, BMC: m.BMC}
+		RackID: m.RackID, RackName: m.RackName, Tray: m.Tray, TrayType: m.TrayType, BMC: m.BMCEndpoint}
 }
 
 // Renderer renders boot configurations.

@@ -26,9 +26,9 @@ func (f fakeMachines) MachineByMAC(_ context.Context, mac domain.MAC) (domain.Bo
 func newRenderer(t *testing.T, defaultProfile string) *Renderer {
 	t.Helper()
 	r, err := New(fakeMachines{
-		"52:54:00:00:00:01": {ID: "r1-t1", Hostname: "node-1", Profile: "debian"},
+		"52:54:00:00:00:01": {ID: "r1-t1", MachineInfo: domain.MachineInfo{Hostname: "node-1", Profile: "debian"}},
 		"52:54:00:00:00:02": {ID: "mac-525400000002"},
-		"52:54:00:00:00:03": {ID: "r1-t3", Profile: "debian", BootPlan: domain.BootPlan{Action: domain.BootLocal, Why: "machine is ready: it boots its local disk"}},
+		"52:54:00:00:00:03": {ID: "r1-t3", MachineInfo: domain.MachineInfo{Profile: "debian"}, BootPlan: domain.BootPlan{Action: domain.BootLocal, Why: "machine is ready: it boots its local disk"}},
 	}, map[string]Profile{
 		"debian": {Name: "debian", Kernel: "debian/linux", Initrd: "debian/initrd.gz",
 			Cmdline: "console=ttyS0 hostname={{.Hostname}} ds=nocloud-net;s={{.ServerURL}}/cloud-init/ mac={{.MACSlug}}"},
