@@ -85,3 +85,9 @@ func (s *Store) Tasks(ctx context.Context, machineID string, limit int) ([]Task,
 	return queryAll(ctx, s.db, "list tasks", scanTaskRow, `SELECT `+taskColumns+` FROM tasks
 		ORDER BY created_at DESC, id LIMIT ?`, limit)
 }
+
+// TasksOfKind lists the tasks whose kind starts with prefix, newest first.
+func (s *Store) TasksOfKind(ctx context.Context, prefix string, limit int) ([]Task, error) {
+	return queryAll(ctx, s.db, "list tasks", scanTaskRow, `SELECT `+taskColumns+` FROM tasks
+		WHERE kind LIKE ? || '%' ORDER BY created_at DESC, id LIMIT ?`, prefix, limit)
+}

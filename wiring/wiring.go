@@ -17,6 +17,8 @@ import (
 	"github.com/slipway/slipway/appliance/auth"
 	"github.com/slipway/slipway/appliance/bmc"
 	"github.com/slipway/slipway/appliance/config"
+	"github.com/slipway/slipway/appliance/deploy"
+	"github.com/slipway/slipway/appliance/design"
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/appliance/firmware"
 	"github.com/slipway/slipway/appliance/outbox"
@@ -32,6 +34,7 @@ import (
 	"github.com/slipway/slipway/store"
 	"github.com/slipway/slipway/web"
 	"github.com/slipway/slipway/web/console"
+	"github.com/slipway/slipway/web/drydock"
 	"github.com/slipway/slipway/web/native"
 	"github.com/slipway/slipway/web/nodes"
 )
@@ -95,6 +98,9 @@ type parts struct {
 	firmware firmwareService
 	// firmwareRoot holds the images BMCs fetch over HTTP.
 	firmwareRoot *os.Root
+	designsRoot  *os.Root
+	designs      *design.Library
+	deploy       *deploy.Service
 	loops        sync.WaitGroup // every serve loop
 	errs         chan error     // the first part that stops on its own reports here
 	log          *slog.Logger
@@ -184,20 +190,26 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	if err := a.startFirmware(p, serverURL); err != nil {
 		return err
 	}
+	if err := a.startDeploy(p, serverURL); err != nil {
+		return err
+	}
 	if p.bootcfg, err = bootcfg.New(p.inventory, bootProfiles(a.cfg), a.cfg.DefaultProfile, lanIP, a.cfg.HTTP.Port); err != nil {
 		return err
 	}
 	fleet, tasks := domain.Fleet{DB: p.db}, taskService{task.Reader{DB: p.db}, p.tasks}
 	// The mounted APIs: a dialect adds its package and a line here.
-	p.web, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Metrics: reg, Ready: a.readiness(p)},
+	mounts := []web.Mount{
 		nodes.New(nodes.Config{Logger: a.log, BootRoot: p.bootRoot, AssetsRoot: p.assetsRoot, FirmwareRoot: p.firmwareRoot,
-			BootConfigs: p.bootcfg, CloudInit: cloudInit(a.cfg, p.inventory, a.log), Onboarding: p.inventory,
+			BootConfigs: p.bootcfg, CloudInit: cloudInit(a.cfg, p.inventory, p.deploy, a.log), Onboarding: p.inventory,
 			Neighbors: neighbor.Table{}, ServerURL: serverURL}),
 		native.New(native.Services{Version: a.opts.Version, Auth: p.auth, Machines: fleet, Onboarding: p.inventory,
 			BMCs: p.bmcs, Firmware: p.firmware, Tasks: tasks, Fleet: fleet, Leases: leaseStats{&p.leases},
-			Events: p.feed, LeaseList: fleet, Settings: a.cfg.Redacted}),
+			Events: p.feed, LeaseList: fleet, Settings: a.cfg.Redacted, Designs: p.designs, Deployments: p.deploy}),
 		console.New(),
-	)
+	}
+	mounts = append(mounts, drydock.New(drydock.Services{Auth: p.auth, Deploy: p.deploy, Tasks: tasks, Machines: fleet,
+		BMCs: p.bmcs, Health: p.db.Ping})...)
+	p.web, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Metrics: reg, Ready: a.readiness(p)}, mounts...)
 	if err != nil {
 		return err
 	}
@@ -232,13 +244,13 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 // (which are minutes at least).
 const timeoutSweep = 10 * time.Second
 
-func cloudInit(cfg *config.Config, machines *domain.Inventory, log *slog.Logger) *cloudinit.Renderer {
+func cloudInit(cfg *config.Config, machines *domain.Inventory, bootActions cloudinit.BootActions, log *slog.Logger) *cloudinit.Renderer {
 	templates := make(map[string]string, len(cfg.Profiles))
 	for name := range cfg.Profiles {
 		templates[name] = cfg.CloudInitTemplate(name)
 	}
 	return cloudinit.New(cloudinit.Config{TemplatesDir: cfg.TemplatesDir(), Templates: templates,
-		DefaultProfile: cfg.DefaultProfile, LANIP: cfg.LANIP(), Logger: log}, machines)
+		DefaultProfile: cfg.DefaultProfile, LANIP: cfg.LANIP(), Logger: log, BootActions: bootActions}, machines)
 }
 
 func mqttAccess(cfg config.MQTT) broker.Access {
@@ -276,7 +288,7 @@ func (a *Appliance) stop(p *parts) error {
 	if p.broker != nil {
 		errs = append(errs, p.broker.Close())
 	}
-	for _, root := range []*os.Root{p.bootRoot, p.assetsRoot, p.firmwareRoot} {
+	for _, root := range []*os.Root{p.bootRoot, p.assetsRoot, p.firmwareRoot, p.designsRoot} {
 		if root != nil {
 			errs = append(errs, root.Close())
 		}

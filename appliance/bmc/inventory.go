@@ -24,6 +24,8 @@ type Inventory struct {
 	BIOSVersion  string     `json:"bios_version,omitempty"`
 	BMCVersion   string     `json:"bmc_version,omitempty"`
 	BootMode     string     `json:"boot_mode,omitempty"` // UEFI | Legacy, as the system boots
+	MemoryMiB    int        `json:"memory_mib,omitempty"`
+	CPUCount     int        `json:"cpu_count,omitempty"` // processors (sockets), as Redfish counts them
 	MACs         []string   `json:"macs,omitempty"`      // host NICs, canonical lower case
 	Firmware     []Firmware `json:"firmware,omitempty"`
 }

@@ -220,7 +220,7 @@ func answeredAtAll(err error) bool {
 // machine if none does, so that it can be provisioned before it ever
 // netbooted.
 func (m *Manager) link(ctx context.Context, s *Status) {
-	if s.LinkedBy == "config" || s.LinkedBy == "api" || len(s.Inventory.MACs) == 0 || m.cfg.Machines == nil {
+	if s.LinkedBy == "config" || s.LinkedBy == "api" || s.LinkedBy == "design" || len(s.Inventory.MACs) == 0 || m.cfg.Machines == nil {
 		return
 	}
 	macs := make([]domain.MAC, len(s.Inventory.MACs))

@@ -106,6 +106,12 @@ func collect(c *gofish.APIClient) (Inventory, error) {
 	inv.System, inv.PowerState, inv.Health = sys.ODataID, string(sys.PowerState), string(sys.Status.Health)
 	inv.Manufacturer, inv.Model, inv.Serial, inv.BIOSVersion = sys.Manufacturer, sys.Model, sys.SerialNumber, sys.BiosVersion
 	inv.BootMode = string(sys.Boot.BootSourceOverrideMode)
+	if m := sys.MemorySummary.TotalSystemMemoryGiB; m != nil {
+		inv.MemoryMiB = int(*m * 1024)
+	}
+	if n := sys.ProcessorSummary.Count; n != nil {
+		inv.CPUCount = int(*n)
+	}
 	if inv.MACs, err = hostMACs(sys); err != nil {
 		return inv, err
 	}

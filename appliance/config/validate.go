@@ -138,7 +138,7 @@ func (c *Config) validateDHCP(v *fieldErrors) {
 	for i, s := range c.DHCP.NTP {
 		ipv4(v, fmt.Sprintf("dhcp.ntp[%d]", i), s)
 	}
-	if c.DHCP.Domain != "" && !isHostname(c.DHCP.Domain) {
+	if c.DHCP.Domain != "" && !domain.ValidHostname(c.DHCP.Domain) {
 		v.add("dhcp.domain", fmt.Sprintf("%q is not a domain name", c.DHCP.Domain), "use letters, digits, '-' and dots, e.g. lab.example")
 	}
 	c.validateReservations(v)
@@ -161,7 +161,7 @@ func (c *Config) validateReservations(v *fieldErrors) {
 			}
 			ips[ip] = at
 		}
-		if r.Hostname != "" && !isHostname(r.Hostname) {
+		if r.Hostname != "" && !domain.ValidHostname(r.Hostname) {
 			v.add(at+".hostname", fmt.Sprintf("%q is not a valid hostname", r.Hostname), "use letters, digits and '-'")
 		}
 	}
@@ -233,7 +233,7 @@ func (c *Config) validateMachines(v *fieldErrors) {
 				macs[mac] = at
 			}
 		}
-		if m.Hostname != "" && !isHostname(m.Hostname) {
+		if m.Hostname != "" && !domain.ValidHostname(m.Hostname) {
 			v.add(at+".hostname", fmt.Sprintf("%q is not a valid hostname", m.Hostname), "use letters, digits and '-'")
 		}
 		if m.Profile != "" {
@@ -445,20 +445,6 @@ func relativePath(v *fieldErrors, at, p string) {
 	if p == "" || path.IsAbs(p) || clean == ".." || strings.HasPrefix(clean, "../") {
 		v.add(at, fmt.Sprintf("%q is not a path inside the TFTP root", p), "give a relative path such as ipxe.efi")
 	}
-}
-
-var hostnameLabel = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
-
-func isHostname(s string) bool {
-	if len(s) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(s, ".") {
-		if !hostnameLabel.MatchString(label) {
-			return false
-		}
-	}
-	return true
 }
 
 var bcryptHash = regexp.MustCompile(`^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$`)

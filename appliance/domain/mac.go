@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
 )
 
@@ -39,6 +40,22 @@ func (m MAC) String() string { return string(m) }
 func isHex(s string) bool {
 	for _, r := range s {
 		if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+			return false
+		}
+	}
+	return true
+}
+
+var hostnameLabel = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+
+// ValidHostname says whether s is a DNS hostname: dot-separated labels of
+// letters, digits and inner '-', 253 characters at most.
+func ValidHostname(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if !hostnameLabel.MatchString(label) {
 			return false
 		}
 	}

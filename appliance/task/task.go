@@ -102,3 +102,8 @@ func convert(stored []store.Task, err error) ([]Task, error) {
 	}
 	return out, nil
 }
+
+// TasksOfKind lists the tasks whose kind starts with prefix, newest first.
+func (r Reader) TasksOfKind(ctx context.Context, prefix string, limit int) ([]Task, error) {
+	return convert(r.DB.TasksOfKind(ctx, prefix, limit))
+}

@@ -36,6 +36,9 @@ type Config struct {
 	DefaultProfile string
 	LANIP          netip.Addr
 	Logger         *slog.Logger
+	// BootActions, if set, adds a deploying node's boot actions to its
+	// user-data.
+	BootActions BootActions
 }
 
 // Vars are what a user-data template may use: the same as a profile's
@@ -78,10 +81,30 @@ func (r *Renderer) UserData(ctx context.Context, mac domain.MAC, serverURL strin
 		r.log.Warn("cloud-init: serving the fallback user-data", "template", file, "mac", v.MAC, "error", err)
 		out = fallbackUserData(v, fmt.Sprintf("%s: %v", file, err))
 	}
+	out = r.addBootActions(ctx, v.MachineID, out)
 	if mac != "" {
 		r.machines.Notify(ctx, mac, domain.Event{Kind: domain.EventCloudInit, Cause: "cloud-init user-data served"})
 	}
 	return out
+}
+
+// addBootActions adds a deploying machine's boot actions to its
+// user-data; without them (none, or a failure, logged) it is as it was.
+func (r *Renderer) addBootActions(ctx context.Context, machineID string, userData []byte) []byte {
+	if r.cfg.BootActions == nil || machineID == "" {
+		return userData
+	}
+	nc, ok, err := r.cfg.BootActions.DeployingContext(ctx, machineID)
+	if err == nil && ok {
+		var with []byte
+		if with, err = withBootActions(userData, nc); err == nil {
+			return with
+		}
+	}
+	if err != nil {
+		r.log.Warn("cloud-init: the machine's boot actions are left out", "machine_id", machineID, "error", err)
+	}
+	return userData
 }
 
 // renderTemplate renders the profile's template and checks the result.

@@ -41,6 +41,10 @@ type Services struct {
 	// with secrets redacted.
 	LeaseList Leases
 	Settings  func() (string, error)
+	// Designs serves /designs; Deployments a machine's boot actions and
+	// build data.
+	Designs     Designs
+	Deployments Deployments
 }
 
 // HeartbeatReset forgets a machine's heartbeats before a reinstall.
@@ -101,5 +105,11 @@ func routes(api fiber.Router, svc Services, stopping <-chan struct{}) {
 	}
 	if svc.Settings != nil {
 		settingsRoute(api, svc.Settings)
+	}
+	if svc.Designs != nil {
+		designRoutes(api, svc.Designs)
+	}
+	if svc.Deployments != nil {
+		deploymentRoutes(api, svc.Deployments)
 	}
 }
