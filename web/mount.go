@@ -40,12 +40,22 @@ func JSONError(c *fiber.Ctx, code int, err error) error {
 	return c.Status(code).JSON(fiber.Map{"error": err.Error()})
 }
 
+// NoEndpointError is a request for a path no route serves: 404, which a
+// mount may answer in its own words.
+type NoEndpointError struct{ Method, Path string }
+
+func (e *NoEndpointError) Error() string { return "no such endpoint: " + e.Method + " " + e.Path }
+
 // StatusOf is the HTTP status an error stands for: a *fiber.Error's code,
-// else 500.
+// 404 for a NoEndpointError, else 500.
 func StatusOf(err error) int {
 	var fe *fiber.Error
 	if errors.As(err, &fe) {
 		return fe.Code
+	}
+	var ne *NoEndpointError
+	if errors.As(err, &ne) {
+		return fiber.StatusNotFound
 	}
 	return fiber.StatusInternalServerError
 }

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -88,7 +87,7 @@ func New(cfg Config, mounts ...Mount) (*Server, error) {
 		s.mount(m)
 	}
 	s.app.Use(func(c *fiber.Ctx) error {
-		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", c.Method(), c.Path()))
+		return &NoEndpointError{Method: c.Method(), Path: c.Path()}
 	})
 	return s, nil
 }
@@ -123,7 +122,7 @@ func (s *Server) mount(m Mount) {
 	}
 	m.Routes(r, s.done)
 	r.Use(within(m.Prefix, func(c *fiber.Ctx) error {
-		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", c.Method(), c.Path()))
+		return &NoEndpointError{Method: c.Method(), Path: c.Path()}
 	}))
 }
 
@@ -207,11 +206,8 @@ func requestMetrics(reg prometheus.Registerer) fiber.Handler {
 		start := time.Now()
 		err := c.Next()
 		code := c.Response().StatusCode()
-		var fe *fiber.Error
-		if errors.As(err, &fe) {
-			code = fe.Code
-		} else if err != nil {
-			code = fiber.StatusInternalServerError
+		if err != nil {
+			code = StatusOf(err)
 		}
 		method, route := c.Method(), c.Route().Path
 		if code == fiber.StatusNotFound {

@@ -31,7 +31,7 @@ func (s *Service) runNode(ctx context.Context, r *task.Run) {
 	var err error
 	switch p.Action {
 	case VerifyNodes:
-		err = s.verifyNode(ctx, p.Node, &res)
+		err = s.verifyNode(ctx, r.ID, p.Node, &res)
 	case PrepareNodes:
 		err = s.prepareNode(ctx, p.Node, &res)
 	case DeployNodes:
@@ -55,7 +55,7 @@ func (s *Service) runNode(ctx context.Context, r *task.Run) {
 }
 
 // verifyNode: the node's BMC answers and its inventory was read.
-func (s *Service) verifyNode(ctx context.Context, node string, res *Result) error {
+func (s *Service) verifyNode(ctx context.Context, taskID, node string, res *Result) error {
 	st, err := s.cfg.BMCs.ForMachine(node)
 	if err != nil {
 		return fmt.Errorf("no BMC manages %s: %w", node, err)
@@ -70,7 +70,7 @@ func (s *Service) verifyNode(ctx context.Context, node string, res *Result) erro
 	inv := st.Inventory
 	res.say("node", node, false, fmt.Sprintf("BMC %s reachable: %s %s, serial %s, power %s, BIOS %s",
 		st.Endpoint, inv.Manufacturer, inv.Model, inv.Serial, inv.PowerState, inv.BIOSVersion))
-	return s.recordRedfish(ctx, node, "", st)
+	return s.recordRedfish(ctx, node, taskID, st)
 }
 
 // prepareNode: powered off, ready for a network boot.
@@ -177,13 +177,14 @@ func (s *Service) deployNode(ctx context.Context, r *task.Run, p Params, res *Re
 		}
 	}
 	if r.Step == "bootactions" {
-		if err := s.waitBootActions(ctx, r.ID, p.Node, res); err != nil {
-			if ctx.Err() != nil {
-				return false
-			}
-			return fail(err)
+		err := s.waitBootActions(ctx, r.ID, p.Node, res)
+		if ctx.Err() != nil {
+			return false
 		}
 		s.recordDeployData(ctx, r.ID, p.Node)
+		if err != nil {
+			return fail(err)
+		}
 	}
 	return true
 }

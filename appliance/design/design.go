@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/netip"
 	"net/url"
+	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -293,32 +295,53 @@ func (d *Design) readDocument(ref Ref, env envelope) (Node, bool) {
 	return Node{}, false
 }
 
-// decode reads a document's data strictly: a field Drydock's schema does
-// not have is an error that names it.
+// decode reads a document's data into v; a field Drydock's schema does
+// not have is an error that names it, and the rest is still read, so that
+// the document's other problems are found too.
 func (d *Design) decode(ref Ref, data *yaml.Node, v any) bool {
 	if data.Kind == 0 {
 		d.add(Error, ref, "data", "the document has no data")
 		return false
 	}
+	if err := data.Decode(v); err != nil {
+		d.add(Error, ref, "data", "%s", yamlProblem(err))
+		return false
+	}
 	text, err := yaml.Marshal(data)
 	if err != nil {
-		d.add(Error, ref, "data", "%v", err)
-		return false
+		return true
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(text))
 	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			for _, e := range te.Errors {
-				d.add(Error, ref, "data", "%s", e)
-			}
-			return false
-		}
-		d.add(Error, ref, "data", "%v", err)
-		return false
+	var strict = reflect.New(reflect.TypeOf(v).Elem()).Interface()
+	if err := dec.Decode(strict); err != nil {
+		d.add(Error, ref, "data", "%s", yamlProblem(err))
 	}
 	return true
+}
+
+var unknownField = regexp.MustCompile(`field (\S+) not found in type`)
+
+// yamlProblem says what a YAML decoding error means without the Go types
+// and the line numbers of a re-encoded document.
+func yamlProblem(err error) string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err.Error()
+	}
+	var out []string
+	for _, e := range te.Errors {
+		if m := unknownField.FindStringSubmatch(e); m != nil {
+			out = append(out, fmt.Sprintf("unknown field %q (Drydock's schema has no such field here)", m[1]))
+			continue
+		}
+		_, msg, found := strings.Cut(e, ": ")
+		if !found {
+			msg = e
+		}
+		out = append(out, msg)
+	}
+	return strings.Join(out, "; ")
 }
 
 // resolveNodes merges each node's profile chain into it: a field the node

@@ -321,11 +321,11 @@ func (r *Run) Save(ctx context.Context) error {
 		if err := tx.PutTask(r.Task); err != nil {
 			return err
 		}
-		if e.cfg.Announce == nil {
-			return nil
-		}
 		if r.CreatedAt.IsZero() {
 			r.CreatedAt = tx.Now() // as the store records a new task's
+		}
+		if e.cfg.Announce == nil {
+			return nil
 		}
 		t := r.Task
 		t.UpdatedAt = tx.Now()

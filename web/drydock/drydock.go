@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -136,11 +135,12 @@ func shapeError(c *fiber.Ctx, code int, err error) error {
 		return c.Status(fe.code).JSON(body)
 	}
 	msg := err.Error()
-	var fibErr *fiber.Error
-	if errors.As(err, &fibErr) && strings.HasPrefix(fibErr.Message, "Cannot ") {
+	var noRoute *web.NoEndpointError
+	if errors.As(err, &noRoute) {
 		// No such route: falcon's own answer.
 		return c.Status(code).JSON(fiber.Map{"title": strconv.Itoa(code) + " " + http.StatusText(code)})
 	}
+	var fibErr *fiber.Error
 	switch code {
 	case fiber.StatusUnauthorized:
 		c.Set("X-Slipway-Detail", "send a Slipway token (POST /api/v1/login) in X-Auth-Token")

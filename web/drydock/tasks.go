@@ -182,7 +182,8 @@ func taskBuildData(tasks Tasks, dep Deploy) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		t, err := findTask(c, tasks, c.Params("id"))
 		if errors.Is(err, errNoTask) {
-			return c.SendStatus(fiber.StatusNotFound)
+			c.Status(fiber.StatusNotFound) // Drydock's: no body
+			return nil
 		}
 		if err != nil {
 			return err
@@ -192,7 +193,8 @@ func taskBuildData(tasks Tasks, dep Deploy) fiber.Handler {
 			return err
 		}
 		if len(rows) == 0 {
-			return c.SendStatus(fiber.StatusNotFound)
+			c.Status(fiber.StatusNotFound) // Drydock's: no body
+			return nil
 		}
 		return c.JSON(buildDataJSON(rows))
 	}
