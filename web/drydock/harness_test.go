@@ -186,7 +186,9 @@ func (f *fakeBMCs) Statuses() []bmc.Status {
 	return out
 }
 
-func (f *fakeBMCs) Power(context.Context, string, bmc.PowerAction) (string, error) { return "ForceOff", nil }
+func (f *fakeBMCs) Power(context.Context, string, bmc.PowerAction) (string, error) {
+	return "ForceOff", nil
+}
 
 func (f *fakeBMCs) Provision(_ context.Context, id string, _ bmc.ProvisionOptions) (bmc.Provisioned, error) {
 	f.mu.Lock()
