@@ -31,6 +31,9 @@ type Node struct {
 	// cloud-init and heartbeats through every stage, StageDelay apart.
 	Onboard    bool
 	StageDelay time.Duration
+	// BootActions, with Onboard, has the node run the boot actions its
+	// user-data carries (RunBootActions) once it has onboarded.
+	BootActions bool
 }
 
 // BootReport says what a simulated boot did.
@@ -42,6 +45,8 @@ type BootReport struct {
 	KernelBytes int64
 	InitrdBytes int64
 	Onboarded   bool // cloud-init fetched and every stage reported
+	UserData    string
+	Actions     BootActionsRun
 	Took        time.Duration
 }
 
@@ -87,10 +92,15 @@ func (n Node) Boot(ctx context.Context) (BootReport, error) {
 		}
 	}
 	if n.Onboard {
-		if _, err := Onboard(ctx, serverOf(r.ScriptURL), n.MAC.String(), n.StageDelay); err != nil {
+		if r.UserData, err = Onboard(ctx, serverOf(r.ScriptURL), n.MAC.String(), n.StageDelay); err != nil {
 			return r, fmt.Errorf("onboarding: %w", err)
 		}
 		r.Onboarded = true
+		if n.BootActions {
+			if r.Actions, err = RunBootActions(ctx, r.UserData); err != nil {
+				return r, fmt.Errorf("boot actions: %w", err)
+			}
+		}
 	}
 	r.Took = time.Since(start)
 	return r, nil

@@ -18,9 +18,39 @@ type BootActions interface {
 
 // Where the node keeps what its boot actions need.
 const (
-	KeyFile    = "/etc/slipway/bootaction.key"
-	ScriptFile = "/etc/slipway/bootactions.sh"
+	KeyFile      = "/etc/slipway/bootaction.key"
+	ScriptFile   = "/etc/slipway/bootactions.sh"
+	ManifestFile = "/etc/slipway/bootactions.json"
 )
+
+// Manifest is ManifestFile: the node's boot actions, for tools on the node
+// (baclient's -id and -url come from it).
+type Manifest struct {
+	Node      string           `json:"node"`
+	ReportURL string           `json:"report_url"` // …/api/v1.0/bootactions/
+	Actions   []ManifestAction `json:"actions"`
+}
+
+// ManifestAction is one boot action in the manifest.
+type ManifestAction struct {
+	ID        string   `json:"action_id"`
+	Name      string   `json:"name"`
+	Signaling bool     `json:"signaling"`
+	Units     []string `json:"units"`
+}
+
+func manifest(nc deploy.NodeContext) string {
+	m := Manifest{Node: nc.Node, ReportURL: nc.ReportURL, Actions: []ManifestAction{}}
+	for _, a := range nc.Actions {
+		units := a.Units
+		if units == nil {
+			units = []string{}
+		}
+		m.Actions = append(m.Actions, ManifestAction{ID: a.ID, Name: a.Name, Signaling: a.Signaling, Units: units})
+	}
+	b, _ := json.MarshalIndent(m, "", "  ")
+	return string(b) + "\n"
+}
 
 // withBootActions adds a deploying node's boot actions to its user-data:
 // the key (as a file, for baclient -keyfile), a script that fetches and
@@ -37,6 +67,7 @@ func withBootActions(userData []byte, nc deploy.NodeContext) ([]byte, error) {
 	files, _ := doc["write_files"].([]any)
 	doc["write_files"] = append(files,
 		map[string]any{"path": KeyFile, "permissions": "0600", "owner": "root:root", "content": nc.Key + "\n"},
+		map[string]any{"path": ManifestFile, "permissions": "0600", "owner": "root:root", "content": manifest(nc)},
 		map[string]any{"path": ScriptFile, "permissions": "0700", "owner": "root:root", "content": bootActionScript(nc)})
 	runcmd, _ := doc["runcmd"].([]any)
 	doc["runcmd"] = append(runcmd, []any{ScriptFile})
