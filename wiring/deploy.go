@@ -10,6 +10,7 @@ import (
 
 	"github.com/slipway/slipway/appliance/deploy"
 	"github.com/slipway/slipway/appliance/design"
+	"github.com/slipway/slipway/appliance/domain"
 )
 
 // DesignsDir is where uploaded site designs are kept.
@@ -33,7 +34,7 @@ func (a *Appliance) startDeploy(p *parts, serverURL string) error {
 	sort.Strings(profiles)
 	p.designs = &design.Library{Dir: p.designsRoot, Profiles: profiles}
 	p.deploy = deploy.New(deploy.Config{DB: p.db, Commit: p.commit, Engine: p.tasks, Designs: p.designs,
-		Machines: p.inventory, BMCs: p.bmcs, SiteChecks: a.siteChecks(p), ReportURL: serverURL + "/api/v1.0/bootactions/",
+		Machines: p.inventory, Records: domain.Fleet{DB: p.db}, BMCs: p.bmcs, SiteChecks: a.siteChecks(p), ReportURL: serverURL + "/api/v1.0/bootactions/",
 		Log: a.log})
 	return nil
 }

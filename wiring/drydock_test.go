@@ -174,7 +174,8 @@ func TestDrydockDeploysASite(t *testing.T) {
 		t.Errorf("node3's boot actions: %d %s", code, body)
 	}
 	code, body = drydock(http.MethodGet, "/nodes/node1/builddata?latest=True", "")
-	if code != 200 || !strings.Contains(body, `"generator":"redfish"`) || !strings.Contains(body, `"generator":"deploy:hello"`) {
+	if code != 200 || !strings.Contains(body, `"generator":"redfish"`) || !strings.Contains(body, `"generator":"deploy:hello"`) ||
+		!strings.Contains(body, `"generator":"dhcp"`) || !strings.Contains(body, `PXEClient:Arch:00007`) || !strings.Contains(body, `"generator":"heartbeats"`) {
 		t.Errorf("node1's build data: %d %s", code, body)
 	}
 	code, body = drydock(http.MethodGet, "/nodes", "")

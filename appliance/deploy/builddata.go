@@ -92,6 +92,38 @@ func convertBuildData(rows []store.BuildData) []BuildData {
 	return out
 }
 
+// recordNetboot keeps the DHCP fingerprint and the onboarding heartbeats
+// of the machine's MACs that have them.
+func (s *Service) recordNetboot(ctx context.Context, taskID, node string) {
+	if s.cfg.Records == nil {
+		return
+	}
+	m, err := s.cfg.Records.Machine(ctx, node)
+	if err != nil {
+		return
+	}
+	for _, mac := range m.MACs {
+		if fp, ok := s.cfg.Machines.Fingerprint(mac); ok {
+			s.addJSON(ctx, BuildData{Node: node, TaskID: taskID, Generator: "dhcp"}, fp)
+		}
+		if c, err := s.cfg.Machines.Client(ctx, mac); err == nil && len(c.Stages) > 0 {
+			s.addJSON(ctx, BuildData{Node: node, TaskID: taskID, Generator: "heartbeats"}, c)
+		}
+	}
+}
+
+// addJSON records v as JSON build data.
+func (s *Service) addJSON(ctx context.Context, b BuildData, v any) {
+	js, err := json.MarshalIndent(v, "", "  ")
+	if err == nil {
+		b.Format, b.Element = "application/json", string(js)
+		err = s.AddBuildData(ctx, b)
+	}
+	if err != nil {
+		s.log.Warn("cannot record build data", "node", b.Node, "generator", b.Generator, "error", err)
+	}
+}
+
 // recordRedfish keeps what a node's BMC reports of it.
 func (s *Service) recordRedfish(ctx context.Context, node, taskID string, st bmc.Status) error {
 	js, err := json.MarshalIndent(st.Inventory, "", "  ")
@@ -101,14 +133,16 @@ func (s *Service) recordRedfish(ctx context.Context, node, taskID string, st bmc
 	return s.AddBuildData(ctx, BuildData{Node: node, TaskID: taskID, Generator: "redfish", Format: "application/json", Element: string(js)})
 }
 
-// recordDeployData keeps, at the end of a deploy, the BMC's inventory and
-// each boot action's messages (as Drydock keeps deploy:<script>).
+// recordDeployData keeps, at the end of a deploy, the BMC's inventory, the
+// boot NIC's DHCP fingerprint and onboarding heartbeats, and each boot
+// action's messages (as Drydock keeps deploy:<script>).
 func (s *Service) recordDeployData(ctx context.Context, taskID, node string) {
 	if st, err := s.cfg.BMCs.ForMachine(node); err == nil {
 		if err := s.recordRedfish(ctx, node, taskID, st); err != nil {
 			s.log.Warn("cannot record build data", "node", node, "error", err)
 		}
 	}
+	s.recordNetboot(ctx, taskID, node)
 	actions, err := s.TaskBootActions(ctx, taskID)
 	if err != nil {
 		return

@@ -71,6 +71,15 @@ type Machines interface {
 	SyncListed(ctx context.Context, machines []domain.Listed, cause string) (created, updated int, err error)
 	State(id string) (domain.State, bool)
 	ResetOnboarding(ctx context.Context, machineID string) (int64, error)
+	// What a deployment keeps as build data: the firmware's DHCP
+	// fingerprint and the onboarding heartbeats, by MAC.
+	Fingerprint(mac domain.MAC) (domain.DHCPFingerprint, bool)
+	Client(ctx context.Context, mac domain.MAC) (domain.Client, error)
+}
+
+// Records reads a machine's record (its MACs).
+type Records interface {
+	Machine(ctx context.Context, id string) (domain.MachineRecord, error)
 }
 
 // BMCs is what actions need of the BMC manager.
@@ -94,6 +103,7 @@ type Config struct {
 	Engine   *task.Engine
 	Designs  *design.Library
 	Machines Machines
+	Records  Records
 	BMCs     BMCs
 	// SiteChecks are what verify_site checks.
 	SiteChecks []Check

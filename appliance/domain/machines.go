@@ -60,6 +60,8 @@ type Inventory struct {
 
 	mu     sync.Mutex
 	states map[string]cachedState // machine id → latest committed state
+
+	fingerprints fingerprints
 }
 
 // cachedState is a machine's state as of transition seq; a newer seq wins,

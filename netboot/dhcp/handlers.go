@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
@@ -75,7 +76,30 @@ func (s *Server) noteMachine(ctx context.Context, x *exchange) error {
 	if _, err := s.machines.Seen(ctx, x.mac); err != nil {
 		return fmt.Errorf("note machine %s: %w", x.mac, err)
 	}
+	s.machines.RecordFingerprint(x.mac, fingerprint(x.req))
 	return nil
+}
+
+// fingerprint is what a request says of the firmware that sent it.
+func fingerprint(req *dhcpv4.DHCPv4) domain.DHCPFingerprint {
+	fp := domain.DHCPFingerprint{MessageType: req.MessageType().String(), VendorClass: req.ClassIdentifier(),
+		Hostname: req.HostName(), At: time.Now().UTC()}
+	if uc := req.UserClass(); len(uc) > 0 {
+		fp.UserClass = strings.Join(uc, ",")
+	}
+	for _, a := range req.ClientArch() {
+		fp.Arch = append(fp.Arch, int(a))
+	}
+	for _, o := range req.ParameterRequestList() {
+		fp.Params = append(fp.Params, o.Code())
+	}
+	if size, err := req.MaxMessageSize(); err == nil {
+		fp.MaxSize = int(size)
+	}
+	if !req.GatewayIPAddr.IsUnspecified() && req.GatewayIPAddr != nil {
+		fp.Relay = req.GatewayIPAddr.String()
+	}
+	return fp
 }
 
 // lease does the address part of each message type.

@@ -33,6 +33,8 @@ type Machines interface {
 	// BootPlan says whether a MAC's machine installs, keeps its disk, or
 	// (unknown, under that policy) gets no answer at all.
 	BootPlan(mac domain.MAC) domain.BootPlan
+	// RecordFingerprint keeps what a MAC's firmware said of itself.
+	RecordFingerprint(mac domain.MAC, fp domain.DHCPFingerprint)
 }
 
 // Modes of the server.

@@ -75,7 +75,7 @@ func newHarness(t *testing.T) *harness {
 	if _, err := lib.Put("site", site); err != nil {
 		t.Fatal(err)
 	}
-	h.dep = deploy.New(deploy.Config{DB: db, Commit: commit, Engine: engine, Designs: lib, Machines: h.machines, BMCs: h.bmcs,
+	h.dep = deploy.New(deploy.Config{DB: db, Commit: commit, Engine: engine, Designs: lib, Machines: h.machines, Records: domain.Fleet{DB: db}, BMCs: h.bmcs,
 		ReportURL: "http://10.88.0.1/api/v1.0/bootactions/", Poll: 20 * time.Millisecond, BootActionTimeout: time.Hour, Log: quiet})
 	done := make(chan struct{})
 	go func() { _ = engine.Run(ctx); close(done) }()
