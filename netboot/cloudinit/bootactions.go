@@ -97,12 +97,13 @@ func bootActionScript(nc deploy.NodeContext) string {
 # reports each action's status; a status already final is left as it is.
 set -u
 url=%[2]s
-key=$(cat %[3]s)
-mkdir -p /var/lib/slipway
+key=$(cat "${SLIPWAY_BOOTACTION_KEY_FILE:-%[3]s}")
+work=${SLIPWAY_BOOTACTION_DIR:-/var/lib/slipway}
+mkdir -p "$work"
 unpacked=yes
 for kind in files units; do
-  if curl -fsS -H "X-Bootaction-Key: $key" -o /var/lib/slipway/$kind.tar.gz "$url/nodes/%[1]s/$kind"; then
-    tar -xPzf /var/lib/slipway/$kind.tar.gz || unpacked=no
+  if curl -fsS -H "X-Bootaction-Key: $key" -o "$work/$kind.tar.gz" "$url/nodes/%[1]s/$kind"; then
+    tar -xPzf "$work/$kind.tar.gz" || unpacked=no
   else
     unpacked=no
   fi

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -64,4 +65,21 @@ func Do(tb TB, req *http.Request) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// Skipper is a TB that can skip.
+type Skipper interface {
+	TB
+	Skipf(format string, args ...any)
+}
+
+// MissingPeer skips a test whose real peer is not installed, saying what
+// to install; in CI (CI=true), where the Makefile installed everything, a
+// missing peer is a failure instead: a skipped proof is no proof.
+func MissingPeer(tb Skipper, format string, args ...any) {
+	tb.Helper()
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf(format+" (CI=true: a missing peer fails the run)", args...)
+	}
+	tb.Skipf(format, args...)
 }
