@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -126,6 +127,17 @@ func TestConsoleInChromium(t *testing.T) {
 	run(t, ctx, "new version shown", chromedp.WaitVisible(`//dd[contains(., "2.0.0")]`, chromedp.BySearch), chromedp.Text(`#inv`, &inventory))
 	if !strings.Contains(inventory, "2.0.0") {
 		t.Errorf("the inventory does not show the new BMC firmware:\n%s", inventory)
+	}
+	// A Drydock deployment of one machine: its page shows its boot actions
+	// as the node reports them, and the task list names the Drydock tasks.
+	deployed := testbed.Fleet(6)[2]
+	deployByDrydock(t, base, deployed.ID, deployed.MACs[0])
+	run(t, ctx, "boot actions", chromedp.Navigate(base+"/console/#/tasks"), chromedp.Navigate(base+"/console/#/machines/"+deployed.ID),
+		chromedp.WaitVisible(`#bootactions .badge.success`), chromedp.WaitVisible(`#builddata details`), shot("machine-bootactions"))
+	var taskList string
+	run(t, ctx, "Drydock tasks", chromedp.Navigate(base+"/console/#/tasks"), chromedp.WaitVisible(`#list table`), chromedp.Text(`#list`, &taskList))
+	if !strings.Contains(taskList, "Drydock deploy_nodes") {
+		t.Errorf("the task list does not name the Drydock task:\n%s", taskList)
 	}
 	run(t, ctx, "other pages", chromedp.Navigate(base+"/console/#/bmcs"), chromedp.WaitVisible(`#rows tr`), shot("bmcs"),
 		chromedp.Navigate(base+"/console/#/tasks"), chromedp.WaitVisible(`#list`), shot("tasks"),
@@ -257,6 +269,50 @@ func uploadFirmware(t *testing.T, base, component, version string) {
 	url := fmt.Sprintf("%s/api/v1/firmware?component=%s&version=%s&sha256=%x", base, component, version, sum)
 	if code, answer := testkit.Request(t, "POST", url, "admin", "slipway-demo", body); code != http.StatusCreated {
 		t.Fatalf("upload firmware: %d %s", code, answer)
+	}
+}
+
+// deployByDrydock deploys one demo machine through Drydock's API from a
+// design uploaded to the box, and plays the node's part of its boot
+// actions (the demo's simulated nodes onboard but run none): it reads its
+// key and manifest from the cloud-init user-data served for its MAC.
+func deployByDrydock(t *testing.T, base, node, mac string) {
+	t.Helper()
+	design := `---
+schema: drydock/BaremetalNode/v1
+metadata: {name: ` + node + `}
+data:
+  oob: {type: manual}
+  metadata: {boot_mac: '` + mac + `', rack: r01}
+---
+schema: drydock/BootAction/v1
+metadata: {name: motd}
+data:
+  assets:
+    - {path: /etc/motd, type: file, permissions: '644', data: "deployed by Slipway for {{ node.hostname }}", data_pipeline: [template]}
+`
+	if code, body := testkit.Request(t, http.MethodPut, base+"/api/v1/designs/console", "admin", "slipway-demo", design); code != 200 {
+		t.Fatalf("upload design: %d %s", code, body)
+	}
+	code, body := testkit.Request(t, http.MethodPost, base+"/api/v1/login", "", "", `{"username":"admin","password":"slipway-demo"}`)
+	var login struct{ Token string }
+	if err := json.Unmarshal([]byte(body), &login); code != http.StatusOK || err != nil {
+		t.Fatalf("login: %d %s", code, body)
+	}
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1.0/tasks", strings.NewReader(`{"action":"deploy_nodes","design_ref":"slipway:console"}`))
+	req.Header.Set("X-Auth-Token", login.Token)
+	req.Header.Set("Content-Type", "application/json")
+	if code, body = testkit.Do(t, req); code != http.StatusCreated {
+		t.Fatalf("deploy_nodes: %d %s", code, body)
+	}
+	var userData string
+	testkit.WaitFor(t, "the node's boot actions in its cloud-init", func() bool {
+		_, userData = testkit.Request(t, http.MethodGet, base+"/cloud-init/user-data?mac="+mac, "", "", "")
+		return strings.Contains(userData, "bootactions.json")
+	})
+	ran, err := testbed.RunBootActions(context.Background(), userData)
+	if err != nil || ran.Files["/etc/motd"] != "deployed by Slipway for "+node || len(ran.Succeeded) != 1 {
+		t.Fatalf("boot actions: %+v %v", ran, err)
 	}
 }
 

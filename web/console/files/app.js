@@ -298,6 +298,10 @@ function machineView(id) {
       <section class="panel"><h2>Inventory</h2><div id="inv" class="muted">No BMC linked.</div></section>
     </div>
     <section class="panel"><h2>Tasks</h2><div id="tasks" class="muted">None.</div></section>
+    <div class="grid2">
+      <section class="panel"><h2>Boot actions</h2><div id="bootactions" class="muted">No deployment from a site design.</div></section>
+      <section class="panel"><h2>Build data</h2><div id="builddata" class="muted">None collected.</div></section>
+    </div>
     <section><h2>State timeline</h2><div class="table-wrap"><table><thead><tr><th>When</th><th>From</th><th>To</th><th>Cause</th></tr></thead><tbody id="hist"></tbody></table></div></section>`;
   let machine = null, bmc = null, actionsShown = false;
   const loadMachine = async () => {
@@ -337,6 +341,28 @@ function machineView(id) {
   const loadTasks = async () => {
     const t = await api('GET', '/tasks?machine_id=' + encodeURIComponent(id));
     if (t.tasks.length) $('#tasks').innerHTML = taskTable(t.tasks);
+    await Promise.all([loadBootActions(), loadBuildData()]);
+  };
+  // A site design's deployment: each boot action's status and the node's
+  // last messages; and what was collected about the node.
+  const loadBootActions = async () => {
+    const list = (await api('GET', `/machines/${encodeURIComponent(id)}/bootactions`)).boot_actions;
+    if (!list.length) return;
+    const tone = { success: 'ok', failure: 'bad', incomplete: 'warn', unreported: '' };
+    const el = $('#bootactions');
+    el.classList.remove('muted');
+    el.innerHTML = `<table><thead><tr><th>Action</th><th>Status</th><th>Last message</th></tr></thead><tbody>
+      ${list.map((a) => { const d = a.details[a.details.length - 1]; return `<tr><td>${esc(a.name)}<br><span class="muted mono">${esc(a.action_id)}</span></td>
+        <td>${badge(a.status, `${a.status} ${tone[a.status]}`)}</td><td class="${d && d.error ? 'error' : ''}">${d ? esc(d.message) : '<span class="muted">none yet</span>'}</td></tr>`; }).join('')}
+      </tbody></table>`;
+  };
+  const loadBuildData = async () => {
+    const list = (await api('GET', `/machines/${encodeURIComponent(id)}/builddata`)).build_data;
+    if (!list.length) return;
+    const el = $('#builddata');
+    el.classList.remove('muted');
+    el.innerHTML = list.map((b) => `<details><summary>${esc(b.generator)} <span class="muted">${esc(b.data_format)}, ${when(b.collected_at)}</span></summary>
+      <pre class="mono">${esc(b.data)}</pre></details>`).join('');
   };
   const renderActions = () => {
     const el = $('#actions');
@@ -424,9 +450,16 @@ function bmcsView() {
   return on('bmc', throttle(() => load().catch(() => {}), 500));
 }
 
+// kindName is a task kind as people say it: a site design's actions are
+// Drydock's.
+function kindName(kind) {
+  const m = /^deploy\/([a-z_]+)(\/node)?$/.exec(kind);
+  return m ? `Drydock ${m[1]}${m[2] ? ' (node)' : ''}` : kind;
+}
+
 function taskTable(tasks) {
   return `<div class="table-wrap"><table><thead><tr><th>Task</th><th>Kind</th><th>Machine</th><th>Step</th><th>Progress</th><th>Status</th><th>Message</th></tr></thead><tbody>
-    ${tasks.map((t) => `<tr><td class="mono">${esc(t.task_id.slice(0, 8))}</td><td>${esc(t.kind)}</td><td>${t.machine_id ? `<a href="#/machines/${encodeURIComponent(t.machine_id)}">${esc(t.machine_id)}</a>` : ''}</td>
+    ${tasks.map((t) => `<tr><td class="mono">${esc(t.task_id.slice(0, 8))}</td><td>${esc(kindName(t.kind))}</td><td>${t.machine_id ? `<a href="#/machines/${encodeURIComponent(t.machine_id)}">${esc(t.machine_id)}</a>` : ''}</td>
       <td>${esc(t.step)}</td><td>${bar(t.progress)} <span class="muted">${t.progress}%</span></td><td>${badge(t.status)}</td><td>${esc(t.message)}</td></tr>`).join('')}
     </tbody></table></div>`;
 }
