@@ -33,14 +33,20 @@ metadata: {schema: metadata/Document/v1, name: rack1}
 data: {}
 `)
 	for i, u := range bmcURLs {
+		// node2 is known by its BMC alone, as Drydock designs mostly are:
+		// its NICs come from the BMC's inventory.
+		bootMAC := ", boot_mac: '" + testbed.FleetMAC(i) + "'"
+		if i == 1 {
+			bootMAC = ""
+		}
 		fmt.Fprintf(&b, `---
 schema: drydock/BaremetalNode/v1
 metadata: {schema: metadata/Document/v1, name: node%d}
 data:
   host_profile: compute
   oob: {type: redfish, account: %s, credential: %s, endpoint: '%s'}
-  metadata: {rack: rack1, boot_mac: '%s'}
-`, i+1, testbed.DemoBMCUser, testbed.DemoBMCPassword, u, testbed.FleetMAC(i))
+  metadata: {rack: rack1%s}
+`, i+1, testbed.DemoBMCUser, testbed.DemoBMCPassword, u, bootMAC)
 	}
 	script := base64.StdEncoding.EncodeToString([]byte("#!/bin/sh\necho hello from {{ node.hostname }}\n"))
 	b.WriteString(`---

@@ -22,6 +22,7 @@ import (
 type Machines interface {
 	Owner(mac domain.MAC) (string, bool)
 	Adopt(ctx context.Context, macs []domain.MAC, cause string) (string, error)
+	GiveMACs(ctx context.Context, id string, macs []domain.MAC, cause string) (int, error)
 	Check(id string, ev domain.Event) error
 	Apply(ctx context.Context, id string, ev domain.Event) (domain.State, error)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -167,7 +168,7 @@ func (m *Manager) pollOnce(ctx context.Context, t *target) (fails int) {
 	} else {
 		t.fails = 0
 		next.Reachable, next.LastError, next.Inventory = true, "", inv
-		m.link(ctx, &next)
+		m.link(ctx, t.status.get(), &next)
 	}
 	if sameFindings(t.status.get(), next) {
 		return
@@ -219,15 +220,27 @@ func answeredAtAll(err error) bool {
 // the machine that owns one of the host MACs, adopting the host as a new
 // machine if none does, so that it can be provisioned before it ever
 // netbooted.
-func (m *Manager) link(ctx context.Context, s *Status) {
-	if s.LinkedBy == "config" || s.LinkedBy == "api" || s.LinkedBy == "design" || len(s.Inventory.MACs) == 0 || m.cfg.Machines == nil {
+func (m *Manager) link(ctx context.Context, prev Status, s *Status) {
+	if len(s.Inventory.MACs) == 0 || m.cfg.Machines == nil {
 		return
 	}
 	macs := make([]domain.MAC, len(s.Inventory.MACs))
 	for i, mac := range s.Inventory.MACs {
 		macs[i] = domain.MAC(mac)
 	}
-	id, err := m.cfg.Machines.Adopt(ctx, macs, fmt.Sprintf("host NICs reported by BMC %s", s.ID))
+	cause := fmt.Sprintf("host NICs reported by BMC %s", s.ID)
+	if s.LinkedBy == "config" || s.LinkedBy == "api" || s.LinkedBy == "design" {
+		// The link stands; a machine listed without MACs learns them here,
+		// once: not at every poll that finds the same NICs.
+		if prev.Reachable && slices.Equal(prev.Inventory.MACs, s.Inventory.MACs) {
+			return
+		}
+		if _, err := m.cfg.Machines.GiveMACs(ctx, s.MachineID, macs, cause); err != nil {
+			m.log.Warn("BMC: cannot give its machine the host NICs", "bmc_id", s.ID, "machine_id", s.MachineID, "error", err)
+		}
+		return
+	}
+	id, err := m.cfg.Machines.Adopt(ctx, macs, cause)
 	if err != nil {
 		m.log.Warn("BMC: cannot link to a machine", "bmc_id", s.ID, "macs", s.Inventory.MACs, "error", err)
 		return

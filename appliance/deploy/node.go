@@ -146,6 +146,9 @@ func (s *Service) deployNode(ctx context.Context, r *task.Run, p Params, res *Re
 		}
 	}
 	if r.Step == "provision" {
+		if !s.waitFirstPoll(ctx, p.Node) {
+			return false
+		}
 		prov, err := s.cfg.BMCs.Provision(ctx, p.Node, bmc.ProvisionOptions{})
 		if err != nil {
 			return fail(err)
@@ -184,6 +187,31 @@ func (s *Service) deployNode(ctx context.Context, r *task.Run, p Params, res *Re
 		s.recordDeployData(ctx, r.ID, p.Node)
 		if err != nil {
 			return fail(err)
+		}
+	}
+	return true
+}
+
+// firstPollWait bounds how long a deploy waits for a new BMC's first poll.
+const firstPollWait = 30 * time.Second
+
+// waitFirstPoll waits until the node's BMC (if it has one) has been polled:
+// a node a design knows by its BMC alone learns its NICs there, and must
+// before it netboots, or its DHCP request would make it a stranger. It says
+// false when ctx ended.
+func (s *Service) waitFirstPoll(ctx context.Context, node string) bool {
+	tick := time.NewTicker(s.cfg.Poll / 4)
+	defer tick.Stop()
+	deadline := time.Now().Add(firstPollWait)
+	for time.Now().Before(deadline) {
+		st, err := s.cfg.BMCs.ForMachine(node)
+		if err != nil || st.Reachable || st.LastError != "" {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
 		}
 	}
 	return true

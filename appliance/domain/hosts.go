@@ -98,21 +98,8 @@ func (inv *Inventory) ForgetNIC(ctx context.Context, mac MAC, cause string) (boo
 		if m.Source != "discovered" || len(m.MACs) != 1 || (m.State != StateCreated && m.StateJSON != HostInit(HostInitInit).JSON()) {
 			return nil
 		}
-		if err := tx.DeleteMachine(id); err != nil {
-			return err
-		}
 		forgotten = true
-		c.gone = append(c.gone, id)
-		if inv.cfg.Announce == nil {
-			return nil
-		}
-		for _, e := range inv.cfg.Announce.GoneMessages(id) {
-			if err := outbox.Enqueue(tx, e); err != nil {
-				return err
-			}
-			c.enqueued = true
-		}
-		return nil
+		return inv.deleteInTx(tx, id, &c)
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
@@ -125,6 +112,76 @@ func (inv *Inventory) ForgetNIC(ctx context.Context, mac MAC, cause string) (boo
 		inv.log.Info("machine forgotten", "machine_id", id, "mac", mac, "cause", cause)
 	}
 	return forgotten, nil
+}
+
+// GiveMACs gives a machine listed without MACs (a site design's node,
+// known by its BMC alone) the host NICs its BMC reports, so that it is
+// recognised when it netboots. A MAC a discovered machine holds moves to
+// it (the discovered machine gives way, as when a listing claims it); one
+// another listed machine holds stays there. A machine that has MACs keeps
+// them. It says how many MACs the machine got.
+func (inv *Inventory) GiveMACs(ctx context.Context, id string, macs []MAC, cause string) (int, error) {
+	for _, mac := range macs {
+		if owner, ok := inv.machineID(mac); ok && owner == id {
+			return 0, nil // it has them already
+		}
+	}
+	var c commitNotes
+	var given []MAC
+	err := inv.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
+		c, given = commitNotes{}, nil
+		m, err := tx.Machine(id)
+		if err != nil || len(m.MACs) > 0 {
+			return err
+		}
+		for _, mac := range macs {
+			owner, source, err := tx.MACOwner(string(mac))
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+			case err != nil:
+				return err
+			case source == "discovered":
+				if err := inv.deleteInTx(tx, owner, &c); err != nil {
+					return err
+				}
+			default:
+				continue // another listed machine's NIC
+			}
+			given = append(given, mac)
+		}
+		all := make([]string, len(given))
+		for i, mac := range given {
+			all[i] = string(mac)
+			c.macs = append(c.macs, macOwner{mac, id})
+		}
+		return tx.SetMACs(id, all)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("give machine %s its MACs: %w", id, err)
+	}
+	inv.committed(c)
+	if len(given) > 0 {
+		inv.log.Info("machine given its host NICs", "machine_id", id, "macs", given, "cause", cause)
+	}
+	return len(given), nil
+}
+
+// deleteInTx deletes a machine and clears what the bus retains of it.
+func (inv *Inventory) deleteInTx(tx *store.Tx, id string, c *commitNotes) error {
+	if err := tx.DeleteMachine(id); err != nil {
+		return err
+	}
+	c.gone = append(c.gone, id)
+	if inv.cfg.Announce == nil {
+		return nil
+	}
+	for _, e := range inv.cfg.Announce.GoneMessages(id) {
+		if err := outbox.Enqueue(tx, e); err != nil {
+			return err
+		}
+		c.enqueued = true
+	}
+	return nil
 }
 
 // State is a machine's current state, as of the last commit.

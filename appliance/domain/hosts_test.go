@@ -63,3 +63,32 @@ func TestAdoptAndForgetNIC(t *testing.T) {
 		})
 	}
 }
+
+// A design's node known by its BMC alone learns its NICs from the BMC:
+// a discovered machine that held one gives way, a listed machine's NIC
+// stays with it, and a machine with MACs keeps its own.
+func TestGiveMACs(t *testing.T) {
+	ctx := context.Background()
+	inv, db := testInventory(t, nil, nil)
+	if _, _, err := inv.SyncListed(ctx, []Listed{{ID: "node1", Source: "design"}, {ID: "other", MACs: []MAC{"52:54:00:00:05:03"}}}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inv.Seen(ctx, "52:54:00:00:05:01"); err != nil { // it netbooted before the BMC was polled
+		t.Fatal(err)
+	}
+	n, err := inv.GiveMACs(ctx, "node1", []MAC{"52:54:00:00:05:01", "52:54:00:00:05:02", "52:54:00:00:05:03"}, "host NICs reported by BMC b1")
+	if err != nil || n != 2 {
+		t.Fatalf("GiveMACs = %d, %v; want 2", n, err)
+	}
+	for mac, want := range map[MAC]string{"52:54:00:00:05:01": "node1", "52:54:00:00:05:02": "node1", "52:54:00:00:05:03": "other"} {
+		if owner, _ := inv.Owner(mac); owner != want {
+			t.Errorf("%s owned by %q, want %q", mac, owner, want)
+		}
+	}
+	if _, err := db.Machine(ctx, DiscoveredID("52:54:00:00:05:01")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the discovered machine is still there: %v", err)
+	}
+	if n, err := inv.GiveMACs(ctx, "other", []MAC{"52:54:00:00:05:09"}, "x"); err != nil || n != 0 {
+		t.Errorf("a machine with MACs was given more: %d %v", n, err)
+	}
+}
