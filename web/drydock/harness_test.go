@@ -123,7 +123,8 @@ func (h *harness) call(t *testing.T, method, path, body string, headers ...strin
 
 // asAdmin is a request as the Drydock CLI sends it: X-Auth-Token, JSON.
 func (h *harness) asAdmin(t *testing.T, method, path, body string) (int, http.Header, string) {
-	return h.call(t, method, path, body, "X-Auth-Token", h.admin, "Content-Type", "application/json")
+	// As drydock_client sends them: its session adds X-Context-Marker.
+	return h.call(t, method, path, body, "X-Auth-Token", h.admin, "Content-Type", "application/json", "X-Context-Marker", "test-marker")
 }
 
 // readyMachines is the real inventory, except that a node is ready when
