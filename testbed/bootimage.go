@@ -25,6 +25,14 @@ type BootImage struct {
 // done by heartbeat.
 const Marker = "SLIPWAY-TESTBED-BOOTED"
 
+// BootActionsMarker is what the test image prints after it ran the boot
+// actions of a deployment, followed by the content of BootActionsProbe (a
+// file a boot action may write).
+const (
+	BootActionsMarker = "SLIPWAY-TESTBED-BOOTACTIONS"
+	BootActionsProbe  = "/etc/slipway-e2e"
+)
+
 // BootImageCmdline is the profile command line the test image expects.
 const BootImageCmdline = "console=ttyS0 panic=-1 slipway.server={{.ServerURL}} slipway.mac={{.MAC}}"
 
@@ -51,6 +59,12 @@ beat() {
 }
 if wget -q -O /tmp/user-data "$SERVER/cloud-init/user-data?mac=$MAC" && head -n 1 /tmp/user-data | grep -q "^#cloud-config" &&
    beat boot started && beat complete done; then
+  # A machine deployed from a site design runs its boot actions, as an
+  # installer without cloud-init would: the standalone script, with busybox.
+  if wget -q -O /tmp/bootactions.sh "$SERVER/cloud-init/bootactions.sh?mac=$MAC"; then
+    sh /tmp/bootactions.sh
+    echo "` + BootActionsMarker + ` $(cat ` + BootActionsProbe + ` 2>/dev/null)"
+  fi
   echo "` + Marker + ` mac=$MAC ip=$(cat /tmp/ip)"
 else
   echo "SLIPWAY-TESTBED-FAILED: could not fetch $SERVER/cloud-init/user-data?mac=$MAC or post a heartbeat"

@@ -95,6 +95,15 @@ data:
 	if last, ok := doc.Runcmd[len(doc.Runcmd)-1].([]any); !ok || len(last) != 1 || last[0] != cloudinit.ScriptFile {
 		t.Errorf("runcmd does not end with the script: %v", doc.Runcmd)
 	}
+	// The same script stands alone for installers without cloud-init, its
+	// key in it; a machine that is not deploying has none.
+	if code, body := testkit.Request(t, http.MethodGet, urls.HTTP+"/cloud-init/bootactions.sh?mac=52:54:00:aa:00:01", "", "", ""); code != 200 ||
+		!strings.Contains(body, "key='"+strings.TrimSpace(files[cloudinit.KeyFile])+"'") {
+		t.Errorf("standalone script: %d %s", code, body)
+	}
+	if code, body := testkit.Request(t, http.MethodGet, urls.HTTP+"/cloud-init/bootactions.sh?mac=52:54:00:aa:00:99", "", "", ""); code != 404 {
+		t.Errorf("a stranger's script: %d %s", code, body)
+	}
 	dir := t.TempDir()
 	keyFile, script, log := filepath.Join(dir, "key"), filepath.Join(dir, "bootactions.sh"), filepath.Join(dir, "systemctl.log")
 	bin := filepath.Join(dir, "bin")
@@ -126,12 +135,18 @@ data:
 	}
 	_, actions := testkit.Request(t, http.MethodGet, urls.HTTP+"/api/v1/machines/node1/bootactions", testUser, testPassword, "")
 	var got struct {
-		BootActions []struct{ Name, Status string } `json:"boot_actions"`
+		BootActions []struct {
+			Name, Status string
+			Details      []struct{ Message string }
+		} `json:"boot_actions"`
 	}
 	_ = json.Unmarshal([]byte(actions), &got)
 	status := map[string]string{}
 	for _, a := range got.BootActions {
 		status[a.Name] = a.Status
+		if a.Name == "broken" && (len(a.Details) != 1 || a.Details[0].Message != "boot action broken: unit broken.service failed to start") {
+			t.Errorf("broken's report: %+v", a.Details)
+		}
 	}
 	if status["hello"] != "success" || status["broken"] != "failure" {
 		t.Errorf("reported: %s", actions)

@@ -63,6 +63,9 @@ var pipelineSteps = []string{"base64_encode", "base64_decode", "utf8_encode", "u
 
 var octalMode = regexp.MustCompile(`^[0-7]{3,4}$`)
 
+// unitName is a systemd unit's file name: a node enables it by that name.
+var unitName = regexp.MustCompile(`^[A-Za-z0-9:_.@-]+\.[a-z]+$`)
+
 func (d *Design) checkBootActions() {
 	for _, ba := range d.BootActions {
 		ref := Ref{SchemaBootAction, ba.Name}
@@ -81,6 +84,9 @@ func (d *Design) checkAsset(ref Ref, at string, a Asset) {
 	case AssetFile, AssetUnit:
 		if !strings.HasPrefix(a.Path, "/") || path.Clean(a.Path) != a.Path {
 			d.add(Error, ref, at+".path", "%q is not a clean absolute path", a.Path)
+		}
+		if a.Type == AssetUnit && !unitName.MatchString(path.Base(a.Path)) {
+			d.add(Error, ref, at+".path", "%q is not a systemd unit name (letters, digits and :_.@- then .service, .timer…)", path.Base(a.Path))
 		}
 	case AssetPkgList:
 	case "":

@@ -70,7 +70,7 @@ func checkScript(t *testing.T, script string) {
 	if out, err := exec.Command("sh", "-n", path).CombinedOutput(); err != nil {
 		t.Errorf("sh -n: %v %s\n%s", err, out, script)
 	}
-	if !strings.Contains(script, "report 01A ") || strings.Contains(script, "report 01B") || !strings.Contains(script, "systemctl enable 'b.service'") {
+	if !strings.Contains(script, "report 01A ") || strings.Contains(script, "report 01B") || !strings.Contains(script, "start_units 'b.service'") {
 		t.Errorf("script:\n%s", script)
 	}
 	if !strings.Contains(script, `it'\''s quoted`) {

@@ -24,6 +24,7 @@ const Unknown = "unknown"
 // data was served.
 type Machines interface {
 	MachineByMAC(ctx context.Context, mac domain.MAC) (domain.BootMachine, error)
+	Owner(mac domain.MAC) (string, bool)
 	Notify(ctx context.Context, mac domain.MAC, ev domain.Event)
 }
 

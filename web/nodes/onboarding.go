@@ -21,6 +21,9 @@ type CloudInit interface {
 	MetaData(ctx context.Context, mac domain.MAC, serverURL string) []byte
 	VendorData() []byte
 	NetworkConfig(ctx context.Context, mac domain.MAC) []byte
+	// Script is a deploying machine's boot action script; ok is false for
+	// a machine that is not deploying.
+	Script(ctx context.Context, mac domain.MAC) ([]byte, bool)
 }
 
 // Onboarding records heartbeats and answers for onboarding records.
@@ -51,6 +54,18 @@ func onboardingRoutes(app fiber.Router, cfg Config) {
 		app.Get("/cloud-init/network-config", cloudInitFile(cfg, func(c *fiber.Ctx, mac domain.MAC) []byte {
 			return ci.NetworkConfig(c.UserContext(), mac)
 		}))
+		app.Get("/cloud-init/bootactions.sh", func(c *fiber.Ctx) error {
+			mac, err := domain.ParseMAC(c.Query("mac"))
+			if err != nil {
+				mac = neighborMAC(c, cfg)
+			}
+			script, ok := ci.Script(c.UserContext(), mac)
+			if !ok {
+				return fiber.NewError(fiber.StatusNotFound, "no boot actions: the machine is not being deployed from a site design")
+			}
+			c.Set(fiber.HeaderContentType, "text/x-shellscript; charset=utf-8")
+			return c.Send(script)
+		})
 	}
 	if cfg.Onboarding != nil {
 		app.Post("/heartbeat", heartbeat(cfg))
