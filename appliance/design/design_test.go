@@ -6,6 +6,8 @@ import (
 	"compress/gzip"
 	"context"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -279,5 +281,35 @@ func TestBMCEndpoint(t *testing.T) {
 	d, _ := Parse([]byte(doc(SchemaNode, "n1", "  oob: {type: redfish, account: a, endpoint: 'ftp://x'}")), nil)
 	if d.Valid() {
 		t.Error("an ftp endpoint was accepted")
+	}
+}
+
+// A remote asset is fetched from the LAN when rendered: its location
+// templated first, then the data through the pipeline.
+func TestRemoteAsset(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/assets/node7.sh":
+			_, _ = w.Write([]byte("echo {{ node.hostname }} from the LAN"))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	root, err := os.OpenRoot(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	lib := &Library{Dir: root}
+	vars := Vars{Node: map[string]any{"hostname": "node7"}}
+	a := Asset{Type: AssetFile, Path: "/x", Location: srv.URL + "/assets/{{ node.hostname }}.sh", LocationPipeline: []string{"template"}, DataPipeline: []string{"template"}}
+	out, err := a.Render(context.Background(), vars, lib)
+	if err != nil || string(out) != "echo node7 from the LAN" {
+		t.Errorf("rendered %q, %v", out, err)
+	}
+	a.Location = srv.URL + "/missing"
+	if _, err := a.Render(context.Background(), vars, lib); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("a missing location: %v", err)
 	}
 }
