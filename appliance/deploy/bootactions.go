@@ -94,17 +94,15 @@ func (s *Service) createBootActions(ctx context.Context, taskID string, p Params
 
 // BootActions are the boot actions of a node's newest deployment.
 func (s *Service) BootActions(ctx context.Context, node string) ([]BootAction, error) {
-	rows, err := s.cfg.DB.LatestBootActions(ctx, node)
-	out := make([]BootAction, len(rows))
-	for i, b := range rows {
-		out[i] = fromStored(b)
-	}
-	return out, err
+	return convertActions(s.cfg.DB.LatestBootActions(ctx, node))
 }
 
 // TaskBootActions are a node deploy task's boot actions.
 func (s *Service) TaskBootActions(ctx context.Context, taskID string) ([]BootAction, error) {
-	rows, err := s.cfg.DB.BootActionsOfTask(ctx, taskID)
+	return convertActions(s.cfg.DB.BootActionsOfTask(ctx, taskID))
+}
+
+func convertActions(rows []store.BootAction, err error) ([]BootAction, error) {
 	out := make([]BootAction, len(rows))
 	for i, b := range rows {
 		out[i] = fromStored(b)
