@@ -115,11 +115,14 @@ func TestDrydockDeploysASite(t *testing.T) {
 
 	// The design goes up through the native API; Drydock's client logs in
 	// with a Slipway token.
-	if code, body := testkit.Request(t, http.MethodPut, urls.HTTP+"/api/v1/designs/site", testUser, testPassword, siteDesign(bmcURLs)); code != 200 ||
-		!strings.Contains(body, `"valid":true`) || !strings.Contains(body, `"nodes":["node1","node2","node3"]`) {
+	// Every answer's shape is pinned too (see TestNativeContractsAreGolden).
+	golden := map[string]string{}
+	code, body := testkit.Request(t, http.MethodPut, urls.HTTP+"/api/v1/designs/site", testUser, testPassword, siteDesign(bmcURLs))
+	if code != 200 || !strings.Contains(body, `"valid":true`) || !strings.Contains(body, `"nodes":["node1","node2","node3"]`) {
 		t.Fatalf("upload: %d %s", code, body)
 	}
-	code, body := testkit.Request(t, http.MethodPost, urls.HTTP+"/api/v1/login", "", "", `{"username":"`+testUser+`","password":"`+testPassword+`"}`)
+	golden["http-design-put"] = body
+	code, body = testkit.Request(t, http.MethodPost, urls.HTTP+"/api/v1/login", "", "", `{"username":"`+testUser+`","password":"`+testPassword+`"}`)
 	var login struct{ Token string }
 	if err := json.Unmarshal([]byte(body), &login); code != 200 || err != nil || login.Token == "" {
 		t.Fatalf("login: %d %s", code, body)
@@ -130,9 +133,10 @@ func TestDrydockDeploysASite(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		return testkit.Do(t, req)
 	}
-	if code, body := drydock(http.MethodPost, "/validatedesign", `{"rel":"design","href":"slipway:site","type":"application/x-yaml"}`); code != 200 {
+	if code, body = drydock(http.MethodPost, "/validatedesign", `{"rel":"design","href":"slipway:site","type":"application/x-yaml"}`); code != 200 {
 		t.Fatalf("validatedesign: %d %s", code, body)
 	}
+	golden["drydock-validatedesign"] = body
 	code, body = drydock(http.MethodPost, "/tasks", `{"action":"deploy_nodes","design_ref":"slipway:site"}`)
 	var created struct {
 		TaskID string `json:"task_id"`
@@ -140,6 +144,7 @@ func TestDrydockDeploysASite(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &created); code != 201 || err != nil {
 		t.Fatalf("deploy_nodes: %d %s", code, body)
 	}
+	golden["drydock-task-created"] = body
 	var task struct {
 		Status   string   `json:"status"`
 		Subtasks []string `json:"subtask_id_list"`
@@ -187,5 +192,20 @@ func TestDrydockDeploysASite(t *testing.T) {
 	code, body = drydock(http.MethodGet, "/nodes", "")
 	if code != 200 || strings.Count(body, `"status_name":"Deployed"`) != 3 {
 		t.Errorf("nodes after the deploy: %d %s", code, body)
+	}
+	golden["drydock-nodes"] = body
+	for name, path := range map[string]string{"drydock-task": "/tasks/" + created.TaskID + "?builddata=true&subtaskerrors=true",
+		"drydock-tasks": "/tasks", "drydock-task-builddata": "/tasks/" + task.Subtasks[0] + "/builddata",
+		"drydock-node-builddata": "/nodes/node1/builddata?latest=true"} {
+		_, golden[name] = drydock(http.MethodGet, path, "")
+	}
+	_, golden["drydock-nodefilter"] = drydock(http.MethodPost, "/nodefilter", `{"design_ref":"slipway:site","node_filter":null}`)
+	_, golden["drydock-error"] = drydock(http.MethodGet, "/tasks/not-a-task", "")
+	for name, path := range map[string]string{"http-designs": "/api/v1/designs", "http-design": "/api/v1/designs/site",
+		"http-machine-bootactions": "/api/v1/machines/node3/bootactions", "http-machine-builddata": "/api/v1/machines/node1/builddata"} {
+		_, golden[name] = testkit.Request(t, http.MethodGet, urls.HTTP+path, testUser, testPassword, "")
+	}
+	for name, doc := range golden {
+		checkGolden(t, name, []byte(doc))
 	}
 }

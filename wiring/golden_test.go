@@ -214,7 +214,13 @@ var (
 	tmpPath = regexp.MustCompile(`/tmp/[^\s"',}\]]+`)
 	cfgPort = regexp.MustCompile(`(port: )\d+`) // in the settings' YAML
 	elapsed = regexp.MustCompile(`\b\d+(\.\d+)?(ms|s|µs)\b`)
+	pyTime  = regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$`) // Drydock's
+	ulid    = regexp.MustCompile(`\b[0-9A-HJKMNP-TV-Z]{26}\b`)
 )
+
+// opaque are fields whose value is a document of its own (build data):
+// its shape is its generator's business, not the API's.
+var opaque = map[string]bool{"data_element": true, "data": true}
 
 // polledVersions are values a BMC poll may or may not have refreshed yet.
 var polledVersions = map[string]bool{"bmc_version": true}
@@ -225,9 +231,20 @@ var polledVersions = map[string]bool{"bmc_version": true}
 func stable(v any) any {
 	switch x := v.(type) {
 	case map[string]any:
+		// Keys that are ids (Drydock's subtask_errors) are placeholders too.
+		for k, v := range x {
+			if uuidish.MatchString(k) {
+				delete(x, k)
+				x[uuidish.ReplaceAllString(k, "<uuid>")] = v
+			}
+		}
 		for k := range x {
 			if polledVersions[k] {
 				x[k] = "<version>"
+				continue
+			}
+			if _, isString := x[k].(string); isString && opaque[k] {
+				x[k] = "<document>"
 				continue
 			}
 			x[k] = stable(x[k])
@@ -245,7 +262,7 @@ func stable(v any) any {
 		return x
 	case string:
 		switch {
-		case rfc3339.MatchString(x):
+		case rfc3339.MatchString(x), pyTime.MatchString(x):
 			return "<time>"
 		case jwtish.MatchString(x):
 			return "<jwt>"
@@ -255,6 +272,7 @@ func stable(v any) any {
 		x = tmpPath.ReplaceAllString(x, "<tmp>")
 		x = cfgPort.ReplaceAllString(x, "${1}<port>")
 		x = uuidish.ReplaceAllString(x, "<uuid>")
+		x = ulid.ReplaceAllString(x, "<ulid>")
 		x = sha.ReplaceAllString(x, "<sha256>")
 		x = port.ReplaceAllString(x, "127.0.0.1$1<port>")
 		return elapsed.ReplaceAllString(x, "<duration>")
