@@ -147,6 +147,7 @@ Slipway demo is running with %d simulated machines (data in %s, %s).
   machines   %[4]s/api/v1/machines
   onboarding %[4]s/clients
   BMCs       %[4]s/api/v1/bmcs   (one emulated Redfish BMC per machine)
+  Drydock    %[4]s/api/v1.0      (a token from POST /api/v1/login in X-Auth-Token; docs/drydock.md)
   MQTT       %[5]s   %[6]s
 
 Watch every machine's lifecycle on the bus:
