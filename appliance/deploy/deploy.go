@@ -161,14 +161,10 @@ func (s *Service) Submit(ctx context.Context, p Params) (task.Task, error) {
 		Params: p, Result: Result{Status: Incomplete}})
 }
 
-// Design loads the design a reference names.
+// Design loads the design a reference names, checked: its Problems say
+// what is wrong with it.
 func (s *Service) Design(ctx context.Context, ref string) (*design.Design, error) {
 	return s.cfg.Designs.Load(ctx, ref)
-}
-
-// Validate loads and checks a design.
-func (s *Service) Validate(ctx context.Context, ref string) (*design.Design, error) {
-	return s.Design(ctx, ref)
 }
 
 // Select is the node names a filter selects in the design ref names.

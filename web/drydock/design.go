@@ -25,7 +25,7 @@ func validateDesign(dep Deploy) fiber.Handler {
 		if body.Href == "" {
 			return appError(fiber.StatusBadRequest, "Missing input required value: href")
 		}
-		d, err := dep.Validate(c.UserContext(), body.Href)
+		d, err := dep.Design(c.UserContext(), body.Href)
 		if err != nil {
 			// Ingesting the design failed: Drydock's lowercase failure.
 			msgs := []fiber.Map{{"kind": "ValidationMessage", "message": err.Error(), "error": true, "level": "Error",

@@ -24,7 +24,7 @@ const Prefix = "/api/v1.0"
 // Deploy is the model's deployment service, as the routes use it.
 type Deploy interface {
 	Submit(ctx context.Context, p deploy.Params) (task.Task, error)
-	Validate(ctx context.Context, ref string) (*design.Design, error)
+	Design(ctx context.Context, ref string) (*design.Design, error)
 	Select(ctx context.Context, ref string, f *design.NodeFilter) ([]string, error)
 	NodeBuildData(ctx context.Context, node string, latest bool) ([]deploy.BuildData, error)
 	TaskBuildData(ctx context.Context, taskID string) ([]deploy.BuildData, error)

@@ -60,7 +60,7 @@ func TestKeystoneAuth(t *testing.T) {
 func TestValidateDesign(t *testing.T) {
 	h := newHarness(t)
 	broken := "---\nschema: drydock/BaremetalNode/v1\nmetadata: {name: n1}\ndata: {host_profile: missing, colour: red}\n"
-	if _, err := h.dep.Validate(t.Context(), "slipway:site"); err != nil {
+	if _, err := h.dep.Design(t.Context(), "slipway:site"); err != nil {
 		t.Fatal(err)
 	}
 	if code, body := putDesign(t, h, "broken", broken); code != 200 {
