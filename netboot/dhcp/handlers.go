@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -80,24 +81,38 @@ func (s *Server) noteMachine(ctx context.Context, x *exchange) error {
 	return nil
 }
 
-// fingerprint is what a request says of the firmware that sent it.
+// userClass reads option 77 as RFC 3004 (length-prefixed classes, joined
+// by commas) when it is that, else as the plain string iPXE sends.
+func userClass(b []byte) string {
+	var classes []string
+	for rest := b; len(rest) > 0; {
+		n := int(rest[0])
+		if n == 0 || n >= len(rest) {
+			return string(b)
+		}
+		classes = append(classes, string(rest[1:1+n]))
+		rest = rest[1+n:]
+	}
+	return strings.Join(classes, ",")
+}
+
+// fingerprint is what a request says of the firmware that sent it. It is
+// read for every request, so it copies the raw option bytes where it can
+// instead of parsing them into lists.
 func fingerprint(req *dhcpv4.DHCPv4) domain.DHCPFingerprint {
 	fp := domain.DHCPFingerprint{MessageType: req.MessageType().String(), VendorClass: req.ClassIdentifier(),
 		Hostname: req.HostName(), At: time.Now().UTC()}
-	if uc := req.UserClass(); len(uc) > 0 {
-		fp.UserClass = strings.Join(uc, ",")
+	fp.UserClass = userClass(req.Options.Get(dhcpv4.OptionUserClassInformation))
+	arch := req.Options.Get(dhcpv4.OptionClientSystemArchitectureType)
+	for i := 0; i+1 < len(arch); i += 2 {
+		fp.Arch = append(fp.Arch, int(arch[i])<<8|int(arch[i+1]))
 	}
-	for _, a := range req.ClientArch() {
-		fp.Arch = append(fp.Arch, int(a))
+	fp.Params = slices.Clone(req.Options.Get(dhcpv4.OptionParameterRequestList))
+	if size := req.Options.Get(dhcpv4.OptionMaximumDHCPMessageSize); len(size) == 2 {
+		fp.MaxSize = int(size[0])<<8 | int(size[1])
 	}
-	for _, o := range req.ParameterRequestList() {
-		fp.Params = append(fp.Params, o.Code())
-	}
-	if size, err := req.MaxMessageSize(); err == nil {
-		fp.MaxSize = int(size)
-	}
-	if !req.GatewayIPAddr.IsUnspecified() && req.GatewayIPAddr != nil {
-		fp.Relay = req.GatewayIPAddr.String()
+	if ip := req.GatewayIPAddr; ip != nil && !ip.IsUnspecified() {
+		fp.Relay = ip.String()
 	}
 	return fp
 }

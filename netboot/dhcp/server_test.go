@@ -468,3 +468,49 @@ func TestBootFileOnlyForMachinesThatInstall(t *testing.T) {
 		t.Fatalf("a MAC discovered under the local policy was offered %q", o.BootFileName)
 	}
 }
+
+// What reading a request's fingerprint costs, beside the exchange it is
+// part of (make bench compares it with nothing: it is a share of a DHCP
+// exchange, which BENCHMARKS.md measures against Kea).
+func BenchmarkFingerprint(b *testing.B) {
+	d, err := dhcpv4.NewDiscovery(net.HardwareAddr{0x52, 0x54, 0, 0, 0, 1},
+		dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64)), dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016")),
+		dhcpv4.WithUserClass("iPXE", false))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		_ = fingerprint(d)
+	}
+}
+
+func TestFingerprint(t *testing.T) {
+	d, err := dhcpv4.NewDiscovery(net.HardwareAddr{0x52, 0x54, 0, 0, 0, 1},
+		dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64)), dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016")),
+		dhcpv4.WithUserClass("iPXE", false), dhcpv4.WithOption(dhcpv4.OptHostName("n1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := fingerprint(d)
+	if fp.MessageType != "DISCOVER" || fp.VendorClass != "PXEClient:Arch:00007:UNDI:003016" || fp.UserClass != "iPXE" ||
+		len(fp.Arch) != 1 || fp.Arch[0] != 7 || fp.Hostname != "n1" || len(fp.Params) == 0 || fp.Relay != "" {
+		t.Errorf("fingerprint %+v", fp)
+	}
+}
+
+func TestUserClass(t *testing.T) {
+	for _, tc := range []struct {
+		raw  []byte
+		want string
+	}{
+		{nil, ""},
+		{[]byte("iPXE"), "iPXE"},
+		{[]byte{4, 'i', 'P', 'X', 'E'}, "iPXE"},
+		{[]byte{2, 'a', 'b', 1, 'c'}, "ab,c"},
+		{[]byte{9, 'a'}, "\ta"}, // a length past the end: taken as it is
+	} {
+		if got := userClass(tc.raw); got != tc.want {
+			t.Errorf("userClass(%q) = %q, want %q", tc.raw, got, tc.want)
+		}
+	}
+}
