@@ -30,6 +30,8 @@ type Config struct {
 	// BMC paces the Redfish poller and says how BMCs are discovered.
 	BMC   BMCPolling `yaml:"bmc"`
 	Users []User     `yaml:"users"`
+	// NICo is what NICo's REST dialect needs of this box.
+	NICo NICo `yaml:"nico"`
 
 	// Filled by Validate from the fields above, so that no caller parses twice.
 	lanPrefix netip.Prefix
@@ -168,6 +170,15 @@ type Machine struct {
 	Profile  string   `yaml:"profile"`
 	Rack     *Rack    `yaml:"rack"`
 	BMC      *BMC     `yaml:"bmc"`
+}
+
+// NICo configures NICo's REST dialect (tray firmware updates).
+type NICo struct {
+	// SiteID is this box's site id (a UUID): NICo's requests name it, and
+	// one naming another site is refused. Empty: none is accepted.
+	SiteID string `yaml:"site_id"`
+	// ParallelUpdates bounds how many trays of one batch update at once.
+	ParallelUpdates int `yaml:"parallel_updates"`
 }
 
 // Rack places a machine in a rack tray.

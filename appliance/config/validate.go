@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/slipway/slipway/appliance/domain"
 )
 
@@ -30,7 +32,19 @@ func (c *Config) Validate() error {
 	c.validateUsers(v)
 	c.validateMQTTUsers(v)
 	c.validateLifecycle(v)
+	c.validateNICo(v)
 	return v.err()
+}
+
+func (c *Config) validateNICo(v *fieldErrors) {
+	if id := c.NICo.SiteID; id != "" {
+		if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+			v.add("nico.site_id", fmt.Sprintf("%q is not a UUID", id), "give the site's id as NICo knows it, e.g. 6f1c2e8a-4b0d-4c47-9d1e-2a7f3c5b8e90 (uuidgen makes one)")
+		}
+	}
+	if n := c.NICo.ParallelUpdates; n < 1 || n > 64 {
+		v.add("nico.parallel_updates", fmt.Sprintf("%d is out of range", n), "use 1 to 64 (trays of one batch updated at once)")
+	}
 }
 
 var interfaceName = regexp.MustCompile(`^[A-Za-z0-9_.:@-]{1,15}$`)
