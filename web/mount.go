@@ -46,12 +46,23 @@ type NoEndpointError struct{ Method, Path string }
 
 func (e *NoEndpointError) Error() string { return "no such endpoint: " + e.Method + " " + e.Path }
 
+// StatusError is an error that knows its HTTP status: a mount's own
+// error types implement it.
+type StatusError interface {
+	error
+	HTTPStatus() int
+}
+
 // StatusOf is the HTTP status an error stands for: a *fiber.Error's code,
-// 404 for a NoEndpointError, else 500.
+// a StatusError's, 404 for a NoEndpointError, else 500.
 func StatusOf(err error) int {
 	var fe *fiber.Error
 	if errors.As(err, &fe) {
 		return fe.Code
+	}
+	var se StatusError
+	if errors.As(err, &se) {
+		return se.HTTPStatus()
 	}
 	var ne *NoEndpointError
 	if errors.As(err, &ne) {

@@ -93,6 +93,13 @@ func TestProvisionThroughTheBMCNetbootsTheMachine(t *testing.T) {
 // the test.
 func startWithBMCFleet(t *testing.T, ctx context.Context, users ...config.User) (URLs, []config.Machine, <-chan error) {
 	t.Helper()
+	return startWithBMCFleetEdited(t, ctx, nil, users...)
+}
+
+// startWithBMCFleetEdited is startWithBMCFleet with edit (if set) applied
+// to the configuration first.
+func startWithBMCFleetEdited(t *testing.T, ctx context.Context, edit func(*config.Config), users ...config.User) (URLs, []config.Machine, <-chan error) {
+	t.Helper()
 	dir, ports := t.TempDir(), testPorts(t)
 	booted := make(chan error, 4)
 	like := testbed.Node{Onboard: true, DHCP: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: ports.DHCP}, TFTPPort: ports.TFTP}
@@ -116,6 +123,9 @@ func startWithBMCFleet(t *testing.T, ctx context.Context, users ...config.User) 
 	}
 	if err := testbed.SeedDemoFiles(cfg.TFTPRoot(), cfg.AssetsDir(), cfg.TemplatesDir()); err != nil {
 		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(cfg)
 	}
 	urls, stop := runUntilReady(t, cfg)
 	t.Cleanup(func() { stop() })

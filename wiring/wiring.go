@@ -23,6 +23,7 @@ import (
 	"github.com/slipway/slipway/appliance/firmware"
 	"github.com/slipway/slipway/appliance/outbox"
 	"github.com/slipway/slipway/appliance/task"
+	"github.com/slipway/slipway/appliance/trays"
 	"github.com/slipway/slipway/broker"
 	"github.com/slipway/slipway/broker/relay"
 	"github.com/slipway/slipway/netboot/bootcfg"
@@ -35,6 +36,7 @@ import (
 	"github.com/slipway/slipway/web"
 	"github.com/slipway/slipway/web/console"
 	"github.com/slipway/slipway/web/drydock"
+	"github.com/slipway/slipway/web/nico"
 	"github.com/slipway/slipway/web/native"
 	"github.com/slipway/slipway/web/nodes"
 )
@@ -209,6 +211,8 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	}
 	mounts = append(mounts, drydock.New(drydock.Services{Auth: p.auth, Deploy: p.deploy, Tasks: tasks, Machines: fleet,
 		BMCs: p.bmcs, Health: p.db.Ping})...)
+	mounts = append(mounts, nico.New(nico.Services{Auth: p.auth,
+		Trays: &trays.Service{Machines: fleet, BMCs: p.bmcs, Firmware: p.firmware, SiteID: a.cfg.NICo.SiteID}}))
 	p.web, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Metrics: reg, Ready: a.readiness(p)}, mounts...)
 	if err != nil {
 		return err

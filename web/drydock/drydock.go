@@ -121,7 +121,8 @@ type falconError struct {
 	title, description string
 }
 
-func (e *falconError) Error() string { return e.title + ": " + e.description }
+func (e *falconError) Error() string   { return e.title + ": " + e.description }
+func (e *falconError) HTTPStatus() int { return e.code }
 
 // shapeError answers an error as Drydock does: its app errors with type,
 // message and retry; the falcon ones (routing, boot actions) with title.

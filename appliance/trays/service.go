@@ -1,0 +1,195 @@
+package trays
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/slipway/slipway/appliance/bmc"
+	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/appliance/firmware"
+	"github.com/slipway/slipway/appliance/task"
+)
+
+// Machines pages through the inventory.
+type Machines interface {
+	Machines(ctx context.Context, f domain.MachineFilter) ([]domain.MachineRecord, error)
+}
+
+// BMCs are the BMCs' last findings.
+type BMCs interface {
+	Statuses() []bmc.Status
+}
+
+// Firmware is the image library and the updater.
+type Firmware interface {
+	Images(ctx context.Context) ([]firmware.Image, error)
+	Start(ctx context.Context, machineID, imageID string) (task.Task, error)
+}
+
+// Service lists the site's trays and updates their firmware.
+type Service struct {
+	Machines Machines
+	BMCs     BMCs
+	Firmware Firmware
+	// SiteID is this box's site (nico.site_id); "" takes no request.
+	SiteID string
+}
+
+// ErrUnsupported: a valid request this box cannot carry out.
+var ErrUnsupported = errors.New("not supported by this box")
+
+// Trays are the machines the inventory places in racks.
+func (s *Service) Trays(ctx context.Context) ([]Tray, error) {
+	byMachine := map[string]bmc.Status{}
+	for _, b := range s.BMCs.Statuses() {
+		if b.MachineID != "" {
+			byMachine[b.MachineID] = b
+		}
+	}
+	var out []Tray
+	for after := ""; ; {
+		page, err := s.Machines.Machines(ctx, domain.MachineFilter{AfterID: after, Limit: 500})
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range page {
+			if m.RackID == "" && m.RackName == "" {
+				continue // not in a rack: not a tray
+			}
+			out = append(out, trayOf(m, byMachine[m.ID]))
+		}
+		if len(page) < 500 {
+			return Select(Filter{}, out), nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+func trayOf(m domain.MachineRecord, b bmc.Status) Tray {
+	t := Tray{ID: m.ID, Type: m.TrayType, Name: m.Hostname, Position: m.Tray, RackID: m.RackID, RackName: m.RackName,
+		PowerState: b.Inventory.PowerState, Manufacturer: b.Inventory.Manufacturer, Model: b.Inventory.Model,
+		SerialNumber: b.Inventory.Serial, FirmwareVersion: b.Inventory.BMCVersion, BMCs: []string{}}
+	if t.Type == "" {
+		t.Type = Compute
+	}
+	if t.Name == "" {
+		t.Name = m.ID
+	}
+	if b.ID != "" {
+		t.ComponentID, t.BMCs = b.ID, []string{b.Endpoint}
+	}
+	switch {
+	case m.StateName != domain.StateReady:
+		t.NotReady = "its lifecycle state is " + m.StateName
+	case b.ID == "":
+		t.NotReady = "it has no BMC"
+	case !b.Reachable:
+		t.NotReady = "its BMC did not answer its last poll"
+	default:
+		t.Ready = true
+	}
+	return t
+}
+
+// Update checks a request against NICo's rules and this box (its site, the
+// trays' readiness, an image in the library for each target and version,
+// the component in each tray's firmware inventory), then starts one
+// firmware update per tray and target, and returns their task ids. Nothing
+// starts unless every update can.
+func (s *Service) Update(ctx context.Context, r Request) ([]string, error) {
+	if err := s.checkSite(r.SiteID); err != nil {
+		return nil, err
+	}
+	all, err := s.Trays(ctx)
+	if err != nil {
+		return nil, err
+	}
+	updates, err := Plan(r, all)
+	if err != nil {
+		return nil, err
+	}
+	images, err := s.Firmware.Images(ctx)
+	if err != nil {
+		return nil, err
+	}
+	statuses := map[string]bmc.Status{}
+	for _, b := range s.BMCs.Statuses() {
+		statuses[b.ID] = b
+	}
+	chosen := make([]string, len(updates))
+	for i, u := range updates {
+		if chosen[i], err = s.check(u, r, images, statuses[u.Tray.ComponentID]); err != nil {
+			return nil, err
+		}
+	}
+	var ids []string
+	for i, u := range updates {
+		t, err := s.Firmware.Start(ctx, u.Tray.ID, chosen[i])
+		if err != nil {
+			return ids, fmt.Errorf("tray %s, target %s (after %d updates started): %w", u.Tray.ID, u.Target, len(ids), err)
+		}
+		ids = append(ids, t.ID)
+	}
+	return ids, nil
+}
+
+func (s *Service) checkSite(id string) error {
+	switch {
+	case s.SiteID == "":
+		return ruleError("siteId", "this box has no site id: set nico.site_id in its configuration")
+	case !isUUID(id):
+		return ruleError("siteId", "%q is not a UUID", id)
+	case !strings.EqualFold(id, s.SiteID):
+		return ruleError("siteId", "site %s is not this box's site (%s)", id, s.SiteID)
+	}
+	return nil
+}
+
+// check says which image updates u, or why it cannot be updated.
+func (s *Service) check(u Update, r Request, images []firmware.Image, b bmc.Status) (string, error) {
+	if u.Target == DPU {
+		return "", fmt.Errorf("tray %s: DPU reprovisioning (target dpu): %w", u.Tray.ID, ErrUnsupported)
+	}
+	if !u.Tray.Ready && !r.OverrideReadinessCheck {
+		return "", ruleError("overrideReadinessCheck", "tray %s is not ready: %s (set overrideReadinessCheck to proceed)", u.Tray.ID, u.Tray.NotReady)
+	}
+	if u.Tray.ComponentID == "" {
+		return "", ruleError("filter", "tray %s has no BMC to update its firmware through", u.Tray.ID)
+	}
+	version := r.version()
+	component := ""
+	for _, f := range b.Inventory.Firmware {
+		if strings.EqualFold(f.ID, u.Target) {
+			component = f.ID
+		}
+	}
+	if component == "" {
+		return "", ruleError("targets", "tray %s's BMC reports no %s firmware (its inventory: %s)", u.Tray.ID, u.Target, firmwareIDs(b))
+	}
+	// Without a version, the newest image of the component: the bundle.
+	var best *firmware.Image
+	for i, im := range images {
+		if strings.EqualFold(im.Component, component) && (version == "" || im.Version == version) &&
+			(best == nil || im.CreatedAt.After(best.CreatedAt)) {
+			best = &images[i]
+		}
+	}
+	if best != nil {
+		return best.ID, nil
+	}
+	return "", ruleError("version", "no %s firmware image of version %q in the library: upload one (POST /api/v1/firmware?component=%s&version=…)",
+		component, version, component)
+}
+
+func firmwareIDs(b bmc.Status) string {
+	var ids []string
+	for _, f := range b.Inventory.Firmware {
+		ids = append(ids, f.ID)
+	}
+	if len(ids) == 0 {
+		return "none read yet"
+	}
+	return strings.Join(ids, ", ")
+}
