@@ -36,8 +36,8 @@ import (
 	"github.com/slipway/slipway/web"
 	"github.com/slipway/slipway/web/console"
 	"github.com/slipway/slipway/web/drydock"
-	"github.com/slipway/slipway/web/nico"
 	"github.com/slipway/slipway/web/native"
+	"github.com/slipway/slipway/web/nico"
 	"github.com/slipway/slipway/web/nodes"
 )
 

@@ -1,9 +1,9 @@
 package trays
 
 import (
-	"github.com/google/uuid"
 	"errors"
 	"fmt"
+	"github.com/google/uuid"
 	"slices"
 	"strings"
 )
