@@ -3,9 +3,10 @@ package trays
 import (
 	"errors"
 	"fmt"
-	"github.com/google/uuid"
 	"slices"
 	"strings"
+
+	"github.com/google/uuid"
 )
 
 // Tray types, as NICo names them.
