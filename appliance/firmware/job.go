@@ -35,6 +35,15 @@ type params struct {
 	// WasReady: the machine returns to ready after the update (else to
 	// created: known, not installed).
 	WasReady bool `json:"was_ready"`
+	Origin
+}
+
+// Origin says what asked for an update, beyond who: the NICo operation
+// rule it is pinned to, and the batch (one request over many trays) it is
+// part of.
+type Origin struct {
+	RuleID string `json:"rule_id,omitempty"`
+	Batch  string `json:"batch,omitempty"`
 }
 
 // result is what a task has found and done so far.

@@ -77,6 +77,12 @@ func NewUpdater(cfg Config) *Updater {
 // The machine's lifecycle must allow it (it is refused before anything is
 // stored), and no other task may be working on the machine or its BMC.
 func (u *Updater) Start(ctx context.Context, machineID, imageID string) (task.Task, error) {
+	return u.StartFor(ctx, machineID, imageID, Origin{})
+}
+
+// StartFor is Start for an update some larger operation asked for (a NICo
+// batch): its origin is stored with the task.
+func (u *Updater) StartFor(ctx context.Context, machineID, imageID string, o Origin) (task.Task, error) {
 	im, err := u.cfg.Images.Image(ctx, imageID)
 	if err != nil {
 		return task.Task{}, err
@@ -90,7 +96,7 @@ func (u *Updater) Start(ctx context.Context, machineID, imageID string) (task.Ta
 	}
 	st, _ := u.cfg.Machines.State(machineID)
 	p := params{MachineID: machineID, BMCID: b.ID, WasReady: st.State == domain.StateReady, ImageID: im.ID, Component: im.Component, Version: im.Version,
-		FirmwareType: domain.FirmwareComponentType(im.Component), ImageURI: u.cfg.ImageURL(im.ID)}
+		FirmwareType: domain.FirmwareComponentType(im.Component), ImageURI: u.cfg.ImageURL(im.ID), Origin: o}
 	t, err := u.cfg.Tasks.Submit(ctx, task.New{Kind: TaskKind, MachineID: machineID, Step: stepCheck,
 		Message: fmt.Sprintf("update %s to %s with image %s", im.Component, im.Version, im.ID[:12]),
 		Params:  p, Result: result{Substate: substate(stepCheck, p, result{})}})

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"github.com/slipway/slipway/appliance/bmc"
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/appliance/firmware"
@@ -25,7 +27,7 @@ type BMCs interface {
 // Firmware is the image library and the updater.
 type Firmware interface {
 	Images(ctx context.Context) ([]firmware.Image, error)
-	Start(ctx context.Context, machineID, imageID string) (task.Task, error)
+	StartFor(ctx context.Context, machineID, imageID string, o firmware.Origin) (task.Task, error)
 }
 
 // Service lists the site's trays and updates their firmware.
@@ -125,8 +127,9 @@ func (s *Service) Update(ctx context.Context, r Request) ([]string, error) {
 		}
 	}
 	var ids []string
+	origin := firmware.Origin{RuleID: r.RuleID, Batch: uuid.NewString()}
 	for i, u := range updates {
-		t, err := s.Firmware.Start(ctx, u.Tray.ID, chosen[i])
+		t, err := s.Firmware.StartFor(ctx, u.Tray.ID, chosen[i], origin)
 		if err != nil {
 			return ids, fmt.Errorf("tray %s, target %s (after %d updates started): %w", u.Tray.ID, u.Target, len(ids), err)
 		}

@@ -32,6 +32,7 @@ const site = "6f1c2e8a-4b0d-4c47-9d1e-2a7f3c5b8e90"
 type fleet struct {
 	mu      sync.Mutex
 	started []string
+	origins []firmware.Origin
 }
 
 func (f *fleet) Machines(_ context.Context, mf domain.MachineFilter) ([]domain.MachineRecord, error) {
@@ -65,10 +66,11 @@ func (f *fleet) Images(context.Context) ([]firmware.Image, error) {
 	return out, nil
 }
 
-func (f *fleet) Start(_ context.Context, machineID, imageID string) (task.Task, error) {
+func (f *fleet) StartFor(_ context.Context, machineID, imageID string, o firmware.Origin) (task.Task, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.started = append(f.started, machineID+":"+imageID)
+	f.origins = append(f.origins, o)
 	return task.Task{ID: fmt.Sprintf("t%d", len(f.started))}, nil
 }
 
@@ -215,7 +217,15 @@ func TestFirmwareUpdates(t *testing.T) {
 			}
 		})
 	}
-	base, _, tokens := serve(t, "")
+	// ruleId goes with every task of the batch, and the batch is one.
+	base, f, tokens := serve(t, site)
+	const rule = "0b5e3c1a-9f0e-4d6b-8a1c-2e3f4a5b6c7d"
+	if code, _, body := call(t, http.MethodPatch, base+"/v2/org/acme/nico/tray/firmware", tokens["ann"],
+		`{"siteId":"`+site+`","filter":{"ids":["sw"]},"version":"2.0","targets":["bmc","bios"],"ruleId":"`+rule+`"}`); code != 200 ||
+		len(f.origins) != 2 || f.origins[0].RuleID != rule || f.origins[0].Batch == "" || f.origins[0].Batch != f.origins[1].Batch {
+		t.Errorf("ruleId: %d %s %+v", code, body, f.origins)
+	}
+	base, _, tokens = serve(t, "")
 	if code, _, body := call(t, http.MethodPatch, base+"/v2/org/acme/nico/tray/firmware", tokens["ann"], `{"siteId":"`+site+`"}`); code != 400 ||
 		!strings.Contains(body, "nico.site_id") {
 		t.Errorf("a box without a site id: %d %s", code, body)
