@@ -91,3 +91,10 @@ func (s *Store) TasksOfKind(ctx context.Context, prefix string, limit int) ([]Ta
 	return queryAll(ctx, s.db, "list tasks", scanTaskRow, `SELECT `+taskColumns+` FROM tasks
 		WHERE kind LIKE ? || '%' ORDER BY created_at DESC, id LIMIT ?`, prefix, limit)
 }
+
+// TasksByParam lists the tasks of kind whose params have key set to value,
+// oldest first (the members of a batch).
+func (s *Store) TasksByParam(ctx context.Context, kind, key, value string) ([]Task, error) {
+	return queryAll(ctx, s.db, "list tasks", scanTaskRow, `SELECT `+taskColumns+` FROM tasks
+		WHERE kind = ? AND json_extract(params, '$.' || ?) = ? ORDER BY created_at, id`, kind, key, value)
+}

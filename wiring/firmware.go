@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/slipway/slipway/appliance/firmware"
+	"github.com/slipway/slipway/appliance/task"
 )
 
 // firmwareService is the image library and the update engine as one, for
@@ -24,7 +25,7 @@ func (a *Appliance) startFirmware(p *parts, serverURL string) error {
 	if p.firmwareRoot, err = os.OpenRoot(lib.Dir()); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
-	p.updater = firmware.NewUpdater(firmware.Config{Tasks: p.tasks, Images: lib, BMCs: p.bmcs, Machines: p.inventory,
+	p.updater = firmware.NewUpdater(firmware.Config{Tasks: p.tasks, Reader: task.Reader{DB: p.db}, Images: lib, BMCs: p.bmcs, Machines: p.inventory,
 		Log:      a.log.With("part", "firmware"),
 		ImageURL: func(id string) string { return serverURL + "/firmware/" + firmware.FileName(id) }})
 	p.firmware = firmwareService{lib, p.updater}

@@ -38,9 +38,11 @@ func TestNICoUpdatesATrayThroughItsBMC(t *testing.T) {
 		_, body := api(http.MethodGet, "/api/v1/machines/"+id, "")
 		return strings.Contains(body, `"state":"ready"`)
 	})
-	image := []byte("FIRMWARE BMC 7.7.7\n" + strings.Repeat("bits", 512))
-	sum := sha256.Sum256(image)
-	uploadImage(t, urls.HTTP+"/api/v1/firmware?component=BMC&version=7.7.7&sha256="+hex.EncodeToString(sum[:]), image)
+	for _, component := range []string{"BMC", "BIOS"} {
+		image := []byte("FIRMWARE " + component + " 7.7.7\n" + strings.Repeat("bits", 512))
+		sum := sha256.Sum256(image)
+		uploadImage(t, urls.HTTP+"/api/v1/firmware?component="+component+"&version=7.7.7&sha256="+hex.EncodeToString(sum[:]), image)
+	}
 
 	_, body := api(http.MethodPost, "/api/v1/login", `{"username":"`+testUser+`","password":"`+testPassword+`"}`)
 	var login struct{ Token string }
@@ -59,19 +61,26 @@ func TestNICoUpdatesATrayThroughItsBMC(t *testing.T) {
 	var code int
 	// The lifecycle's memory follows a commit a moment after a reader sees it.
 	testkit.WaitFor(t, "the update accepted", func() bool {
-		code, body = nico(http.MethodPatch, "/tray/firmware", `{"siteId":"`+site+`","filter":{"ids":["`+id+`"]},"targets":["bmc"],"version":"7.7.7"}`)
+		code, body = nico(http.MethodPatch, "/tray/firmware", `{"siteId":"`+site+`","filter":{"ids":["`+id+`"]},"targets":["bmc","bios"],"version":"7.7.7"}`)
 		return code == http.StatusOK
 	})
-	if err := json.Unmarshal([]byte(body), &patch); err != nil || len(patch.TaskIDs) != 1 {
+	// Two targets of one tray: two tasks of one batch, the second waiting
+	// for the first to release the machine.
+	if err := json.Unmarshal([]byte(body), &patch); err != nil || len(patch.TaskIDs) != 2 {
 		t.Fatalf("PATCH: %d %s", code, body)
 	}
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		_, task := api(http.MethodGet, "/api/v1/tasks/"+patch.TaskIDs[0], "")
-		if strings.Contains(task, `"status":"succeeded"`) {
-			break
-		}
-		if strings.Contains(task, `"status":"failed"`) || time.Now().After(deadline) {
-			t.Fatalf("the update: %s", task)
+	for _, id := range patch.TaskIDs {
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+			_, task := api(http.MethodGet, "/api/v1/tasks/"+id, "")
+			if strings.Contains(task, `"status":"succeeded"`) {
+				if !strings.Contains(task, `"batch":"`) {
+					t.Errorf("the task has no batch: %s", task)
+				}
+				break
+			}
+			if strings.Contains(task, `"status":"failed"`) || time.Now().After(deadline) {
+				t.Fatalf("the update: %s", task)
+			}
 		}
 	}
 	testkit.WaitFor(t, "the tray list to show the new version", func() bool {

@@ -212,7 +212,8 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	mounts = append(mounts, drydock.New(drydock.Services{Auth: p.auth, Deploy: p.deploy, Tasks: tasks, Machines: fleet,
 		BMCs: p.bmcs, Health: p.db.Ping})...)
 	mounts = append(mounts, nico.New(nico.Services{Auth: p.auth,
-		Trays: &trays.Service{Machines: fleet, BMCs: p.bmcs, Firmware: p.firmware, SiteID: a.cfg.NICo.SiteID}}))
+		Trays: &trays.Service{Machines: fleet, BMCs: p.bmcs, Firmware: p.firmware, SiteID: a.cfg.NICo.SiteID,
+			Parallel: a.cfg.NICo.ParallelUpdates}}))
 	p.web, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Metrics: reg, Ready: a.readiness(p)}, mounts...)
 	if err != nil {
 		return err

@@ -431,3 +431,27 @@ func TestCancelAnUpdate(t *testing.T) {
 		t.Fatalf("another update after the cancel: %v", err)
 	}
 }
+
+// A batch's admission: lower groups end first, then at most limit run.
+func TestAdmit(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		group   int
+		limit   int
+		members []member
+		ok      bool
+	}{
+		{"alone", 2, 1, []member{{ID: "me", Group: 2}}, true},
+		{"a power shelf still updating", 2, 4, []member{{ID: "ps", Group: 0, Admitted: true}, {ID: "me", Group: 2}}, false},
+		{"a switch not started yet", 2, 4, []member{{ID: "sw", Group: 1}, {ID: "me", Group: 2}}, false},
+		{"lower groups done", 2, 4, []member{{ID: "ps", Group: 0, Admitted: true, Finished: true}, {ID: "me", Group: 2}}, true},
+		{"the limit reached", 2, 2, []member{{ID: "a", Group: 2, Admitted: true}, {ID: "b", Group: 2, Admitted: true}, {ID: "me", Group: 2}}, false},
+		{"a turn free", 2, 2, []member{{ID: "a", Group: 2, Admitted: true, Finished: true}, {ID: "b", Group: 2, Admitted: true}, {ID: "me", Group: 2}}, true},
+		{"no limit", 2, 0, []member{{ID: "a", Group: 2, Admitted: true}, {ID: "b", Group: 2, Admitted: true}, {ID: "me", Group: 2}}, true},
+		{"a higher group does not hold it", 0, 1, []member{{ID: "c", Group: 2}, {ID: "me", Group: 0}}, true},
+	} {
+		if ok, why := admit("me", tc.group, tc.limit, tc.members); ok != tc.ok || (!ok && why == "") {
+			t.Errorf("%s: admit = %v (%q), want %v", tc.name, ok, why, tc.ok)
+		}
+	}
+}

@@ -44,6 +44,11 @@ type params struct {
 type Origin struct {
 	RuleID string `json:"rule_id,omitempty"`
 	Batch  string `json:"batch,omitempty"`
+	// Group orders a batch: no update starts while one of a lower group
+	// has not ended (a rack's power shelves, then switches, then compute).
+	Group int `json:"group,omitempty"`
+	// Limit is how many updates of the batch run at once (0: no limit).
+	Limit int `json:"limit,omitempty"`
 }
 
 // result is what a task has found and done so far.
@@ -55,6 +60,9 @@ type result struct {
 	// finds it without RedfishTask looks for the task on the BMC.
 	SubmittedAt     time.Time `json:"submitted_at,omitzero"`
 	PreviousVersion string    `json:"previous_version,omitempty"`
+	// Admitted: its batch let it start (an update outside a batch starts
+	// at once).
+	Admitted bool `json:"admitted,omitempty"`
 	Resets          uint32    `json:"resets,omitempty"`
 	BMCMessages     []string  `json:"bmc_messages,omitempty"`
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/slipway/slipway/appliance/bmc"
@@ -37,6 +38,8 @@ type Config struct {
 	Images   *Library
 	BMCs     BMCs
 	Machines Machines
+	// Reader reads a batch's tasks (to pace it).
+	Reader task.Reader
 	// ImageURL is where a BMC fetches an image: the box's own HTTP.
 	ImageURL func(imageID string) string
 	Log      *slog.Logger
@@ -54,6 +57,8 @@ const TaskKind = "firmware-update"
 type Updater struct {
 	cfg Config
 	log *slog.Logger
+	// batchMu makes a batch's admissions one at a time.
+	batchMu sync.Mutex
 }
 
 // NewUpdater makes an Updater and registers its kind with the engine,
@@ -99,7 +104,9 @@ func (u *Updater) StartFor(ctx context.Context, machineID, imageID string, o Ori
 		FirmwareType: domain.FirmwareComponentType(im.Component), ImageURI: u.cfg.ImageURL(im.ID), Origin: o}
 	t, err := u.cfg.Tasks.Submit(ctx, task.New{Kind: TaskKind, MachineID: machineID, Step: stepCheck,
 		Message: fmt.Sprintf("update %s to %s with image %s", im.Component, im.Version, im.ID[:12]),
-		Params:  p, Result: result{Substate: substate(stepCheck, p, result{})}})
+		Params:  p, Result: result{Substate: substate(stepCheck, p, result{})},
+		// A batch's updates of one machine run one after another.
+		WaitForLocks: o.Batch != ""})
 	if err != nil {
 		return task.Task{}, fmt.Errorf("firmware update of %s: %w", machineID, err)
 	}
@@ -123,6 +130,9 @@ func (u *Updater) run(ctx context.Context, r *task.Run) {
 	if err != nil {
 		u.log.Error("firmware update cannot resume", "task_id", r.ID, "error", err)
 		return
+	}
+	if !j.admitted(ctx) {
+		return // stopping: it waits again when resumed
 	}
 	j.run(ctx)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -127,6 +128,10 @@ type New struct {
 	Message   string
 	Params    any
 	Result    any
+	// WaitForLocks queues the task, stored, until the resources it needs
+	// are free, instead of refusing it with ErrBusy (the updates of one
+	// batch that share a machine run one after another).
+	WaitForLocks bool
 }
 
 // Submit stores a new task at its first step and starts it. It is refused
@@ -147,6 +152,9 @@ func (e *Engine) Submit(ctx context.Context, n New) (Task, error) {
 		n.Result = struct{}{}
 	}
 	r.SetResult(n.Result)
+	if n.WaitForLocks {
+		return e.submitWaiting(ctx, r, k)
+	}
 	if held := e.lock(r.ID, k.Locks(r)); held != "" {
 		return Task{}, fmt.Errorf("%s: %w (%s)", n.Kind, ErrBusy, held)
 	}
@@ -156,6 +164,27 @@ func (e *Engine) Submit(ctx context.Context, n New) (Task, error) {
 	}
 	e.log.Info("task queued", "task_id", r.ID, "kind", n.Kind, "machine_id", n.MachineID)
 	e.start(r.Task, false)
+	return FromStored(r.Task), nil
+}
+
+// submitWaiting stores a task, then starts it if its resources are free or
+// leaves it waiting for them: the lock is tried and the task put in line
+// in one critical section, so that a holder finishing meanwhile cannot
+// miss it.
+func (e *Engine) submitWaiting(ctx context.Context, r *Run, k Kind) (Task, error) {
+	if err := r.Save(ctx); err != nil {
+		return Task{}, err
+	}
+	e.mu.Lock()
+	held := e.lockLocked(r.ID, k.Locks(r))
+	if held != "" {
+		e.waiting = append(e.waiting, r.Task)
+	}
+	e.mu.Unlock()
+	e.log.Info("task queued", "task_id", r.ID, "kind", r.Kind, "machine_id", r.MachineID, "waits_for", held)
+	if held == "" {
+		e.start(r.Task, false)
+	}
 	return FromStored(r.Task), nil
 }
 
@@ -239,6 +268,8 @@ func (e *Engine) finishCancelled(ctx context.Context, r *Run) {
 	e.mu.Lock()
 	by := e.cancel[r.ID]
 	delete(e.cancel, r.ID)
+	// A task waiting for its resources waits no more.
+	e.waiting = slices.DeleteFunc(e.waiting, func(t store.Task) bool { return t.ID == r.ID })
 	e.mu.Unlock()
 	if k := e.kinds[r.Kind]; k.Cancelled != nil {
 		k.Cancelled(ctx, r)

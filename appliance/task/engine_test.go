@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -214,5 +215,46 @@ func TestEngineCancel(t *testing.T) {
 	testkit.WaitFor(t, "the next task done", func() bool { return f.stored(t, again.ID).Status == Succeeded })
 	if _, err := e.Cancel(ctx, "no-such-task", "otto"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("cancel an unknown task: %v", err)
+	}
+}
+
+// A task submitted to wait for its resources is stored and waits in line:
+// it starts when the holder ends; cancelled while it waits, it never runs.
+func TestEngineWaitsForLocks(t *testing.T) {
+	f := newEngineFixture(t)
+	e, _ := f.start(t)
+	ctx := context.Background()
+	wait := func() Task {
+		tk, err := e.Submit(ctx, New{Kind: "counting", Step: "one", Params: map[string]string{"resource": "machine:w"}, WaitForLocks: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tk
+	}
+	first, second, third := wait(), wait(), wait()
+	if _, err := e.Cancel(ctx, third.ID, "otto"); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		f.k.gate(first.ID) <- struct{}{}
+		f.k.gate(second.ID) <- struct{}{}
+		f.k.gate(third.ID) <- struct{}{}
+	}
+	testkit.WaitFor(t, "both waiting tasks done", func() bool {
+		return f.stored(t, first.ID).Status == Succeeded && f.stored(t, second.ID).Status == Succeeded
+	})
+	f.k.mu.Lock()
+	ran := f.k.ran
+	f.k.mu.Unlock()
+	order := ""
+	for _, step := range ran {
+		order += step[:4] + " "
+	}
+	want := strings.Repeat(first.ID[:4]+" ", 3) + strings.Repeat(second.ID[:4]+" ", 3)
+	if order != want {
+		t.Errorf("ran %v: the second started before the first ended, or the cancelled one ran", ran)
+	}
+	if st := f.stored(t, third.ID); st.Status != Cancelled {
+		t.Errorf("the cancelled task is %s", st.Status)
 	}
 }

@@ -107,3 +107,9 @@ func convert(stored []store.Task, err error) ([]Task, error) {
 func (r Reader) TasksOfKind(ctx context.Context, prefix string, limit int) ([]Task, error) {
 	return convert(r.DB.TasksOfKind(ctx, prefix, limit))
 }
+
+// TasksByParam lists the tasks of kind whose params have key set to value,
+// oldest first.
+func (r Reader) TasksByParam(ctx context.Context, kind, key, value string) ([]Task, error) {
+	return convert(r.DB.TasksByParam(ctx, kind, key, value))
+}

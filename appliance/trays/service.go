@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -37,6 +38,9 @@ type Service struct {
 	Firmware Firmware
 	// SiteID is this box's site (nico.site_id); "" takes no request.
 	SiteID string
+	// Parallel is how many updates of one request run at once
+	// (nico.parallel_updates); 0: no limit.
+	Parallel int
 }
 
 // ErrUnsupported: a valid request this box cannot carry out.
@@ -127,8 +131,9 @@ func (s *Service) Update(ctx context.Context, r Request) ([]string, error) {
 		}
 	}
 	var ids []string
-	origin := firmware.Origin{RuleID: r.RuleID, Batch: uuid.NewString()}
+	batch := uuid.NewString()
 	for i, u := range updates {
+		origin := firmware.Origin{RuleID: r.RuleID, Batch: batch, Group: slices.Index(Types, u.Tray.Type), Limit: s.Parallel}
 		t, err := s.Firmware.StartFor(ctx, u.Tray.ID, chosen[i], origin)
 		if err != nil {
 			return ids, fmt.Errorf("tray %s, target %s (after %d updates started): %w", u.Tray.ID, u.Target, len(ids), err)
