@@ -62,9 +62,9 @@ type result struct {
 	PreviousVersion string    `json:"previous_version,omitempty"`
 	// Admitted: its batch let it start (an update outside a batch starts
 	// at once).
-	Admitted bool `json:"admitted,omitempty"`
-	Resets          uint32    `json:"resets,omitempty"`
-	BMCMessages     []string  `json:"bmc_messages,omitempty"`
+	Admitted    bool     `json:"admitted,omitempty"`
+	Resets      uint32   `json:"resets,omitempty"`
+	BMCMessages []string `json:"bmc_messages,omitempty"`
 }
 
 // substate encodes a step as the schema's BmcFirmwareUpgradeSubstate.
