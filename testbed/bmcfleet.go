@@ -32,8 +32,17 @@ const (
 // network boot runs (its MAC is filled in); report hears how each went,
 // one call at a time.
 func StartBMCFleet(ctx context.Context, n int, like Node, report func(i int, r BootReport, err error)) (*BMCFleet, error) {
+	return StartBMCFleetWith(ctx, n, like, report, nil)
+}
+
+// StartBMCFleetWith is StartBMCFleet with tweak (if set) applied to each
+// emulator's configuration (a power shelf's firmware inventory, a fault).
+func StartBMCFleetWith(ctx context.Context, n int, like Node, report func(i int, r BootReport, err error), tweak func(i int, c *bmcemu.Config)) (*BMCFleet, error) {
 	var reporting sync.Mutex
 	farm, err := bmcemu.StartFarm(n, false, func(i int, c *bmcemu.Config) {
+		if tweak != nil {
+			defer tweak(i, c)
+		}
 		c.Username, c.Password = DemoBMCUser, DemoBMCPassword
 		c.Serial = fmt.Sprintf("SIM%06d", i)
 		c.HostMACs = []string{FleetMAC(i)}

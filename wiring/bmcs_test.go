@@ -93,22 +93,30 @@ func TestProvisionThroughTheBMCNetbootsTheMachine(t *testing.T) {
 // the test.
 func startWithBMCFleet(t *testing.T, ctx context.Context, users ...config.User) (URLs, []config.Machine, <-chan error) {
 	t.Helper()
-	return startWithBMCFleetEdited(t, ctx, nil, users...)
+	urls, machines, booted, _ := startFleet(t, ctx, fleetOptions{n: 1}, users...)
+	return urls, machines, booted
 }
 
-// startWithBMCFleetEdited is startWithBMCFleet with edit (if set) applied
-// to the configuration first.
-func startWithBMCFleetEdited(t *testing.T, ctx context.Context, edit func(*config.Config), users ...config.User) (URLs, []config.Machine, <-chan error) {
+// fleetOptions shape startFleet's appliance: how many machines with
+// emulated BMCs, an edit of the configuration, a tweak of each emulator.
+type fleetOptions struct {
+	n     int
+	edit  func(*config.Config)
+	tweak func(i int, c *bmcemu.Config)
+}
+
+// startFleet is startWithBMCFleet with options; it also gives the fleet.
+func startFleet(t *testing.T, ctx context.Context, o fleetOptions, users ...config.User) (URLs, []config.Machine, <-chan error, *testbed.BMCFleet) {
 	t.Helper()
 	dir, ports := t.TempDir(), testPorts(t)
-	booted := make(chan error, 4)
+	booted := make(chan error, 4*o.n)
 	like := testbed.Node{Onboard: true, DHCP: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: ports.DHCP}, TFTPPort: ports.TFTP}
-	fleet, err := testbed.StartBMCFleet(ctx, 1, like, func(_ int, r testbed.BootReport, err error) {
+	fleet, err := testbed.StartBMCFleetWith(ctx, o.n, like, func(_ int, r testbed.BootReport, err error) {
 		if err == nil && !r.Onboarded {
 			err = io.ErrUnexpectedEOF
 		}
 		booted <- err
-	})
+	}, o.tweak)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,12 +132,12 @@ func startWithBMCFleetEdited(t *testing.T, ctx context.Context, edit func(*confi
 	if err := testbed.SeedDemoFiles(cfg.TFTPRoot(), cfg.AssetsDir(), cfg.TemplatesDir()); err != nil {
 		t.Fatal(err)
 	}
-	if edit != nil {
-		edit(cfg)
+	if o.edit != nil {
+		o.edit(cfg)
 	}
 	urls, stop := runUntilReady(t, cfg)
 	t.Cleanup(func() { stop() })
-	return urls, machines, booted
+	return urls, machines, booted, fleet
 }
 
 // A BMC the config names is registered at start; moved to another

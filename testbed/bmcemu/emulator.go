@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -49,6 +50,10 @@ type Config struct {
 	OnBoot func(BootEvent)
 	// Fetch downloads SimpleUpdate images (default: 60 s timeout client).
 	Fetch *http.Client
+	// ExtraFirmware adds firmware inventory members, component → version
+	// (a switch's CPLD and NVOS, a power shelf's PMC and PSU), which
+	// SimpleUpdate updates like the mockup's own.
+	ExtraFirmware map[string]string
 }
 
 // BootEvent says what a system booted from when it powered on.
@@ -86,6 +91,7 @@ type Emulator struct {
 	etags    map[string]int            // URI → modification count
 	tasks    map[string]*task
 	pending  map[string]string // component → version applied at the next power-on
+	extra    map[string][]byte // resources this emulator adds to the mockup
 	// bmcPending is BMC firmware applied at the next Manager.Reset.
 	bmcPending string
 	rebooting  bool // the BMC itself is restarting: every request fails
@@ -128,11 +134,12 @@ func New(cfg Config) (*Emulator, error) {
 	e := &Emulator{
 		cfg: cfg, mockup: cfg.Mockup, ctx: ctx, cancel: cancel,
 		sessions: map[string]string{}, overlay: map[string]map[string]any{}, etags: map[string]int{},
-		tasks: map[string]*task{}, pending: map[string]string{},
+		tasks: map[string]*task{}, pending: map[string]string{}, extra: map[string][]byte{},
 	}
 	if err := e.personalise(); err != nil {
 		return nil, err
 	}
+	e.addFirmware()
 	return e, nil
 }
 
@@ -145,7 +152,7 @@ func (e *Emulator) personalise() error {
 		return fmt.Errorf("mockup %s has no systems", e.mockup.Name)
 	}
 	for _, sys := range systems {
-		boot, _ := e.mockup.object(sys)["Boot"].(map[string]any)
+		boot, _ := e.object(sys)["Boot"].(map[string]any)
 		if boot == nil {
 			boot = map[string]any{}
 		}
@@ -224,7 +231,44 @@ func (e *Emulator) field(uri, name string) any {
 	if v, ok := e.overlay[uri][name]; ok {
 		return v
 	}
-	return e.mockup.object(uri)[name]
+	return e.object(uri)[name]
+}
+
+// doc is a resource as the mockup (or this emulator's additions) has it.
+func (e *Emulator) doc(uri string) ([]byte, bool) {
+	if b, ok := e.extra[uri]; ok {
+		return b, true
+	}
+	b, ok := e.mockup.docs[uri]
+	return b, ok
+}
+
+// object parses a resource (without this emulator's changes) to modify.
+func (e *Emulator) object(uri string) map[string]any {
+	raw, _ := e.doc(uri)
+	var o map[string]any
+	if json.Unmarshal(raw, &o) != nil {
+		return map[string]any{}
+	}
+	return o
+}
+
+// addFirmware adds ExtraFirmware's members to the firmware inventory.
+func (e *Emulator) addFirmware() {
+	if len(e.cfg.ExtraFirmware) == 0 {
+		return
+	}
+	members, _ := e.object(firmwareURI)["Members"].([]any)
+	for _, c := range slices.Sorted(maps.Keys(e.cfg.ExtraFirmware)) {
+		uri := firmwareURI + "/" + c
+		doc, _ := json.Marshal(map[string]any{"@odata.id": uri, "@odata.type": "#SoftwareInventory.v1_2_0.SoftwareInventory",
+			"Id": c, "Name": c + " firmware", "Version": e.cfg.ExtraFirmware[c], "Updateable": true,
+			"Status": map[string]any{"State": "Enabled", "Health": "OK"}})
+		e.extra[uri] = doc
+		members = append(members, map[string]any{"@odata.id": uri})
+	}
+	e.set(firmwareURI, "Members", members)
+	e.set(firmwareURI, "Members@odata.count", len(members))
 }
 
 func (e *Emulator) etag(uri string) string { return `"` + strconv.Itoa(e.etags[uri]) + `"` }
@@ -371,7 +415,7 @@ func (e *Emulator) get(w http.ResponseWriter, uri string) {
 // render is the resource as served now: the mockup's with this emulator's
 // changes on top.
 func (e *Emulator) render(uri string) (any, bool) {
-	raw, ok := e.mockup.docs[uri]
+	raw, ok := e.doc(uri)
 	if !ok {
 		return nil, false
 	}
@@ -379,7 +423,7 @@ func (e *Emulator) render(uri string) (any, bool) {
 	if len(changes) == 0 {
 		return json.RawMessage(raw), true
 	}
-	o := e.mockup.object(uri)
+	o := e.object(uri)
 	for k, v := range changes {
 		o[k] = v
 	}

@@ -70,7 +70,7 @@ func (e *Emulator) simpleUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, t := range body.Targets {
-		if _, ok := e.mockup.docs[t]; !ok || !strings.HasPrefix(t, firmwareURI+"/") {
+		if _, ok := e.doc(t); !ok || !strings.HasPrefix(t, firmwareURI+"/") {
 			writeError(w, http.StatusBadRequest, "ActionParameterValueNotInList", fmt.Sprintf(
 				"The value %q for the parameter Targets in the action UpdateService.SimpleUpdate is not a firmware inventory member.", t))
 			return
@@ -157,7 +157,7 @@ func (e *Emulator) download(uri string) (component, version, digest string, err 
 	if len(f) != 3 || f[0] != "FIRMWARE" {
 		return "", "", "", fmt.Errorf("the image is not firmware this BMC can apply")
 	}
-	if _, ok := e.mockup.docs[firmwareURI+"/"+f[1]]; !ok {
+	if _, ok := e.doc(firmwareURI + "/" + f[1]); !ok {
 		return "", "", "", fmt.Errorf("the image is for component %q, which this BMC does not have", f[1])
 	}
 	return f[1], f[2], hex.EncodeToString(h.Sum(nil)), nil
@@ -189,7 +189,7 @@ func (e *Emulator) finishLocked(t *task, state, msg string) {
 func (e *Emulator) applyFirmware(component, version string) {
 	item := firmwareURI + "/" + component
 	e.set(item, "Version", version)
-	related, _ := e.mockup.object(item)["RelatedItem"].([]any)
+	related, _ := e.object(item)["RelatedItem"].([]any)
 	for _, r := range related {
 		ref, _ := r.(map[string]any)
 		uri, _ := ref["@odata.id"].(string)
