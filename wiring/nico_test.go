@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/slipway/slipway/appliance/config"
+	"github.com/slipway/slipway/broker/nicoschema"
 	"github.com/slipway/slipway/testbed"
 	"github.com/slipway/slipway/testbed/bmcemu"
 	"github.com/slipway/slipway/testbed/testkit"
@@ -164,6 +165,7 @@ func TestNICoUpdatesAMixedRack(t *testing.T) {
 	})
 	// The switch's BMC refuses every flash from now on.
 	r.failUpdates(1, "flash write error at 0x4000")
+	states := subscribe(t, "tcp://"+strings.TrimPrefix(r.urls.MQTT, "mqtt://"), "NICO/v1/machine/+/state")
 	for _, c := range []string{"PSU", "CPLD", "BMC"} {
 		r.upload(c, "2.0")
 	}
@@ -206,5 +208,26 @@ func TestNICoUpdatesAMixedRack(t *testing.T) {
 	_, trays := r.nico(http.MethodGet, "/tray?rackId=r01", "")
 	if !strings.Contains(trays, `"type":"powershelf"`) || !strings.Contains(trays, `"position":3`) {
 		t.Errorf("trays: %s", trays)
+	}
+	// Every tray went through hostreprovision, each message valid NICo; the
+	// switch's failure is its cause.
+	seen := map[string]bool{}
+	for more := true; more; {
+		select {
+		case m := <-states:
+			if err := nicoschema.Validate(m.Payload()); err != nil {
+				t.Errorf("%s: %v\n%s", m.Topic(), err, m.Payload())
+			}
+			for _, want := range []string{`"hostreprovision"`, `"failedfirmwareupgrade"`} {
+				if strings.Contains(string(m.Payload()), want) {
+					seen[want] = true
+				}
+			}
+		case <-time.After(2 * time.Second):
+			more = false
+		}
+	}
+	if !seen[`"hostreprovision"`] || !seen[`"failedfirmwareupgrade"`] {
+		t.Errorf("machine state messages seen: %v; want the reprovisioning and the switch's failed upgrade", seen)
 	}
 }
