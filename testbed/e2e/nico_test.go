@@ -1,0 +1,149 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/slipway/slipway/testbed"
+	"github.com/slipway/slipway/testbed/bmcemu"
+)
+
+// kill -9 in the middle of a NICo batch of two trays paced one at a time:
+// after the restart the first tray's update follows the flash its BMC is
+// running, the second starts only then, and each BMC is flashed once.
+func TestKill9DuringANICoBatch(t *testing.T) {
+	requireCommands(t, map[string]string{"curl": "curl"})
+	const site = "6f1c2e8a-4b0d-4c47-9d1e-2a7f3c5b8e90"
+	var emus [2]*bmcemu.Emulator
+	var submitted [2]atomic.Int64
+	var urls [2]string
+	for i := range emus {
+		emu, err := bmcemu.New(bmcemu.Config{Username: "root", Password: "calvin", HostMACs: []string{fmt.Sprintf("52:54:00:f2:00:0%d", i+1)},
+			UpdateDuration: 4 * time.Second, PowerDelay: 300 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.URL.Path, "UpdateService.SimpleUpdate") {
+				submitted[i].Add(1)
+			}
+			emu.ServeHTTP(w, r)
+		}))
+		defer func() { srv.Close(); emu.Close() }()
+		emus[i], urls[i] = emu, srv.URL
+	}
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "bmc.password")
+	if err := os.WriteFile(pwFile, []byte("calvin\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	httpPort := testbed.FreePort(t, "tcp")
+	a := startServe(t, testbed.Host{}, fmt.Sprintf(`
+lan: {interface: lo, address: 127.0.0.1/8}
+data_dir: DATA_DIR
+http: {port: %d}
+tftp: {root: TFTP_ROOT, port: %d}
+mqtt: {port: %d, websocket_port: 0}
+dhcp: {mode: "off"}
+netboot: {router_advertisements: false}
+bmc: {poll_interval: 1s}
+nico: {site_id: %s, parallel_updates: 1}
+bmc_credentials:
+  lab: {username: root, password_file: %s}
+users:
+`+e2eUserYAML+`machines:
+  - {id: t1, macs: ['52:54:00:f2:00:01'], rack: {id: r1, name: Rack 1, tray: 1, tray_type: compute}, bmc: {endpoint: '%s', credentials: lab}}
+  - {id: t2, macs: ['52:54:00:f2:00:02'], rack: {id: r1, name: Rack 1, tray: 2, tray_type: compute}, bmc: {endpoint: '%s', credentials: lab}}
+`, httpPort, testbed.FreePort(t, "udp"), testbed.FreePort(t, "tcp"), site, pwFile, urls[0], urls[1]))
+	a.url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	waitReady(t, a)
+
+	curl := func(args ...string) string {
+		t.Helper()
+		out, err := testbed.Host{}.Run(context.Background(), "curl", append([]string{"-fsS"}, args...)...)
+		if err != nil {
+			t.Fatalf("curl %v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	image := filepath.Join(dir, "bmc.bin")
+	body := []byte("FIRMWARE BMC 9.9.9\n" + strings.Repeat("firmware bytes ", 1<<12))
+	if err := os.WriteFile(image, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(body)
+	curl("-u", e2eUser+":"+e2ePassword, "--data-binary", "@"+image, a.url+"/api/v1/firmware?component=BMC&version=9.9.9&sha256="+hex.EncodeToString(sum[:]))
+	var login struct{ Token string }
+	if err := json.Unmarshal([]byte(curl("-d", `{"username":"`+e2eUser+`","password":"`+e2ePassword+`"}`, a.url+"/api/v1/login")), &login); err != nil {
+		t.Fatal(err)
+	}
+	// The BMCs must have been polled (their firmware inventory read).
+	var patch struct {
+		TaskIDs []string `json:"taskIds"`
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(patch.TaskIDs) == 0 {
+		out, _ := testbed.Host{}.Run(context.Background(), "curl", "-sS", "-X", "PATCH", "-H", "Authorization: Bearer "+login.Token,
+			"-H", "Content-Type: application/json", "-d", `{"siteId":"`+site+`","filter":{"rackId":"r1"},"targets":["bmc"],"version":"9.9.9","overrideReadinessCheck":true}`,
+			a.url+"/v2/org/acme/nico/tray/firmware")
+		_ = json.Unmarshal([]byte(out), &patch)
+		if time.Now().After(deadline) {
+			t.Fatalf("PATCH: %s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(patch.TaskIDs) != 2 {
+		t.Fatalf("task ids %v", patch.TaskIDs)
+	}
+	type taskJSON struct {
+		Status   string `json:"status"`
+		Step     string `json:"step"`
+		Progress int    `json:"progress"`
+		Message  string `json:"message"`
+	}
+	var first, second taskJSON
+	for deadline = time.Now().Add(30 * time.Second); first.Step != "waitforupdatecompletion" || first.Progress <= 20; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first tray never got to flashing: %+v", first)
+		}
+		getJSON(t, a.url+"/api/v1/tasks/"+patch.TaskIDs[0], &first)
+	}
+	getJSON(t, a.url+"/api/v1/tasks/"+patch.TaskIDs[1], &second)
+	if submitted[1].Load() != 0 || !strings.Contains(second.Message, "waiting for a turn") {
+		t.Fatalf("the second tray did not wait its turn: %d submissions, %+v", submitted[1].Load(), second)
+	}
+	a.cmd.Process.Kill() // SIGKILL while the first BMC flashes
+	<-a.done
+	t.Logf("killed with the first tray at %s %d%%, the second %q", first.Step, first.Progress, second.Message)
+
+	a.launch(t)
+	waitReady(t, a)
+	for i, id := range patch.TaskIDs {
+		var task taskJSON
+		for deadline = time.Now().Add(time.Minute); task.Status != "succeeded"; time.Sleep(200 * time.Millisecond) {
+			if time.Now().After(deadline) || task.Status == "failed" {
+				t.Fatalf("tray %d after the restart: %+v\n%s", i+1, task, a.logs())
+			}
+			getJSON(t, a.url+"/api/v1/tasks/"+id, &task)
+		}
+	}
+	for i, emu := range emus {
+		if v := emu.FirmwareVersion("BMC"); v != "9.9.9" || submitted[i].Load() != 1 {
+			t.Errorf("tray %d's BMC runs %s after %d submissions, want 9.9.9 after 1", i+1, v, submitted[i].Load())
+		}
+	}
+	a.stop(t)
+}
