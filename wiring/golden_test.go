@@ -216,6 +216,8 @@ var (
 	elapsed = regexp.MustCompile(`\b\d+(\.\d+)?(ms|s|µs)\b`)
 	pyTime  = regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$`) // Drydock's
 	ulid    = regexp.MustCompile(`\b[0-9A-HJKMNP-TV-Z]{26}\b`)
+	// Leases: which machine gets which address depends on who asks first.
+	leaseIP = regexp.MustCompile(`^127\.0\.1\.\d+$`)
 )
 
 // opaque are fields whose value is a document of its own (build data):
@@ -266,6 +268,8 @@ func stable(v any) any {
 			return "<time>"
 		case jwtish.MatchString(x):
 			return "<jwt>"
+		case leaseIP.MatchString(x):
+			return "<lease ip>"
 		case token.MatchString(x):
 			return "<token>"
 		}
