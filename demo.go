@@ -148,6 +148,7 @@ Slipway demo is running with %d simulated machines (data in %s, %s).
   onboarding %[4]s/clients
   BMCs       %[4]s/api/v1/bmcs   (one emulated Redfish BMC per machine)
   Drydock    %[4]s/api/v1.0      (a token from POST /api/v1/login in X-Auth-Token; docs/drydock.md)
+  NICo trays %[4]s/v2/org/demo/nico/tray   (Bearer token; siteId `+wiring.DemoSiteID+`; docs/nico.md)
   MQTT       %[5]s   %[6]s
 
 Watch every machine's lifecycle on the bus:

@@ -20,6 +20,9 @@ func DefaultDemoPorts() DemoPorts {
 // DemoProfile is the boot profile the demo's machines use.
 const DemoProfile = "demo"
 
+// DemoSiteID is the demo's site id, which NICo's tray requests name.
+const DemoSiteID = "00000000-0000-4000-8000-00000000de40"
+
 // DemoInventory is what the demo's config knows in advance.
 type DemoInventory struct {
 	Machines       []config.Machine
@@ -53,6 +56,7 @@ func DemoConfig(dataDir string, ports DemoPorts, inv DemoInventory, cmdline stri
 	// Emulated BMCs answer at once: poll them often, so that the demo shows
 	// power changes within seconds.
 	cfg.BMC.PollInterval = 2 * time.Second
+	cfg.NICo.SiteID = DemoSiteID
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/slipway/slipway/testbed"
 	"github.com/slipway/slipway/testbed/testkit"
+	"github.com/slipway/slipway/wiring"
 )
 
 // chromium is Debian's; the tests never download a browser.
@@ -138,6 +139,17 @@ func TestConsoleInChromium(t *testing.T) {
 	run(t, ctx, "Drydock tasks", chromedp.Navigate(base+"/console/#/tasks"), chromedp.WaitVisible(`#list table`), chromedp.Text(`#list`, &taskList))
 	if !strings.Contains(taskList, "Drydock deploy_nodes") {
 		t.Errorf("the task list does not name the Drydock task:\n%s", taskList)
+	}
+	// A NICo firmware batch over the demo rack: the tasks page draws it
+	// tray by tray, live, until every tray is done.
+	nicoBatch(t, base)
+	run(t, ctx, "firmware batch", chromedp.Navigate(base+"/console/#/tasks"), chromedp.WaitVisible(`#batches .batch`),
+		chromedp.WaitNotPresent(`#batches .batch .badge.waiting`), chromedp.WaitNotPresent(`#batches .batch .badge.updating`),
+		shot("tasks-batch"))
+	var batch string
+	run(t, ctx, "batch text", chromedp.Text(`#batches .batch`, &batch))
+	if strings.Count(batch, "sim-r01-") != 6 || !strings.Contains(batch, "6 done") {
+		t.Errorf("the batch panel:\n%s", batch)
 	}
 	run(t, ctx, "other pages", chromedp.Navigate(base+"/console/#/bmcs"), chromedp.WaitVisible(`#rows tr`), shot("bmcs"),
 		chromedp.Navigate(base+"/console/#/tasks"), chromedp.WaitVisible(`#list`), shot("tasks"),
@@ -313,6 +325,25 @@ data:
 	ran, err := testbed.RunBootActions(context.Background(), userData)
 	if err != nil || ran.Files["/etc/motd"] != "deployed by Slipway for "+node || len(ran.Succeeded) != 1 {
 		t.Fatalf("boot actions: %+v %v", ran, err)
+	}
+}
+
+// nicoBatch updates the BMC firmware of the demo's whole rack r01 with one
+// NICo PATCH, as a NICo operator would.
+func nicoBatch(t *testing.T, base string) {
+	t.Helper()
+	uploadFirmware(t, base, "BMC", "3.0.0")
+	code, body := testkit.Request(t, http.MethodPost, base+"/api/v1/login", "", "", `{"username":"admin","password":"slipway-demo"}`)
+	var login struct{ Token string }
+	if err := json.Unmarshal([]byte(body), &login); code != http.StatusOK || err != nil {
+		t.Fatalf("login: %d %s", code, body)
+	}
+	req, _ := http.NewRequest(http.MethodPatch, base+"/v2/org/demo/nico/rack/firmware", strings.NewReader(
+		`{"siteId":"`+wiring.DemoSiteID+`","filter":{"rackId":"r01"},"targets":["bmc"],"version":"3.0.0","overrideReadinessCheck":true}`))
+	req.Header.Set("Authorization", "Bearer "+login.Token)
+	req.Header.Set("Content-Type", "application/json")
+	if code, body = testkit.Do(t, req); code != http.StatusOK || !strings.Contains(body, "taskIds") {
+		t.Fatalf("NICo rack firmware: %d %s", code, body)
 	}
 }
 

@@ -464,10 +464,39 @@ function taskTable(tasks) {
     </tbody></table></div>`;
 }
 
+// batchPanels draws each firmware batch (one NICo request over many trays)
+// as its trays, each waiting, updating, done or failed.
+function batchPanels(tasks) {
+  const batches = new Map();
+  for (const t of tasks) {
+    const b = t.params && t.params.batch;
+    if (!b) continue;
+    if (!batches.has(b)) batches.set(b, []);
+    batches.get(b).push(t);
+  }
+  const phase = (t) => {
+    if (t.status === 'succeeded') return 'done';
+    if (t.status === 'failed' || t.status === 'cancelled') return 'failed';
+    return t.status === 'queued' || /^waiting/.test(t.message) ? 'waiting' : 'updating';
+  };
+  const tone = { done: 'ok', failed: 'bad', waiting: 'warn', updating: '' };
+  return [...batches.entries()].map(([id, list]) => {
+    // In the order the batch runs them: its groups (power shelves, switches,
+    // compute), then by tray.
+    const trays = list.slice().sort((a, b) => (a.params.group || 0) - (b.params.group || 0) || a.machine_id.localeCompare(b.machine_id));
+    const count = (p) => trays.filter((t) => phase(t) === p).length;
+    return `<section class="panel batch" data-batch="${esc(id)}"><h2>Firmware batch <span class="mono">${esc(id.slice(0, 8))}</span>
+      <span class="muted">${count('done')} done, ${count('updating')} updating, ${count('waiting')} waiting, ${count('failed')} failed</span></h2>
+      <ol class="trays">${trays.map((t) => `<li><a href="#/machines/${encodeURIComponent(t.machine_id)}">${esc(t.machine_id)}</a>
+        ${esc(t.params.component || '')} ${badge(phase(t), `${phase(t)} ${tone[phase(t)]}`)} <span class="muted">${esc(t.message)}</span></li>`).join('')}</ol></section>`;
+  }).join('');
+}
+
 function tasksView() {
-  main.innerHTML = '<h1>Tasks</h1><div id="list">Loading…</div>';
+  main.innerHTML = '<h1>Tasks</h1><div id="batches"></div><div id="list">Loading…</div>';
   const load = async () => {
     const t = (await api('GET', '/tasks')).tasks;
+    $('#batches').innerHTML = batchPanels(t);
     $('#list').innerHTML = t.length ? taskTable(t) : '<p class="muted">No task yet.</p>';
   };
   load().catch((e) => toast(e.message, true));
