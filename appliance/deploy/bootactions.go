@@ -15,6 +15,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/slipway/slipway/appliance/design"
+	"github.com/slipway/slipway/appliance/task"
 	"github.com/slipway/slipway/store"
 )
 
@@ -155,41 +156,66 @@ func (s *Service) Packages(ctx context.Context, node string) ([]string, error) {
 }
 
 func (s *Service) renderAssets(ctx context.Context, node, assetType string) ([]design.File, error) {
-	records, err := s.cfg.DB.LatestBootActions(ctx, node)
+	dep, err := s.latestDeployment(ctx, node)
 	if err != nil {
 		return nil, err
 	}
+	return s.render(ctx, dep, assetType)
+}
+
+// deployment is a node's newest deployment as its boot actions need it:
+// their records, its task, and the node in the task's design, read once.
+type deployment struct {
+	records []store.BootAction
+	task    task.Task
+	ref     string
+	design  *design.Design
+	node    design.Node
+}
+
+// latestDeployment reads a node's newest deployment; ErrNoContext when it
+// has none, or the node is no longer in its design.
+func (s *Service) latestDeployment(ctx context.Context, node string) (deployment, error) {
+	records, err := s.cfg.DB.LatestBootActions(ctx, node)
+	if err != nil {
+		return deployment{}, err
+	}
 	if len(records) == 0 {
-		return nil, fmt.Errorf("node %s: %w", node, ErrNoContext)
+		return deployment{}, fmt.Errorf("node %s: %w", node, ErrNoContext)
 	}
 	t, err := s.tasks.Task(ctx, records[0].TaskID)
 	if err != nil {
-		return nil, err
+		return deployment{}, err
 	}
 	var p Params
 	if err := json.Unmarshal(t.Params, &p); err != nil {
-		return nil, err
+		return deployment{}, err
 	}
 	d, err := s.Design(ctx, p.DesignRef)
 	if err != nil {
-		return nil, err
+		return deployment{}, err
 	}
 	n, ok := d.Node(node)
 	if !ok {
-		return nil, fmt.Errorf("node %s is no longer in design %s: %w", node, p.DesignRef, ErrNoContext)
+		return deployment{}, fmt.Errorf("node %s is no longer in design %s: %w", node, p.DesignRef, ErrNoContext)
 	}
+	return deployment{records: records, task: t, ref: p.DesignRef, design: d, node: n}, nil
+}
+
+// render is a deployment's assets of one type, rendered for its node.
+func (s *Service) render(ctx context.Context, dep deployment, assetType string) ([]design.File, error) {
 	byName := map[string]store.BootAction{}
-	for _, r := range records {
+	for _, r := range dep.records {
 		byName[r.Name] = r
 	}
 	var files []design.File
-	for _, a := range d.ActionsFor(node) {
+	for _, a := range dep.design.ActionsFor(dep.node.Name) {
 		rec, ok := byName[a.Name]
 		if !ok {
 			continue // added to the design after this deployment began
 		}
-		vars := design.Vars{Node: design.NodeVars(n), Action: map[string]any{"action_id": rec.ID, "action_key": rec.Key,
-			"key": rec.Key, "report_url": s.cfg.ReportURL, "design_ref": p.DesignRef, "name": a.Name}}
+		vars := design.Vars{Node: design.NodeVars(dep.node), Action: map[string]any{"action_id": rec.ID, "action_key": rec.Key,
+			"key": rec.Key, "report_url": s.cfg.ReportURL, "design_ref": dep.ref, "name": a.Name}}
 		for _, asset := range a.Assets {
 			if asset.Type != assetType {
 				continue
@@ -320,36 +346,31 @@ type ContextAction struct {
 // DeployingContext is the boot action context of a node whose deployment
 // is under way; ok is false when the node is not being deployed.
 func (s *Service) DeployingContext(ctx context.Context, node string) (NodeContext, bool, error) {
-	records, err := s.cfg.DB.LatestBootActions(ctx, node)
-	if err != nil || len(records) == 0 {
-		return NodeContext{}, false, err
+	dep, err := s.latestDeployment(ctx, node)
+	if errors.Is(err, ErrNoContext) || err == nil && dep.task.Finished() {
+		return NodeContext{}, false, nil
 	}
-	t, err := s.tasks.Task(ctx, records[0].TaskID)
-	if err != nil || t.Finished() {
-		return NodeContext{}, false, err
-	}
-	var p Params
-	if err := json.Unmarshal(t.Params, &p); err != nil {
-		return NodeContext{}, false, err
-	}
-	d, err := s.Design(ctx, p.DesignRef)
 	if err != nil {
 		return NodeContext{}, false, err
 	}
 	units := map[string][]string{}
-	for _, a := range d.ActionsFor(node) {
+	for _, a := range dep.design.ActionsFor(node) {
 		for _, asset := range a.Assets {
 			if asset.Type == design.AssetUnit {
 				units[a.Name] = append(units[a.Name], path.Base(asset.Path))
 			}
 		}
 	}
-	nc := NodeContext{Node: node, Key: records[0].Key, ReportURL: s.cfg.ReportURL}
-	for _, r := range records {
+	nc := NodeContext{Node: node, Key: dep.records[0].Key, ReportURL: s.cfg.ReportURL}
+	for _, r := range dep.records {
 		nc.Actions = append(nc.Actions, ContextAction{ID: r.ID, Name: r.Name, Signaling: r.Status != Unreported, Units: units[r.Name]})
 	}
-	if nc.Packages, err = s.Packages(ctx, node); err != nil {
+	pkgs, err := s.render(ctx, dep, design.AssetPkgList)
+	if err != nil {
 		return NodeContext{}, false, err
+	}
+	for _, f := range pkgs {
+		nc.Packages = append(nc.Packages, strings.Fields(string(f.Data))...)
 	}
 	return nc, true, nil
 }
