@@ -136,3 +136,25 @@ func transitions(rows []store.Transition, err error) ([]Transition, error) {
 	}
 	return out, nil
 }
+
+// MachinePager pages through machines, as Fleet.Machines does.
+type MachinePager interface {
+	Machines(ctx context.Context, f MachineFilter) ([]MachineRecord, error)
+}
+
+// AllMachines reads every machine from m, a page at a time.
+func AllMachines(ctx context.Context, m MachinePager) ([]MachineRecord, error) {
+	const page = 500
+	var all []MachineRecord
+	for after := ""; ; {
+		rows, err := m.Machines(ctx, MachineFilter{AfterID: after, Limit: page})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, rows...)
+		if len(rows) < page {
+			return all, nil
+		}
+		after = rows[len(rows)-1].ID
+	}
+}

@@ -15,11 +15,6 @@ import (
 	"github.com/slipway/slipway/appliance/task"
 )
 
-// Machines pages through the inventory.
-type Machines interface {
-	Machines(ctx context.Context, f domain.MachineFilter) ([]domain.MachineRecord, error)
-}
-
 // BMCs are the BMCs' last findings.
 type BMCs interface {
 	Statuses() []bmc.Status
@@ -33,7 +28,7 @@ type Firmware interface {
 
 // Service lists the site's trays and updates their firmware.
 type Service struct {
-	Machines Machines
+	Machines domain.MachinePager
 	BMCs     BMCs
 	Firmware Firmware
 	// SiteID is this box's site (nico.site_id); "" takes no request.
@@ -54,23 +49,18 @@ func (s *Service) Trays(ctx context.Context) ([]Tray, error) {
 			byMachine[b.MachineID] = b
 		}
 	}
-	var out []Tray
-	for after := ""; ; {
-		page, err := s.Machines.Machines(ctx, domain.MachineFilter{AfterID: after, Limit: 500})
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range page {
-			if m.RackID == "" && m.RackName == "" {
-				continue // not in a rack: not a tray
-			}
-			out = append(out, trayOf(m, byMachine[m.ID]))
-		}
-		if len(page) < 500 {
-			return Select(Filter{}, out), nil
-		}
-		after = page[len(page)-1].ID
+	machines, err := domain.AllMachines(ctx, s.Machines)
+	if err != nil {
+		return nil, err
 	}
+	var out []Tray
+	for _, m := range machines {
+		if m.RackID == "" && m.RackName == "" {
+			continue // not in a rack: not a tray
+		}
+		out = append(out, trayOf(m, byMachine[m.ID]))
+	}
+	return Select(Filter{}, out), nil
 }
 
 func trayOf(m domain.MachineRecord, b bmc.Status) Tray {

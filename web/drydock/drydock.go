@@ -42,11 +42,6 @@ type Tasks interface {
 	TasksOfKind(ctx context.Context, prefix string, limit int) ([]task.Task, error)
 }
 
-// Machines lists machines.
-type Machines interface {
-	Machines(ctx context.Context, f domain.MachineFilter) ([]domain.MachineRecord, error)
-}
-
 // BMCs are the BMCs' last findings.
 type BMCs interface {
 	Statuses() []bmc.Status
@@ -57,7 +52,7 @@ type Services struct {
 	Auth     web.Credentials
 	Deploy   Deploy
 	Tasks    Tasks
-	Machines Machines
+	Machines domain.MachinePager
 	BMCs     BMCs
 	// Health says whether the box serves (the store answers).
 	Health func(ctx context.Context) error

@@ -1,7 +1,6 @@
 package drydock
 
 import (
-	"context"
 	"errors"
 	"strings"
 
@@ -26,9 +25,9 @@ var StatusNames = map[string]string{
 }
 
 // listNodes: GET /nodes, every machine with Drydock's fields.
-func listNodes(machines Machines, bmcs BMCs) fiber.Handler {
+func listNodes(machines domain.MachinePager, bmcs BMCs) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		all, err := allMachines(c.UserContext(), machines)
+		all, err := domain.AllMachines(c.UserContext(), machines)
 		if err != nil {
 			return err
 		}
@@ -85,22 +84,6 @@ func powerAddress(endpoint string) string {
 	host := strings.TrimPrefix(strings.TrimPrefix(endpoint, "https://"), "http://")
 	host, _, _ = strings.Cut(host, "/")
 	return host
-}
-
-func allMachines(ctx context.Context, machines Machines) ([]domain.MachineRecord, error) {
-	var all []domain.MachineRecord
-	after := ""
-	for {
-		page, err := machines.Machines(ctx, domain.MachineFilter{AfterID: after, Limit: 500})
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, page...)
-		if len(page) < 500 {
-			return all, nil
-		}
-		after = page[len(page)-1].ID
-	}
 }
 
 // nodeBuildData: GET /nodes/{hostname}/builddata[?latest=true]; 404 when
