@@ -1,8 +1,10 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 
@@ -113,6 +115,21 @@ func DecodeJSON(c *fiber.Ctx, v any) error {
 	}
 	if err := json.Unmarshal(c.Body(), v); err != nil {
 		return fiber.NewError(fiber.StatusBadRequest, "the body is not the JSON object this endpoint takes: "+err.Error())
+	}
+	return nil
+}
+
+// DecodeStrictJSON reads a JSON body that must be one object of exactly
+// v's fields, as APIs with a schema of additionalProperties: false take
+// it; the mount shapes the error.
+func DecodeStrictJSON(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("the body is not the JSON object this endpoint takes: %w", err)
+	}
+	if dec.More() {
+		return errors.New("the body holds more than one JSON value")
 	}
 	return nil
 }

@@ -77,3 +77,21 @@ func TestARootMountCannotHaveItsOwnAuth(t *testing.T) {
 
 // BasicAuthOnly is an authenticator for the test above.
 func BasicAuthOnly() fiber.Handler { return Authenticate(fakeCredentials{}, "log in", nil, BasicAuth) }
+
+func TestDecodeStrictJSON(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		ok   bool
+	}{
+		{`{"a":1}`, true},
+		{`{"a":1,"b":2}`, false},
+		{`{"a":1} {"a":2}`, false},
+		{`{"a":`, false},
+		{``, false},
+	} {
+		var v struct{ A int }
+		if err := DecodeStrictJSON([]byte(tc.body), &v); (err == nil) != tc.ok {
+			t.Errorf("%q: %v", tc.body, err)
+		}
+	}
+}

@@ -1,8 +1,6 @@
 package drydock
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -87,9 +85,7 @@ func reportAction(dep Deploy) fiber.Handler {
 			Status  string           `json:"status"`
 			Details []map[string]any `json:"details"`
 		}
-		dec := json.NewDecoder(bytes.NewReader(c.Body()))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&body); err != nil {
+		if web.DecodeStrictJSON(c.Body(), &body) != nil {
 			return badBody()
 		}
 		details := make([]deploy.Detail, 0, len(body.Details))

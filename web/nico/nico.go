@@ -163,10 +163,8 @@ func (e *statusError) Unwrap() error   { return e.err }
 func updateFirmware(svc Trays, rackLevel bool) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		var r trays.Request
-		dec := json.NewDecoder(strings.NewReader(string(c.Body())))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&r); err != nil {
-			return badRequest(&trays.RuleError{Field: "body", Message: "not the JSON object this endpoint takes: " + err.Error()})
+		if err := web.DecodeStrictJSON(c.Body(), &r); err != nil {
+			return badRequest(&trays.RuleError{Field: "body", Message: err.Error()})
 		}
 		if r.SiteID == "" {
 			return badRequest(&trays.RuleError{Field: "siteId", Message: "siteId is required"})
