@@ -450,3 +450,26 @@ func TestOutboxCursorsMigrationKeepsTheRelaysPlace(t *testing.T) {
 		t.Fatalf("pending after the migration: %+v %v", pending, err)
 	}
 }
+
+// A batch's members are found through its index, not by reading every
+// task.
+func TestTasksInBatchUsesItsIndex(t *testing.T) {
+	s := openTest(t)
+	rows, err := s.db.Query(`EXPLAIN QUERY PLAN `+tasksInBatch, "firmware-update", "b1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notUsed int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notUsed, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if !strings.Contains(strings.Join(plan, "; "), "tasks_batch") {
+		t.Errorf("query plan: %v", plan)
+	}
+}

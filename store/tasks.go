@@ -92,9 +92,12 @@ func (s *Store) TasksOfKind(ctx context.Context, prefix string, limit int) ([]Ta
 		WHERE kind LIKE ? || '%' ORDER BY created_at DESC, id LIMIT ?`, prefix, limit)
 }
 
-// TasksByParam lists the tasks of kind whose params have key set to value,
-// oldest first (the members of a batch).
-func (s *Store) TasksByParam(ctx context.Context, kind, key, value string) ([]Task, error) {
-	return queryAll(ctx, s.db, "list tasks", scanTaskRow, `SELECT `+taskColumns+` FROM tasks
-		WHERE kind = ? AND json_extract(params, '$.' || ?) = ? ORDER BY created_at, id`, kind, key, value)
+// TasksInBatch lists the tasks of kind whose params name batch, oldest
+// first: the members of one batch (an index keeps a waiting member's
+// frequent look cheap).
+func (s *Store) TasksInBatch(ctx context.Context, kind, batch string) ([]Task, error) {
+	return queryAll(ctx, s.db, "list a batch's tasks", scanTaskRow, tasksInBatch, kind, batch)
 }
+
+const tasksInBatch = `SELECT ` + taskColumns + ` FROM tasks
+	WHERE kind = ? AND json_extract(params, '$.batch') = ? ORDER BY created_at, id`

@@ -75,7 +75,7 @@ func (j *job) admitted(ctx context.Context) bool {
 }
 
 func (u *Updater) mayStart(ctx context.Context, j *job) (bool, string, error) {
-	tasks, err := u.cfg.Reader.TasksByParam(ctx, TaskKind, "batch", j.p.Batch)
+	tasks, err := u.cfg.Reader.TasksInBatch(ctx, TaskKind, j.p.Batch)
 	if err != nil {
 		return false, "", err
 	}

@@ -108,8 +108,8 @@ func (r Reader) TasksOfKind(ctx context.Context, prefix string, limit int) ([]Ta
 	return convert(r.DB.TasksOfKind(ctx, prefix, limit))
 }
 
-// TasksByParam lists the tasks of kind whose params have key set to value,
-// oldest first.
-func (r Reader) TasksByParam(ctx context.Context, kind, key, value string) ([]Task, error) {
-	return convert(r.DB.TasksByParam(ctx, kind, key, value))
+// TasksInBatch lists the tasks of kind whose params name batch, oldest
+// first.
+func (r Reader) TasksInBatch(ctx context.Context, kind, batch string) ([]Task, error) {
+	return convert(r.DB.TasksInBatch(ctx, kind, batch))
 }
