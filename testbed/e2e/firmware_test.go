@@ -23,25 +23,41 @@ import (
 	"github.com/slipway/slipway/testbed/bmcemu"
 )
 
+// counted is an emulated BMC on loopback that counts the firmware updates
+// it was asked for.
+type counted struct {
+	emu       *bmcemu.Emulator
+	url       string
+	submitted atomic.Int64
+}
+
+func countedBMC(t *testing.T, cfg bmcemu.Config) *counted {
+	t.Helper()
+	emu, err := bmcemu.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &counted{emu: emu}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "UpdateService.SimpleUpdate") {
+			c.submitted.Add(1)
+		}
+		emu.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { srv.Close(); emu.Close() })
+	c.url = srv.URL
+	return c
+}
+
 // kill -9 while a BMC flashes new firmware, then start again: the update
 // resumes at its stored step, follows the task the BMC is running instead
 // of starting another, restarts the BMC to run the new firmware, and
 // verifies the version. The image goes up with curl, as an operator would.
 func TestKill9DuringAFirmwareUpdate(t *testing.T) {
 	requireCommands(t, map[string]string{"curl": "curl"})
-	var submitted atomic.Int64
-	emu, err := bmcemu.New(bmcemu.Config{Username: "root", Password: "calvin", HostMACs: []string{"52:54:00:f1:00:01"},
+	bmc := countedBMC(t, bmcemu.Config{Username: "root", Password: "calvin", HostMACs: []string{"52:54:00:f1:00:01"},
 		UpdateDuration: 4 * time.Second, PowerDelay: 500 * time.Millisecond, BMCUpdateNeedsReset: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bmcSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "UpdateService.SimpleUpdate") {
-			submitted.Add(1)
-		}
-		emu.ServeHTTP(w, r)
-	}))
-	defer func() { bmcSrv.Close(); emu.Close() }()
+	emu, submitted := bmc.emu, &bmc.submitted
 
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, "bmc.password")
@@ -67,7 +83,7 @@ users:
   - id: m1
     macs: ['52:54:00:f1:00:01']
     bmc: {endpoint: '%s', credentials: lab}
-`, httpPort, testbed.FreePort(t, "udp"), testbed.FreePort(t, "tcp"), pwFile, hash, bmcSrv.URL))
+`, httpPort, testbed.FreePort(t, "udp"), testbed.FreePort(t, "tcp"), pwFile, hash, bmc.url))
 	a.url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	waitReady(t, a)
 

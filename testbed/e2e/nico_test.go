@@ -8,12 +8,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,23 +24,10 @@ import (
 func TestKill9DuringANICoBatch(t *testing.T) {
 	requireCommands(t, map[string]string{"curl": "curl"})
 	const site = "6f1c2e8a-4b0d-4c47-9d1e-2a7f3c5b8e90"
-	var emus [2]*bmcemu.Emulator
-	var submitted [2]atomic.Int64
-	var urls [2]string
-	for i := range emus {
-		emu, err := bmcemu.New(bmcemu.Config{Username: "root", Password: "calvin", HostMACs: []string{fmt.Sprintf("52:54:00:f2:00:0%d", i+1)},
+	var bmcs [2]*counted
+	for i := range bmcs {
+		bmcs[i] = countedBMC(t, bmcemu.Config{Username: "root", Password: "calvin", HostMACs: []string{fmt.Sprintf("52:54:00:f2:00:0%d", i+1)},
 			UpdateDuration: 4 * time.Second, PowerDelay: 300 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if strings.HasSuffix(r.URL.Path, "UpdateService.SimpleUpdate") {
-				submitted[i].Add(1)
-			}
-			emu.ServeHTTP(w, r)
-		}))
-		defer func() { srv.Close(); emu.Close() }()
-		emus[i], urls[i] = emu, srv.URL
 	}
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, "bmc.password")
@@ -67,7 +51,7 @@ users:
 `+e2eUserYAML+`machines:
   - {id: t1, macs: ['52:54:00:f2:00:01'], rack: {id: r1, name: Rack 1, tray: 1, tray_type: compute}, bmc: {endpoint: '%s', credentials: lab}}
   - {id: t2, macs: ['52:54:00:f2:00:02'], rack: {id: r1, name: Rack 1, tray: 2, tray_type: compute}, bmc: {endpoint: '%s', credentials: lab}}
-`, httpPort, testbed.FreePort(t, "udp"), testbed.FreePort(t, "tcp"), site, pwFile, urls[0], urls[1]))
+`, httpPort, testbed.FreePort(t, "udp"), testbed.FreePort(t, "tcp"), site, pwFile, bmcs[0].url, bmcs[1].url))
 	a.url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	waitReady(t, a)
 
@@ -122,8 +106,8 @@ users:
 		getJSON(t, a.url+"/api/v1/tasks/"+patch.TaskIDs[0], &first)
 	}
 	getJSON(t, a.url+"/api/v1/tasks/"+patch.TaskIDs[1], &second)
-	if submitted[1].Load() != 0 || !strings.Contains(second.Message, "waiting for a turn") {
-		t.Fatalf("the second tray did not wait its turn: %d submissions, %+v", submitted[1].Load(), second)
+	if bmcs[1].submitted.Load() != 0 || !strings.Contains(second.Message, "waiting for a turn") {
+		t.Fatalf("the second tray did not wait its turn: %d submissions, %+v", bmcs[1].submitted.Load(), second)
 	}
 	a.cmd.Process.Kill() // SIGKILL while the first BMC flashes
 	<-a.done
@@ -140,9 +124,9 @@ users:
 			getJSON(t, a.url+"/api/v1/tasks/"+id, &task)
 		}
 	}
-	for i, emu := range emus {
-		if v := emu.FirmwareVersion("BMC"); v != "9.9.9" || submitted[i].Load() != 1 {
-			t.Errorf("tray %d's BMC runs %s after %d submissions, want 9.9.9 after 1", i+1, v, submitted[i].Load())
+	for i, b := range bmcs {
+		if v := b.emu.FirmwareVersion("BMC"); v != "9.9.9" || b.submitted.Load() != 1 {
+			t.Errorf("tray %d's BMC runs %s after %d submissions, want 9.9.9 after 1", i+1, v, b.submitted.Load())
 		}
 	}
 	a.stop(t)
