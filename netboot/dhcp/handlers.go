@@ -77,8 +77,18 @@ func (s *Server) noteMachine(ctx context.Context, x *exchange) error {
 	if _, err := s.machines.Seen(ctx, x.mac); err != nil {
 		return fmt.Errorf("note machine %s: %w", x.mac, err)
 	}
-	s.machines.RecordFingerprint(x.mac, fingerprint(x.req))
+	// The firmware's fingerprint is what a deployment keeps: an installed
+	// OS's own DHCP client would overwrite it, and costs nothing here.
+	if vendor := x.req.ClassIdentifier(); isNetboot(vendor) {
+		s.machines.RecordFingerprint(x.mac, fingerprint(x.req))
+	}
 	return nil
+}
+
+// isNetboot says whether a vendor class is a netbooting firmware's (PXE
+// or UEFI HTTP Boot).
+func isNetboot(vendorClass string) bool {
+	return strings.HasPrefix(vendorClass, "PXEClient") || strings.HasPrefix(vendorClass, "HTTPClient")
 }
 
 // userClass reads option 77 as RFC 3004 (length-prefixed classes, joined
@@ -270,8 +280,7 @@ func (s *Server) bootOptions(_ context.Context, x *exchange) error {
 // only, and only their DISCOVERs and their REQUESTs to the boot server
 // port; everything else is the other DHCP server's business.
 func (s *Server) onlyNetbootClients(_ context.Context, x *exchange) error {
-	vendor := x.req.ClassIdentifier()
-	netboot := strings.HasPrefix(vendor, "PXEClient") || strings.HasPrefix(vendor, "HTTPClient")
+	netboot := isNetboot(x.req.ClassIdentifier())
 	switch t := x.req.MessageType(); {
 	case !netboot:
 		x.reply = nil // silently: plain clients are not ours in proxy mode
