@@ -54,6 +54,18 @@ func walk(t *testing.T) []domain.State {
 	}
 	step(domain.Event{Kind: domain.EventFirmwareStart, Reprovision: domain.CheckingFirmware()})
 	step(domain.Event{Kind: domain.EventFirmwareDone, WasReady: true})
+	// A DPU reprovisioning of two DPUs, each state it goes through.
+	dpus := func(a, b domain.Reprovision) map[string]domain.Reprovision {
+		return map[string]domain.Reprovision{"r1-t1-dpu0": a, "r1-t1-dpu1": b}
+	}
+	step(domain.Event{Kind: domain.EventDPUStart, DPUStates: dpus(domain.InstallingBFB(), domain.InstallingBFB())})
+	step(domain.Event{Kind: domain.EventDPUStep, DPUStates: dpus(domain.WaitForInstallComplete("35%", "/redfish/v1/TaskService/Tasks/2"), domain.InstalledDPUOS())})
+	step(domain.Event{Kind: domain.EventDPUStep, DPUStates: dpus(domain.DPUInstallationError("BFB rejected"), domain.InstalledDPUOS())})
+	step(domain.Event{Kind: domain.EventDPUStart, DPUStates: dpus(domain.InstallingBFB(), domain.InstallingBFB())})
+	for _, s := range []string{domain.DPUPoweringOffHost, domain.DPUPowerDown, domain.DPUBufferTime, domain.DPUVerifyFirmware, domain.DPUNotUnderReprovision} {
+		step(domain.Event{Kind: domain.EventDPUStep, DPUStates: dpus(domain.DPUStep(s), domain.DPUStep(s))})
+	}
+	step(domain.Event{Kind: domain.EventDPUDone, WasReady: true})
 	step(domain.Event{Kind: domain.EventProvision})
 	step(domain.Event{Kind: domain.EventForceDelete})
 	return out
@@ -78,6 +90,8 @@ func TestTheSchemaRefusesAnInventedState(t *testing.T) {
 		`{"machine_id":"m","timestamp":"2026-11-22T10:00:00Z","managed_host_state":{"state":"booting"}}`,
 		`{"machine_id":"m","timestamp":"2026-11-22T10:00:00Z","managed_host_state":{"state":"hostinit"}}`,
 		`{"machine_id":"m","timestamp":"yesterday","managed_host_state":{"state":"ready"}}`,
+		`{"machine_id":"m","timestamp":"2026-11-22T10:00:00Z","managed_host_state":{"state":"dpureprovision","dpu_states":{"states":{"d":"installingos"}}}}`,
+		`{"machine_id":"m","timestamp":"2026-11-22T10:00:00Z","managed_host_state":{"state":"dpureprovision","dpu_states":{"states":{"d":{"installdpuos":{"substate":{"installdpuosstate":"waitforinstallcomplete"}}}}}}}`,
 		`{"machine_id":"m","timestamp":"2026-11-22T10:00:00Z","managed_host_state":{"state":"failed","machine_id":"m","retry_count":-1,
 		  "details":{"cause":"noerror","failed_at":"2026-11-22T10:00:00Z","source":"scout"}}}`,
 	} {

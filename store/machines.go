@@ -21,6 +21,7 @@ type Machine struct {
 	Tray        int
 	TrayType    string
 	BMCEndpoint string
+	DPUOf       string // the host a DPU sits in; "" for other machines
 	Source      string // config | discovered | api
 	State       string // top-level state name
 	StateJSON   string // the whole state object, as the domain encodes it
@@ -64,9 +65,9 @@ type Transition struct {
 // is taken.
 func (tx *Tx) CreateMachine(m Machine, cause string) (int64, error) {
 	_, err := tx.exec(`INSERT INTO machines (id, hostname, profile, rack_id, rack_name, tray, tray_type,
-		bmc_endpoint, source, state, state_json, state_since, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		m.ID, m.Hostname, m.Profile, m.RackID, m.RackName, m.Tray, m.TrayType, m.BMCEndpoint,
+		bmc_endpoint, dpu_of, source, state, state_json, state_since, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.ID, m.Hostname, m.Profile, m.RackID, m.RackName, m.Tray, m.TrayType, m.BMCEndpoint, m.DPUOf,
 		m.Source, m.State, m.StateJSON, formatTime(tx.now), formatTime(tx.now), formatTime(tx.now))
 	if isUniqueViolation(err) {
 		return 0, fmt.Errorf("machine %q: %w: the id exists", m.ID, ErrConflict)
@@ -84,8 +85,8 @@ func (tx *Tx) CreateMachine(m Machine, cause string) (int64, error) {
 // is left alone (use Transition for that).
 func (tx *Tx) UpdateInventory(m Machine) error {
 	res, err := tx.exec(`UPDATE machines SET hostname = ?, profile = ?, rack_id = ?, rack_name = ?, tray = ?,
-		tray_type = ?, bmc_endpoint = ?, source = ?, updated_at = ? WHERE id = ?`,
-		m.Hostname, m.Profile, m.RackID, m.RackName, m.Tray, m.TrayType, m.BMCEndpoint, m.Source,
+		tray_type = ?, bmc_endpoint = ?, dpu_of = ?, source = ?, updated_at = ? WHERE id = ?`,
+		m.Hostname, m.Profile, m.RackID, m.RackName, m.Tray, m.TrayType, m.BMCEndpoint, m.DPUOf, m.Source,
 		formatTime(tx.now), m.ID)
 	if err != nil {
 		return fmt.Errorf("update machine %q: %w", m.ID, err)
@@ -181,7 +182,7 @@ func (tx *Tx) machine(id string) (Machine, error) {
 	return scanMachine(tx.ctx, tx.tx, `WHERE m.id = ?`, id)
 }
 
-const machineColumns = `m.id, m.hostname, m.profile, m.rack_id, m.rack_name, m.tray, m.tray_type, m.bmc_endpoint,
+const machineColumns = `m.id, m.hostname, m.profile, m.rack_id, m.rack_name, m.tray, m.tray_type, m.bmc_endpoint, m.dpu_of,
 	m.source, m.state, m.state_json, m.state_since, m.created_at, m.updated_at,
 	COALESCE((SELECT group_concat(mac, ',') FROM (SELECT mac FROM machine_macs WHERE machine_id = m.id ORDER BY position)), '')`
 
@@ -197,7 +198,7 @@ type rowScanner interface{ Scan(dest ...any) error }
 func scanListedMachine(r rowScanner) (Machine, error) {
 	var m Machine
 	var macs string
-	err := r.Scan(&m.ID, &m.Hostname, &m.Profile, &m.RackID, &m.RackName, &m.Tray, &m.TrayType, &m.BMCEndpoint,
+	err := r.Scan(&m.ID, &m.Hostname, &m.Profile, &m.RackID, &m.RackName, &m.Tray, &m.TrayType, &m.BMCEndpoint, &m.DPUOf,
 		&m.Source, &m.State, &m.StateJSON, storedTime{t: &m.StateSince}, storedTime{t: &m.CreatedAt}, storedTime{t: &m.UpdatedAt}, &macs,
 		&m.Seen.IP, storedTime{t: &m.Seen.LastHeartbeat, nullable: true}, &m.Seen.Power)
 	if macs != "" {
@@ -209,7 +210,7 @@ func scanListedMachine(r rowScanner) (Machine, error) {
 func scanMachineRow(r rowScanner) (Machine, error) {
 	var m Machine
 	var macs string
-	err := r.Scan(&m.ID, &m.Hostname, &m.Profile, &m.RackID, &m.RackName, &m.Tray, &m.TrayType, &m.BMCEndpoint,
+	err := r.Scan(&m.ID, &m.Hostname, &m.Profile, &m.RackID, &m.RackName, &m.Tray, &m.TrayType, &m.BMCEndpoint, &m.DPUOf,
 		&m.Source, &m.State, &m.StateJSON, storedTime{t: &m.StateSince}, storedTime{t: &m.CreatedAt}, storedTime{t: &m.UpdatedAt}, &macs)
 	if macs != "" {
 		m.MACs = strings.Split(macs, ",")

@@ -231,3 +231,88 @@ func TestNICoUpdatesAMixedRack(t *testing.T) {
 		t.Errorf("machine state messages seen: %v; want the reprovisioning and the switch's failed upgrade", seen)
 	}
 }
+
+// Target dpu reinstalls a compute tray's DPU through the DPU's own BMC:
+// the site's DPU OS version (the request names none) is installed, the
+// host is powered off, kept off and on again, and the DPU reports the new
+// version; the host went through dpureprovision's states, each message
+// valid NICo, and is ready again. A failed install leaves the host in
+// dpureprovision with its cause, and a second request (overriding the
+// readiness check) finishes it.
+func TestNICoReprovisionsATraysDPU(t *testing.T) {
+	r := startNICoRack(t, fleetOptions{n: 2,
+		edit: func(c *config.Config) {
+			c.Machines[1].DPUOf, c.Machines[1].Rack = c.Machines[0].ID, nil
+			c.NICo.DPU.OSVersion, c.NICo.DPU.BufferTime = "4.9.1", time.Second
+		},
+		tweak: func(i int, c *bmcemu.Config) {
+			if i == 1 {
+				c.ExtraFirmware = map[string]string{"DPU_OS": "4.8.0"}
+			}
+		},
+	})
+	host, dpu := r.machines[0].ID, r.machines[1].ID
+	_, trays := r.nico(http.MethodGet, "/tray", "")
+	if strings.Contains(trays, `"id":"`+dpu+`"`) || !strings.Contains(trays, `"id":"`+host+`"`) {
+		t.Fatalf("the DPU is part of its host's tray, not a tray: %s", trays)
+	}
+	body := `{"siteId":"` + nicoSite + `","filter":{"ids":["` + host + `"]},"targets":["dpu"]}`
+	if code, answer := r.nico(http.MethodPatch, "/tray/firmware", body); code != http.StatusBadRequest || !strings.Contains(answer, "DPU_OS") {
+		t.Errorf("without a DPU_OS image: %d %s", code, answer)
+	}
+	r.upload("DPU_OS", "4.9.1")
+	states := subscribe(t, "tcp://"+strings.TrimPrefix(r.urls.MQTT, "mqtt://"), "NICO/v1/machine/"+host+"/state")
+	// The DPU's BMC fails the first install: the host stays in
+	// dpureprovision with the BMC's words, until it is started again.
+	r.failUpdates(1, "BFB signature rejected")
+	ids := r.patch("/tray/firmware", body)
+	if task := r.ended(ids[0]); len(ids) != 1 || !strings.Contains(task, `"status":"failed"`) || !strings.Contains(task, "BFB signature rejected") {
+		t.Fatalf("a failing DPU install: %v %s", ids, task)
+	}
+	if code, answer := r.nico(http.MethodPatch, "/tray/firmware", body); code != http.StatusBadRequest || !strings.Contains(answer, "dpureprovision") {
+		t.Errorf("a host left in dpureprovision is not ready: %d %s", code, answer)
+	}
+	r.fleet.Farm.BMCs[1].SetFaults(bmcemu.Faults{})
+	ids = r.patch("/tray/firmware", strings.Replace(body, `"targets"`, `"overrideReadinessCheck":true,"targets"`, 1))
+	if len(ids) != 1 {
+		t.Fatalf("task ids %v", ids)
+	}
+	if task := r.ended(ids[0]); !strings.Contains(task, `"status":"succeeded"`) || !strings.Contains(task, `"kind":"dpu-reprovision"`) {
+		t.Fatalf("DPU reprovisioning: %s", task)
+	}
+	if got := r.fleet.Farm.BMCs[1].FirmwareVersion("DPU_OS"); got != "4.9.1" {
+		t.Errorf("the DPU runs %q", got)
+	}
+	var seen []string
+	for more := true; more; {
+		select {
+		case m := <-states:
+			if err := nicoschema.Validate(m.Payload()); err != nil {
+				t.Errorf("%v\n%s", err, m.Payload())
+			}
+			var msg struct {
+				State struct {
+					State string `json:"state"`
+					DPUs  struct {
+						States map[string]json.RawMessage `json:"states"`
+					} `json:"dpu_states"`
+				} `json:"managed_host_state"`
+			}
+			_ = json.Unmarshal(m.Payload(), &msg)
+			step := msg.State.State + " " + string(msg.State.DPUs.States[dpu])
+			if len(seen) == 0 || seen[len(seen)-1] != step {
+				seen = append(seen, step)
+			}
+		case <-time.After(2 * time.Second):
+			more = false
+		}
+	}
+	joined := strings.Join(seen, "\n")
+	t.Logf("the host's states:\n%s", joined)
+	for _, want := range []string{`BMC ended the install Exception: BFB signature rejected"`, `"installingbfb"`, `"waitforinstallcomplete"`, `"completed"`, `"poweringoffhost"`, `"powerdown"`,
+		`"buffertime"`, `"verifyfirmareversions"`, "\nready "} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("the host's states do not show %s:\n%s", want, joined)
+		}
+	}
+}

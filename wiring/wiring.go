@@ -213,7 +213,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 		BMCs: p.bmcs, Health: p.db.Ping})...)
 	mounts = append(mounts, nico.New(nico.Services{Auth: p.auth,
 		Trays: &trays.Service{Machines: fleet, BMCs: p.bmcs, Firmware: p.firmware, SiteID: a.cfg.NICo.SiteID,
-			Parallel: a.cfg.NICo.ParallelUpdates}}))
+			Parallel: a.cfg.NICo.ParallelUpdates, DPUOSVersion: a.cfg.NICo.DPU.OSVersion, DPUBufferTime: a.cfg.NICo.DPU.BufferTime}}))
 	p.web, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Metrics: reg, Ready: a.readiness(p)}, mounts...)
 	if err != nil {
 		return err

@@ -170,6 +170,9 @@ type Machine struct {
 	Profile  string   `yaml:"profile"`
 	Rack     *Rack    `yaml:"rack"`
 	BMC      *BMC     `yaml:"bmc"`
+	// DPUOf makes the machine a DPU of the host it names: NICo's target
+	// dpu reinstalls it through its own BMC.
+	DPUOf string `yaml:"dpu_of,omitempty"`
 }
 
 // NICo configures NICo's REST dialect (tray firmware updates).
@@ -179,6 +182,19 @@ type NICo struct {
 	SiteID string `yaml:"site_id"`
 	// ParallelUpdates bounds how many trays of one batch update at once.
 	ParallelUpdates int `yaml:"parallel_updates"`
+	// DPU is what DPU reprovisioning installs: NICo's request names no
+	// version for it.
+	DPU DPU `yaml:"dpu"`
+}
+
+// DPU is the site's DPU configuration.
+type DPU struct {
+	// OSVersion is the version of the DPU_OS image (the BFB) in the
+	// firmware library that every reprovisioned DPU gets.
+	OSVersion string `yaml:"os_version"`
+	// BufferTime is how long the host stays off after its DPUs were
+	// reinstalled, before it is powered on again.
+	BufferTime time.Duration `yaml:"buffer_time"`
 }
 
 // Rack places a machine in a rack tray.
@@ -287,7 +303,7 @@ func (m Machine) MachineMACs() []domain.MAC {
 
 // Listed is machine m as the model takes it; valid after Validate.
 func (m Machine) Listed() domain.Listed {
-	l := domain.Listed{ID: m.ID, MACs: m.MachineMACs(), MachineInfo: domain.MachineInfo{Hostname: m.Hostname, Profile: m.Profile}}
+	l := domain.Listed{ID: m.ID, MACs: m.MachineMACs(), MachineInfo: domain.MachineInfo{Hostname: m.Hostname, Profile: m.Profile, DPUOf: m.DPUOf}}
 	if m.Rack != nil {
 		l.RackID, l.RackName, l.Tray, l.TrayType = m.Rack.ID, m.Rack.Name, m.Rack.Tray, m.Rack.TrayType
 	}

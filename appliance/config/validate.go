@@ -45,6 +45,9 @@ func (c *Config) validateNICo(v *fieldErrors) {
 	if n := c.NICo.ParallelUpdates; n < 1 || n > 64 {
 		v.add("nico.parallel_updates", fmt.Sprintf("%d is out of range", n), "use 1 to 64 (trays of one batch updated at once)")
 	}
+	if d := c.NICo.DPU.BufferTime; d < 0 || d > time.Hour {
+		v.add("nico.dpu.buffer_time", fmt.Sprintf("%s is out of range", d), "use 0s to 1h (how long a host stays off after its DPUs were reinstalled)")
+	}
 }
 
 var interfaceName = regexp.MustCompile(`^[A-Za-z0-9_.:@-]{1,15}$`)
@@ -255,6 +258,37 @@ func (c *Config) validateMachines(v *fieldErrors) {
 		}
 		c.validateRack(v, at+".rack", m.Rack)
 		c.validateBMC(v, at+".bmc", m.BMC)
+	}
+	c.validateDPUs(v)
+}
+
+// validateDPUs checks that each DPU names a host the inventory lists that
+// is not itself a DPU, and that a DPU, part of its host's tray, is in no
+// rack of its own.
+func (c *Config) validateDPUs(v *fieldErrors) {
+	byID := map[string]Machine{}
+	for _, m := range c.Machines {
+		byID[m.ID] = m
+	}
+	for i, m := range c.Machines {
+		if m.DPUOf == "" {
+			continue
+		}
+		at := fmt.Sprintf("machines[%d].dpu_of", i)
+		host, ok := byID[m.DPUOf]
+		switch {
+		case m.DPUOf == m.ID:
+			v.add(at, "names the machine itself", "give the id of the host the DPU sits in")
+		case !ok:
+			v.add(at, fmt.Sprintf("%q is not a machine of the inventory", m.DPUOf), "give the id of the host the DPU sits in, listed under machines")
+		case host.DPUOf != "":
+			v.add(at, fmt.Sprintf("%q is a DPU itself", m.DPUOf), "give the id of the host the DPU sits in")
+		case host.Rack != nil && host.Rack.TrayType != "" && host.Rack.TrayType != "compute":
+			v.add(at, fmt.Sprintf("%q is a %s tray", m.DPUOf, host.Rack.TrayType), "DPUs sit in compute trays")
+		}
+		if m.Rack != nil {
+			v.add(fmt.Sprintf("machines[%d].rack", i), "is set on a DPU", "a DPU is part of its host's tray: remove its rack")
+		}
 	}
 }
 

@@ -37,6 +37,10 @@ const (
 	EventFirmwareStart EventKind = "firmware-update-started" // an update of the machine's firmware begins
 	EventFirmwareStep  EventKind = "firmware-update-step"    // it moved to another step (Event.Reprovision)
 	EventFirmwareDone  EventKind = "firmware-update-done"    // the new version is reported
+
+	EventDPUStart EventKind = "dpu-reprovision-started" // the host's DPUs are to be reinstalled
+	EventDPUStep  EventKind = "dpu-reprovision-step"    // a DPU moved to another step (Event.DPUStates)
+	EventDPUDone  EventKind = "dpu-reprovision-done"    // every DPU runs its new OS
 )
 
 // Event is one thing that happened to a machine, with the words the
@@ -53,6 +57,8 @@ type Event struct {
 	// known, not installed).
 	Reprovision Reprovision
 	WasReady    bool
+	// For DPU reprovisioning: each DPU's state to enter, by its machine id.
+	DPUStates map[string]Reprovision
 }
 
 // HeartbeatEvent classifies a heartbeat into the event it is for the lifecycle.
@@ -105,16 +111,21 @@ var rules = []rule{
 	{EventStageComplete, []string{StateHostInit, StateValidation}, fixed(Ready())},
 	{EventStageFailed, onboarding, failedByHeartbeat},
 	{EventTimeout, []string{StateHostInit, StateValidation, StateHostReprovision, StateWaitingForCleanup}, timedOut},
-	{EventProvision, []string{StateCreated, StateHostInit, StateValidation, StateReady, StateFailed, StateWaitingForCleanup, StateHostReprovision},
+	{EventProvision, []string{StateCreated, StateHostInit, StateValidation, StateReady, StateFailed, StateWaitingForCleanup, StateHostReprovision, StateDPUReprovision},
 		fixed(HostInit(HostInitWaitingForDiscovery))},
 	{EventFirmwareStart, []string{StateCreated, StateReady, StateFailed, StateHostReprovision}, reprovisioning},
 	{EventFirmwareStep, []string{StateHostReprovision}, reprovisioning},
 	{EventFirmwareDone, []string{StateHostReprovision}, reprovisioned},
+	// A DPU reprovisioning that failed stays in dpureprovision with its
+	// cause until it is started again (or the host is provisioned).
+	{EventDPUStart, []string{StateCreated, StateReady, StateFailed, StateDPUReprovision}, dpuReprovisioning},
+	{EventDPUStep, []string{StateDPUReprovision}, dpuReprovisioning},
+	{EventDPUDone, []string{StateDPUReprovision}, reprovisioned},
 	{EventAssign, []string{StateReady}, fixed(Assigned())},
 	{EventRelease, []string{StateAssigned}, fixed(WaitingForCleanup())},
 	{EventCleaned, []string{StateWaitingForCleanup}, fixed(Ready())},
 	{EventForceDelete, []string{StateCreated, StateHostInit, StateValidation, StateReady, StateAssigned, StateFailed,
-		StateWaitingForCleanup, StateHostReprovision}, fixed(ForceDeletion())},
+		StateWaitingForCleanup, StateHostReprovision, StateDPUReprovision}, fixed(ForceDeletion())},
 }
 
 func fixed(s State) func(Machine, Event, time.Time) State {
@@ -135,6 +146,9 @@ func validating(m Machine, ev Event, _ time.Time) State {
 
 // reprovisioning enters the reprovision state the event names.
 func reprovisioning(_ Machine, ev Event, _ time.Time) State { return HostReprovision(ev.Reprovision) }
+
+// dpuReprovisioning enters dpureprovision with the DPU states the event names.
+func dpuReprovisioning(_ Machine, ev Event, _ time.Time) State { return DPUReprovision(ev.DPUStates) }
 
 // reprovisioned returns a machine whose firmware was updated to ready if
 // it was ready before; a machine that was not installed is known again.

@@ -55,6 +55,15 @@ func TestNext(t *testing.T) {
 			Reprovision: WaitingForFirmwareUpgrade(FirmwareTarget{"bmc", "2.0"}, "t1", now)}, "hostreprovision/waitingforfirmwareupgrade", nil},
 		{"firmware updated", HostReprovision(NewFirmwareReportedWait(FirmwareTarget{"bmc", "2.0"})), Event{Kind: EventFirmwareDone, WasReady: true}, "ready", nil},
 		{"firmware updated on a machine not installed", HostReprovision(NewFirmwareReportedWait(FirmwareTarget{"bmc", "2.0"})), Event{Kind: EventFirmwareDone}, "created", nil},
+		{"DPU reprovisioning of a ready host", Ready(), Event{Kind: EventDPUStart, DPUStates: map[string]Reprovision{"d1": InstallingBFB()}}, "dpureprovision/installdpuos", nil},
+		{"no DPU reprovisioning while installing", validatingInstall, Event{Kind: EventDPUStart, DPUStates: map[string]Reprovision{"d1": InstallingBFB()}}, "", errIllegal},
+		{"no DPU reprovisioning during a firmware update", HostReprovision(CheckingFirmware()), Event{Kind: EventDPUStart}, "", errIllegal},
+		{"DPUs at different steps", DPUReprovision(map[string]Reprovision{"d1": InstallingBFB()}), Event{Kind: EventDPUStep,
+			DPUStates: map[string]Reprovision{"d1": InstalledDPUOS(), "d2": DPUStep(DPUPoweringOffHost)}}, "dpureprovision/installdpuos+poweringoffhost", nil},
+		{"a failed DPU reprovisioning may start again", DPUReprovision(map[string]Reprovision{"d1": DPUInstallationError("x")}), Event{Kind: EventDPUStart,
+			DPUStates: map[string]Reprovision{"d1": InstallingBFB()}}, "dpureprovision/installdpuos", nil},
+		{"DPUs reprovisioned", DPUReprovision(map[string]Reprovision{"d1": DPUStep(DPUVerifyFirmware)}), Event{Kind: EventDPUDone, WasReady: true}, "ready", nil},
+		{"provision a host stuck in DPU reprovisioning", DPUReprovision(map[string]Reprovision{"d1": DPUInstallationError("x")}), Event{Kind: EventProvision}, "hostinit/waitingfordiscovery", nil},
 		{"timeout while reprovisioning", HostReprovision(CheckingFirmware()), Event{Kind: EventTimeout}, "failed/reprovisioning", nil},
 	}
 	for _, tt := range tests {
@@ -120,6 +129,7 @@ func TestStatesRoundTrip(t *testing.T) {
 		Validation(Validating{Completed: 2, Total: 5, Context: "configure", ID: "x"}),
 		Failed("m", FailureCause{"machinevalidation", "boom"}, FailureSource{Area: "mainflow"}, now),
 		Failed("m", FailureCause{"discovery", "boom"}, FailureSource{Name: "scout"}, now),
+		DPUReprovision(map[string]Reprovision{"d1": WaitForInstallComplete("40%", "/redfish/v1/TaskService/Tasks/3"), "d2": DPUStep(DPUBufferTime)}),
 	} {
 		back, err := ParseState(s.JSON())
 		if err != nil || back.JSON() != s.JSON() {

@@ -151,7 +151,7 @@ type Listed struct {
 
 func (m Listed) record() store.Machine {
 	rec := store.Machine{ID: m.ID, Hostname: m.Hostname, Profile: m.Profile, Source: cmp.Or(m.Source, "config"), State: StateCreated, StateJSON: InitialState,
-		RackID: m.RackID, RackName: m.RackName, Tray: m.Tray, TrayType: m.TrayType, BMCEndpoint: m.BMCEndpoint}
+		RackID: m.RackID, RackName: m.RackName, Tray: m.Tray, TrayType: m.TrayType, BMCEndpoint: m.BMCEndpoint, DPUOf: m.DPUOf}
 	for _, mac := range m.MACs {
 		rec.MACs = append(rec.MACs, string(mac))
 	}

@@ -191,11 +191,14 @@ type MachineInfo struct {
 	Tray        int
 	TrayType    string // compute | switch | powershelf
 	BMCEndpoint string
+	// DPUOf is the host a DPU sits in ("" for other machines): NICo's
+	// target dpu reinstalls a host's DPUs.
+	DPUOf string
 }
 
 func machineInfo(m store.Machine) MachineInfo {
 	return MachineInfo{Hostname: m.Hostname, Profile: m.Profile, RackID: m.RackID, RackName: m.RackName, Tray: m.Tray,
-		TrayType: m.TrayType, BMCEndpoint: m.BMCEndpoint}
+		TrayType: m.TrayType, BMCEndpoint: m.BMCEndpoint, DPUOf: m.DPUOf}
 }
 
 // BootMachine is what netboot needs to know of a machine, and what it

@@ -22,6 +22,8 @@ type State struct {
 	CleanupState *SubState `json:"cleanup_state,omitempty"`
 	// hostreprovision: a bare string ("checkingfirmware") or an object.
 	ReprovisionState json.RawMessage `json:"reprovision_state,omitempty"`
+	// dpureprovision: each DPU's reprovision state, by DPU machine id.
+	DPUStates *DPUStates `json:"dpu_states,omitempty"`
 	// failed
 	Details   *FailureDetails `json:"details,omitempty"`
 	MachineID string          `json:"machine_id,omitempty"`
@@ -37,6 +39,7 @@ const (
 	StateReady             = "ready"
 	StateAssigned          = "assigned"
 	StateHostReprovision   = "hostreprovision"
+	StateDPUReprovision    = "dpureprovision"
 	StateWaitingForCleanup = "waitingforcleanup"
 	StateFailed            = "failed"
 	StateForceDeletion     = "forcedeletion"
@@ -199,6 +202,8 @@ func (s State) Label() string {
 		return s.State + "/" + s.Details.Cause.Kind
 	case len(s.ReprovisionState) > 0:
 		return s.State + "/" + Reprovision(s.ReprovisionState).name()
+	case s.DPUStates != nil:
+		return s.State + "/" + s.DPUStates.names()
 	}
 	return s.State
 }

@@ -37,33 +37,45 @@ func admit(self string, group, limit int, members []member) (ok bool, why string
 	return true, ""
 }
 
-// admitted waits until the job's batch lets it start, and stores that it
+// batchKinds are the task kinds a batch is made of: firmware updates and
+// DPU reprovisionings share its turns.
+var batchKinds = []string{TaskKind, DPUTaskKind}
+
+// turn is a batch member waiting for its turn: its task, its origin, and
+// its result's admitted flag (setResult stores the result with it).
+type turn struct {
+	t         *task.Run
+	o         Origin
+	admitted  *bool
+	setResult func()
+}
+
+// waitTurn waits until the task's batch lets it start, and stores that it
 // did; it says false when ctx ended first. Admission is decided under one
-// lock, so that two waiting updates never take the last turn together.
-func (j *job) admitted(ctx context.Context) bool {
-	if j.p.Batch == "" || j.r.Admitted {
+// lock, so that two waiting tasks never take the last turn together.
+func (u *Updater) waitTurn(ctx context.Context, w turn) bool {
+	if w.o.Batch == "" || *w.admitted {
 		return true
 	}
-	u := j.u
 	shown := ""
 	for {
 		u.batchMu.Lock()
-		ok, why, err := u.mayStart(ctx, j)
+		ok, why, err := u.mayStart(ctx, w)
 		if ok {
-			j.r.Admitted = true
-			j.t.SetResult(j.r)
-			err = j.t.Save(ctx)
+			*w.admitted = true
+			w.setResult()
+			err = w.t.Save(ctx)
 		}
 		u.batchMu.Unlock()
 		if err != nil {
-			u.log.Warn("firmware batch: cannot decide", "task_id", j.t.ID, "error", err)
+			u.log.Warn("firmware batch: cannot decide", "task_id", w.t.ID, "error", err)
 		}
 		if ok && err == nil {
 			return true
 		}
 		if why != shown && why != "" {
-			j.t.Status, j.t.Message = task.Running, why
-			_ = j.t.Save(ctx)
+			w.t.Status, w.t.Message = task.Running, why
+			_ = w.t.Save(ctx)
 			shown = why
 		}
 		select {
@@ -74,19 +86,23 @@ func (j *job) admitted(ctx context.Context) bool {
 	}
 }
 
-func (u *Updater) mayStart(ctx context.Context, j *job) (bool, string, error) {
-	tasks, err := u.cfg.Reader.TasksInBatch(ctx, TaskKind, j.p.Batch)
-	if err != nil {
-		return false, "", err
+func (u *Updater) mayStart(ctx context.Context, w turn) (bool, string, error) {
+	var members []member
+	for _, kind := range batchKinds {
+		tasks, err := u.cfg.Reader.TasksInBatch(ctx, kind, w.o.Batch)
+		if err != nil {
+			return false, "", err
+		}
+		for _, t := range tasks {
+			var o Origin
+			var r struct {
+				Admitted bool `json:"admitted"`
+			}
+			_ = json.Unmarshal(t.Params, &o)
+			_ = json.Unmarshal(t.Result, &r)
+			members = append(members, member{ID: t.ID, Group: o.Group, Admitted: r.Admitted, Finished: t.Finished()})
+		}
 	}
-	members := make([]member, 0, len(tasks))
-	for _, t := range tasks {
-		var p params
-		var r result
-		_ = json.Unmarshal(t.Params, &p)
-		_ = json.Unmarshal(t.Result, &r)
-		members = append(members, member{ID: t.ID, Group: p.Group, Admitted: r.Admitted, Finished: t.Finished()})
-	}
-	ok, why := admit(j.t.ID, j.p.Group, j.p.Limit, members)
+	ok, why := admit(w.t.ID, w.o.Group, w.o.Limit, members)
 	return ok, why, nil
 }

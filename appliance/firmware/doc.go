@@ -19,4 +19,13 @@
 // second one). The task's substate is NICo's BmcFirmwareUpgradeSubstate;
 // the machine's lifecycle meanwhile shows hostreprovision in the schema's
 // HostReprovisionState (see domain.Reprovision), and returns to ready.
+//
+// StartDPU reinstalls a host's DPUs (their DPU_OS image, a BFB) through
+// the DPUs' own BMCs as one task of kind DPUTaskKind, then power-cycles the
+// host once for all of them and verifies each DPU's version; the host shows
+// dpureprovision with one ReprovisionState per DPU (see dpu.go).
+//
+// The updates and DPU reprovisionings of one NICo request share a batch:
+// they take turns by group and limit (batch.go), decided from the stored
+// tasks so that the pacing holds across a restart.
 package firmware

@@ -68,19 +68,6 @@ func newWorld(t *testing.T, emu bmcemu.Config) *world {
 	t.Cleanup(imageSrv.Close)
 	w.images = imageSrv.URL + "/firmware/"
 
-	emu.PowerDelay, emu.UpdateDuration = 20*time.Millisecond, 200*time.Millisecond
-	emu.HostMACs = []string{"52:54:00:fa:00:01"}
-	if w.emu, err = bmcemu.New(emu); err != nil {
-		t.Fatal(err)
-	}
-	bmcSrv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "UpdateService.SimpleUpdate") {
-			w.updates.Add(1)
-		}
-		w.emu.ServeHTTP(rw, r)
-	}))
-	t.Cleanup(func() { bmcSrv.Close(); w.emu.Close() })
-
 	sealer, err := bmc.OpenSealer(filepath.Join(w.dir, "secret.key"))
 	if err != nil {
 		t.Fatal(err)
@@ -94,12 +81,35 @@ func newWorld(t *testing.T, emu bmcemu.Config) *world {
 	go func() { w.bmcs.Run(runCtx); close(done) }()
 	w.stopBMC = func() { cancel(); <-done }
 	t.Cleanup(w.stopBMC)
-	st, err := w.bmcs.Register(ctx, bmc.Registration{Endpoint: bmcSrv.URL, Username: "admin", Password: "admin", Source: "api"})
+	w.emu, w.machine = w.addBMC(t, emu, "52:54:00:fa:00:01", &w.updates)
+	return w
+}
+
+// addBMC starts an emulated BMC whose host has mac, registers it, and
+// returns it with the machine it was linked to; updates counts the
+// SimpleUpdate requests it receives.
+func (w *world) addBMC(t *testing.T, emu bmcemu.Config, mac string, updates *atomic.Int64) (*bmcemu.Emulator, string) {
+	t.Helper()
+	emu.PowerDelay, emu.UpdateDuration = 20*time.Millisecond, 200*time.Millisecond
+	emu.HostMACs = []string{mac}
+	e, err := bmcemu.New(emu)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the BMC linked to its host", func() bool { s, _ := w.bmcs.Status(st.ID); w.machine = s.MachineID; return w.machine != "" })
-	return w
+	bmcSrv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "UpdateService.SimpleUpdate") {
+			updates.Add(1)
+		}
+		e.ServeHTTP(rw, r)
+	}))
+	t.Cleanup(func() { bmcSrv.Close(); e.Close() })
+	st, err := w.bmcs.Register(context.Background(), bmc.Registration{Endpoint: bmcSrv.URL, Username: "admin", Password: "admin", Source: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	machine := ""
+	waitFor(t, "the BMC linked to its host", func() bool { s, _ := w.bmcs.Status(st.ID); machine = s.MachineID; return machine != "" })
+	return e, machine
 }
 
 // ready onboards the machine, as a netboot would.
@@ -117,7 +127,7 @@ func (w *world) ready(t *testing.T) {
 func (w *world) updater(poll time.Duration) *Updater {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	engine := task.NewEngine(task.EngineConfig{DB: w.db, Commit: w.commit, Announce: taskRecorder{}, Log: quiet})
-	return NewUpdater(Config{Tasks: engine, Images: w.lib, BMCs: w.bmcs, Machines: w.inv,
+	return NewUpdater(Config{Tasks: engine, Reader: task.Reader{DB: w.db}, Images: w.lib, BMCs: w.bmcs, Machines: w.inv,
 		ImageURL: func(id string) string { return w.images + FileName(id) }, PollEvery: poll, VerifyFor: 5 * time.Second, Log: quiet})
 }
 

@@ -93,13 +93,15 @@ type job struct {
 
 func resume(u *Updater, r *task.Run) (*job, error) {
 	j := &job{u: u, t: r}
-	if err := r.DecodeParams(&j.p); err != nil {
-		return nil, err
+	return j, decodeRun(r, &j.p, &j.r)
+}
+
+// decodeRun reads a task's params and result.
+func decodeRun(r *task.Run, params, result any) error {
+	if err := r.DecodeParams(params); err != nil {
+		return err
 	}
-	if err := r.DecodeResult(&j.r); err != nil {
-		return nil, err
-	}
-	return j, nil
+	return r.DecodeResult(result)
 }
 
 func (j *job) target() domain.FirmwareTarget {
@@ -109,30 +111,37 @@ func (j *job) target() domain.FirmwareTarget {
 // run takes the task from its stored step to its end, or until ctx ends
 // (then it resumes from the stored step later).
 func (j *job) run(ctx context.Context) {
+	runSteps(ctx, j.t, map[string]func(context.Context) error{
+		stepCheck: j.checkOrResume, stepWait: j.wait, stepReboot: j.reset, stepPowerCyle: j.reset,
+	}, j.fail)
+}
+
+// runSteps runs a task's steps, each stored before the next, until the
+// task reaches a step steps lacks (its end) or ctx ends; a step's error
+// fails the task.
+func runSteps(ctx context.Context, t *task.Run, steps map[string]func(context.Context) error, fail func(context.Context, error)) {
 	for ctx.Err() == nil {
-		var err error
-		switch j.t.Step {
-		case stepCheck:
-			switch {
-			case j.r.RedfishTask != "":
-				j.t.Step = stepWait // submitted before a restart: follow it
-				continue
-			case !j.r.SubmittedAt.IsZero():
-				err = j.findSubmitted(ctx)
-			default:
-				err = j.check(ctx)
-			}
-		case stepWait:
-			err = j.wait(ctx)
-		case stepReboot, stepPowerCyle:
-			err = j.reset(ctx)
-		default:
-			return // completed or failed
+		step, ok := steps[t.Step]
+		if !ok {
+			return
 		}
-		if err != nil && ctx.Err() == nil {
-			j.fail(ctx, err)
+		if err := step(ctx); err != nil && ctx.Err() == nil {
+			fail(ctx, err)
 		}
 	}
+}
+
+// checkOrResume submits the update, or, after a restart, follows or finds
+// the one already submitted.
+func (j *job) checkOrResume(ctx context.Context) error {
+	switch {
+	case j.r.RedfishTask != "":
+		j.t.Step = stepWait // submitted before a restart: follow it
+		return nil
+	case !j.r.SubmittedAt.IsZero():
+		return j.findSubmitted(ctx)
+	}
+	return j.check(ctx)
 }
 
 // check compares versions and submits the update.
@@ -180,7 +189,7 @@ func (j *job) findSubmitted(ctx context.Context) error {
 		return err
 	}
 	const clockSkew = 2 * time.Minute // the BMC's clock is not ours
-	uris, err := retried(ctx, j, func() ([]string, error) {
+	uris, err := retried(ctx, j.u.cfg.PollEvery, func() ([]string, error) {
 		return j.u.cfg.BMCs.TasksSince(ctx, j.p.BMCID, j.r.SubmittedAt.Add(-clockSkew))
 	})
 	if err != nil {
@@ -215,7 +224,7 @@ func (j *job) begin(ctx context.Context) error {
 // wait follows the BMC's task to its end, mirroring its progress.
 func (j *job) wait(ctx context.Context) error {
 	for {
-		rt, err := retried(ctx, j, func() (bmc.RedfishTask, error) { return j.u.cfg.BMCs.Task(ctx, j.p.BMCID, j.r.RedfishTask) })
+		rt, err := retried(ctx, j.u.cfg.PollEvery, func() (bmc.RedfishTask, error) { return j.u.cfg.BMCs.Task(ctx, j.p.BMCID, j.r.RedfishTask) })
 		if err != nil {
 			return err
 		}
@@ -300,17 +309,13 @@ func (j *job) reset(ctx context.Context) error {
 
 // version reads the component's version now.
 func (j *job) version(ctx context.Context) (string, error) {
-	fw, err := retried(ctx, j, func() ([]bmc.Firmware, error) { return j.u.cfg.BMCs.Firmware(ctx, j.p.BMCID) })
+	fw, err := retried(ctx, j.u.cfg.PollEvery, func() ([]bmc.Firmware, error) { return j.u.cfg.BMCs.Firmware(ctx, j.p.BMCID) })
 	if err != nil {
 		return "", err
 	}
 	v := versionOf(fw, j.p.Component)
 	if v == "" {
-		ids := make([]string, len(fw))
-		for i, f := range fw {
-			ids[i] = f.ID
-		}
-		return "", fmt.Errorf("the BMC has no firmware component %q (it has %s)", j.p.Component, strings.Join(ids, ", "))
+		return "", fmt.Errorf("the BMC has no firmware component %q (it has %s)", j.p.Component, firmwareNames(fw))
 	}
 	return v, nil
 }
@@ -371,16 +376,16 @@ func (j *job) save(ctx context.Context, msg string) error {
 	return j.t.Save(ctx)
 }
 
-// retried calls a read a few times, PollEvery apart: a BMC that misses
-// one answer does not fail an update.
-func retried[T any](ctx context.Context, j *job, read func() (T, error)) (T, error) {
+// retried calls a read a few times, every apart: a BMC that misses one
+// answer does not fail an update.
+func retried[T any](ctx context.Context, every time.Duration, read func() (T, error)) (T, error) {
 	var v T
 	var err error
 	for range 5 {
 		if v, err = read(); err == nil || ctx.Err() != nil {
 			return v, err
 		}
-		if serr := sleep(ctx, j.u.cfg.PollEvery); serr != nil {
+		if serr := sleep(ctx, every); serr != nil {
 			return v, serr
 		}
 	}

@@ -2,6 +2,7 @@ package firmware
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ type BMCs interface {
 	Task(ctx context.Context, bmcID, uri string) (bmc.RedfishTask, error)
 	Power(ctx context.Context, bmcID string, a bmc.PowerAction) (string, error)
 	ResetBMC(ctx context.Context, bmcID string) error
+	Status(bmcID string) (bmc.Status, error)
 	TasksSince(ctx context.Context, bmcID string, since time.Time) ([]string, error)
 }
 
@@ -75,6 +77,7 @@ func NewUpdater(cfg Config) *Updater {
 	}
 	u := &Updater{cfg: cfg, log: cfg.Log}
 	cfg.Tasks.Register(task.Kind{Name: TaskKind, Run: u.run, Locks: locks, Cancelled: u.cancelled})
+	cfg.Tasks.Register(task.Kind{Name: DPUTaskKind, Run: u.runDPU, Locks: dpuLocks, Cancelled: u.cancelledDPU})
 	return u
 }
 
@@ -99,8 +102,7 @@ func (u *Updater) StartFor(ctx context.Context, machineID, imageID string, o Ori
 	if err := u.cfg.Machines.Check(machineID, domain.Event{Kind: domain.EventFirmwareStart}); err != nil && !errors.Is(err, domain.ErrNoChange) {
 		return task.Task{}, fmt.Errorf("firmware update of %s: %w", machineID, err)
 	}
-	st, _ := u.cfg.Machines.State(machineID)
-	p := params{MachineID: machineID, BMCID: b.ID, WasReady: st.State == domain.StateReady, ImageID: im.ID, Component: im.Component, Version: im.Version,
+	p := params{MachineID: machineID, BMCID: b.ID, WasReady: u.wasReady(ctx, machineID), ImageID: im.ID, Component: im.Component, Version: im.Version,
 		FirmwareType: domain.FirmwareComponentType(im.Component), ImageURI: u.cfg.ImageURL(im.ID), Origin: o}
 	t, err := u.cfg.Tasks.Submit(ctx, task.New{Kind: TaskKind, MachineID: machineID, Step: stepCheck,
 		Message: fmt.Sprintf("update %s to %s with image %s", im.Component, im.Version, im.ID[:12]),
@@ -113,6 +115,35 @@ func (u *Updater) StartFor(ctx context.Context, machineID, imageID string, o Ori
 	u.log.Info("firmware update queued", "task_id", t.ID, "machine_id", machineID, "bmc_id", b.ID,
 		"component", im.Component, "version", im.Version)
 	return t, nil
+}
+
+// wasReady says whether a machine returns to ready when its reprovisioning
+// ends: it is ready now, or it is still in the reprovisioning a task began
+// from ready (a second attempt after a failure keeps the first one's word).
+func (u *Updater) wasReady(ctx context.Context, machineID string) bool {
+	st, _ := u.cfg.Machines.State(machineID)
+	switch st.State {
+	case domain.StateReady:
+		return true
+	case domain.StateHostReprovision, domain.StateDPUReprovision:
+	default:
+		return false
+	}
+	tasks, err := u.cfg.Reader.Tasks(ctx, machineID, 50)
+	if err != nil {
+		u.log.Warn("cannot tell whether the machine was ready before its reprovisioning", "machine_id", machineID, "error", err)
+		return false
+	}
+	for _, t := range tasks {
+		if t.Kind == TaskKind || t.Kind == DPUTaskKind {
+			var p struct {
+				WasReady bool `json:"was_ready"`
+			}
+			_ = json.Unmarshal(t.Params, &p)
+			return p.WasReady
+		}
+	}
+	return false
 }
 
 // locks are what an update drives: the machine and its BMC.
@@ -131,7 +162,7 @@ func (u *Updater) run(ctx context.Context, r *task.Run) {
 		u.log.Error("firmware update cannot resume", "task_id", r.ID, "error", err)
 		return
 	}
-	if !j.admitted(ctx) {
+	if !u.waitTurn(ctx, turn{t: r, o: j.p.Origin, admitted: &j.r.Admitted, setResult: func() { r.SetResult(j.r) }}) {
 		return // stopping: it waits again when resumed
 	}
 	j.run(ctx)

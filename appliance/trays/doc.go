@@ -7,5 +7,7 @@
 // through which its firmware inventory is read and updated. A Request is
 // checked by NICo's rules (Check) before anything is selected; a valid one
 // selects trays (Select) and becomes one firmware update per tray and
-// target, each a task of the firmware updater.
+// target, each a task of the firmware updater. A DPU is a machine that
+// names its host (dpu_of): part of its host's tray, it is reinstalled by the
+// target dpu, one DPU reprovisioning per host.
 package trays

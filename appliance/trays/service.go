@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -24,6 +25,7 @@ type BMCs interface {
 type Firmware interface {
 	Images(ctx context.Context) ([]firmware.Image, error)
 	StartFor(ctx context.Context, machineID, imageID string, o firmware.Origin) (task.Task, error)
+	StartDPU(ctx context.Context, d firmware.DPUReprovision) (task.Task, error)
 }
 
 // Service lists the site's trays and updates their firmware.
@@ -36,6 +38,11 @@ type Service struct {
 	// Parallel is how many updates of one request run at once
 	// (nico.parallel_updates); 0: no limit.
 	Parallel int
+	// DPUOSVersion is the DPU_OS image version target dpu installs
+	// (nico.dpu.os_version); "" refuses dpu. DPUBufferTime is how long the
+	// host stays off after (nico.dpu.buffer_time).
+	DPUOSVersion  string
+	DPUBufferTime time.Duration
 }
 
 // ErrUnsupported: a valid request this box cannot carry out.
@@ -53,12 +60,20 @@ func (s *Service) Trays(ctx context.Context) ([]Tray, error) {
 	if err != nil {
 		return nil, err
 	}
+	dpus := map[string][]string{}
+	for _, m := range machines {
+		if m.DPUOf != "" {
+			dpus[m.DPUOf] = append(dpus[m.DPUOf], m.ID)
+		}
+	}
 	var out []Tray
 	for _, m := range machines {
-		if m.RackID == "" && m.RackName == "" {
-			continue // not in a rack: not a tray
+		if m.RackID == "" && m.RackName == "" || m.DPUOf != "" {
+			continue // not in a rack, or part of its host's tray: not a tray
 		}
-		out = append(out, trayOf(m, byMachine[m.ID]))
+		t := trayOf(m, byMachine[m.ID])
+		t.DPUs = dpus[m.ID]
+		out = append(out, t)
 	}
 	return Select(Filter{}, out), nil
 }
@@ -116,7 +131,7 @@ func (s *Service) Update(ctx context.Context, r Request) ([]string, error) {
 	}
 	chosen := make([]string, len(updates))
 	for i, u := range updates {
-		if chosen[i], err = s.check(u, r, images, statuses[u.Tray.ComponentID]); err != nil {
+		if chosen[i], err = s.check(u, r, images, statuses); err != nil {
 			return nil, err
 		}
 	}
@@ -124,7 +139,13 @@ func (s *Service) Update(ctx context.Context, r Request) ([]string, error) {
 	batch := uuid.NewString()
 	for i, u := range updates {
 		origin := firmware.Origin{RuleID: r.RuleID, Batch: batch, Group: slices.Index(Types, u.Tray.Type), Limit: s.Parallel}
-		t, err := s.Firmware.StartFor(ctx, u.Tray.ID, chosen[i], origin)
+		var t task.Task
+		if u.Target == DPU {
+			t, err = s.Firmware.StartDPU(ctx, firmware.DPUReprovision{HostID: u.Tray.ID, DPUIDs: u.Tray.DPUs, ImageID: chosen[i],
+				BufferTime: s.DPUBufferTime, Origin: origin})
+		} else {
+			t, err = s.Firmware.StartFor(ctx, u.Tray.ID, chosen[i], origin)
+		}
 		if err != nil {
 			return ids, fmt.Errorf("tray %s, target %s (after %d updates started): %w", u.Tray.ID, u.Target, len(ids), err)
 		}
@@ -146,17 +167,17 @@ func (s *Service) checkSite(id string) error {
 }
 
 // check says which image updates u, or why it cannot be updated.
-func (s *Service) check(u Update, r Request, images []firmware.Image, b bmc.Status) (string, error) {
-	if u.Target == DPU {
-		return "", fmt.Errorf("tray %s: DPU reprovisioning (target dpu): %w", u.Tray.ID, ErrUnsupported)
-	}
+func (s *Service) check(u Update, r Request, images []firmware.Image, statuses map[string]bmc.Status) (string, error) {
+	b := statuses[u.Tray.ComponentID]
 	if !u.Tray.Ready && !r.OverrideReadinessCheck {
 		return "", ruleError("overrideReadinessCheck", "tray %s is not ready: %s (set overrideReadinessCheck to proceed)", u.Tray.ID, u.Tray.NotReady)
 	}
 	if u.Tray.ComponentID == "" {
 		return "", ruleError("filter", "tray %s has no BMC to update its firmware through", u.Tray.ID)
 	}
-	version := r.version()
+	if u.Target == DPU {
+		return s.checkDPUs(u, r, images, statuses)
+	}
 	component := ""
 	for _, f := range b.Inventory.Firmware {
 		if strings.EqualFold(f.ID, u.Target) {
@@ -166,7 +187,38 @@ func (s *Service) check(u Update, r Request, images []firmware.Image, b bmc.Stat
 	if component == "" {
 		return "", ruleError("targets", "tray %s's BMC reports no %s firmware (its inventory: %s)", u.Tray.ID, u.Target, firmwareIDs(b))
 	}
-	// Without a version, the newest image of the component: the bundle.
+	return newestImage(images, component, r.version())
+}
+
+// checkDPUs says which image reprovisions a compute tray's DPUs (the site's
+// DPU OS version: NICo's request names none), or why they cannot be.
+func (s *Service) checkDPUs(u Update, r Request, images []firmware.Image, statuses map[string]bmc.Status) (string, error) {
+	if s.DPUOSVersion == "" {
+		return "", fmt.Errorf("tray %s: DPU reprovisioning (target dpu) needs the site's DPU OS version, nico.dpu.os_version: %w", u.Tray.ID, ErrUnsupported)
+	}
+	if len(u.Tray.DPUs) == 0 {
+		return "", ruleError("targets", "tray %s has no DPU: list its DPUs in the inventory (a machine with dpu_of: %s and its own bmc)", u.Tray.ID, u.Tray.ID)
+	}
+	for _, id := range u.Tray.DPUs {
+		var b bmc.Status
+		for _, st := range statuses {
+			if st.MachineID == id {
+				b = st
+			}
+		}
+		switch {
+		case b.ID == "":
+			return "", ruleError("targets", "DPU %s of tray %s has no BMC to install its operating system through", id, u.Tray.ID)
+		case !b.Reachable && !r.OverrideReadinessCheck:
+			return "", ruleError("overrideReadinessCheck", "DPU %s of tray %s is not ready: its BMC did not answer its last poll (set overrideReadinessCheck to proceed)", id, u.Tray.ID)
+		}
+	}
+	return newestImage(images, firmware.DPUComponent, s.DPUOSVersion)
+}
+
+// newestImage is the newest image of the component at version; without a
+// version, the newest of the component (the bundle).
+func newestImage(images []firmware.Image, component, version string) (string, error) {
 	var best *firmware.Image
 	for i, im := range images {
 		if strings.EqualFold(im.Component, component) && (version == "" || im.Version == version) &&

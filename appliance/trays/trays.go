@@ -156,6 +156,8 @@ type Tray struct {
 	BMCs            []string
 	RackID          string
 	RackName        string
+	// DPUs are the machine ids of the DPUs the inventory puts in it.
+	DPUs []string
 	// Ready: its lifecycle is ready and its BMC answered its last poll.
 	Ready    bool
 	NotReady string // why not, when not

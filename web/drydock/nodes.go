@@ -19,6 +19,7 @@ var StatusNames = map[string]string{
 	domain.StateReady:             "Deployed",
 	domain.StateAssigned:          "Deployed",
 	domain.StateHostReprovision:   "Deploying",
+	domain.StateDPUReprovision:    "Deploying",
 	domain.StateWaitingForCleanup: "Releasing",
 	domain.StateFailed:            "Failed deployment",
 	domain.StateForceDeletion:     "Releasing",

@@ -29,6 +29,7 @@ type machineJSON struct {
 	Profile    string          `json:"profile,omitempty"`
 	Rack       *rackJSON       `json:"rack,omitempty"`
 	BMC        string          `json:"bmc_endpoint,omitempty"`
+	DPUOf      string          `json:"dpu_of,omitempty"`
 	Source     string          `json:"source"`
 	State      json.RawMessage `json:"managed_host_state"`
 	StateSince time.Time       `json:"state_since"`
@@ -60,7 +61,7 @@ func toTransitionJSON(t domain.Transition) transitionJSON {
 }
 
 func toMachineJSON(m domain.MachineRecord) machineJSON {
-	out := machineJSON{ID: m.ID, MACs: make([]string, len(m.MACs)), Hostname: m.Hostname, Profile: m.Profile, BMC: m.BMCEndpoint,
+	out := machineJSON{ID: m.ID, MACs: make([]string, len(m.MACs)), Hostname: m.Hostname, Profile: m.Profile, BMC: m.BMCEndpoint, DPUOf: m.DPUOf,
 		Source: m.Source, State: m.State, StateSince: m.StateSince, CreatedAt: m.CreatedAt,
 		IP: m.IP, LastHeartbeat: m.LastHeartbeat, Power: m.Power}
 	for i, mac := range m.MACs {

@@ -74,6 +74,10 @@ func (f *fleet) StartFor(_ context.Context, machineID, imageID string, o firmwar
 	return task.Task{ID: fmt.Sprintf("t%d", len(f.started))}, nil
 }
 
+func (f *fleet) StartDPU(_ context.Context, d firmware.DPUReprovision) (task.Task, error) {
+	return f.StartFor(context.Background(), d.HostID, d.ImageID, d.Origin)
+}
+
 func serve(t *testing.T, siteID string) (string, *fleet, map[string]string) {
 	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -202,7 +206,7 @@ func TestFirmwareUpdates(t *testing.T) {
 		{"rack-level and component-level", "tray", `{"siteId":"` + site + `","filter":{"rackId":"r1","ids":["c1"]}}`, 400, `cannot be combined`, ""},
 		{"targets without version", "tray", `{"siteId":"` + site + `","targets":["bmc"]}`, 400, `"data":{"field":"version"}`, ""},
 		{"an unknown field", "tray", `{"siteId":"` + site + `","filters":{}}`, 400, `unknown field`, ""},
-		{"dpu is not done here yet", "tray", `{"siteId":"` + site + `","filter":{"ids":["c1"]},"targets":["dpu"]}`, 400, `not supported by this box`, ""},
+		{"dpu without the site's DPU OS version", "tray", `{"siteId":"` + site + `","filter":{"ids":["c1"]},"targets":["dpu"]}`, 400, `nico.dpu.os_version`, ""},
 		{"a rack update names a rack", "rack", `{"siteId":"` + site + `","filter":{"ids":["c1"]}}`, 400, `names its rack`, ""},
 		{"nothing selected", "tray", `{"siteId":"` + site + `","filter":{"rackName":"Rack 9"}}`, 400, `selects no tray`, ""},
 	} {

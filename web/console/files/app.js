@@ -194,7 +194,7 @@ $('#logout').addEventListener('click', async () => {
 
 // ---------- overview ----------
 
-const states = ['created', 'hostinit', 'validation', 'ready', 'assigned', 'hostreprovision', 'waitingforcleanup', 'failed', 'forcedeletion'];
+const states = ['created', 'hostinit', 'validation', 'ready', 'assigned', 'hostreprovision', 'dpureprovision', 'waitingforcleanup', 'failed', 'forcedeletion'];
 
 function overviewView() {
   main.innerHTML = '<h1>Overview</h1><div id="ov">Loading…</div>';
@@ -454,6 +454,7 @@ function bmcsView() {
 // Drydock's.
 function kindName(kind) {
   const m = /^deploy\/([a-z_]+)(\/node)?$/.exec(kind);
+  if (kind === 'dpu-reprovision') return 'DPU reprovisioning';
   return m ? `Drydock ${m[1]}${m[2] ? ' (node)' : ''}` : kind;
 }
 
@@ -488,7 +489,7 @@ function batchPanels(tasks) {
     return `<section class="panel batch" data-batch="${esc(id)}"><h2>Firmware batch <span class="mono">${esc(id.slice(0, 8))}</span>
       <span class="muted">${count('done')} done, ${count('updating')} updating, ${count('waiting')} waiting, ${count('failed')} failed</span></h2>
       <ol class="trays">${trays.map((t) => `<li><a href="#/machines/${encodeURIComponent(t.machine_id)}">${esc(t.machine_id)}</a>
-        ${esc(t.params.component || '')} ${badge(phase(t), `${phase(t)} ${tone[phase(t)]}`)} <span class="muted">${esc(t.message)}</span></li>`).join('')}</ol></section>`;
+        ${esc(t.params.component || (t.kind === 'dpu-reprovision' ? 'DPUs' : ''))} ${badge(phase(t), `${phase(t)} ${tone[phase(t)]}`)} <span class="muted">${esc(t.message)}</span></li>`).join('')}</ol></section>`;
   }).join('');
 }
 
