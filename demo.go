@@ -75,6 +75,7 @@ the data directory unless --keep-data.`,
 	f.IntVar(&ports.WebSocket, "mqtt-ws-port", ports.WebSocket, "MQTT over WebSocket port (0: off)")
 	f.IntVar(&ports.TFTP, "tftp-port", ports.TFTP, "TFTP port")
 	f.IntVar(&ports.DHCP, "dhcp-port", ports.DHCP, "DHCP port for the simulated fleet (0: no DHCP, no fleet boot)")
+	f.IntVar(&ports.USM, "usm-port", ports.USM, "StarlingX USM API port (0: off)")
 	f.DurationVar(&interval, "boot-interval", 500*time.Millisecond, "time between two simulated machines powering on")
 	f.DurationVar(&stageDelay, "stage-delay", 400*time.Millisecond, "time each simulated installer spends per onboarding stage")
 	return cmd
@@ -88,7 +89,7 @@ func inDemoTerms(err error) error {
 		return err
 	}
 	flag, ok := map[string]string{"mqtt.websocket_port": "--mqtt-ws-port", "mqtt.port": "--mqtt-port",
-		"http.port": "--http-port", "tftp.port": "--tftp-port", "dhcp.port": "--dhcp-port"}[taken.Field]
+		"http.port": "--http-port", "tftp.port": "--tftp-port", "dhcp.port": "--dhcp-port", "usm.port": "--usm-port"}[taken.Field]
 	if !ok {
 		return err
 	}

@@ -111,7 +111,7 @@ func TestDemoOnATakenPortNamesTheFlag(t *testing.T) {
 	port := strconv.Itoa(taken.Addr().(*net.TCPAddr).Port)
 	free := func(network string) string { return strconv.Itoa(testbed.FreePort(t, network)) }
 	_, stderr, failed := run(t, "demo", "--machines", "1", "--mqtt-port", port, "--http-port", free("tcp"), "--mqtt-ws-port", free("tcp"),
-		"--tftp-port", free("udp"), "--dhcp-port", "0")
+		"--tftp-port", free("udp"), "--dhcp-port", "0", "--usm-port", free("tcp"))
 	if !failed || !strings.Contains(stderr, "change --mqtt-port") || strings.Contains(stderr, "mqtt.port") {
 		t.Fatalf("failed %v, said:\n%s", failed, stderr)
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -22,9 +23,11 @@ import (
 // Config says where the HTTP server listens and what it answers besides
 // its mounts: probes and metrics.
 type Config struct {
-	Addr   netip.Addr
-	Port   int
-	Logger *slog.Logger
+	Addr netip.Addr
+	Port int
+	// PortField names the port's setting in errors (default http.port).
+	PortField string
+	Logger    *slog.Logger
 	// Metrics is where request metrics are registered and what /metrics serves.
 	Metrics *prometheus.Registry
 	// Ready answers /readyz: nil means ready, an error says what is not.
@@ -57,7 +60,7 @@ func New(cfg Config, mounts ...Mount) (*Server, error) {
 	hostPort := net.JoinHostPort(cfg.Addr.String(), strconv.Itoa(cfg.Port))
 	ln, err := net.Listen("tcp", hostPort)
 	if err != nil {
-		return nil, &config.ListenError{Field: "http.port", Addr: hostPort, Err: err, Peer: "program"}
+		return nil, &config.ListenError{Field: cmp.Or(cfg.PortField, "http.port"), Addr: hostPort, Err: err, Peer: "program"}
 	}
 	s := &Server{ln: ln, log: cfg.Logger, done: make(chan struct{})}
 	s.app = fiber.New(fiber.Config{

@@ -60,13 +60,8 @@ data:
 	if code, body := testkit.Request(t, http.MethodPut, urls.HTTP+"/api/v1/designs/one", testUser, testPassword, design); code != 200 {
 		t.Fatalf("upload: %d %s", code, body)
 	}
-	code, body := testkit.Request(t, http.MethodPost, urls.HTTP+"/api/v1/login", "", "", `{"username":"`+testUser+`","password":"`+testPassword+`"}`)
-	var login struct{ Token string }
-	if err := json.Unmarshal([]byte(body), &login); code != 200 || err != nil {
-		t.Fatalf("login: %d %s", code, body)
-	}
 	req, _ := http.NewRequest(http.MethodPost, urls.HTTP+"/api/v1.0/tasks", strings.NewReader(`{"action":"deploy_nodes","design_ref":"slipway:one"}`))
-	req.Header.Set("X-Auth-Token", login.Token)
+	req.Header.Set("X-Auth-Token", loginToken(t, urls.HTTP))
 	req.Header.Set("Content-Type", "application/json")
 	if code, body := testkit.Do(t, req); code != 201 {
 		t.Fatalf("deploy_nodes: %d %s", code, body)

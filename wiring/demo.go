@@ -10,11 +10,12 @@ import (
 // DemoPorts are the unprivileged ports the demo listens on, on 127.0.0.1.
 type DemoPorts struct {
 	HTTP, MQTT, WebSocket, TFTP, DHCP int
+	USM                               int // 0: off
 }
 
 // DefaultDemoPorts keep clear of the well-known ports, so the demo needs no root.
 func DefaultDemoPorts() DemoPorts {
-	return DemoPorts{HTTP: 8080, MQTT: 1883, WebSocket: 8083, TFTP: 6969, DHCP: 6767}
+	return DemoPorts{HTTP: 8080, MQTT: 1883, WebSocket: 8083, TFTP: 6969, DHCP: 6767, USM: 5497}
 }
 
 // DemoProfile is the boot profile the demo's machines use.
@@ -45,6 +46,7 @@ func DemoConfig(dataDir string, ports DemoPorts, inv DemoInventory, cmdline stri
 	cfg.MQTT.Port = ports.MQTT
 	cfg.MQTT.WebSocketPort = ports.WebSocket
 	cfg.TFTP.Port = ports.TFTP
+	cfg.USM.Port = ports.USM
 	cfg.DHCP.Mode = "off"
 	if ports.DHCP != 0 {
 		cfg.DHCP.Mode, cfg.DHCP.Port = "full", ports.DHCP

@@ -122,14 +122,10 @@ func TestDrydockDeploysASite(t *testing.T) {
 		t.Fatalf("upload: %d %s", code, body)
 	}
 	golden["http-design-put"] = body
-	code, body = testkit.Request(t, http.MethodPost, urls.HTTP+"/api/v1/login", "", "", `{"username":"`+testUser+`","password":"`+testPassword+`"}`)
-	var login struct{ Token string }
-	if err := json.Unmarshal([]byte(body), &login); code != 200 || err != nil || login.Token == "" {
-		t.Fatalf("login: %d %s", code, body)
-	}
+	token := loginToken(t, urls.HTTP)
 	drydock := func(method, path, body string) (int, string) {
 		req, _ := http.NewRequest(method, urls.HTTP+"/api/v1.0"+path, strings.NewReader(body))
-		req.Header.Set("X-Auth-Token", login.Token)
+		req.Header.Set("X-Auth-Token", token)
 		req.Header.Set("Content-Type", "application/json")
 		return testkit.Do(t, req)
 	}

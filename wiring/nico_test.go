@@ -60,12 +60,7 @@ func startNICoRack(t *testing.T, o fleetOptions) *nicoRack {
 			return strings.Contains(body, `"state":"ready"`)
 		})
 	}
-	_, body := r.api(http.MethodPost, "/api/v1/login", `{"username":"`+testUser+`","password":"`+testPassword+`"}`)
-	var login struct{ Token string }
-	if err := json.Unmarshal([]byte(body), &login); err != nil {
-		t.Fatal(err)
-	}
-	r.token = login.Token
+	r.token = loginToken(t, urls.HTTP)
 	return r
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/appliance/firmware"
 	"github.com/slipway/slipway/appliance/outbox"
+	"github.com/slipway/slipway/appliance/release"
 	"github.com/slipway/slipway/appliance/task"
 	"github.com/slipway/slipway/appliance/trays"
 	"github.com/slipway/slipway/broker"
@@ -57,6 +58,7 @@ type URLs struct {
 	HTTP      string // http://10.88.0.1:80
 	MQTT      string // mqtt://10.88.0.1:1883
 	WebSocket string // ws://10.88.0.1:8083/mqtt, empty when disabled
+	USM       string // http://10.88.0.1:5497, empty when disabled
 }
 
 // Appliance is one running Slipway.
@@ -103,6 +105,8 @@ type parts struct {
 	designsRoot  *os.Root
 	designs      *design.Library
 	deploy       *deploy.Service
+	releases     *release.Library
+	usm          *web.Server    // USM's API, on its own port
 	loops        sync.WaitGroup // every serve loop
 	errs         chan error     // the first part that stops on its own reports here
 	log          *slog.Logger
@@ -195,6 +199,9 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	if err := a.startDeploy(p, serverURL); err != nil {
 		return err
 	}
+	if err := a.startReleases(p, lanIP); err != nil {
+		return err
+	}
 	if p.bootcfg, err = bootcfg.New(p.inventory, bootProfiles(a.cfg), a.cfg.DefaultProfile, lanIP, a.cfg.HTTP.Port); err != nil {
 		return err
 	}
@@ -242,6 +249,9 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 		return context.Cause(ctx)
 	}
 	p.serve("http", p.web.Serve)
+	if p.usm != nil {
+		p.serve("usm", p.usm.Serve)
+	}
 	return a.startNetboot(ctx, p, reg)
 }
 
@@ -283,10 +293,12 @@ func (a *Appliance) stop(p *parts) error {
 	if p.tftp != nil {
 		p.tftp.Shutdown()
 	}
-	if p.web != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.HTTP.ShutdownGrace)
-		errs = append(errs, p.web.Shutdown(ctx))
-		cancel()
+	for _, srv := range []*web.Server{p.web, p.usm} {
+		if srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), a.cfg.HTTP.ShutdownGrace)
+			errs = append(errs, srv.Shutdown(ctx))
+			cancel()
+		}
 	}
 	// The relay may be publishing: let it finish before the broker goes.
 	p.loops.Wait()
@@ -379,7 +391,10 @@ func (a *Appliance) announce(p *parts) {
 	if addrs := p.broker.Addrs(); len(addrs) > 1 {
 		urls.WebSocket = "ws://" + addrs[1].String() + "/mqtt"
 	}
-	a.log.Info("slipway ready", "lan", a.cfg.LAN.Interface, "http", urls.HTTP, "mqtt", urls.MQTT, "mqtt_ws", urls.WebSocket)
+	if p.usm != nil {
+		urls.USM = "http://" + p.usm.Addr().String()
+	}
+	a.log.Info("slipway ready", "lan", a.cfg.LAN.Interface, "http", urls.HTTP, "mqtt", urls.MQTT, "mqtt_ws", urls.WebSocket, "usm", urls.USM)
 	if a.opts.OnReady != nil {
 		a.opts.OnReady(urls)
 	}

@@ -32,7 +32,7 @@ func testConfig(t *testing.T, dataDir string, machines ...config.Machine) *confi
 
 func testPorts(t *testing.T) DemoPorts {
 	return DemoPorts{HTTP: testbed.FreePort(t, "tcp"), MQTT: testbed.FreePort(t, "tcp"), WebSocket: testbed.FreePort(t, "tcp"),
-		TFTP: testbed.FreePort(t, "udp"), DHCP: testbed.FreePort(t, "udp")}
+		TFTP: testbed.FreePort(t, "udp"), DHCP: testbed.FreePort(t, "udp"), USM: testbed.FreePort(t, "tcp")}
 }
 
 // The API user every test config has unless it names its own.
@@ -55,6 +55,17 @@ func testConfigWith(t *testing.T, dataDir string, inv DemoInventory) *config.Con
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// loginToken logs the test user in and returns its session token.
+func loginToken(t *testing.T, httpURL string) string {
+	t.Helper()
+	code, body := testkit.Request(t, http.MethodPost, httpURL+"/api/v1/login", "", "", `{"username":"`+testUser+`","password":"`+testPassword+`"}`)
+	var login struct{ Token string }
+	if err := json.Unmarshal([]byte(body), &login); code != 200 || err != nil || login.Token == "" {
+		t.Fatalf("login: %d %s", code, body)
+	}
+	return login.Token
 }
 
 // runUntilReady starts the appliance and returns its URLs and a stop

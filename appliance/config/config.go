@@ -32,6 +32,8 @@ type Config struct {
 	Users []User     `yaml:"users"`
 	// NICo is what NICo's REST dialect needs of this box.
 	NICo NICo `yaml:"nico"`
+	// USM is StarlingX USM's dialect: OS releases and their deploy.
+	USM USM `yaml:"usm"`
 
 	// Filled by Validate from the fields above, so that no caller parses twice.
 	lanPrefix netip.Prefix
@@ -187,6 +189,17 @@ type NICo struct {
 	DPU DPU `yaml:"dpu"`
 }
 
+// USM configures StarlingX USM's API (OS releases) on a port of its own.
+type USM struct {
+	// Port is the API's TCP port (5497, StarlingX's HAProxy port); 0: off.
+	Port int `yaml:"port"`
+	// TrustedKeys are OpenPGP public key files (gpg --export --armor): a
+	// release must carry a detached signature by one of them.
+	TrustedKeys []string `yaml:"trusted_keys"`
+	// MaxUploadMiB bounds one uploaded file.
+	MaxUploadMiB int64 `yaml:"max_upload_mib"`
+}
+
 // DPU is the site's DPU configuration.
 type DPU struct {
 	// OSVersion is the version of the DPU_OS image (the BFB) in the
@@ -271,6 +284,13 @@ func (c *Config) SessionKeyFile() string { return c.DataDir + "/session.key" }
 
 // SecretKeyFile is the key BMC passwords are sealed with in the database.
 func (c *Config) SecretKeyFile() string { return c.DataDir + "/secret.key" }
+
+// ReleasesDir holds the OS releases, under the assets the hosts fetch.
+func (c *Config) ReleasesDir() string { return c.AssetsDir() + "/releases" }
+
+// ReleaseStagingDir holds release uploads being checked: not served, on the
+// same file system as ReleasesDir.
+func (c *Config) ReleaseStagingDir() string { return c.DataDir + "/.incoming-releases" }
 
 // AssetsDir holds kernels, initrds and images served under /assets/.
 func (c *Config) AssetsDir() string { return c.DataDir + "/assets" }

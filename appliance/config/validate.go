@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"os"
 	"path"
 	"regexp"
 	"slices"
@@ -33,7 +34,19 @@ func (c *Config) Validate() error {
 	c.validateMQTTUsers(v)
 	c.validateLifecycle(v)
 	c.validateNICo(v)
+	c.validateUSM(v)
 	return v.err()
+}
+
+func (c *Config) validateUSM(v *fieldErrors) {
+	for i, f := range c.USM.TrustedKeys {
+		if st, err := os.Stat(f); err != nil || !st.Mode().IsRegular() {
+			v.add(fmt.Sprintf("usm.trusted_keys[%d]", i), fmt.Sprintf("%q is not a readable file", f), "export the release signer's public key with gpg --export --armor KEYID > signer.asc and name that file")
+		}
+	}
+	if n := c.USM.MaxUploadMiB; n < 1 || n > 1<<20 {
+		v.add("usm.max_upload_mib", fmt.Sprintf("%d is out of range", n), "use 1 to 1048576 (MiB per uploaded file)")
+	}
 }
 
 func (c *Config) validateNICo(v *fieldErrors) {
@@ -105,12 +118,13 @@ func (c *Config) validatePorts(v *fieldErrors) {
 	port(v, "mqtt.port", c.MQTT.Port, false)
 	port(v, "mqtt.websocket_port", c.MQTT.WebSocketPort, true)
 	port(v, "dhcp.port", c.DHCP.Port, false)
+	port(v, "usm.port", c.USM.Port, true)
 	// TCP listeners share the LAN IP, so their ports must differ.
 	tcp := map[int]string{}
 	for _, p := range []struct {
 		field string
 		port  int
-	}{{"http.port", c.HTTP.Port}, {"mqtt.port", c.MQTT.Port}, {"mqtt.websocket_port", c.MQTT.WebSocketPort}} {
+	}{{"http.port", c.HTTP.Port}, {"mqtt.port", c.MQTT.Port}, {"mqtt.websocket_port", c.MQTT.WebSocketPort}, {"usm.port", c.USM.Port}} {
 		if p.port == 0 {
 			continue
 		}

@@ -204,7 +204,7 @@ func startDemo(t *testing.T, n int) string {
 	cmd := exec.Command(slipwayBinary, "demo", "--machines", strconv.Itoa(n), "--stage-delay", "600ms", "--boot-interval", "1500ms",
 		"--http-port", strconv.Itoa(httpPort), "--mqtt-port", strconv.Itoa(testbed.FreePort(t, "tcp")),
 		"--mqtt-ws-port", strconv.Itoa(testbed.FreePort(t, "tcp")), "--tftp-port", strconv.Itoa(testbed.FreePort(t, "udp")),
-		"--dhcp-port", strconv.Itoa(testbed.FreePort(t, "udp")))
+		"--dhcp-port", strconv.Itoa(testbed.FreePort(t, "udp")), "--usm-port", strconv.Itoa(testbed.FreePort(t, "tcp")))
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

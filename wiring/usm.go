@@ -1,0 +1,30 @@
+package wiring
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/slipway/slipway/appliance/release"
+	"github.com/slipway/slipway/web"
+	"github.com/slipway/slipway/web/usm"
+)
+
+// startReleases opens the OS release library, and, when usm.port is set,
+// binds StarlingX USM's API on it.
+func (a *Appliance) startReleases(p *parts, lanIP netip.Addr) error {
+	keys, err := release.LoadKeyring(a.cfg.USM.TrustedKeys)
+	if err != nil {
+		return fmt.Errorf("usm.trusted_keys: %w", err)
+	}
+	p.releases, err = release.NewLibrary(release.Config{Dir: a.cfg.ReleasesDir(), Staging: a.cfg.ReleaseStagingDir(),
+		DB: p.db, Commit: p.commit, Keys: keys, MaxSize: a.cfg.USM.MaxUploadMiB << 20, Log: a.log.With("part", "releases")})
+	if err != nil {
+		return err
+	}
+	if a.cfg.USM.Port == 0 {
+		return nil
+	}
+	p.usm, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.USM.Port, PortField: "usm.port", Logger: a.log},
+		usm.New(usm.Services{Auth: p.auth, Releases: p.releases, Log: a.log.With("part", "usm")})...)
+	return err
+}
