@@ -22,6 +22,7 @@ type Machine struct {
 	TrayType    string
 	BMCEndpoint string
 	DPUOf       string // the host a DPU sits in; "" for other machines
+	ReleaseID   string // the OS release it runs (a USM deploy's); "" for its profile's
 	Source      string // config | discovered | api
 	State       string // top-level state name
 	StateJSON   string // the whole state object, as the domain encodes it
@@ -95,6 +96,16 @@ func (tx *Tx) UpdateInventory(m Machine) error {
 		return err
 	}
 	return tx.SetMACs(m.ID, m.MACs)
+}
+
+// SetMachineRelease records the OS release a machine runs ("" for none):
+// the inventory's updates leave it alone.
+func (tx *Tx) SetMachineRelease(id, releaseID string) error {
+	res, err := tx.exec(`UPDATE machines SET release_id = ?, updated_at = ? WHERE id = ?`, releaseID, formatTime(tx.now), id)
+	if err != nil {
+		return fmt.Errorf("set the release of machine %q: %w", id, err)
+	}
+	return mustAffect(res, "machine", id)
 }
 
 // SetMACs replaces a machine's MACs. A MAC that belongs to another machine
@@ -182,7 +193,7 @@ func (tx *Tx) machine(id string) (Machine, error) {
 	return scanMachine(tx.ctx, tx.tx, `WHERE m.id = ?`, id)
 }
 
-const machineColumns = `m.id, m.hostname, m.profile, m.rack_id, m.rack_name, m.tray, m.tray_type, m.bmc_endpoint, m.dpu_of,
+const machineColumns = `m.id, m.hostname, m.profile, m.rack_id, m.rack_name, m.tray, m.tray_type, m.bmc_endpoint, m.dpu_of, m.release_id,
 	m.source, m.state, m.state_json, m.state_since, m.created_at, m.updated_at,
 	COALESCE((SELECT group_concat(mac, ',') FROM (SELECT mac FROM machine_macs WHERE machine_id = m.id ORDER BY position)), '')`
 
@@ -198,7 +209,7 @@ type rowScanner interface{ Scan(dest ...any) error }
 func scanListedMachine(r rowScanner) (Machine, error) {
 	var m Machine
 	var macs string
-	err := r.Scan(&m.ID, &m.Hostname, &m.Profile, &m.RackID, &m.RackName, &m.Tray, &m.TrayType, &m.BMCEndpoint, &m.DPUOf,
+	err := r.Scan(&m.ID, &m.Hostname, &m.Profile, &m.RackID, &m.RackName, &m.Tray, &m.TrayType, &m.BMCEndpoint, &m.DPUOf, &m.ReleaseID,
 		&m.Source, &m.State, &m.StateJSON, storedTime{t: &m.StateSince}, storedTime{t: &m.CreatedAt}, storedTime{t: &m.UpdatedAt}, &macs,
 		&m.Seen.IP, storedTime{t: &m.Seen.LastHeartbeat, nullable: true}, &m.Seen.Power)
 	if macs != "" {
@@ -210,7 +221,7 @@ func scanListedMachine(r rowScanner) (Machine, error) {
 func scanMachineRow(r rowScanner) (Machine, error) {
 	var m Machine
 	var macs string
-	err := r.Scan(&m.ID, &m.Hostname, &m.Profile, &m.RackID, &m.RackName, &m.Tray, &m.TrayType, &m.BMCEndpoint, &m.DPUOf,
+	err := r.Scan(&m.ID, &m.Hostname, &m.Profile, &m.RackID, &m.RackName, &m.Tray, &m.TrayType, &m.BMCEndpoint, &m.DPUOf, &m.ReleaseID,
 		&m.Source, &m.State, &m.StateJSON, storedTime{t: &m.StateSince}, storedTime{t: &m.CreatedAt}, storedTime{t: &m.UpdatedAt}, &macs)
 	if macs != "" {
 		m.MACs = strings.Split(macs, ",")

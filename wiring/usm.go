@@ -1,10 +1,14 @@
 package wiring
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 
+	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/appliance/release"
+	"github.com/slipway/slipway/netboot/bootcfg"
 	"github.com/slipway/slipway/web"
 	"github.com/slipway/slipway/web/usm"
 )
@@ -27,4 +31,21 @@ func (a *Appliance) startReleases(p *parts, lanIP netip.Addr) error {
 	p.usm, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.USM.Port, PortField: "usm.port", Logger: a.log},
 		usm.New(usm.Services{Auth: p.auth, Releases: p.releases, Log: a.log.With("part", "usm")})...)
 	return err
+}
+
+// releaseProfiles are the OS releases' boot profiles ("release:<id>"), as
+// netboot renders them: the files under the assets' releases/<id>/.
+func releaseProfiles(lib *release.Library) bootcfg.MoreProfiles {
+	return func(ctx context.Context, name string) (bootcfg.Profile, bool) {
+		id, ok := strings.CutPrefix(name, domain.ReleaseProfile(""))
+		if !ok {
+			return bootcfg.Profile{}, false
+		}
+		r, err := lib.Release(ctx, id)
+		if err != nil {
+			return bootcfg.Profile{}, false
+		}
+		dir := "releases/" + id + "/"
+		return bootcfg.Profile{Name: name, Kernel: dir + r.Boot.Kernel, Initrd: dir + r.Boot.Initrd, Cmdline: r.Boot.Cmdline}, true
+	}
 }

@@ -205,6 +205,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	if p.bootcfg, err = bootcfg.New(p.inventory, bootProfiles(a.cfg), a.cfg.DefaultProfile, lanIP, a.cfg.HTTP.Port); err != nil {
 		return err
 	}
+	p.bootcfg.WithMoreProfiles(releaseProfiles(p.releases))
 	fleet, tasks := domain.Fleet{DB: p.db}, taskService{task.Reader{DB: p.db}, p.tasks}
 	// The mounted APIs: a dialect adds its package and a line here.
 	mounts := []web.Mount{

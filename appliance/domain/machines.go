@@ -194,11 +194,26 @@ type MachineInfo struct {
 	// DPUOf is the host a DPU sits in ("" for other machines): NICo's
 	// target dpu reinstalls a host's DPUs.
 	DPUOf string
+	// ReleaseID is the OS release a USM deploy put it on ("" for none):
+	// it boots that release's profile instead of Profile.
+	ReleaseID string
+}
+
+// ReleaseProfile is the boot profile of an OS release.
+func ReleaseProfile(releaseID string) string { return "release:" + releaseID }
+
+// BootProfile is the profile the machine boots: its release's, else its
+// own ("" for the default).
+func (m MachineInfo) BootProfile() string {
+	if m.ReleaseID != "" {
+		return ReleaseProfile(m.ReleaseID)
+	}
+	return m.Profile
 }
 
 func machineInfo(m store.Machine) MachineInfo {
 	return MachineInfo{Hostname: m.Hostname, Profile: m.Profile, RackID: m.RackID, RackName: m.RackName, Tray: m.Tray,
-		TrayType: m.TrayType, BMCEndpoint: m.BMCEndpoint, DPUOf: m.DPUOf}
+		TrayType: m.TrayType, BMCEndpoint: m.BMCEndpoint, DPUOf: m.DPUOf, ReleaseID: m.ReleaseID}
 }
 
 // BootMachine is what netboot needs to know of a machine, and what it

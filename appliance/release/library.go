@@ -45,9 +45,6 @@ type Release struct {
 	CreatedAt time.Time
 }
 
-// ProfileName is the boot profile a release's hosts netboot.
-func ProfileName(id string) string { return "release:" + id }
-
 // Refusal is an operation USM refuses (its 406), in USM's words.
 type Refusal string
 

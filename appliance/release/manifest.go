@@ -46,8 +46,8 @@ type Boot struct {
 	Initrd string `yaml:"initrd"`
 	// RootFS is an optional root image (squashfs, …) the kernel fetches.
 	RootFS string `yaml:"rootfs"`
-	// Cmdline is the kernel command line, a template as profiles' are;
-	// {{.RootFS}}'s URL is added by Slipway when RootFS is set.
+	// Cmdline is the kernel command line, a template as profiles' are: a
+	// root image is {{.ServerURL}}/assets/releases/<release_id>/<rootfs>.
 	Cmdline string `yaml:"cmdline"`
 }
 

@@ -47,14 +47,19 @@ type Vars struct {
 // its hostname or one generated from the MAC, its profile or defaultProfile.
 func MachineVars(mac domain.MAC, m domain.BootMachine, defaultProfile, serverURL string, lanIP netip.Addr) Vars {
 	return Vars{MAC: string(mac), MACSlug: mac.Slug(), MachineID: m.ID, Hostname: cmp.Or(m.Hostname, domain.GeneratedHostname(mac)),
-		Profile: cmp.Or(m.Profile, defaultProfile), ServerURL: serverURL, LANIP: lanIP.String(),
+		Profile: cmp.Or(m.BootProfile(), defaultProfile), ServerURL: serverURL, LANIP: lanIP.String(),
 		RackID: m.RackID, RackName: m.RackName, Tray: m.Tray, TrayType: m.TrayType, BMC: m.BMCEndpoint}
 }
+
+// MoreProfiles finds a profile the configuration does not list (an OS
+// release's, "release:<id>").
+type MoreProfiles func(ctx context.Context, name string) (Profile, bool)
 
 // Renderer renders boot configurations.
 type Renderer struct {
 	machines       Machines
 	profiles       map[string]Profile
+	more           MoreProfiles
 	defaultProfile string
 	serverURL      string
 	lanIP          netip.Addr
@@ -89,15 +94,31 @@ type plan struct {
 	Kernel, Initrd, Cmdline string
 }
 
-func (r *Renderer) plan(mac domain.MAC, m domain.BootMachine) (plan, error) {
+// WithMoreProfiles has the renderer look up the profiles its
+// configuration does not list with more.
+func (r *Renderer) WithMoreProfiles(more MoreProfiles) *Renderer {
+	r.more = more
+	return r
+}
+
+func (r *Renderer) plan(ctx context.Context, mac domain.MAC, m domain.BootMachine) (plan, error) {
 	pl := plan{Vars: MachineVars(mac, m, r.defaultProfile, r.serverURL, r.lanIP)}
 	name := pl.Profile
 	p, ok := r.profiles[name]
+	cmdlineTemplate := r.cmdlines[name]
+	if !ok && r.more != nil {
+		if p, ok = r.more(ctx, name); ok {
+			var err error
+			if cmdlineTemplate, err = template.New(name).Option("missingkey=error").Parse(p.Cmdline); err != nil {
+				return plan{}, fmt.Errorf("profile %s's cmdline: %w", name, err)
+			}
+		}
+	}
 	if !ok {
-		return plan{}, fmt.Errorf("machine %s (%s): %w (set default_profile or the machine's profile)", m.ID, mac, ErrNoProfile)
+		return plan{}, fmt.Errorf("machine %s (%s): %w %q (set default_profile or the machine's profile)", m.ID, mac, ErrNoProfile, name)
 	}
 	var cmdline bytes.Buffer
-	if err := r.cmdlines[name].Execute(&cmdline, pl.Vars); err != nil {
+	if err := cmdlineTemplate.Execute(&cmdline, pl.Vars); err != nil {
 		return plan{}, fmt.Errorf("profiles.%s.cmdline: %w", name, err)
 	}
 	pl.Cmdline = strings.Join(strings.Fields(cmdline.String()), " ")
@@ -146,7 +167,7 @@ func (r *Renderer) IPXE(ctx context.Context, mac domain.MAC) ([]byte, error) {
 	}
 	var pl plan
 	if err == nil {
-		pl, err = r.plan(mac, m)
+		pl, err = r.plan(ctx, mac, m)
 	}
 	if err != nil {
 		// iPXE shows the message and falls through to the next boot device.
@@ -188,7 +209,7 @@ func (r *Renderer) GRUB(ctx context.Context, mac domain.MAC) ([]byte, error) {
 	if m.Action != domain.BootInstall {
 		return render(grubLocal, m)
 	}
-	pl, err := r.plan(mac, m)
+	pl, err := r.plan(ctx, mac, m)
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,8 @@ func newRenderer(t *testing.T, defaultProfile string) *Renderer {
 		"52:54:00:00:00:01": {ID: "r1-t1", MachineInfo: domain.MachineInfo{Hostname: "node-1", Profile: "debian"}},
 		"52:54:00:00:00:02": {ID: "mac-525400000002"},
 		"52:54:00:00:00:03": {ID: "r1-t3", MachineInfo: domain.MachineInfo{Profile: "debian"}, BootPlan: domain.BootPlan{Action: domain.BootLocal, Why: "machine is ready: it boots its local disk"}},
+		"52:54:00:00:00:04": {ID: "r1-t4", MachineInfo: domain.MachineInfo{Profile: "debian", ReleaseID: "os-2.0.0"}},
+		"52:54:00:00:00:05": {ID: "r1-t5", MachineInfo: domain.MachineInfo{ReleaseID: "gone"}},
 	}, map[string]Profile{
 		"debian": {Name: "debian", Kernel: "debian/linux", Initrd: "debian/initrd.gz",
 			Cmdline: "console=ttyS0 hostname={{.Hostname}} ds=nocloud-net;s={{.ServerURL}}/cloud-init/ mac={{.MACSlug}}"},
@@ -37,7 +39,14 @@ func newRenderer(t *testing.T, defaultProfile string) *Renderer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r
+	// An OS release's profile, found when a machine boots it.
+	return r.WithMoreProfiles(func(_ context.Context, name string) (Profile, bool) {
+		if name != "release:os-2.0.0" {
+			return Profile{}, false
+		}
+		return Profile{Name: name, Kernel: "releases/os-2.0.0/boot/vmlinuz", Initrd: "releases/os-2.0.0/boot/initrd.img",
+			Cmdline: "console=ttyS0 root=live:{{.ServerURL}}/assets/releases/os-2.0.0/root.squashfs host={{.Hostname}}"}, true
+	})
 }
 
 func TestIPXEScripts(t *testing.T) {
@@ -55,6 +64,9 @@ func TestIPXEScripts(t *testing.T) {
 		}},
 		{"discovered machine on the default profile", "52:54:00:00:00:02", []string{"kernel http://10.88.0.9/vmlinuz quiet\nboot\n"}},
 		{"no MAC yet: ask iPXE for it", "", []string{"chain http://10.88.0.1:8080/boot.ipxe?mac=${mac}"}},
+		{"a machine on an OS release boots the release, not its profile", "52:54:00:00:00:04", []string{
+			"kernel http://10.88.0.1:8080/assets/releases/os-2.0.0/boot/vmlinuz initrd=initrd console=ttyS0 root=live:http://10.88.0.1:8080/assets/releases/os-2.0.0/root.squashfs host=node-525400000004\n",
+			"initrd --name initrd http://10.88.0.1:8080/assets/releases/os-2.0.0/boot/initrd.img\n"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,7 +84,12 @@ func TestIPXEScripts(t *testing.T) {
 }
 
 func TestIPXEWithoutAProfileFallsThrough(t *testing.T) {
-	r := newRenderer(t, "")
+	r := newRenderer(t, "remote")
+	// A machine whose release is gone from the box says which profile.
+	if got, err := r.IPXE(context.Background(), "52:54:00:00:00:05"); !errors.Is(err, ErrNoProfile) || !strings.Contains(string(got), `no boot profile "release:gone"`) {
+		t.Errorf("a release gone: %v\n%s", err, got)
+	}
+	r = newRenderer(t, "")
 	got, err := r.IPXE(context.Background(), "52:54:00:00:00:02")
 	if !errors.Is(err, ErrNoProfile) || !strings.Contains(string(got), "exit 1") {
 		t.Fatalf("got %v:\n%s", err, got)

@@ -111,6 +111,11 @@ func (r *Renderer) addBootActions(ctx context.Context, machineID string, userDat
 // renderTemplate renders the profile's template and checks the result.
 func (r *Renderer) renderTemplate(v Vars) (out []byte, file string, err error) {
 	name, ok := r.cfg.Templates[v.Profile]
+	if !ok && strings.HasPrefix(v.Profile, domain.ReleaseProfile("")) {
+		// An OS release carries no user-data: its hosts onboard as the
+		// default profile's do.
+		name, ok = r.cfg.Templates[r.cfg.DefaultProfile]
+	}
 	if v.Profile == "" || !ok {
 		return nil, "(none)", fmt.Errorf("no profile %q with a cloud-init template; set default_profile or the machine's profile", v.Profile)
 	}
