@@ -103,6 +103,8 @@ type fleetOptions struct {
 	n     int
 	edit  func(*config.Config)
 	tweak func(i int, c *bmcemu.Config)
+	// booted hears every boot of every node.
+	booted func(i int, r testbed.BootReport)
 }
 
 // startFleet is startWithBMCFleet with options; it also gives the fleet.
@@ -111,7 +113,10 @@ func startFleet(t *testing.T, ctx context.Context, o fleetOptions, users ...conf
 	dir, ports := t.TempDir(), testPorts(t)
 	booted := make(chan error, 4*o.n)
 	like := testbed.Node{Onboard: true, DHCP: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: ports.DHCP}, TFTPPort: ports.TFTP}
-	fleet, err := testbed.StartBMCFleetWith(ctx, o.n, like, func(_ int, r testbed.BootReport, err error) {
+	fleet, err := testbed.StartBMCFleetWith(ctx, o.n, like, func(i int, r testbed.BootReport, err error) {
+		if o.booted != nil {
+			o.booted(i, r)
+		}
 		if err == nil && !r.Onboarded {
 			err = io.ErrUnexpectedEOF
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/appliance/release"
+	"github.com/slipway/slipway/appliance/swdeploy"
 	"github.com/slipway/slipway/netboot/bootcfg"
 	"github.com/slipway/slipway/web"
 	"github.com/slipway/slipway/web/usm"
@@ -25,11 +26,13 @@ func (a *Appliance) startReleases(p *parts, lanIP netip.Addr) error {
 	if err != nil {
 		return err
 	}
+	p.swdeploy = swdeploy.New(swdeploy.Config{DB: p.db, Commit: p.commit, Tasks: p.tasks, Releases: p.releases,
+		Fleet: domain.Fleet{DB: p.db}, Machines: p.inventory, Provision: p.bmcs, DataDir: a.cfg.DataDir, Log: a.log.With("part", "swdeploy")})
 	if a.cfg.USM.Port == 0 {
 		return nil
 	}
 	p.usm, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.USM.Port, PortField: "usm.port", Logger: a.log},
-		usm.New(usm.Services{Auth: p.auth, Releases: p.releases, Log: a.log.With("part", "usm")})...)
+		usm.New(usm.Services{Auth: p.auth, Releases: p.releases, Deploys: p.swdeploy, Log: a.log.With("part", "usm")})...)
 	return err
 }
 

@@ -3,9 +3,7 @@ package wiring
 import (
 	"bytes"
 	"io"
-	"mime/multipart"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
@@ -25,25 +23,11 @@ func TestUSMUploadServesTheReleasesBootFiles(t *testing.T) {
 	}
 	token := loginToken(t, urls.HTTP)
 
-	dir := t.TempDir()
-	archive := testkit.ReleaseArchive(t, dir, "slipway-os-2.0.0.tar.gz", testkit.ReleaseFiles("slipway-os-2.0.0", "2.0.0"))
-	sig := signer.Sign(t, archive, archive+".asc")
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	for _, p := range []string{archive, sig} {
-		w, _ := mw.CreateFormFile(p, p)
-		data, _ := os.ReadFile(p)
-		_, _ = w.Write(data)
-	}
-	_ = mw.Close()
-	req, _ := http.NewRequest(http.MethodPost, urls.USM+"/v1/release", &buf)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("X-Auth-Token", token)
-	code, body := testkit.Do(t, req)
+	code, body := uploadRelease(t, urls.USM, token, signer, "slipway-os-2.0.0", "2.0.0")
 	if code != http.StatusOK || !strings.Contains(body, `"id":"slipway-os-2.0.0"`) {
 		t.Fatalf("upload: %d %s", code, body)
 	}
-	req, _ = http.NewRequest(http.MethodGet, urls.USM+"/v1/release/slipway-os-2.0.0/is_available", nil)
+	req, _ := http.NewRequest(http.MethodGet, urls.USM+"/v1/release/slipway-os-2.0.0/is_available", nil)
 	req.Header.Set("X-Auth-Token", token)
 	if code, body := testkit.Do(t, req); code != http.StatusOK || body != "true" {
 		t.Errorf("is_available: %d %s", code, body)

@@ -23,6 +23,7 @@ import (
 	"github.com/slipway/slipway/appliance/firmware"
 	"github.com/slipway/slipway/appliance/outbox"
 	"github.com/slipway/slipway/appliance/release"
+	"github.com/slipway/slipway/appliance/swdeploy"
 	"github.com/slipway/slipway/appliance/task"
 	"github.com/slipway/slipway/appliance/trays"
 	"github.com/slipway/slipway/broker"
@@ -106,6 +107,7 @@ type parts struct {
 	designs      *design.Library
 	deploy       *deploy.Service
 	releases     *release.Library
+	swdeploy     *swdeploy.Service
 	usm          *web.Server    // USM's API, on its own port
 	loops        sync.WaitGroup // every serve loop
 	errs         chan error     // the first part that stops on its own reports here

@@ -189,3 +189,10 @@ func (inv *Inventory) State(id string) (State, bool) {
 	cur, ok := inv.cached(id)
 	return cur.State, ok
 }
+
+// SetRelease puts a machine on an OS release ("" takes it off): it boots
+// that release's profile from its next netboot. The inventory's own
+// profile stays beneath it.
+func (inv *Inventory) SetRelease(ctx context.Context, id, releaseID string) error {
+	return inv.cfg.Commit.Do(ctx, func(tx *store.Tx) error { return tx.SetMachineRelease(id, releaseID) })
+}

@@ -28,7 +28,13 @@ func OpenStore(tb TB) (*store.Store, *store.Committer) {
 // WaitFor polls cond until it holds, failing the test after 15 s.
 func WaitFor(tb TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	WaitForWithin(tb, 15*time.Second, what, cond)
+}
+
+// WaitForWithin polls cond until it holds, failing the test after limit.
+func WaitForWithin(tb TB, limit time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
 			tb.Fatalf("timed out waiting for %s", what)

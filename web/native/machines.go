@@ -30,6 +30,7 @@ type machineJSON struct {
 	Rack       *rackJSON       `json:"rack,omitempty"`
 	BMC        string          `json:"bmc_endpoint,omitempty"`
 	DPUOf      string          `json:"dpu_of,omitempty"`
+	ReleaseID  string          `json:"release_id,omitempty"`
 	Source     string          `json:"source"`
 	State      json.RawMessage `json:"managed_host_state"`
 	StateSince time.Time       `json:"state_since"`
@@ -61,7 +62,7 @@ func toTransitionJSON(t domain.Transition) transitionJSON {
 }
 
 func toMachineJSON(m domain.MachineRecord) machineJSON {
-	out := machineJSON{ID: m.ID, MACs: make([]string, len(m.MACs)), Hostname: m.Hostname, Profile: m.Profile, BMC: m.BMCEndpoint, DPUOf: m.DPUOf,
+	out := machineJSON{ID: m.ID, MACs: make([]string, len(m.MACs)), Hostname: m.Hostname, Profile: m.Profile, BMC: m.BMCEndpoint, DPUOf: m.DPUOf, ReleaseID: m.ReleaseID,
 		Source: m.Source, State: m.State, StateSince: m.StateSince, CreatedAt: m.CreatedAt,
 		IP: m.IP, LastHeartbeat: m.LastHeartbeat, Power: m.Power}
 	for i, mac := range m.MACs {

@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/slipway/slipway/appliance/release"
+	"github.com/slipway/slipway/appliance/swdeploy"
 	"github.com/slipway/slipway/web"
 )
 
@@ -29,6 +30,7 @@ type Releases interface {
 type Services struct {
 	Auth     web.Credentials
 	Releases Releases
+	Deploys  Deploys
 	Log      *slog.Logger
 }
 
@@ -43,6 +45,9 @@ func New(svc Services) []web.Mount {
 			Routes: func(r fiber.Router, _ <-chan struct{}) {
 				r.Use(authorize)
 				releaseRoutes(r, svc.Releases)
+				if svc.Deploys != nil {
+					deployRoutes(r, svc.Deploys)
+				}
 			}},
 		{Name: "usm-root", Routes: func(r fiber.Router, _ <-chan struct{}) {
 			r.Get("/", func(c *fiber.Ctx) error {
@@ -94,11 +99,12 @@ func answer(info, errText string, extra fiber.Map) fiber.Map {
 func shapeError(log *slog.Logger) web.ErrorShape {
 	return func(c *fiber.Ctx, code int, err error) error {
 		var refusal release.Refusal
+		var deployRefusal swdeploy.Refusal
 		switch {
 		case code == fiber.StatusUnauthorized:
 			return c.Status(code).JSON(fiber.Map{"error": fiber.Map{"code": code, "title": "Unauthorized",
 				"message": "The request you have made requires authentication."}})
-		case errors.As(err, &refusal):
+		case errors.As(err, &refusal), errors.As(err, &deployRefusal):
 			code = fiber.StatusNotAcceptable
 		case code >= 500:
 			sig := make([]byte, 4)
