@@ -6,6 +6,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -87,8 +88,9 @@ func (s *usmSite) upload(id, version string) {
 func uploadRelease(t *testing.T, usmURL, token string, signer *testkit.Signer, id, version string) (int, string) {
 	t.Helper()
 	dir := t.TempDir()
-	archive := testkit.ReleaseArchive(t, dir, id+".tar.gz", testkit.ReleaseFiles(id, version))
-	sig := signer.Sign(t, archive, archive+".sig")
+	// StarlingX's CLI uploads .patch and .sig files only.
+	archive := testkit.ReleaseArchive(t, dir, id+".patch", testkit.ReleaseFiles(id, version))
+	sig := signer.Sign(t, archive, filepath.Join(dir, id+".sig"))
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	for _, p := range []string{archive, sig} {

@@ -37,8 +37,11 @@ type Imported struct {
 	SWVersion string
 }
 
-// archiveSuffixes are the release files Slipway takes.
-var archiveSuffixes = []string{".tar.gz", ".tgz", ".tar"}
+// archiveSuffixes are the release files Slipway takes: tar archives,
+// gzip-compressed or not. StarlingX's CLI uploads only .iso, .sig and
+// .patch files, and a StarlingX patch is a tar archive too: a release
+// named .patch goes through it unmodified.
+var archiveSuffixes = []string{".tar.gz", ".tgz", ".tar", ".patch"}
 
 // signatureSuffixes are detached signatures, armored or binary.
 var signatureSuffixes = []string{".sig", ".asc"}
@@ -78,14 +81,30 @@ func (u *Upload) Add(name string, r io.Reader) error {
 	return f.Close()
 }
 
-// AddLocal stages a file already on the box (USM's --local upload).
-func (u *Upload) AddLocal(p string) error {
-	if !filepath.IsAbs(p) {
-		return Refusal(fmt.Sprintf("%s is not an absolute path on this box", p))
+// AddLocal stages files already on the box (USM's --local upload); if one
+// is missing, none is staged and the refusal names them all, as USM does.
+func (u *Upload) AddLocal(paths ...string) error {
+	var missing []string
+	for _, p := range paths {
+		if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() || !filepath.IsAbs(p) {
+			missing = append(missing, p)
+		}
 	}
+	if len(missing) > 0 {
+		return Refusal("File(s) not found on the active controller: " + strings.Join(missing, ", "))
+	}
+	for _, p := range paths {
+		if err := u.addFile(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (u *Upload) addFile(p string) error {
 	f, err := os.Open(p)
 	if err != nil {
-		return Refusal(fmt.Sprintf("cannot read %s: %v", p, errors.Unwrap(err)))
+		return Refusal(fmt.Sprintf("cannot read %s: %v", p, err))
 	}
 	defer f.Close()
 	return u.Add(p, f)
@@ -115,7 +134,7 @@ func (u *Upload) Import(ctx context.Context) ([]Imported, error) {
 			}
 			out = append(out, im)
 		default:
-			problems = append(problems, fmt.Sprintf("%s: not a release: upload a .tar, .tar.gz or .tgz with its detached signature (.sig or .asc)", name))
+			problems = append(problems, fmt.Sprintf("%s: not a release: upload a .patch, .tar, .tar.gz or .tgz with its detached signature (.sig or .asc)", name))
 		}
 	}
 	if len(problems) > 0 {

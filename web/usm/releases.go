@@ -199,10 +199,5 @@ func addLocal(u *release.Upload, body io.Reader) error {
 	if err != nil {
 		return notAcceptable(fmt.Sprintf("send the release files as multipart parts, or a JSON list of their paths on this box: %v", err))
 	}
-	for _, p := range paths {
-		if err := u.AddLocal(p); err != nil {
-			return err
-		}
-	}
-	return nil
+	return u.AddLocal(paths...)
 }

@@ -176,6 +176,11 @@ func TestReleaseLifecycleAsTheCLIDrivesIt(t *testing.T) {
 	if code, answer := b.call(t, "POST", "/v1/upload", admin, bytes.NewReader(paths), "text/plain"); code != 200 || !strings.Contains(answer, `"sw_release":"1.3.0"`) {
 		t.Fatalf("local upload: %d %s", code, answer)
 	}
+	missing, _ := json.Marshal([]string{"/nowhere/x.patch", local})
+	if code, answer := b.call(t, "POST", "/v1/release", admin, bytes.NewReader(missing), "text/plain"); code != 406 ||
+		!strings.Contains(answer, `"error":"File(s) not found on the active controller: /nowhere/x.patch"`) {
+		t.Errorf("a local file missing: %d %s", code, answer)
+	}
 	// An unsigned release is refused with USM's 406, and kept nowhere.
 	unsigned := testkit.ReleaseArchive(t, b.files, "unsigned.tar.gz", testkit.ReleaseFiles("unsigned", "9.0.0"))
 	body, ct = multipartOf(t, unsigned)
