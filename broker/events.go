@@ -8,6 +8,7 @@ import (
 	"github.com/slipway/slipway/appliance/config"
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/appliance/outbox"
+	"github.com/slipway/slipway/appliance/swdeploy"
 	"github.com/slipway/slipway/appliance/task"
 )
 
@@ -165,6 +166,44 @@ func (Events) TaskMessage(t task.Task) outbox.Message {
 		Progress: t.Progress, Message: t.Message, Params: t.Params, Result: t.Result,
 		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, FinishedAt: t.FinishedAt})
 }
+
+// DeployTopic is where USM's deploy in progress is published, retained:
+// its state and each host's, at every change; cleared when it is deleted.
+const DeployTopic = "slipway/v1/usm/deploy"
+
+// DeployPayload is the deploy as the bus carries it, in USM's words.
+type DeployPayload struct {
+	FromRelease    string              `json:"from_release"`
+	ToRelease      string              `json:"to_release"`
+	ReleaseID      string              `json:"release_id"`
+	State          string              `json:"state"`
+	RebootRequired bool                `json:"reboot_required"`
+	Hosts          []DeployHostPayload `json:"hosts"`
+}
+
+// DeployHostPayload is one host of the deploy.
+type DeployHostPayload struct {
+	Hostname        string `json:"hostname"`
+	MachineID       string `json:"machine_id"`
+	SoftwareRelease string `json:"software_release"`
+	TargetRelease   string `json:"target_release"`
+	HostState       string `json:"host_state"`
+	Error           string `json:"error,omitempty"`
+}
+
+// DeployMessage is the deploy's new state: QoS 1, retained.
+func (Events) DeployMessage(d swdeploy.Deploy) outbox.Message {
+	p := DeployPayload{FromRelease: d.FromVersion, ToRelease: d.ToVersion, ReleaseID: d.ToReleaseID, State: d.State,
+		RebootRequired: d.RebootRequired, Hosts: []DeployHostPayload{}}
+	for _, h := range d.Hosts {
+		p.Hosts = append(p.Hosts, DeployHostPayload{Hostname: h.Hostname, MachineID: h.MachineID, SoftwareRelease: d.SoftwareRelease(h),
+			TargetRelease: d.ToVersion, HostState: h.State, Error: h.Error})
+	}
+	return event(DeployTopic, p)
+}
+
+// DeployGoneMessage clears the deleted deploy's retained state.
+func (Events) DeployGoneMessage() outbox.Message { return cleared(DeployTopic) }
 
 func event(topic string, payload any) outbox.Message {
 	b, err := json.Marshal(payload)

@@ -141,6 +141,7 @@ func (s *usmSite) hostStates() map[string]string {
 // second release is available once the deploy is deleted.
 func TestUSMDeployLifecycle(t *testing.T) {
 	s := startUSMSite(t, 3)
+	bus := subscribe(t, "tcp://"+strings.TrimPrefix(s.urls.MQTT, "mqtt://"), "slipway/v1/usm/deploy")
 	s.upload("slipway-os-1.0.0", "1.0.0")
 	names := []string{}
 	for _, m := range s.machines {
@@ -199,6 +200,27 @@ func TestUSMDeployLifecycle(t *testing.T) {
 	}
 	if body := s.ok(http.MethodGet, "/deploy", ""); body != "[]" {
 		t.Errorf("deploy after delete: %s", body)
+	}
+	// The bus told every state of the deploy, then cleared it.
+	var states []string
+	for more := true; more; {
+		select {
+		case m := <-bus:
+			var d struct{ State string }
+			_ = json.Unmarshal(m.Payload(), &d)
+			if len(m.Payload()) == 0 {
+				d.State = "(cleared)"
+			}
+			if len(states) == 0 || states[len(states)-1] != d.State {
+				states = append(states, d.State)
+			}
+		case <-time.After(time.Second):
+			more = false
+		}
+	}
+	if got := strings.Join(states, " "); !strings.HasPrefix(got, "start start-done host") || !strings.Contains(got, "host-failed") ||
+		!strings.HasSuffix(got, "host-done activate activate-done completed (cleared)") {
+		t.Errorf("the deploy's states on MQTT: %s", got)
 	}
 	// Each host netbooted the release's kernel, onboarded, and runs it.
 	kernel1 := int64(len(testkit.ReleaseFiles("slipway-os-1.0.0", "1.0.0")["boot/vmlinuz"]))

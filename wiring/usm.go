@@ -9,6 +9,7 @@ import (
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/appliance/release"
 	"github.com/slipway/slipway/appliance/swdeploy"
+	"github.com/slipway/slipway/broker"
 	"github.com/slipway/slipway/netboot/bootcfg"
 	"github.com/slipway/slipway/web"
 	"github.com/slipway/slipway/web/usm"
@@ -26,7 +27,8 @@ func (a *Appliance) startReleases(p *parts, lanIP netip.Addr) error {
 	if err != nil {
 		return err
 	}
-	p.swdeploy = swdeploy.New(swdeploy.Config{DB: p.db, Commit: p.commit, Tasks: p.tasks, Releases: p.releases,
+	p.swdeploy = swdeploy.New(swdeploy.Config{DB: p.db, Commit: p.commit, Announce: broker.Events{}, OutboxFilled: p.outbox.Filled,
+		Tasks: p.tasks, Releases: p.releases,
 		Fleet: domain.Fleet{DB: p.db}, Machines: p.inventory, Provision: p.bmcs, DataDir: a.cfg.DataDir, Log: a.log.With("part", "swdeploy")})
 	if a.cfg.USM.Port == 0 {
 		return nil

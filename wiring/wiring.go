@@ -233,7 +233,13 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	if err != nil {
 		return err
 	}
-	if err := p.relay.Seed(ctx, currentMessages(p.inventory.Machines(), p.bmcs.Statuses(), retained)); err != nil {
+	current := currentMessages(p.inventory.Machines(), p.bmcs.Statuses(), retained)
+	if d, ok, err := p.swdeploy.Current(ctx); err != nil {
+		return err
+	} else if ok {
+		current = append(current, broker.Events{}.DeployMessage(d))
+	}
+	if err := p.relay.Seed(ctx, current); err != nil {
 		return err
 	}
 	if err := p.broker.Start(); err != nil {

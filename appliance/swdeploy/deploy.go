@@ -12,6 +12,7 @@ import (
 
 	"github.com/slipway/slipway/appliance/bmc"
 	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/appliance/outbox"
 	"github.com/slipway/slipway/appliance/release"
 	"github.com/slipway/slipway/appliance/task"
 	"github.com/slipway/slipway/store"
@@ -57,15 +58,24 @@ type Provisioner interface {
 	Statuses() []bmc.Status
 }
 
+// Announcer gives the deploy's changes their bus messages.
+type Announcer interface {
+	DeployMessage(d Deploy) outbox.Message
+	DeployGoneMessage() outbox.Message
+}
+
 // Config is what a Service works with.
 type Config struct {
-	DB        *store.Store
-	Commit    *store.Committer
-	Tasks     *task.Engine
-	Releases  *release.Library
-	Fleet     domain.MachinePager
-	Machines  Machines
-	Provision Provisioner
+	DB       *store.Store
+	Commit   *store.Committer
+	Announce Announcer
+	// OutboxFilled says a commit enqueued messages.
+	OutboxFilled func()
+	Tasks        *task.Engine
+	Releases     *release.Library
+	Fleet        domain.MachinePager
+	Machines     Machines
+	Provision    Provisioner
 	// DataDir is where releases are kept (its free space is checked).
 	DataDir string
 	Log     *slog.Logger
@@ -137,9 +147,17 @@ func (s *Service) update(ctx context.Context, change func(tx *store.Tx, d *Deplo
 		if err := change(tx, &d); err != nil {
 			return err
 		}
-		return put(tx, d)
+		return s.put(tx, d)
 	})
+	s.filled(err)
 	return d, err
+}
+
+// filled tells the outbox after a commit that announced something.
+func (s *Service) filled(err error) {
+	if err == nil && s.cfg.OutboxFilled != nil {
+		s.cfg.OutboxFilled()
+	}
 }
 
 // loadInTx reads the deploy in a transaction; a refusal when there is none.
@@ -154,12 +172,19 @@ func loadInTx(tx *store.Tx) (Deploy, error) {
 	return decode(doc)
 }
 
-func put(tx *store.Tx, d Deploy) error {
+// put stores the deploy and announces it.
+func (s *Service) put(tx *store.Tx, d Deploy) error {
 	doc, err := json.Marshal(d)
 	if err != nil {
 		return err
 	}
-	return tx.PutSWDeploy(d.State, string(doc))
+	if err := tx.PutSWDeploy(d.State, string(doc)); err != nil {
+		return err
+	}
+	if s.cfg.Announce == nil {
+		return nil
+	}
+	return outbox.Enqueue(tx, s.cfg.Announce.DeployMessage(d))
 }
 
 // operate checks op against the deploy's state, then changes it.
@@ -283,8 +308,12 @@ func (s *Service) Delete(ctx context.Context) (string, error) {
 		if err := s.releaseStates(tx, d); err != nil {
 			return err
 		}
-		return tx.DeleteSWDeploy()
+		if err := tx.DeleteSWDeploy(); err != nil || s.cfg.Announce == nil {
+			return err
+		}
+		return outbox.Enqueue(tx, s.cfg.Announce.DeployGoneMessage())
 	})
+	s.filled(err)
 	if err != nil {
 		return "", err
 	}

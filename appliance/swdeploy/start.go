@@ -265,8 +265,9 @@ func (s *Service) Start(ctx context.Context, releaseID string, force bool, optio
 		if err := tx.SetReleaseState(releaseID, release.StateDeploying); err != nil {
 			return err
 		}
-		return put(tx, d)
+		return s.put(tx, d)
 	})
+	s.filled(err)
 	if err != nil {
 		return "", err
 	}
