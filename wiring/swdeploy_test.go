@@ -171,6 +171,18 @@ func TestUSMDeployLifecycle(t *testing.T) {
 	if hs := s.hostStates(); len(hs) != 3 || hs[names[0]] != "pending@" {
 		t.Fatalf("hosts %v", hs)
 	}
+	// USM's answers and the console's views, pinned.
+	golden := map[string]string{"usm-precheck": pre}
+	for name, path := range map[string]string{"usm-releases": "/release", "usm-release": "/release/slipway-os-1.0.0",
+		"usm-deploy": "/deploy", "usm-deploy-hosts": "/deploy_host", "usm-software-upgrade": "/deploy/software_upgrade"} {
+		_, golden[name] = s.usm(http.MethodGet, path, "")
+	}
+	_, golden["usm-refusal"] = s.usm(http.MethodPost, "/deploy/complete", `{}`)
+	_, golden["http-releases"] = s.api(http.MethodGet, "/api/v1/releases", "")
+	_, golden["http-deploy"] = s.api(http.MethodGet, "/api/v1/deploy", "")
+	for name, doc := range golden {
+		checkGolden(t, name, []byte(strings.ReplaceAll(doc, s.signer.Fingerprint, "<fingerprint>")))
+	}
 
 	// The first host; the second while its BMC is down (it fails), then again.
 	s.ok(http.MethodPost, "/deploy_host/"+names[0], "")

@@ -54,3 +54,10 @@ func releaseProfiles(lib *release.Library) bootcfg.MoreProfiles {
 		return bootcfg.Profile{Name: name, Kernel: dir + r.Boot.Kernel, Initrd: dir + r.Boot.Initrd, Cmdline: r.Boot.Cmdline}, true
 	}
 }
+
+// releaseViews are the releases and the deploy, as the native API reads
+// them.
+type releaseViews struct {
+	*release.Library
+	*swdeploy.Service
+}

@@ -169,6 +169,9 @@ func TestUploads(t *testing.T) {
 		t.Errorf("imported %+v", imported)
 	}
 	r, err := w.lib.Release(context.Background(), "slipway-os-1.2.0")
+	if st, _ := os.Stat(good); r.Size != st.Size() {
+		t.Errorf("size %d, the archive is %d bytes", r.Size, st.Size())
+	}
 	if err != nil || r.State != StateAvailable || r.Signer != w.trusted.Fingerprint || r.Summary != "slipway-os-1.2.0" || len(r.SHA256) != 64 {
 		t.Errorf("release %+v, %v (signer want %s)", r, err, w.trusted.Fingerprint)
 	}

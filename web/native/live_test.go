@@ -20,6 +20,7 @@ func TestEventKind(t *testing.T) {
 		"slipway/v1/machine/m1/onboarding": "onboarding",
 		"slipway/v1/bmc/bmc-a/state":       "bmc",
 		"slipway/v1/task/t1":               "task",
+		"slipway/v1/usm/deploy":            "usm",
 		"odd":                              "message",
 	} {
 		if got := eventKind(topic); got != want {

@@ -45,6 +45,8 @@ type Services struct {
 	// build data.
 	Designs     Designs
 	Deployments Deployments
+	// Releases serves /releases and /deploy (USM's, read only).
+	Releases Releases
 }
 
 // HeartbeatReset forgets a machine's heartbeats before a reinstall.
@@ -111,5 +113,8 @@ func routes(api fiber.Router, svc Services, stopping <-chan struct{}) {
 	}
 	if svc.Deployments != nil {
 		deploymentRoutes(api, svc.Deployments)
+	}
+	if svc.Releases != nil {
+		releaseRoutes(api, svc.Releases)
 	}
 }

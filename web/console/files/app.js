@@ -450,11 +450,40 @@ function bmcsView() {
   return on('bmc', throttle(() => load().catch(() => {}), 500));
 }
 
+// releasesView shows the OS releases on the box (uploaded through USM's
+// API) and the deploy in progress, host by host, live.
+function releasesView() {
+  main.innerHTML = `<h1>Releases</h1><section class="panel" id="deploy" aria-live="polite">Loading…</section>
+    <div class="table-wrap"><table><thead><tr><th>Release</th><th>Version</th><th>State</th><th class="hide-narrow">Summary</th><th class="hide-narrow">Signed by</th><th class="hide-narrow">Uploaded</th></tr></thead><tbody id="rows"></tbody></table></div>`;
+  const tone = { available: 'ok', deployed: 'ok', committed: 'ok', deploying: 'warn', removing: 'warn', unavailable: '', 'upload-failed': 'bad' };
+  const hostTone = (s) => (/failed/.test(s) ? 'bad' : /deployed$/.test(s) ? 'ok' : /deploying/.test(s) ? 'warn' : '');
+  const load = async () => {
+    const [rels, cur] = await Promise.all([api('GET', '/releases'), api('GET', '/deploy')]);
+    $('#rows').innerHTML = rels.releases.map((r) => `<tr><td class="mono">${esc(r.release_id)}</td><td>${esc(r.sw_version)}</td>
+      <td>${badge(r.state, tone[r.state] || '')}</td><td class="hide-narrow">${esc(r.summary)}</td>
+      <td class="hide-narrow mono">${esc(r.signer.slice(-16))}</td><td class="hide-narrow">${when(r.created_at)}</td></tr>`).join('') ||
+      '<tr><td colspan="6" class="muted">No release yet: upload a signed one through USM\'s API (see docs/usm.md).</td></tr>';
+    const d = cur.deploy;
+    $('#deploy').innerHTML = !d ? '<h2>No deploy in progress</h2><p class="muted">Start one with <code>software deploy start RELEASE</code> against this box\'s USM port.</p>'
+      : `<h2>Deploy of <span class="mono">${esc(d.release_id)}</span> ${badge('deploy-' + d.state, /failed/.test(d.state) ? 'bad' : /done|completed/.test(d.state) ? 'ok' : 'warn')}</h2>
+        <p class="muted">${esc(d.from_release || 'no release')} → ${esc(d.to_release)}</p>
+        <ol class="trays">${d.hosts.map((h) => `<li><a href="#/machines/${encodeURIComponent(h.machine_id)}">${esc(h.hostname)}</a>
+          ${badge(h.host_state, hostTone(h.host_state))} <span class="muted">runs ${esc(h.software_release || 'its profile')}</span>
+          ${h.error ? `<span class="error">${esc(h.error)}</span>` : ''}</li>`).join('')}</ol>`;
+  };
+  load().catch((e) => toast(e.message, true));
+  const reload = throttle(() => load().catch(() => {}), 300);
+  const offUSM = on('usm', reload);
+  const offTask = on('task', reload);
+  return () => { offUSM(); offTask(); };
+}
+
 // kindName is a task kind as people say it: a site design's actions are
 // Drydock's.
 function kindName(kind) {
   const m = /^deploy\/([a-z_]+)(\/node)?$/.exec(kind);
   if (kind === 'dpu-reprovision') return 'DPU reprovisioning';
+  if (kind.startsWith('usm/')) return `USM ${kind.slice(4)}`;
   return m ? `Drydock ${m[1]}${m[2] ? ' (node)' : ''}` : kind;
 }
 
@@ -573,6 +602,7 @@ function route() {
   else if (path === '/machines') cleanup = machinesView(params);
   else if (path === '/bmcs') cleanup = bmcsView();
   else if (path === '/tasks') cleanup = tasksView();
+  else if (path === '/releases') cleanup = releasesView();
   else if (path === '/leases') cleanup = leasesView();
   else if (path === '/settings' && may('admin')) cleanup = settingsView();
   else if (path === '/users' && may('admin')) cleanup = usersView();
