@@ -78,28 +78,23 @@ func (w *world) left(t *testing.T) []string {
 }
 
 // rawTar writes an uncompressed tar with headers as given.
-func rawTar(t *testing.T, p string, members ...tar.Header) string {
-	t.Helper()
+func rawTar(t testing.TB, p string, members ...tar.Header) string {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, h := range members {
 		body := strings.Repeat("x", int(h.Size))
-		if err := tw.WriteHeader(&h); err != nil {
-			t.Fatal(err)
-		}
+		_ = tw.WriteHeader(&h)
 		_, _ = tw.Write([]byte(body))
 	}
 	_ = tw.Close()
-	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	_ = os.WriteFile(p, buf.Bytes(), 0o644)
 	return p
 }
 
 // Every way an upload can fail leaves nothing behind; a good one is kept,
 // its files in place and its record available.
 func TestUploads(t *testing.T) {
-	w := newWorld(t, 64<<10)
+	w := newWorld(t, 1<<20)
 	good := testkit.ReleaseArchive(t, w.files, "slipway-os-1.2.0.tar.gz", testkit.ReleaseFiles("slipway-os-1.2.0", "1.2.0"))
 	goodSig := w.trusted.Sign(t, good, good+".asc")
 
@@ -123,7 +118,7 @@ func TestUploads(t *testing.T) {
 		t.Fatal(err)
 	}
 	bigFile := filepath.Join(w.files, "huge.tar")
-	if err := os.WriteFile(bigFile, bytes.Repeat([]byte{7}, 65<<10), 0o644); err != nil {
+	if err := os.WriteFile(bigFile, bytes.Repeat([]byte{7}, 1<<20+1), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	escape := rawTar(t, filepath.Join(w.files, "escape.tar"), tar.Header{Name: "../evil", Size: 3, Mode: 0o644, Typeflag: tar.TypeReg})
@@ -139,13 +134,16 @@ func TestUploads(t *testing.T) {
 			w.stranger.Sign(t, filepath.Join(w.files, "strange.tar.gz"), filepath.Join(w.files, "strange.tar.gz.sig"))}, "not trusted"},
 		{"changed after signing", []string{tampered, tamperedSig}, "signature check failed"},
 		{"truncated", sign(truncated), "truncated"},
-		{"oversize", []string{bigFile}, "larger than the 65536 bytes usm.max_upload_mib allows"},
+		{"oversize", []string{bigFile}, "larger than the 1048576 bytes usm.max_upload_mib allows"},
 		{"no manifest", sign(mk("nomanifest.tar.gz", noManifest)), "no release.yaml"},
 		{"a boot file missing", sign(mk("nokernel.tar.gz", noKernel)), "boot.kernel names boot/vmlinuz, which the release does not carry"},
 		{"a member outside the release", []string{escape, w.trusted.Sign(t, escape, escape+".sig")}, `"../evil" is outside the release`},
 		{"a link", []string{link, w.trusted.Sign(t, link, link+".sig")}, "is a link or a device"},
 		{"not a release", []string{sign(mk("x.tar.gz", testkit.ReleaseFiles("x", "1.0.0")))[1]}, "a signature without the release"},
-		{"an ISO", []string{rawTar(t, filepath.Join(w.files, "os.iso"))}, "not a release"},
+		{"not a release at all", []string{rawTar(t, filepath.Join(w.files, "os.img"))}, "not a release"},
+		{"an ISO with a link", sign(testkit.ReleaseISO(t, w.files, "linked.iso", testkit.ReleaseFiles("linked", "1.0.0"), map[string]string{"boot/etc": "/etc"})),
+			`image member "boot/etc" is a link`},
+		{"a damaged ISO", sign(damagedISO(t, w.files)), "not a readable ISO 9660 image"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := w.upload(t, tc.files...)
@@ -183,6 +181,32 @@ func TestUploads(t *testing.T) {
 	}
 	if left := w.left(t); len(left) != 1 || left[0] != "releases/slipway-os-1.2.0" {
 		t.Errorf("the library holds %v", left)
+	}
+}
+
+// damagedISO is an image whose volume descriptor says ISO 9660 and whose
+// root directory points past its end.
+func damagedISO(_ testing.TB, dir string) string {
+	img := make([]byte, 20*2048)
+	copy(img[16*2048:], []byte{1, 'C', 'D', '0', '0', '1', 1})
+	copy(img[16*2048+156:], []byte{34, 0, 0xff, 0xff, 0xff, 0x0f, 0x0f, 0xff, 0xff, 0xff})
+	p := filepath.Join(dir, "damaged.iso")
+	_ = os.WriteFile(p, img, 0o644)
+	return p
+}
+
+// A release as StarlingX uploads one: an ISO image (made by xorriso) with
+// its detached signature beside it, stem.iso + stem.sig.
+func TestISOReleases(t *testing.T) {
+	w := newWorld(t, 1<<20)
+	iso := testkit.ReleaseISO(t, w.files, "slipway-os-4.0.0.iso", testkit.ReleaseFiles("slipway-os-4.0.0", "4.0.0"), nil)
+	imported, err := w.upload(t, iso, w.trusted.Sign(t, iso, filepath.Join(w.files, "slipway-os-4.0.0.sig")))
+	if err != nil || len(imported) != 2 || imported[0].ID != "slipway-os-4.0.0" {
+		t.Fatalf("imported %+v, %v", imported, err)
+	}
+	kernel := mustRead(t, filepath.Join(w.lib.Dir(), "slipway-os-4.0.0", "boot", "vmlinuz"))
+	if want := testkit.ReleaseFiles("slipway-os-4.0.0", "4.0.0")["boot/vmlinuz"]; string(kernel) != want {
+		t.Errorf("the kernel from the ISO: %d bytes, want %d", len(kernel), len(want))
 	}
 }
 
@@ -275,4 +299,33 @@ func mustRead(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Whatever bytes a release file holds, unpacking it ends in files inside
+// its directory or an error: never a panic, never a file outside.
+func FuzzUnpack(f *testing.F) {
+	dir := f.TempDir()
+	for _, p := range []string{
+		testkit.ReleaseArchive(f, dir, "a.tar.gz", testkit.ReleaseFiles("a", "1.0.0")),
+		rawTar(nil, filepath.Join(dir, "b.tar"), tar.Header{Name: "x", Size: 3, Mode: 0o644, Typeflag: tar.TypeReg}),
+		damagedISO(nil, dir),
+		testkit.ReleaseISO(f, dir, "c.iso", map[string]string{"release.yaml": "x", "boot/k": "y"}, nil),
+	} {
+		b, _ := os.ReadFile(p)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		work := t.TempDir()
+		in := filepath.Join(work, "in")
+		if err := os.WriteFile(in, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_ = unpack(in, filepath.Join(work, "out"), 1<<20)
+		entries, _ := os.ReadDir(work)
+		for _, e := range entries {
+			if e.Name() != "in" && e.Name() != "out" {
+				t.Fatalf("unpacking wrote %s beside its directory", e.Name())
+			}
+		}
+	})
 }

@@ -41,7 +41,7 @@ type Imported struct {
 // gzip-compressed or not. StarlingX's CLI uploads only .iso, .sig and
 // .patch files, and a StarlingX patch is a tar archive too: a release
 // named .patch goes through it unmodified.
-var archiveSuffixes = []string{".tar.gz", ".tgz", ".tar", ".patch"}
+var archiveSuffixes = []string{".tar.gz", ".tgz", ".tar", ".patch", ".iso"}
 
 // signatureSuffixes are detached signatures, armored or binary.
 var signatureSuffixes = []string{".sig", ".asc"}
@@ -134,7 +134,7 @@ func (u *Upload) Import(ctx context.Context) ([]Imported, error) {
 			}
 			out = append(out, im)
 		default:
-			problems = append(problems, fmt.Sprintf("%s: not a release: upload a .patch, .tar, .tar.gz or .tgz with its detached signature (.sig or .asc)", name))
+			problems = append(problems, fmt.Sprintf("%s: not a release: upload an .iso, .patch, .tar, .tar.gz or .tgz with its detached signature (.sig or .asc)", name))
 		}
 	}
 	if len(problems) > 0 {
@@ -266,14 +266,30 @@ func readManifest(dir string) (Manifest, error) {
 	return m, nil
 }
 
-// unpack extracts a tar archive (gzip-compressed or not) into dir: regular
-// files and directories only, every path inside dir, at most limit bytes.
+// unpack extracts a release (an ISO 9660 image, or a tar archive,
+// gzip-compressed or not) into dir: regular files and directories only,
+// every path inside dir, at most limit bytes.
 func unpack(archive, dir string, limit int64) error {
 	f, err := os.Open(archive)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if isISO(f) {
+		return unpackISO(f, root, limit)
+	}
+	return unpackTar(f, root, limit)
+}
+
+func unpackTar(f *os.File, root *os.Root, limit int64) error {
 	br := bufio.NewReader(f)
 	var r io.Reader = br
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
@@ -284,14 +300,6 @@ func unpack(archive, dir string, limit int64) error {
 		defer gz.Close()
 		r = gz
 	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return err
-	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return err
-	}
-	defer root.Close()
 	tr := tar.NewReader(r)
 	var total int64
 	for {

@@ -113,3 +113,34 @@ func ReleaseFiles(id, version string) map[string]string {
 		"boot/initrd.img": "initrd of " + id + strings.Repeat("i", 8192),
 	}
 }
+
+// ReleaseISO writes files (path → content) into an ISO 9660 image with
+// Rock Ridge names, made by xorriso as an operator would, at dir/name; the
+// test skips (fails in CI) without xorriso. links adds symbolic links
+// (path → target).
+func ReleaseISO(t testing.TB, dir, name string, files, links map[string]string) string {
+	t.Helper()
+	if _, err := exec.LookPath("xorriso"); err != nil {
+		MissingPeer(t, "xorriso is not installed: apt-get install xorriso (make e2e-deps)")
+	}
+	src := t.TempDir()
+	for p, content := range files {
+		full := filepath.Join(src, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for p, target := range links {
+		if err := os.Symlink(target, filepath.Join(src, filepath.FromSlash(p))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, name)
+	if b, err := exec.Command("xorriso", "-as", "mkisofs", "-quiet", "-R", "-V", "SLIPWAY_RELEASE", "-o", out, src).CombinedOutput(); err != nil {
+		t.Fatalf("xorriso: %v\n%s", err, b)
+	}
+	return out
+}
