@@ -118,6 +118,10 @@ type InventoryPayload struct {
 	BootMode     string            `json:"boot_mode,omitempty"`
 	MACs         []string          `json:"macs,omitempty"`
 	Firmware     []FirmwarePayload `json:"firmware,omitempty"`
+	// Auth is how Slipway logs in (session or basic); Missing, the parts
+	// the BMC could not give.
+	Auth    string   `json:"auth,omitempty"`
+	Missing []string `json:"missing,omitempty"`
 }
 
 // FirmwarePayload is one member of the BMC's firmware inventory.
@@ -132,7 +136,8 @@ type FirmwarePayload struct {
 func (Events) BMCMessage(s bmc.Status) outbox.Message {
 	i := s.Inventory
 	inv := InventoryPayload{System: i.System, PowerState: i.PowerState, Health: i.Health, Manufacturer: i.Manufacturer,
-		Model: i.Model, Serial: i.Serial, BIOSVersion: i.BIOSVersion, BMCVersion: i.BMCVersion, BootMode: i.BootMode, MACs: i.MACs}
+		Model: i.Model, Serial: i.Serial, BIOSVersion: i.BIOSVersion, BMCVersion: i.BMCVersion, BootMode: i.BootMode, MACs: i.MACs,
+		Auth: i.Auth, Missing: i.Missing}
 	for _, f := range i.Firmware {
 		inv.Firmware = append(inv.Firmware, FirmwarePayload{ID: f.ID, Name: f.Name, Version: f.Version, Updateable: f.Updateable})
 	}

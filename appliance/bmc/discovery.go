@@ -202,7 +202,7 @@ func (m *Manager) adopt(ctx context.Context, j probeJob, endpoint string) {
 	}
 	creds := d.cfg.Credentials[0]
 	for _, c := range d.cfg.Credentials {
-		conn, err := m.clients.connect(ctx, endpoint, c.Username, c.Password, d.cfg.Insecure)
+		conn, _, err := m.clients.connect(ctx, endpoint, c.Username, c.Password, d.cfg.Insecure)
 		if err == nil {
 			conn.Logout()
 			creds = c

@@ -28,6 +28,12 @@ type Inventory struct {
 	CPUCount     int        `json:"cpu_count,omitempty"` // processors (sockets), as Redfish counts them
 	MACs         []string   `json:"macs,omitempty"`      // host NICs, canonical lower case
 	Firmware     []Firmware `json:"firmware,omitempty"`
+	// Auth is how Slipway logs in: "session" where the BMC offers a
+	// session service, else "basic".
+	Auth string `json:"auth,omitempty"`
+	// Missing are the parts the BMC could not give, each with why (a BMC
+	// without a firmware inventory): the rest of the poll stands.
+	Missing []string `json:"missing,omitempty"`
 }
 
 // Firmware is one member of the BMC's firmware inventory.

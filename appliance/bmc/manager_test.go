@@ -610,3 +610,47 @@ func TestProvisionWithoutABMCArmsTheLifecycle(t *testing.T) {
 		t.Fatalf("an unknown machine: %v", err)
 	}
 }
+
+// BMCs as they really answer, each a profile of the emulator: the poll
+// logs in the way the BMC allows and collects what it has.
+func TestPollBMCProfiles(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		emu      bmcemu.Config
+		auth     string
+		logins   int64
+		firmware int
+		missing  string // part of the one missing part reported, "" for none
+	}{
+		{"sessions", bmcemu.Config{}, AuthSession, 1, 3, ""},
+		{"no session link (sushy-tools)", bmcemu.Config{NoSessionLink: true}, AuthBasic, 0, 3, ""},
+		{"no firmware inventory", bmcemu.Config{Missing: []string{"/redfish/v1/UpdateService/FirmwareInventory"}}, AuthSession, 1, 0,
+			"read firmware inventory"},
+		{"no update service", bmcemu.Config{Missing: []string{"/redfish/v1/UpdateService"}}, AuthSession, 1, 0, "read update service"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, fast, DiscoveryConfig{})
+			tc.emu.HostMACs = []string{"52:54:00:ab:00:01"}
+			em := emulate(t, tc.emu)
+			id := f.register(t, Registration{Endpoint: em.URL}).ID
+			waitUntil(t, "first poll recorded", func() bool { return f.status(t, id).Reachable || f.status(t, id).LastError != "" })
+			s := f.status(t, id)
+			inv := s.Inventory
+			if !s.Reachable || s.LastError != "" || inv.PowerState != "On" || inv.Model != "3500" || len(inv.MACs) == 0 || s.MachineID == "" {
+				t.Fatalf("status %+v", s)
+			}
+			if inv.Auth != tc.auth || em.logins.Load() != tc.logins || len(inv.Firmware) != tc.firmware {
+				t.Errorf("auth %q after %d logins, %d firmware members; want %q, %d, %d", inv.Auth, em.logins.Load(), len(inv.Firmware), tc.auth, tc.logins, tc.firmware)
+			}
+			switch {
+			case tc.missing == "" && len(inv.Missing) != 0, tc.missing != "" && (len(inv.Missing) != 1 || !strings.Contains(inv.Missing[0], tc.missing)):
+				t.Errorf("missing %q, want %q", inv.Missing, tc.missing)
+			}
+			// Power actions work the same way.
+			if _, err := f.m.Power(context.Background(), id, PowerOff); err != nil {
+				t.Fatal(err)
+			}
+			waitUntil(t, "power off seen", func() bool { return f.status(t, id).Inventory.PowerState == "Off" })
+		})
+	}
+}

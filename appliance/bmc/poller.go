@@ -27,6 +27,7 @@ type target struct {
 	use  chan struct{} // a one-slot lock that a waiter can give up on
 	reg  store.BMC     // guarded by use
 	conn *gofish.APIClient
+	auth string // how conn logged in: AuthSession or AuthBasic
 	// fails counts polls in a row that failed, for the backoff.
 	fails int
 
@@ -167,6 +168,7 @@ func (m *Manager) pollOnce(ctx context.Context, t *target) (fails int) {
 		next.Reachable, next.LastError = describe(err, t.reg.Username, m.cfg.Poll.Timeout)
 	} else {
 		t.fails = 0
+		inv.Auth = t.auth
 		next.Reachable, next.LastError, next.Inventory = true, "", inv
 		m.link(ctx, t.status.get(), &next)
 	}
@@ -194,7 +196,7 @@ func withConn[T any](ctx context.Context, m *Manager, t *target, fn func(*gofish
 		if err != nil {
 			return zero, err
 		}
-		if t.conn, err = m.clients.connect(ctx, t.reg.Endpoint, t.reg.Username, pw, t.reg.Insecure); err != nil {
+		if t.conn, t.auth, err = m.clients.connect(ctx, t.reg.Endpoint, t.reg.Username, pw, t.reg.Insecure); err != nil {
 			t.conn = nil
 			return zero, err
 		}

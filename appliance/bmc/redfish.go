@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
+	"io"
 	"errors"
 	"fmt"
 	"net"
@@ -48,10 +50,18 @@ func (h httpClients) close() {
 	h.insecure.CloseIdleConnections()
 }
 
+// Auth modes a BMC is logged in with.
+const (
+	AuthSession = "session"
+	AuthBasic   = "basic"
+)
+
 // connect opens a Redfish session (sessions spare the BMC a password check
-// per request), falling back to basic auth on a BMC without a usable
-// session service. Wrong credentials are not retried as basic auth.
-func (h httpClients) connect(ctx context.Context, endpoint, user, password string, insecure bool) (*gofish.APIClient, error) {
+// per request) where the BMC offers one, else uses basic auth: a service
+// root without a session link (sushy-tools, some BMCs), or a session
+// service that fails. Wrong credentials are not retried as basic auth. It
+// says which mode it used.
+func (h httpClients) connect(ctx context.Context, endpoint, user, password string, insecure bool) (*gofish.APIClient, string, error) {
 	cfg := gofish.ClientConfig{
 		Endpoint: endpoint, Username: user, Password: password, HTTPClient: h.verifying,
 		NoModifyTransport: true, ReuseConnections: true, MaxConcurrentRequests: 4,
@@ -59,29 +69,63 @@ func (h httpClients) connect(ctx context.Context, endpoint, user, password strin
 	if insecure {
 		cfg.HTTPClient = h.insecure
 	}
-	c, err := gofish.ConnectContext(ctx, cfg)
-	if err == nil || !sessionUnsupported(err) {
-		return c, err
+	sessions, err := offersSessions(ctx, cfg.HTTPClient, endpoint)
+	if err != nil {
+		return nil, "", err
+	}
+	if sessions {
+		c, err := gofish.ConnectContext(ctx, cfg)
+		if err == nil || !answeredWithError(err) {
+			return c, AuthSession, err
+		}
 	}
 	cfg.BasicAuth = true
-	c, err = gofish.ConnectContext(ctx, cfg)
+	c, err := gofish.ConnectContext(ctx, cfg)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	// Basic auth is only checked by the first request that needs it.
 	resp, err := c.Get("/redfish/v1/Systems")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	resp.Body.Close()
-	return c, nil
+	return c, AuthBasic, nil
 }
 
-// sessionUnsupported: the BMC answered the session login, but not with a
-// verdict on the credentials.
-func sessionUnsupported(err error) bool {
+// offersSessions reads the service root, which needs no credentials, for
+// its session service link. A root that cannot be read is left to the
+// login to report.
+func offersSessions(ctx context.Context, client *http.Client, endpoint string) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(endpoint, "/")+"/redfish/v1/", nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	var root struct {
+		Links struct {
+			Sessions struct {
+				ID string `json:"@odata.id"`
+			}
+		}
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&root) != nil {
+		return true, nil
+	}
+	return root.Links.Sessions.ID != "", nil
+}
+
+// answeredWithError: the BMC answered with an error status that is not a
+// verdict on the credentials: a session login it does not support, a
+// resource it does not have (or fails to give).
+func answeredWithError(err error) bool {
 	var re *schemas.Error
-	if !errors.As(err, &re) {
+	if !errors.As(cause(err), &re) {
 		return false
 	}
 	switch re.HTTPReturnedStatusCode {
@@ -112,15 +156,29 @@ func collect(c *gofish.APIClient) (Inventory, error) {
 	if n := sys.ProcessorSummary.Count; n != nil {
 		inv.CPUCount = int(*n)
 	}
-	if inv.MACs, err = hostMACs(sys); err != nil {
-		return inv, err
-	}
-	if inv.BMCVersion, err = managerVersion(c); err != nil {
-		return inv, err
-	}
+	// The system is the poll; the rest is collected where the BMC has it,
+	// and each part it lacks is reported on its own.
+	var parts []error
+	inv.MACs, err = hostMACs(sys)
+	parts = append(parts, err)
+	inv.BMCVersion, err = managerVersion(c)
+	parts = append(parts, err)
 	inv.Firmware, err = firmwareInventory(c)
-	return inv, err
+	parts = append(parts, err)
+	for _, err := range parts {
+		switch {
+		case err == nil:
+		case answeredWithError(err):
+			_, why := describe(err, "", 0)
+			inv.Missing = append(inv.Missing, strings.SplitN(err.Error(), ":", 2)[0]+": "+why)
+		default:
+			return inv, err // the BMC stopped answering, or refused us
+		}
+	}
+	return inv, nil
 }
+
+
 
 func hostMACs(sys *schemas.ComputerSystem) ([]string, error) {
 	nics, err := sys.EthernetInterfaces()

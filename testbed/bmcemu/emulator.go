@@ -50,6 +50,12 @@ type Config struct {
 	OnBoot func(BootEvent)
 	// Fetch downloads SimpleUpdate images (default: 60 s timeout client).
 	Fetch *http.Client
+	// NoSessionLink serves a service root without Links.Sessions and no
+	// session service, as sushy-tools does: clients must use basic auth.
+	NoSessionLink bool
+	// Missing are resources (URIs) that answer 404, as on BMCs that lack
+	// them (e.g. /redfish/v1/UpdateService/FirmwareInventory).
+	Missing []string
 	// ExtraFirmware adds firmware inventory members, component → version
 	// (a switch's CPLD and NVOS, a power shelf's PMC and PSU), which
 	// SimpleUpdate updates like the mockup's own.
@@ -140,7 +146,28 @@ func New(cfg Config) (*Emulator, error) {
 		return nil, err
 	}
 	e.addFirmware()
+	if cfg.NoSessionLink {
+		e.dropSessionLink()
+	}
 	return e, nil
+}
+
+// dropSessionLink takes the session service out of the service root.
+func (e *Emulator) dropSessionLink() {
+	root := e.object(serviceRoot)
+	if links, ok := root["Links"].(map[string]any); ok {
+		delete(links, "Sessions")
+		e.set(serviceRoot, "Links", links)
+	}
+	e.set(serviceRoot, "SessionService", nil)
+}
+
+// missing says whether the emulator pretends not to have uri.
+func (e *Emulator) missing(uri string) bool {
+	if e.cfg.NoSessionLink && strings.HasPrefix(uri, "/redfish/v1/SessionService") {
+		return true
+	}
+	return slices.ContainsFunc(e.cfg.Missing, func(m string) bool { return uri == m || strings.HasPrefix(uri, m+"/") })
 }
 
 // personalise gives this emulator its own serial and MACs and a clean boot
@@ -216,8 +243,11 @@ func (e *Emulator) SetFaults(f Faults) {
 // Mockup is what the emulator serves.
 func (e *Emulator) Mockup() *Mockup { return e.mockup }
 
-// set changes one top-level field of a resource; e.mu must be held (or the
-// emulator not yet shared).
+// serviceRoot is the Redfish service root.
+const serviceRoot = "/redfish/v1"
+
+// set changes one top-level field of a resource (nil removes it); e.mu must
+// be held (or the emulator not yet shared).
 func (e *Emulator) set(uri, field string, v any) {
 	if e.overlay[uri] == nil {
 		e.overlay[uri] = map[string]any{}
@@ -289,6 +319,10 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	uri := strings.TrimSuffix(r.URL.Path, "/")
 	if uri == "/redfish" {
 		writeJSON(w, http.StatusOK, "", map[string]string{"v1": "/redfish/v1/"})
+		return
+	}
+	if e.missing(uri) {
+		writeError(w, http.StatusNotFound, "ResourceMissingAtURI", "The resource at the URI "+uri+" was not found.")
 		return
 	}
 	if !e.public(r.Method, uri) && !e.authenticated(r) {
@@ -426,6 +460,9 @@ func (e *Emulator) render(uri string) (any, bool) {
 	o := e.object(uri)
 	for k, v := range changes {
 		o[k] = v
+		if v == nil {
+			delete(o, k) // set to nil: the resource lacks the field
+		}
 	}
 	return o, true
 }

@@ -12,13 +12,16 @@ import (
 // types become.
 
 type bmcJSON struct {
-	ID        string        `json:"bmc_id"`
-	Endpoint  string        `json:"endpoint"`
-	Insecure  bool          `json:"insecure_skip_verify,omitempty"`
-	MachineID string        `json:"machine_id,omitempty"`
-	LinkedBy  string        `json:"linked_by,omitempty"`
-	Source    string        `json:"source"`
-	Reachable bool          `json:"reachable"`
+	ID        string `json:"bmc_id"`
+	Endpoint  string `json:"endpoint"`
+	Insecure  bool   `json:"insecure_skip_verify,omitempty"`
+	MachineID string `json:"machine_id,omitempty"`
+	LinkedBy  string `json:"linked_by,omitempty"`
+	Source    string `json:"source"`
+	Reachable bool   `json:"reachable"`
+	// Polled: the BMC was polled at least once (a new one is not yet: it
+	// is not unreachable).
+	Polled    bool          `json:"polled"`
 	LastError string        `json:"last_error,omitempty"`
 	Inventory inventoryJSON `json:"inventory"`
 	ChangedAt time.Time     `json:"changed_at,omitzero"`
@@ -36,6 +39,10 @@ type inventoryJSON struct {
 	BootMode     string         `json:"boot_mode,omitempty"`
 	MACs         []string       `json:"macs,omitempty"`
 	Firmware     []firmwareJSON `json:"firmware,omitempty"`
+	// Auth is how Slipway logs in (session or basic); Missing, the parts
+	// the BMC could not give.
+	Auth    string   `json:"auth,omitempty"`
+	Missing []string `json:"missing,omitempty"`
 }
 
 type firmwareJSON struct {
@@ -50,12 +57,13 @@ type firmwareJSON struct {
 func toBMCJSON(s bmc.Status) bmcJSON {
 	i := s.Inventory
 	inv := inventoryJSON{System: i.System, PowerState: i.PowerState, Health: i.Health, Manufacturer: i.Manufacturer,
-		Model: i.Model, Serial: i.Serial, BIOSVersion: i.BIOSVersion, BMCVersion: i.BMCVersion, BootMode: i.BootMode, MACs: i.MACs}
+		Model: i.Model, Serial: i.Serial, BIOSVersion: i.BIOSVersion, BMCVersion: i.BMCVersion, BootMode: i.BootMode, MACs: i.MACs,
+		Auth: i.Auth, Missing: i.Missing}
 	for _, f := range i.Firmware {
 		inv.Firmware = append(inv.Firmware, firmwareJSON{ID: f.ID, Name: f.Name, Version: f.Version, Updateable: f.Updateable})
 	}
 	return bmcJSON{ID: s.ID, Endpoint: s.Endpoint, Insecure: s.Insecure, MachineID: s.MachineID, LinkedBy: s.LinkedBy,
-		Source: s.Source, Reachable: s.Reachable, LastError: s.LastError, Inventory: inv, ChangedAt: s.ChangedAt}
+		Source: s.Source, Reachable: s.Reachable, Polled: !s.ChangedAt.IsZero(), LastError: s.LastError, Inventory: inv, ChangedAt: s.ChangedAt}
 }
 
 type userJSON struct {

@@ -329,7 +329,7 @@ function machineView(id) {
     bmc = list.bmcs[0] || null;
     if (!bmc) return;
     const i = bmc.inventory || {};
-    $('#inv').innerHTML = `<dl><dt>BMC</dt><dd><a href="#/bmcs">${esc(bmc.bmc_id)}</a> ${bmc.last_error ? badge('unusable', 'bad') : badge(bmc.reachable ? 'reachable' : 'unreachable', bmc.reachable ? 'ok' : 'bad')}</dd>
+    $('#inv').innerHTML = `<dl><dt>BMC</dt><dd><a href="#/bmcs">${esc(bmc.bmc_id)}</a> ${bmcBadge(bmc)}</dd>
       ${bmc.last_error ? `<dt>Error</dt><dd class="error">${esc(bmc.last_error)}</dd>` : ''}
       <dt>Power</dt><dd id="power">${esc(i.power_state)}</dd><dt>Model</dt><dd>${esc(i.manufacturer)} ${esc(i.model)}</dd>
       <dt>Serial</dt><dd class="mono">${esc(i.serial)}</dd><dt>BIOS</dt><dd>${esc(i.bios_version)}</dd><dt>BMC firmware</dt><dd>${esc(i.bmc_version)}</dd></dl>
@@ -436,15 +436,24 @@ function onboardingStatus(st) {
 
 // ---------- BMCs, tasks, users ----------
 
+// bmcBadge says how a BMC answers: not polled yet, unusable (its error),
+// reachable with parts missing, or reachable.
+function bmcBadge(b) {
+  if (b.last_error) return badge('unusable', 'bad');
+  if (!b.polled) return badge('not polled yet', 'warn');
+  if (((b.inventory || {}).missing || []).length) return badge('partial', 'warn');
+  return badge('reachable', 'ok');
+}
+
 function bmcsView() {
   main.innerHTML = '<h1>BMCs</h1><div class="table-wrap"><table><thead><tr><th>BMC</th><th>Machine</th><th>Status</th><th>Power</th><th class="hide-narrow">Model</th><th class="hide-narrow">BMC firmware</th><th>Last error</th></tr></thead><tbody id="rows"></tbody></table></div>';
   const load = async () => {
     const list = (await api('GET', '/bmcs')).bmcs;
     $('#rows').innerHTML = list.map((b) => `<tr><td class="mono">${esc(b.bmc_id)}<br><span class="muted">${esc(b.endpoint)}</span></td>
       <td>${b.machine_id ? `<a href="#/machines/${encodeURIComponent(b.machine_id)}">${esc(b.machine_id)}</a>` : ''}</td>
-      <td>${b.last_error ? badge('unusable', 'bad') : badge(b.reachable ? 'reachable' : 'not polled yet', b.reachable ? 'ok' : 'warn')}</td>
+      <td>${bmcBadge(b)}${(b.inventory || {}).auth ? ` <span class="muted">${esc(b.inventory.auth)} auth</span>` : ''}</td>
       <td>${esc((b.inventory || {}).power_state)}</td><td class="hide-narrow">${esc((b.inventory || {}).model)}</td>
-      <td class="hide-narrow">${esc((b.inventory || {}).bmc_version)}</td><td class="error">${esc(b.last_error)}</td></tr>`).join('') || '<tr><td colspan="7" class="muted">No BMC registered.</td></tr>';
+      <td class="hide-narrow">${esc((b.inventory || {}).bmc_version)}</td><td class="error">${esc(b.last_error || ((b.inventory || {}).missing || []).join('; '))}</td></tr>`).join('') || '<tr><td colspan="7" class="muted">No BMC registered.</td></tr>';
   };
   load().catch((e) => toast(e.message, true));
   return on('bmc', throttle(() => load().catch(() => {}), 500));
