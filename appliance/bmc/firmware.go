@@ -2,8 +2,10 @@ package bmc
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"time"
@@ -50,32 +52,58 @@ func (m *Manager) Firmware(ctx context.Context, bmcID string) ([]Firmware, error
 
 // SimpleUpdate asks the BMC to fetch imageURI and apply it to component (a
 // firmware inventory id). It returns the URI to follow the update at: the
-// Redfish task, or its task monitor.
+// Redfish task, or its task monitor (a 202's body or Location, or a 204's
+// Location, as BMCs vary). "" means the BMC ran the update before it
+// answered, with no task: the caller verifies the version.
 func (m *Manager) SimpleUpdate(ctx context.Context, bmcID, imageURI, component string) (string, error) {
 	return act(ctx, m, bmcID, "start a firmware update", func(c *gofish.APIClient, _ Inventory) (string, error) {
 		us, err := c.Service.UpdateService()
 		if err != nil {
 			return "", fmt.Errorf("read update service: %w", err)
 		}
+		action, err := simpleUpdateTarget(us)
+		if err != nil {
+			return "", err
+		}
 		target := fwInventoryMember(us, component)
 		params := &schemas.UpdateServiceSimpleUpdateParameters{ImageURI: imageURI, TransferProtocol: schemas.HTTPTransferProtocolType}
 		if target != "" {
 			params.Targets = []string{target}
 		}
-		info, err := us.SimpleUpdate(params)
-		if err != nil {
-			return "", err
-		}
+		resp, info, err := schemas.PostWithTask(c, action, params, us.Headers(), false)
+		defer schemas.DeferredCleanupHTTPResponse(resp)
 		switch {
-		case info == nil:
-			return "", errors.New("the BMC accepted the update but gave no task to follow it")
-		case info.Task != nil && info.Task.ODataID != "":
+		case err != nil:
+			return "", err
+		case info != nil && info.Task != nil && info.Task.ODataID != "":
 			return info.Task.ODataID, nil
-		case info.TaskMonitor != "":
+		case info != nil && info.TaskMonitor != "":
 			return info.TaskMonitor, nil
+		case info != nil:
+			return "", errors.New("the BMC accepted the update (202) but gave no task or Location to follow it")
+		case resp != nil && resp.Header.Get("Location") != "":
+			return resp.Header.Get("Location"), nil
 		}
-		return "", errors.New("the BMC accepted the update but gave no task to follow it")
+		return "", nil // done before the answer
 	})
+}
+
+// simpleUpdateTarget is the UpdateService.SimpleUpdate action's URI.
+func simpleUpdateTarget(us *schemas.UpdateService) (string, error) {
+	var raw struct {
+		Actions struct {
+			SimpleUpdate struct {
+				Target string `json:"target"`
+			} `json:"#UpdateService.SimpleUpdate"`
+		}
+	}
+	if err := json.Unmarshal(us.RawData, &raw); err != nil {
+		return "", fmt.Errorf("read update service: %w", err)
+	}
+	if raw.Actions.SimpleUpdate.Target == "" {
+		return "", errors.New("the BMC's update service offers no SimpleUpdate action")
+	}
+	return raw.Actions.SimpleUpdate.Target, nil
 }
 
 // fwInventoryMember is the URI of a component in the firmware inventory.
@@ -115,15 +143,27 @@ func (t RedfishTask) Succeeded() bool {
 	return schemas.TaskState(t.State) == schemas.CompletedTaskState
 }
 
-// Task reads a BMC's task.
+// Task reads a BMC's task, or its task monitor: a monitor answers with the
+// task while it runs, and with the operation's result (or nothing) once it
+// has ended.
 func (m *Manager) Task(ctx context.Context, bmcID, uri string) (RedfishTask, error) {
 	return act(ctx, m, bmcID, "follow a task", func(c *gofish.APIClient, _ Inventory) (RedfishTask, error) {
-		t, err := schemas.GetObject[schemas.Task](c, uri)
+		resp, err := c.Get(uri)
+		defer schemas.DeferredCleanupHTTPResponse(resp)
 		if status(err) == http.StatusNotFound {
 			return RedfishTask{Gone: true}, nil
 		}
 		if err != nil {
 			return RedfishTask{}, err
+		}
+		var t schemas.Task
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if err != nil {
+			return RedfishTask{}, fmt.Errorf("read %s: %w", uri, err)
+		}
+		if len(body) == 0 || json.Unmarshal(body, &t) != nil || t.TaskState == "" {
+			// A monitor done with the operation: it answers its result.
+			return RedfishTask{State: string(schemas.CompletedTaskState), Percent: 100}, nil
 		}
 		out := RedfishTask{State: string(t.TaskState)}
 		if t.PercentComplete != nil {

@@ -191,6 +191,9 @@ func (s *Service) waitSubtasks(ctx context.Context, r *task.Run, res *Result) {
 	defer tick.Stop()
 	for {
 		merged, done, err := s.mergeSubtasks(ctx, *res)
+		if ctx.Err() != nil {
+			return // stopping: the resumed parent follows them again
+		}
 		if err != nil {
 			s.finish(ctx, r, *res, err)
 			return

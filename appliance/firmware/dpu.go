@@ -252,6 +252,11 @@ func (j *dpuJob) submit(ctx context.Context, d dpuRef) error {
 	if err != nil {
 		return err
 	}
+	if uri == "" {
+		// Installed before the BMC answered: the verify step checks it.
+		in.Installed, in.State = true, json.RawMessage(domain.InstalledDPUOS())
+		return j.changed(ctx, fmt.Sprintf("DPU %s's BMC installed %s before answering", d.MachineID, DPUComponent))
+	}
 	return j.started(ctx, in, uri, fmt.Sprintf("DPU %s's BMC installs %s %s (task %s)", d.MachineID, DPUComponent, j.p.Version, uri))
 }
 

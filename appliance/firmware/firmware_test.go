@@ -239,6 +239,12 @@ func TestUpdates(t *testing.T) {
 			"hostreprovision/checkingfirmware ready", "nothing to do"},
 		{"flash fails", bmcemu.Config{}, "BMC", "2.0.0", "failed", "checkfwversion waitforupdatecompletion failed",
 			"hostreprovision/waitingforfirmwareupgrade hostreprovision/failedfirmwareupgrade", "flash write error"},
+		{"a 204 with the task's Location", bmcemu.Config{UpdateReply: "no-content"}, "BMC", "2.0.0", "succeeded",
+			"checkfwversion waitforupdatecompletion fwupdatecompleted", "hostreprovision/waitingforfirmwareupgrade ready", "BMC updated 1.45.455b66-rev4 → 2.0.0"},
+		{"updated before the answer", bmcemu.Config{UpdateReply: "synchronous"}, "BMC", "2.0.0", "succeeded",
+			"checkfwversion fwupdatecompleted", "hostreprovision/checkingfirmware ready", "BMC updated 1.45.455b66-rev4 → 2.0.0"},
+		{"BIOS staged before the answer", bmcemu.Config{UpdateReply: "synchronous"}, "BIOS", "P80", "succeeded",
+			"checkfwversion hostpowercycle fwupdatecompleted", "hostreprovision/newfirmwarereportedwait ready", "BIOS updated P79 v1.45 → P80"},
 		{"no such component", bmcemu.Config{}, "CPLD", "3", "failed", "checkfwversion failed",
 			"hostreprovision/checkingfirmware hostreprovision/failedfirmwareupgrade", `no firmware component "CPLD" (it has BIOS, BMC, SS)`},
 	}

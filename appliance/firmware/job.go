@@ -172,6 +172,14 @@ func (j *job) submit(ctx context.Context, cur string) error {
 	if err != nil {
 		return err
 	}
+	if uri == "" {
+		// The BMC flashed before it answered: the version says how it went.
+		j.t.Progress = 80
+		if err := j.save(ctx, "the BMC applied the update before answering, with no task: checking the version"); err != nil {
+			return err
+		}
+		return j.afterFlash(ctx)
+	}
 	j.r.RedfishTask = uri
 	j.t.Step, j.t.Progress = stepWait, 10
 	if err := j.saveStep(ctx, fmt.Sprintf("the BMC is flashing %s %s → %s (task %s)", j.p.Component, cur, j.p.Version, uri)); err != nil {

@@ -223,6 +223,9 @@ func (s *Service) runActivate(ctx context.Context, r *task.Run) {
 	}
 	_ = r.DecodeParams(&p)
 	all, err := domain.AllMachines(ctx, s.cfg.Fleet)
+	if ctx.Err() != nil {
+		return // stopping: resumed later
+	}
 	if err != nil {
 		finish(ctx, r, false, err.Error())
 		return

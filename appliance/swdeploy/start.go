@@ -299,6 +299,9 @@ func (s *Service) runStart(ctx context.Context, r *task.Run) {
 			err = errors.New(strings.Join(c.details, "; "))
 		}
 	}
+	if ctx.Err() != nil {
+		return // stopping: resumed later
+	}
 	if err != nil {
 		state, msg = StartFailed, err.Error()
 	}

@@ -50,6 +50,11 @@ type Config struct {
 	OnBoot func(BootEvent)
 	// Fetch downloads SimpleUpdate images (default: 60 s timeout client).
 	Fetch *http.Client
+	// UpdateReply is how SimpleUpdate answers: "" a 202 with the task and
+	// its Location (the default), "no-content" a 204 with only the
+	// Location, "synchronous" the update run to its end before a 204
+	// without a task, as some BMCs do.
+	UpdateReply string
 	// NoSessionLink serves a service root without Links.Sessions and no
 	// session service, as sushy-tools does: clients must use basic auth.
 	NoSessionLink bool

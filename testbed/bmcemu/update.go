@@ -84,9 +84,26 @@ func (e *Emulator) simpleUpdate(w http.ResponseWriter, r *http.Request) {
 	res := t.resource()
 	e.mu.Unlock()
 	e.work.Add(1)
-	go e.runUpdate(t, body.ImageURI, body.Targets, failure)
-	w.Header().Set("Location", t.uri)
-	writeJSON(w, http.StatusAccepted, "", res)
+	switch e.cfg.UpdateReply {
+	case "synchronous":
+		e.runUpdate(t, body.ImageURI, body.Targets, failure)
+		e.mu.Lock()
+		state, msgs := t.state, t.messages
+		e.mu.Unlock()
+		if state != "Completed" {
+			writeError(w, http.StatusBadRequest, "ActionParameterValueError", strings.Join(msgs, "; "))
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	case "no-content":
+		go e.runUpdate(t, body.ImageURI, body.Targets, failure)
+		w.Header().Set("Location", t.uri)
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		go e.runUpdate(t, body.ImageURI, body.Targets, failure)
+		w.Header().Set("Location", t.uri)
+		writeJSON(w, http.StatusAccepted, "", res)
+	}
 }
 
 // runUpdate downloads the image, checks it is firmware for this BMC,
