@@ -317,6 +317,34 @@ func TestBMCErrorsSayWhatToDo(t *testing.T) {
 	f.register(t, Registration{Endpoint: tlsBMC.URL, Insecure: true})
 	waitUntil(t, "insecure accepted", func() bool { s := f.status(t, id); return s.Reachable && s.LastError == "" })
 
+	// Plain HTTP and HTTPS mixed up, each way.
+	id = f.register(t, Registration{Endpoint: strings.Replace(em.URL, "http://", "https://", 1), Username: "root", Password: "calvin"}).ID
+	waitUntil(t, "https to a plain port", func() bool { return f.status(t, id).LastError != "" })
+	if s := f.status(t, id); !strings.Contains(s.LastError, "speaks plain HTTP on this port, and was asked in HTTPS") {
+		t.Errorf("https:// to plain HTTP: %q", s.LastError)
+	}
+	id = f.register(t, Registration{Endpoint: strings.Replace(tlsBMC.URL, "https://", "http://", 1), Insecure: true}).ID
+	waitUntil(t, "http to a TLS port", func() bool { return f.status(t, id).LastError != "" })
+	if s := f.status(t, id); !strings.Contains(s.LastError, "speaks HTTPS on this port, and was asked in plain HTTP") {
+		t.Errorf("http:// to HTTPS: %q", s.LastError)
+	}
+	// An HTML error page is summed up by its title; JSON cut short says so.
+	for _, tc := range []struct {
+		faults bmcemu.Faults
+		says   string
+	}{
+		{bmcemu.Faults{HTMLErrors: true}, "the BMC answered HTTP 500: an HTML page: 500 Internal Server Error"},
+		{bmcemu.Faults{BadJSON: true}, "the BMC answered something that is not Redfish JSON (cut short, or not JSON at all): /redfish/v1/Systems: unexpected EOF"},
+	} {
+		broken := emulate(t, bmcemu.Config{})
+		broken.SetFaults(tc.faults)
+		id := f.register(t, Registration{Endpoint: broken.URL}).ID
+		waitUntil(t, tc.says, func() bool { return f.status(t, id).LastError != "" })
+		if s := f.status(t, id); !strings.Contains(s.LastError, tc.says) || len(s.LastError) > 400 {
+			t.Errorf("%+v: %q", tc.faults, s.LastError)
+		}
+	}
+
 	for _, bad := range []Registration{
 		{Endpoint: "10.0.0.1", Username: "a"}, {Endpoint: "ftp://10.0.0.1", Username: "a"},
 		{Endpoint: "https://10.0.0.1/redfish/v1", Username: "a"}, {Endpoint: "https://10.0.0.1"},

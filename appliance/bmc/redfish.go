@@ -5,11 +5,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"io"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -76,21 +77,28 @@ func (h httpClients) connect(ctx context.Context, endpoint, user, password strin
 	if sessions {
 		c, err := gofish.ConnectContext(ctx, cfg)
 		if err == nil || !answeredWithError(err) {
-			return c, AuthSession, err
+			return c, AuthSession, wrapIf(err, "log in with a session")
 		}
 	}
 	cfg.BasicAuth = true
 	c, err := gofish.ConnectContext(ctx, cfg)
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("read the service root: %w", err)
 	}
 	// Basic auth is only checked by the first request that needs it.
 	resp, err := c.Get("/redfish/v1/Systems")
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("log in with basic auth: %w", err)
 	}
 	resp.Body.Close()
 	return c, AuthBasic, nil
+}
+
+func wrapIf(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // offersSessions reads the service root, which needs no credentials, for
@@ -178,8 +186,6 @@ func collect(c *gofish.APIClient) (Inventory, error) {
 	return inv, nil
 }
 
-
-
 func hostMACs(sys *schemas.ComputerSystem) ([]string, error) {
 	nics, err := sys.EthernetInterfaces()
 	if err != nil {
@@ -240,7 +246,7 @@ func cause(err error) error {
 		links = append(links, l)
 	}
 	slices.Sort(links)
-	return ce.Failures[links[0]]
+	return fmt.Errorf("%s: %w", links[0], ce.Failures[links[0]])
 }
 
 // describe turns a Redfish or network error into what an operator needs:
@@ -252,6 +258,9 @@ func describe(err error, user string, timeout time.Duration) (answered bool, msg
 	var hostname x509.HostnameError
 	var certInvalid x509.CertificateInvalidError
 	var netErr net.Error
+	var recordHeader tls.RecordHeaderError
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &re):
 		switch re.HTTPReturnedStatusCode {
@@ -260,7 +269,17 @@ func describe(err error, user string, timeout time.Duration) (answered bool, msg
 		case http.StatusForbidden:
 			return true, fmt.Sprintf("user %q may not do this on the BMC (HTTP 403); give it the Operator or Administrator role", user)
 		}
-		return true, fmt.Sprintf("the BMC answered HTTP %d: %s", re.HTTPReturnedStatusCode, redfishMessage(re))
+		msg := redfishMessage(re)
+		if plainToTLS(msg) {
+			return true, "the BMC speaks HTTPS on this port, and was asked in plain HTTP: register it as https://…"
+		}
+		return true, fmt.Sprintf("the BMC answered HTTP %d: %s", re.HTTPReturnedStatusCode, msg)
+	case errors.As(err, &recordHeader), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return true, "the BMC speaks plain HTTP on this port, and was asked in HTTPS: register it as http://…"
+	case strings.Contains(err.Error(), "malformed HTTP response \"\\x15\\x03"):
+		return true, "the BMC speaks HTTPS on this port, and was asked in plain HTTP: register it as https://…"
+	case errors.As(err, &syntaxErr), errors.As(err, &typeErr), errors.Is(err, io.ErrUnexpectedEOF):
+		return true, "the BMC answered something that is not Redfish JSON (cut short, or not JSON at all): " + err.Error()
 	case errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &certInvalid):
 		return true, fmt.Sprintf("its TLS certificate is not trusted (%v); set insecure_skip_verify for this BMC if you accept it", err)
 	case errors.Is(err, syscall.ECONNREFUSED):
@@ -282,9 +301,43 @@ func redfishMessage(re *schemas.Error) string {
 		}
 	}
 	if re.Message != "" {
-		return strings.TrimSpace(re.Message)
+		return summary(re.Message)
 	}
 	return http.StatusText(re.HTTPReturnedStatusCode)
+}
+
+// maxSummary bounds what a BMC's error text adds to a status or a log.
+const maxSummary = 200
+
+var (
+	htmlTitle = regexp.MustCompile(`(?is)<title[^>]*>(.*?)</title>`)
+	htmlTag   = regexp.MustCompile(`(?s)<[^>]*>`)
+)
+
+// summary is a BMC's error body as a line a person reads: an HTML page by
+// its title (or its text), anything long cut short.
+func summary(body string) string {
+	body = strings.TrimSpace(body)
+	if strings.HasPrefix(body, "<") {
+		text := ""
+		if m := htmlTitle.FindStringSubmatch(body); m != nil {
+			text = m[1]
+		} else {
+			text = htmlTag.ReplaceAllString(body, " ")
+		}
+		body = "an HTML page: " + strings.Join(strings.Fields(text), " ")
+	}
+	body = strings.Join(strings.Fields(body), " ")
+	if len(body) > maxSummary {
+		body = body[:maxSummary] + "…"
+	}
+	return body
+}
+
+// plainToTLS: the BMC's web server says it got plain HTTP on its HTTPS port.
+func plainToTLS(msg string) bool {
+	m := strings.ToLower(msg)
+	return strings.Contains(m, "http request to an https server") || strings.Contains(m, "plain http request was sent to https port")
 }
 
 // authRefused says the BMC refused the credentials or the session: the

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -85,6 +86,12 @@ type Faults struct {
 	Hang    bool          // answer nothing until the client gives up
 	// FailUpdate ends update tasks in Exception with this message.
 	FailUpdate string
+	// HTMLErrors answers every request past the service root with a web
+	// server's HTML error page (a BMC whose Redfish service is down).
+	HTMLErrors bool
+	// BadJSON answers every GET past the service root with a body cut in
+	// the middle of its JSON.
+	BadJSON bool
 }
 
 // Emulator is one BMC. It is an http.Handler.
@@ -379,6 +386,19 @@ func (e *Emulator) misbehave(w http.ResponseWriter, r *http.Request) bool {
 	}
 	if f.Status != 0 {
 		writeError(w, f.Status, "InternalError", "The request failed due to an internal service error (injected).")
+		return false
+	}
+	past := strings.TrimSuffix(r.URL.Path, "/") != serviceRoot
+	if f.HTMLErrors && past {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = io.WriteString(w, "<!DOCTYPE html>\n<html><head><title>500 Internal Server Error</title></head><body>\n<h1>Internal Server Error</h1>\n<p>"+
+			strings.Repeat("The server encountered an internal error and was unable to complete your request. ", 40)+"</p>\n</body></html>\n")
+		return false
+	}
+	if f.BadJSON && past && r.Method == http.MethodGet {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"@odata.id": "`+r.URL.Path+`", "Members": [{"@odata.id": "/redfish/v1/Sys`)
 		return false
 	}
 	return true
