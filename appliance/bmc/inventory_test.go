@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/slipway/slipway/store"
+	"github.com/stmcginnis/gofish/schemas"
 )
 
 func TestIDFor(t *testing.T) {
@@ -59,5 +60,22 @@ func TestStatusOfAStoredBMC(t *testing.T) {
 				t.Fatalf("status %+v", s)
 			}
 		})
+	}
+}
+
+func TestWorstHealth(t *testing.T) {
+	for _, tc := range []struct {
+		own, rollup schemas.Health
+		want        string
+	}{
+		{schemas.OKHealth, schemas.OKHealth, "OK"},
+		{schemas.OKHealth, schemas.CriticalHealth, "Critical"},
+		{schemas.WarningHealth, schemas.OKHealth, "Warning"},
+		{schemas.OKHealth, "", "OK"},
+		{"", schemas.WarningHealth, "Warning"},
+	} {
+		if got := worstHealth(tc.own, tc.rollup); got != tc.want {
+			t.Errorf("%q + rollup %q: %q, want %q", tc.own, tc.rollup, got, tc.want)
+		}
 	}
 }

@@ -190,12 +190,15 @@ func TestPollCollectsInventoryAndAdoptsTheHostByMAC(t *testing.T) {
 	waitUntil(t, "first poll recorded", func() bool { return f.status(t, id).Reachable })
 	s := f.status(t, id)
 	inv := s.Inventory
+	// The mockup's system is OK itself, its parts' rollup a Warning: the
+	// worse is its health.
 	if inv.PowerState != "On" || inv.Model != "3500" || inv.Serial != "SN-1" || inv.BMCVersion != "1.45.455b66-rev4" ||
-		inv.BIOSVersion != "P79 v1.45 (12/06/2017)" || inv.Health != "OK" || inv.BootMode != "UEFI" || len(inv.Firmware) != 3 || inv.Firmware[1].ID != "BMC" {
+		inv.BIOSVersion != "P79 v1.45 (12/06/2017)" || inv.Health != "Warning" || inv.BootMode != "UEFI" || len(inv.Firmware) != 3 || inv.Firmware[1].ID != "BMC" {
 		t.Errorf("inventory %+v", inv)
 	}
-	// The third NIC (the host's interface to its BMC) got a MAC of its own.
-	if strings.Join(inv.MACs, ",") != "52:54:00:aa:00:01,52:54:00:aa:00:02,52:54:00:e8:00:01" {
+	// The third NIC, the host's interface to its BMC (ToManager), is not a
+	// host MAC: it never netboots.
+	if strings.Join(inv.MACs, ",") != "52:54:00:aa:00:01,52:54:00:aa:00:02" {
 		t.Errorf("host MACs %v", inv.MACs)
 	}
 	owner, ok := f.inv.Owner("52:54:00:aa:00:02")

@@ -155,7 +155,7 @@ func collect(c *gofish.APIClient) (Inventory, error) {
 	}
 	sort.Slice(systems, func(i, j int) bool { return systems[i].ODataID < systems[j].ODataID })
 	sys := systems[0]
-	inv.System, inv.PowerState, inv.Health = sys.ODataID, string(sys.PowerState), string(sys.Status.Health)
+	inv.System, inv.PowerState, inv.Health = sys.ODataID, string(sys.PowerState), worstHealth(sys.Status.Health, sys.Status.HealthRollup)
 	inv.Manufacturer, inv.Model, inv.Serial, inv.BIOSVersion = sys.Manufacturer, sys.Model, sys.SerialNumber, sys.BiosVersion
 	inv.BootMode = string(sys.Boot.BootSourceOverrideMode)
 	if m := sys.MemorySummary.TotalSystemMemoryGiB; m != nil {
@@ -186,6 +186,29 @@ func collect(c *gofish.APIClient) (Inventory, error) {
 	return inv, nil
 }
 
+// worstHealth is the worse of a system's own health and its rollup (its
+// parts'): a failed DIMM shows in the rollup only.
+func worstHealth(own, rollup schemas.Health) string {
+	rank := map[schemas.Health]int{schemas.OKHealth: 1, schemas.WarningHealth: 2, schemas.CriticalHealth: 3}
+	if rank[rollup] > rank[own] {
+		return string(rollup)
+	}
+	return string(own)
+}
+
+// toManager: the NIC is the host's interface to its own BMC (a Redfish
+// host interface), never on the provisioning LAN.
+func toManager(nic *schemas.EthernetInterface) bool {
+	var raw struct {
+		Links struct {
+			HostInterface struct {
+				ID string `json:"@odata.id"`
+			}
+		}
+	}
+	return json.Unmarshal(nic.RawData, &raw) == nil && raw.Links.HostInterface.ID != ""
+}
+
 func hostMACs(sys *schemas.ComputerSystem) ([]string, error) {
 	nics, err := sys.EthernetInterfaces()
 	if err != nil {
@@ -193,7 +216,7 @@ func hostMACs(sys *schemas.ComputerSystem) ([]string, error) {
 	}
 	var macs []string
 	for _, nic := range nics {
-		if nic.EthernetInterfaceType != "" && nic.EthernetInterfaceType != schemas.PhysicalEthernetDeviceType {
+		if nic.EthernetInterfaceType != "" && nic.EthernetInterfaceType != schemas.PhysicalEthernetDeviceType || toManager(nic) {
 			continue
 		}
 		if mac, err := domain.ParseMAC(nic.MACAddress); err == nil {
