@@ -19,6 +19,9 @@ type BMC struct {
 	MachineID string
 	LinkedBy  string // config | mac | api
 	Source    string // config | discovered | api
+	// OverridePending is a persistent boot override Slipway set (the BMC
+	// kept Once as Continuous), to clear once the machine has netbooted.
+	OverridePending string
 	BMCStatus
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -64,6 +67,19 @@ func (tx *Tx) SetBMCStatus(id string, s BMCStatus, machineID, linkedBy string) e
 	return nil
 }
 
+// SetBMCOverridePending records the persistent boot override Slipway set
+// on a BMC ("" once it is cleared).
+func (tx *Tx) SetBMCOverridePending(id, target string) error {
+	res, err := tx.exec(`UPDATE bmcs SET override_pending = ?, updated_at = ? WHERE id = ?`, target, formatTime(tx.now), id)
+	if err != nil {
+		return fmt.Errorf("write the boot override of BMC %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("BMC %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
 // DeleteBMC forgets a BMC.
 func (tx *Tx) DeleteBMC(id string) error {
 	res, err := tx.exec(`DELETE FROM bmcs WHERE id = ?`, id)
@@ -77,12 +93,12 @@ func (tx *Tx) DeleteBMC(id string) error {
 }
 
 const bmcColumns = `id, endpoint, username, secret, insecure, COALESCE(machine_id, ''), linked_by, source,
-	reachable, last_error, inventory, changed_at, created_at, updated_at`
+	override_pending, reachable, last_error, inventory, changed_at, created_at, updated_at`
 
 func scanBMC(r rowScanner) (BMC, error) {
 	var b BMC
 	err := r.Scan(&b.ID, &b.Endpoint, &b.Username, &b.Secret, &b.Insecure, &b.MachineID, &b.LinkedBy, &b.Source,
-		&b.Reachable, &b.LastError, &b.Inventory, storedTime{t: &b.ChangedAt, nullable: true},
+		&b.OverridePending, &b.Reachable, &b.LastError, &b.Inventory, storedTime{t: &b.ChangedAt, nullable: true},
 		storedTime{t: &b.CreatedAt}, storedTime{t: &b.UpdatedAt})
 	return b, err
 }

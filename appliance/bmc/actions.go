@@ -86,6 +86,9 @@ type Provisioned struct {
 	Reset     string
 	State     domain.State
 	Notes     []string // vendor quirks met on the way
+	// Persistent: the BMC keeps the override Continuous; Slipway clears
+	// it once the machine has netbooted.
+	Persistent bool
 }
 
 // Provision reinstalls a machine: its BMC sets a one-time network boot and
@@ -104,9 +107,14 @@ func (m *Manager) Provision(ctx context.Context, machineID string, o ProvisionOp
 	if err != nil {
 		return Provisioned{}, err
 	}
-	p, err := act(ctx, m, st.ID, "provision "+machineID, func(c *gofish.APIClient, inv Inventory) (Provisioned, error) {
-		return netbootOnce(c, inv.System, o, m.cfg.HTTPBootURI)
-	})
+	var persistent string
+	p, err := actThen(ctx, m, st.ID, "provision "+machineID, func(c *gofish.APIClient, inv Inventory) (Provisioned, error) {
+		p, err := netbootOnce(c, inv.System, o, m.cfg.HTTPBootURI)
+		if p.Persistent {
+			persistent = p.Target
+		}
+		return p, err
+	}, func(t *target) { m.overridePending(ctx, t, persistent) })
 	if err != nil {
 		return p, err
 	}
@@ -185,7 +193,7 @@ func netbootOnce(c *gofish.APIClient, uri string, o ProvisionOptions, httpBootUR
 	if p.Target != string(schemas.UefiHTTPBootSource) {
 		httpBootURI = ""
 	}
-	if err := setBootOnce(c, sys, p.Target, p.Mode, httpBootURI, &p.Notes); err != nil {
+	if p.Persistent, err = setBootOnce(c, sys, p.Target, p.Mode, httpBootURI, &p.Notes); err != nil {
 		return p, fmt.Errorf("set one-time %s boot: %w", p.Target, err)
 	}
 	want := PowerRestart
@@ -214,15 +222,16 @@ func bootTarget(sys *schemas.ComputerSystem, o ProvisionOptions, notes *[]string
 // the ETag it read (and falls back to a @Redfish.Settings resource); the
 // quirks handled here are a stale ETag (412: read again, retry once), a
 // BMC that wants If-Match but gave no ETag (428: If-Match *), and one that
-// refuses BootSourceOverrideMode (400: retry without it).
-func setBootOnce(c *gofish.APIClient, sys *schemas.ComputerSystem, target, mode, httpBootURI string, notes *[]string) error {
+// refuses BootSourceOverrideMode (400: retry without it). persistent says
+// the BMC keeps the override Continuous (some store Once that way).
+func setBootOnce(c *gofish.APIClient, sys *schemas.ComputerSystem, target, mode, httpBootURI string, notes *[]string) (persistent bool, err error) {
 	boot := &schemas.Boot{
 		BootSourceOverrideEnabled: schemas.OnceBootSourceOverrideEnabled,
 		BootSourceOverrideTarget:  schemas.BootSource(target),
 		BootSourceOverrideMode:    schemas.BootSourceOverrideMode(mode),
 		HTTPBootURI:               httpBootURI,
 	}
-	err := sys.SetBoot(boot)
+	err = sys.SetBoot(boot)
 	switch status(err) {
 	case http.StatusPreconditionFailed:
 		*notes = append(*notes, "the BMC's ETag changed between read and write (412): read it again")
@@ -241,16 +250,22 @@ func setBootOnce(c *gofish.APIClient, sys *schemas.ComputerSystem, target, mode,
 		err = sys.SetBoot(boot)
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	got, err := schemas.GetObject[schemas.ComputerSystem](c, sys.ODataID)
 	if err != nil {
-		return fmt.Errorf("read the override back: %w", err)
+		return false, fmt.Errorf("read the override back: %w", err)
 	}
-	if got.Boot.BootSourceOverrideEnabled != schemas.OnceBootSourceOverrideEnabled || string(got.Boot.BootSourceOverrideTarget) != target {
-		return fmt.Errorf("the BMC accepted the override but keeps %s/%s", got.Boot.BootSourceOverrideEnabled, got.Boot.BootSourceOverrideTarget)
+	switch {
+	case string(got.Boot.BootSourceOverrideTarget) != target:
+		return false, fmt.Errorf("the BMC accepted the override but keeps %s/%s", got.Boot.BootSourceOverrideEnabled, got.Boot.BootSourceOverrideTarget)
+	case got.Boot.BootSourceOverrideEnabled == schemas.ContinuousBootSourceOverrideEnabled:
+		*notes = append(*notes, "the BMC keeps the override Continuous, not Once: Slipway clears it once the machine has netbooted")
+		return true, nil
+	case got.Boot.BootSourceOverrideEnabled != schemas.OnceBootSourceOverrideEnabled:
+		return false, fmt.Errorf("the BMC accepted the override but keeps %s/%s", got.Boot.BootSourceOverrideEnabled, got.Boot.BootSourceOverrideTarget)
 	}
-	return nil
+	return false, nil
 }
 
 func status(err error) int {

@@ -25,6 +25,7 @@ type Machines interface {
 	GiveMACs(ctx context.Context, id string, macs []domain.MAC, cause string) (int, error)
 	Check(id string, ev domain.Event) error
 	Apply(ctx context.Context, id string, ev domain.Event) (domain.State, error)
+	State(id string) (domain.State, bool)
 }
 
 // Announcer turns a BMC's status into its event-bus message (the broker

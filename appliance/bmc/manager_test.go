@@ -685,3 +685,42 @@ func TestPollBMCProfiles(t *testing.T) {
 		})
 	}
 }
+
+// A BMC that keeps Once as Continuous: provisioning works, says so, and
+// the override Slipway set is recorded in the store (a restart does not
+// forget it) and cleared at the first poll after the machine netbooted.
+func TestProvisionOnABMCThatKeepsTheOverrideContinuous(t *testing.T) {
+	f := newFixture(t, fast, DiscoveryConfig{})
+	boots := make(chan bmcemu.BootEvent, 4)
+	em := emulate(t, bmcemu.Config{OnceAsContinuous: true, PowerDelay: 10 * time.Millisecond, HostMACs: []string{"52:54:00:bc:00:01"},
+		OnBoot: func(ev bmcemu.BootEvent) { boots <- ev }})
+	id := f.register(t, Registration{Endpoint: em.URL}).ID
+	waitUntil(t, "linked", func() bool { return f.status(t, id).MachineID != "" })
+	machine := f.status(t, id).MachineID
+	sys := em.Mockup().Systems()[0]
+	p, err := f.m.Provision(context.Background(), machine, ProvisionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Persistent || !strings.Contains(strings.Join(p.Notes, ";"), "keeps the override Continuous") {
+		t.Errorf("provisioned %+v", p)
+	}
+	if ev := <-boots; ev.Source != "Pxe" {
+		t.Errorf("booted %+v", ev)
+	}
+	// Still waiting for its netboot: the override stays, and is recorded.
+	polled := em.polls.Load()
+	waitUntil(t, "two polls", func() bool { return em.polls.Load() >= polled+2 })
+	if en, target := em.BootOverride(sys); en != "Continuous" || target != "Pxe" {
+		t.Errorf("override %s/%s before the netboot", en, target)
+	}
+	if b, _ := f.db.BMC(context.Background(), id); b.OverridePending != "Pxe" {
+		t.Errorf("recorded override %q", b.OverridePending)
+	}
+	// The machine netboots (its installer fetches cloud-init): cleared.
+	if _, err := f.inv.Apply(context.Background(), machine, domain.Event{Kind: domain.EventCloudInit}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the override cleared", func() bool { en, _ := em.BootOverride(sys); return en == "Disabled" })
+	waitUntil(t, "the record cleared", func() bool { b, _ := f.db.BMC(context.Background(), id); return b.OverridePending == "" })
+}

@@ -171,6 +171,7 @@ func (m *Manager) pollOnce(ctx context.Context, t *target) (fails int) {
 		inv.Auth = t.auth
 		next.Reachable, next.LastError, next.Inventory = true, "", inv
 		m.link(ctx, t.status.get(), &next)
+		m.clearOverride(ctx, t, next)
 	}
 	if sameFindings(t.status.get(), next) {
 		return

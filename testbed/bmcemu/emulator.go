@@ -56,6 +56,10 @@ type Config struct {
 	// Location, "synchronous" the update run to its end before a 204
 	// without a task, as some BMCs do.
 	UpdateReply string
+	// OnceAsContinuous stores a one-time boot override as Continuous, as
+	// some BMCs do: the system netboots at every power-on until it is
+	// cleared.
+	OnceAsContinuous bool
 	// NoSessionLink serves a service root without Links.Sessions and no
 	// session service, as sushy-tools does: clients must use basic auth.
 	NoSessionLink bool

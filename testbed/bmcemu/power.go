@@ -59,6 +59,9 @@ func (e *Emulator) patch(w http.ResponseWriter, r *http.Request, uri string) {
 		}
 		changed[k] = v
 	}
+	if e.cfg.OnceAsContinuous && changed["BootSourceOverrideEnabled"] == "Once" {
+		changed["BootSourceOverrideEnabled"] = "Continuous"
+	}
 	e.set(uri, "Boot", changed)
 	w.WriteHeader(http.StatusNoContent)
 }
