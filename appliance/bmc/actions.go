@@ -193,7 +193,14 @@ func netbootOnce(c *gofish.APIClient, uri string, o ProvisionOptions, httpBootUR
 	if p.Target != string(schemas.UefiHTTPBootSource) {
 		httpBootURI = ""
 	}
-	if p.Persistent, err = setBootOnce(c, sys, p.Target, p.Mode, httpBootURI, &p.Notes); err != nil {
+	p.Persistent, err = setBootOnce(c, sys, p.Target, p.Mode, httpBootURI, &p.Notes)
+	var refused *httpBootRefused
+	if errors.As(err, &refused) {
+		p.Notes = append(p.Notes, fmt.Sprintf("the BMC refused UEFI HTTP boot (%s): booting with PXE", refused.msg))
+		p.Target = string(schemas.PxeBootSource)
+		p.Persistent, err = setBootOnce(c, sys, p.Target, p.Mode, "", &p.Notes)
+	}
+	if err != nil {
 		return p, fmt.Errorf("set one-time %s boot: %w", p.Target, err)
 	}
 	want := PowerRestart
@@ -245,7 +252,11 @@ func setBootOnce(c *gofish.APIClient, sys *schemas.ComputerSystem, target, mode,
 			resp.Body.Close()
 		}
 	case http.StatusBadRequest:
-		*notes = append(*notes, fmt.Sprintf("the BMC refused BootSourceOverrideMode %s (%v): set the target alone", mode, err))
+		msg := badRequestMessage(err)
+		if target == string(schemas.UefiHTTPBootSource) && !strings.Contains(msg, "BootSourceOverrideMode") {
+			return false, &httpBootRefused{msg: msg}
+		}
+		*notes = append(*notes, fmt.Sprintf("the BMC refused BootSourceOverrideMode %s (%s): set the target alone", mode, msg))
 		boot.BootSourceOverrideMode = ""
 		err = sys.SetBoot(boot)
 	}
@@ -266,6 +277,21 @@ func setBootOnce(c *gofish.APIClient, sys *schemas.ComputerSystem, target, mode,
 		return false, fmt.Errorf("the BMC accepted the override but keeps %s/%s", got.Boot.BootSourceOverrideEnabled, got.Boot.BootSourceOverrideTarget)
 	}
 	return false, nil
+}
+
+// httpBootRefused: the BMC would not take a UEFI HTTP boot override (its
+// target or its URI), in its words.
+type httpBootRefused struct{ msg string }
+
+func (e *httpBootRefused) Error() string { return "the BMC refused UEFI HTTP boot: " + e.msg }
+
+// badRequestMessage is what the BMC said of a 400.
+func badRequestMessage(err error) string {
+	var re *schemas.Error
+	if errors.As(err, &re) {
+		return redfishMessage(re)
+	}
+	return err.Error()
 }
 
 func status(err error) int {

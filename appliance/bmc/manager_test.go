@@ -377,6 +377,8 @@ func TestProvision(t *testing.T) {
 		{"If-Match needed, no ETag given", bmcemu.Config{RequireIfMatch: true, HideETags: true}, ProvisionOptions{}, true, "Pxe", "ForceRestart", "428"},
 		{"UEFI HTTP not offered", bmcemu.Config{}, ProvisionOptions{HTTPBoot: true}, true, "Pxe", "ForceRestart", "UefiHttp"},
 		{"UEFI HTTP", bmcemu.Config{ExtraBootTargets: []string{"UefiHttp"}}, ProvisionOptions{HTTPBoot: true}, true, "UefiHttp", "ForceRestart", ""},
+		{"UEFI HTTP offered, its URI refused", bmcemu.Config{ExtraBootTargets: []string{"UefiHttp"}, NoHTTPBootURI: true}, ProvisionOptions{HTTPBoot: true}, true,
+			"Pxe", "ForceRestart", "the BMC refused UEFI HTTP boot (The property Boot/HttpBootUri is a read only property.): booting with PXE"},
 		{"tower", bmcemu.Config{Mockup: tower}, ProvisionOptions{Mode: "Legacy"}, true, "Pxe", "ForceRestart", ""},
 		{"powered off", bmcemu.Config{}, ProvisionOptions{}, false, "Pxe", "On", ""},
 	}

@@ -60,6 +60,9 @@ type Config struct {
 	// some BMCs do: the system netboots at every power-on until it is
 	// cleared.
 	OnceAsContinuous bool
+	// NoHTTPBootURI refuses Boot/HttpBootUri as read only, as BMCs
+	// without a writable UEFI HTTP boot URI do.
+	NoHTTPBootURI bool
 	// NoSessionLink serves a service root without Links.Sessions and no
 	// session service, as sushy-tools does: clients must use basic auth.
 	NoSessionLink bool

@@ -49,7 +49,7 @@ func (e *Emulator) patch(w http.ResponseWriter, r *http.Request, uri string) {
 		changed[k] = v
 	}
 	for k, v := range body.Boot {
-		if !writableBoot(k) {
+		if !writableBoot(k) || k == "HttpBootUri" && e.cfg.NoHTTPBootURI {
 			writeError(w, http.StatusBadRequest, "PropertyNotWritable", "The property Boot/"+k+" is a read only property.")
 			return
 		}
