@@ -248,13 +248,29 @@ func (m *Manager) target(id string) (*target, error) {
 
 // ForMachine is the BMC linked to a machine.
 func (m *Manager) ForMachine(machineID string) (Status, error) {
+	var linked []Status
 	for _, s := range m.Statuses() {
 		if s.MachineID == machineID {
-			return s, nil
+			linked = append(linked, s)
 		}
 	}
-	return Status{}, fmt.Errorf("machine %s has no BMC linked: %w", machineID, ErrUnknownBMC)
+	switch len(linked) {
+	case 0:
+		return Status{}, fmt.Errorf("machine %s has no BMC linked: %w", machineID, ErrUnknownBMC)
+	case 1:
+		return linked[0], nil
+	}
+	ids := make([]string, len(linked))
+	for i, s := range linked {
+		ids[i] = s.ID
+	}
+	return Status{}, fmt.Errorf("machine %s has %d BMCs linked (%s): remove the one that does not manage it (DELETE /api/v1/bmcs/{id}), or name the right one in the machine's bmc: %w",
+		machineID, len(linked), strings.Join(ids, ", "), ErrSeveralBMCs)
 }
+
+// ErrSeveralBMCs: a machine is linked to more than one BMC, and nothing
+// says which drives it.
+var ErrSeveralBMCs = errors.New("several BMCs for one machine")
 
 // PollStats count polls since the Manager started.
 type PollStats struct {

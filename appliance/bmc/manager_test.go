@@ -726,3 +726,29 @@ func TestProvisionOnABMCThatKeepsTheOverrideContinuous(t *testing.T) {
 	waitUntil(t, "the override cleared", func() bool { en, _ := em.BootOverride(sys); return en == "Disabled" })
 	waitUntil(t, "the record cleared", func() bool { b, _ := f.db.BMC(context.Background(), id); return b.OverridePending == "" })
 }
+
+// Two BMCs reporting one host's NICs: the second is not linked and says
+// why; a machine that got two BMCs anyway (the API) is not provisioned by
+// guessing.
+func TestTwoBMCsForOneMachine(t *testing.T) {
+	f := newFixture(t, fast, DiscoveryConfig{})
+	first := emulate(t, bmcemu.Config{HostMACs: []string{"52:54:00:cd:00:01"}})
+	second := emulate(t, bmcemu.Config{HostMACs: []string{"52:54:00:cd:00:01"}})
+	a := f.register(t, Registration{Endpoint: first.URL}).ID
+	waitUntil(t, "the first linked", func() bool { return f.status(t, a).MachineID != "" })
+	machine := f.status(t, a).MachineID
+	b := f.register(t, Registration{Endpoint: second.URL}).ID
+	waitUntil(t, "the second refused", func() bool { return f.status(t, b).LastError != "" })
+	if s := f.status(t, b); s.MachineID != "" || !strings.Contains(s.LastError, "which BMC "+a+" manages: not linked") {
+		t.Errorf("the second BMC: %+v", s)
+	}
+	if s, err := f.m.ForMachine(machine); err != nil || s.ID != a {
+		t.Errorf("the machine's BMC: %v, %v", s.ID, err)
+	}
+	// Linked by hand as well: provisioning names both, and guesses neither.
+	f.register(t, Registration{Endpoint: second.URL, MachineID: machine})
+	waitUntil(t, "linked by hand", func() bool { return f.status(t, b).MachineID == machine })
+	if _, err := f.m.Provision(context.Background(), machine, ProvisionOptions{}); !errors.Is(err, ErrSeveralBMCs) || !strings.Contains(err.Error(), a) || !strings.Contains(err.Error(), b) {
+		t.Errorf("provisioning a machine with two BMCs: %v", err)
+	}
+}

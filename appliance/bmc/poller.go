@@ -248,7 +248,24 @@ func (m *Manager) link(ctx context.Context, prev Status, s *Status) {
 		m.log.Warn("BMC: cannot link to a machine", "bmc_id", s.ID, "macs", s.Inventory.MACs, "error", err)
 		return
 	}
+	if other := m.linkedTo(id, s.ID); other != "" {
+		// A second BMC for one machine would leave provisioning to guess:
+		// it stays unlinked, and says why (logged once, as a change).
+		s.MachineID, s.LinkedBy = "", ""
+		s.LastError = fmt.Sprintf("it reports the host NICs of machine %s, which BMC %s manages: not linked (remove one of the two, or name this one in the machine's bmc)", id, other)
+		return
+	}
 	s.MachineID, s.LinkedBy = id, "mac"
+}
+
+// linkedTo is the BMC, other than self, linked to machine id ("" if none).
+func (m *Manager) linkedTo(id, self string) string {
+	for _, st := range m.Statuses() {
+		if st.MachineID == id && st.ID != self {
+			return st.ID
+		}
+	}
+	return ""
 }
 
 // record stores a BMC's new findings and their bus message in one commit.

@@ -117,7 +117,7 @@ func actionError(err error) error {
 	switch {
 	case errors.Is(err, bmc.ErrUnknownBMC), errors.Is(err, domain.ErrNotFound):
 		return fiber.NewError(fiber.StatusNotFound, err.Error())
-	case errors.As(err, &illegal), errors.Is(err, task.ErrBusy), errors.Is(err, task.ErrFinished):
+	case errors.As(err, &illegal), errors.Is(err, task.ErrBusy), errors.Is(err, task.ErrFinished), errors.Is(err, bmc.ErrSeveralBMCs):
 		return fiber.NewError(fiber.StatusConflict, err.Error())
 	case errors.As(err, &action):
 		return fiber.NewError(fiber.StatusBadGateway, err.Error())
