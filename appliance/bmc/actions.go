@@ -107,21 +107,31 @@ func (m *Manager) Provision(ctx context.Context, machineID string, o ProvisionOp
 	if err != nil {
 		return Provisioned{}, err
 	}
-	var persistent string
+	var prov Provisioned
+	var applied domain.State
+	var applyErr error
 	p, err := actThen(ctx, m, st.ID, "provision "+machineID, func(c *gofish.APIClient, inv Inventory) (Provisioned, error) {
-		p, err := netbootOnce(c, inv.System, o, m.cfg.HTTPBootURI)
-		if p.Persistent {
-			persistent = p.Target
+		var err error
+		prov, err = netbootOnce(c, inv.System, o, m.cfg.HTTPBootURI)
+		return prov, err
+	}, func(t *target) {
+		// The BMC is still held: no poll sees the override before the
+		// lifecycle says the machine is to netboot (a persistent override
+		// is cleared once it has).
+		persistent := ""
+		if prov.Persistent {
+			persistent = prov.Target
 		}
-		return p, err
-	}, func(t *target) { m.overridePending(ctx, t, persistent) })
+		m.overridePending(ctx, t, persistent)
+		ev.Cause = fmt.Sprintf("provisioned through BMC %s: one-time %s boot (%s), %s", st.ID, prov.Target, prov.Mode, prov.Reset)
+		applied, applyErr = m.cfg.Machines.Apply(ctx, machineID, ev)
+	})
 	if err != nil {
 		return p, err
 	}
 	m.pollSoon(st.ID)
-	p.MachineID, p.BMCID = machineID, st.ID
-	ev.Cause = fmt.Sprintf("provisioned through BMC %s: one-time %s boot (%s), %s", st.ID, p.Target, p.Mode, p.Reset)
-	p.State, err = m.cfg.Machines.Apply(ctx, machineID, ev)
+	p.MachineID, p.BMCID, p.State = machineID, st.ID, applied
+	err = applyErr
 	if err != nil && !errors.Is(err, domain.ErrNoChange) {
 		return p, fmt.Errorf("provision %s: the machine is rebooting into the network, but its lifecycle did not follow: %w", machineID, err)
 	}

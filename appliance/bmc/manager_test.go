@@ -127,7 +127,8 @@ func emulate(t *testing.T, cfg bmcemu.Config) *emulated {
 // certificate, as from the factory.
 func emulateTLS(t *testing.T) *bmcemu.Running {
 	t.Helper()
-	e, err := bmcemu.New(bmcemu.Config{})
+	// Its own host MACs: two BMCs reporting one host would not both link.
+	e, err := bmcemu.New(bmcemu.Config{HostMACs: []string{"52:54:00:ee:00:01"}})
 	if err != nil {
 		t.Fatal(err)
 	}
