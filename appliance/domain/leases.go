@@ -143,26 +143,48 @@ func (b *LeaseBook) Offer(ctx context.Context, mac MAC, requested netip.Addr, ho
 	return Grant{IP: ip, Hostname: e.hostname, LeaseTime: b.pool.LeaseTime, Expires: e.expires}, nil
 }
 
-// Request confirms an address (DHCPREQUEST in any of its forms): it is
-// bound when ip may be mac's, and refused with a NakError otherwise.
-func (b *LeaseBook) Request(ctx context.Context, mac MAC, ip netip.Addr, hostname string) (Grant, error) {
+// RequestKind is a DHCPREQUEST's form (RFC 2131 §4.3.2).
+type RequestKind int
+
+const (
+	// Selecting answers an offer: the request names this server.
+	Selecting RequestKind = iota
+	// InitReboot verifies the address a rebooted client remembers.
+	InitReboot
+	// Renewing (or rebinding) extends the lease of ciaddr.
+	Renewing
+)
+
+// ErrNoRecord: an INIT-REBOOT from a client this server has no record of;
+// RFC 2131 says to stay silent (another server may know it).
+var ErrNoRecord = errors.New("no record of this client")
+
+// Request confirms an address (DHCPREQUEST): it is bound when ip may be
+// mac's in the request's form, and refused with a NakError otherwise. A MAC
+// holds one lease: a client that takes a new address gives up its old one.
+func (b *LeaseBook) Request(ctx context.Context, mac MAC, ip netip.Addr, hostname string, kind RequestKind) (Grant, error) {
 	b.mu.Lock()
 	now := b.now()
-	if !b.pool.Subnet.Contains(ip) {
+	held, holds := b.byMAC[mac]
+	if err := b.checkRequest(mac, ip, kind, held, holds, now); err != nil {
 		b.mu.Unlock()
-		return Grant{}, NakError{fmt.Sprintf("%s is not on this network (%s)", ip, b.pool.Subnet.Masked())}
-	}
-	if r, reserved := b.pool.Reservations[mac]; reserved && r.IP != ip {
-		b.mu.Unlock()
-		return Grant{}, NakError{fmt.Sprintf("%s is reserved %s", mac, r.IP)}
-	}
-	if !b.usable(ip, mac, now) {
-		b.mu.Unlock()
-		return Grant{}, NakError{fmt.Sprintf("%s is not available to %s", ip, mac)}
+		return Grant{}, err
 	}
 	e := leaseEntry{mac: mac, state: LeaseBound, hostname: b.hostnameFor(mac, hostname), expires: now.Add(b.pool.LeaseTime)}
+	var retire func() error
+	if holds && held != ip && b.byIP[held].mac == mac {
+		old := leaseEntry{mac: mac, state: LeaseReleased, hostname: b.byIP[held].hostname, expires: now}
+		undoOld := b.set(held, old)
+		retire = func() error { return b.persist(ctx, held, old, undoOld) }
+	}
 	undo := b.set(ip, e)
 	b.mu.Unlock()
+	if retire != nil {
+		if err := retire(); err != nil {
+			return Grant{}, err
+		}
+		b.log.Info("client moved to another address; its old lease is released", "mac", mac, "old", held, "new", ip)
+	}
 	if err := b.persistBound(ctx, ip, e, undo); err != nil {
 		return Grant{}, err
 	}
@@ -170,6 +192,39 @@ func (b *LeaseBook) Request(ctx context.Context, mac MAC, ip netip.Addr, hostnam
 		b.bound(mac, ip)
 	}
 	return Grant{IP: ip, Hostname: e.hostname, LeaseTime: b.pool.LeaseTime, Expires: e.expires}, nil
+}
+
+// checkRequest applies RFC 2131 §4.3.2 to a request; b.mu is held.
+func (b *LeaseBook) checkRequest(mac MAC, ip netip.Addr, kind RequestKind, held netip.Addr, holds bool, now time.Time) error {
+	if !b.pool.Subnet.Contains(ip) {
+		return NakError{fmt.Sprintf("%s is not on this network (%s)", ip, b.pool.Subnet.Masked())}
+	}
+	if r, reserved := b.pool.Reservations[mac]; reserved && r.IP != ip {
+		return NakError{fmt.Sprintf("%s is reserved %s", mac, r.IP)}
+	}
+	switch {
+	case kind == Selecting && holds && held != ip && b.byIP[held].state == LeaseOffered:
+		return NakError{fmt.Sprintf("%s is not the address offered to %s (%s)", ip, mac, held)}
+	case kind != Selecting && holds && held != ip:
+		return NakError{fmt.Sprintf("%s is not %s's address: its lease is %s", ip, mac, held)}
+	case kind == InitReboot && !holds && !b.knows(mac) && b.usable(ip, mac, now):
+		return ErrNoRecord // an address that may well be its, from another server
+	}
+	if !b.usable(ip, mac, now) {
+		return NakError{fmt.Sprintf("%s is not available to %s", ip, mac)}
+	}
+	return nil
+}
+
+// knows says whether any stored lease (released ones too) is mac's; b.mu
+// is held.
+func (b *LeaseBook) knows(mac MAC) bool {
+	for _, e := range b.byIP {
+		if e.mac == mac {
+			return true
+		}
+	}
+	return false
 }
 
 // Release ends mac's lease of ip (DHCPRELEASE). The row stays, so the client

@@ -20,6 +20,7 @@ var (
 	macA = MAC("52:54:00:00:00:0a")
 	macB = MAC("52:54:00:00:00:0b")
 	macR = MAC("52:54:00:00:00:0c")
+	macC = MAC("52:54:00:00:00:0d") // a client the book has no record of
 )
 
 func testPool() Pool {
@@ -58,16 +59,16 @@ func TestLeaseBookDecisions(t *testing.T) {
 		wantErr string
 	}{
 		{"first client gets the first address", func() (Grant, error) { return b.Offer(ctx, macA, netip.Addr{}, "") }, "10.88.0.100", ""},
-		{"and binds it", func() (Grant, error) { return b.Request(ctx, macA, ip("10.88.0.100"), "") }, "10.88.0.100", ""},
+		{"and binds it", func() (Grant, error) { return b.Request(ctx, macA, ip("10.88.0.100"), "", Selecting) }, "10.88.0.100", ""},
 		{"asks again, gets the same", func() (Grant, error) { return b.Offer(ctx, macA, ip("10.88.0.102"), "") }, "10.88.0.100", ""},
 		{"another client gets what it asks for", func() (Grant, error) { return b.Offer(ctx, macB, ip("10.88.0.102"), "") }, "10.88.0.102", ""},
-		{"but not A's address", func() (Grant, error) { return b.Request(ctx, macB, ip("10.88.0.100"), "") }, "", "10.88.0.100 is not available"},
-		{"nor one off the network", func() (Grant, error) { return b.Request(ctx, macB, ip("192.168.1.5"), "") }, "", "not on this network"},
-		{"nor one outside the pool", func() (Grant, error) { return b.Request(ctx, macB, ip("10.88.0.50"), "") }, "", "not available"},
-		{"nor the server's own", func() (Grant, error) { return b.Request(ctx, macB, ip("10.88.0.1"), "") }, "", "not available"},
-		{"nor A's reserved one", func() (Grant, error) { return b.Request(ctx, macB, ip("10.88.0.10"), "") }, "", "not available"},
+		{"but not A's address", func() (Grant, error) { return b.Request(ctx, macB, ip("10.88.0.100"), "", Selecting) }, "", "10.88.0.100 is not the address offered"},
+		{"nor one off the network", func() (Grant, error) { return b.Request(ctx, macC, ip("192.168.1.5"), "", Selecting) }, "", "not on this network"},
+		{"nor one outside the pool", func() (Grant, error) { return b.Request(ctx, macC, ip("10.88.0.50"), "", Selecting) }, "", "not available"},
+		{"nor the server's own", func() (Grant, error) { return b.Request(ctx, macC, ip("10.88.0.1"), "", Selecting) }, "", "not available"},
+		{"nor A's reserved one", func() (Grant, error) { return b.Request(ctx, macC, ip("10.88.0.10"), "", Selecting) }, "", "not available"},
 		{"reservation is offered with its hostname", func() (Grant, error) { return b.Offer(ctx, macR, ip("10.88.0.101"), "x") }, "10.88.0.10", ""},
-		{"reserved client asking elsewhere is refused", func() (Grant, error) { return b.Request(ctx, macR, ip("10.88.0.101"), "") }, "", "reserved 10.88.0.10"},
+		{"reserved client asking elsewhere is refused", func() (Grant, error) { return b.Request(ctx, macR, ip("10.88.0.101"), "", Selecting) }, "", "reserved 10.88.0.10"},
 	}
 	for _, s := range steps {
 		g, err := s.do()
@@ -124,13 +125,13 @@ func TestLeaseBookSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "db")
 	b := openBook(t, path, testPool())
-	if _, err := b.Request(ctx, macA, ip("10.88.0.101"), "a"); err != nil {
+	if _, err := b.Request(ctx, macA, ip("10.88.0.101"), "a", Selecting); err != nil {
 		t.Fatal(err)
 	}
 	b.commit.Close()
 	b.db.Close()
 	b2 := openBook(t, path, testPool())
-	if _, err := b2.Request(ctx, macB, ip("10.88.0.101"), ""); err == nil {
+	if _, err := b2.Request(ctx, macB, ip("10.88.0.101"), "", Selecting); err == nil {
 		t.Fatal("after a restart, B was given A's bound address")
 	}
 	if g, err := b2.Offer(ctx, macA, netip.Addr{}, ""); err != nil || g.IP != ip("10.88.0.101") {
@@ -152,7 +153,7 @@ func TestLeaseBookNeverGivesOneAddressTwice(t *testing.T) {
 			mac := MAC(fmt.Sprintf("02:00:00:00:01:%02x", i))
 			g, err := b.Offer(ctx, mac, netip.Addr{}, "")
 			if err == nil {
-				g, err = b.Request(ctx, mac, g.IP, "")
+				g, err = b.Request(ctx, mac, g.IP, "", Selecting)
 			}
 			if err != nil {
 				t.Error(err)
@@ -176,3 +177,74 @@ func TestLeaseBookNeverGivesOneAddressTwice(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// DHCPREQUEST in each of its forms, as RFC 2131 §4.3.2 has the server
+// answer it: one lease per MAC, whatever the client asks.
+func TestRequestFormsRFC2131(t *testing.T) {
+	ctx := context.Background()
+	b := openBook(t, filepath.Join(t.TempDir(), "db"), testPool())
+	bind := func(mac MAC) netip.Addr {
+		t.Helper()
+		g, err := b.Offer(ctx, mac, netip.Addr{}, "")
+		if err == nil {
+			_, err = b.Request(ctx, mac, g.IP, "", Selecting)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.IP
+	}
+	a, other := bind(macA), bind(macB) // .100 and .101
+	free := ip("10.88.0.103")
+	for _, tc := range []struct {
+		name string
+		mac  MAC
+		ip   netip.Addr
+		kind RequestKind
+		want string // the address granted, "NAK: …" or "silent"
+	}{
+		{"INIT-REBOOT with its own address", macA, a, InitReboot, a.String()},
+		{"INIT-REBOOT for another free address", macA, free, InitReboot, "NAK: 10.88.0.103 is not 52:54:00:00:00:0a's address: its lease is 10.88.0.100"},
+		{"INIT-REBOOT for another client's address", macA, other, InitReboot, "NAK: 10.88.0.101 is not 52:54:00:00:00:0a's address"},
+		{"INIT-REBOOT off the network", macA, ip("192.168.7.7"), InitReboot, "NAK: 192.168.7.7 is not on this network"},
+		{"INIT-REBOOT from a client with no record", macC, free, InitReboot, "silent"},
+		{"INIT-REBOOT from a client with no record, for another's address", macC, other, InitReboot, "NAK: 10.88.0.101 is not available"},
+		{"RENEWING its own lease", macA, a, Renewing, a.String()},
+		{"REBINDING with another client's address", macA, other, Renewing, "NAK: 10.88.0.101 is not 52:54:00:00:00:0a's address"},
+		{"REBINDING with a free address it does not hold", macA, free, Renewing, "NAK: 10.88.0.103 is not 52:54:00:00:00:0a's address"},
+		{"RENEWING with no record, the address free (after a data loss)", macC, ip("10.88.0.102"), Renewing, "10.88.0.102"},
+		{"SELECTING another client's address", macA, other, Selecting, "NAK: 10.88.0.101 is not available"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, err := b.Request(ctx, tc.mac, tc.ip, "", tc.kind)
+			var nak NakError
+			got := g.IP.String()
+			switch {
+			case errors.Is(err, ErrNoRecord):
+				got = "silent"
+			case errors.As(err, &nak):
+				got = "NAK: " + nak.Reason
+			case err != nil:
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(got, tc.want) {
+				t.Errorf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+	// A bound client that selects another address (an offer a previous
+	// run made it) gives up its old lease: one per MAC.
+	if _, err := b.Request(ctx, macA, free, "", Selecting); err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := b.db.Leases(ctx)
+	bound := 0
+	for _, r := range rows {
+		if MAC(r.MAC) == macA && r.State == LeaseBound {
+			bound++
+		}
+	}
+	if bound != 1 {
+		t.Errorf("%d bound leases for one MAC: %+v", bound, rows)
+	}
+}

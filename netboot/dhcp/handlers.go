@@ -162,21 +162,29 @@ func (s *Server) request(ctx context.Context, x *exchange) error {
 	req := x.req
 	serverID := addr(req.ServerIdentifier())
 	var ip netip.Addr
+	var kind domain.RequestKind
 	switch {
 	case serverID.IsValid() && serverID != s.cfg.ServerIP:
 		x.reply = nil // SELECTING another server's offer: ours lapses by itself
 		return nil
-	case serverID.IsValid(), addr(req.RequestedIPAddress()).IsValid():
-		ip = addr(req.RequestedIPAddress()) // SELECTING ours, or INIT-REBOOT
+	case serverID.IsValid():
+		ip, kind = addr(req.RequestedIPAddress()), domain.Selecting
+	case addr(req.RequestedIPAddress()).IsValid():
+		ip, kind = addr(req.RequestedIPAddress()), domain.InitReboot
 	default:
-		ip = addr(req.ClientIPAddr) // RENEWING or REBINDING
+		ip, kind = addr(req.ClientIPAddr), domain.Renewing // or REBINDING
 	}
 	if !ip.IsValid() {
 		s.drop("REQUEST names no address", req)
 		x.reply = nil
 		return nil
 	}
-	g, err := s.leases.Request(ctx, x.mac, ip, req.HostName())
+	g, err := s.leases.Request(ctx, x.mac, ip, req.HostName(), kind)
+	if errors.Is(err, domain.ErrNoRecord) {
+		s.log.Debug("INIT-REBOOT from a client with no lease here: silent, as RFC 2131 says", "mac", x.mac, "ip", ip)
+		x.reply = nil
+		return nil
+	}
 	var nak domain.NakError
 	if errors.As(err, &nak) {
 		s.log.Info("refused a request", "mac", x.mac, "ip", ip, "reason", nak.Reason)

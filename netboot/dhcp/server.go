@@ -20,7 +20,7 @@ import (
 // LeaseBook is the domain's address allocator.
 type LeaseBook interface {
 	Offer(ctx context.Context, mac domain.MAC, requested netip.Addr, hostname string) (domain.Grant, error)
-	Request(ctx context.Context, mac domain.MAC, ip netip.Addr, hostname string) (domain.Grant, error)
+	Request(ctx context.Context, mac domain.MAC, ip netip.Addr, hostname string, kind domain.RequestKind) (domain.Grant, error)
 	Release(ctx context.Context, mac domain.MAC, ip netip.Addr) error
 	Decline(ctx context.Context, mac domain.MAC, ip netip.Addr) error
 }

@@ -168,6 +168,7 @@ func TestRequestsThatGetANak(t *testing.T) {
 		{"INIT-REBOOT with another client's address", net.HardwareAddr{2, 0, 0, 0, 0, 1}, "10.88.0.100"},
 		{"INIT-REBOOT from another network", net.HardwareAddr{2, 0, 0, 0, 0, 2}, "192.168.7.9"},
 		{"reserved client asking for another address", clientB, "10.88.0.150"},
+		{"INIT-REBOOT of a bound client for another free address", clientA, "10.88.0.101"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -184,6 +185,20 @@ func TestRequestsThatGetANak(t *testing.T) {
 				t.Fatalf("NAK to %v with message %q", dest, nak.Message())
 			}
 		})
+	}
+}
+
+// RFC 2131 §4.3.2: an INIT-REBOOT from a client the server has no record
+// of, for an address that may be its (free here), gets no answer.
+func TestInitRebootOfAStrangerIsSilent(t *testing.T) {
+	s, _ := newTestServer(t)
+	r, err := dhcpv4.New(dhcpv4.WithHwAddr(net.HardwareAddr{2, 0, 0, 0, 0, 9}), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
+		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP("10.88.0.120"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply, _ := s.Handle(context.Background(), r, peer); reply != nil {
+		t.Fatalf("answered %v", reply)
 	}
 }
 

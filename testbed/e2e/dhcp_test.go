@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -149,6 +150,38 @@ func TestRealDHCPClientsGetLeases(t *testing.T) {
 	again := isc.dhclient(t)
 	if again["ip"] != first {
 		t.Fatalf("after a restart dhclient got %q, it had %q", again["ip"], first)
+	}
+
+	// A dhclient that remembers another address asks for it (INIT-REBOOT):
+	// NAKed, as RFC 2131 §4.3.2 says, it starts over and keeps its own.
+	// One MAC, one bound lease.
+	leaseFile := filepath.Join(isc.dir, "leases")
+	remembered, err := os.ReadFile(leaseFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(leaseFile, []byte(strings.ReplaceAll(string(remembered), "fixed-address "+first+";", "fixed-address 10.88.0.180;")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if again := isc.dhclient(t); again["ip"] != first {
+		t.Errorf("dhclient remembering 10.88.0.180 ended with %q, want its lease %q", again["ip"], first)
+	}
+	leases, err := lan.Server.Run(context.Background(), "curl", "-fsS", "-u", e2eUser+":"+e2ePassword, lanURL+"/api/v1/leases")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Leases []struct{ IP, MAC, State string }
+	}
+	_ = json.Unmarshal([]byte(leases), &list)
+	bound := 0
+	for _, l := range list.Leases {
+		if l.MAC == "02:00:00:00:00:01" && l.State == "bound" {
+			bound++
+		}
+	}
+	if bound != 1 {
+		t.Errorf("%d bound leases for dhclient's MAC: %s", bound, leases)
 	}
 
 	// The leases are in the API's machine list: every client was discovered.
