@@ -335,11 +335,14 @@ func (b *LeaseBook) inPool(ip netip.Addr) bool {
 	return !ip.Less(b.pool.Start) && !b.pool.End.Less(ip)
 }
 
+// hostnameFor is the reservation's hostname, else what the client asked
+// for made a valid hostname: option 12 can carry any bytes, and the lease's
+// hostname is echoed to the client and shown.
 func (b *LeaseBook) hostnameFor(mac MAC, asked string) string {
 	if r, ok := b.pool.Reservations[mac]; ok && r.Hostname != "" {
 		return r.Hostname
 	}
-	return asked
+	return SanitizeHostname(asked)
 }
 
 // set puts e in the image for ip and returns how to undo it. Callers hold mu.

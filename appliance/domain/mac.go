@@ -48,6 +48,37 @@ func isHex(s string) bool {
 
 var hostnameLabel = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
 
+// SanitizeHostname makes what a client calls itself (DHCP option 12, any
+// bytes) a valid hostname, or "": characters other than letters, digits,
+// '-' and '.' become '-', empty labels go, each label is cut to 63 and
+// trimmed of '-', the whole cut to 253.
+func SanitizeHostname(s string) string {
+	mapped := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.':
+			return r
+		}
+		return '-'
+	}, s)
+	var labels []string
+	for _, l := range strings.Split(mapped, ".") {
+		if len(l) > 63 {
+			l = l[:63]
+		}
+		if l = strings.Trim(l, "-"); l != "" {
+			labels = append(labels, l)
+		}
+	}
+	for len(strings.Join(labels, ".")) > 253 {
+		labels = labels[:len(labels)-1] // the last labels go first
+	}
+	out := strings.Join(labels, ".")
+	if !ValidHostname(out) {
+		return ""
+	}
+	return out
+}
+
 // ValidHostname says whether s is a DNS hostname: dot-separated labels of
 // letters, digits and inner '-', 253 characters at most.
 func ValidHostname(s string) bool {

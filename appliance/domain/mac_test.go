@@ -1,6 +1,9 @@
 package domain
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParseMAC(t *testing.T) {
 	tests := []struct {
@@ -53,4 +56,29 @@ func FuzzParseMAC(f *testing.F) {
 			t.Fatalf("ParseMAC(%q) = %q, reparsed to %q, %v", s, m, again, err)
 		}
 	})
+}
+
+func TestSanitizeHostname(t *testing.T) {
+	long := strings.Repeat("a", 70)
+	for in, want := range map[string]string{
+		"node-01":                   "node-01",
+		"node\x00-01\n":             "node--01",
+		"rm -rf /; echo pwned":      "rm--rf----echo-pwned",
+		"-.web..01.":                "web.01",
+		"\x1b[31mred":               "31mred",
+		"":                          "",
+		"---":                       "",
+		long + ".b":                 strings.Repeat("a", 63) + ".b",
+		"node_with_underscores.lab": "node-with-underscores.lab",
+		strings.Repeat("abc.", 100): strings.TrimSuffix(strings.Repeat("abc.", 63), "."),
+		"ünïcödé":                   "n-c-d",
+	} {
+		got := SanitizeHostname(in)
+		if got != want {
+			t.Errorf("SanitizeHostname(%q) = %q, want %q", in, got, want)
+		}
+		if got != "" && !ValidHostname(got) {
+			t.Errorf("SanitizeHostname(%q) = %q, not a valid hostname", in, got)
+		}
+	}
 }

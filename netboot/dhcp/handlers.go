@@ -30,6 +30,11 @@ func (s *Server) checkRequest(_ context.Context, x *exchange) error {
 		s.drop("bad hardware address", req)
 		return nil
 	}
+	if hw := req.ClientHWAddr; hw[0]&1 == 1 || slices.Equal(hw, net.HardwareAddr{0, 0, 0, 0, 0, 0}) {
+		// All-zero, broadcast or multicast: no NIC's address, no machine's.
+		s.drop("not a unicast hardware address", req)
+		return nil
+	}
 	x.mac = mac
 	if !req.GatewayIPAddr.IsUnspecified() && !s.cfg.Subnet.Contains(addr(req.GatewayIPAddr)) {
 		s.drop("relayed from a subnet this server has no pool for", req)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -150,8 +151,10 @@ func (s *Server) Serve(ctx context.Context) error {
 
 // read takes packets from one socket and queues them for the workers.
 func (s *Server) read(ctx context.Context, conn *net.UDPConn, requests, discovers chan<- inbound) error {
+	// Up to the largest UDP datagram: RFC 2131 has clients send at least
+	// 576 bytes and allows more (up to the link's MTU, jumbo frames too).
+	buf := make([]byte, 65535)
 	for {
-		buf := make([]byte, 1500)
 		n, peer, err := conn.ReadFromUDP(buf)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
@@ -159,7 +162,7 @@ func (s *Server) read(ctx context.Context, conn *net.UDPConn, requests, discover
 			}
 			return fmt.Errorf("dhcp: read from %s: %w", conn.LocalAddr(), err)
 		}
-		req, err := dhcpv4.FromBytes(buf[:n])
+		req, err := dhcpv4.FromBytes(slices.Clone(buf[:n]))
 		if err != nil {
 			s.metrics.dropped.WithLabelValues("malformed").Inc()
 			s.log.Debug("dropped a malformed packet", "from", peer, "error", err)

@@ -1,6 +1,7 @@
 package dhcp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -528,4 +529,71 @@ func TestUserClass(t *testing.T) {
 			t.Errorf("userClass(%q) = %q, want %q", tc.raw, got, tc.want)
 		}
 	}
+}
+
+// Requests no NIC sends (an all-zero, broadcast or multicast chaddr) get no
+// answer and make no machine; a hostname with control characters is made a
+// valid one before it is stored or echoed.
+func TestOddClientFields(t *testing.T) {
+	s, db := newTestServer(t)
+	ctx := context.Background()
+	for _, hw := range []net.HardwareAddr{{0, 0, 0, 0, 0, 0}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, {0x01, 0x00, 0x5e, 0, 0, 1}} {
+		if reply, _ := s.Handle(ctx, discover(t, hw), peer); reply != nil {
+			t.Errorf("chaddr %s answered: %v", hw, reply)
+		}
+	}
+	if ms, _ := db.Machines(ctx, store.MachineFilter{Limit: 10}); len(ms) != 0 {
+		t.Errorf("machines made: %+v", ms)
+	}
+	offer, _ := s.Handle(ctx, discover(t, clientA, dhcpv4.WithOption(dhcpv4.OptHostName("evil\x00host;\nrm -rf"))), peer)
+	req, _ := dhcpv4.NewRequestFromOffer(offer, dhcpv4.WithOption(dhcpv4.OptHostName("evil\x00host;\nrm -rf")))
+	ack, _ := s.Handle(ctx, req, peer)
+	if ack == nil || ack.HostName() != "evil-host--rm--rf" {
+		t.Fatalf("hostname echoed %q", ack.HostName())
+	}
+}
+
+// A datagram bigger than 1,500 bytes (RFC 2131 allows more than the 576
+// every client must send, up to the link's MTU) is read whole and answered.
+func TestJumboRequestIsAnswered(t *testing.T) {
+	loopback := netip.MustParseAddr("127.0.0.1")
+	s, _ := newTestServer(t, func(c *Config) {
+		c.Mode, c.ServerIP, c.ProxyPort = ModeProxy, loopback, testbed.FreePort(t, "udp")
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = s.Serve(ctx) }()
+	req, err := dhcpv4.New(dhcpv4.WithHwAddr(clientA), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
+		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016")),
+		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(224), bytes.Repeat([]byte{'x'}, 250))),
+		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(225), bytes.Repeat([]byte{'x'}, 250))),
+		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(226), bytes.Repeat([]byte{'x'}, 250))),
+		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(227), bytes.Repeat([]byte{'x'}, 250))),
+		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(228), bytes.Repeat([]byte{'x'}, 250))),
+		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(229), bytes.Repeat([]byte{'x'}, 250))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	packet := req.ToBytes()
+	if len(packet) <= 1500 {
+		t.Fatalf("the test request is %d bytes", len(packet))
+	}
+	conn, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, uint16(s.cfg.ProxyPort))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	buf := make([]byte, 65535)
+	for try := 0; try < 50; try++ { // the server may not be listening yet
+		_, _ = conn.Write(packet)
+		_ = conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if n, err := conn.Read(buf); err == nil {
+			reply, err := dhcpv4.FromBytes(buf[:n])
+			if err != nil || reply.MessageType() != dhcpv4.MessageTypeAck {
+				t.Fatalf("reply %v, %v", reply, err)
+			}
+			return
+		}
+	}
+	t.Fatalf("no answer to a %d-byte request", len(packet))
 }
