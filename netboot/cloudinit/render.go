@@ -80,7 +80,7 @@ func (r *Renderer) UserData(ctx context.Context, mac domain.MAC, serverURL strin
 	out, file, err := r.renderTemplate(v)
 	if err != nil {
 		r.log.Warn("cloud-init: serving the fallback user-data", "template", file, "mac", v.MAC, "error", err)
-		out = fallbackUserData(v, fmt.Sprintf("%s: %v", file, err))
+		out = fallbackUserData(v)
 	}
 	out = r.addBootActions(ctx, v.MachineID, out)
 	if mac != "" {
@@ -159,7 +159,9 @@ func truncate(s string, n int) string {
 // fallbackUserData is the least an installer needs: its hostname, an SSH
 // server, and a heartbeat that tells the operator the fallback was used.
 // It is built as data, not text, so it is valid YAML whatever the values.
-func fallbackUserData(v Vars, reason string) []byte {
+// The reason (a template's path, its error) stays in the log: the node
+// is told only that the fallback is what it got.
+func fallbackUserData(v Vars) []byte {
 	heartbeat := fmt.Sprintf(`curl -fsS -X POST -H 'Content-Type: application/json' -d '{"mac":"%s","stage":"cloud-init","phase":"running","detail":"fallback user-data: the template failed"}' %s/heartbeat || true`,
 		v.MAC, v.ServerURL)
 	doc := map[string]any{
@@ -169,8 +171,7 @@ func fallbackUserData(v Vars, reason string) []byte {
 		"runcmd":            [][]string{{"sh", "-c", heartbeat}},
 	}
 	body, _ := yaml.Marshal(doc) // plain values: cannot fail
-	comment := strings.ReplaceAll(reason, "\n", " ")
-	return append([]byte("#cloud-config\n# Slipway fallback user-data: "+comment+"\n"), body...)
+	return append([]byte("#cloud-config\n# Slipway fallback user-data: the profile's template failed (why is in Slipway's log)\n"), body...)
 }
 
 // MetaData is NoCloud's meta-data: the instance id is the machine id, so a

@@ -74,15 +74,20 @@ func onboardingRoutes(app fiber.Router, cfg Config) {
 	}
 }
 
-// cloudInitFile answers a cloud-init fetch. It never fails: a MAC that
-// does not parse or cannot be found renders as "unknown".
+// cloudInitFile answers a cloud-init fetch: for the MAC it names, else the
+// requester's (by the neighbor table), else "unknown". A MAC that does not
+// parse is a 400.
 func cloudInitFile(cfg Config, render func(*fiber.Ctx, domain.MAC) []byte) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		mac, err := domain.ParseMAC(c.Query("mac"))
-		if err != nil {
-			if c.Query("mac") != "" {
-				cfg.Logger.Warn("cloud-init fetch names a MAC that does not parse; looking the client up instead", "path", c.Path(), "mac", c.Query("mac"))
-			}
+		raw := c.Query("mac")
+		mac, err := domain.ParseMAC(raw)
+		switch {
+		case raw != "" && err != nil:
+			// Not the requester's data in its place: a node asking for a
+			// MAC it got wrong must hear so.
+			cfg.Logger.Warn("cloud-init fetch names a MAC that does not parse", "path", c.Path(), "mac", raw, "client", c.IP())
+			return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("mac=%q is not a MAC address (use 52:54:00:12:34:56)", raw))
+		case raw == "":
 			mac = neighborMAC(c, cfg)
 		}
 		c.Set(fiber.HeaderContentType, "text/yaml; charset=utf-8")

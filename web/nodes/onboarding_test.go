@@ -183,14 +183,23 @@ func TestOnboardingDrivesTheLifecycle(t *testing.T) {
 	}
 }
 
-func TestCloudInitNeverFails(t *testing.T) {
+func TestCloudInitFallsBackAndRefusesBadMACs(t *testing.T) {
 	s := startOnboarding(t)
 	// No template written: every fetch gets the fallback, for known and unknown MACs.
-	for _, path := range []string{"/cloud-init/user-data?mac=52:54:00:00:00:08", "/cloud-init/user-data", "/cloud-init/user-data?mac=zz"} {
+	for _, path := range []string{"/cloud-init/user-data?mac=52:54:00:00:00:08", "/cloud-init/user-data"} {
 		code, body := get(t, s.base+path)
 		if code != 200 || cloudinit.CheckUserData([]byte(body)) != nil || !strings.Contains(body, "Slipway fallback user-data") {
 			t.Errorf("GET %s = %d\n%s", path, code, body)
 		}
+		// Why the template failed (its path on the box, its error) stays in
+		// the log.
+		if strings.Contains(body, "/templates") || strings.Contains(body, "no such file") {
+			t.Errorf("GET %s shows the node the server's template path or error:\n%s", path, body)
+		}
+	}
+	// A MAC that does not parse gets an error, not the requester's data.
+	if code, body := get(t, s.base+"/cloud-init/user-data?mac=zz"); code != 400 || !strings.Contains(body, `mac=\"zz\" is not a MAC address`) {
+		t.Errorf("GET ?mac=zz = %d %s", code, body)
 	}
 	for path, want := range map[string]string{
 		"/cloud-init/meta-data?mac=52:54:00:00:00:08":      "instance-id: mac-525400000008\nlocal-hostname: node-525400000008\n",
