@@ -36,6 +36,7 @@ test:
 	$(GO) test -count=1 ./...
 	@# The patched MQTT broker copy, with upstream's own tests.
 	cd third_party/mochi-mqtt-server && $(GO) test -count=1 ./...
+	cd third_party/pin-tftp && $(GO) test -count=1 ./...
 
 ## race: the tests again under the race detector (CI runs it)
 race:
@@ -70,7 +71,8 @@ lint:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./testbed/e2e/
 	$(GO) run $(STATICCHECK) ./...
-	bash third_party/check-mochi.sh
+	bash third_party/check-patched.sh github.com/mochi-mqtt/server/v2 third_party/mochi-mqtt-server
+	bash third_party/check-patched.sh github.com/pin/tftp/v3 third_party/pin-tftp
 
 ## bench: Go benchmarks, then (as root) DHCP against Kea and dnsmasq; see BENCHMARKS.md
 bench:

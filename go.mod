@@ -81,3 +81,5 @@ require (
 )
 
 replace github.com/mochi-mqtt/server/v2 => ./third_party/mochi-mqtt-server
+
+replace github.com/pin/tftp/v3 => ./third_party/pin-tftp

@@ -120,14 +120,14 @@ func (s *Server) read(filename string, rf io.ReaderFrom) error {
 	name, err := CleanName(filename)
 	if err != nil {
 		s.refuse(filename, peer, err)
-		return err
+		return &tftp.Error{Code: tftp.ErrCodeAccessViolation, Message: err.Error()}
 	}
 	if s.rendered != nil {
 		content, ok, err := s.rendered.Lookup(context.Background(), name)
 		if ok {
 			if err != nil {
 				s.refuse(filename, peer, err)
-				return fmt.Errorf("%s: %w", name, fs.ErrNotExist)
+				return notFound(name)
 			}
 			return s.send(name, peer, bytes.NewReader(content), int64(len(content)), rf)
 		}
@@ -135,13 +135,13 @@ func (s *Server) read(filename string, rf io.ReaderFrom) error {
 	f, err := s.root.Open(name)
 	if err != nil {
 		s.refuse(filename, peer, err)
-		return fmt.Errorf("%s: %w", name, fs.ErrNotExist)
+		return notFound(name)
 	}
 	defer f.Close()
 	info, err := f.Stat()
 	if err != nil || !info.Mode().IsRegular() {
 		s.refuse(filename, peer, errors.New("not a regular file"))
-		return fmt.Errorf("%s: %w", name, fs.ErrNotExist)
+		return notFound(name)
 	}
 	return s.send(name, peer, f, info.Size(), rf)
 }
@@ -152,6 +152,15 @@ func (s *Server) send(name, peer string, r io.Reader, size int64, rf io.ReaderFr
 	}
 	start := time.Now()
 	n, err := rf.ReadFrom(r)
+	var ended *tftp.PeerError
+	if errors.As(err, &ended) {
+		// The client ended it with an ERROR of its own, which is not
+		// answered. Code 8 right after the options is how firmware (OVMF)
+		// asks a file's size before it fetches it.
+		s.metrics.transfers.WithLabelValues("ended-by-client").Inc()
+		s.log.Debug("the client ended the transfer", "file", name, "client", peer, "sent", n, "code", ended.Code, "message", ended.Message)
+		return err
+	}
 	if err != nil {
 		s.metrics.transfers.WithLabelValues("failed").Inc()
 		s.log.Warn("transfer failed", "file", name, "client", peer, "sent", n, "error", err)
@@ -161,6 +170,11 @@ func (s *Server) send(name, peer string, r io.Reader, size int64, rf io.ReaderFr
 	s.metrics.bytes.Add(float64(n))
 	s.log.Info("file sent", "file", name, "client", peer, "bytes", n, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// notFound is RFC 1350's "File not found" (code 1).
+func notFound(name string) error {
+	return &tftp.Error{Code: tftp.ErrCodeFileNotFound, Message: fmt.Sprintf("%s: %v", name, fs.ErrNotExist)}
 }
 
 func (s *Server) refuse(filename, peer string, why error) {
@@ -176,7 +190,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "slipway_tftp_transfers_total", Help: "TFTP read requests, by outcome (ok, failed, refused).",
+			Name: "slipway_tftp_transfers_total", Help: "TFTP read requests, by outcome (ok, failed, refused, ended-by-client).",
 		}, []string{"outcome"}),
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "slipway_tftp_sent_bytes_total", Help: "Bytes sent by completed TFTP transfers.",

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pin/tftp/v3"
 )
@@ -117,5 +119,89 @@ func TestServesFilesByteIdenticalAndRefusesEscapes(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "upload.bin")); !errors.Is(err, os.ErrNotExist) {
 		t.Error("a file was written into the TFTP root")
+	}
+}
+
+// OVMF asks a file's size (tsize) and ends the transfer with an ERROR
+// code 8 once it has the OACK: that is normal, and gets no ERROR back.
+func TestSizeProbeEndedByTheClient(t *testing.T) {
+	root, addr := startServer(t)
+	if err := os.WriteFile(filepath.Join(root, "ipxe.efi"), make([]byte, 5000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Unconnected: the transfer answers from a port of its own.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	rrq := append([]byte{0, 1}, []byte("ipxe.efi\x00octet\x00tsize\x000\x00")...)
+	if _, err := pc.WriteTo(rrq, mustUDPAddr(t, addr)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	_ = pc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, from, err := pc.ReadFrom(buf)
+	if err != nil || n < 2 || buf[1] != 6 || !strings.Contains(string(buf[2:n]), "tsize\x005000") {
+		t.Fatalf("want an OACK with tsize 5000, got %q, %v", buf[:n], err)
+	}
+	if _, err := pc.WriteTo(append([]byte{0, 5, 0, 8}, []byte("tsize probe\x00")...), from); err != nil {
+		t.Fatal(err)
+	}
+	_ = pc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, _, err := pc.ReadFrom(buf); err == nil {
+		t.Errorf("the server answered the client's ERROR with %q", buf[:n])
+	}
+}
+
+func mustUDPAddr(t *testing.T, s string) *net.UDPAddr {
+	t.Helper()
+	a, err := net.ResolveUDPAddr("udp", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// Errors carry RFC 1350's codes; blksize 8 is legal (RFC 2348).
+func TestErrorCodesAndOptions(t *testing.T) {
+	root, addr := startServer(t)
+	if err := os.WriteFile(filepath.Join(root, "ipxe.efi"), make([]byte, 100), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rq := func(op byte, parts ...string) []byte {
+		return append([]byte{0, op}, []byte(strings.Join(parts, "\x00")+"\x00")...)
+	}
+	for _, tc := range []struct {
+		name   string
+		packet []byte
+		want   []byte // the reply's first 4 bytes: opcode and error code (or OACK)
+		says   string
+	}{
+		{"a file that is not there", rq(1, "nope.efi", "octet"), []byte{0, 5, 0, 1}, "nope.efi"},
+		{"a path out of the root", rq(1, "../../etc/passwd", "octet"), []byte{0, 5, 0, 2}, "outside the TFTP root"},
+		{"a write request", rq(2, "upload.bin", "octet"), []byte{0, 5, 0, 2}, "write requests"},
+		{"an unknown mode", rq(1, "ipxe.efi", "mail"), []byte{0, 5, 0, 4}, `transfer mode "mail"`},
+		{"blksize 8", rq(1, "ipxe.efi", "octet", "blksize", "8"), []byte{0, 6}, "blksize\x008"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pc.Close()
+			if _, err := pc.WriteTo(tc.packet, mustUDPAddr(t, addr)); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 1500)
+			_ = pc.SetReadDeadline(time.Now().Add(2 * time.Second))
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil || n < len(tc.want) || !bytes.Equal(buf[:len(tc.want)], tc.want) || !strings.Contains(string(buf[:n]), tc.says) {
+				t.Fatalf("reply %q, %v; want it to start %v and say %q", buf[:n], err, tc.want, tc.says)
+			}
+			if buf[1] == 6 { // OACK: end the transfer politely
+				_, _ = pc.WriteTo(append([]byte{0, 5, 0, 8}, []byte("done\x00")...), from)
+			}
+		})
 	}
 }
