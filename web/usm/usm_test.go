@@ -164,10 +164,16 @@ func TestReleaseLifecycleAsTheCLIDrivesIt(t *testing.T) {
 	if err := json.Unmarshal([]byte(answer), &up); err != nil || up.Error != "" || len(up.UploadInfo) != 2 {
 		t.Fatalf("upload answer %s: %v", answer, err)
 	}
-	if got := up.UploadInfo[0]["slipway-os-1.2.0.tar.gz"]; got.ID == nil || *got.ID != "slipway-os-1.2.0" || *got.SWRelease != "1.2.0" {
+	entries := map[string]struct{ id, version *string }{}
+	for _, e := range up.UploadInfo {
+		for file, info := range e {
+			entries[file] = struct{ id, version *string }{info.ID, info.SWRelease}
+		}
+	}
+	if got := entries["slipway-os-1.2.0.tar.gz"]; got.id == nil || *got.id != "slipway-os-1.2.0" || *got.version != "1.2.0" {
 		t.Errorf("upload_info %s", answer)
 	}
-	if got := up.UploadInfo[1]["slipway-os-1.2.0.tar.gz.sig"]; got.ID != nil || got.SWRelease != nil {
+	if got, ok := entries["slipway-os-1.2.0.tar.gz.sig"]; !ok || got.id != nil || got.version != nil {
 		t.Errorf("a signature's upload_info %s", answer)
 	}
 	// --local: paths on the box, as text/plain.
