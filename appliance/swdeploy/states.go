@@ -2,8 +2,11 @@ package swdeploy
 
 import (
 	"fmt"
+
 	"slices"
 	"strings"
+
+	"github.com/slipway/slipway/appliance/release"
 )
 
 // Deploy states, as USM names them (its CLI shows them as deploy-<state>).
@@ -76,10 +79,9 @@ var refusals = map[Operation]string{
 	OpDelete:           "Delete is only allowed when the current deployment state is %s",
 }
 
-// Refusal is an operation USM refuses (its 406), in USM's words.
-type Refusal string
-
-func (r Refusal) Error() string { return string(r) }
+// Refusal is an operation USM refuses (its 406), in USM's words: the one
+// type releases and deploys share, so that a door maps one.
+type Refusal = release.Refusal
 
 // Check says whether op may run while the deploy is in state (""
 // for no deploy).

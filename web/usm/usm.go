@@ -11,7 +11,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/slipway/slipway/appliance/release"
-	"github.com/slipway/slipway/appliance/swdeploy"
 	"github.com/slipway/slipway/web"
 )
 
@@ -98,13 +97,12 @@ func answer(info, errText string, extra fiber.Map) fiber.Map {
 // log line carries too.
 func shapeError(log *slog.Logger) web.ErrorShape {
 	return func(c *fiber.Ctx, code int, err error) error {
-		var refusal release.Refusal
-		var deployRefusal swdeploy.Refusal
+		var refusal release.Refusal // swdeploy's refusals are the same type
 		switch {
 		case code == fiber.StatusUnauthorized:
 			return c.Status(code).JSON(fiber.Map{"error": fiber.Map{"code": code, "title": "Unauthorized",
 				"message": "The request you have made requires authentication."}})
-		case errors.As(err, &refusal), errors.As(err, &deployRefusal):
+		case errors.As(err, &refusal):
 			code = fiber.StatusNotAcceptable
 		case code >= 500:
 			sig := make([]byte, 4)
