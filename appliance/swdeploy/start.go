@@ -53,17 +53,31 @@ func (s *Service) Precheck(ctx context.Context, releaseID string, force bool, op
 	if err != nil {
 		return Precheck{}, err
 	}
-	rel, err := s.cfg.Releases.Release(ctx, releaseID)
+	pre, _, err := s.precheck(ctx, releaseID, force, opts)
+	return pre, err
+}
+
+// plan is what a precheck read, and a start deploys: the release, the one
+// the hosts run now, and the hosts.
+type plan struct {
+	rel, from release.Release
+	hosts     []domain.MachineRecord
+}
+
+func (s *Service) precheck(ctx context.Context, releaseID string, force bool, opts map[string]string) (Precheck, plan, error) {
+	var pl plan
+	var err error
+	pl.rel, err = s.cfg.Releases.Release(ctx, releaseID)
 	if errors.Is(err, release.ErrNotFound) {
-		return Precheck{}, Refusal(fmt.Sprintf("Release %s can not be found", releaseID))
+		return Precheck{}, pl, Refusal(fmt.Sprintf("Release %s can not be found", releaseID))
 	}
 	if err != nil {
-		return Precheck{}, err
+		return Precheck{}, pl, err
 	}
-	from, err := s.deployedRelease(ctx)
-	if err != nil {
-		return Precheck{}, err
+	if pl.from, err = s.deployedRelease(ctx); err != nil {
+		return Precheck{}, pl, err
 	}
+	rel, from := pl.rel, pl.from
 	checks := []check{
 		{text: fmt.Sprintf("Release %s is available", releaseID), ok: rel.State == release.StateAvailable, critical: true,
 			details: detailIf(rel.State != release.StateAvailable, "it is "+rel.State)},
@@ -73,8 +87,9 @@ func (s *Service) Precheck(ctx context.Context, releaseID string, force bool, op
 	}
 	hosts, missing, err := s.candidates(ctx, opts)
 	if err != nil {
-		return Precheck{}, err
+		return Precheck{}, pl, err
 	}
+	pl.hosts = hosts
 	checks = append(checks, hostChecks(hosts, missing, s.cfg.Provision.Statuses())...)
 	checks = append(checks, s.diskCheck())
 	pre := Precheck{ReleaseID: releaseID, RebootRequired: rel.RebootRequired == nil || *rel.RebootRequired,
@@ -95,7 +110,7 @@ func (s *Service) Precheck(ctx context.Context, releaseID string, force bool, op
 		}
 	}
 	pre.Info = info.String()
-	return pre, nil
+	return pre, pl, nil
 }
 
 func detailIf(cond bool, d string) []string {
@@ -229,34 +244,27 @@ func (s *Service) Start(ctx context.Context, releaseID string, force bool, optio
 		}
 		return "", Check(OpStart, d.State)
 	}
-	pre, err := s.Precheck(ctx, releaseID, force, optionList)
+	opts, err := options(optionList)
+	if err != nil {
+		return "", err
+	}
+	pre, pl, err := s.precheck(ctx, releaseID, force, opts)
 	if err != nil {
 		return "", err
 	}
 	if !pre.Healthy {
 		return "", &UnhealthyError{pre}
 	}
-	opts, _ := options(optionList)
-	hosts, _, err := s.candidates(ctx, opts)
-	if err != nil {
-		return "", err
-	}
-	rel, err := s.cfg.Releases.Release(ctx, releaseID)
-	if err != nil {
-		return "", err
-	}
-	from, err := s.deployedRelease(ctx)
-	if err != nil {
-		return "", err
-	}
-	d := Deploy{FromReleaseID: from.ReleaseID, FromVersion: from.SWVersion, ToReleaseID: releaseID, ToVersion: rel.SWVersion,
+	d := Deploy{FromReleaseID: pl.from.ReleaseID, FromVersion: pl.from.SWVersion, ToReleaseID: releaseID, ToVersion: pl.rel.SWVersion,
 		State: Start, Options: opts, RebootRequired: pre.RebootRequired, Major: pre.Major}
-	for _, h := range hosts {
-		hd := HostDeploy{MachineID: h.ID, Hostname: hostname(h), FromReleaseID: h.ReleaseID, State: HostPending}
-		if r, err := s.cfg.Releases.Release(ctx, h.ReleaseID); err == nil {
-			hd.FromVersion = r.SWVersion
+	versions := map[string]string{"": ""} // a host's release → its sw_version, each read once
+	for _, h := range pl.hosts {
+		if _, ok := versions[h.ReleaseID]; !ok {
+			r, _ := s.cfg.Releases.Release(ctx, h.ReleaseID) // gone: no version
+			versions[h.ReleaseID] = r.SWVersion
 		}
-		d.Hosts = append(d.Hosts, hd)
+		d.Hosts = append(d.Hosts, HostDeploy{MachineID: h.ID, Hostname: hostname(h), FromReleaseID: h.ReleaseID,
+			FromVersion: versions[h.ReleaseID], State: HostPending})
 	}
 	err = s.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
 		if _, err := tx.SWDeploy(); err == nil {
