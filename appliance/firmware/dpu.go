@@ -484,8 +484,4 @@ func (j *dpuJob) lifecycle(ctx context.Context, kind domain.EventKind) error {
 	return err
 }
 
-func (j *dpuJob) save(ctx context.Context, msg string) error {
-	j.t.Message = msg
-	j.t.SetResult(j.r)
-	return j.t.Save(ctx)
-}
+func (j *dpuJob) save(ctx context.Context, msg string) error { return saveRun(ctx, j.t, j.r, msg) }

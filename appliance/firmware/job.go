@@ -376,12 +376,14 @@ func (j *job) saveStep(ctx context.Context, msg string) error {
 	return j.save(ctx, msg)
 }
 
-// save stores the task, with msg and the result so far, and its bus
-// message.
-func (j *job) save(ctx context.Context, msg string) error {
-	j.t.Message = msg
-	j.t.SetResult(j.r)
-	return j.t.Save(ctx)
+func (j *job) save(ctx context.Context, msg string) error { return saveRun(ctx, j.t, j.r, msg) }
+
+// saveRun stores a task, with msg and its result so far, and its bus
+// message: updates and DPU reprovisionings alike.
+func saveRun(ctx context.Context, t *task.Run, result any, msg string) error {
+	t.Message = msg
+	t.SetResult(result)
+	return t.Save(ctx)
 }
 
 // retried calls a read a few times, every apart: a BMC that misses one
