@@ -50,12 +50,7 @@ var ErrUnsupported = errors.New("not supported by this box")
 
 // Trays are the machines the inventory places in racks.
 func (s *Service) Trays(ctx context.Context) ([]Tray, error) {
-	byMachine := map[string]bmc.Status{}
-	for _, b := range s.BMCs.Statuses() {
-		if b.MachineID != "" {
-			byMachine[b.MachineID] = b
-		}
-	}
+	byMachine := s.bmcsByMachine()
 	machines, err := domain.AllMachines(ctx, s.Machines)
 	if err != nil {
 		return nil, err
@@ -76,6 +71,17 @@ func (s *Service) Trays(ctx context.Context) ([]Tray, error) {
 		out = append(out, t)
 	}
 	return Select(Filter{}, out), nil
+}
+
+// bmcsByMachine are the BMCs' last findings by the machine each manages.
+func (s *Service) bmcsByMachine() map[string]bmc.Status {
+	out := map[string]bmc.Status{}
+	for _, b := range s.BMCs.Statuses() {
+		if b.MachineID != "" {
+			out[b.MachineID] = b
+		}
+	}
+	return out
 }
 
 func trayOf(m domain.MachineRecord, b bmc.Status) Tray {
@@ -125,13 +131,10 @@ func (s *Service) Update(ctx context.Context, r Request) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	statuses := map[string]bmc.Status{}
-	for _, b := range s.BMCs.Statuses() {
-		statuses[b.ID] = b
-	}
+	byMachine := s.bmcsByMachine()
 	chosen := make([]string, len(updates))
 	for i, u := range updates {
-		if chosen[i], err = s.check(u, r, images, statuses); err != nil {
+		if chosen[i], err = s.check(u, r, images, byMachine); err != nil {
 			return nil, err
 		}
 	}
@@ -167,8 +170,8 @@ func (s *Service) checkSite(id string) error {
 }
 
 // check says which image updates u, or why it cannot be updated.
-func (s *Service) check(u Update, r Request, images []firmware.Image, statuses map[string]bmc.Status) (string, error) {
-	b := statuses[u.Tray.ComponentID]
+func (s *Service) check(u Update, r Request, images []firmware.Image, byMachine map[string]bmc.Status) (string, error) {
+	b := byMachine[u.Tray.ID]
 	if !u.Tray.Ready && !r.OverrideReadinessCheck {
 		return "", ruleError("overrideReadinessCheck", "tray %s is not ready: %s (set overrideReadinessCheck to proceed)", u.Tray.ID, u.Tray.NotReady)
 	}
@@ -176,7 +179,7 @@ func (s *Service) check(u Update, r Request, images []firmware.Image, statuses m
 		return "", ruleError("filter", "tray %s has no BMC to update its firmware through", u.Tray.ID)
 	}
 	if u.Target == DPU {
-		return s.checkDPUs(u, r, images, statuses)
+		return s.checkDPUs(u, r, images, byMachine)
 	}
 	component := ""
 	for _, f := range b.Inventory.Firmware {
@@ -192,7 +195,7 @@ func (s *Service) check(u Update, r Request, images []firmware.Image, statuses m
 
 // checkDPUs says which image reprovisions a compute tray's DPUs (the site's
 // DPU OS version: NICo's request names none), or why they cannot be.
-func (s *Service) checkDPUs(u Update, r Request, images []firmware.Image, statuses map[string]bmc.Status) (string, error) {
+func (s *Service) checkDPUs(u Update, r Request, images []firmware.Image, byMachine map[string]bmc.Status) (string, error) {
 	if s.DPUOSVersion == "" {
 		return "", fmt.Errorf("tray %s: DPU reprovisioning (target dpu) needs the site's DPU OS version, nico.dpu.os_version: %w", u.Tray.ID, ErrUnsupported)
 	}
@@ -200,13 +203,7 @@ func (s *Service) checkDPUs(u Update, r Request, images []firmware.Image, status
 		return "", ruleError("targets", "tray %s has no DPU: list its DPUs in the inventory (a machine with dpu_of: %s and its own bmc)", u.Tray.ID, u.Tray.ID)
 	}
 	for _, id := range u.Tray.DPUs {
-		var b bmc.Status
-		for _, st := range statuses {
-			if st.MachineID == id {
-				b = st
-			}
-		}
-		switch {
+		switch b := byMachine[id]; {
 		case b.ID == "":
 			return "", ruleError("targets", "DPU %s of tray %s has no BMC to install its operating system through", id, u.Tray.ID)
 		case !b.Reachable && !r.OverrideReadinessCheck:
