@@ -148,11 +148,19 @@ func (l *Library) Delete(ctx context.Context, ids []string) (string, error) {
 			return "", Refusal(fmt.Sprintf("Release %s is not removable", id))
 		}
 	}
+	// The records go in one commit: all of them, or none.
+	if err := l.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
+		for _, id := range ids {
+			if err := tx.DeleteRelease(id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return "", err
+	}
 	var info strings.Builder
 	for _, id := range ids {
-		if err := l.cfg.Commit.Do(ctx, func(tx *store.Tx) error { return tx.DeleteRelease(id) }); err != nil {
-			return info.String(), err
-		}
 		if err := os.RemoveAll(filepath.Join(l.cfg.Dir, id)); err != nil {
 			l.cfg.Log.Warn("release deleted, but its files were not all removed", "release_id", id, "error", err)
 		}
