@@ -49,6 +49,24 @@ func countedBMC(t *testing.T, cfg bmcemu.Config) *counted {
 	return c
 }
 
+// loopbackBMCConfig is a config serving on loopback on free ports, DHCP
+// off, BMCs polled every second, with rest (YAML) appended; and its HTTP
+// base URL. The kill -9 tests of firmware batches share it.
+func loopbackBMCConfig(t *testing.T, rest string) (string, string) {
+	t.Helper()
+	httpPort := testbed.FreePort(t, "tcp")
+	return fmt.Sprintf(`
+lan: {interface: lo, address: 127.0.0.1/8}
+data_dir: DATA_DIR
+http: {port: %d}
+tftp: {root: TFTP_ROOT, port: %d}
+mqtt: {port: %d, websocket_port: 0}
+dhcp: {mode: "off"}
+netboot: {router_advertisements: false}
+bmc: {poll_interval: 1s}
+`, httpPort, testbed.FreePort(t, "udp"), testbed.FreePort(t, "tcp")) + rest, fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+}
+
 // kill -9 while a BMC flashes new firmware, then start again: the update
 // resumes at its stored step, follows the task the BMC is running instead
 // of starting another, restarts the BMC to run the new firmware, and
@@ -65,17 +83,7 @@ func TestKill9DuringAFirmwareUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	hash, _ := bcrypt.GenerateFromPassword([]byte("admin-pw"), bcrypt.MinCost)
-	httpPort := testbed.FreePort(t, "tcp")
-	a := startServe(t, testbed.Host{}, fmt.Sprintf(`
-lan: {interface: lo, address: 127.0.0.1/8}
-data_dir: DATA_DIR
-http: {port: %d}
-tftp: {root: TFTP_ROOT, port: %d}
-mqtt: {port: %d, websocket_port: 0}
-dhcp: {mode: "off"}
-netboot: {router_advertisements: false}
-bmc: {poll_interval: 1s}
-bmc_credentials:
+	cfg, url := loopbackBMCConfig(t, fmt.Sprintf(`bmc_credentials:
   lab: {username: root, password_file: %s}
 users:
   - {name: admin, role: admin, password_hash: '%s'}
@@ -83,8 +91,9 @@ users:
   - id: m1
     macs: ['52:54:00:f1:00:01']
     bmc: {endpoint: '%s', credentials: lab}
-`, httpPort, testbed.FreePort(t, "udp"), testbed.FreePort(t, "tcp"), pwFile, hash, bmc.url))
-	a.url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+`, pwFile, hash, bmc.url))
+	a := startServe(t, testbed.Host{}, cfg)
+	a.url = url
 	waitReady(t, a)
 
 	image := filepath.Join(dir, "bmc-9.9.9.bin")

@@ -34,25 +34,16 @@ func TestKill9DuringANICoBatch(t *testing.T) {
 	if err := os.WriteFile(pwFile, []byte("calvin\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	httpPort := testbed.FreePort(t, "tcp")
-	a := startServe(t, testbed.Host{}, fmt.Sprintf(`
-lan: {interface: lo, address: 127.0.0.1/8}
-data_dir: DATA_DIR
-http: {port: %d}
-tftp: {root: TFTP_ROOT, port: %d}
-mqtt: {port: %d, websocket_port: 0}
-dhcp: {mode: "off"}
-netboot: {router_advertisements: false}
-bmc: {poll_interval: 1s}
-nico: {site_id: %s, parallel_updates: 1}
+	cfg, url := loopbackBMCConfig(t, fmt.Sprintf(`nico: {site_id: %s, parallel_updates: 1}
 bmc_credentials:
   lab: {username: root, password_file: %s}
 users:
 `+e2eUserYAML+`machines:
   - {id: t1, macs: ['52:54:00:f2:00:01'], rack: {id: r1, name: Rack 1, tray: 1, tray_type: compute}, bmc: {endpoint: '%s', credentials: lab}}
   - {id: t2, macs: ['52:54:00:f2:00:02'], rack: {id: r1, name: Rack 1, tray: 2, tray_type: compute}, bmc: {endpoint: '%s', credentials: lab}}
-`, httpPort, testbed.FreePort(t, "udp"), testbed.FreePort(t, "tcp"), site, pwFile, bmcs[0].url, bmcs[1].url))
-	a.url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+`, site, pwFile, bmcs[0].url, bmcs[1].url))
+	a := startServe(t, testbed.Host{}, cfg)
+	a.url = url
 	waitReady(t, a)
 
 	curl := func(args ...string) string {
