@@ -136,3 +136,27 @@ func (l *LAN) AddTap(ctx context.Context, name string) (Host, error) {
 	}
 	return Host{Netns: l.Switch, Iface: name}, ipSteps(ctx, steps)
 }
+
+// AddRoutedSubnet gives router (a host on the LAN) a second interface,
+// "eth1" with routerCIDR, cabled to a new namespace name whose "eth0" has
+// no address: a network beyond the LAN that router forwards to, as a
+// rack's subnet behind its switch's DHCP relay is.
+func (l *LAN) AddRoutedSubnet(ctx context.Context, router Host, name, routerCIDR string) (Host, error) {
+	h := Host{Netns: l.prefix + "-" + name, Iface: "eth0"}
+	l.hosts = append(l.hosts, h.Netns)
+	steps := [][]string{
+		{"netns", "add", h.Netns},
+		{"-n", router.Netns, "link", "add", "eth1", "type", "veth", "peer", "name", "eth0", "netns", h.Netns},
+		{"-n", router.Netns, "addr", "add", routerCIDR, "dev", "eth1"},
+		{"-n", router.Netns, "link", "set", "eth1", "up"},
+		{"-n", h.Netns, "link", "set", "lo", "up"},
+		{"-n", h.Netns, "link", "set", "eth0", "up"},
+	}
+	if err := ipSteps(ctx, steps); err != nil {
+		return h, err
+	}
+	if _, err := router.Run(ctx, "sysctl", "-qw", "net.ipv4.ip_forward=1"); err != nil {
+		return h, err
+	}
+	return h, nil
+}

@@ -32,7 +32,7 @@ func (a *Appliance) startNetboot(ctx context.Context, p *parts, reg *prometheus.
 	}
 	var leases dhcp.LeaseBook // proxy mode gives no addresses
 	if a.cfg.DHCP.Mode == dhcp.ModeFull {
-		book, err := domain.NewLeaseBook(ctx, p.db, p.commit, leasePool(a.cfg), p.inventory, a.log.With("part", "leases"))
+		book, err := domain.NewLeaseBook(ctx, p.db, p.commit, leasePools(a.cfg), p.inventory, a.log.With("part", "leases"))
 		if err != nil {
 			return err
 		}
@@ -53,53 +53,66 @@ func (a *Appliance) startNetboot(ctx context.Context, p *parts, reg *prometheus.
 // proxyDHCP mode (PXE 2.1).
 const pxeBootServerPort = 4011
 
-func leasePool(cfg *config.Config) domain.Pool {
-	pool := domain.Pool{
-		Subnet: cfg.LANPrefix().Masked(), ServerIP: cfg.LANIP(),
-		Start: netip.MustParseAddr(cfg.DHCP.Range.Start), End: netip.MustParseAddr(cfg.DHCP.Range.End),
-		LeaseTime: cfg.DHCP.LeaseTime, Reservations: map[domain.MAC]domain.Reservation{},
-	}
-	for _, r := range cfg.DHCP.Reservations {
-		mac, _ := domain.ParseMAC(r.MAC) // validated
-		pool.Reservations[mac] = domain.Reservation{IP: netip.MustParseAddr(r.IP), Hostname: r.Hostname}
-	}
-	// A machine's hostname from the inventory is its DHCP hostname too.
-	for _, m := range cfg.Machines {
-		for _, mac := range m.MachineMACs() {
-			if r, ok := pool.Reservations[mac]; ok && r.Hostname == "" {
-				r.Hostname = m.Hostname
-				pool.Reservations[mac] = r
-			}
+// leasePools are the address plans of the LAN and each relayed subnet.
+func leasePools(cfg *config.Config) []domain.Pool {
+	var pools []domain.Pool
+	for _, n := range cfg.Networks() {
+		pool := domain.Pool{Subnet: n.Prefix, Router: n.Router, Start: n.Start, End: n.End,
+			LeaseTime: n.LeaseTime, Reservations: reservations(cfg, n.Reservations)}
+		if n.Prefix.Contains(cfg.LANIP()) {
+			pool.ServerIP = cfg.LANIP()
 		}
+		pools = append(pools, pool)
 	}
-	return pool
+	return pools
 }
 
-func dhcpConfig(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) dhcp.Config {
-	out := dhcp.Config{Logger: log, Mode: cfg.DHCP.Mode, ProxyPort: pxeBootServerPort,
-		Interface: cfg.LAN.Interface, Port: cfg.DHCP.Port, ServerIP: cfg.LANIP(), Subnet: cfg.LANPrefix().Masked(),
-		Domain: cfg.DHCP.Domain, Metrics: reg,
-		Boot: boot.Server{IP: cfg.LANIP(), HTTPPort: cfg.HTTP.Port, BootFiles: cfg.Netboot.BootFiles},
+// reservations are a network's, with a reserved machine's hostname from
+// the inventory when the reservation gives none.
+func reservations(cfg *config.Config, rs []config.Reservation) map[domain.MAC]domain.Reservation {
+	out := make(map[domain.MAC]domain.Reservation, len(rs))
+	for _, r := range rs {
+		mac, _ := domain.ParseMAC(r.MAC) // validated
+		out[mac] = domain.Reservation{IP: netip.MustParseAddr(r.IP), Hostname: r.Hostname}
 	}
-	if cfg.DHCP.Router != "" {
-		out.Router = netip.MustParseAddr(cfg.DHCP.Router)
-	}
-	for _, s := range cfg.DHCP.DNS {
-		out.DNS = append(out.DNS, netip.MustParseAddr(s))
-	}
-	for _, s := range cfg.DHCP.NTP {
-		out.NTP = append(out.NTP, netip.MustParseAddr(s))
+	for _, m := range cfg.Machines {
+		for _, mac := range m.MachineMACs() {
+			if r, ok := out[mac]; ok && r.Hostname == "" {
+				r.Hostname = m.Hostname
+				out[mac] = r
+			}
+		}
 	}
 	return out
 }
 
+func dhcpConfig(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) dhcp.Config {
+	out := dhcp.Config{Logger: log, Mode: cfg.DHCP.Mode, ProxyPort: pxeBootServerPort,
+		Interface: cfg.LAN.Interface, Port: cfg.DHCP.Port, ServerIP: cfg.LANIP(), Metrics: reg,
+		Boot: boot.Server{IP: cfg.LANIP(), HTTPPort: cfg.HTTP.Port, BootFiles: cfg.Netboot.BootFiles},
+	}
+	if cfg.DHCP.Mode != dhcp.ModeFull {
+		// proxyDHCP gives no addresses: it answers on the LAN alone.
+		out.Subnets = []dhcp.Subnet{{Prefix: cfg.LANPrefix().Masked()}}
+		return out
+	}
+	for _, n := range cfg.Networks() {
+		out.Subnets = append(out.Subnets, dhcp.Subnet{Prefix: n.Prefix, Router: n.Router, DNS: n.DNS, NTP: n.NTP, Domain: n.Domain})
+	}
+	return out
+}
+
+// registerPoolMetrics reports each network's pool, labelled by subnet.
 func registerPoolMetrics(reg prometheus.Registerer, book *domain.LeaseBook) {
-	reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "slipway_dhcp_pool_size", Help: "Addresses in the DHCP range."},
-			func() float64 { return float64(book.PoolSize()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "slipway_dhcp_pool_in_use", Help: "Addresses offered or bound and not expired."},
-			func() float64 { return float64(book.Active()) }),
-	)
+	for i, u := range book.Use() {
+		labels := prometheus.Labels{"subnet": u.Subnet.String()}
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "slipway_dhcp_pool_size", Help: "Addresses in the DHCP range, per subnet.", ConstLabels: labels},
+				func() float64 { return float64(book.Use()[i].Size) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "slipway_dhcp_pool_in_use", Help: "Addresses offered or bound and not expired, per subnet.", ConstLabels: labels},
+				func() float64 { return float64(book.Use()[i].Active) }),
+		)
+	}
 }
 
 func bootProfiles(cfg *config.Config) map[string]bootcfg.Profile {

@@ -111,6 +111,22 @@ type DHCP struct {
 	NTP           []string      `yaml:"ntp"`
 	Reservations  []Reservation `yaml:"reservations"`
 	IgnoreUnknown bool          `yaml:"ignore_unknown"`
+	// Subnets are networks behind DHCP relays (a rack's own subnet whose
+	// switch forwards DHCP here), each with its own pool.
+	Subnets []Subnet `yaml:"subnets"`
+}
+
+// Subnet is a relayed network's address plan. What it leaves out, it takes
+// from dhcp: lease_time, dns, ntp and domain.
+type Subnet struct {
+	Subnet       string        `yaml:"subnet"` // CIDR, e.g. 10.89.0.0/24
+	Range        Range         `yaml:"range"`
+	Router       string        `yaml:"router"` // the relay's address on that network: its clients reach this box through it
+	LeaseTime    time.Duration `yaml:"lease_time"`
+	DNS          []string      `yaml:"dns"`
+	Domain       string        `yaml:"domain"`
+	NTP          []string      `yaml:"ntp"`
+	Reservations []Reservation `yaml:"reservations"`
 }
 
 // Range is an inclusive address pool.

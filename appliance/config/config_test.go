@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const minimal = `
@@ -112,6 +113,13 @@ func TestInvalidConfigsNameTheField(t *testing.T) {
 		{"boot file escapes root", minimal + "netboot:\n  boot_files:\n    bios: ../../etc/shadow\n", []string{"netboot.boot_files.bios (line 9)", "not a path inside the TFTP root"}},
 		{"unknown netboot policy", minimal + "netboot:\n  unknown_machines: wipe\n", []string{`netboot.unknown_machines (line 8): "wipe" is not allowed; use one of: install, local, ignore`}},
 		{"ignore_unknown against local", minimal + "  ignore_unknown: true\nnetboot:\n  unknown_machines: local\n", []string{"dhcp.ignore_unknown (line 7)", "older spelling"}},
+		{"relayed subnet without a router", minimal + "  subnets:\n    - {subnet: 10.89.0.0/24, range: {start: 10.89.0.10, end: 10.89.0.20}}\n", []string{"dhcp.subnets[0].router (line 8): is required", "the relay's address on 10.89.0.0/24"}},
+		{"relayed subnet overlapping the LAN", minimal + "  subnets:\n    - {subnet: 10.88.0.0/16, router: 10.88.0.2, range: {start: 10.88.1.10, end: 10.88.1.20}}\n", []string{"dhcp.subnets[0].subnet (line 8): 10.88.0.0/16 overlaps 10.88.0.0/24 (lan.address)"}},
+		{"relayed subnet with host bits", minimal + "  subnets:\n    - {subnet: 10.89.0.1/24, router: 10.89.0.1, range: {start: 10.89.0.10, end: 10.89.0.20}}\n", []string{"has host bits set", "10.89.0.0/24"}},
+		{"relayed range off its subnet", minimal + "  subnets:\n    - {subnet: 10.89.0.0/24, router: 10.89.0.1, range: {start: 10.88.0.10, end: 10.89.0.20}}\n", []string{"dhcp.subnets[0].range.start (line 8): 10.88.0.10 is outside the subnet 10.89.0.0/24"}},
+		{"relayed reservation off its subnet", minimal + "  subnets:\n    - subnet: 10.89.0.0/24\n      router: 10.89.0.1\n      range: {start: 10.89.0.10, end: 10.89.0.20}\n      reservations: [{mac: '02:00:00:00:00:01', ip: 10.88.0.5}]\n", []string{"dhcp.subnets[0].reservations[0].ip", "outside the subnet 10.89.0.0/24"}},
+		{"two relayed subnets overlapping", minimal + "  subnets:\n    - {subnet: 10.89.0.0/24, router: 10.89.0.1, range: {start: 10.89.0.10, end: 10.89.0.20}}\n    - {subnet: 10.89.0.0/25, router: 10.89.0.1, range: {start: 10.89.0.30, end: 10.89.0.40}}\n", []string{"dhcp.subnets[1].subnet", "overlaps 10.89.0.0/24 (dhcp.subnets[0])"}},
+		{"relayed subnets in proxy mode", minimal + "  mode: proxy\n  subnets:\n    - {subnet: 10.89.0.0/24, router: 10.89.0.1, range: {start: 10.89.0.10, end: 10.89.0.20}}\n", []string{"relayed subnets need dhcp.mode full"}},
 		{"not YAML", "lan: [", []string{"(file): not valid YAML"}},
 		{"list where a mapping belongs", minimal + "log: [1, 2]\n", []string{"log (line 7)", "expected a mapping"}},
 	}
@@ -127,6 +135,37 @@ func TestInvalidConfigsNameTheField(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestRelayedSubnetsInheritWhatTheyLeaveOut(t *testing.T) {
+	cfg, err := Parse([]byte(minimal + `  lease_time: 3h
+  dns: [10.88.0.1]
+  domain: lab.example
+  subnets:
+    - subnet: 10.89.0.0/24
+      router: 10.89.0.1
+      range: {start: 10.89.0.10, end: 10.89.0.20}
+    - subnet: 10.90.0.0/24
+      router: 10.90.0.1
+      range: {start: 10.90.0.10, end: 10.90.0.20}
+      lease_time: 30m
+      dns: [10.90.0.53]
+      domain: rack2.example
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nets := cfg.Networks()
+	if len(nets) != 3 || nets[0].Prefix.String() != "10.88.0.0/24" {
+		t.Fatalf("networks = %+v", nets)
+	}
+	inherits, own := nets[1], nets[2]
+	if inherits.LeaseTime != 3*time.Hour || len(inherits.DNS) != 1 || inherits.DNS[0].String() != "10.88.0.1" || inherits.Domain != "lab.example" || inherits.Router.String() != "10.89.0.1" {
+		t.Errorf("a subnet that sets nothing = %+v", inherits)
+	}
+	if own.LeaseTime != 30*time.Minute || own.DNS[0].String() != "10.90.0.53" || own.Domain != "rack2.example" || own.Start.String() != "10.90.0.10" {
+		t.Errorf("a subnet that sets its own = %+v", own)
 	}
 }
 

@@ -146,56 +146,18 @@ func (c *Config) validateDHCP(v *fieldErrors) {
 			"drop dhcp.ignore_unknown (it is the older spelling of netboot.unknown_machines: ignore)")
 	}
 	if c.DHCP.Mode != "full" {
+		if len(c.DHCP.Subnets) > 0 {
+			v.add("dhcp.subnets", fmt.Sprintf("relayed subnets need dhcp.mode full, not %q", c.DHCP.Mode), "set dhcp.mode: full, or remove dhcp.subnets")
+		}
 		return
 	}
 	if c.DHCP.LeaseTime < time.Minute {
 		v.add("dhcp.lease_time", fmt.Sprintf("%s is too short", c.DHCP.LeaseTime), "use at least 1m; 1h is a good default")
 	}
-	start := c.lanAddr(v, "dhcp.range.start", c.DHCP.Range.Start, true)
-	end := c.lanAddr(v, "dhcp.range.end", c.DHCP.Range.End, true)
-	if start.IsValid() && end.IsValid() {
-		if end.Less(start) {
-			v.add("dhcp.range.end", fmt.Sprintf("%s comes before dhcp.range.start %s", end, start), "swap them")
-		} else if c.lanPrefix.IsValid() && !c.LANIP().Less(start) && !end.Less(c.LANIP()) {
-			v.add("dhcp.range", fmt.Sprintf("%s-%s contains the appliance's own address %s", start, end, c.LANIP()), "start the range after it, e.g. at "+c.LANIP().Next().String())
-		}
-	}
-	if c.DHCP.Router != "" {
-		c.lanAddr(v, "dhcp.router", c.DHCP.Router, false)
-	}
-	for i, s := range c.DHCP.DNS {
-		ipv4(v, fmt.Sprintf("dhcp.dns[%d]", i), s)
-	}
-	for i, s := range c.DHCP.NTP {
-		ipv4(v, fmt.Sprintf("dhcp.ntp[%d]", i), s)
-	}
-	if c.DHCP.Domain != "" && !domain.ValidHostname(c.DHCP.Domain) {
-		v.add("dhcp.domain", fmt.Sprintf("%q is not a domain name", c.DHCP.Domain), "use letters, digits, '-' and dots, e.g. lab.example")
-	}
-	c.validateReservations(v)
-}
-
-func (c *Config) validateReservations(v *fieldErrors) {
-	macs, ips := map[domain.MAC]string{}, map[netip.Addr]string{}
-	for i, r := range c.DHCP.Reservations {
-		at := fmt.Sprintf("dhcp.reservations[%d]", i)
-		if mac, ok := parseMAC(v, at+".mac", r.MAC); ok {
-			if other, dup := macs[mac]; dup {
-				v.add(at+".mac", fmt.Sprintf("%s is already reserved by %s", mac, other), "keep one reservation per MAC")
-			}
-			macs[mac] = at
-		}
-		ip := c.lanAddr(v, at+".ip", r.IP, true)
-		if ip.IsValid() {
-			if other, dup := ips[ip]; dup {
-				v.add(at+".ip", fmt.Sprintf("%s is already reserved by %s", ip, other), "give each reservation its own address")
-			}
-			ips[ip] = at
-		}
-		if r.Hostname != "" && !domain.ValidHostname(r.Hostname) {
-			v.add(at+".hostname", fmt.Sprintf("%q is not a valid hostname", r.Hostname), "use letters, digits and '-'")
-		}
-	}
+	c.validatePool(v, poolFields{at: "dhcp", network: c.lanPrefix, where: "the LAN", fix: "lan.address's subnet",
+		rng: c.DHCP.Range, router: c.DHCP.Router, reservations: c.DHCP.Reservations, own: c.LANIP(),
+		dns: c.DHCP.DNS, ntp: c.DHCP.NTP, domain: c.DHCP.Domain})
+	c.validateSubnets(v)
 }
 
 // archNames are the client-architecture names netboot.boot_files may map.
@@ -446,21 +408,6 @@ func validTopicFilter(f string) bool {
 		}
 	}
 	return true
-}
-
-// lanAddr checks that s is an IPv4 address inside the LAN subnet.
-func (c *Config) lanAddr(v *fieldErrors, at, s string, required bool) netip.Addr {
-	if s == "" {
-		if required {
-			v.add(at, "is required", "give an IPv4 address in the LAN subnet")
-		}
-		return netip.Addr{}
-	}
-	a := ipv4(v, at, s)
-	if a.IsValid() && c.lanPrefix.IsValid() && !c.lanPrefix.Contains(a) {
-		v.add(at, fmt.Sprintf("%s is outside the LAN %s", a, c.lanPrefix.Masked()), "use an address inside lan.address's subnet")
-	}
-	return a
 }
 
 func ipv4(v *fieldErrors, at, s string) netip.Addr {

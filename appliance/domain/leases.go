@@ -30,12 +30,17 @@ type NakError struct{ Reason string }
 
 func (e NakError) Error() string { return "refused: " + e.Reason }
 
-// Pool is the address plan of the LAN.
+// Pool is the address plan of one subnet: the LAN's, or one behind a
+// DHCP relay.
 type Pool struct {
-	Subnet       netip.Prefix // the LAN, e.g. 10.88.0.0/24
-	ServerIP     netip.Addr
-	Start, End   netip.Addr // the dynamic range, inclusive
-	LeaseTime    time.Duration
+	Subnet netip.Prefix // e.g. 10.88.0.0/24
+	// ServerIP and Router are never leased: the box's own address (on the
+	// LAN) and the subnet's gateway (a relayed subnet's relay).
+	ServerIP, Router netip.Addr
+	Start, End       netip.Addr // the dynamic range, inclusive
+	LeaseTime        time.Duration
+	// Reservations hold in this subnet only: a reserved MAC that turns up
+	// on another subnet gets an address of that one's range.
 	Reservations map[MAC]Reservation
 	// OfferHold is how long an offered address stays set aside for the
 	// client that was offered it; Quarantine how long a declined address
@@ -58,6 +63,15 @@ type Grant struct {
 	Expires   time.Time     // when the stored lease (or offer) lapses
 }
 
+// pool is a Pool and where its next-fit search stopped.
+type pool struct {
+	Pool
+	cursor netip.Addr
+}
+
+// ErrNoPool: an address was asked for on a subnet that has no pool.
+var ErrNoPool = errors.New("no address pool for this subnet")
+
 // leaseEntry is the in-memory image of one stored lease.
 type leaseEntry struct {
 	mac      MAC
@@ -74,10 +88,15 @@ type leaseEntry struct {
 // the mutex, and the image is put back if it fails. Offers live only in the
 // image (RFC 2131 lets a server forget them): a restart loses outstanding
 // offers, never a bound lease.
+//
+// The book holds one pool per subnet (the LAN's and any relayed ones) and
+// one lease per MAC across all of them: a client that moves to another
+// subnet gives up the address it held on the first once it is bound on the
+// second.
 type LeaseBook struct {
 	db     *store.Store
 	commit *store.Committer
-	pool   Pool
+	pools  []*pool
 	log    *slog.Logger
 	now    func() time.Time
 	// machines, if set, hears of every bound lease (the lifecycle starts there).
@@ -87,24 +106,32 @@ type LeaseBook struct {
 
 	mu         sync.Mutex
 	byIP       map[netip.Addr]leaseEntry
-	byMAC      map[MAC]netip.Addr
+	byMAC      map[MAC]netip.Addr // the address a MAC was last offered or bound
+	boundAt    map[MAC]netip.Addr // the address a MAC holds bound, if any
 	reservedIP map[netip.Addr]MAC
-	cursor     netip.Addr // next-fit: where the last search stopped
 }
 
-// NewLeaseBook loads the stored leases. machines, if not nil, is told of
-// every lease bound.
-func NewLeaseBook(ctx context.Context, db *store.Store, commit *store.Committer, pool Pool, machines *Inventory, log *slog.Logger) (*LeaseBook, error) {
-	if pool.OfferHold <= 0 {
-		pool.OfferHold = time.Minute
+// NewLeaseBook loads the stored leases. pools are the subnets' address
+// plans, which must not overlap. machines, if not nil, is told of every
+// lease bound.
+func NewLeaseBook(ctx context.Context, db *store.Store, commit *store.Committer, pools []Pool, machines *Inventory, log *slog.Logger) (*LeaseBook, error) {
+	if len(pools) == 0 {
+		return nil, errors.New("lease book: no address pool")
 	}
-	if pool.Quarantine <= 0 {
-		pool.Quarantine = 10 * time.Minute
-	}
-	b := &LeaseBook{db: db, commit: commit, pool: pool, log: log, now: time.Now, machines: machines,
-		byIP: map[netip.Addr]leaseEntry{}, byMAC: map[MAC]netip.Addr{}, reservedIP: map[netip.Addr]MAC{}, cursor: pool.Start}
-	for mac, r := range pool.Reservations {
-		b.reservedIP[r.IP] = mac
+	b := &LeaseBook{db: db, commit: commit, log: log, now: time.Now, machines: machines,
+		byIP: map[netip.Addr]leaseEntry{}, byMAC: map[MAC]netip.Addr{}, boundAt: map[MAC]netip.Addr{}, reservedIP: map[netip.Addr]MAC{}}
+	for _, p := range pools {
+		if p.OfferHold <= 0 {
+			p.OfferHold = time.Minute
+		}
+		if p.Quarantine <= 0 {
+			p.Quarantine = 10 * time.Minute
+		}
+		p.Subnet = p.Subnet.Masked()
+		b.pools = append(b.pools, &pool{Pool: p, cursor: p.Start})
+		for mac, r := range p.Reservations {
+			b.reservedIP[r.IP] = mac
+		}
 	}
 	leases, err := db.Leases(ctx)
 	if err != nil {
@@ -119,6 +146,9 @@ func NewLeaseBook(ctx context.Context, db *store.Store, commit *store.Committer,
 		if l.State == LeaseBound || l.State == LeaseOffered {
 			b.byMAC[MAC(l.MAC)] = ip
 		}
+		if l.State == LeaseBound {
+			b.boundAt[MAC(l.MAC)] = ip
+		}
 	}
 	return b, nil
 }
@@ -127,20 +157,35 @@ func NewLeaseBook(ctx context.Context, db *store.Store, commit *store.Committer,
 // durable; fn must not block the DHCP answer. Set it before serving.
 func (b *LeaseBook) OnBound(fn func(MAC, netip.Addr)) { b.bound = fn }
 
-// Offer picks an address for mac (DHCPDISCOVER): its reservation, else the
-// address it holds, else the one it asks for if free, else the next free one.
-func (b *LeaseBook) Offer(ctx context.Context, mac MAC, requested netip.Addr, hostname string) (Grant, error) {
+// Offer picks an address of subnet's pool for mac (DHCPDISCOVER): its
+// reservation, else the address it holds, else the one it asks for if
+// free, else the next free one.
+func (b *LeaseBook) Offer(ctx context.Context, subnet netip.Prefix, mac MAC, requested netip.Addr, hostname string) (Grant, error) {
+	p, err := b.poolFor(subnet)
+	if err != nil {
+		return Grant{}, err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
-	ip, ok := b.choose(mac, requested, now)
+	ip, ok := b.choose(p, mac, requested, now)
 	if !ok {
-		return Grant{}, ErrPoolExhausted
+		return Grant{}, fmt.Errorf("%s: %w", p.Subnet, ErrPoolExhausted)
 	}
-	e := leaseEntry{mac: mac, state: LeaseOffered, hostname: b.hostnameFor(mac, hostname), expires: now.Add(b.pool.OfferHold)}
+	e := leaseEntry{mac: mac, state: LeaseOffered, hostname: p.hostnameFor(mac, hostname), expires: now.Add(p.OfferHold)}
 	b.set(ip, e)
 	// The offer is held briefly, but it announces the lease the client will get.
-	return Grant{IP: ip, Hostname: e.hostname, LeaseTime: b.pool.LeaseTime, Expires: e.expires}, nil
+	return Grant{IP: ip, Hostname: e.hostname, LeaseTime: p.LeaseTime, Expires: e.expires}, nil
+}
+
+// poolFor is subnet's pool.
+func (b *LeaseBook) poolFor(subnet netip.Prefix) (*pool, error) {
+	for _, p := range b.pools {
+		if p.Subnet == subnet.Masked() {
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: %w", subnet, ErrNoPool)
 }
 
 // RequestKind is a DHCPREQUEST's form (RFC 2131 §4.3.2).
@@ -159,23 +204,29 @@ const (
 // RFC 2131 says to stay silent (another server may know it).
 var ErrNoRecord = errors.New("no record of this client")
 
-// Request confirms an address (DHCPREQUEST): it is bound when ip may be
-// mac's in the request's form, and refused with a NakError otherwise. A MAC
-// holds one lease: a client that takes a new address gives up its old one.
-func (b *LeaseBook) Request(ctx context.Context, mac MAC, ip netip.Addr, hostname string, kind RequestKind) (Grant, error) {
+// Request confirms an address on subnet (DHCPREQUEST): it is bound when ip
+// may be mac's in the request's form, and refused with a NakError
+// otherwise. A MAC holds one lease: a client that takes a new address
+// gives up its old one.
+func (b *LeaseBook) Request(ctx context.Context, subnet netip.Prefix, mac MAC, ip netip.Addr, hostname string, kind RequestKind) (Grant, error) {
+	p, err := b.poolFor(subnet)
+	if err != nil {
+		return Grant{}, err
+	}
 	b.mu.Lock()
 	now := b.now()
 	held, holds := b.byMAC[mac]
-	if err := b.checkRequest(mac, ip, kind, held, holds, now); err != nil {
+	if err := b.checkRequest(p, mac, ip, kind, held, holds, now); err != nil {
 		b.mu.Unlock()
 		return Grant{}, err
 	}
-	e := leaseEntry{mac: mac, state: LeaseBound, hostname: b.hostnameFor(mac, hostname), expires: now.Add(b.pool.LeaseTime)}
+	e := leaseEntry{mac: mac, state: LeaseBound, hostname: p.hostnameFor(mac, hostname), expires: now.Add(p.LeaseTime)}
 	var retire func() error
-	if holds && held != ip && b.byIP[held].mac == mac {
-		old := leaseEntry{mac: mac, state: LeaseReleased, hostname: b.byIP[held].hostname, expires: now}
-		undoOld := b.set(held, old)
-		retire = func() error { return b.persist(ctx, held, old, undoOld) }
+	prevBound, boundElsewhere := b.boundAt[mac]
+	if boundElsewhere && prevBound != ip {
+		old := leaseEntry{mac: mac, state: LeaseReleased, hostname: b.byIP[prevBound].hostname, expires: now}
+		undoOld := b.set(prevBound, old)
+		retire = func() error { return b.persist(ctx, prevBound, old, undoOld) }
 	}
 	undo := b.set(ip, e)
 	b.mu.Unlock()
@@ -183,7 +234,7 @@ func (b *LeaseBook) Request(ctx context.Context, mac MAC, ip netip.Addr, hostnam
 		if err := retire(); err != nil {
 			return Grant{}, err
 		}
-		b.log.Info("client moved to another address; its old lease is released", "mac", mac, "old", held, "new", ip)
+		b.log.Info("client moved to another address; its old lease is released", "mac", mac, "old", prevBound, "new", ip)
 	}
 	if err := b.persistBound(ctx, ip, e, undo); err != nil {
 		return Grant{}, err
@@ -191,15 +242,16 @@ func (b *LeaseBook) Request(ctx context.Context, mac MAC, ip netip.Addr, hostnam
 	if b.bound != nil {
 		b.bound(mac, ip)
 	}
-	return Grant{IP: ip, Hostname: e.hostname, LeaseTime: b.pool.LeaseTime, Expires: e.expires}, nil
+	return Grant{IP: ip, Hostname: e.hostname, LeaseTime: p.LeaseTime, Expires: e.expires}, nil
 }
 
-// checkRequest applies RFC 2131 §4.3.2 to a request; b.mu is held.
-func (b *LeaseBook) checkRequest(mac MAC, ip netip.Addr, kind RequestKind, held netip.Addr, holds bool, now time.Time) error {
-	if !b.pool.Subnet.Contains(ip) {
-		return NakError{fmt.Sprintf("%s is not on this network (%s)", ip, b.pool.Subnet.Masked())}
+// checkRequest applies RFC 2131 §4.3.2 to a request on p's subnet; b.mu
+// is held.
+func (b *LeaseBook) checkRequest(p *pool, mac MAC, ip netip.Addr, kind RequestKind, held netip.Addr, holds bool, now time.Time) error {
+	if !p.Subnet.Contains(ip) {
+		return NakError{fmt.Sprintf("%s is not on this network (%s)", ip, p.Subnet)}
 	}
-	if r, reserved := b.pool.Reservations[mac]; reserved && r.IP != ip {
+	if r, reserved := p.Reservations[mac]; reserved && r.IP != ip {
 		return NakError{fmt.Sprintf("%s is reserved %s", mac, r.IP)}
 	}
 	switch {
@@ -207,10 +259,10 @@ func (b *LeaseBook) checkRequest(mac MAC, ip netip.Addr, kind RequestKind, held 
 		return NakError{fmt.Sprintf("%s is not the address offered to %s (%s)", ip, mac, held)}
 	case kind != Selecting && holds && held != ip:
 		return NakError{fmt.Sprintf("%s is not %s's address: its lease is %s", ip, mac, held)}
-	case kind == InitReboot && !holds && !b.knows(mac) && b.usable(ip, mac, now):
+	case kind == InitReboot && !holds && !b.knows(mac) && b.usable(p, ip, mac, now):
 		return ErrNoRecord // an address that may well be its, from another server
 	}
-	if !b.usable(ip, mac, now) {
+	if !b.usable(p, ip, mac, now) {
 		return NakError{fmt.Sprintf("%s is not available to %s", ip, mac)}
 	}
 	return nil
@@ -250,71 +302,118 @@ func (b *LeaseBook) Decline(ctx context.Context, mac MAC, ip netip.Addr) error {
 		b.mu.Unlock()
 		return nil // a decline for an address we did not give this client
 	}
-	e := leaseEntry{state: LeaseDeclined, expires: b.now().Add(b.pool.Quarantine)}
+	quarantine := 10 * time.Minute
+	if p := b.poolContaining(ip); p != nil {
+		quarantine = p.Quarantine
+	}
+	e := leaseEntry{state: LeaseDeclined, expires: b.now().Add(quarantine)}
 	undo := b.set(ip, e)
 	delete(b.byMAC, mac)
 	b.mu.Unlock()
 	err := b.persist(ctx, ip, e, undo)
 	if err == nil {
-		b.log.Warn("address declined by client: another host uses it; quarantined", "ip", ip, "mac", mac, "for", b.pool.Quarantine)
+		b.log.Warn("address declined by client: another host uses it; quarantined", "ip", ip, "mac", mac, "for", quarantine)
 	}
 	return err
 }
 
-// Active counts addresses currently offered or bound, for metrics.
-func (b *LeaseBook) Active() int {
+// PoolUse is how full one subnet's dynamic range is.
+type PoolUse struct {
+	Subnet netip.Prefix
+	Size   int // addresses in the range
+	Active int // offered or bound and not expired
+}
+
+// Use is each pool's use, the LAN's first.
+func (b *LeaseBook) Use() []PoolUse {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	now, n := b.now(), 0
-	for _, e := range b.byIP {
-		if (e.state == LeaseBound || e.state == LeaseOffered) && now.Before(e.expires) {
-			n++
+	out := make([]PoolUse, len(b.pools))
+	for i, p := range b.pools {
+		out[i] = PoolUse{Subnet: p.Subnet, Size: p.size()}
+	}
+	now := b.now()
+	for ip, e := range b.byIP {
+		if (e.state != LeaseBound && e.state != LeaseOffered) || !now.Before(e.expires) {
+			continue
 		}
+		for i, p := range b.pools {
+			if p.Subnet.Contains(ip) {
+				out[i].Active++
+			}
+		}
+	}
+	return out
+}
+
+// Active counts addresses currently offered or bound, in every pool.
+func (b *LeaseBook) Active() int {
+	n := 0
+	for _, u := range b.Use() {
+		n += u.Active
 	}
 	return n
 }
 
-// PoolSize is the number of addresses in the dynamic range.
+// PoolSize is the number of addresses in every pool's dynamic range.
 func (b *LeaseBook) PoolSize() int {
-	return int(addrToUint(b.pool.End)-addrToUint(b.pool.Start)) + 1
+	n := 0
+	for _, p := range b.pools {
+		n += p.size()
+	}
+	return n
 }
 
-func (b *LeaseBook) choose(mac MAC, requested netip.Addr, now time.Time) (netip.Addr, bool) {
-	if r, ok := b.pool.Reservations[mac]; ok {
-		if b.usable(r.IP, mac, now) {
+func (p *pool) size() int {
+	return int(addrToUint(p.End)-addrToUint(p.Start)) + 1
+}
+
+// poolContaining is the pool whose subnet holds ip, or nil.
+func (b *LeaseBook) poolContaining(ip netip.Addr) *pool {
+	for _, p := range b.pools {
+		if p.Subnet.Contains(ip) {
+			return p
+		}
+	}
+	return nil
+}
+
+func (b *LeaseBook) choose(p *pool, mac MAC, requested netip.Addr, now time.Time) (netip.Addr, bool) {
+	if r, ok := p.Reservations[mac]; ok {
+		if b.usable(p, r.IP, mac, now) {
 			return r.IP, true
 		}
 		b.log.Warn("reserved address is held by another client; offering from the pool", "mac", mac, "reserved", r.IP)
 	}
-	if ip, ok := b.byMAC[mac]; ok && b.inPool(ip) && b.usable(ip, mac, now) {
+	if ip, ok := b.byMAC[mac]; ok && p.inRange(ip) && b.usable(p, ip, mac, now) {
 		return ip, true
 	}
-	if requested.IsValid() && b.inPool(requested) && b.usable(requested, mac, now) {
+	if requested.IsValid() && p.inRange(requested) && b.usable(p, requested, mac, now) {
 		return requested, true
 	}
-	size := uint32(b.PoolSize())
-	start := addrToUint(b.pool.Start)
-	offset := addrToUint(b.cursor) - start
+	size := uint32(p.size())
+	start := addrToUint(p.Start)
+	offset := addrToUint(p.cursor) - start
 	for i := uint32(0); i < size; i++ {
 		ip := uintToAddr(start + (offset+i)%size)
-		if b.usable(ip, mac, now) {
-			b.cursor = uintToAddr(start + (offset+i+1)%size)
+		if b.usable(p, ip, mac, now) {
+			p.cursor = uintToAddr(start + (offset+i+1)%size)
 			return ip, true
 		}
 	}
 	return netip.Addr{}, false
 }
 
-// usable says whether mac may hold ip now.
-func (b *LeaseBook) usable(ip netip.Addr, mac MAC, now time.Time) bool {
-	if ip == b.pool.ServerIP || ip == b.pool.Subnet.Masked().Addr() || ip == BroadcastAddr(b.pool.Subnet) {
+// usable says whether mac may hold ip of p's subnet now.
+func (b *LeaseBook) usable(p *pool, ip netip.Addr, mac MAC, now time.Time) bool {
+	if ip == p.ServerIP || ip == p.Router || ip == p.Subnet.Addr() || ip == BroadcastAddr(p.Subnet) {
 		return false
 	}
 	if owner, reserved := b.reservedIP[ip]; reserved && owner != mac {
 		return false
 	}
-	if !b.inPool(ip) {
-		if _, reserved := b.reservedIP[ip]; !reserved {
+	if !p.inRange(ip) {
+		if _, reserved := b.reservedIP[ip]; !reserved || !p.Subnet.Contains(ip) {
 			return false
 		}
 	}
@@ -331,15 +430,15 @@ func (b *LeaseBook) usable(ip netip.Addr, mac MAC, now time.Time) bool {
 	}
 }
 
-func (b *LeaseBook) inPool(ip netip.Addr) bool {
-	return !ip.Less(b.pool.Start) && !b.pool.End.Less(ip)
+func (p *pool) inRange(ip netip.Addr) bool {
+	return !ip.Less(p.Start) && !p.End.Less(ip)
 }
 
 // hostnameFor is the reservation's hostname, else what the client asked
 // for made a valid hostname: option 12 can carry any bytes, and the lease's
 // hostname is echoed to the client and shown.
-func (b *LeaseBook) hostnameFor(mac MAC, asked string) string {
-	if r, ok := b.pool.Reservations[mac]; ok && r.Hostname != "" {
+func (p *pool) hostnameFor(mac MAC, asked string) string {
+	if r, ok := p.Reservations[mac]; ok && r.Hostname != "" {
 		return r.Hostname
 	}
 	return SanitizeHostname(asked)
@@ -349,12 +448,25 @@ func (b *LeaseBook) hostnameFor(mac MAC, asked string) string {
 func (b *LeaseBook) set(ip netip.Addr, e leaseEntry) (undo func()) {
 	prev, had := b.byIP[ip]
 	prevOfMAC, hadMAC := b.byMAC[e.mac]
-	if had && prev.mac != e.mac && b.byMAC[prev.mac] == ip {
-		delete(b.byMAC, prev.mac)
+	prevBound, hadBound := b.boundAt[e.mac]
+	prevOwnerBound := false // ip was bound by another MAC, which loses it
+	if had && prev.mac != e.mac {
+		if b.byMAC[prev.mac] == ip {
+			delete(b.byMAC, prev.mac)
+		}
+		if b.boundAt[prev.mac] == ip {
+			delete(b.boundAt, prev.mac)
+			prevOwnerBound = true
+		}
 	}
 	b.byIP[ip] = e
 	if e.state == LeaseBound || e.state == LeaseOffered {
 		b.byMAC[e.mac] = ip
+	}
+	if e.state == LeaseBound {
+		b.boundAt[e.mac] = ip
+	} else if hadBound && prevBound == ip {
+		delete(b.boundAt, e.mac)
 	}
 	return func() {
 		if cur, ok := b.byIP[ip]; !ok || cur != e {
@@ -369,6 +481,14 @@ func (b *LeaseBook) set(ip netip.Addr, e leaseEntry) (undo func()) {
 			b.byMAC[e.mac] = prevOfMAC
 		} else if b.byMAC[e.mac] == ip {
 			delete(b.byMAC, e.mac)
+		}
+		if hadBound {
+			b.boundAt[e.mac] = prevBound
+		} else if b.boundAt[e.mac] == ip {
+			delete(b.boundAt, e.mac)
+		}
+		if prevOwnerBound {
+			b.boundAt[prev.mac] = ip
 		}
 	}
 }

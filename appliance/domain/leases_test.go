@@ -23,6 +23,9 @@ var (
 	macC = MAC("52:54:00:00:00:0d") // a client the book has no record of
 )
 
+// lan is testPool's subnet.
+var lan = netip.MustParsePrefix("10.88.0.0/24")
+
 func testPool() Pool {
 	return Pool{
 		Subnet: netip.MustParsePrefix("10.88.0.0/24"), ServerIP: netip.MustParseAddr("10.88.0.1"),
@@ -34,17 +37,7 @@ func testPool() Pool {
 
 func openBook(t *testing.T, path string, pool Pool) *LeaseBook {
 	t.Helper()
-	db, err := store.Open(context.Background(), path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	commit := db.NewCommitter(64)
-	t.Cleanup(func() { commit.Close(); db.Close() })
-	b, err := NewLeaseBook(context.Background(), db, commit, pool, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return openBooks(t, path, pool)
 }
 
 func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
@@ -58,17 +51,17 @@ func TestLeaseBookDecisions(t *testing.T) {
 		wantIP  string
 		wantErr string
 	}{
-		{"first client gets the first address", func() (Grant, error) { return b.Offer(ctx, macA, netip.Addr{}, "") }, "10.88.0.100", ""},
-		{"and binds it", func() (Grant, error) { return b.Request(ctx, macA, ip("10.88.0.100"), "", Selecting) }, "10.88.0.100", ""},
-		{"asks again, gets the same", func() (Grant, error) { return b.Offer(ctx, macA, ip("10.88.0.102"), "") }, "10.88.0.100", ""},
-		{"another client gets what it asks for", func() (Grant, error) { return b.Offer(ctx, macB, ip("10.88.0.102"), "") }, "10.88.0.102", ""},
-		{"but not A's address", func() (Grant, error) { return b.Request(ctx, macB, ip("10.88.0.100"), "", Selecting) }, "", "10.88.0.100 is not the address offered"},
-		{"nor one off the network", func() (Grant, error) { return b.Request(ctx, macC, ip("192.168.1.5"), "", Selecting) }, "", "not on this network"},
-		{"nor one outside the pool", func() (Grant, error) { return b.Request(ctx, macC, ip("10.88.0.50"), "", Selecting) }, "", "not available"},
-		{"nor the server's own", func() (Grant, error) { return b.Request(ctx, macC, ip("10.88.0.1"), "", Selecting) }, "", "not available"},
-		{"nor A's reserved one", func() (Grant, error) { return b.Request(ctx, macC, ip("10.88.0.10"), "", Selecting) }, "", "not available"},
-		{"reservation is offered with its hostname", func() (Grant, error) { return b.Offer(ctx, macR, ip("10.88.0.101"), "x") }, "10.88.0.10", ""},
-		{"reserved client asking elsewhere is refused", func() (Grant, error) { return b.Request(ctx, macR, ip("10.88.0.101"), "", Selecting) }, "", "reserved 10.88.0.10"},
+		{"first client gets the first address", func() (Grant, error) { return b.Offer(ctx, lan, macA, netip.Addr{}, "") }, "10.88.0.100", ""},
+		{"and binds it", func() (Grant, error) { return b.Request(ctx, lan, macA, ip("10.88.0.100"), "", Selecting) }, "10.88.0.100", ""},
+		{"asks again, gets the same", func() (Grant, error) { return b.Offer(ctx, lan, macA, ip("10.88.0.102"), "") }, "10.88.0.100", ""},
+		{"another client gets what it asks for", func() (Grant, error) { return b.Offer(ctx, lan, macB, ip("10.88.0.102"), "") }, "10.88.0.102", ""},
+		{"but not A's address", func() (Grant, error) { return b.Request(ctx, lan, macB, ip("10.88.0.100"), "", Selecting) }, "", "10.88.0.100 is not the address offered"},
+		{"nor one off the network", func() (Grant, error) { return b.Request(ctx, lan, macC, ip("192.168.1.5"), "", Selecting) }, "", "not on this network"},
+		{"nor one outside the pool", func() (Grant, error) { return b.Request(ctx, lan, macC, ip("10.88.0.50"), "", Selecting) }, "", "not available"},
+		{"nor the server's own", func() (Grant, error) { return b.Request(ctx, lan, macC, ip("10.88.0.1"), "", Selecting) }, "", "not available"},
+		{"nor A's reserved one", func() (Grant, error) { return b.Request(ctx, lan, macC, ip("10.88.0.10"), "", Selecting) }, "", "not available"},
+		{"reservation is offered with its hostname", func() (Grant, error) { return b.Offer(ctx, lan, macR, ip("10.88.0.101"), "x") }, "10.88.0.10", ""},
+		{"reserved client asking elsewhere is refused", func() (Grant, error) { return b.Request(ctx, lan, macR, ip("10.88.0.101"), "", Selecting) }, "", "reserved 10.88.0.10"},
 	}
 	for _, s := range steps {
 		g, err := s.do()
@@ -83,7 +76,7 @@ func TestLeaseBookDecisions(t *testing.T) {
 			t.Fatalf("%s: got %v, %v; want %s", s.name, g.IP, err, s.wantIP)
 		}
 	}
-	if g, _ := b.Offer(ctx, macR, netip.Addr{}, ""); g.Hostname != "reserved" {
+	if g, _ := b.Offer(ctx, lan, macR, netip.Addr{}, ""); g.Hostname != "reserved" {
 		t.Errorf("reservation hostname = %q", g.Hostname)
 	}
 }
@@ -94,16 +87,16 @@ func TestLeaseBookExhaustionDeclineAndExpiry(t *testing.T) {
 	clock := time.Now()
 	b.now = func() time.Time { return clock }
 	for i := range 4 {
-		if _, err := b.Offer(ctx, MAC(fmt.Sprintf("02:00:00:00:00:%02x", i)), netip.Addr{}, ""); err != nil {
+		if _, err := b.Offer(ctx, lan, MAC(fmt.Sprintf("02:00:00:00:00:%02x", i)), netip.Addr{}, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := b.Offer(ctx, macB, netip.Addr{}, ""); !errors.Is(err, ErrPoolExhausted) {
+	if _, err := b.Offer(ctx, lan, macB, netip.Addr{}, ""); !errors.Is(err, ErrPoolExhausted) {
 		t.Fatalf("fifth client: want ErrPoolExhausted, got %v", err)
 	}
 	// Offers lapse after the hold time; the address comes back.
 	clock = clock.Add(2 * time.Minute)
-	g, err := b.Offer(ctx, macB, netip.Addr{}, "")
+	g, err := b.Offer(ctx, lan, macB, netip.Addr{}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,12 +104,12 @@ func TestLeaseBookExhaustionDeclineAndExpiry(t *testing.T) {
 	if err := b.Decline(ctx, macB, g.IP); err != nil {
 		t.Fatal(err)
 	}
-	g2, err := b.Offer(ctx, macB, g.IP, "")
+	g2, err := b.Offer(ctx, lan, macB, g.IP, "")
 	if err != nil || g2.IP == g.IP {
 		t.Fatalf("after decline, offered %v, %v; the declined %v must not come back", g2.IP, err, g.IP)
 	}
 	clock = clock.Add(11 * time.Minute)
-	if !b.usable(g.IP, macA, clock) {
+	if !b.usable(b.pools[0], g.IP, macA, clock) {
 		t.Fatalf("%v still quarantined after the quarantine", g.IP)
 	}
 }
@@ -125,16 +118,16 @@ func TestLeaseBookSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "db")
 	b := openBook(t, path, testPool())
-	if _, err := b.Request(ctx, macA, ip("10.88.0.101"), "a", Selecting); err != nil {
+	if _, err := b.Request(ctx, lan, macA, ip("10.88.0.101"), "a", Selecting); err != nil {
 		t.Fatal(err)
 	}
 	b.commit.Close()
 	b.db.Close()
 	b2 := openBook(t, path, testPool())
-	if _, err := b2.Request(ctx, macB, ip("10.88.0.101"), "", Selecting); err == nil {
+	if _, err := b2.Request(ctx, lan, macB, ip("10.88.0.101"), "", Selecting); err == nil {
 		t.Fatal("after a restart, B was given A's bound address")
 	}
-	if g, err := b2.Offer(ctx, macA, netip.Addr{}, ""); err != nil || g.IP != ip("10.88.0.101") {
+	if g, err := b2.Offer(ctx, lan, macA, netip.Addr{}, ""); err != nil || g.IP != ip("10.88.0.101") {
 		t.Fatalf("after a restart A was offered %v, %v", g.IP, err)
 	}
 }
@@ -151,9 +144,9 @@ func TestLeaseBookNeverGivesOneAddressTwice(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			mac := MAC(fmt.Sprintf("02:00:00:00:01:%02x", i))
-			g, err := b.Offer(ctx, mac, netip.Addr{}, "")
+			g, err := b.Offer(ctx, lan, mac, netip.Addr{}, "")
 			if err == nil {
-				g, err = b.Request(ctx, mac, g.IP, "", Selecting)
+				g, err = b.Request(ctx, lan, mac, g.IP, "", Selecting)
 			}
 			if err != nil {
 				t.Error(err)
@@ -185,9 +178,9 @@ func TestRequestFormsRFC2131(t *testing.T) {
 	b := openBook(t, filepath.Join(t.TempDir(), "db"), testPool())
 	bind := func(mac MAC) netip.Addr {
 		t.Helper()
-		g, err := b.Offer(ctx, mac, netip.Addr{}, "")
+		g, err := b.Offer(ctx, lan, mac, netip.Addr{}, "")
 		if err == nil {
-			_, err = b.Request(ctx, mac, g.IP, "", Selecting)
+			_, err = b.Request(ctx, lan, mac, g.IP, "", Selecting)
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -216,7 +209,7 @@ func TestRequestFormsRFC2131(t *testing.T) {
 		{"SELECTING another client's address", macA, other, Selecting, "NAK: 10.88.0.101 is not available"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g, err := b.Request(ctx, tc.mac, tc.ip, "", tc.kind)
+			g, err := b.Request(ctx, lan, tc.mac, tc.ip, "", tc.kind)
 			var nak NakError
 			got := g.IP.String()
 			switch {
@@ -234,7 +227,7 @@ func TestRequestFormsRFC2131(t *testing.T) {
 	}
 	// A bound client that selects another address (an offer a previous
 	// run made it) gives up its old lease: one per MAC.
-	if _, err := b.Request(ctx, macA, free, "", Selecting); err != nil {
+	if _, err := b.Request(ctx, lan, macA, free, "", Selecting); err != nil {
 		t.Fatal(err)
 	}
 	rows, _ := b.db.Leases(ctx)
@@ -247,4 +240,94 @@ func TestRequestFormsRFC2131(t *testing.T) {
 	if bound != 1 {
 		t.Errorf("%d bound leases for one MAC: %+v", bound, rows)
 	}
+}
+
+// TestLeaseBookPoolsPerSubnet: a relayed subnet has its own range, lease
+// time and reservations, and a MAC still holds one lease across subnets.
+func TestLeaseBookPoolsPerSubnet(t *testing.T) {
+	ctx := context.Background()
+	rack := netip.MustParsePrefix("10.89.0.0/24")
+	relayed := Pool{
+		Subnet: rack, Router: ip("10.89.0.1"),
+		Start: ip("10.89.0.1"), End: ip("10.89.0.3"), LeaseTime: 2 * time.Hour,
+		Reservations: map[MAC]Reservation{macB: {IP: ip("10.89.0.50"), Hostname: "rack-b"}},
+	}
+	db := filepath.Join(t.TempDir(), "db")
+	b := openBooks(t, db, testPool(), relayed)
+	bind := func(subnet netip.Prefix, mac MAC) (Grant, error) {
+		g, err := b.Offer(ctx, subnet, mac, netip.Addr{}, "")
+		if err != nil {
+			return g, err
+		}
+		return b.Request(ctx, subnet, mac, g.IP, "", Selecting)
+	}
+	steps := []struct {
+		name      string
+		do        func() (Grant, error)
+		wantIP    string
+		wantLease time.Duration
+		wantErr   string
+	}{
+		{"the relayed range skips the router", func() (Grant, error) { return bind(rack, macA) }, "10.89.0.2", 2 * time.Hour, ""},
+		{"the LAN keeps its own range and lease time", func() (Grant, error) { return bind(lan, macC) }, "10.88.0.100", time.Hour, ""},
+		{"a reservation holds on its subnet", func() (Grant, error) { return bind(rack, macB) }, "10.89.0.50", 2 * time.Hour, ""},
+		{"and not on another", func() (Grant, error) { return bind(lan, macB) }, "10.88.0.101", time.Hour, ""},
+		{"a LAN address is not on the relayed network", func() (Grant, error) {
+			return b.Request(ctx, rack, macC, ip("10.88.0.100"), "", InitReboot)
+		}, "", 0, "not on this network (10.89.0.0/24)"},
+		{"a client moving subnets gets an address there", func() (Grant, error) { return bind(lan, macA) }, "10.88.0.102", time.Hour, ""},
+		{"a subnet without a pool is an error", func() (Grant, error) { return bind(netip.MustParsePrefix("10.90.0.0/24"), macA) }, "", 0, "no address pool"},
+	}
+	for _, st := range steps {
+		g, err := st.do()
+		if st.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), st.wantErr) {
+				t.Fatalf("%s: want error %q, got %v (%v)", st.name, st.wantErr, err, g)
+			}
+			continue
+		}
+		if err != nil || g.IP.String() != st.wantIP || g.LeaseTime != st.wantLease {
+			t.Fatalf("%s: got %v for %v, %v; want %s for %v", st.name, g.IP, g.LeaseTime, err, st.wantIP, st.wantLease)
+		}
+	}
+	// A and B moved to the LAN: their relayed leases are given up, so each
+	// holds one.
+	for _, addr := range []string{"10.89.0.2", "10.89.0.50"} {
+		if l := storedLease(t, b, addr); l.State != LeaseReleased {
+			t.Fatalf("%s's old lease %s on the relayed subnet is %q, want released", l.MAC, addr, l.State)
+		}
+	}
+	use := b.Use()
+	if len(use) != 2 || use[0].Subnet != lan || use[0].Size != 4 || use[0].Active != 3 || use[1].Subnet != rack || use[1].Size != 3 || use[1].Active != 0 {
+		t.Fatalf("pool use = %+v", use)
+	}
+	// Reloaded from the store, each lease is back in its pool.
+	again := openBooks(t, db, testPool(), relayed)
+	if g, err := again.Offer(ctx, rack, macB, netip.Addr{}, ""); err != nil || g.IP != ip("10.89.0.50") {
+		t.Fatalf("after a restart B was offered %v, %v", g.IP, err)
+	}
+}
+
+func openBooks(t *testing.T, path string, pools ...Pool) *LeaseBook {
+	t.Helper()
+	db, err := store.Open(context.Background(), path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := db.NewCommitter(64)
+	t.Cleanup(func() { commit.Close(); db.Close() })
+	b, err := NewLeaseBook(context.Background(), db, commit, pools, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func storedLease(t *testing.T, b *LeaseBook, addr string) store.Lease {
+	t.Helper()
+	l, err := b.db.Lease(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

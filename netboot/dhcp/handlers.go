@@ -36,10 +36,16 @@ func (s *Server) checkRequest(_ context.Context, x *exchange) error {
 		return nil
 	}
 	x.mac = mac
-	if !req.GatewayIPAddr.IsUnspecified() && !s.cfg.Subnet.Contains(addr(req.GatewayIPAddr)) {
+	sn, link, ok := s.subnetFor(req)
+	if !ok {
 		s.drop("relayed from a subnet this server has no pool for", req)
+		if s.unknownRelays.first(link) {
+			s.log.Info("a DHCP relay forwards requests from a network this server has no pool for; they get no answer until it is added under dhcp.subnets",
+				"network", link, "relay", addr(req.GatewayIPAddr), "mac", req.ClientHWAddr)
+		}
 		return nil
 	}
+	x.subnet = sn
 	replyType, ok := replyTypes[req.MessageType()]
 	if !ok {
 		if req.MessageType() != dhcpv4.MessageTypeRelease && req.MessageType() != dhcpv4.MessageTypeDecline {
@@ -57,6 +63,9 @@ func (s *Server) checkRequest(_ context.Context, x *exchange) error {
 	}
 	if relay := req.GetOneOption(dhcpv4.OptionRelayAgentInformation); relay != nil {
 		reply.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionRelayAgentInformation, relay)) // RFC 3046: echo option 82
+	}
+	if sel := req.GetOneOption(dhcpv4.OptionSubnetSelection); sel != nil {
+		reply.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionSubnetSelection, sel)) // RFC 3011 §3: returned as sent
 	}
 	x.reply = reply
 	return nil
@@ -137,10 +146,10 @@ func (s *Server) lease(ctx context.Context, x *exchange) error {
 	req := x.req
 	switch req.MessageType() {
 	case dhcpv4.MessageTypeDiscover:
-		g, err := s.leases.Offer(ctx, x.mac, addr(req.RequestedIPAddress()), req.HostName())
+		g, err := s.leases.Offer(ctx, x.subnet.Prefix, x.mac, addr(req.RequestedIPAddress()), req.HostName())
 		if errors.Is(err, domain.ErrPoolExhausted) {
 			s.metrics.exhausted.Inc()
-			s.log.Error("address pool exhausted: no offer made; widen dhcp.range or shorten dhcp.lease_time", "mac", x.mac)
+			s.log.Error("address pool exhausted: no offer made; widen the subnet's range or shorten its lease time", "subnet", x.subnet.Prefix, "mac", x.mac)
 			x.reply = nil
 			return nil
 		}
@@ -184,7 +193,7 @@ func (s *Server) request(ctx context.Context, x *exchange) error {
 		x.reply = nil
 		return nil
 	}
-	g, err := s.leases.Request(ctx, x.mac, ip, req.HostName(), kind)
+	g, err := s.leases.Request(ctx, x.subnet.Prefix, x.mac, ip, req.HostName(), kind)
 	if errors.Is(err, domain.ErrNoRecord) {
 		s.log.Debug("INIT-REBOOT from a client with no lease here: silent, as RFC 2131 says", "mac", x.mac, "ip", ip)
 		x.reply = nil
@@ -208,7 +217,11 @@ func (s *Server) request(ctx context.Context, x *exchange) error {
 		return err
 	}
 	s.grant(x, g)
-	s.log.Info("lease granted", "mac", x.mac, "ip", g.IP, "hostname", g.Hostname, "until", g.Expires.Format("15:04:05"))
+	attrs := []any{"mac", x.mac, "ip", g.IP, "hostname", g.Hostname, "until", g.Expires.Format("15:04:05")}
+	if relay := addr(req.GatewayIPAddr); relay.IsValid() {
+		attrs = append(attrs, "subnet", x.subnet.Prefix, "relay", relay)
+	}
+	s.log.Info("lease granted", attrs...)
 	return nil
 }
 
@@ -230,18 +243,19 @@ func (s *Server) networkOptions(_ context.Context, x *exchange) error {
 	if r.MessageType() == dhcpv4.MessageTypeNak {
 		return nil
 	}
-	r.UpdateOption(dhcpv4.OptSubnetMask(net.CIDRMask(s.cfg.Subnet.Bits(), 32)))
-	if s.cfg.Router.IsValid() {
-		r.UpdateOption(dhcpv4.OptRouter(s.cfg.Router.AsSlice()))
+	sn := x.subnet
+	r.UpdateOption(dhcpv4.OptSubnetMask(net.CIDRMask(sn.Prefix.Bits(), 32)))
+	if sn.Router.IsValid() {
+		r.UpdateOption(dhcpv4.OptRouter(sn.Router.AsSlice()))
 	}
-	if len(s.cfg.DNS) > 0 {
-		r.UpdateOption(dhcpv4.OptDNS(ips(s.cfg.DNS)...))
+	if len(sn.DNS) > 0 {
+		r.UpdateOption(dhcpv4.OptDNS(ips(sn.DNS)...))
 	}
-	if len(s.cfg.NTP) > 0 {
-		r.UpdateOption(dhcpv4.OptNTPServers(ips(s.cfg.NTP)...))
+	if len(sn.NTP) > 0 {
+		r.UpdateOption(dhcpv4.OptNTPServers(ips(sn.NTP)...))
 	}
-	if s.cfg.Domain != "" {
-		r.UpdateOption(dhcpv4.OptDomainName(s.cfg.Domain))
+	if sn.Domain != "" {
+		r.UpdateOption(dhcpv4.OptDomainName(sn.Domain))
 	}
 	return nil
 }

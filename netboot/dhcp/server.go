@@ -20,8 +20,8 @@ import (
 
 // LeaseBook is the domain's address allocator.
 type LeaseBook interface {
-	Offer(ctx context.Context, mac domain.MAC, requested netip.Addr, hostname string) (domain.Grant, error)
-	Request(ctx context.Context, mac domain.MAC, ip netip.Addr, hostname string, kind domain.RequestKind) (domain.Grant, error)
+	Offer(ctx context.Context, subnet netip.Prefix, mac domain.MAC, requested netip.Addr, hostname string) (domain.Grant, error)
+	Request(ctx context.Context, subnet netip.Prefix, mac domain.MAC, ip netip.Addr, hostname string, kind domain.RequestKind) (domain.Grant, error)
 	Release(ctx context.Context, mac domain.MAC, ip netip.Addr) error
 	Decline(ctx context.Context, mac domain.MAC, ip netip.Addr) error
 }
@@ -52,14 +52,22 @@ type Config struct {
 	ProxyPort  int    // proxy mode: the PXE boot server port on the LAN IP (4011); 0 disables
 	ClientPort int    // 68
 	ServerIP   netip.Addr
-	Subnet     netip.Prefix
-	Router     netip.Addr
-	DNS, NTP   []netip.Addr
-	Domain     string
-	Boot       boot.Server
-	Logger     *slog.Logger
-	Metrics    prometheus.Registerer
-	Workers    int // concurrent handlers; 0 means 64 (they mostly wait for a group commit)
+	// Subnets are the networks served: the LAN's first, then any behind
+	// DHCP relays. Each request is served from one (see subnetFor).
+	Subnets []Subnet
+	Boot    boot.Server
+	Logger  *slog.Logger
+	Metrics prometheus.Registerer
+	Workers int // concurrent handlers; 0 means 64 (they mostly wait for a group commit)
+}
+
+// Subnet is one network the server gives addresses on, and what its
+// clients are told of it.
+type Subnet struct {
+	Prefix   netip.Prefix
+	Router   netip.Addr
+	DNS, NTP []netip.Addr
+	Domain   string
 }
 
 // Server is a bound DHCP server.
@@ -72,6 +80,9 @@ type Server struct {
 	log      *slog.Logger
 	metrics  *metrics
 	chain    []handler
+	// unknownRelays remembers relays already reported as serving a subnet
+	// with no pool, so each is logged once, not per packet.
+	unknownRelays *onceSet
 }
 
 // New binds the DHCP port on the LAN interface.
@@ -88,12 +99,16 @@ func New(cfg Config, leases LeaseBook, machines Machines) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if len(cfg.Subnets) == 0 {
+		return nil, errors.New("dhcp: no subnet to serve")
+	}
 	conn, err := listenOnInterface(cfg.Interface, cfg.Port)
 	if err != nil {
 		return nil, &config.ListenError{Field: "dhcp.port", Addr: fmt.Sprintf("UDP %d of %s", cfg.Port, cfg.Interface), Err: err,
 			Peer: "DHCP server", Or: "set dhcp.mode (proxy beside another DHCP server, or off)"}
 	}
-	s := &Server{cfg: cfg, conn: conn, leases: leases, machines: machines, log: cfg.Logger.With("part", "dhcp"), metrics: newMetrics(cfg.Metrics)}
+	s := &Server{cfg: cfg, conn: conn, leases: leases, machines: machines, log: cfg.Logger.With("part", "dhcp"), metrics: newMetrics(cfg.Metrics),
+		unknownRelays: newOnceSet(1024)}
 	s.chain = []handler{s.checkRequest, s.noteMachine, s.lease, s.networkOptions, s.bootOptions}
 	if cfg.Mode == ModeProxy {
 		s.chain = []handler{s.checkRequest, s.onlyNetbootClients, s.noteMachine, s.proxyAnswer, s.bootOptions}
@@ -234,9 +249,10 @@ func (s *Server) answer(ctx context.Context, in inbound) {
 
 // exchange is one request travelling down the handler chain.
 type exchange struct {
-	req   *dhcpv4.DHCPv4
-	reply *dhcpv4.DHCPv4
-	mac   domain.MAC
+	req    *dhcpv4.DHCPv4
+	reply  *dhcpv4.DHCPv4
+	mac    domain.MAC
+	subnet Subnet // the network the client is on
 }
 
 // handler does one step of building a reply. Returning a nil x.reply drops

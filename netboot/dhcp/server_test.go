@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +27,8 @@ var (
 	clientA  = net.HardwareAddr{0x52, 0x54, 0, 0, 0, 0x0a}
 	clientB  = net.HardwareAddr{0x52, 0x54, 0, 0, 0, 0x0b}
 	peer     = &net.UDPAddr{IP: net.IPv4zero, Port: 68}
+	// rackSubnet is served through a relay.
+	rackSubnet = netip.MustParsePrefix("10.89.0.0/24")
 )
 
 // newTestServer is a Server whose chain runs against a real lease book on a
@@ -50,17 +53,23 @@ func newTestServerFor(t testing.TB, policy domain.UnknownPolicy, tune ...func(*C
 	if err != nil {
 		t.Fatal(err)
 	}
-	book, err := domain.NewLeaseBook(context.Background(), db, commit, domain.Pool{
+	book, err := domain.NewLeaseBook(context.Background(), db, commit, []domain.Pool{{
 		Subnet: netip.MustParsePrefix("10.88.0.0/24"), ServerIP: serverIP,
 		Start: netip.MustParseAddr("10.88.0.100"), End: netip.MustParseAddr("10.88.0.199"), LeaseTime: time.Hour,
 		Reservations: map[domain.MAC]domain.Reservation{"52:54:00:00:00:0b": {IP: netip.MustParseAddr("10.88.0.20"), Hostname: "node-b"}},
-	}, inv, quiet)
+	}, {
+		Subnet: rackSubnet, Router: netip.MustParseAddr("10.89.0.1"),
+		Start: netip.MustParseAddr("10.89.0.100"), End: netip.MustParseAddr("10.89.0.199"), LeaseTime: 2 * time.Hour,
+	}}, inv, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := Config{
-		Port: testbed.FreePort(t, "udp"), ServerIP: serverIP, Subnet: netip.MustParsePrefix("10.88.0.0/24"),
-		Router: serverIP, DNS: []netip.Addr{serverIP}, Domain: "lab.example", Logger: quiet,
+		Port: testbed.FreePort(t, "udp"), ServerIP: serverIP, Logger: quiet,
+		Subnets: []Subnet{
+			{Prefix: netip.MustParsePrefix("10.88.0.0/24"), Router: serverIP, DNS: []netip.Addr{serverIP}, Domain: "lab.example"},
+			{Prefix: rackSubnet, Router: netip.MustParseAddr("10.89.0.1"), DNS: []netip.Addr{serverIP}, Domain: "rack.example"},
+		},
 		Boot: boot.Server{IP: serverIP, HTTPPort: 80, BootFiles: map[string]string{"bios": "undionly.kpxe", "uefi-x64": "ipxe.efi", "uefi-arm64": "arm64/ipxe.efi"}},
 	}
 	for _, f := range tune {
@@ -596,4 +605,102 @@ func TestJumboRequestIsAnswered(t *testing.T) {
 		}
 	}
 	t.Fatalf("no answer to a %d-byte request", len(packet))
+}
+
+// TestRelayedSubnetIsChosenByTheRelay: each way a relay names its client's
+// network picks that network's pool and options; the reply still goes to
+// the relay.
+func TestRelayedSubnetIsChosenByTheRelay(t *testing.T) {
+	linkSelection := func(ip string) dhcpv4.Modifier { // RFC 3527: option 82, sub-option 5
+		return dhcpv4.WithOption(dhcpv4.OptRelayAgentInfo(dhcpv4.OptGeneric(dhcpv4.LinkSelectionSubOption, net.ParseIP(ip).To4())))
+	}
+	subnetSelection := func(ip string) dhcpv4.Modifier { // RFC 3011: option 118
+		return dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionSubnetSelection, net.ParseIP(ip).To4()))
+	}
+	tests := []struct {
+		name       string
+		mods       []dhcpv4.Modifier
+		wantIP     string // "" for no answer
+		wantRouter string
+		wantDest   string // the relay, on the server port
+	}{
+		{"giaddr on the LAN", []dhcpv4.Modifier{dhcpv4.WithRelay(net.ParseIP("10.88.0.254"))}, "10.88.0.100", "10.88.0.1", "10.88.0.254"},
+		{"giaddr on a relayed subnet", []dhcpv4.Modifier{dhcpv4.WithRelay(net.ParseIP("10.89.0.1"))}, "10.89.0.100", "10.89.0.1", "10.89.0.1"},
+		{"link selection beats giaddr", []dhcpv4.Modifier{dhcpv4.WithRelay(net.ParseIP("10.88.0.254")), linkSelection("10.89.0.9")}, "10.89.0.100", "10.89.0.1", "10.88.0.254"},
+		{"subnet selection beats giaddr", []dhcpv4.Modifier{dhcpv4.WithRelay(net.ParseIP("10.88.0.254")), subnetSelection("10.89.0.1")}, "10.89.0.100", "10.89.0.1", "10.88.0.254"},
+		{"a network with no pool", []dhcpv4.Modifier{dhcpv4.WithRelay(net.ParseIP("172.16.0.1"))}, "", "", ""},
+		{"link selection of a network with no pool", []dhcpv4.Modifier{dhcpv4.WithRelay(net.ParseIP("10.88.0.254")), linkSelection("172.16.0.9")}, "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := newTestServer(t)
+			offer, dest := s.Handle(context.Background(), discover(t, clientA, tt.mods...), peer)
+			if tt.wantIP == "" {
+				if offer != nil {
+					t.Fatalf("answered with %v", offer.YourIPAddr)
+				}
+				return
+			}
+			if offer == nil {
+				t.Fatal("no offer")
+			}
+			routers := offer.Router()
+			to := dest.(*net.UDPAddr)
+			if offer.YourIPAddr.String() != tt.wantIP || len(routers) != 1 || routers[0].String() != tt.wantRouter || to.IP.String() != tt.wantDest || to.Port != s.cfg.Port {
+				t.Fatalf("offered %v router %v to %v; want %s router %s to %s", offer.YourIPAddr, routers, dest, tt.wantIP, tt.wantRouter, tt.wantDest)
+			}
+			if got := offer.GetOneOption(dhcpv4.OptionSubnetSelection); !bytes.Equal(got, discover(t, clientA, tt.mods...).GetOneOption(dhcpv4.OptionSubnetSelection)) {
+				t.Fatalf("option 118 answered as %v", got)
+			}
+		})
+	}
+}
+
+// TestRelayedClientRenewsByUnicast: a relayed client renews straight to
+// the server, without a relay: its ciaddr names its network.
+func TestRelayedClientRenewsByUnicast(t *testing.T) {
+	s, db := newTestServer(t)
+	ctx := context.Background()
+	offer, _ := s.Handle(ctx, discover(t, clientA, dhcpv4.WithRelay(net.ParseIP("10.89.0.1"))), peer)
+	req, err := dhcpv4.NewRequestFromOffer(offer, dhcpv4.WithRelay(net.ParseIP("10.89.0.1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, _ := s.Handle(ctx, req, peer)
+	if ack == nil || ack.MessageType() != dhcpv4.MessageTypeAck || ack.DomainName() != "rack.example" || ack.IPAddressLeaseTime(0) != 2*time.Hour {
+		t.Fatalf("relayed REQUEST answered %v", ack)
+	}
+	renew, err := dhcpv4.NewRenewFromAck(ack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renew.GatewayIPAddr = net.IPv4zero // unicast from the client itself
+	again, dest := s.Handle(ctx, renew, &net.UDPAddr{IP: ack.YourIPAddr, Port: 68})
+	if again == nil || again.MessageType() != dhcpv4.MessageTypeAck || again.YourIPAddr.String() != "10.89.0.100" || again.DomainName() != "rack.example" {
+		t.Fatalf("renewal answered %v", again)
+	}
+	if dest.String() != "10.89.0.100:68" {
+		t.Fatalf("renewal ACK sent to %v", dest)
+	}
+	if l, err := db.Lease(ctx, "10.89.0.100"); err != nil || l.State != domain.LeaseBound {
+		t.Fatalf("stored lease %+v, %v", l, err)
+	}
+}
+
+// TestUnknownRelayIsLoggedOnce: a relay from a network with no pool says
+// how to fix it once, not per packet.
+func TestUnknownRelayIsLoggedOnce(t *testing.T) {
+	var logs bytes.Buffer
+	s, _ := newTestServer(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	for range 3 {
+		if r, _ := s.Handle(context.Background(), discover(t, clientA, dhcpv4.WithRelay(net.ParseIP("172.16.0.1"))), peer); r != nil {
+			t.Fatal("answered")
+		}
+	}
+	if n := strings.Count(logs.String(), "dhcp.subnets"); n != 1 {
+		t.Fatalf("logged %d times, want once:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "network=172.16.0.1") {
+		t.Fatalf("the log does not name the network:\n%s", logs.String())
+	}
 }

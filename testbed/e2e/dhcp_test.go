@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,14 +54,7 @@ func newDHCPClient(t *testing.T, lan *testbed.LAN, name, mac string) dhcpClient 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.Run(context.Background(), "ip", "link", "set", "eth0", "address", mac); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "script"), []byte(clientScript), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dhcpClient{host: h, dir: dir}
+	return newDHCPClientOn(t, h, mac)
 }
 
 // lastResult is the last line the client's script recorded, as a map.
@@ -166,22 +158,8 @@ func TestRealDHCPClientsGetLeases(t *testing.T) {
 	if again := isc.dhclient(t); again["ip"] != first {
 		t.Errorf("dhclient remembering 10.88.0.180 ended with %q, want its lease %q", again["ip"], first)
 	}
-	leases, err := lan.Server.Run(context.Background(), "curl", "-fsS", "-u", e2eUser+":"+e2ePassword, lanURL+"/api/v1/leases")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var list struct {
-		Leases []struct{ IP, MAC, State string }
-	}
-	_ = json.Unmarshal([]byte(leases), &list)
-	bound := 0
-	for _, l := range list.Leases {
-		if l.MAC == "02:00:00:00:00:01" && l.State == "bound" {
-			bound++
-		}
-	}
-	if bound != 1 {
-		t.Errorf("%d bound leases for dhclient's MAC: %s", bound, leases)
+	if n := boundLeases(t, a, "02:00:00:00:00:01"); n != 1 {
+		t.Errorf("%d bound leases for dhclient's MAC", n)
 	}
 
 	// The leases are in the API's machine list: every client was discovered.
