@@ -19,6 +19,9 @@ type BMC struct {
 	MachineID string
 	LinkedBy  string // config | mac | api
 	Source    string // config | discovered | api
+	// System is the ComputerSystem's URI this record manages, on a BMC
+	// that manages several; "" is the BMC's first.
+	System string
 	// OverridePending is a persistent boot override Slipway set (the BMC
 	// kept Once as Continuous), to clear once the machine has netbooted.
 	OverridePending string
@@ -39,14 +42,14 @@ type BMCStatus struct {
 // is kept.
 func (tx *Tx) PutBMC(b BMC) error {
 	_, err := tx.exec(`INSERT INTO bmcs (id, endpoint, username, secret, insecure, machine_id, linked_by, source,
-		created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		system, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET endpoint = excluded.endpoint, username = excluded.username,
-		secret = excluded.secret, insecure = excluded.insecure, source = excluded.source,
+		secret = excluded.secret, insecure = excluded.insecure, source = excluded.source, system = excluded.system,
 		machine_id = COALESCE(excluded.machine_id, machine_id),
 		linked_by = CASE WHEN excluded.machine_id IS NULL THEN linked_by ELSE excluded.linked_by END,
 		updated_at = excluded.updated_at`,
 		b.ID, b.Endpoint, b.Username, b.Secret, b.Insecure, nullable(b.MachineID), b.LinkedBy, b.Source,
-		formatTime(tx.now), formatTime(tx.now))
+		b.System, formatTime(tx.now), formatTime(tx.now))
 	if err != nil {
 		return fmt.Errorf("write BMC %s: %w", b.ID, err)
 	}
@@ -93,12 +96,12 @@ func (tx *Tx) DeleteBMC(id string) error {
 }
 
 const bmcColumns = `id, endpoint, username, secret, insecure, COALESCE(machine_id, ''), linked_by, source,
-	override_pending, reachable, last_error, inventory, changed_at, created_at, updated_at`
+	system, override_pending, reachable, last_error, inventory, changed_at, created_at, updated_at`
 
 func scanBMC(r rowScanner) (BMC, error) {
 	var b BMC
 	err := r.Scan(&b.ID, &b.Endpoint, &b.Username, &b.Secret, &b.Insecure, &b.MachineID, &b.LinkedBy, &b.Source,
-		&b.OverridePending, &b.Reachable, &b.LastError, &b.Inventory, storedTime{t: &b.ChangedAt, nullable: true},
+		&b.System, &b.OverridePending, &b.Reachable, &b.LastError, &b.Inventory, storedTime{t: &b.ChangedAt, nullable: true},
 		storedTime{t: &b.CreatedAt}, storedTime{t: &b.UpdatedAt})
 	return b, err
 }

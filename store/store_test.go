@@ -473,3 +473,51 @@ func TestTasksInBatchUsesItsIndex(t *testing.T) {
 		t.Errorf("query plan: %v", plan)
 	}
 }
+
+// A BMC stored before records were per system keeps everything, and its
+// endpoint may then hold a record per system.
+func TestBMCSystemMigrationKeepsTheBMCs(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "slipway.db")
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := sql.Open("sqlite", dsn(path, Options{BusyTimeout: time.Second}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:11] {
+		if _, err := old.Exec(m.sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := old.Exec(`PRAGMA user_version = 11;
+		INSERT INTO machines (id, state, state_json, state_since, source, created_at, updated_at) VALUES ('m1', 'ready', '{}', '2026-01-01T00:00:00.000000000Z', 'config', '2026-01-01T00:00:00.000000000Z', '2026-01-01T00:00:00.000000000Z');
+		INSERT INTO bmcs (id, endpoint, username, secret, machine_id, linked_by, source, inventory, override_pending, created_at, updated_at)
+		VALUES ('bmc-a', 'https://a', 'root', x'01', 'm1', 'config', 'config', '{"serial":"S1"}', 'Pxe', '2026-01-01T00:00:00.000000000Z', '2026-01-01T00:00:00.000000000Z')`); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	b, err := s.BMC(ctx, "bmc-a")
+	if err != nil || b.Endpoint != "https://a" || b.MachineID != "m1" || b.Inventory != `{"serial":"S1"}` || b.OverridePending != "Pxe" || b.System != "" {
+		t.Fatalf("after the migration: %+v, %v", b, err)
+	}
+	err = s.Update(ctx, func(tx *Tx) error {
+		return tx.PutBMC(BMC{ID: "bmc-a-2", Endpoint: "https://a", System: "/redfish/v1/Systems/2", Username: "root", Secret: []byte{1}, Source: "discovered"})
+	})
+	if err != nil {
+		t.Fatalf("a second system's record: %v", err)
+	}
+	err = s.Update(ctx, func(tx *Tx) error {
+		return tx.PutBMC(BMC{ID: "bmc-a-again", Endpoint: "https://a", Username: "root", Secret: []byte{1}, Source: "api"})
+	})
+	if err == nil {
+		t.Fatal("two records of one endpoint's first system were accepted")
+	}
+}

@@ -44,13 +44,13 @@ func (a *Appliance) startBMCs(ctx context.Context, p *parts, reg prometheus.Regi
 		if m.BMC == nil {
 			continue
 		}
-		inConfig[bmc.IDFor(m.BMC.Endpoint)] = true
+		inConfig[bmc.IDForSystem(m.BMC.Endpoint, m.BMC.System)] = true
 		creds, err := a.bmcCredentials(m.BMC.Credentials)
 		if err != nil {
 			return fmt.Errorf("machines[%d].bmc: %w", i, err)
 		}
 		_, err = p.bmcs.Register(ctx, bmc.Registration{Endpoint: m.BMC.Endpoint, Username: creds.Username, Password: creds.Password,
-			Insecure: m.BMC.InsecureSkipVerify, MachineID: m.ID, Source: "config"})
+			Insecure: m.BMC.InsecureSkipVerify, MachineID: m.ID, Source: "config", System: m.BMC.System})
 		if err != nil {
 			return fmt.Errorf("machines[%d].bmc: %w", i, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"path"
 	"reflect"
 	"strings"
 	"time"
@@ -15,7 +16,10 @@ import (
 // keeps it (the bmcs.inventory column, which the machine listing reads the
 // power state from), not a door's shape.
 type Inventory struct {
-	System       string     `json:"system,omitempty"` // the ComputerSystem's URI
+	System string `json:"system,omitempty"` // the ComputerSystem's URI
+	// Systems are every system the BMC manages, when it manages several
+	// (each has a record of its own).
+	Systems      []string   `json:"systems,omitempty"`
 	PowerState   string     `json:"power_state,omitempty"`
 	Health       string     `json:"health,omitempty"`
 	Manufacturer string     `json:"manufacturer,omitempty"`
@@ -50,6 +54,7 @@ type Firmware struct {
 type Status struct {
 	ID        string
 	Endpoint  string
+	System    string // the system managed, as registered ("" for the BMC's first)
 	Username  string // part of the credentials: no door shows it
 	Insecure  bool
 	MachineID string
@@ -72,7 +77,7 @@ func sameFindings(a, b Status) bool {
 // read (an older shape) is reported and left empty: the next poll reads the
 // BMC again and replaces it.
 func statusOf(b store.BMC) (Status, error) {
-	s := Status{ID: b.ID, Endpoint: b.Endpoint, Username: b.Username, Insecure: b.Insecure, MachineID: b.MachineID,
+	s := Status{ID: b.ID, Endpoint: b.Endpoint, System: b.System, Username: b.Username, Insecure: b.Insecure, MachineID: b.MachineID,
 		LinkedBy: b.LinkedBy, Source: b.Source, Reachable: b.Reachable, LastError: b.LastError, ChangedAt: b.ChangedAt}
 	if b.Inventory == "" {
 		return s, nil // never polled
@@ -89,6 +94,16 @@ func (s Status) storeStatus() store.BMCStatus {
 	return store.BMCStatus{Reachable: s.Reachable, LastError: s.LastError, Inventory: string(inv)}
 }
 
+// IDForSystem names the record of one system of the BMC at endpoint:
+// IDFor(endpoint) for its first ("") and IDFor(endpoint) and the system's
+// Id for the others.
+func IDForSystem(endpoint, system string) string {
+	if system == "" {
+		return IDFor(endpoint)
+	}
+	return IDFor(endpoint) + "-" + idSafe(path.Base(system))
+}
+
 // IDFor names the BMC at an endpoint: "bmc-" and its host (and port, if
 // given), every character but letters, digits, '.', '_' and '-' made '-',
 // so that it is one MQTT topic level and a URL path segment as it is.
@@ -100,7 +115,12 @@ func IDFor(endpoint string) string {
 			name += "-" + p
 		}
 	}
-	return "bmc-" + strings.Map(func(r rune) rune {
+	return "bmc-" + idSafe(name)
+}
+
+// idSafe makes every character but letters, digits, '.', '_' and '-' a '-'.
+func idSafe(name string) string {
+	return strings.Map(func(r rune) rune {
 		switch {
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
 			return r

@@ -88,6 +88,10 @@ type Registration struct {
 	Insecure  bool   // do not verify its TLS certificate
 	MachineID string // explicit link; empty: linked by host MACs
 	Source    string // config | discovered | api
+	// System names the computer system managed, on a BMC that manages
+	// several: its Id or URI. Empty: the BMC's first; the others are then
+	// registered on their own as the first poll finds them.
+	System string
 }
 
 // Manager is the registry and poller of BMCs.
@@ -138,12 +142,18 @@ func (m *Manager) Register(ctx context.Context, r Registration) (Status, error) 
 	if r.Username == "" {
 		return Status{}, errors.New("a BMC needs a username")
 	}
-	id := IDFor(r.Endpoint)
-	if t, err := m.target(id); err == nil && t.registeredAs(ctx, r, m.cfg.Sealer) {
-		return t.snapshot(), nil // the config names it at every start: nothing to write
+	id := IDForSystem(r.Endpoint, r.System)
+	if t, err := m.target(id); err == nil {
+		if t.registeredAs(ctx, r, m.cfg.Sealer) {
+			return t.snapshot(), nil // the config names it at every start: nothing to write
+		}
+		if cur := t.snapshot(); cur.Endpoint != r.Endpoint && r.MachineID != "" && cur.MachineID != "" && cur.MachineID != r.MachineID {
+			return Status{}, fmt.Errorf("%s is the BMC %s (%s) of machine %s, not another machine's: the same host and port, whatever the scheme (if it manages several systems, name one): %w",
+				r.Endpoint, id, cur.Endpoint, cur.MachineID, ErrSameBMC)
+		}
 	}
 	b := store.BMC{ID: id, Endpoint: r.Endpoint, Username: r.Username, Secret: m.cfg.Sealer.Seal(r.Password, id),
-		Insecure: r.Insecure, MachineID: r.MachineID, Source: r.Source}
+		Insecure: r.Insecure, MachineID: r.MachineID, Source: r.Source, System: r.System}
 	if r.MachineID != "" {
 		b.LinkedBy = r.Source
 	}
@@ -267,6 +277,11 @@ func (m *Manager) ForMachine(machineID string) (Status, error) {
 	return Status{}, fmt.Errorf("machine %s has %d BMCs linked (%s): remove the one that does not manage it (DELETE /api/v1/bmcs/{id}), or name the right one in the machine's bmc: %w",
 		machineID, len(linked), strings.Join(ids, ", "), ErrSeveralBMCs)
 }
+
+// ErrSameBMC: a registration names a BMC already registered for another
+// machine under another endpoint (http:// and https:// of one host and
+// port are one BMC).
+var ErrSameBMC = errors.New("that BMC manages another machine")
 
 // ErrSeveralBMCs: a machine is linked to more than one BMC, and nothing
 // says which drives it.

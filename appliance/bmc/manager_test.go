@@ -753,3 +753,87 @@ func TestTwoBMCsForOneMachine(t *testing.T) {
 		t.Errorf("provisioning a machine with two BMCs: %v", err)
 	}
 }
+
+// TestBMCWithSeveralSystems: a chassis BMC's systems each get a record of
+// their own, linked to their own machine, and an action on one acts on
+// that system alone.
+func TestBMCWithSeveralSystems(t *testing.T) {
+	f := newFixture(t, fast, DiscoveryConfig{})
+	boots := make(chan bmcemu.BootEvent, 4)
+	em := emulate(t, bmcemu.Config{Systems: 3, HostMACs: []string{"52:54:00:5e:01:01"}, PowerDelay: 10 * time.Millisecond,
+		SystemMACs: [][]string{{"52:54:00:5e:02:01"}, {"52:54:00:5e:03:01"}}, OnBoot: func(ev bmcemu.BootEvent) { boots <- ev }})
+	first := f.register(t, Registration{Endpoint: em.URL}).ID
+	systems := em.Systems()
+	var ids []string
+	for _, sys := range systems {
+		ids = append(ids, IDForSystem(em.URL, map[bool]string{true: "", false: sys}[sys == systems[0]]))
+	}
+	waitUntil(t, "every system linked", func() bool {
+		for _, id := range ids {
+			if s, err := f.m.Status(id); err != nil || s.MachineID == "" {
+				return false
+			}
+		}
+		return true
+	})
+	machines := map[string]bool{}
+	for i, id := range ids {
+		s := f.status(t, id)
+		owner, _ := f.inv.Owner(domain.MAC(s.Inventory.MACs[0]))
+		if s.Inventory.System != systems[i] || s.MachineID != owner || machines[owner] {
+			t.Errorf("record %s: system %s, machine %s (the MAC's owner %s)", id, s.Inventory.System, s.MachineID, owner)
+		}
+		machines[owner] = true
+		if i > 0 && (s.System != systems[i] || s.Source != "discovered") {
+			t.Errorf("record %s registered as %q from %q", id, s.System, s.Source)
+		}
+	}
+	if got := f.status(t, first).Inventory.Systems; len(got) != 3 {
+		t.Errorf("the first record lists systems %v", got)
+	}
+	if _, err := f.m.Power(context.Background(), ids[2], PowerOff); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the third system off", func() bool { return em.PowerState(systems[2]) == "Off" })
+	if em.PowerState(systems[0]) != "On" || em.PowerState(systems[1]) != "On" {
+		t.Errorf("powering off one system changed another: %s %s", em.PowerState(systems[0]), em.PowerState(systems[1]))
+	}
+	// Provisioning the second system's machine netboots that system.
+	if _, err := f.m.Provision(context.Background(), f.status(t, ids[1]).MachineID, ProvisionOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := <-boots; ev.System != systems[1] || ev.Source != "Pxe" {
+		t.Errorf("provisioning the second system's machine booted %+v", ev)
+	}
+	// A system named by its Id is that one; an unknown one says which exist.
+	named := f.register(t, Registration{Endpoint: em.URL, System: "nope"}).ID
+	waitUntil(t, "the unknown system reported", func() bool { return f.status(t, named).LastError != "" })
+	if s := f.status(t, named); !strings.Contains(s.LastError, `no system "nope"`) || !strings.Contains(s.LastError, systems[1]) {
+		t.Errorf("an unknown system: %q", s.LastError)
+	}
+}
+
+// TestOneBMCTwoSchemes: http:// and https:// of one host and port are one
+// BMC: registering it for a second machine is refused, not a silent
+// takeover of the first's record.
+func TestOneBMCTwoSchemes(t *testing.T) {
+	f := newFixture(t, fast, DiscoveryConfig{})
+	em := emulate(t, bmcemu.Config{})
+	ctx := context.Background()
+	if _, _, err := f.inv.SyncListed(ctx, []domain.Listed{{ID: "m-1", MACs: []domain.MAC{"52:54:00:5f:00:01"}}, {ID: "m-2", MACs: []domain.MAC{"52:54:00:5f:00:02"}}}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	s := f.register(t, Registration{Endpoint: em.URL, MachineID: "m-1"})
+	other := strings.Replace(em.URL, "http://", "https://", 1)
+	_, err := f.m.Register(ctx, Registration{Endpoint: other, Username: "admin", Password: "admin", MachineID: "m-2", Source: "api"})
+	if !errors.Is(err, ErrSameBMC) || !strings.Contains(err.Error(), "machine m-1") {
+		t.Fatalf("a second machine on the same host and port: %v", err)
+	}
+	if got := f.status(t, s.ID); got.Endpoint != em.URL || got.MachineID != "m-1" {
+		t.Errorf("the first registration changed: %+v", got)
+	}
+	// For its own machine, a new scheme is a new way to reach the same BMC.
+	if got := f.register(t, Registration{Endpoint: other, MachineID: "m-1"}); got.ID != s.ID || got.Endpoint != other {
+		t.Errorf("re-registered with https: %+v", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"path"
 	"slices"
 	"sync"
 	"time"
@@ -72,7 +73,7 @@ func (t *target) registeredAs(ctx context.Context, r Registration, sealer *Seale
 	}
 	defer t.release()
 	b := t.reg
-	if b.Endpoint != r.Endpoint || b.Username != r.Username || b.Insecure != r.Insecure || b.Source != r.Source ||
+	if b.Endpoint != r.Endpoint || b.Username != r.Username || b.Insecure != r.Insecure || b.Source != r.Source || b.System != r.System ||
 		(r.MachineID != "" && (b.MachineID != r.MachineID || b.LinkedBy != r.Source)) {
 		return false
 	}
@@ -157,7 +158,8 @@ func (m *Manager) pollOnce(ctx context.Context, t *target) (fails int) {
 	defer t.release()
 	defer func() { fails = t.fails }() // whichever way it returns
 	next := t.status.get()
-	inv, err := withConn(ctx, m, t, collect)
+	system := t.reg.System
+	inv, err := withConn(ctx, m, t, func(c *gofish.APIClient) (Inventory, error) { return collect(c, system) })
 	if ctx.Err() != nil {
 		return // shutting down: what an aborted poll saw is not news
 	}
@@ -183,7 +185,45 @@ func (m *Manager) pollOnce(ctx context.Context, t *target) (fails int) {
 	m.stats.written.Add(1)
 	m.logChange(t.status.get(), next)
 	t.status.set(next)
+	if system == "" && len(next.Inventory.Systems) > 1 {
+		m.registerSystems(ctx, t.reg, next.Inventory.Systems)
+	}
 	return
+}
+
+// registerSystems gives each system of a BMC that manages several (but
+// the first, which the BMC's own record manages) a record of its own, so
+// that each links to its own machine; b is the first's record.
+func (m *Manager) registerSystems(ctx context.Context, b store.BMC, systems []string) {
+	pw, err := m.cfg.Sealer.Open(b.Secret, b.ID)
+	if err != nil {
+		return
+	}
+	for _, sys := range systems[1:] {
+		if m.managed(b.Endpoint, sys) {
+			continue
+		}
+		_, err := m.Register(ctx, Registration{Endpoint: b.Endpoint, Username: b.Username, Password: pw, Insecure: b.Insecure,
+			Source: "discovered", System: sys})
+		if err != nil {
+			m.log.Warn("BMC: cannot register a system it manages", "bmc_id", b.ID, "system", sys, "error", err)
+			continue
+		}
+		m.log.Info("BMC manages several systems: registered one on its own", "bmc_id", IDForSystem(b.Endpoint, sys), "of", b.ID, "system", sys)
+	}
+}
+
+// managed says whether a record (other than the first's) manages system
+// at endpoint, by its URI or its Id.
+func (m *Manager) managed(endpoint, system string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, t := range m.targets {
+		if r := t.reg; r.Endpoint == endpoint && r.System != "" && (r.System == system || r.System == path.Base(system)) {
+			return true
+		}
+	}
+	return false
 }
 
 // withConn runs fn on t's Redfish connection, opening one if needed. A

@@ -143,8 +143,9 @@ func answeredWithError(err error) bool {
 	return re.HTTPReturnedStatusCode >= 400
 }
 
-// collect reads the inventory of the BMC's first computer system.
-func collect(c *gofish.APIClient) (Inventory, error) {
+// collect reads the inventory of one of the BMC's computer systems: the
+// one named (by URI or Id), or else the first by URI.
+func collect(c *gofish.APIClient, system string) (Inventory, error) {
 	var inv Inventory
 	systems, err := c.Service.Systems()
 	if err != nil {
@@ -154,7 +155,15 @@ func collect(c *gofish.APIClient) (Inventory, error) {
 		return inv, errors.New("the BMC manages no computer system")
 	}
 	sort.Slice(systems, func(i, j int) bool { return systems[i].ODataID < systems[j].ODataID })
-	sys := systems[0]
+	sys, err := pickSystem(systems, system)
+	if err != nil {
+		return inv, err
+	}
+	if len(systems) > 1 {
+		for _, s := range systems {
+			inv.Systems = append(inv.Systems, s.ODataID)
+		}
+	}
 	inv.System, inv.PowerState, inv.Health = sys.ODataID, string(sys.PowerState), worstHealth(sys.Status.Health, sys.Status.HealthRollup)
 	inv.Manufacturer, inv.Model, inv.Serial, inv.BIOSVersion = sys.Manufacturer, sys.Model, sys.SerialNumber, sys.BiosVersion
 	inv.BootMode = string(sys.Boot.BootSourceOverrideMode)
@@ -184,6 +193,21 @@ func collect(c *gofish.APIClient) (Inventory, error) {
 		}
 	}
 	return inv, nil
+}
+
+// pickSystem is the system named by URI or Id ("" is the first).
+func pickSystem(systems []*schemas.ComputerSystem, name string) (*schemas.ComputerSystem, error) {
+	if name == "" {
+		return systems[0], nil
+	}
+	uris := make([]string, len(systems))
+	for i, s := range systems {
+		if s.ODataID == name || s.ID == name || strings.TrimSuffix(s.ODataID, "/") == strings.TrimSuffix(name, "/") {
+			return s, nil
+		}
+		uris[i] = s.ODataID
+	}
+	return nil, fmt.Errorf("the BMC manages no system %q; it manages %s", name, strings.Join(uris, ", "))
 }
 
 // worstHealth is the worse of a system's own health and its rollup (its

@@ -241,6 +241,9 @@ type BMC struct {
 	// the inventory itself.
 	Credentials        string `yaml:"credentials"`
 	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+	// System names the machine's computer system (its Id or URI) on a BMC
+	// that manages several (a blade chassis, a multi-node tray).
+	System string `yaml:"system"`
 }
 
 // BMCPolling tunes how BMCs are polled and discovered.

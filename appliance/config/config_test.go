@@ -85,6 +85,8 @@ func TestInvalidConfigsNameTheField(t *testing.T) {
 		{"undefined profile", minimal + "machines:\n  - {id: a, macs: ['52:54:00:00:00:01'], profile: nope}\n", []string{`machines[0].profile (line 8): profile "nope" is not defined`}},
 		{"undefined credentials", minimal + "machines:\n  - id: a\n    macs: ['52:54:00:00:00:01']\n    bmc: {endpoint: 'https://10.88.1.2', credentials: x}\n", []string{`machines[0].bmc.credentials (line 10): "x" is not defined`}},
 		{"undefined discovery credentials", minimal + "bmc:\n  discovery: {credentials: [factory]}\n", []string{`bmc.discovery.credentials[0] (line 8): "factory" is not defined`}},
+		{"two machines on one BMC", minimal + "machines:\n  - id: a\n    macs: ['52:54:00:00:00:01']\n    bmc: {endpoint: 'http://10.88.1.2:8000', credentials: x}\n  - id: b\n    macs: ['52:54:00:00:00:02']\n    bmc: {endpoint: 'https://10.88.1.2:8000', credentials: x}\n",
+			[]string{"machines[1].bmc.endpoint (line 13): https://10.88.1.2:8000 is the BMC of machines[0] too", "bmc.system"}},
 		{"discovery endpoint without {ip}", minimal + "bmc:\n  discovery: {endpoints: ['https://10.0.0.1']}\n", []string{"bmc.discovery.endpoints[0] (line 8)", "{ip}"}},
 		{"BMC poll interval too short", minimal + "bmc:\n  poll_interval: 10ms\n", []string{"bmc.poll_interval (line 8): 10ms is too short"}},
 		{"backoff shorter than the interval", minimal + "bmc:\n  poll_interval: 5m\n  max_backoff: 1m\n", []string{"bmc.max_backoff (line 9)", "use at least 5m0s"}},
@@ -217,5 +219,15 @@ func TestSelfReferentialAliasesAreRefused(t *testing.T) {
 		if _, err := Parse([]byte(doc)); err == nil {
 			t.Errorf("Parse(%q) accepted a recursive document", doc)
 		}
+	}
+}
+
+func TestMachinesOnOneBMCNameTheirSystems(t *testing.T) {
+	_, err := Parse([]byte(minimal + `machines:
+  - {id: a, macs: ['52:54:00:00:00:01'], bmc: {endpoint: 'https://10.88.1.2', credentials: x, system: Blade1}}
+  - {id: b, macs: ['52:54:00:00:00:02'], bmc: {endpoint: 'https://10.88.1.2', credentials: x, system: /redfish/v1/Systems/Blade2}}
+`))
+	if err == nil || strings.Contains(err.Error(), "is the BMC of") || !strings.Contains(err.Error(), `"x" is not defined`) {
+		t.Fatalf("two systems of one BMC: %v", err)
 	}
 }

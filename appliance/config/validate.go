@@ -200,7 +200,7 @@ func (c *Config) knownProfile(v *fieldErrors, at, name string) {
 }
 
 func (c *Config) validateMachines(v *fieldErrors) {
-	ids, macs := map[string]string{}, map[domain.MAC]string{}
+	ids, macs, bmcs := map[string]string{}, map[domain.MAC]string{}, map[string]string{}
 	for i, m := range c.Machines {
 		at := fmt.Sprintf("machines[%d]", i)
 		switch {
@@ -234,6 +234,13 @@ func (c *Config) validateMachines(v *fieldErrors) {
 		}
 		c.validateRack(v, at+".rack", m.Rack)
 		c.validateBMC(v, at+".bmc", m.BMC)
+		if key := bmcKey(m.BMC); key != "" {
+			if other, dup := bmcs[key]; dup {
+				v.add(at+".bmc.endpoint", fmt.Sprintf("%s is the BMC of %s too (the same host and port, whatever the scheme)", m.BMC.Endpoint, other),
+					"give each machine its own BMC; if one BMC manages several systems, name each machine's with bmc.system")
+			}
+			bmcs[key] = at
+		}
 	}
 	c.validateDPUs(v)
 }
@@ -281,6 +288,19 @@ func (c *Config) validateRack(v *fieldErrors, at string, r *Rack) {
 	if r.TrayType != "" {
 		oneOf(v, at+".tray_type", r.TrayType, "compute", "switch", "powershelf")
 	}
+}
+
+// bmcKey is what makes a machine's BMC one, as its id does: host, port
+// as written (whatever the scheme) and system. "" when there is none.
+func bmcKey(b *BMC) string {
+	if b == nil {
+		return ""
+	}
+	u, err := url.Parse(b.Endpoint)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return strings.ToLower(u.Hostname()) + " " + u.Port() + " " + path.Base(b.System)
 }
 
 func (c *Config) validateBMC(v *fieldErrors, at string, b *BMC) {

@@ -1,6 +1,7 @@
 package bmcemu
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -12,7 +13,9 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"path"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,6 +72,13 @@ type Config struct {
 	// Missing are resources (URIs) that answer 404, as on BMCs that lack
 	// them (e.g. /redfish/v1/UpdateService/FirmwareInventory).
 	Missing []string
+	// Systems is how many computer systems this BMC manages, as a blade
+	// chassis' or multi-node tray's does: the mockup's first system and
+	// copies of it (URIs ending "-2", "-3", …). 0 or 1: the mockup's own.
+	Systems int
+	// SystemMACs are the host MACs of the copies, one list per copy in
+	// order; a copy without one gets MACs derived from the first system's.
+	SystemMACs [][]string
 	// ExtraFirmware adds firmware inventory members, component → version
 	// (a switch's CPLD and NVOS, a power shelf's PMC and PSU), which
 	// SimpleUpdate updates like the mockup's own.
@@ -161,6 +171,7 @@ func New(cfg Config) (*Emulator, error) {
 		sessions: map[string]string{}, overlay: map[string]map[string]any{}, etags: map[string]int{},
 		tasks: map[string]*task{}, pending: map[string]string{}, extra: map[string][]byte{},
 	}
+	e.copySystems()
 	if err := e.personalise(); err != nil {
 		return nil, err
 	}
@@ -193,7 +204,7 @@ func (e *Emulator) missing(uri string) bool {
 // override, so that a test proving Slipway set one is not fooled by the
 // mockup's.
 func (e *Emulator) personalise() error {
-	systems := e.mockup.Systems()
+	systems := e.Systems()
 	if len(systems) == 0 {
 		return fmt.Errorf("mockup %s has no systems", e.mockup.Name)
 	}
@@ -215,27 +226,134 @@ func (e *Emulator) personalise() error {
 			e.set(sys, "SerialNumber", e.cfg.Serial)
 		}
 	}
-	nics := e.mockup.hostNICs(systems[0])
-	if len(e.cfg.HostMACs) > len(nics) {
-		return fmt.Errorf("mockup %s: %d host MACs given, system %s has %d NICs",
-			e.mockup.Name, len(e.cfg.HostMACs), systems[0], len(nics))
+	for i, sys := range systems {
+		if err := e.setHostMACs(sys, e.macsOf(i)); err != nil {
+			return err
+		}
 	}
-	if len(e.cfg.HostMACs) == 0 {
+	return nil
+}
+
+// macsOf is the host MACs given for system i (nil: keep its own).
+func (e *Emulator) macsOf(i int) []string {
+	if i == 0 {
+		return e.cfg.HostMACs
+	}
+	if i-1 < len(e.cfg.SystemMACs) {
+		return e.cfg.SystemMACs[i-1]
+	}
+	return nil
+}
+
+// setHostMACs gives a system's physical NICs macs, in order; NICs beyond
+// them get MACs derived from the first.
+func (e *Emulator) setHostMACs(system string, macs []string) error {
+	nics := e.hostNICs(system)
+	if len(macs) > len(nics) {
+		return fmt.Errorf("mockup %s: %d host MACs given, system %s has %d NICs", e.mockup.Name, len(macs), system, len(nics))
+	}
+	if len(macs) == 0 {
 		return nil
 	}
-	base, err := net.ParseMAC(e.cfg.HostMACs[0])
+	base, err := net.ParseMAC(macs[0])
 	if err != nil {
 		return fmt.Errorf("host MAC: %w", err)
 	}
 	for i, nic := range nics {
 		mac := derivedMAC(base, i)
-		if i < len(e.cfg.HostMACs) {
-			mac = e.cfg.HostMACs[i]
+		if i < len(macs) {
+			mac = macs[i]
 		}
 		e.set(nic, "MACAddress", strings.ToUpper(mac))
 		e.set(nic, "PermanentMACAddress", strings.ToUpper(mac))
 	}
 	return nil
+}
+
+// copySystems serves Config.Systems systems: copies of the mockup's first
+// one, every resource under it copied with the URIs renamed.
+func (e *Emulator) copySystems() {
+	own := e.mockup.Systems()
+	if e.cfg.Systems <= len(own) || len(own) == 0 {
+		return
+	}
+	first := own[0]
+	members := make([]any, 0, e.cfg.Systems)
+	for _, sys := range own {
+		members = append(members, map[string]any{"@odata.id": sys})
+	}
+	for n := len(own) + 1; n <= e.cfg.Systems; n++ {
+		copyURI := fmt.Sprintf("%s-%d", first, n)
+		for uri, doc := range e.mockup.docs {
+			if uri == first || strings.HasPrefix(uri, first+"/") {
+				e.extra[copyURI+strings.TrimPrefix(uri, first)] = ownMACs(bytes.ReplaceAll(doc, []byte(`"`+first), []byte(`"`+copyURI)), n)
+			}
+		}
+		e.set(copyURI, "Id", path.Base(copyURI))
+		members = append(members, map[string]any{"@odata.id": copyURI})
+	}
+	e.set(systemsURI, "Members", members)
+	e.set(systemsURI, "Members@odata.count", len(members))
+}
+
+// ownMACs gives a copied NIC (copy n) MACs of its own, so that no two
+// systems report one NIC; other resources are returned as they are.
+func ownMACs(doc []byte, n int) []byte {
+	var o map[string]any
+	if json.Unmarshal(doc, &o) != nil {
+		return doc
+	}
+	changed := false
+	for _, field := range []string{"MACAddress", "PermanentMACAddress"} {
+		s, _ := o[field].(string)
+		if mac, err := net.ParseMAC(s); err == nil && len(mac) == 6 {
+			mac[2] ^= byte(n)
+			o[field], changed = strings.ToUpper(mac.String()), true
+		}
+	}
+	if !changed {
+		return doc
+	}
+	out, _ := json.Marshal(o)
+	return out
+}
+
+// systemsURI is the collection of the computer systems.
+const systemsURI = serviceRoot + "/Systems"
+
+// Systems lists the URIs of the systems this BMC serves.
+func (e *Emulator) Systems() []string {
+	members, _ := e.field(systemsURI, "Members").([]any)
+	out := make([]string, 0, len(members))
+	for _, m := range members {
+		if o, ok := m.(map[string]any); ok {
+			if id, ok := o["@odata.id"].(string); ok {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
+
+// hostNICs lists a system's Ethernet interfaces that have a MAC and are
+// not virtual (VLANs), in URI order.
+func (e *Emulator) hostNICs(system string) []string {
+	var nics []string
+	members, _ := e.object(system + "/EthernetInterfaces")["Members"].([]any)
+	for _, m := range members {
+		o, _ := m.(map[string]any)
+		uri, _ := o["@odata.id"].(string)
+		nic := e.object(uri)
+		if mac, _ := nic["MACAddress"].(string); mac == "" {
+			continue
+		}
+		if t, _ := nic["EthernetInterfaceType"].(string); t == "Virtual" {
+			continue
+		}
+		nics = append(nics, uri)
+	}
+	sort.Strings(nics)
+	return nics
 }
 
 // derivedMAC gives the NICs no MAC was given for one of their own, so

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -355,5 +356,45 @@ func TestFarm(t *testing.T) {
 	if _, err := gofish.Connect(gofish.ClientConfig{Endpoint: f.BMCs[0].URL, HTTPClient: verifying}); err == nil ||
 		!strings.Contains(err.Error(), "certificate") {
 		t.Errorf("self-signed certificate accepted: %v", err)
+	}
+}
+
+// TestSeveralSystems: a chassis BMC serves each of its systems with its
+// own NICs, power and boot override.
+func TestSeveralSystems(t *testing.T) {
+	boots := make(chan BootEvent, 4)
+	r := start(t, Config{Systems: 3, PowerDelay: 20 * time.Millisecond, HostMACs: []string{"52:54:00:00:01:01"},
+		SystemMACs: [][]string{{"52:54:00:00:02:01"}}, OnBoot: func(ev BootEvent) { boots <- ev }})
+	c := connect(t, r.URL, false)
+	systems, err := c.Service.Systems()
+	if err != nil || len(systems) != 3 {
+		t.Fatalf("%d systems, %v", len(systems), err)
+	}
+	slices.SortFunc(systems, func(a, b *schemas.ComputerSystem) int { return strings.Compare(a.ODataID, b.ODataID) })
+	seen := map[string]string{}
+	for _, sys := range systems {
+		nics, err := sys.EthernetInterfaces()
+		if err != nil || len(nics) == 0 {
+			t.Fatalf("%s NICs: %v", sys.ODataID, err)
+		}
+		for _, nic := range nics {
+			if other, dup := seen[nic.MACAddress]; dup && other != sys.ODataID {
+				t.Fatalf("%s and %s both report %s", other, sys.ODataID, nic.MACAddress)
+			}
+			seen[nic.MACAddress] = sys.ODataID
+		}
+	}
+	if seen["52:54:00:00:02:01"] != systems[1].ODataID || !strings.HasSuffix(systems[2].ODataID, "-3") {
+		t.Fatalf("MACs by system: %v", seen)
+	}
+	third := systems[2]
+	if _, err := third.Reset(schemas.ForceRestartResetType); err != nil {
+		t.Fatal(err)
+	}
+	if ev := <-boots; ev.System != third.ODataID || len(ev.MACs) == 0 || seen[strings.ToUpper(ev.MACs[0])] != third.ODataID {
+		t.Fatalf("boot event %+v", ev)
+	}
+	if r.PowerState(systems[0].ODataID) != "On" {
+		t.Fatalf("resetting one system changed another: %s", r.PowerState(systems[0].ODataID))
 	}
 }

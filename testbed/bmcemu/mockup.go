@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"sort"
 	"strings"
 )
 
@@ -89,22 +88,4 @@ func (m *Mockup) object(uri string) map[string]any {
 		return map[string]any{}
 	}
 	return o
-}
-
-// hostNICs lists a system's Ethernet interfaces that have a MAC and are
-// not virtual (VLANs), in URI order.
-func (m *Mockup) hostNICs(system string) []string {
-	var nics []string
-	for _, uri := range m.members(system + "/EthernetInterfaces") {
-		o := m.object(uri)
-		if mac, _ := o["MACAddress"].(string); mac == "" {
-			continue
-		}
-		if t, _ := o["EthernetInterfaceType"].(string); t == "Virtual" {
-			continue
-		}
-		nics = append(nics, uri)
-	}
-	sort.Strings(nics)
-	return nics
 }

@@ -88,7 +88,7 @@ func notAllowed(boot map[string]any, prop string, v any) string {
 		s, prop, strings.Join(allowed, ", "))
 }
 
-func (e *Emulator) isSystem(uri string) bool { return slices.Contains(e.mockup.Systems(), uri) }
+func (e *Emulator) isSystem(uri string) bool { return slices.Contains(e.Systems(), uri) }
 
 // reset runs ComputerSystem.Reset: the power state changes after
 // PowerDelay, as a real host takes time to power up or down.
@@ -208,7 +208,7 @@ func (e *Emulator) powerOn(system string) *BootEvent {
 
 func (e *Emulator) hostMACs(system string) []string {
 	var macs []string
-	for _, nic := range e.mockup.hostNICs(system) {
+	for _, nic := range e.hostNICs(system) {
 		if mac, ok := e.field(nic, "MACAddress").(string); ok {
 			macs = append(macs, mac)
 		}

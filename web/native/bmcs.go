@@ -29,6 +29,7 @@ type registerBody struct {
 	Password  string `json:"password"`
 	Insecure  bool   `json:"insecure_skip_verify"`
 	MachineID string `json:"machine_id"`
+	System    string `json:"system"`
 }
 
 type powerBody struct {
@@ -64,7 +65,10 @@ func bmcRoutes(api fiber.Router, bmcs BMCs) {
 			return err
 		}
 		s, err := bmcs.Register(c.UserContext(), bmc.Registration{Endpoint: b.Endpoint, Username: b.Username, Password: b.Password,
-			Insecure: b.Insecure, MachineID: b.MachineID, Source: "api"})
+			Insecure: b.Insecure, MachineID: b.MachineID, Source: "api", System: b.System})
+		if errors.Is(err, bmc.ErrSameBMC) {
+			return fiber.NewError(fiber.StatusConflict, err.Error())
+		}
 		if err != nil {
 			return fiber.NewError(fiber.StatusBadRequest, err.Error())
 		}

@@ -14,6 +14,7 @@ import (
 type bmcJSON struct {
 	ID        string `json:"bmc_id"`
 	Endpoint  string `json:"endpoint"`
+	System    string `json:"system,omitempty"` // the system registered, on a BMC that manages several
 	Insecure  bool   `json:"insecure_skip_verify,omitempty"`
 	MachineID string `json:"machine_id,omitempty"`
 	LinkedBy  string `json:"linked_by,omitempty"`
@@ -29,6 +30,7 @@ type bmcJSON struct {
 
 type inventoryJSON struct {
 	System       string         `json:"system,omitempty"`
+	Systems      []string       `json:"systems,omitempty"` // all of them, on a BMC that manages several
 	PowerState   string         `json:"power_state,omitempty"`
 	Health       string         `json:"health,omitempty"`
 	Manufacturer string         `json:"manufacturer,omitempty"`
@@ -56,13 +58,13 @@ type firmwareJSON struct {
 // its user name; this shape has no place for it).
 func toBMCJSON(s bmc.Status) bmcJSON {
 	i := s.Inventory
-	inv := inventoryJSON{System: i.System, PowerState: i.PowerState, Health: i.Health, Manufacturer: i.Manufacturer,
+	inv := inventoryJSON{System: i.System, Systems: i.Systems, PowerState: i.PowerState, Health: i.Health, Manufacturer: i.Manufacturer,
 		Model: i.Model, Serial: i.Serial, BIOSVersion: i.BIOSVersion, BMCVersion: i.BMCVersion, BootMode: i.BootMode, MACs: i.MACs,
 		Auth: i.Auth, Missing: i.Missing}
 	for _, f := range i.Firmware {
 		inv.Firmware = append(inv.Firmware, firmwareJSON{ID: f.ID, Name: f.Name, Version: f.Version, Updateable: f.Updateable})
 	}
-	return bmcJSON{ID: s.ID, Endpoint: s.Endpoint, Insecure: s.Insecure, MachineID: s.MachineID, LinkedBy: s.LinkedBy,
+	return bmcJSON{ID: s.ID, Endpoint: s.Endpoint, System: s.System, Insecure: s.Insecure, MachineID: s.MachineID, LinkedBy: s.LinkedBy,
 		Source: s.Source, Reachable: s.Reachable, Polled: !s.ChangedAt.IsZero(), LastError: s.LastError, Inventory: inv, ChangedAt: s.ChangedAt}
 }
 
