@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -33,8 +34,13 @@ const (
 	BootActionsProbe  = "/etc/slipway-e2e"
 )
 
-// BootImageCmdline is the profile command line the test image expects.
+// BootImageCmdline is the profile command line the test image expects,
+// on an x86_64 machine's serial port.
 const BootImageCmdline = "console=ttyS0 panic=-1 slipway.server={{.ServerURL}} slipway.mac={{.MAC}}"
+
+// BootImageCmdlineARM64 is BootImageCmdline for an ARM64 virtual machine,
+// whose serial port is a PL011.
+const BootImageCmdlineARM64 = "console=ttyAMA0 panic=-1 slipway.server={{.ServerURL}} slipway.mac={{.MAC}}"
 
 const testInit = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -78,18 +84,22 @@ if [ "$1" = bound ]; then ifconfig "$interface" "$ip" netmask "$subnet" up; echo
 exit 0
 `
 
-// BuildBootImage downloads Debian's amd64 kernel package into cacheDir (once)
-// and builds the initramfs there. It needs apt-get, dpkg-deb and Debian's
-// busybox-static.
-func BuildBootImage(ctx context.Context, cacheDir string) (BootImage, error) {
-	busybox := "/bin/busybox"
-	if out, err := exec.Command(busybox, "--help").CombinedOutput(); err != nil || !bytes.Contains(out, []byte("BusyBox")) {
-		return BootImage{}, errors.New("/bin/busybox is missing: install Debian's busybox-static")
-	}
+// BuildBootImage downloads Debian's kernel package for arch ("amd64" or
+// "arm64") into cacheDir/arch (once) and builds the initramfs there. It
+// needs apt-get, dpkg-deb and Debian's busybox-static (for another
+// architecture than this machine's, it fetches busybox-static too, with a
+// private package list: the system's apt setup is not changed).
+func BuildBootImage(ctx context.Context, cacheDir, arch string) (BootImage, error) {
+	cacheDir = filepath.Join(cacheDir, arch)
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return BootImage{}, err
 	}
-	root, err := kernelTree(ctx, cacheDir)
+	apt := aptFor(arch, cacheDir)
+	busybox, err := apt.busybox(ctx)
+	if err != nil {
+		return BootImage{}, err
+	}
+	root, err := apt.unpacked(ctx, "linux-image-"+arch, "kernel", "boot")
 	if err != nil {
 		return BootImage{}, err
 	}
@@ -108,12 +118,16 @@ func BuildBootImage(ctx context.Context, cacheDir string) (BootImage, error) {
 		"sys/.keep":       {},
 		"dev/.keep":       {},
 	}
-	// Debian builds virtio networking as modules: load them in dependency order.
+	// Debian builds virtio networking as modules: load them in dependency
+	// order (an architecture that builds one in has no file for it).
 	var order []string
 	for _, m := range []string{"drivers/virtio/virtio_ring", "drivers/virtio/virtio", "drivers/virtio/virtio_pci_modern_dev",
 		"drivers/virtio/virtio_pci_legacy_dev", "drivers/virtio/virtio_pci", "net/core/failover", "drivers/net/net_failover", "drivers/net/virtio_net"} {
-		name := filepath.Base(m)
-		files["lib/modules/"+name+".ko"] = InitramfsFile{Source: filepath.Join(modules, m+".ko")}
+		name, file := filepath.Base(m), filepath.Join(modules, m+".ko")
+		if _, err := os.Stat(file); err != nil {
+			continue
+		}
+		files["lib/modules/"+name+".ko"] = InitramfsFile{Source: file}
 		order = append(order, name)
 	}
 	files["lib/modules/order"] = InitramfsFile{Data: []byte(strings.Join(order, " ") + "\n")}
@@ -132,37 +146,91 @@ func BuildBootImage(ctx context.Context, cacheDir string) (BootImage, error) {
 	return BootImage{Kernel: kernels[0], Initrd: initrd}, nil
 }
 
-// kernelTree returns a directory holding the unpacked Debian kernel package.
-func kernelTree(ctx context.Context, cacheDir string) (string, error) {
-	root := filepath.Join(cacheDir, "kernel")
-	if matches, _ := filepath.Glob(filepath.Join(root, "boot", "vmlinuz-*")); len(matches) == 1 {
+// debianPackages fetches Debian packages of one architecture with
+// apt-get download; for a foreign one, through a private package list.
+type debianPackages struct {
+	arch, dir string
+	opts      []string // apt options for a foreign architecture
+}
+
+func aptFor(arch, dir string) debianPackages {
+	d := debianPackages{arch: arch, dir: dir}
+	if native, err := exec.Command("dpkg", "--print-architecture").Output(); err != nil || strings.TrimSpace(string(native)) != arch {
+		d.opts = []string{"-o", "APT::Architecture=" + arch, "-o", "APT::Architectures=" + arch,
+			"-o", "Dir::State::Lists=" + filepath.Join(dir, "lists")}
+	}
+	return d
+}
+
+// busybox is a static busybox of the architecture.
+func (d debianPackages) busybox(ctx context.Context) (string, error) {
+	if d.opts == nil {
+		busybox := "/bin/busybox"
+		if out, err := exec.Command(busybox, "--help").CombinedOutput(); err != nil || !bytes.Contains(out, []byte("BusyBox")) {
+			return "", errors.New("/bin/busybox is missing: install Debian's busybox-static")
+		}
+		return busybox, nil
+	}
+	root, err := d.unpacked(ctx, "busybox-static", "busybox", "bin/busybox")
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "bin", "busybox"), nil
+}
+
+// unpacked returns dir/name holding the unpacked package pkg (or, for a
+// metapackage such as linux-image-arm64, the linux-image-* it depends
+// on), downloading it unless want (a path inside) is already there.
+func (d debianPackages) unpacked(ctx context.Context, pkg, name, want string) (string, error) {
+	root := filepath.Join(d.dir, name)
+	if _, err := os.Stat(filepath.Join(root, want)); err == nil {
 		return root, nil
 	}
-	out, err := exec.CommandContext(ctx, "apt-cache", "depends", "linux-image-amd64").Output()
-	if err != nil {
-		return "", fmt.Errorf("find Debian's kernel package (apt-cache depends linux-image-amd64): %w", err)
-	}
-	var pkg string
-	for _, line := range strings.Split(string(out), "\n") {
-		if dep, ok := strings.CutPrefix(strings.TrimSpace(line), "Depends: "); ok && strings.HasPrefix(dep, "linux-image-") {
-			pkg = dep
+	if d.opts != nil {
+		if err := os.MkdirAll(filepath.Join(d.dir, "lists", "partial"), 0o755); err != nil {
+			return "", err
+		}
+		if out, err := d.apt(ctx, "apt-get", "-q", "update").CombinedOutput(); err != nil {
+			return "", fmt.Errorf("apt-get update for %s: %w: %s", d.arch, err, out)
 		}
 	}
-	if pkg == "" {
-		return "", fmt.Errorf("no kernel package in: %s", out)
+	if strings.HasPrefix(pkg, "linux-image-") {
+		dep, err := d.kernelPackage(ctx, pkg)
+		if err != nil {
+			return "", err
+		}
+		pkg = dep
 	}
-	dl := exec.CommandContext(ctx, "apt-get", "download", pkg)
-	dl.Dir = cacheDir
+	dl := d.apt(ctx, "apt-get", "download", pkg)
+	dl.Dir = d.dir
 	if out, err := dl.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("apt-get download %s: %w: %s", pkg, err, out)
+		return "", fmt.Errorf("apt-get download %s (%s): %w: %s", pkg, d.arch, err, out)
 	}
-	debs, _ := filepath.Glob(filepath.Join(cacheDir, pkg+"_*.deb"))
+	debs, _ := filepath.Glob(filepath.Join(d.dir, pkg+"_*.deb"))
 	if len(debs) == 0 {
-		return "", fmt.Errorf("apt-get download %s left no .deb in %s", pkg, cacheDir)
+		return "", fmt.Errorf("apt-get download %s left no .deb in %s", pkg, d.dir)
 	}
 	if out, err := exec.CommandContext(ctx, "dpkg-deb", "-x", debs[0], root).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("dpkg-deb -x %s: %w: %s", debs[0], err, out)
 	}
 	os.Remove(debs[0])
 	return root, nil
+}
+
+// kernelPackage is the linux-image-<version> a kernel metapackage names.
+func (d debianPackages) kernelPackage(ctx context.Context, meta string) (string, error) {
+	out, err := d.apt(ctx, "apt-cache", "depends", meta).Output()
+	if err != nil {
+		return "", fmt.Errorf("find Debian's kernel package (apt-cache depends %s): %w", meta, err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if dep, ok := strings.CutPrefix(strings.TrimSpace(line), "Depends: "); ok && strings.HasPrefix(dep, "linux-image-") {
+			return strings.TrimSuffix(dep, ":"+d.arch), nil
+		}
+	}
+	return "", fmt.Errorf("no kernel package in: %s", out)
+}
+
+func (d debianPackages) apt(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, name, append(slices.Clone(d.opts), args...)...)
 }

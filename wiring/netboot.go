@@ -21,7 +21,7 @@ import (
 // started last, so that every address they hand out already answers.
 func (a *Appliance) startNetboot(ctx context.Context, p *parts, reg *prometheus.Registry) error {
 	var err error
-	p.tftp, err = tftp.New(tftp.Config{Addr: a.cfg.LANIP(), Port: a.cfg.TFTP.Port, Root: a.cfg.TFTPRoot(), Rendered: p.bootcfg, Logger: a.log, Metrics: reg})
+	p.tftp, err = tftp.New(tftp.Config{Addr: a.cfg.LANIP(), Port: a.cfg.TFTP.Port, Root: a.cfg.TFTPRoot(), Assets: a.cfg.AssetsDir(), Rendered: p.bootcfg, Logger: a.log, Metrics: reg})
 	if err != nil {
 		return err
 	}

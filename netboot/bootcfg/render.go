@@ -180,16 +180,58 @@ func (r *Renderer) IPXE(ctx context.Context, mac domain.MAC) ([]byte, error) {
 	return b.Bytes(), err
 }
 
+// grubConfig loads the profile over HTTP where GRUB has it; Debian's
+// signed GRUB has no HTTP built in and, under Secure Boot, loads no module,
+// so the box's own assets come over TFTP then (Over is set when the kernel
+// and initrd are the box's, not URLs elsewhere). It tries the kernel
+// itself: GRUB 2.06's "if insmod http" is true when the module is missing.
 var grubConfig = template.Must(template.New("grub").Parse(`# Slipway: machine {{.MachineID}} ({{.MAC}}), profile {{.Profile}}
 set timeout=1
 menuentry 'Slipway: {{.MachineID}} ({{.Profile}})' {
 	echo 'Loading {{.Kernel}}'
+{{- if .Over}}
+	if linux {{.Over.HTTP}}{{.Over.Kernel}} {{.GrubCmdline}}; then
+{{- if .Initrd}}
+		initrd {{.Over.HTTP}}{{.Over.Initrd}}
+{{- end}}
+	else
+		echo 'This GRUB has no HTTP: loading over TFTP'
+		linux {{.Over.TFTP}}{{.Over.Kernel}} {{.GrubCmdline}}
+{{- if .Initrd}}
+		initrd {{.Over.TFTP}}{{.Over.Initrd}}
+{{- end}}
+	fi
+{{- else}}
 	linux {{.GrubKernel}} {{.GrubCmdline}}
 {{- if .Initrd}}
 	initrd {{.GrubInitrd}}
 {{- end}}
+{{- end}}
 }
 `))
+
+// grubAssets is where GRUB finds the box's own kernel and initrd: the
+// device over HTTP or over TFTP, and their paths on either.
+type grubAssets struct {
+	HTTP, TFTP     string // (http,10.88.0.1:80), (tftp,10.88.0.1)
+	Kernel, Initrd string // /assets/…
+}
+
+// ownAssets is where GRUB finds pl's kernel and initrd when both are the
+// box's assets; nil when either is a URL elsewhere (HTTP only, then).
+func (r *Renderer) ownAssets(pl plan) *grubAssets {
+	prefix := r.serverURL + "/assets/"
+	kernel, ok := strings.CutPrefix(pl.Kernel, prefix)
+	initrd, initrdOK := strings.CutPrefix(pl.Initrd, prefix)
+	if !ok || pl.Initrd != "" && !initrdOK {
+		return nil
+	}
+	a := &grubAssets{HTTP: grubDevice(r.serverURL), TFTP: "(tftp," + r.lanIP.String() + ")", Kernel: "/assets/" + kernel}
+	if pl.Initrd != "" {
+		a.Initrd = "/assets/" + initrd
+	}
+	return a
+}
 
 // grubLocal sends a machine that is not to install to its local disk: exit
 // leaves GRUB, and the firmware boots its next entry.
@@ -216,7 +258,8 @@ func (r *Renderer) GRUB(ctx context.Context, mac domain.MAC) ([]byte, error) {
 	data := struct {
 		plan
 		GrubKernel, GrubInitrd, GrubCmdline string
-	}{plan: pl, GrubKernel: grubPath(pl.Kernel), GrubInitrd: grubPath(pl.Initrd), GrubCmdline: grubQuote(pl.Cmdline)}
+		Over                                *grubAssets
+	}{plan: pl, GrubKernel: grubPath(pl.Kernel), GrubInitrd: grubPath(pl.Initrd), GrubCmdline: grubQuote(pl.Cmdline), Over: r.ownAssets(pl)}
 	var b bytes.Buffer
 	if err = grubConfig.Execute(&b, data); err == nil {
 		r.machines.Notify(ctx, mac, domain.Event{Kind: domain.EventBootConfig, Cause: "GRUB config served"})
@@ -237,7 +280,9 @@ func render(t *template.Template, data any) ([]byte, error) {
 //     machine's GRUB config.
 //   - ".../grub.cfg": a config that loads the per-MAC one by GRUB's own
 //     ${net_default_mac}, for GRUB images (Debian's signed grubnet*) whose
-//     built-in prefix we do not choose.
+//     built-in prefix we do not choose. It asks where GRUB found it (its
+//     $prefix), over what GRUB fetched it with: a signed GRUB may have
+//     TFTP and no HTTP.
 func (r *Renderer) Lookup(ctx context.Context, name string) (content []byte, ok bool, err error) {
 	base := name[strings.LastIndexByte(name, '/')+1:]
 	if rest, found := strings.CutPrefix(base, "grub.cfg-01-"); found {
@@ -249,8 +294,7 @@ func (r *Renderer) Lookup(ctx context.Context, name string) (content []byte, ok 
 		return content, true, err
 	}
 	if base == "grub.cfg" {
-		return []byte("# Slipway: load this machine's own config\nset timeout=1\nconfigfile " +
-			grubPath(r.serverURL+"/boot/grub/grub.cfg-01-${net_default_mac}") + "\n"), true, nil
+		return []byte("# Slipway: load this machine's own config\nset timeout=1\nconfigfile ${prefix}/grub.cfg-01-${net_default_mac}\n"), true, nil
 	}
 	return nil, false, nil
 }
@@ -261,8 +305,14 @@ func grubPath(url string) string {
 	if !ok {
 		return url
 	}
-	host, path, _ := strings.Cut(rest, "/")
-	return "(http," + host + ")/" + path
+	_, path, _ := strings.Cut(rest, "/")
+	return grubDevice(url) + "/" + path
+}
+
+// grubDevice is GRUB's (http,host:port) for http://host:port/….
+func grubDevice(url string) string {
+	host, _, _ := strings.Cut(strings.TrimPrefix(url, "http://"), "/")
+	return "(http," + host + ")"
 }
 
 func grubQuote(s string) string {

@@ -103,8 +103,10 @@ func TestGRUBConfigByLookup(t *testing.T) {
 		t.Fatalf("ok=%v err=%v", ok, err)
 	}
 	for _, w := range []string{
-		"linux (http,10.88.0.1:8080)/assets/debian/linux 'console=ttyS0' 'hostname=node-1' 'ds=nocloud-net;s=http://10.88.0.1:8080/cloud-init/'",
-		"initrd (http,10.88.0.1:8080)/assets/debian/initrd.gz",
+		"if linux (http,10.88.0.1:8080)/assets/debian/linux 'console=ttyS0' 'hostname=node-1' 'ds=nocloud-net;s=http://10.88.0.1:8080/cloud-init/' 'mac=52-54-00-00-00-01'; then",
+		"initrd (http,10.88.0.1:8080)/assets/debian/initrd.gz\n\telse",
+		"linux (tftp,10.88.0.1)/assets/debian/linux 'console=ttyS0'",
+		"initrd (tftp,10.88.0.1)/assets/debian/initrd.gz\n\tfi",
 	} {
 		if !strings.Contains(string(got), w) {
 			t.Errorf("grub.cfg lacks %q:\n%s", w, got)
@@ -114,8 +116,13 @@ func TestGRUBConfigByLookup(t *testing.T) {
 		t.Errorf("colon MAC under another prefix: %s", got)
 	}
 	generic, ok, err := r.Lookup(context.Background(), "debian-installer/amd64/grub/x86_64-efi/grub.cfg")
-	if !ok || err != nil || !strings.Contains(string(generic), "configfile (http,10.88.0.1:8080)/boot/grub/grub.cfg-01-${net_default_mac}") {
+	if !ok || err != nil || !strings.Contains(string(generic), "configfile ${prefix}/grub.cfg-01-${net_default_mac}") {
 		t.Errorf("generic grub.cfg: %v %v\n%s", ok, err, generic)
+	}
+	// A kernel elsewhere than the box comes over HTTP only: TFTP is ours.
+	remote, _, err := newRenderer(t, "remote").Lookup(context.Background(), "grub/grub.cfg-01-52-54-00-00-00-02")
+	if err != nil || !strings.Contains(string(remote), "linux (http,10.88.0.9)/vmlinuz 'quiet'") || strings.Contains(string(remote), "tftp") {
+		t.Errorf("a remote kernel's grub.cfg (%v):\n%s", err, remote)
 	}
 	if _, ok, _ := r.Lookup(context.Background(), "undionly.kpxe"); ok {
 		t.Error("a plain file was taken for a rendered one")

@@ -240,6 +240,12 @@ func (s *Server) answer(ctx context.Context, in inbound) {
 	if reply == nil {
 		return
 	}
+	if in.conn == s.bootConn && s.bootConn != nil {
+		// PXE 2.1 boot server discovery: the client has its address and
+		// waits on the port it asked from (EDK2 uses 4011 itself).
+		dest = in.peer
+		s.log.Debug("answered a PXE boot server request", "to", in.peer, "mac", in.req.ClientHWAddr)
+	}
 	if _, err := in.conn.WriteTo(reply.ToBytes(), dest); err != nil {
 		s.log.Warn("could not send reply", "to", dest, "type", reply.MessageType(), "error", err)
 		return

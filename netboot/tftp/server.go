@@ -33,9 +33,13 @@ type Rendered interface {
 
 // Config says where the server listens and what it serves.
 type Config struct {
-	Addr     netip.Addr
-	Port     int
-	Root     string
+	Addr netip.Addr
+	Port int
+	Root string
+	// Assets, if set, is served under "assets/" too (the profiles'
+	// kernels and initrds, which HTTP serves from /assets/): for GRUB
+	// builds without HTTP, such as Debian's signed one under Secure Boot.
+	Assets   string
 	Rendered Rendered // optional
 	Logger   *slog.Logger
 	Metrics  prometheus.Registerer
@@ -47,6 +51,7 @@ type Server struct {
 	srv      *tftp.Server
 	conn     *net.UDPConn
 	root     *os.Root
+	assets   *os.Root // nil when not served
 	log      *slog.Logger
 	metrics  *metrics
 }
@@ -60,12 +65,22 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tftp.root: %w", err)
 	}
+	var assets *os.Root
+	if cfg.Assets != "" {
+		if assets, err = os.OpenRoot(cfg.Assets); err != nil {
+			root.Close()
+			return nil, fmt.Errorf("tftp: the assets directory: %w", err)
+		}
+	}
 	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(cfg.Addr, uint16(cfg.Port))))
 	if err != nil {
 		root.Close()
+		if assets != nil {
+			assets.Close()
+		}
 		return nil, &config.ListenError{Field: "tftp.port", Addr: fmt.Sprintf("UDP %s:%d", cfg.Addr, cfg.Port), Err: err, Peer: "TFTP server"}
 	}
-	s := &Server{rendered: cfg.Rendered, conn: conn, root: root, log: cfg.Logger.With("part", "tftp"), metrics: newMetrics(cfg.Metrics)}
+	s := &Server{rendered: cfg.Rendered, conn: conn, root: root, assets: assets, log: cfg.Logger.With("part", "tftp"), metrics: newMetrics(cfg.Metrics)}
 	// No write handler: write requests are refused.
 	s.srv = tftp.NewServer(s.read, nil)
 	s.srv.SetBlockSize(MaxBlockSize)
@@ -84,6 +99,9 @@ func (s *Server) Shutdown() {
 	// here too, so that a stop right after start frees the port.
 	s.conn.Close()
 	s.root.Close()
+	if s.assets != nil {
+		s.assets.Close()
+	}
 }
 
 // Addr is the bound address.
@@ -132,7 +150,7 @@ func (s *Server) read(filename string, rf io.ReaderFrom) error {
 			return s.send(name, peer, bytes.NewReader(content), int64(len(content)), rf)
 		}
 	}
-	f, err := s.root.Open(name)
+	f, err := s.open(name)
 	if err != nil {
 		s.refuse(filename, peer, err)
 		return notFound(name)
@@ -144,6 +162,14 @@ func (s *Server) read(filename string, rf io.ReaderFrom) error {
 		return notFound(name)
 	}
 	return s.send(name, peer, f, info.Size(), rf)
+}
+
+// open opens a file of the root, or of the assets for "assets/…".
+func (s *Server) open(name string) (*os.File, error) {
+	if rest, ok := strings.CutPrefix(name, "assets/"); ok && s.assets != nil {
+		return s.assets.Open(rest)
+	}
+	return s.root.Open(name)
 }
 
 func (s *Server) send(name, peer string, r io.Reader, size int64, rf io.ReaderFrom) error {

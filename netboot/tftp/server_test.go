@@ -205,3 +205,38 @@ func TestErrorCodesAndOptions(t *testing.T) {
 		})
 	}
 }
+
+// The profiles' assets are served under assets/, from their own
+// directory, with the same confinement as the root.
+func TestServesAssetsUnderTheirPrefix(t *testing.T) {
+	root, assets := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(assets, "vmlinuz"), []byte("kernel"), 0o644)
+	os.WriteFile(filepath.Join(root, "vmlinuz"), []byte("root's"), 0o644)
+	os.WriteFile(filepath.Join(filepath.Dir(assets), "beside-assets"), []byte("secret"), 0o600)
+	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Root: root, Assets: assets, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	t.Cleanup(s.Shutdown)
+	c, err := tftp.NewClient(s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"/assets/vmlinuz": "kernel", "vmlinuz": "root's", "assets/../beside-assets": "", "assets/missing": ""} {
+		wt, err := c.Receive(name, "octet")
+		if want == "" {
+			if err == nil {
+				t.Errorf("%s was served", name)
+			}
+			continue
+		}
+		var got bytes.Buffer
+		if err == nil {
+			_, err = wt.WriteTo(&got)
+		}
+		if err != nil || got.String() != want {
+			t.Errorf("%s: %q, %v; want %q", name, got.String(), err, want)
+		}
+	}
+}

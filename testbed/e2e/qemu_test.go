@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,15 +52,9 @@ func TestQEMUUEFIChainloadsIPXEOverTFTP(t *testing.T) {
 		missingPeer(t, "%s is missing: install Debian's ovmf", ovmfCode)
 	}
 	img := bootImage(t)
-	bootfiles := "/var/cache/slipway-e2e/bootfiles"
-	if _, err := os.Stat(filepath.Join(bootfiles, "ipxe.efi")); err != nil {
-		if out, err := exec.Command("bash", "../../netboot/bootfiles.sh", bootfiles).CombinedOutput(); err != nil {
-			t.Fatalf("bootfiles.sh: %v\n%s", err, out)
-		}
-	}
 	lan := newLAN(t, "10.88.0.1/24")
 	a := serveBootImage(t, lan, img, qemuConfig)
-	copyFile(t, filepath.Join(bootfiles, "ipxe.efi"), filepath.Join(a.tftpRoot, "ipxe.efi"))
+	copyFile(t, filepath.Join(bootFiles(t), "ipxe.efi"), filepath.Join(a.tftpRoot, "ipxe.efi"))
 	bootQEMU(t, lan, a, "52:54:00:e2:e0:03", uefiFirmware)
 	if !strings.Contains(a.logs(), `msg="file sent" part=tftp file=ipxe.efi`) {
 		t.Errorf("the firmware did not load ipxe.efi over TFTP:\n%s", a.logs())
@@ -68,7 +63,21 @@ func TestQEMUUEFIChainloadsIPXEOverTFTP(t *testing.T) {
 
 const ovmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 
-// firmware adds QEMU's firmware and NIC arguments for one kind of machine.
+// bootFiles is a directory of Debian's first-stage loaders (iPXE, shim,
+// signed GRUB, for x86_64 and ARM64), fetched once as make bootfiles does.
+func bootFiles(t *testing.T) string {
+	t.Helper()
+	dir := "/var/cache/slipway-e2e/bootfiles"
+	if _, err := os.Stat(filepath.Join(dir, "arm64", "grubaa64.efi")); err != nil {
+		if out, err := exec.Command("bash", "../../netboot/bootfiles.sh", dir).CombinedOutput(); err != nil {
+			t.Fatalf("bootfiles.sh: %v\n%s", err, out)
+		}
+	}
+	return dir
+}
+
+// firmware adds QEMU's firmware and NIC arguments for one kind of
+// machine; the first may name the QEMU to run (qemu-system-x86_64 if not).
 type firmware func(t *testing.T, mac string) []string
 
 func biosIPXE(_ *testing.T, mac string) []string {
@@ -86,9 +95,132 @@ func uefiFirmware(t *testing.T, mac string) []string {
 	}
 }
 
+// TestQEMUSecureBootNetbootsShimGRUBAndASignedKernel: OVMF with
+// Microsoft's keys enrolled and Secure Boot on loads Debian's signed shim
+// over TFTP, shim the signed GRUB, GRUB its per-MAC config from Slipway
+// and Debian's signed kernel; the firmware refuses an unsigned loader
+// (Debian's iPXE).
+func TestQEMUSecureBootNetbootsShimGRUBAndASignedKernel(t *testing.T) {
+	for _, f := range []string{secureBootCode, secureBootVars} {
+		if _, err := os.Stat(f); err != nil {
+			missingPeer(t, "%s is missing: install Debian's ovmf", f)
+		}
+	}
+	img := bootImage(t)
+	files := bootFiles(t)
+	t.Run("shim then GRUB then a signed kernel", func(t *testing.T) {
+		lan := newLAN(t, "10.88.0.1/24")
+		a := serveBootImage(t, lan, img, qemuConfig+"netboot:\n  boot_files: {uefi-x64: shimx64.efi}\n")
+		copyFile(t, filepath.Join(files, "shimx64.efi"), filepath.Join(a.tftpRoot, "shimx64.efi"))
+		copyFile(t, filepath.Join(files, "grubx64.efi"), filepath.Join(a.tftpRoot, "grubx64.efi"))
+		mac := "52:54:00:e2:5b:01"
+		bootQEMU(t, lan, a, mac, secureBootFirmware)
+		// Debian's signed GRUB has no HTTP: the kernel comes over TFTP.
+		for _, sent := range []string{"file=shimx64.efi", "file=grubx64.efi", "file=grub/grub.cfg-01-" + mac, "file=assets/testbed/vmlinuz"} {
+			if !strings.Contains(a.logs(), sent) {
+				t.Errorf("no %s in Slipway's log:\n%s", sent, a.logs())
+			}
+		}
+	})
+	t.Run("an unsigned loader is refused", func(t *testing.T) {
+		lan := newLAN(t, "10.88.0.1/24")
+		a := serveBootImage(t, lan, img, qemuConfig)
+		copyFile(t, filepath.Join(files, "ipxe.efi"), filepath.Join(a.tftpRoot, "ipxe.efi"))
+		vm := runQEMU(t, lan, a, "52:54:00:e2:5b:02", secureBootFirmware, "Access Denied", "-boot", "n")
+		if strings.Contains(vm.serial, "iPXE") || !strings.Contains(a.logs(), "file=ipxe.efi") {
+			t.Errorf("the unsigned iPXE ran, or was never fetched; serial:\n%s", vm.serial)
+		}
+	})
+}
+
+const (
+	secureBootCode = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+	secureBootVars = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd" // Microsoft's keys enrolled, Secure Boot on
+)
+
+// secureBootFirmware is OVMF with Secure Boot on: a q35 machine with SMM,
+// as its secure variable store needs.
+func secureBootFirmware(t *testing.T, mac string) []string {
+	vars := filepath.Join(t.TempDir(), "OVMF_VARS.fd")
+	copyFile(t, secureBootVars, vars)
+	return []string{
+		"-machine", "q35,smm=on,accel=tcg", "-global", "driver=cfi.pflash01,property=secure,value=on",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + secureBootCode,
+		"-drive", "if=pflash,format=raw,unit=1,file=" + vars,
+		"-device", "virtio-net-pci,netdev=n0,mac=" + mac + ",romfile=",
+	}
+}
+
+// TestQEMUARM64UEFINetbootsThroughSlipway: an ARM64 virtual machine with
+// Debian's AAVMF firmware PXE boots: DHCP says architecture 11, Slipway
+// answers with the ARM64 loader (Debian's signed GRUB, as
+// netboot.boot_files.uefi-arm64 says by default) over TFTP; GRUB gets its
+// per-MAC config and Debian's arm64 kernel from Slipway, and the
+// initramfs reports by heartbeat. QEMU emulates the CPU (TCG): slow, so
+// this one boot is the smoke test.
+func TestQEMUARM64UEFINetbootsThroughSlipway(t *testing.T) {
+	requireCommands(t, map[string]string{"qemu-system-aarch64": "qemu-system-arm"})
+	for _, f := range []string{aavmfCode, aavmfVars} {
+		if _, err := os.Stat(f); err != nil {
+			missingPeer(t, "%s is missing: install Debian's qemu-efi-aarch64", f)
+		}
+	}
+	img, err := testbed.BuildBootImage(context.Background(), "/var/cache/slipway-e2e", "arm64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := bootFiles(t)
+	lan := newLAN(t, "10.88.0.1/24")
+	a := serveBootImage(t, lan, img, strings.Replace(qemuConfig, testbed.BootImageCmdline, testbed.BootImageCmdlineARM64, 1))
+	if err := os.MkdirAll(filepath.Join(a.tftpRoot, "arm64"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, filepath.Join(files, "arm64", "grubaa64.efi"), filepath.Join(a.tftpRoot, "arm64", "grubaa64.efi"))
+	mac := "52:54:00:a6:40:01"
+	bootQEMU(t, lan, a, mac, arm64Firmware)
+	for _, sent := range []string{"file=arm64/grubaa64.efi", "grub.cfg-01-" + mac} {
+		if !strings.Contains(a.logs(), sent) {
+			t.Errorf("no %s in Slipway's log:\n%s", sent, a.logs())
+		}
+	}
+}
+
+const (
+	aavmfCode = "/usr/share/AAVMF/AAVMF_CODE.fd"
+	aavmfVars = "/usr/share/AAVMF/AAVMF_VARS.fd"
+)
+
+func arm64Firmware(t *testing.T, mac string) []string {
+	vars := filepath.Join(t.TempDir(), "AAVMF_VARS.fd")
+	copyFile(t, aavmfVars, vars)
+	return []string{"qemu-system-aarch64", "-machine", "virt,accel=tcg", "-cpu", "cortex-a57", "-m", "768",
+		"-drive", "if=pflash,format=raw,readonly=on,file=" + aavmfCode,
+		"-drive", "if=pflash,format=raw,file=" + vars,
+		"-device", "virtio-net-pci,netdev=n0,mac=" + mac + ",romfile=",
+	}
+}
+
 // TestQEMUNetbootsThroughProxyDHCP: dnsmasq on another host of the LAN
-// gives the addresses; Slipway in proxy mode gives only the boot answer.
+// gives the addresses; Slipway in proxy mode gives only the boot answer,
+// to BIOS iPXE and to UEFI firmware's own PXE client, which loads ipxe.efi
+// over TFTP. (EDK2 asks the PXE boot server port 4011 only for a proxy
+// offer without PXE vendor options; Slipway's says "boot this file", as
+// PXE discovery control 8.)
 func TestQEMUNetbootsThroughProxyDHCP(t *testing.T) {
+	t.Run("BIOS iPXE", func(t *testing.T) { netbootThroughProxyDHCP(t, "52:54:00:e2:e0:02", biosIPXE) })
+	t.Run("UEFI PXE", func(t *testing.T) {
+		if _, err := os.Stat(ovmfCode); err != nil {
+			missingPeer(t, "%s is missing: install Debian's ovmf", ovmfCode)
+		}
+		a := netbootThroughProxyDHCP(t, "52:54:00:e2:e0:04", uefiFirmware)
+		if !strings.Contains(a.logs(), `msg="file sent" part=tftp file=ipxe.efi`) {
+			t.Errorf("the firmware did not load ipxe.efi:\n%s", a.logs())
+		}
+	})
+}
+
+func netbootThroughProxyDHCP(t *testing.T, mac string, fw firmware) *appliance {
+	t.Helper()
 	requireCommands(t, map[string]string{"dnsmasq": "dnsmasq-base"})
 	img := bootImage(t)
 	lan := newLAN(t, "10.88.0.1/24")
@@ -103,14 +235,16 @@ func TestQEMUNetbootsThroughProxyDHCP(t *testing.T) {
 	defer stop()
 	config := strings.Replace(qemuConfig, "dhcp:\n  range: {start: 10.88.0.100, end: 10.88.0.199}", "dhcp:\n  mode: proxy", 1)
 	a := serveBootImage(t, lan, img, config)
-	bootQEMU(t, lan, a, "52:54:00:e2:e0:02", biosIPXE)
+	copyFile(t, filepath.Join(bootFiles(t), "ipxe.efi"), filepath.Join(a.tftpRoot, "ipxe.efi"))
+	bootQEMU(t, lan, a, mac, fw)
 	leases, _ := os.ReadFile(filepath.Join(dir, "leases"))
-	if !strings.Contains(string(leases), "52:54:00:e2:e0:02") {
+	if !strings.Contains(string(leases), mac) {
 		t.Errorf("the address did not come from dnsmasq; its leases: %s", leases)
 	}
 	if strings.Contains(a.logs(), "lease granted") {
 		t.Errorf("Slipway granted a lease in proxy mode")
 	}
+	return a
 }
 
 func bootImage(t *testing.T) testbed.BootImage {
@@ -119,7 +253,7 @@ func bootImage(t *testing.T) testbed.BootImage {
 	if _, err := os.Stat(ipxeROM); err != nil {
 		missingPeer(t, "%s is missing: install Debian's ipxe-qemu", ipxeROM)
 	}
-	img, err := testbed.BuildBootImage(context.Background(), "/var/cache/slipway-e2e")
+	img, err := testbed.BuildBootImage(context.Background(), "/var/cache/slipway-e2e", "amd64")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,12 +327,19 @@ func runQEMU(t *testing.T, lan *testbed.LAN, a *appliance, mac string, fw firmwa
 		t.Fatal(err)
 	}
 	serial := filepath.Join(t.TempDir(), "serial.log")
-	qctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	args := append([]string{"-machine", "pc,accel=tcg", "-m", "512", "-smp", "1",
+	fwArgs, binary := fw(t, mac), "qemu-system-x86_64"
+	if len(fwArgs) > 0 && strings.HasPrefix(fwArgs[0], "qemu-system-") {
+		binary, fwArgs = fwArgs[0], fwArgs[1:]
+	}
+	args := append([]string{"-m", "512", "-smp", "1",
 		"-display", "none", "-monitor", "none", "-no-reboot", "-serial", "file:" + serial,
-		"-netdev", "tap,id=n0,ifname=" + tap.Iface + ",script=no,downscript=no"}, fw(t, mac)...)
-	qemu := tap.Command(qctx, "qemu-system-x86_64", append(args, extra...)...)
+		"-netdev", "tap,id=n0,ifname=" + tap.Iface + ",script=no,downscript=no"}, fwArgs...)
+	if !slices.Contains(args, "-machine") {
+		args = append(args, "-machine", "pc,accel=tcg")
+	}
+	qemu := tap.Command(qctx, binary, append(args, extra...)...)
 	start := time.Now()
 	if err := qemu.Start(); err != nil {
 		t.Fatal(err)
