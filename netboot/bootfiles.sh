@@ -6,8 +6,11 @@
 #   undionly.kpxe, ipxe.efi, snponly.efi  iPXE for BIOS and x86_64 UEFI (package ipxe)
 #   shimx64.efi, grubx64.efi              Secure Boot chain for x86_64 (shim-signed, grub-efi-amd64-signed)
 #   arm64/shimaa64.efi, arm64/grubaa64.efi Secure Boot chain for ARM64 (the arm64 packages)
+#   arm64/grubnetaa64-http.efi             GRUB with HTTP, for ARM64 UEFI HTTP Boot (built with
+#                                          grub-mkimage from grub-common, if installed)
 #
-# Debian ships no ARM64 build of iPXE; ARM64 machines boot the signed GRUB.
+# Debian ships no ARM64 build of iPXE; ARM64 machines boot the signed GRUB,
+# which has TFTP but no HTTP: UEFI HTTP Boot needs a GRUB built with it.
 set -euo pipefail
 root=${1:?usage: bootfiles.sh TFTP_ROOT}
 scratch=$(mktemp -d)
@@ -35,10 +38,19 @@ install -m 0644 "$x/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed" "$root
 
 echo "fetching ARM64 boot files (a private package list; the system's apt setup is not changed)"
 if apt-get -q -o APT::Architecture=arm64 -o APT::Architectures=arm64 -o Dir::State::Lists="$scratch/lists" update >/dev/null &&
-	fetch arm64 shim-signed grub-efi-arm64-signed; then
+	fetch arm64 shim-signed grub-efi-arm64-signed grub-efi-arm64-bin; then
 	a="$scratch/x/arm64"
 	install -m 0644 "$a/usr/lib/shim/shimaa64.efi.signed" "$root/arm64/shimaa64.efi"
 	install -m 0644 "$a/usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed" "$root/arm64/grubaa64.efi"
+	if command -v grub-mkimage >/dev/null; then
+		# Its prefix is where Slipway's HTTP serves GRUB configs; it is not
+		# signed: with Secure Boot on, HTTP Boot needs a signed loader.
+		grub-mkimage -O arm64-efi -d "$a/usr/lib/grub/arm64-efi" -p /boot/grub -o "$root/arm64/grubnetaa64-http.efi" \
+			efinet net http tftp linux normal configfile echo test gzio ls search part_gpt fat ext2
+		chmod 0644 "$root/arm64/grubnetaa64-http.efi"
+	else
+		echo "grub-mkimage is missing (install Debian's grub-common): no arm64/grubnetaa64-http.efi, so ARM64 UEFI HTTP Boot has no loader" >&2
+	fi
 else
 	echo "ARM64 packages could not be fetched; ARM64 machines will find no boot file" >&2
 fi

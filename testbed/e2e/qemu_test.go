@@ -68,7 +68,7 @@ const ovmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 func bootFiles(t *testing.T) string {
 	t.Helper()
 	dir := "/var/cache/slipway-e2e/bootfiles"
-	if _, err := os.Stat(filepath.Join(dir, "arm64", "grubaa64.efi")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "arm64", "grubnetaa64-http.efi")); err != nil {
 		if out, err := exec.Command("bash", "../../netboot/bootfiles.sh", dir).CombinedOutput(); err != nil {
 			t.Fatalf("bootfiles.sh: %v\n%s", err, out)
 		}
@@ -152,12 +152,17 @@ func secureBootFirmware(t *testing.T, mac string) []string {
 }
 
 // TestQEMUARM64UEFINetbootsThroughSlipway: an ARM64 virtual machine with
-// Debian's AAVMF firmware PXE boots: DHCP says architecture 11, Slipway
-// answers with the ARM64 loader (Debian's signed GRUB, as
-// netboot.boot_files.uefi-arm64 says by default) over TFTP; GRUB gets its
-// per-MAC config and Debian's arm64 kernel from Slipway, and the
-// initramfs reports by heartbeat. QEMU emulates the CPU (TCG): slow, so
-// this one boot is the smoke test.
+// Debian's AAVMF firmware netboots from Slipway to the heartbeat.
+//
+//   - PXE: DHCP says architecture 11, Slipway answers with the ARM64 loader
+//     (Debian's signed GRUB, netboot.boot_files.uefi-arm64's default) over
+//     TFTP; GRUB gets its per-MAC config and Debian's arm64 kernel.
+//   - UEFI HTTP Boot: architecture 19 gets its own loader's URL
+//     (uefi-arm64-http, a GRUB with HTTP that make bootfiles builds); the
+//     PXE loader is made absent so that the firmware moves on to its HTTP
+//     Boot entry, as a machine whose boot order puts HTTP first would.
+//
+// QEMU emulates the CPU (TCG): slow, so one boot each is the smoke test.
 func TestQEMUARM64UEFINetbootsThroughSlipway(t *testing.T) {
 	requireCommands(t, map[string]string{"qemu-system-aarch64": "qemu-system-arm"})
 	for _, f := range []string{aavmfCode, aavmfVars} {
@@ -170,18 +175,32 @@ func TestQEMUARM64UEFINetbootsThroughSlipway(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := bootFiles(t)
-	lan := newLAN(t, "10.88.0.1/24")
-	a := serveBootImage(t, lan, img, strings.Replace(qemuConfig, testbed.BootImageCmdline, testbed.BootImageCmdlineARM64, 1))
-	if err := os.MkdirAll(filepath.Join(a.tftpRoot, "arm64"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	copyFile(t, filepath.Join(files, "arm64", "grubaa64.efi"), filepath.Join(a.tftpRoot, "arm64", "grubaa64.efi"))
-	mac := "52:54:00:a6:40:01"
-	bootQEMU(t, lan, a, mac, arm64Firmware)
-	for _, sent := range []string{"file=arm64/grubaa64.efi", "grub.cfg-01-" + mac} {
-		if !strings.Contains(a.logs(), sent) {
-			t.Errorf("no %s in Slipway's log:\n%s", sent, a.logs())
-		}
+	config := strings.Replace(qemuConfig, testbed.BootImageCmdline, testbed.BootImageCmdlineARM64, 1)
+	for _, tc := range []struct {
+		name, mac, bootFiles string
+		loader               []string // files under arm64/ in the TFTP root
+		sent                 string   // the loader as Slipway logged it
+	}{
+		{"PXE", "52:54:00:a6:40:01", "", []string{"grubaa64.efi"}, "part=tftp file=arm64/grubaa64.efi"},
+		{"UEFI HTTP Boot", "52:54:00:a6:40:02", "netboot:\n  boot_files: {uefi-arm64: arm64/absent.efi}\n",
+			[]string{"grubnetaa64-http.efi"}, "path=/boot/arm64/grubnetaa64-http.efi status=200"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lan := newLAN(t, "10.88.0.1/24")
+			a := serveBootImage(t, lan, img, config+tc.bootFiles)
+			if err := os.MkdirAll(filepath.Join(a.tftpRoot, "arm64"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range tc.loader {
+				copyFile(t, filepath.Join(files, "arm64", f), filepath.Join(a.tftpRoot, "arm64", f))
+			}
+			bootQEMU(t, lan, a, tc.mac, arm64Firmware)
+			for _, sent := range []string{tc.sent, "grub.cfg-01-" + tc.mac} {
+				if !strings.Contains(a.logs(), sent) {
+					t.Errorf("no %s in Slipway's log:\n%s", sent, a.logs())
+				}
+			}
+		})
 	}
 }
 
