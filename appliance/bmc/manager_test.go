@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -382,13 +383,17 @@ func TestProvision(t *testing.T) {
 			"Pxe", "ForceRestart", "the BMC refused UEFI HTTP boot (The property Boot/HttpBootUri is a read only property.): booting with PXE"},
 		{"tower", bmcemu.Config{Mockup: tower}, ProvisionOptions{Mode: "Legacy"}, true, "Pxe", "ForceRestart", ""},
 		{"powered off", bmcemu.Config{}, ProvisionOptions{}, false, "Pxe", "On", ""},
+		// The other BMC profiles provision the same way.
+		{"no session link (basic auth)", bmcemu.Config{NoSessionLink: true}, ProvisionOptions{}, true, "Pxe", "ForceRestart", ""},
+		{"first system of a chassis", bmcemu.Config{Systems: 2}, ProvisionOptions{}, true, "Pxe", "ForceRestart", ""},
+		{"no firmware inventory", bmcemu.Config{Missing: []string{"/redfish/v1/UpdateService/FirmwareInventory"}}, ProvisionOptions{}, true, "Pxe", "ForceRestart", ""},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, fast, DiscoveryConfig{})
 			boots := make(chan bmcemu.BootEvent, 4)
 			tt.cfg.PowerDelay, tt.cfg.OnBoot = 10*time.Millisecond, func(ev bmcemu.BootEvent) { boots <- ev }
-			mac := "52:54:00:bb:00:0" + string(rune('1'+i))
+			mac := fmt.Sprintf("52:54:00:bb:00:%02x", i+1)
 			tt.cfg.HostMACs = []string{mac}
 			em := emulate(t, tt.cfg)
 			id := f.register(t, Registration{Endpoint: em.URL}).ID

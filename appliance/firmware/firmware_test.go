@@ -245,6 +245,13 @@ func TestUpdates(t *testing.T) {
 			"checkfwversion fwupdatecompleted", "hostreprovision/checkingfirmware ready", "BMC updated 1.45.455b66-rev4 → 2.0.0"},
 		{"BIOS staged before the answer", bmcemu.Config{UpdateReply: "synchronous"}, "BIOS", "P80", "succeeded",
 			"checkfwversion hostpowercycle fwupdatecompleted", "hostreprovision/newfirmwarereportedwait ready", "BIOS updated P79 v1.45 → P80"},
+		// The other BMC profiles change nothing of an update.
+		{"BMC without a session service (basic auth)", bmcemu.Config{NoSessionLink: true}, "BMC", "2.0.0", "succeeded",
+			"checkfwversion waitforupdatecompletion fwupdatecompleted", "hostreprovision/waitingforfirmwareupgrade ready", "BMC updated 1.45.455b66-rev4 → 2.0.0"},
+		{"BIOS where Once is kept as Continuous", bmcemu.Config{OnceAsContinuous: true}, "BIOS", "P80", "succeeded",
+			"checkfwversion waitforupdatecompletion hostpowercycle fwupdatecompleted", "hostreprovision/newfirmwarereportedwait ready", "BIOS updated P79 v1.45 → P80"},
+		{"BIOS on a chassis of two systems", bmcemu.Config{Systems: 2}, "BIOS", "P80", "succeeded",
+			"checkfwversion waitforupdatecompletion hostpowercycle fwupdatecompleted", "hostreprovision/newfirmwarereportedwait ready", "BIOS updated P79 v1.45 → P80"},
 		{"no such component", bmcemu.Config{}, "CPLD", "3", "failed", "checkfwversion failed",
 			"hostreprovision/checkingfirmware hostreprovision/failedfirmwareupgrade", `no firmware component "CPLD" (it has BIOS, BMC, SS)`},
 	}
