@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -20,6 +21,7 @@ type Config struct {
 	Port          int        // MQTT over TCP
 	WebSocketPort int        // MQTT over WebSocket; 0 disables it
 	Access        Access
+	Limits        Limits // zero fields take defaults
 	Logger        *slog.Logger
 }
 
@@ -28,6 +30,9 @@ type Broker struct {
 	server *mqtt.Server
 	addrs  []net.Addr
 	log    *slog.Logger
+	limits Limits
+	// refused counts connections closed at the connection limit.
+	refused atomic.Int64
 }
 
 // New binds the broker's listeners. Nothing is served until Start.
@@ -36,15 +41,23 @@ func New(cfg Config) (*Broker, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	server := mqtt.New(&mqtt.Options{InlineClient: true, Logger: slog.New(mochiLog{log.Handler()}).With("part", "mqtt")})
+	limits := cfg.Limits.withDefaults()
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = limits.MaxPacketBytes
+	caps.MaximumClients = int64(limits.MaxConnections)
+	caps.MaximumClientWritesPending = limits.MaxQueuedPerClient
+	server := mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, Logger: slog.New(mochiLog{log.Handler()}).With("part", "mqtt")})
 	if err := server.AddHook(newAccessHook(cfg.Access, log), nil); err != nil {
 		return nil, fmt.Errorf("mqtt: add access hook: %w", err)
 	}
-	b := &Broker{server: server, log: log}
+	b := &Broker{server: server, log: log, limits: limits}
 	tcp, err := listen(cfg.Addr, cfg.Port, "mqtt.port")
 	if err != nil {
 		return nil, err
 	}
+	// One limit across both listeners: a flood on either counts.
+	slots := newConnectionLimit(limits, b.refusedAtLimit)
+	tcp = slots.with(tcp)
 	b.addrs = append(b.addrs, tcp.Addr())
 	if err := server.AddListener(listeners.NewNet("tcp", tcp)); err != nil {
 		tcp.Close()
@@ -56,8 +69,9 @@ func New(cfg Config) (*Broker, error) {
 			tcp.Close()
 			return nil, err
 		}
+		ws = slots.with(ws)
 		b.addrs = append(b.addrs, ws.Addr())
-		if err := server.AddListener(newWebSocketListener("ws", ws)); err != nil {
+		if err := server.AddListener(newWebSocketListener("ws", ws, limits.ConnectTimeout)); err != nil {
 			tcp.Close()
 			ws.Close()
 			return nil, fmt.Errorf("mqtt: add WebSocket listener: %w", err)
@@ -83,6 +97,18 @@ func (b *Broker) Start() error {
 	}
 	return nil
 }
+
+// refusedAtLimit logs the first connection closed at the limit, and every
+// thousandth after: a flood must not flood the log too.
+func (b *Broker) refusedAtLimit() {
+	if n := b.refused.Add(1); n%1000 == 1 {
+		b.log.Warn("MQTT connection closed: the broker holds as many as mqtt.max_connections allows",
+			"max_connections", b.limits.MaxConnections, "refused_so_far", n)
+	}
+}
+
+// Refused is how many connections were closed at the connection limit.
+func (b *Broker) Refused() int64 { return b.refused.Load() }
 
 // Addrs are the addresses the broker listens on: TCP first, then WebSocket.
 func (b *Broker) Addrs() []net.Addr { return b.addrs }

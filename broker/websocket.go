@@ -24,15 +24,18 @@ type webSocketListener struct {
 	upgrader websocket.Upgrader
 	log      *slog.Logger
 	once     sync.Once
+	// connectTimeout is how long an upgraded connection has to send its CONNECT.
+	connectTimeout time.Duration
 
 	mu        sync.Mutex
 	establish listeners.EstablishFn // set by Serve
 }
 
-func newWebSocketListener(id string, ln net.Listener) *webSocketListener {
+func newWebSocketListener(id string, ln net.Listener, connectTimeout time.Duration) *webSocketListener {
 	l := &webSocketListener{
-		id: id,
-		ln: ln,
+		id:             id,
+		ln:             ln,
+		connectTimeout: connectTimeout,
 		upgrader: websocket.Upgrader{
 			Subprotocols: []string{"mqtt"},
 			// Browsers on the LAN (the console, operators' tools) connect from
@@ -40,7 +43,8 @@ func newWebSocketListener(id string, ln net.Listener) *webSocketListener {
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
 	}
-	l.server = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(l.handle)}
+	// The upgrade request, like the CONNECT after it, has connectTimeout.
+	l.server = &http.Server{ReadHeaderTimeout: connectTimeout, Handler: http.HandlerFunc(l.handle)}
 	return l
 }
 
@@ -53,6 +57,8 @@ func (l *webSocketListener) handle(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader already answered with an HTTP error
 	}
 	defer c.Close()
+	// The HTTP exchange is over: the CONNECT has its own deadline.
+	_ = c.NetConn().SetDeadline(time.Now().Add(l.connectTimeout))
 	if err := establish(l.id, &webSocketConn{Conn: c.NetConn(), ws: c}); err != nil {
 		l.log.Debug("websocket client ended", "error", err)
 	}

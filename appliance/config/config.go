@@ -76,6 +76,11 @@ type MQTT struct {
 	// Nobody but Slipway publishes under NICO/ and slipway/, whatever the rules.
 	Anonymous bool       `yaml:"anonymous"`
 	Users     []MQTTUser `yaml:"users"`
+	// Limits a LAN client cannot exceed, logged in or not.
+	MaxPacketKiB       int           `yaml:"max_packet_kib"`        // the largest packet read, CONNECT included
+	MaxConnections     int           `yaml:"max_connections"`       // open at once, logged in or not
+	ConnectTimeout     time.Duration `yaml:"connect_timeout"`       // to send CONNECT once connected
+	MaxQueuedPerClient int           `yaml:"max_queued_per_client"` // messages waiting for a slow subscriber
 }
 
 // MQTTUser is a named MQTT client with topic rules.

@@ -117,6 +117,7 @@ func (c *Config) validatePorts(v *fieldErrors) {
 	port(v, "tftp.port", c.TFTP.Port, false)
 	port(v, "mqtt.port", c.MQTT.Port, false)
 	port(v, "mqtt.websocket_port", c.MQTT.WebSocketPort, true)
+	c.validateMQTTLimits(v)
 	port(v, "dhcp.port", c.DHCP.Port, false)
 	port(v, "usm.port", c.USM.Port, true)
 	// TCP listeners share the LAN IP, so their ports must differ.
@@ -487,4 +488,25 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// validateMQTTLimits keeps the broker's limits where they still bound it.
+func (c *Config) validateMQTTLimits(v *fieldErrors) {
+	m := c.MQTT
+	for _, l := range []struct {
+		at       string
+		n, lo, hi int
+		fix      string
+	}{
+		{"mqtt.max_packet_kib", m.MaxPacketKiB, 1, 256 * 1024, "use 1 to 262144 (KiB); 1024 is plenty for Slipway's messages"},
+		{"mqtt.max_connections", m.MaxConnections, 1, 1 << 20, "use 1 to 1048576"},
+		{"mqtt.max_queued_per_client", m.MaxQueuedPerClient, 1, 1 << 20, "use 1 to 1048576 (messages)"},
+	} {
+		if l.n < l.lo || l.n > l.hi {
+			v.add(l.at, fmt.Sprintf("%d is out of range", l.n), l.fix)
+		}
+	}
+	if m.ConnectTimeout < time.Second || m.ConnectTimeout > 10*time.Minute {
+		v.add("mqtt.connect_timeout", fmt.Sprintf("%s is out of range", m.ConnectTimeout), "use 1s to 10m; 10s is a good default")
+	}
 }
