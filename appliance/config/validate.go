@@ -494,9 +494,9 @@ func sortedKeys[V any](m map[string]V) []string {
 func (c *Config) validateMQTTLimits(v *fieldErrors) {
 	m := c.MQTT
 	for _, l := range []struct {
-		at       string
+		at        string
 		n, lo, hi int
-		fix      string
+		fix       string
 	}{
 		{"mqtt.max_packet_kib", m.MaxPacketKiB, 1, 256 * 1024, "use 1 to 262144 (KiB); 1024 is plenty for Slipway's messages"},
 		{"mqtt.max_connections", m.MaxConnections, 1, 1 << 20, "use 1 to 1048576"},
