@@ -122,6 +122,7 @@ func TestInvalidConfigsNameTheField(t *testing.T) {
 		{"relayed reservation off its subnet", minimal + "  subnets:\n    - subnet: 10.89.0.0/24\n      router: 10.89.0.1\n      range: {start: 10.89.0.10, end: 10.89.0.20}\n      reservations: [{mac: '02:00:00:00:00:01', ip: 10.88.0.5}]\n", []string{"dhcp.subnets[0].reservations[0].ip", "outside the subnet 10.89.0.0/24"}},
 		{"two relayed subnets overlapping", minimal + "  subnets:\n    - {subnet: 10.89.0.0/24, router: 10.89.0.1, range: {start: 10.89.0.10, end: 10.89.0.20}}\n    - {subnet: 10.89.0.0/25, router: 10.89.0.1, range: {start: 10.89.0.30, end: 10.89.0.40}}\n", []string{"dhcp.subnets[1].subnet", "overlaps 10.89.0.0/24 (dhcp.subnets[0])"}},
 		{"relayed subnets in proxy mode", minimal + "  mode: proxy\n  subnets:\n    - {subnet: 10.89.0.0/24, router: 10.89.0.1, range: {start: 10.89.0.10, end: 10.89.0.20}}\n", []string{"relayed subnets need dhcp.mode full"}},
+		{"MQTT limits out of range", minimal + "mqtt:\n  max_packet_kib: 0\n  connect_timeout: 0s\n", []string{"mqtt.max_packet_kib (line 8): 0 is out of range", "mqtt.connect_timeout (line 9): 0s is out of range"}},
 		{"not YAML", "lan: [", []string{"(file): not valid YAML"}},
 		{"list where a mapping belongs", minimal + "log: [1, 2]\n", []string{"log (line 7)", "expected a mapping"}},
 	}
