@@ -2,6 +2,8 @@ package web
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,8 +86,19 @@ func within(prefix string, h fiber.Handler) fiber.Handler {
 	}
 }
 
+// signatureKey holds a failed request's signature in its fiber.Ctx.
+type signatureKey struct{}
+
+// ErrorSignature is the short random id of a server-side failure (a 5xx),
+// which its one log line carries: a shape may show it to the client, so
+// that an operator finds the line (USM's "Error signature [...]").
+func ErrorSignature(c *fiber.Ctx) string {
+	s, _ := c.Locals(signatureKey{}).(string)
+	return s
+}
+
 // shapeErrors answers a mount's failed requests in its shape, logging
-// server-side failures.
+// server-side failures once, with their signature.
 func shapeErrors(shape ErrorShape, log *slog.Logger) fiber.Handler {
 	if shape == nil {
 		shape = JSONError
@@ -97,7 +110,10 @@ func shapeErrors(shape ErrorShape, log *slog.Logger) fiber.Handler {
 		}
 		code := StatusOf(err)
 		if code >= 500 {
-			log.Error("request failed", "method", c.Method(), "path", c.Path(), "error", err)
+			sig := make([]byte, 4)
+			_, _ = rand.Read(sig)
+			c.Locals(signatureKey{}, hex.EncodeToString(sig))
+			log.Error("request failed", "method", c.Method(), "path", c.Path(), "signature", ErrorSignature(c), "error", err)
 		}
 		if shapeErr := shape(c, code, err); shapeErr != nil {
 			return shapeErr

@@ -1,12 +1,16 @@
 package web
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/slipway/slipway/testbed/testkit"
 )
@@ -93,5 +97,32 @@ func TestDecodeStrictJSON(t *testing.T) {
 		if err := DecodeStrictJSON([]byte(tc.body), &v); (err == nil) != tc.ok {
 			t.Errorf("%q: %v", tc.body, err)
 		}
+	}
+}
+
+// A server-side failure is logged once, with a signature that the
+// mount's shape may show its client to find that line.
+func TestFailuresAreLoggedOnceWithTheirSignature(t *testing.T) {
+	var logs strings.Builder
+	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Metrics: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(&logs, nil))},
+		Mount{Name: "dialect", Prefix: "/d",
+			Errors: func(c *fiber.Ctx, code int, err error) error {
+				return c.Status(code).SendString("failed, signature [" + ErrorSignature(c) + "]")
+			},
+			Routes: func(r fiber.Router, _ <-chan struct{}) {
+				r.Get("/broken", func(*fiber.Ctx) error { return errors.New("disk on fire") })
+			}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	code, body := testkit.Request(t, http.MethodGet, "http://"+s.Addr().String()+"/d/broken", "", "", "")
+	sig := strings.TrimSuffix(strings.TrimPrefix(body, "failed, signature ["), "]")
+	if code != 500 || len(sig) != 8 {
+		t.Fatalf("%d %q", code, body)
+	}
+	if n := strings.Count(logs.String(), "disk on fire"); n != 1 || !strings.Contains(logs.String(), "signature="+sig) {
+		t.Fatalf("logged %d times, signature %s:\n%s", n, sig, logs.String())
 	}
 }

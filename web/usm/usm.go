@@ -2,8 +2,6 @@ package usm
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -39,7 +37,7 @@ func New(svc Services) []web.Mount {
 		svc.Log = slog.Default()
 	}
 	return []web.Mount{
-		{Name: "usm", Prefix: Prefix, Errors: shapeError(svc.Log), StreamedBodies: []string{"/release", "/upload"},
+		{Name: "usm", Prefix: Prefix, Errors: shapeError, StreamedBodies: []string{"/release", "/upload"},
 			Auth: web.Authenticate(svc.Auth, "The request you have made requires authentication.", nil, web.AuthTokenHeader),
 			Routes: func(r fiber.Router, _ <-chan struct{}) {
 				r.Use(authorize)
@@ -93,27 +91,22 @@ func answer(info, errText string, extra fiber.Map) fiber.Map {
 
 // shapeError answers as USM does: a 401 as keystonemiddleware words it,
 // every other error {"info","warning","error"}; a refusal (the model's
-// release.Refusal) is 406, and a failure is 500 with a signature that the
-// log line carries too.
-func shapeError(log *slog.Logger) web.ErrorShape {
-	return func(c *fiber.Ctx, code int, err error) error {
-		var refusal release.Refusal // swdeploy's refusals are the same type
-		switch {
-		case code == fiber.StatusUnauthorized:
-			return c.Status(code).JSON(fiber.Map{"error": fiber.Map{"code": code, "title": "Unauthorized",
-				"message": "The request you have made requires authentication."}})
-		case errors.As(err, &refusal):
-			code = fiber.StatusNotAcceptable
-		case code >= 500:
-			sig := make([]byte, 4)
-			_, _ = rand.Read(sig)
-			log.Error("USM request failed", "signature", hex.EncodeToString(sig), "method", c.Method(), "path", c.Path(), "error", err)
-			return c.Status(code).JSON(answer("", "Internal error occurred. Error signature ["+hex.EncodeToString(sig)+"]", nil))
-		}
-		var noRoute *web.NoEndpointError
-		if errors.As(err, &noRoute) {
-			return c.Status(code).JSON(answer("", http.StatusText(code)+": The resource could not be found.", nil))
-		}
-		return c.Status(code).JSON(answer("", err.Error(), nil))
+// release.Refusal) is 406, and a failure is 500 with the signature that
+// its log line carries.
+func shapeError(c *fiber.Ctx, code int, err error) error {
+	var refusal release.Refusal // swdeploy's refusals are the same type
+	switch {
+	case code == fiber.StatusUnauthorized:
+		return c.Status(code).JSON(fiber.Map{"error": fiber.Map{"code": code, "title": "Unauthorized",
+			"message": "The request you have made requires authentication."}})
+	case errors.As(err, &refusal):
+		code = fiber.StatusNotAcceptable
+	case code >= 500:
+		return c.Status(code).JSON(answer("", "Internal error occurred. Error signature ["+web.ErrorSignature(c)+"]", nil))
 	}
+	var noRoute *web.NoEndpointError
+	if errors.As(err, &noRoute) {
+		return c.Status(code).JSON(answer("", http.StatusText(code)+": The resource could not be found.", nil))
+	}
+	return c.Status(code).JSON(answer("", err.Error(), nil))
 }
