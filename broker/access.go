@@ -88,7 +88,9 @@ func (h *accessHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool 
 	}
 	name := string(cl.Properties.Username)
 	if name == "" {
-		return !write && h.access.Anonymous
+		// $SYS/ is the broker's own state (clients, memory, versions): for
+		// named users whose rules say so, not for anyone on the LAN.
+		return !write && h.access.Anonymous && !strings.HasPrefix(topic, "$")
 	}
 	for _, r := range h.users[name].Rules {
 		if (write && r.Write || !write && r.Read) && covers(r.Filter, topic) {

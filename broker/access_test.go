@@ -122,3 +122,16 @@ func TestAWrongPasswordIsRefusedEvenWhenAnonymousMayConnect(t *testing.T) {
 		}
 	}
 }
+
+// Anonymous clients read the events, not the broker's internals.
+func TestAnonymousClientsCannotReadSYS(t *testing.T) {
+	b := startBroker(t, Access{Anonymous: true})
+	c := connect(t, "tcp://"+b.Addrs()[0].String())
+	for filter, wantOK := range map[string]bool{"$SYS/#": false, "$SYS/broker/clients/connected": false, "NICO/#": true} {
+		tok := c.Subscribe(filter, 0, func(paho.Client, paho.Message) {})
+		tok.WaitTimeout(5 * time.Second)
+		if st := tok.(*paho.SubscribeToken).Result()[filter]; (st < 0x80) != wantOK {
+			t.Errorf("anonymous subscribe %s: return code %#x", filter, st)
+		}
+	}
+}

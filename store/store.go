@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"sort"
 	"strconv"
@@ -46,6 +47,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.BusyTimeout <= 0 {
 		opts.BusyTimeout = 5 * time.Second
 	}
+	if err := ownerOnly(path); err != nil {
+		return nil, err
+	}
 	db, err := sql.Open("sqlite", dsn(path, opts))
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -61,6 +65,27 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// ownerOnly makes the database file (created empty if need be) readable by
+// its owner alone: it holds leases, users' password hashes and sealed BMC
+// secrets. SQLite gives its WAL and shared-memory files the database's
+// permissions.
+func ownerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", path, err)
+	}
+	f.Close()
+	if err := os.Chmod(path, 0o600); err != nil {
+		return fmt.Errorf("database %s: make it readable by its owner only: %w", path, err)
+	}
+	for _, side := range []string{"-wal", "-shm"} {
+		if err := os.Chmod(path+side, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("database %s: make it readable by its owner only: %w", path+side, err)
+		}
+	}
+	return nil
 }
 
 func dsn(p string, opts Options) string {

@@ -521,3 +521,31 @@ func TestBMCSystemMigrationKeepsTheBMCs(t *testing.T) {
 		t.Fatal("two records of one endpoint's first system were accepted")
 	}
 }
+
+// The database and its WAL are its owner's alone, even for a file an
+// older version made world-readable.
+func TestDatabaseFilesAreOwnerOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "slipway.db")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Update(context.Background(), func(tx *Tx) error {
+		return tx.PutLease(Lease{IP: "10.88.0.5", MAC: "02:00:00:00:00:01", State: "bound", ExpiresAt: time.Now()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		info, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := info.Mode().Perm(); perm != 0o600 {
+			t.Errorf("%s is %v, want -rw-------", filepath.Base(f), perm)
+		}
+	}
+}

@@ -83,6 +83,7 @@ func TestInvalidConfigsNameTheField(t *testing.T) {
 		{"duplicate machine MAC", minimal + "machines:\n  - {id: a, macs: ['52:54:00:00:00:01']}\n  - {id: b, macs: ['52-54-00-00-00-01']}\n", []string{"machines[1].macs[0] (line 9): 52:54:00:00:00:01 already belongs to machines[0]"}},
 		{"machine without MAC", minimal + "machines:\n  - {id: a}\n", []string{"machines[0].macs", "is empty"}},
 		{"undefined profile", minimal + "machines:\n  - {id: a, macs: ['52:54:00:00:00:01'], profile: nope}\n", []string{`machines[0].profile (line 8): profile "nope" is not defined`}},
+		{"default profile and no profiles", minimal + "default_profile: debian\n", []string{`default_profile (line 7): profile "debian" is not defined; define it under profiles:, with its kernel, initrd and cmdline`}},
 		{"undefined credentials", minimal + "machines:\n  - id: a\n    macs: ['52:54:00:00:00:01']\n    bmc: {endpoint: 'https://10.88.1.2', credentials: x}\n", []string{`machines[0].bmc.credentials (line 10): "x" is not defined`}},
 		{"undefined discovery credentials", minimal + "bmc:\n  discovery: {credentials: [factory]}\n", []string{`bmc.discovery.credentials[0] (line 8): "factory" is not defined`}},
 		{"two machines on one BMC", minimal + "machines:\n  - id: a\n    macs: ['52:54:00:00:00:01']\n    bmc: {endpoint: 'http://10.88.1.2:8000', credentials: x}\n  - id: b\n    macs: ['52:54:00:00:00:02']\n    bmc: {endpoint: 'https://10.88.1.2:8000', credentials: x}\n",

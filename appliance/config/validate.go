@@ -195,9 +195,14 @@ func (c *Config) validateProfiles(v *fieldErrors) {
 }
 
 func (c *Config) knownProfile(v *fieldErrors, at, name string) {
-	if _, ok := c.Profiles[name]; !ok {
-		v.add(at, fmt.Sprintf("profile %q is not defined", name), "define it under profiles: or use one of: "+strings.Join(sortedKeys(c.Profiles), ", "))
+	if _, ok := c.Profiles[name]; ok {
+		return
 	}
+	fix := "define it under profiles:, with its kernel, initrd and cmdline"
+	if len(c.Profiles) > 0 {
+		fix = "define it under profiles: or use one of: " + strings.Join(sortedKeys(c.Profiles), ", ")
+	}
+	v.add(at, fmt.Sprintf("profile %q is not defined", name), fix)
 }
 
 func (c *Config) validateMachines(v *fieldErrors) {
