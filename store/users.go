@@ -15,17 +15,20 @@ type User struct {
 	PasswordHash string // bcrypt
 	Source       string // config | api | first-start
 	MustChange   bool   // a one-time password, to be changed
-	CreatedAt    time.Time
+	// SessionGen is the generation a session must carry: moving it on
+	// ends the user's sessions.
+	SessionGen int
+	CreatedAt  time.Time
 	UpdatedAt    time.Time
 }
 
 // PutUser adds a user or replaces one.
 func (tx *Tx) PutUser(u User) error {
-	_, err := tx.exec(`INSERT INTO users (name, role, password_hash, source, must_change, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET role = excluded.role,
+	_, err := tx.exec(`INSERT INTO users (name, role, password_hash, source, must_change, session_gen, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET role = excluded.role,
 		password_hash = excluded.password_hash, source = excluded.source, must_change = excluded.must_change,
-		updated_at = excluded.updated_at`,
-		u.Name, u.Role, u.PasswordHash, u.Source, u.MustChange, formatTime(tx.now), formatTime(tx.now))
+		session_gen = excluded.session_gen, updated_at = excluded.updated_at`,
+		u.Name, u.Role, u.PasswordHash, u.Source, u.MustChange, u.SessionGen, formatTime(tx.now), formatTime(tx.now))
 	if err != nil {
 		return fmt.Errorf("write user %s: %w", u.Name, err)
 	}
@@ -53,11 +56,11 @@ func (tx *Tx) RevokeToken(id string, expires time.Time) error {
 	return err
 }
 
-const userColumns = `name, role, password_hash, source, must_change, created_at, updated_at`
+const userColumns = `name, role, password_hash, source, must_change, session_gen, created_at, updated_at`
 
 func scanUser(r rowScanner) (User, error) {
 	var u User
-	err := r.Scan(&u.Name, &u.Role, &u.PasswordHash, &u.Source, &u.MustChange, storedTime{t: &u.CreatedAt}, storedTime{t: &u.UpdatedAt})
+	err := r.Scan(&u.Name, &u.Role, &u.PasswordHash, &u.Source, &u.MustChange, &u.SessionGen, storedTime{t: &u.CreatedAt}, storedTime{t: &u.UpdatedAt})
 	return u, err
 }
 

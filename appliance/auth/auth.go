@@ -148,7 +148,15 @@ func (s *Service) Bootstrap(ctx context.Context, configured []Account) (oneTimeP
 	err = s.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
 		for _, a := range configured {
 			named[a.Name] = true
-			if err := tx.PutUser(store.User{Name: a.Name, Role: a.Role, PasswordHash: a.PasswordHash, Source: "config"}); err != nil {
+			u := store.User{Name: a.Name, Role: a.Role, PasswordHash: a.PasswordHash, Source: "config"}
+			if prev, ok := s.user(a.Name); ok {
+				// A new password or role in the config ends the user's sessions.
+				u.SessionGen = prev.SessionGen
+				if prev.Role != u.Role || prev.PasswordHash != u.PasswordHash {
+					u.SessionGen++
+				}
+			}
+			if err := tx.PutUser(u); err != nil {
 				return err
 			}
 		}
@@ -254,6 +262,8 @@ type Session struct {
 type claims struct {
 	Role  string   `json:"role"`
 	Roles []string `json:"roles"`
+	// Gen is the user's session generation at login (see store.User).
+	Gen int `json:"gen,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -268,7 +278,11 @@ func (s *Service) Login(name, password, client string) (Session, error) {
 	now := s.cfg.Now()
 	sess := Session{User: u.Name, Role: u.Role, Roles: NICoRoles(u.Role), Expires: now.Add(s.cfg.TTL).Truncate(time.Second),
 		MustChange: u.MustChange, ID: uuid.NewString()}
-	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims{Role: u.Role, Roles: sess.Roles, RegisteredClaims: jwt.RegisteredClaims{
+	gen := 0
+	if stored, ok := s.user(u.Name); ok {
+		gen = stored.SessionGen
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims{Role: u.Role, Roles: sess.Roles, Gen: gen, RegisteredClaims: jwt.RegisteredClaims{
 		ID: sess.ID, Subject: u.Name, Issuer: issuer, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(sess.Expires),
 	}})
 	if sess.Token, err = tok.SignedString(s.key); err != nil {
@@ -279,7 +293,7 @@ func (s *Service) Login(name, password, client string) (Session, error) {
 }
 
 // Verify checks a session token: signature, issuer, expiry, revocation,
-// and that its user still exists. The role is the user's role now, not
+// that its user still exists and has not had its sessions ended since. The role is the user's role now, not
 // the one at login.
 func (s *Service) Verify(token string) (Session, error) {
 	var c claims
@@ -293,7 +307,7 @@ func (s *Service) Verify(token string) (Session, error) {
 	_, revoked := s.revoked[c.ID]
 	u, exists := s.users[c.Subject]
 	s.mu.Unlock()
-	if revoked || !exists {
+	if revoked || !exists || c.Gen < u.SessionGen {
 		return Session{}, ErrUnauthenticated
 	}
 	return Session{User: u.Name, Role: u.Role, Roles: NICoRoles(u.Role), Expires: c.ExpiresAt.Time, MustChange: u.MustChange, ID: c.ID}, nil

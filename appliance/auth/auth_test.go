@@ -237,3 +237,47 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// A password change, or a new password or role in the config, ends the
+// user's sessions; a config that changes nothing of a user keeps them.
+func TestSessionsEndWhenCredentialsOrRoleChange(t *testing.T) {
+	db, commit := testkit.OpenStore(t)
+	s := newService(t, db, commit, t.TempDir(), time.Hour)
+	ctx := context.Background()
+	ann := Account{Name: "ann", Role: Admin, PasswordHash: hash(t, "ann-password")}
+	if _, err := s.Bootstrap(ctx, []Account{ann}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddUser(ctx, "otto", Operator, "otto-password"); err != nil {
+		t.Fatal(err)
+	}
+	login := func(user, pw string) string {
+		sess, err := s.Login(user, pw, "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sess.Token
+	}
+	valid := func(token string) bool { _, err := s.Verify(token); return err == nil }
+
+	otto, annToken := login("otto", "otto-password"), login("ann", "ann-password")
+	if err := s.SetPassword(ctx, "otto", "otto-new-password"); err != nil {
+		t.Fatal(err)
+	}
+	if valid(otto) {
+		t.Error("a session from before the password change is still valid")
+	}
+	if !valid(login("otto", "otto-new-password")) || !valid(annToken) {
+		t.Error("a session after the change, or another user's, was refused")
+	}
+	if _, err := s.Bootstrap(ctx, []Account{ann}); err != nil || !valid(annToken) {
+		t.Errorf("an unchanged config ended a session (%v)", err)
+	}
+	ann.Role = Viewer
+	if _, err := s.Bootstrap(ctx, []Account{ann, {Name: "root", Role: Admin, PasswordHash: hash(t, "root-password")}}); err != nil {
+		t.Fatal(err)
+	}
+	if valid(annToken) {
+		t.Error("a session from before the config changed the user's role is still valid")
+	}
+}

@@ -64,7 +64,8 @@ func (s *Service) AddUser(ctx context.Context, name, role, password string) (Use
 	return User{Name: name, Role: role, Source: "api"}, nil
 }
 
-// SetPassword changes a user's password (and ends a one-time password).
+// SetPassword changes a user's password (and ends a one-time password),
+// and ends every session the user had: whoever knew the old one is out.
 func (s *Service) SetPassword(ctx context.Context, name, password string) error {
 	u, ok := s.user(name)
 	if !ok {
@@ -78,6 +79,7 @@ func (s *Service) SetPassword(ctx context.Context, name, password string) error 
 		return err
 	}
 	u.PasswordHash, u.MustChange = hash, false
+	u.SessionGen++
 	if u.Source == "first-start" {
 		u.Source = "api"
 	}

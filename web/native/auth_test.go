@@ -123,8 +123,9 @@ func TestBearerTokensRolesAndUsers(t *testing.T) {
 		{"password hashes never shown", "GET", "/api/v1/users", "", admin, 200, `"role":"viewer"`},
 		{"short password", "POST", "/api/v1/users", `{"name":"x","role":"viewer","password":"short"}`, admin, 400, "shorter than"},
 		{"name taken", "POST", "/api/v1/users", `{"name":"otto","role":"viewer","password":"long-password"}`, admin, 409, "taken"},
-		{"viewer changes own password", "PUT", "/api/v1/users/vic/password", `{"password":"new-vic-password"}`, viewer, 204, ""},
 		{"viewer may not change another's", "PUT", "/api/v1/users/otto/password", `{"password":"new-otto-password"}`, viewer, 403, "only an admin"},
+		{"viewer changes own password", "PUT", "/api/v1/users/vic/password", `{"password":"new-vic-password"}`, viewer, 204, ""},
+		{"which ends the viewer's sessions", "GET", "/api/v1/me", "", viewer, 401, "log in again"},
 		{"delete unknown user", "DELETE", "/api/v1/users/nobody", "", admin, 404, "not found"},
 		{"delete user", "DELETE", "/api/v1/users/otto", "", admin, 204, ""},
 		{"bad token", "GET", "/api/v1/me", "", &apiClient{t: t, base: base, http: http.DefaultClient, bearer: "x.y.z"}, 401, "log in again"},
@@ -159,5 +160,34 @@ func TestGuessingPasswordsIsSlowedDown(t *testing.T) {
 	}
 	if code, _ := c.do("POST", "/api/v1/login", `{"username":"ann","password":"ann-password"}`); code != http.StatusTooManyRequests {
 		t.Errorf("the right password while blocked: %d", code)
+	}
+}
+
+// The console changing its user's password gets a new session in the
+// answer: the change ends every session the user had, the old cookie's too.
+func TestAPasswordChangeKeepsTheConsoleThatMadeIt(t *testing.T) {
+	base := startAuthServer(t)
+	c := newClient(t, base)
+	s := c.login("vic", "vic-password")
+	c.csrf = s.CSRF
+	if code, body := c.do("PUT", "/api/v1/users/vic/password", `{"password":"new-vic-password"}`); code != 204 {
+		t.Fatalf("change: %d %s", code, body)
+	}
+	u, _ := url.Parse(base)
+	for _, ck := range c.http.Jar.Cookies(u) {
+		if ck.Name == web.CSRFCookie {
+			c.csrf = ck.Value
+		}
+	}
+	if code, body := c.do("GET", "/api/v1/me", ""); code != 200 || !strings.Contains(body, `"user":"vic"`) {
+		t.Errorf("the console after its change: %d %s", code, body)
+	}
+	if code, _ := c.do("POST", "/api/v1/logout", ""); code != 204 {
+		t.Errorf("a write with the new CSRF cookie: %d", code)
+	}
+	old := newClient(t, base)
+	old.bearer = s.Token
+	if code, _ := old.do("GET", "/api/v1/me", ""); code != 401 {
+		t.Errorf("the session from before the change: %d", code)
 	}
 }

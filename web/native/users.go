@@ -111,6 +111,16 @@ func authRoutes(api fiber.Router, a Auth) {
 		if err := a.SetPassword(c.UserContext(), c.Params("name"), b.Password); err != nil {
 			return userError(err)
 		}
+		// The change ended the user's sessions, the console's own too:
+		// the console that made it gets a new one.
+		if who.ByCookie && who.User == c.Params("name") {
+			s, err := a.Login(who.User, b.Password, c.IP())
+			if err != nil {
+				return err
+			}
+			setCookie(c, web.SessionCookie, s.Token, s.Expires, true)
+			setCookie(c, web.CSRFCookie, randomToken(), s.Expires, false)
+		}
 		return c.SendStatus(fiber.StatusNoContent)
 	})
 }
