@@ -19,7 +19,7 @@ type User struct {
 	// ends the user's sessions.
 	SessionGen int
 	CreatedAt  time.Time
-	UpdatedAt    time.Time
+	UpdatedAt  time.Time
 }
 
 // PutUser adds a user or replaces one.
