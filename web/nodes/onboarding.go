@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -115,13 +118,33 @@ func neighborMAC(c *fiber.Ctx, cfg Config) domain.MAC {
 
 // serverURL is the base URL the node reached us by (its Host header), so
 // that URLs in its data work from where it stands; the configured address
-// when the header is missing or odd.
+// when the header is missing or anything but a host name or address and a
+// port: the URL lands in shell lines and YAML of the node's data.
 func serverURL(c *fiber.Ctx, cfg Config) string {
-	host := c.Hostname()
-	if host == "" || strings.ContainsAny(host, "/@ ") {
-		return cfg.ServerURL
+	if host := c.Hostname(); plainHost(host) {
+		return "http://" + host
 	}
-	return "http://" + host
+	return cfg.ServerURL
+}
+
+// hostName is a DNS name or an IPv4 address; plainHost adds an optional
+// port, or is a bracketed IPv6 address with one.
+var hostName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$`)
+
+func plainHost(hostPort string) bool {
+	host, port, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		host, port = hostPort, ""
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+			return false
+		}
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a.Zone() == "" && (a.Is4() || strings.HasPrefix(hostPort, "["))
+	}
+	return hostName.MatchString(host)
 }
 
 type heartbeatRequest struct {

@@ -253,3 +253,24 @@ func get(t *testing.T, url string) (int, string) {
 	t.Helper()
 	return testkit.Request(t, http.MethodGet, url, "", "", "")
 }
+
+// The Host header becomes the server URL in a node's data only when it is
+// a plain host and port: it lands in shell lines and YAML.
+func TestHostHeaderIsAHostOrIgnored(t *testing.T) {
+	for host, want := range map[string]bool{
+		"10.88.0.1": true, "10.88.0.1:8080": true, "slipway.lab.example": true, "[fe80::1]:80": true, "boot-1:80": true,
+		"": false, "10.88.0.1:0": false, "10.88.0.1:080": false, "x$(reboot)": false, "a'b": false, "a;b:80": false,
+		"a b": false, "user@host": false, "host/path": false, "-lead": false, "10.88.0.1:8080:1": false, "`id`": false,
+	} {
+		if got := plainHost(host); got != want {
+			t.Errorf("plainHost(%q) = %v, want %v", host, got, want)
+		}
+	}
+	s := startOnboarding(t)
+	req, _ := http.NewRequest(http.MethodGet, s.base+"/cloud-init/user-data?mac=52:54:00:00:00:08", nil)
+	req.Host = "x';reboot;'"
+	code, body := testkit.Do(t, req)
+	if code != 200 || strings.Contains(body, "reboot") || !strings.Contains(body, "http://10.88.0.1:80/heartbeat") {
+		t.Errorf("a hostile Host header: %d\n%s", code, body)
+	}
+}
