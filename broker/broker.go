@@ -20,9 +20,12 @@ type Config struct {
 	Addr          netip.Addr // the LAN IP
 	Port          int        // MQTT over TCP
 	WebSocketPort int        // MQTT over WebSocket; 0 disables it
-	Access        Access
-	Limits        Limits // zero fields take defaults
-	Logger        *slog.Logger
+	// WebSocketOrigins are the web origins (https://dash.example) whose
+	// pages may use MQTT over WebSocket, beside this host's own.
+	WebSocketOrigins []string
+	Access           Access
+	Limits           Limits // zero fields take defaults
+	Logger           *slog.Logger
 }
 
 // Broker is a running embedded MQTT broker.
@@ -71,7 +74,7 @@ func New(cfg Config) (*Broker, error) {
 		}
 		ws = slots.with(ws)
 		b.addrs = append(b.addrs, ws.Addr())
-		if err := server.AddListener(newWebSocketListener("ws", ws, limits.ConnectTimeout)); err != nil {
+		if err := server.AddListener(newWebSocketListener("ws", ws, limits.ConnectTimeout, cfg.WebSocketOrigins)); err != nil {
 			tcp.Close()
 			ws.Close()
 			return nil, fmt.Errorf("mqtt: add WebSocket listener: %w", err)

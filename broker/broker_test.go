@@ -6,12 +6,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"syscall"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/gorilla/websocket"
 
 	"github.com/slipway/slipway/appliance/config"
 )
@@ -123,5 +125,33 @@ func TestTakenPortIsAClearError(t *testing.T) {
 				t.Fatalf("want a ListenError for %s wrapping EADDRINUSE, got %v", tt.field, err)
 			}
 		})
+	}
+}
+
+// A web page may use MQTT over WebSocket only from this host or an origin
+// the config lists; programs send no Origin and are let in.
+func TestWebSocketOrigins(t *testing.T) {
+	b, err := New(Config{Addr: loopback, Port: freePort(t), WebSocketPort: freePort(t), Access: Access{Anonymous: true},
+		WebSocketOrigins: []string{"https://dash.example"}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	url := "ws://" + b.Addrs()[1].String() + "/mqtt"
+	for origin, want := range map[string]int{"": 101, "https://dash.example": 101, "http://127.0.0.1:1234": 101, "https://evil.example": 403} {
+		h := http.Header{"Sec-WebSocket-Protocol": {"mqtt"}}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		c, resp, err := websocket.DefaultDialer.Dial(url, h)
+		if c != nil {
+			c.Close()
+		}
+		if resp == nil || resp.StatusCode != want {
+			t.Errorf("Origin %q: %v %v, want %d", origin, resp, err, want)
+		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,21 +33,46 @@ type webSocketListener struct {
 	establish listeners.EstablishFn // set by Serve
 }
 
-func newWebSocketListener(id string, ln net.Listener, connectTimeout time.Duration) *webSocketListener {
+func newWebSocketListener(id string, ln net.Listener, connectTimeout time.Duration, origins []string) *webSocketListener {
 	l := &webSocketListener{
 		id:             id,
 		ln:             ln,
 		connectTimeout: connectTimeout,
 		upgrader: websocket.Upgrader{
 			Subprotocols: []string{"mqtt"},
-			// Browsers on the LAN (the console, operators' tools) connect from
-			// pages served elsewhere; the bus is read-only for them.
-			CheckOrigin: func(*http.Request) bool { return true },
+			CheckOrigin:  allowedOrigin(origins),
 		},
 	}
 	// The upgrade request, like the CONNECT after it, has connectTimeout.
 	l.server = &http.Server{ReadHeaderTimeout: connectTimeout, Handler: http.HandlerFunc(l.handle)}
 	return l
+}
+
+// allowedOrigin lets in clients that send no Origin (programs), pages of
+// this host, and pages of the origins listed (operators' dashboards): a
+// page from anywhere else, open in an operator's browser on the LAN, must
+// not read the fleet's events through it.
+func allowedOrigin(listed []string) func(*http.Request) bool {
+	allowed := map[string]bool{}
+	for _, o := range listed {
+		allowed[strings.TrimSuffix(strings.ToLower(o), "/")] = true
+	}
+	return func(r *http.Request) bool {
+		origin := r.Header.Get("Origin")
+		if origin == "" || allowed[strings.ToLower(origin)] {
+			return true
+		}
+		u, err := url.Parse(origin)
+		return err == nil && strings.EqualFold(u.Hostname(), hostOnly(r.Host))
+	}
+}
+
+// hostOnly is a Host header without its port.
+func hostOnly(hostPort string) string {
+	if h, _, err := net.SplitHostPort(hostPort); err == nil {
+		return h
+	}
+	return hostPort
 }
 
 func (l *webSocketListener) handle(w http.ResponseWriter, r *http.Request) {

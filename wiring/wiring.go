@@ -157,7 +157,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 
 	lanIP := a.cfg.LANIP()
 	reg := a.metrics()
-	p.broker, err = broker.New(broker.Config{Addr: lanIP, Port: a.cfg.MQTT.Port, WebSocketPort: a.cfg.MQTT.WebSocketPort,
+	p.broker, err = broker.New(broker.Config{Addr: lanIP, Port: a.cfg.MQTT.Port, WebSocketPort: a.cfg.MQTT.WebSocketPort, WebSocketOrigins: a.cfg.MQTT.WebSocketOrigins,
 		Access: mqttAccess(a.cfg.MQTT), Logger: a.log, Limits: broker.Limits{
 			MaxPacketBytes: uint32(a.cfg.MQTT.MaxPacketKiB) << 10, MaxConnections: a.cfg.MQTT.MaxConnections,
 			ConnectTimeout: a.cfg.MQTT.ConnectTimeout, MaxQueuedPerClient: int32(a.cfg.MQTT.MaxQueuedPerClient)}})

@@ -72,6 +72,9 @@ type TFTP struct {
 type MQTT struct {
 	Port          int `yaml:"port"`
 	WebSocketPort int `yaml:"websocket_port"` // 0 disables MQTT over WebSocket
+	// WebSocketOrigins are the web origins whose pages may use MQTT over
+	// WebSocket, beside the box's own address (and programs, which send none).
+	WebSocketOrigins []string `yaml:"websocket_origins"`
 	// Anonymous lets clients without a username subscribe to every topic.
 	// Nobody but Slipway publishes under NICO/ and slipway/, whatever the rules.
 	Anonymous bool       `yaml:"anonymous"`

@@ -511,6 +511,11 @@ func (c *Config) validateMQTTLimits(v *fieldErrors) {
 			v.add(l.at, fmt.Sprintf("%d is out of range", l.n), l.fix)
 		}
 	}
+	for i, o := range m.WebSocketOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" {
+			v.add(fmt.Sprintf("mqtt.websocket_origins[%d]", i), fmt.Sprintf("%q is not a web origin", o), "write it as scheme and host, e.g. https://dashboard.example:8443")
+		}
+	}
 	if m.ConnectTimeout < time.Second || m.ConnectTimeout > 10*time.Minute {
 		v.add("mqtt.connect_timeout", fmt.Sprintf("%s is out of range", m.ConnectTimeout), "use 1s to 10m; 10s is a good default")
 	}
