@@ -105,6 +105,9 @@ taken. Stops cleanly on SIGINT or SIGTERM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(path)
+			if err == nil {
+				err = cfg.CheckFiles()
+			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}
@@ -122,11 +125,15 @@ func checkConfigCommand(stdout io.Writer) *cobra.Command {
 		Short: "Validate a configuration file and list every problem in it",
 		Long: `Read FILE over the built-in defaults and check every field. Each problem is
 printed as "path (line N): what is wrong; how to fix it". Exits 0 when the
-file is valid. Whether lan.address is on lan.interface is checked by serve,
-on the appliance itself.`,
+file is valid. The files it names that must be on this machine (BMC password
+files, the BMC CA bundle) are checked too: run it where Slipway runs. Whether
+lan.address is on lan.interface is checked by serve, on the appliance itself.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			cfg, err := config.Load(args[0])
+			if err == nil {
+				err = cfg.CheckFiles()
+			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}

@@ -37,6 +37,8 @@ type Config struct {
 
 	// Filled by Validate from the fields above, so that no caller parses twice.
 	lanPrefix netip.Prefix
+	// lines are where each field stands in the file, for later checks.
+	lines fieldLines
 }
 
 // LAN is the one provisioning network the appliance serves.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -231,5 +232,63 @@ func TestMachinesOnOneBMCNameTheirSystems(t *testing.T) {
 `))
 	if err == nil || strings.Contains(err.Error(), "is the BMC of") || !strings.Contains(err.Error(), `"x" is not defined`) {
 		t.Fatalf("two systems of one BMC: %v", err)
+	}
+}
+
+// Unknown fields, values of the wrong type and invalid values are all
+// reported in one pass; a field that could not be read is not reported
+// again by the checks that follow.
+func TestEveryKindOfProblemInOnePass(t *testing.T) {
+	_, err := Parse([]byte(`
+lan:
+  interface: eth1
+  address: [10.88.0.1]
+dhcp:
+  range: {start: 10.88.0.100, end: 10.88.0.199}
+  lease_time: one hour
+  colour: blue
+http:
+  port: 70000
+`))
+	var es Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("%v", err)
+	}
+	got := err.Error()
+	for _, want := range []string{"lan.address (line 4)", "dhcp.lease_time (line 7)", "dhcp.colour (line 8): unknown field", "http.port (line 10): 70000 is not a port number"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in:\n%s", want, got)
+		}
+	}
+	if strings.Count(got, "lan.address") != 1 {
+		t.Errorf("lan.address reported twice:\n%s", got)
+	}
+}
+
+// The files a configuration names are checked where it runs, with their
+// lines: a missing password file is reported by check-config, not found
+// by serve half way through its start.
+func TestCheckFilesNamesMissingAndEmptyFiles(t *testing.T) {
+	dir := t.TempDir()
+	empty, good := filepath.Join(dir, "empty"), filepath.Join(dir, "good")
+	os.WriteFile(empty, []byte("\n"), 0o600)
+	os.WriteFile(good, []byte("s3cret\n"), 0o600)
+	cfg, err := Parse([]byte(minimal + `bmc_credentials:
+  a: {username: root, password_file: ` + filepath.Join(dir, "missing") + `}
+  b: {username: root, password_file: ` + empty + `}
+  c: {username: root, password_file: ` + good + `}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.CheckFiles()
+	for _, want := range []string{"bmc_credentials.a.password_file (line 8): " + filepath.Join(dir, "missing") + " cannot be read: no such file or directory",
+		"bmc_credentials.b.password_file (line 9): " + empty + " is empty"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "bmc_credentials.c") {
+		t.Errorf("a good file was reported:\n%v", err)
 	}
 }

@@ -31,6 +31,16 @@ func (e FieldError) Error() string {
 // Errors is every problem found in one configuration, in file order.
 type Errors []FieldError
 
+// mention says whether a problem was found with path, or inside it.
+func (es Errors) mention(path string) bool {
+	for _, e := range es {
+		if e.Path == path || strings.HasPrefix(path, e.Path+".") || strings.HasPrefix(path, e.Path+"[") {
+			return true
+		}
+	}
+	return false
+}
+
 func (es Errors) Error() string {
 	lines := make([]string, len(es))
 	for i, e := range es {

@@ -44,20 +44,36 @@ func Parse(data []byte) (*Config, error) {
 		return nil, err
 	}
 	lines, err := decodeOver(cfg, data)
-	if err != nil {
-		return nil, err
+	var found Errors
+	if err != nil && !errors.As(err, &found) {
+		return nil, err // not YAML at all: nothing more can be said
 	}
-	if err := cfg.Validate(); err != nil {
-		var es Errors
-		if errors.As(err, &es) {
-			for i := range es {
-				es[i].Line = lines.lineOf(es[i].Path)
-			}
-			return nil, es
+	cfg.lines = lines
+	// Every problem in one pass: the fields that could not be read keep
+	// their defaults and are not checked again.
+	for _, e := range cfg.fieldErrors(cfg.Validate()) {
+		if !found.mention(e.Path) {
+			found = append(found, e)
 		}
-		return nil, err
+	}
+	if len(found) > 0 {
+		return nil, found
 	}
 	return cfg, nil
+}
+
+// fieldErrors gives err's field errors their lines.
+func (c *Config) fieldErrors(err error) Errors {
+	var es Errors
+	if err == nil || !errors.As(err, &es) {
+		return nil
+	}
+	for i := range es {
+		if es[i].Line == 0 {
+			es[i].Line = c.lines.lineOf(es[i].Path)
+		}
+	}
+	return es
 }
 
 // Defaults returns the embedded defaults, not yet validated (they lack the
@@ -85,11 +101,14 @@ func decodeOver(cfg *Config, data []byte) (fieldLines, error) {
 	}
 	w := &walker{lines: fieldLines{}}
 	w.walk(doc.Content[0], reflect.TypeOf(*cfg), "")
-	if len(w.errs) > 0 {
-		return nil, w.errs
-	}
+	errs := w.errs
+	// Decoding goes on past a value of the wrong type, so that every one
+	// is reported.
 	if err := doc.Content[0].Decode(cfg); err != nil {
-		return nil, w.lines.explain(err)
+		errs = append(errs, w.lines.explain(err)...)
+	}
+	if len(errs) > 0 {
+		return w.lines, errs
 	}
 	return w.lines, nil
 }
@@ -115,7 +134,7 @@ var yamlLineError = regexp.MustCompile(`^line (\d+): (.*)$`)
 
 // explain turns the decoder's "line N: cannot unmarshal ..." messages into
 // FieldErrors that name the field.
-func (fl fieldLines) explain(err error) error {
+func (fl fieldLines) explain(err error) Errors {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
 		return Errors{{Path: "(file)", Problem: err.Error()}}
