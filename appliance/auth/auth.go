@@ -77,10 +77,11 @@ type Config struct {
 
 // Service authenticates users and issues, checks and revokes sessions.
 type Service struct {
-	cfg     Config
-	key     []byte
-	log     *slog.Logger
-	limiter *limiter
+	cfg      Config
+	key      []byte
+	log      *slog.Logger
+	limiter  *limiter // failed logins per client address
+	accounts *limiter // failed logins per account, from any address
 
 	mu      sync.Mutex
 	users   map[string]store.User
@@ -108,7 +109,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (sessions signed with it end; users log in again)", err)
 	}
-	s := &Service{cfg: cfg, key: key, log: cfg.Log, limiter: newLimiter(cfg.Now), users: map[string]store.User{}}
+	s := &Service{cfg: cfg, key: key, log: cfg.Log, limiter: newLimiter(cfg.Now, freeFailures), accounts: newLimiter(cfg.Now, accountFreeFailures), users: map[string]store.User{}}
 	if err := s.reload(ctx); err != nil {
 		return nil, err
 	}
@@ -220,7 +221,10 @@ func randomPassword() string {
 // limiting guesses). It is what a login and HTTP basic authentication do.
 func (s *Service) Check(name, password, client string) (User, error) {
 	if wait := s.limiter.blocked(client); wait > 0 {
-		return User{}, &TooManyAttemptsError{RetryAfter: wait}
+		return User{}, &TooManyAttemptsError{RetryAfter: wait, Of: "this address"}
+	}
+	if wait := s.accounts.blocked(name); wait > 0 {
+		return User{}, &TooManyAttemptsError{RetryAfter: wait, Of: "this account"}
 	}
 	s.mu.Lock()
 	u, known := s.users[name]
@@ -231,21 +235,29 @@ func (s *Service) Check(name, password, client string) (User, error) {
 	}
 	if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)); err != nil || !known {
 		wait := s.limiter.failed(client)
+		if known { // names nobody has cannot fill the account limiter
+			wait = max(wait, s.accounts.failed(name))
+		}
 		s.log.Warn("login refused", "user", name, "client", client, "known_user", known, "blocked_for", wait)
 		return User{}, ErrBadCredentials
 	}
 	s.limiter.succeeded(client)
+	s.accounts.succeeded(name)
 	return userOf(u), nil
 }
 
 // unknownUserHash is a bcrypt hash of a password nobody has.
 const unknownUserHash = "$2a$10$WC.9uPP8PAvHIbfIhjwD6uroL.G9Z7wj.T1QdQD0tPzvnBdfx0tB."
 
-// TooManyAttemptsError is a client that failed to log in too often.
-type TooManyAttemptsError struct{ RetryAfter time.Duration }
+// TooManyAttemptsError is a client, or an account, that failed to log in
+// too often.
+type TooManyAttemptsError struct {
+	RetryAfter time.Duration
+	Of         string // "this address" or "this account"
+}
 
 func (e *TooManyAttemptsError) Error() string {
-	return fmt.Sprintf("too many failed logins from this address: try again in %s", e.RetryAfter.Round(time.Second))
+	return fmt.Sprintf("too many failed logins for %s: try again in %s", e.Of, e.RetryAfter.Round(time.Second))
 }
 
 // Session is a login: the token and what it says.

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -187,7 +188,7 @@ func TestGuessingIsSlowedPerClient(t *testing.T) {
 
 func TestBlocksDouble(t *testing.T) {
 	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
-	l := newLimiter(func() time.Time { return now })
+	l := newLimiter(func() time.Time { return now }, freeFailures)
 	var got []time.Duration
 	for range freeFailures + 6 {
 		got = append(got, l.failed("c"))
@@ -279,5 +280,37 @@ func TestSessionsEndWhenCredentialsOrRoleChange(t *testing.T) {
 	}
 	if valid(annToken) {
 		t.Error("a session from before the config changed the user's role is still valid")
+	}
+}
+
+// Guesses spread over many addresses are slowed per account too: six
+// addresses × five guesses each are not all let through.
+func TestGuessingIsSlowedPerAccount(t *testing.T) {
+	db, commit := testkit.OpenStore(t)
+	s := newService(t, db, commit, t.TempDir(), time.Hour)
+	if _, err := s.AddUser(context.Background(), "ann", Admin, "ann-password"); err != nil {
+		t.Fatal(err)
+	}
+	var tooMany *TooManyAttemptsError
+	blocked := 0
+	for a := range 6 {
+		for range freeFailures {
+			if _, err := s.Login("ann", "guess", fmt.Sprintf("10.0.1.%d", a)); errors.As(err, &tooMany) {
+				blocked++
+			}
+		}
+	}
+	if blocked == 0 {
+		t.Fatal("thirty guesses from six addresses were never slowed")
+	}
+	if _, err := s.Login("ann", "ann-password", "10.0.1.99"); !errors.As(err, &tooMany) || tooMany.Of != "this account" {
+		t.Errorf("a fresh address right after the guesses: %v", err)
+	}
+	// Names nobody has are not tracked: they cannot lock anyone out.
+	for i := range accountFreeFailures + 5 {
+		_, _ = s.Login(fmt.Sprintf("nobody-%d", i%2), "guess", fmt.Sprintf("10.0.2.%d", i))
+	}
+	if n := len(s.accounts.clients); n != 1 {
+		t.Errorf("the account limiter holds %d names, want ann's only", n)
 	}
 }

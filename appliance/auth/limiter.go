@@ -5,12 +5,13 @@ import (
 	"time"
 )
 
-// limiter slows down password guessing per client address: after
-// freeFailures failures, each further one blocks the client for twice as
-// long as the last, from 30 s up to 15 min; a success or 15 quiet minutes
-// forgive. It holds at most maxClients addresses.
+// limiter slows down password guessing per key (a client address, or an
+// account): after its free failures, each further one blocks the key for
+// twice as long as the last, from 30 s up to 15 min; a success or 15 quiet
+// minutes forgive. It holds at most maxClients keys.
 type limiter struct {
 	now     func() time.Time
+	free    int // failures before the first block
 	mu      sync.Mutex
 	clients map[string]*attempts
 }
@@ -22,15 +23,20 @@ type attempts struct {
 }
 
 const (
-	freeFailures = 5
-	firstBlock   = 30 * time.Second
-	longestBlock = 15 * time.Minute
-	forgiveAfter = 15 * time.Minute
-	maxClients   = 10000
+	freeFailures = 5 // per address
+	// accountFreeFailures are an account's failures, from any addresses,
+	// before its logins are slowed: more than one address's, so that a
+	// guesser spread over many addresses is slowed without a typo from
+	// one operator locking the account.
+	accountFreeFailures = 20
+	firstBlock          = 30 * time.Second
+	longestBlock        = 15 * time.Minute
+	forgiveAfter        = 15 * time.Minute
+	maxClients          = 10000
 )
 
-func newLimiter(now func() time.Time) *limiter {
-	return &limiter{now: now, clients: map[string]*attempts{}}
+func newLimiter(now func() time.Time, free int) *limiter {
+	return &limiter{now: now, free: free, clients: map[string]*attempts{}}
 }
 
 // blocked says how long client must wait before trying again.
@@ -59,11 +65,11 @@ func (l *limiter) failed(client string) time.Duration {
 	}
 	a.failures++
 	a.last = now
-	if a.failures <= freeFailures {
+	if a.failures <= l.free {
 		return 0
 	}
 	block := firstBlock
-	for i := freeFailures + 1; i < a.failures && block < longestBlock; i++ {
+	for i := l.free + 1; i < a.failures && block < longestBlock; i++ {
 		block *= 2
 	}
 	block = min(block, longestBlock)
