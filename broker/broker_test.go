@@ -31,11 +31,16 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startBroker serves a broker on loopback (TCP and WebSocket) with access.
-func startBroker(t *testing.T, access Access) *Broker {
+// startBroker serves a broker on loopback (TCP and WebSocket) with access;
+// tune, if given, changes the rest of its configuration.
+func startBroker(t *testing.T, access Access, tune ...func(*Config)) *Broker {
 	t.Helper()
-	b, err := New(Config{Addr: loopback, Port: freePort(t), WebSocketPort: freePort(t), Access: access,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg := Config{Addr: loopback, Port: freePort(t), WebSocketPort: freePort(t), Access: access,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,15 +136,7 @@ func TestTakenPortIsAClearError(t *testing.T) {
 // A web page may use MQTT over WebSocket only from this host or an origin
 // the config lists; programs send no Origin and are let in.
 func TestWebSocketOrigins(t *testing.T) {
-	b, err := New(Config{Addr: loopback, Port: freePort(t), WebSocketPort: freePort(t), Access: Access{Anonymous: true},
-		WebSocketOrigins: []string{"https://dash.example"}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := startBroker(t, Access{Anonymous: true}, func(c *Config) { c.WebSocketOrigins = []string{"https://dash.example"} })
 	url := "ws://" + b.Addrs()[1].String() + "/mqtt"
 	for origin, want := range map[string]int{"": 101, "https://dash.example": 101, "http://127.0.0.1:1234": 101, "https://evil.example": 403} {
 		h := http.Header{"Sec-WebSocket-Protocol": {"mqtt"}}

@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"io"
-	"log/slog"
 	"net"
 	"runtime"
 	"testing"
@@ -13,16 +11,7 @@ import (
 // login: the test clients that hit them never log in.
 func startLimitedBroker(t *testing.T, l Limits) *Broker {
 	t.Helper()
-	b, err := New(Config{Addr: loopback, Port: freePort(t), WebSocketPort: freePort(t), Limits: l, Access: Access{Anonymous: true},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
+	return startBroker(t, Access{Anonymous: true}, func(c *Config) { c.Limits = l })
 }
 
 // hugeConnect is the start of a CONNECT whose header claims 200 MiB.

@@ -410,25 +410,36 @@ func BenchmarkMachinesPage10k(b *testing.B) {
 	}
 }
 
+// openAtVersion is a database at path with the first n migrations only,
+// as an older Slipway left it, to fill before Open migrates it.
+func openAtVersion(t *testing.T, path string, n int) *sql.DB {
+	t.Helper()
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", dsn(path, Options{BusyTimeout: time.Second}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:n] {
+		if _, err := db.Exec(m.sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec(fmt.Sprintf("PRAGMA user_version = %d", n)); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 // A database from before cursors: what the relay had published becomes the
 // "mqtt" cursor, so nothing is published twice and nothing pending is lost.
 func TestOutboxCursorsMigrationKeepsTheRelaysPlace(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "slipway.db")
-	ms, err := loadMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := sql.Open("sqlite", dsn(path, Options{BusyTimeout: time.Second}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms[:4] {
-		if _, err := old.Exec(m.sql); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := old.Exec(`PRAGMA user_version = 4;
+	old := openAtVersion(t, path, 4)
+	if _, err := old.Exec(`
 		INSERT INTO outbox (topic, payload, qos, retain, created_at, published_at) VALUES
 			('a', x'00', 1, 1, '2026-01-01T00:00:00.000000000Z', '2026-01-01T00:00:01.000000000Z'),
 			('b', x'01', 1, 1, '2026-01-01T00:00:00.000000000Z', '2026-01-01T00:00:01.000000000Z'),
@@ -479,20 +490,8 @@ func TestTasksInBatchUsesItsIndex(t *testing.T) {
 func TestBMCSystemMigrationKeepsTheBMCs(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "slipway.db")
-	ms, err := loadMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := sql.Open("sqlite", dsn(path, Options{BusyTimeout: time.Second}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms[:11] {
-		if _, err := old.Exec(m.sql); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := old.Exec(`PRAGMA user_version = 11;
+	old := openAtVersion(t, path, 11)
+	if _, err := old.Exec(`
 		INSERT INTO machines (id, state, state_json, state_since, source, created_at, updated_at) VALUES ('m1', 'ready', '{}', '2026-01-01T00:00:00.000000000Z', 'config', '2026-01-01T00:00:00.000000000Z', '2026-01-01T00:00:00.000000000Z');
 		INSERT INTO bmcs (id, endpoint, username, secret, machine_id, linked_by, source, inventory, override_pending, created_at, updated_at)
 		VALUES ('bmc-a', 'https://a', 'root', x'01', 'm1', 'config', 'config', '{"serial":"S1"}', 'Pxe', '2026-01-01T00:00:00.000000000Z', '2026-01-01T00:00:00.000000000Z')`); err != nil {
