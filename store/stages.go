@@ -50,6 +50,27 @@ func (s *Store) AllStageEvents(ctx context.Context) ([]StageEvent, error) {
 	return queryAll(ctx, s.db, "read stages", scanStageEvent, stageEventQuery+`ORDER BY e.mac, e.id`)
 }
 
+// TrimStageEvents keeps a MAC's newest keep heartbeats and forgets the
+// older ones, returning how many it forgot.
+func (tx *Tx) TrimStageEvents(mac string, keep int) (int64, error) {
+	res, err := tx.exec(`DELETE FROM stage_events WHERE mac = ? AND id <=
+		(SELECT id FROM stage_events WHERE mac = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`, mac, mac, keep)
+	if err != nil {
+		return 0, fmt.Errorf("trim heartbeats of %s: %w", mac, err)
+	}
+	return res.RowsAffected()
+}
+
+// PruneStageEvents forgets heartbeats older than before and returns how
+// many it forgot.
+func (s *Store) PruneStageEvents(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM stage_events WHERE at < ?`, formatTime(before))
+	if err != nil {
+		return 0, fmt.Errorf("prune heartbeats: %w", err)
+	}
+	return res.RowsAffected()
+}
+
 // DeleteStageEvents forgets the heartbeats of the given MACs and returns
 // how many there were.
 func (tx *Tx) DeleteStageEvents(macs []string) (int64, error) {

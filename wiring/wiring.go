@@ -184,7 +184,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	}
 	if p.inventory, err = domain.NewInventory(ctx, domain.InventoryConfig{DB: p.db, Commit: p.commit, Log: a.log,
 		Announce: broker.Events{}, OutboxFilled: p.outbox.Filled, Timeouts: a.cfg.Lifecycle.Timeouts,
-		UnknownMachines: domain.UnknownPolicy(a.cfg.UnknownMachinePolicy())}); err != nil {
+		UnknownMachines: domain.UnknownPolicy(a.cfg.UnknownMachinePolicy()), HeartbeatsKept: a.cfg.Lifecycle.HeartbeatsPerMachine}); err != nil {
 		return err
 	}
 	if err := a.startAuth(ctx, p); err != nil {
@@ -252,6 +252,10 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	p.serve("console-feed", func() error { return p.feed.Run(p.serveCtx) })
 	p.serve("outbox", func() error { p.outbox.RunPruning(p.serveCtx, time.Hour); return nil })
 	p.serve("timeouts", func() error { p.inventory.RunTimeouts(p.serveCtx, timeoutSweep); return nil })
+	p.serve("heartbeats", func() error {
+		p.inventory.RunHeartbeatPruning(p.serveCtx, a.cfg.Lifecycle.HeartbeatRetention, time.Hour)
+		return nil
+	})
 	p.serve("bmcs", func() error { p.bmcs.Run(p.serveCtx); return nil })
 	p.serve("tasks", func() error { return p.tasks.Run(p.serveCtx) })
 	// A task asked for over HTTP must find its engine running.

@@ -107,6 +107,10 @@ type Lifecycle struct {
 	// failed, by top-level state: hostinit, validation, hostreprovision,
 	// waitingforcleanup. 0 waits forever.
 	Timeouts map[string]time.Duration `yaml:"timeouts"`
+	// HeartbeatRetention is how long onboarding heartbeats are kept (0:
+	// for ever); HeartbeatsPerMachine how many of a MAC's newest are kept.
+	HeartbeatRetention   time.Duration `yaml:"heartbeat_retention"`
+	HeartbeatsPerMachine int           `yaml:"heartbeats_per_machine"`
 }
 
 // DHCP configures the DHCPv4 server on the LAN interface.

@@ -400,6 +400,12 @@ func (c *Config) validateLifecycle(v *fieldErrors) {
 			v.add(at, fmt.Sprintf("%s is too short for a machine to make progress", d), "use at least 1m, or 0 to wait forever")
 		}
 	}
+	if d := c.Lifecycle.HeartbeatRetention; d != 0 && d < time.Hour {
+		v.add("lifecycle.heartbeat_retention", fmt.Sprintf("%s is too short to read an install's history", d), "use at least 1h, or 0 to keep heartbeats for ever")
+	}
+	if n := c.Lifecycle.HeartbeatsPerMachine; n < 10 || n > 100_000 {
+		v.add("lifecycle.heartbeats_per_machine", fmt.Sprintf("%d is out of range", n), "use 10 to 100000 (a MAC's newest heartbeats kept)")
+	}
 }
 
 func (c *Config) validateMQTTUsers(v *fieldErrors) {

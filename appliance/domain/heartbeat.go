@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -79,6 +80,9 @@ func (inv *Inventory) heartbeatInTx(tx *store.Tx, hb Heartbeat, c *commitNotes) 
 	if err != nil {
 		return err
 	}
+	if _, err := tx.TrimStageEvents(string(hb.MAC), cmp.Or(inv.cfg.HeartbeatsKept, DefaultHeartbeatsKept)); err != nil {
+		return err
+	}
 	state, err := inv.applyInTx(tx, id, HeartbeatEvent(hb.Stage, hb.Phase, hb.Detail), c)
 	var illegal *IllegalTransitionError
 	switch {
@@ -94,6 +98,30 @@ func (inv *Inventory) heartbeatInTx(tx *store.Tx, hb Heartbeat, c *commitNotes) 
 	err = outbox.Enqueue(tx, inv.cfg.Announce.StageMessage(StageReport{Heartbeat: hb, MachineID: id, At: ev.At, State: state}))
 	c.enqueued = err == nil
 	return err
+}
+
+// RunHeartbeatPruning forgets heartbeats older than retention every
+// interval, until ctx ends; 0 retention keeps them.
+func (inv *Inventory) RunHeartbeatPruning(ctx context.Context, retention, interval time.Duration) {
+	if retention <= 0 {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := inv.db.PruneStageEvents(ctx, inv.cfg.Now().Add(-retention))
+			switch {
+			case err != nil:
+				inv.log.Warn("cannot prune old heartbeats", "error", err)
+			case n > 0:
+				inv.log.Info("old heartbeats forgotten", "heartbeats", n, "older_than", retention)
+			}
+		}
+	}
 }
 
 // Client returns the onboarding record of mac; ErrNoHeartbeats if it has none.

@@ -46,7 +46,14 @@ type InventoryConfig struct {
 	// UnknownMachines is what a MAC no machine owns gets when it netboots
 	// (netboot.unknown_machines); empty means UnknownInstall.
 	UnknownMachines UnknownPolicy
+	// HeartbeatsKept is how many heartbeats a MAC keeps, its newest: a
+	// node (or anyone) posting without end must not grow the store without
+	// end. 0 means DefaultHeartbeatsKept.
+	HeartbeatsKept int
 }
+
+// DefaultHeartbeatsKept is InventoryConfig.HeartbeatsKept's default.
+const DefaultHeartbeatsKept = 500
 
 // Inventory knows which machines exist, discovers new ones and moves them
 // through their lifecycle. It is the only writer of machine states, so it
