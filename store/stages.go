@@ -47,7 +47,17 @@ func (s *Store) StageEvents(ctx context.Context, mac string) ([]StageEvent, erro
 
 // AllStageEvents returns every heartbeat, grouped by MAC, oldest first.
 func (s *Store) AllStageEvents(ctx context.Context) ([]StageEvent, error) {
-	return queryAll(ctx, s.db, "read stages", scanStageEvent, stageEventQuery+`ORDER BY e.mac, e.id`)
+	return s.StageEventsPage(ctx, "", 0)
+}
+
+// StageEventsPage returns the heartbeats of the first macs MACs after
+// after (all of them if macs is 0), grouped by MAC, oldest first.
+func (s *Store) StageEventsPage(ctx context.Context, after string, macs int) ([]StageEvent, error) {
+	if macs <= 0 {
+		macs = -1 // SQLite: no limit
+	}
+	return queryAll(ctx, s.db, "read stages", scanStageEvent, stageEventQuery+
+		`WHERE e.mac IN (SELECT DISTINCT mac FROM stage_events WHERE mac > ? ORDER BY mac LIMIT ?) ORDER BY e.mac, e.id`, after, macs)
 }
 
 // TrimStageEvents keeps a MAC's newest keep heartbeats and forgets the

@@ -137,8 +137,8 @@ func (inv *Inventory) Client(ctx context.Context, mac MAC) (Client, error) {
 }
 
 // Clients returns the onboarding record of every MAC that posted a heartbeat.
-func (inv *Inventory) Clients(ctx context.Context) ([]Client, error) {
-	events, err := inv.db.AllStageEvents(ctx)
+func (inv *Inventory) Clients(ctx context.Context, after MAC, limit int) ([]Client, error) {
+	events, err := inv.db.StageEventsPage(ctx, string(after), limit)
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,9 @@ type CloudInit interface {
 type Onboarding interface {
 	RecordHeartbeat(ctx context.Context, hb domain.Heartbeat) (domain.Client, error)
 	Client(ctx context.Context, mac domain.MAC) (domain.Client, error)
-	Clients(ctx context.Context) ([]domain.Client, error)
+	// Clients are the onboarding records of the first limit MACs after
+	// after, by MAC (all of them when limit is 0).
+	Clients(ctx context.Context, after domain.MAC, limit int) ([]domain.Client, error)
 	ResetOnboarding(ctx context.Context, machineID string) (int64, error)
 }
 
@@ -252,11 +254,29 @@ func unprocessable(c *fiber.Ctx, bad invalidField) error {
 }
 
 // clients answers every onboarding record, keyed by MAC as gb10 does.
+// clients answers every MAC's record, as the onboarding API does; with
+// ?limit=N (and ?after=<mac> for the next page) only N of them, and a Link
+// header to the next page when there may be one.
 func clients(o Onboarding) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		list, err := o.Clients(c.UserContext())
+		limit := c.QueryInt("limit", 0)
+		if limit < 0 || limit > maxClientsPage {
+			return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("limit=%s: use 1 to %d", c.Query("limit"), maxClientsPage))
+		}
+		var after domain.MAC
+		if s := c.Query("after"); s != "" {
+			mac, err := domain.ParseMAC(s)
+			if err != nil {
+				return fiber.NewError(fiber.StatusBadRequest, "after: "+err.Error())
+			}
+			after = mac
+		}
+		list, err := o.Clients(c.UserContext(), after, limit)
 		if err != nil {
 			return err
+		}
+		if limit > 0 && len(list) == limit {
+			c.Set(fiber.HeaderLink, fmt.Sprintf(`</clients?limit=%d&after=%s>; rel="next"`, limit, list[len(list)-1].MAC))
 		}
 		out := make(map[string]clientJSON, len(list))
 		for _, cl := range list {
@@ -265,6 +285,9 @@ func clients(o Onboarding) fiber.Handler {
 		return c.JSON(out)
 	}
 }
+
+// maxClientsPage bounds one page of /clients.
+const maxClientsPage = 10000
 
 func client(o Onboarding) fiber.Handler {
 	return func(c *fiber.Ctx) error {

@@ -274,3 +274,51 @@ func TestHostHeaderIsAHostOrIgnored(t *testing.T) {
 		t.Errorf("a hostile Host header: %d\n%s", code, body)
 	}
 }
+
+// /clients answers every MAC's record; with limit it pages, by MAC, and
+// says where the next page is.
+func TestClientsPage(t *testing.T) {
+	s := startOnboarding(t)
+	for i := 1; i <= 5; i++ {
+		if code, body := post(t, s.base+"/heartbeat", fmt.Sprintf(`{"mac":"52:54:00:00:0c:0%d","stage":"boot","phase":"started"}`, i)); code != 200 {
+			t.Fatalf("heartbeat: %d %s", code, body)
+		}
+	}
+	page := func(path string) (map[string]json.RawMessage, string) {
+		t.Helper()
+		resp, err := http.Get(s.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]json.RawMessage
+		if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&out) != nil {
+			t.Fatalf("GET %s: %d", path, resp.StatusCode)
+		}
+		return out, resp.Header.Get("Link")
+	}
+	if all, link := page("/clients"); len(all) != 5 || link != "" {
+		t.Fatalf("all: %d clients, Link %q", len(all), link)
+	}
+	var seen []string
+	path := "/clients?limit=2"
+	for path != "" {
+		got, link := page(path)
+		for mac := range got {
+			seen = append(seen, mac)
+		}
+		path = ""
+		if link != "" {
+			path = strings.TrimSuffix(strings.TrimPrefix(strings.SplitN(link, ";", 2)[0], "<"), ">")
+		}
+	}
+	if len(seen) != 5 {
+		t.Fatalf("pages gave %v", seen)
+	}
+	if code, _ := get(t, s.base+"/clients?limit=-1"); code != 400 {
+		t.Errorf("a negative limit: %d", code)
+	}
+	if code, _ := get(t, s.base+"/clients?after=nope&limit=2"); code != 400 {
+		t.Errorf("a bad after: %d", code)
+	}
+}
