@@ -32,6 +32,11 @@ type Config struct {
 	Metrics *prometheus.Registry
 	// Ready answers /readyz: nil means ready, an error says what is not.
 	Ready func(ctx context.Context) error
+	// MaxConnections bounds the connections open at once (0: 4096), and
+	// MaxConnectionsPerAddress those from one client address (0: 256): a
+	// host on the LAN holding connections open must not starve the rest.
+	MaxConnections           int
+	MaxConnectionsPerAddress int
 }
 
 // bodyLimit bounds request bodies, but for the paths mounts stream
@@ -68,6 +73,7 @@ func New(cfg Config, mounts ...Mount) (*Server, error) {
 		AppName:               "slipway",
 		ReadTimeout:           30 * time.Second,
 		IdleTimeout:           60 * time.Second,
+		Concurrency:           cmp.Or(cfg.MaxConnections, 4096),
 		ErrorHandler:          s.jsonError,
 		BodyLimit:             bodyLimit,
 		StreamRequestBody:     true,
@@ -77,6 +83,9 @@ func New(cfg Config, mounts ...Mount) (*Server, error) {
 		// the code that kept it.
 		Immutable: true,
 	})
+	// fiber has no setting for it; its fasthttp server does. Past it, a
+	// client's connection is answered 429 and closed.
+	s.app.Server().MaxConnsPerIP = cmp.Or(cfg.MaxConnectionsPerAddress, 256)
 	s.app.Use(recover.New())
 	s.app.Use(limitBodies(bodyLimit, streamed(mounts)))
 	if cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {

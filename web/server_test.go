@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -213,5 +214,43 @@ func TestRequestStringsMayBeKept(t *testing.T) {
 	}
 	if strings.Join(kept, " ") != strings.Join(want, " ") {
 		t.Fatalf("kept strings changed under the handler:\n got %v\nwant %v", kept, want)
+	}
+}
+
+// Connections from one address past the limit are refused, while others
+// are still served: a host holding connections open starves nobody.
+func TestConnectionsPerAddressAreBounded(t *testing.T) {
+	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Metrics: prometheus.NewRegistry(), MaxConnectionsPerAddress: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", s.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	time.Sleep(100 * time.Millisecond) // both accepted
+	third, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	_ = third.SetReadDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(third, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	answer, _ := io.ReadAll(third)
+	if !strings.Contains(string(answer), "429") {
+		t.Fatalf("a third connection from one address got %q", answer)
+	}
+	// Once one of the two closes, the address is served again.
+	held[0].Close()
+	time.Sleep(100 * time.Millisecond)
+	if code, _ := get(t, "http://"+s.Addr().String()+"/healthz"); code != 200 {
+		t.Fatalf("after a connection closed: %d", code)
 	}
 }

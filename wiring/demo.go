@@ -43,6 +43,9 @@ func DemoConfig(dataDir string, ports DemoPorts, inv DemoInventory, cmdline stri
 	cfg.LAN = config.LAN{Interface: loopbackInterface(), Address: "127.0.0.1/8"}
 	cfg.DataDir = dataDir
 	cfg.HTTP.Port = ports.HTTP
+	// The whole simulated fleet comes from 127.0.0.1: one address may use
+	// every connection.
+	cfg.HTTP.MaxConnectionsPerAddress = cfg.HTTP.MaxConnections
 	cfg.MQTT.Port = ports.MQTT
 	cfg.MQTT.WebSocketPort = ports.WebSocket
 	cfg.TFTP.Port = ports.TFTP

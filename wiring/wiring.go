@@ -227,7 +227,8 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	mounts = append(mounts, nico.New(nico.Services{Auth: p.auth,
 		Trays: &trays.Service{Machines: fleet, BMCs: p.bmcs, Firmware: p.firmware, SiteID: a.cfg.NICo.SiteID,
 			Parallel: a.cfg.NICo.ParallelUpdates, DPUOSVersion: a.cfg.NICo.DPU.OSVersion, DPUBufferTime: a.cfg.NICo.DPU.BufferTime}}))
-	p.web, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Metrics: reg, Ready: a.readiness(p)}, mounts...)
+	p.web, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Metrics: reg, Ready: a.readiness(p),
+		MaxConnections: a.cfg.HTTP.MaxConnections, MaxConnectionsPerAddress: a.cfg.HTTP.MaxConnectionsPerAddress}, mounts...)
 	if err != nil {
 		return err
 	}

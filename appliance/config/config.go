@@ -62,6 +62,10 @@ type HTTP struct {
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 	// SessionTTL is how long a console or API login lasts.
 	SessionTTL time.Duration `yaml:"session_ttl"`
+	// MaxConnections bounds connections open at once, and
+	// MaxConnectionsPerAddress those from one client address.
+	MaxConnections           int `yaml:"max_connections"`
+	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
 }
 
 // TFTP serves first-stage boot loaders read-only.

@@ -66,7 +66,7 @@ func TestInvalidConfigsNameTheField(t *testing.T) {
 	}{
 		{"typo in a top-level key", minimal + "dat_dir: /x\n", []string{`dat_dir (line 7): unknown field; did you mean "data_dir"?`}},
 		{"typo in a nested key", strings.Replace(minimal, "address:", "adress:", 1), []string{`lan.adress (line 4): unknown field; did you mean "address"?`}},
-		{"unknown key far from any", minimal + "http:\n  zzzzzzzz: 1\n", []string{"http.zzzzzzzz (line 8): unknown field; known fields here: port, session_ttl, shutdown_grace"}},
+		{"unknown key far from any", minimal + "http:\n  zzzzzzzz: 1\n", []string{"http.zzzzzzzz (line 8): unknown field; known fields here: max_connections, max_connections_per_address, port, session_ttl, shutdown_grace"}},
 		{"bad CIDR", strings.Replace(minimal, "10.88.0.1/24", "10.88.0.1/33", 1), []string{`lan.address (line 4): "10.88.0.1/33" is not a CIDR address`}},
 		{"missing prefix length", strings.Replace(minimal, "10.88.0.1/24", "10.88.0.1", 1), []string{"lan.address (line 4)", "add the prefix length, e.g. 10.88.0.1/24"}},
 		{"network address", strings.Replace(minimal, "10.88.0.1/24", "10.88.0.0/24", 1), []string{"network or broadcast address"}},

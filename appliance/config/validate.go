@@ -109,6 +109,12 @@ func (c *Config) validateBasics(v *fieldErrors) {
 	if c.HTTP.SessionTTL < 5*time.Minute || c.HTTP.SessionTTL > 30*24*time.Hour {
 		v.add("http.session_ttl", fmt.Sprintf("%s is out of range", c.HTTP.SessionTTL), "use 5m to 720h")
 	}
+	if n := c.HTTP.MaxConnections; n < 16 || n > 1<<20 {
+		v.add("http.max_connections", fmt.Sprintf("%d is out of range", n), "use 16 to 1048576")
+	}
+	if n := c.HTTP.MaxConnectionsPerAddress; n < 4 || n > c.HTTP.MaxConnections {
+		v.add("http.max_connections_per_address", fmt.Sprintf("%d is out of range", n), fmt.Sprintf("use 4 to http.max_connections (%d)", c.HTTP.MaxConnections))
+	}
 	positive(v, "store.busy_timeout", c.Store.BusyTimeout)
 }
 
