@@ -67,9 +67,11 @@ func watchBus(t *testing.T, host testbed.Host, broker string, args ...string) *b
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addr, port, _ := strings.Cut(broker, ":")
-	// The broker's retained $SYS version comes back as soon as the
-	// subscription holds: waiting for it replaces guessing with a sleep.
-	cmd := host.Command(ctx, "mosquitto_sub", append([]string{"-h", addr, "-p", port, "-v", "-q", "1", "-t", subscribedProbe}, args...)...)
+	// With -d it says when the broker acknowledged the subscription:
+	// waiting for that replaces guessing with a sleep. (Anonymous clients
+	// may not read $SYS/, whose retained version used to be the sign.)
+	// stdbuf: into a pipe its debug lines would wait in stdio's buffer.
+	cmd := host.Command(ctx, "stdbuf", append([]string{"-oL", "mosquitto_sub", "-h", addr, "-p", port, "-v", "-q", "1", "-d"}, args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -84,15 +86,18 @@ func watchBus(t *testing.T, host testbed.Host, broker string, args ...string) *b
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), subscribedProbe+" ") {
-				select {
-				case <-subscribed:
-				default:
-					close(subscribed)
+			line := sc.Text()
+			if debugLine(line) {
+				if strings.HasSuffix(line, "received SUBACK") {
+					select {
+					case <-subscribed:
+					default:
+						close(subscribed)
+					}
 				}
 				continue
 			}
-			b.lines <- sc.Text()
+			b.lines <- line
 		}
 		close(b.lines)
 	}()
@@ -105,8 +110,11 @@ func watchBus(t *testing.T, host testbed.Host, broker string, args ...string) *b
 	return b
 }
 
-// subscribedProbe is a retained topic every Slipway broker has.
-const subscribedProbe = "$SYS/broker/version"
+// debugLine is a line of mosquitto_sub -d's own ("Client … received
+// PUBLISH …", "Subscribed (mid: 1): 1"), not a message.
+func debugLine(line string) bool {
+	return strings.HasPrefix(line, "Client ") || strings.HasPrefix(line, "Subscribed (mid")
+}
 
 // drain stops the subscriber and returns every line it had not handed out.
 func (b *bus) drain() []string {

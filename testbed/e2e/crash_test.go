@@ -31,7 +31,8 @@ func TestKill9WhileAFleetOnboards(t *testing.T) {
 	config := fmt.Sprintf(`
 lan: {interface: lo, address: 127.0.0.1/8}
 data_dir: DATA_DIR
-http: {port: %d}
+# The whole fleet posts from 127.0.0.1: one address may use every connection.
+http: {port: %d, max_connections_per_address: 4096}
 tftp: {root: TFTP_ROOT, port: %d}
 mqtt: {port: %d, websocket_port: 0}
 dhcp: {mode: "off"}
