@@ -67,6 +67,7 @@ func New(cfg Config, mounts ...Mount) (*Server, error) {
 	if err != nil {
 		return nil, &config.ListenError{Field: cmp.Or(cfg.PortField, "http.port"), Addr: hostPort, Err: err, Peer: "program"}
 	}
+	ln = limitPerAddress(ln, cmp.Or(cfg.MaxConnectionsPerAddress, 256))
 	s := &Server{ln: ln, log: cfg.Logger, done: make(chan struct{})}
 	s.app = fiber.New(fiber.Config{
 		DisableStartupMessage: true,
@@ -83,9 +84,6 @@ func New(cfg Config, mounts ...Mount) (*Server, error) {
 		// the code that kept it.
 		Immutable: true,
 	})
-	// fiber has no setting for it; its fasthttp server does. Past it, a
-	// client's connection is answered 429 and closed.
-	s.app.Server().MaxConnsPerIP = cmp.Or(cfg.MaxConnectionsPerAddress, 256)
 	s.app.Use(recover.New())
 	s.app.Use(limitBodies(bodyLimit, streamed(mounts)))
 	if cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {
