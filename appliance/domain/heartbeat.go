@@ -106,22 +106,15 @@ func (inv *Inventory) RunHeartbeatPruning(ctx context.Context, retention, interv
 	if retention <= 0 {
 		return
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			n, err := inv.db.PruneStageEvents(ctx, inv.cfg.Now().Add(-retention))
-			switch {
-			case err != nil:
-				inv.log.Warn("cannot prune old heartbeats", "error", err)
-			case n > 0:
-				inv.log.Info("old heartbeats forgotten", "heartbeats", n, "older_than", retention)
-			}
+	every(ctx, interval, func() {
+		n, err := inv.db.PruneStageEvents(ctx, inv.cfg.Now().Add(-retention))
+		switch {
+		case err != nil:
+			inv.log.Warn("cannot prune old heartbeats", "error", err)
+		case n > 0:
+			inv.log.Info("old heartbeats forgotten", "heartbeats", n, "older_than", retention)
 		}
-	}
+	})
 }
 
 // Client returns the onboarding record of mac; ErrNoHeartbeats if it has none.

@@ -138,6 +138,11 @@ func (inv *Inventory) SweepTimeouts(ctx context.Context, now time.Time) int {
 
 // RunTimeouts sweeps every interval until ctx ends.
 func (inv *Inventory) RunTimeouts(ctx context.Context, interval time.Duration) {
+	every(ctx, interval, func() { inv.SweepTimeouts(ctx, inv.cfg.Now()) })
+}
+
+// every runs fn each interval until ctx ends: the inventory's chores.
+func every(ctx context.Context, interval time.Duration, fn func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -145,7 +150,7 @@ func (inv *Inventory) RunTimeouts(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			inv.SweepTimeouts(ctx, inv.cfg.Now())
+			fn()
 		}
 	}
 }
