@@ -104,14 +104,24 @@ func dhcpConfig(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer)
 
 // registerPoolMetrics reports each network's pool, labelled by subnet.
 func registerPoolMetrics(reg prometheus.Registerer, book *domain.LeaseBook) {
-	for i, u := range book.Use() {
-		labels := prometheus.Labels{"subnet": u.Subnet.String()}
-		reg.MustRegister(
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "slipway_dhcp_pool_size", Help: "Addresses in the DHCP range, per subnet.", ConstLabels: labels},
-				func() float64 { return float64(book.Use()[i].Size) }),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "slipway_dhcp_pool_in_use", Help: "Addresses offered or bound and not expired, per subnet.", ConstLabels: labels},
-				func() float64 { return float64(book.Use()[i].Active) }),
-		)
+	reg.MustRegister(poolCollector{book: book,
+		size:  prometheus.NewDesc("slipway_dhcp_pool_size", "Addresses in the DHCP range, per subnet.", []string{"subnet"}, nil),
+		inUse: prometheus.NewDesc("slipway_dhcp_pool_in_use", "Addresses offered or bound and not expired, per subnet.", []string{"subnet"}, nil)})
+}
+
+// poolCollector reads the pools' use once per scrape, for both metrics of
+// every subnet: each read walks every lease.
+type poolCollector struct {
+	book        *domain.LeaseBook
+	size, inUse *prometheus.Desc
+}
+
+func (c poolCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.size; ch <- c.inUse }
+
+func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, u := range c.book.Use() {
+		ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(u.Size), u.Subnet.String())
+		ch <- prometheus.MustNewConstMetric(c.inUse, prometheus.GaugeValue, float64(u.Active), u.Subnet.String())
 	}
 }
 
