@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -94,4 +95,19 @@ func (tx *Tx) DeleteStageEvents(macs []string) (int64, error) {
 		n += d
 	}
 	return n, nil
+}
+
+// HasStageEvents says whether any of the given MACs posted a heartbeat.
+func (tx *Tx) HasStageEvents(macs []string) (bool, error) {
+	for _, mac := range macs {
+		var one int
+		err := tx.queryRow(`SELECT 1 FROM stage_events WHERE mac = ? LIMIT 1`, mac).Scan(&one)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return false, fmt.Errorf("heartbeats of %s: %w", mac, err)
+		}
+	}
+	return false, nil
 }

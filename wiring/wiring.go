@@ -184,7 +184,12 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	}
 	if p.inventory, err = domain.NewInventory(ctx, domain.InventoryConfig{DB: p.db, Commit: p.commit, Log: a.log,
 		Announce: broker.Events{}, OutboxFilled: p.outbox.Filled, Timeouts: a.cfg.Lifecycle.Timeouts,
-		UnknownMachines: domain.UnknownPolicy(a.cfg.UnknownMachinePolicy()), HeartbeatsKept: a.cfg.Lifecycle.HeartbeatsPerMachine}); err != nil {
+		UnknownMachines: domain.UnknownPolicy(a.cfg.UnknownMachinePolicy()), HeartbeatsKept: a.cfg.Lifecycle.HeartbeatsPerMachine,
+		Discovery: a.cfg.Discovery.Policy()}); err != nil {
+		return err
+	}
+	callers, err := a.nodeCallers(p, reg)
+	if err != nil {
 		return err
 	}
 	if err := a.startAuth(ctx, p); err != nil {
@@ -209,13 +214,13 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	if p.bootcfg, err = bootcfg.New(p.inventory, bootProfiles(a.cfg), a.cfg.DefaultProfile, lanIP, a.cfg.HTTP.Port); err != nil {
 		return err
 	}
-	p.bootcfg.WithMoreProfiles(releaseProfiles(p.releases))
+	p.bootcfg.WithMoreProfiles(releaseProfiles(p.releases)).WithTokens(callers.Token).WithCallers(callers)
 	fleet, tasks := domain.Fleet{DB: p.db}, taskService{task.Reader{DB: p.db}, p.tasks}
 	// The mounted APIs: a dialect adds its package and a line here.
 	mounts := []web.Mount{
 		nodes.New(nodes.Config{Logger: a.log, BootRoot: p.bootRoot, AssetsRoot: p.assetsRoot, FirmwareRoot: p.firmwareRoot,
-			BootConfigs: p.bootcfg, CloudInit: cloudInit(a.cfg, p.inventory, p.deploy, a.log), Onboarding: p.inventory,
-			Neighbors: neighbor.Table{}, ServerURL: serverURL}),
+			BootConfigs: p.bootcfg, CloudInit: cloudInit(a.cfg, p.inventory, p.deploy, callers.Token, a.log), Onboarding: p.inventory,
+			Neighbors: neighbor.Table{}, Callers: callers, ServerURL: serverURL}),
 		native.New(native.Services{Version: a.opts.Version, Auth: p.auth, Machines: fleet, Onboarding: p.inventory,
 			BMCs: p.bmcs, Firmware: p.firmware, Tasks: tasks, Fleet: fleet, Leases: leaseStats{&p.leases},
 			Events: p.feed, LeaseList: fleet, Settings: a.cfg.Redacted, Designs: p.designs, Deployments: p.deploy,
@@ -257,6 +262,13 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 		p.inventory.RunHeartbeatPruning(p.serveCtx, a.cfg.Lifecycle.HeartbeatRetention, time.Hour)
 		return nil
 	})
+	p.serve("discovery", func() error {
+		p.inventory.RunDiscoveryExpiry(p.serveCtx, time.Hour, func(mac domain.MAC) bool {
+			book := p.leases.Load()
+			return book != nil && book.Holds(mac)
+		})
+		return nil
+	})
 	p.serve("bmcs", func() error { p.bmcs.Run(p.serveCtx); return nil })
 	p.serve("tasks", func() error { return p.tasks.Run(p.serveCtx) })
 	// A task asked for over HTTP must find its engine running.
@@ -276,13 +288,13 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 // (which are minutes at least).
 const timeoutSweep = 10 * time.Second
 
-func cloudInit(cfg *config.Config, machines *domain.Inventory, bootActions cloudinit.BootActions, log *slog.Logger) *cloudinit.Renderer {
+func cloudInit(cfg *config.Config, machines *domain.Inventory, bootActions cloudinit.BootActions, token func(domain.MAC) string, log *slog.Logger) *cloudinit.Renderer {
 	templates := make(map[string]string, len(cfg.Profiles))
 	for name := range cfg.Profiles {
 		templates[name] = cfg.CloudInitTemplate(name)
 	}
 	return cloudinit.New(cloudinit.Config{TemplatesDir: cfg.TemplatesDir(), Templates: templates,
-		DefaultProfile: cfg.DefaultProfile, LANIP: cfg.LANIP(), Logger: log, BootActions: bootActions}, machines)
+		DefaultProfile: cfg.DefaultProfile, LANIP: cfg.LANIP(), Logger: log, BootActions: bootActions, Token: token}, machines)
 }
 
 func mqttAccess(cfg config.MQTT) broker.Access {

@@ -631,7 +631,7 @@ func TestResetBMCReturnsWhenStoppedAsTheBMCRestarts(t *testing.T) {
 func TestProvisionWithoutABMCArmsTheLifecycle(t *testing.T) {
 	f := newFixture(t, fast, DiscoveryConfig{})
 	ctx := context.Background()
-	if _, err := f.inv.Seen(ctx, "52:54:00:aa:00:09"); err != nil {
+	if _, err := f.inv.Seen(ctx, "52:54:00:aa:00:09", domain.DoorDHCP); err != nil {
 		t.Fatal(err)
 	}
 	id := domain.DiscoveredID("52:54:00:aa:00:09")

@@ -18,6 +18,8 @@ type Config struct {
 	DHCP    DHCP    `yaml:"dhcp"`
 	Store   Store   `yaml:"store"`
 	Netboot Netboot `yaml:"netboot"`
+	// Discovery bounds how machines come to exist from the LAN alone.
+	Discovery Discovery `yaml:"discovery"`
 	// Lifecycle tunes the machine state machine.
 	Lifecycle Lifecycle `yaml:"lifecycle"`
 
@@ -105,6 +107,24 @@ type MQTTACL struct {
 	Access string `yaml:"access"` // read | write | readwrite
 }
 
+// Discovery says which node-facing doors may make a machine of a MAC
+// nobody owns, how many such machines may exist, and when the ones that
+// never progressed are forgotten.
+type Discovery struct {
+	Doors       []string      `yaml:"doors"`        // dhcp | boot | cloud-init | heartbeat
+	MaxMachines int           `yaml:"max_machines"` // 0: no bound
+	ExpireAfter time.Duration `yaml:"expire_after"` // 0: kept
+}
+
+// Policy is the discovery policy the inventory applies.
+func (d Discovery) Policy() domain.DiscoveryPolicy {
+	doors := make([]domain.Door, len(d.Doors))
+	for i, s := range d.Doors {
+		doors[i] = domain.Door(s)
+	}
+	return domain.DiscoveryPolicy{Doors: doors, MaxMachines: d.MaxMachines, ExpireAfter: d.ExpireAfter}
+}
+
 // Lifecycle tunes the machine lifecycle.
 type Lifecycle struct {
 	// Timeouts are how long a machine may stay in a state before it is
@@ -178,6 +198,10 @@ type Netboot struct {
 	// becomes a discovered machine told to boot its local disk, until an
 	// operator provisions it) or "ignore" (no answer, nothing recorded).
 	UnknownMachines string `yaml:"unknown_machines"`
+	// CallerCheck is who may speak for a MAC at the node-facing doors
+	// (heartbeats, cloud-init, boot configs): "address" (the machine's
+	// own address, or its node token) or "off" (anyone).
+	CallerCheck string `yaml:"caller_check"`
 }
 
 // UnknownMachinePolicy is netboot.unknown_machines, with dhcp.ignore_unknown
@@ -318,6 +342,10 @@ func (c *Config) FirmwareDir() string { return c.DataDir + "/firmware" }
 
 // SessionKeyFile is the key login sessions are signed with.
 func (c *Config) SessionKeyFile() string { return c.DataDir + "/session.key" }
+
+// NodeKeyFile is the key node tokens are made with: replacing it gives
+// every machine a new token.
+func (c *Config) NodeKeyFile() string { return c.DataDir + "/node.key" }
 
 // SecretKeyFile is the key BMC passwords are sealed with in the database.
 func (c *Config) SecretKeyFile() string { return c.DataDir + "/secret.key" }

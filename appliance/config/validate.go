@@ -148,6 +148,8 @@ func (c *Config) validatePorts(v *fieldErrors) {
 func (c *Config) validateDHCP(v *fieldErrors) {
 	oneOf(v, "dhcp.mode", c.DHCP.Mode, "full", "proxy", "off")
 	oneOf(v, "netboot.unknown_machines", c.Netboot.UnknownMachines, "install", "local", "ignore")
+	oneOf(v, "netboot.caller_check", c.Netboot.CallerCheck, string(domain.CallerAddress), string(domain.CallerOff))
+	c.validateDiscovery(v)
 	if c.DHCP.IgnoreUnknown && c.Netboot.UnknownMachines == "local" {
 		v.add("dhcp.ignore_unknown", `true says unknown machines get no answer, but netboot.unknown_machines says "local"`,
 			"drop dhcp.ignore_unknown (it is the older spelling of netboot.unknown_machines: ignore)")
@@ -530,5 +532,30 @@ func (c *Config) validateMQTTLimits(v *fieldErrors) {
 	}
 	if m.ConnectTimeout < time.Second || m.ConnectTimeout > 10*time.Minute {
 		v.add("mqtt.connect_timeout", fmt.Sprintf("%s is out of range", m.ConnectTimeout), "use 1s to 10m; 10s is a good default")
+	}
+}
+
+func (c *Config) validateDiscovery(v *fieldErrors) {
+	doors := make([]string, len(domain.Doors))
+	for i, d := range domain.Doors {
+		doors[i] = string(d)
+	}
+	if len(c.Discovery.Doors) == 0 {
+		v.add("discovery.doors", "no door may discover a machine", "list at least dhcp; to record no unknown machine at all, set netboot.unknown_machines: ignore")
+	}
+	seen := map[string]bool{}
+	for i, d := range c.Discovery.Doors {
+		at := fmt.Sprintf("discovery.doors[%d]", i)
+		oneOf(v, at, d, doors...)
+		if seen[d] {
+			v.add(at, fmt.Sprintf("%q is listed twice", d), "list each door once")
+		}
+		seen[d] = true
+	}
+	if n := c.Discovery.MaxMachines; n < 0 {
+		v.add("discovery.max_machines", fmt.Sprintf("%d is negative", n), "use the most discovered machines you expect, or 0 for no bound")
+	}
+	if d := c.Discovery.ExpireAfter; d != 0 && d < time.Hour {
+		v.add("discovery.expire_after", fmt.Sprintf("%s is too short: a machine may take that long to netboot", d), "use at least 1h, or 0 to keep discovered machines")
 	}
 }

@@ -59,7 +59,7 @@ func TestInventoryBootPlan(t *testing.T) {
 	if got := inv.BootPlan(stranger).Action; got != BootLocal {
 		t.Fatalf("unknown MAC under local: %v", got)
 	}
-	if _, err := inv.Seen(ctx, stranger); err != nil {
+	if _, err := inv.Seen(ctx, stranger, DoorDHCP); err != nil {
 		t.Fatal(err)
 	}
 	checks := []struct {

@@ -53,7 +53,9 @@ var ErrNoHeartbeats = errors.New("no heartbeats from this MAC")
 // RecordHeartbeat stores a heartbeat, moves the machine's lifecycle as it
 // says and announces both, in one transaction: a heartbeat acknowledged is
 // a heartbeat kept, however many arrive at once. A MAC no machine owns
-// becomes a discovered machine. It returns the MAC's updated record.
+// becomes a discovered machine if the discovery policy lets heartbeats
+// make one (else a *DiscoveryRefusedError). It returns the MAC's updated
+// record.
 func (inv *Inventory) RecordHeartbeat(ctx context.Context, hb Heartbeat) (Client, error) {
 	var c commitNotes
 	err := inv.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
@@ -70,7 +72,9 @@ func (inv *Inventory) RecordHeartbeat(ctx context.Context, hb Heartbeat) (Client
 func (inv *Inventory) heartbeatInTx(tx *store.Tx, hb Heartbeat, c *commitNotes) error {
 	id, _, err := tx.MACOwner(string(hb.MAC))
 	if errors.Is(err, store.ErrNotFound) {
-		id, err = inv.discover(tx, hb.MAC, "first heartbeat from "+string(hb.MAC), c)
+		if err = inv.mayDiscover(hb.MAC, DoorHeartbeat); err == nil {
+			id, err = inv.discover(tx, hb.MAC, "first heartbeat from "+string(hb.MAC), c)
+		}
 	}
 	if err != nil {
 		return err

@@ -35,11 +35,11 @@ func TestAdoptAndForgetNIC(t *testing.T) {
 		forget bool
 	}{
 		{"leased only", "52:54:00:00:02:01", func(mac MAC) {
-			_, _ = inv.Seen(ctx, mac)
+			_, _ = inv.Seen(ctx, mac, DoorDHCP)
 			inv.Notify(ctx, mac, Event{Kind: EventDHCPLease})
 		}, true},
 		{"fetched a boot script", "52:54:00:00:02:02", func(mac MAC) {
-			_, _ = inv.Seen(ctx, mac)
+			_, _ = inv.Seen(ctx, mac, DoorDHCP)
 			inv.Notify(ctx, mac, Event{Kind: EventBootConfig})
 		}, false},
 		{"one of a host's NICs", "52:54:00:00:01:01", func(MAC) {}, false},
@@ -73,7 +73,7 @@ func TestGiveMACs(t *testing.T) {
 	if _, _, err := inv.SyncListed(ctx, []Listed{{ID: "node1", Source: "design"}, {ID: "other", MACs: []MAC{"52:54:00:00:05:03"}}}, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := inv.Seen(ctx, "52:54:00:00:05:01"); err != nil { // it netbooted before the BMC was polled
+	if _, err := inv.Seen(ctx, "52:54:00:00:05:01", DoorDHCP); err != nil { // it netbooted before the BMC was polled
 		t.Fatal(err)
 	}
 	n, err := inv.GiveMACs(ctx, "node1", []MAC{"52:54:00:00:05:01", "52:54:00:00:05:02", "52:54:00:00:05:03"}, "host NICs reported by BMC b1")

@@ -268,6 +268,23 @@ func (b *LeaseBook) checkRequest(p *pool, mac MAC, ip netip.Addr, kind RequestKi
 	return nil
 }
 
+// BoundTo is the address mac holds bound, expired or not: nobody else has
+// been given it since.
+func (b *LeaseBook) BoundTo(mac MAC) (netip.Addr, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ip, ok := b.boundAt[mac]
+	return ip, ok
+}
+
+// Holds says whether mac holds a bound lease that has not expired.
+func (b *LeaseBook) Holds(mac MAC) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ip, ok := b.boundAt[mac]
+	return ok && b.byIP[ip].expires.After(b.now())
+}
+
 // knows says whether any stored lease (released ones too) is mac's; b.mu
 // is held.
 func (b *LeaseBook) knows(mac MAC) bool {

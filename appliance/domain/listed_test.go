@@ -27,7 +27,7 @@ func TestInventorySyncAdoptsDiscoveredMachinesAndMovedMACs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := inv.Seen(ctx, "52:54:00:00:00:01"); err != nil {
+	if _, err := inv.Seen(ctx, "52:54:00:00:00:01", DoorDHCP); err != nil {
 		t.Fatal(err)
 	}
 	first := []Listed{

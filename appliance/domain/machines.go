@@ -50,6 +50,9 @@ type InventoryConfig struct {
 	// node (or anyone) posting without end must not grow the store without
 	// end. 0 means DefaultHeartbeatsKept.
 	HeartbeatsKept int
+	// Discovery bounds which doors make machines of MACs nobody owns, and
+	// how many.
+	Discovery DiscoveryPolicy
 }
 
 // DefaultHeartbeatsKept is InventoryConfig.HeartbeatsKept's default.
@@ -69,6 +72,8 @@ type Inventory struct {
 	states map[string]cachedState // machine id → latest committed state
 
 	fingerprints fingerprints
+	// capLog reports refusals past discovery.max_machines, sparingly.
+	capLog refusalLog
 }
 
 // cachedState is a machine's state as of transition seq; a newer seq wins,
@@ -133,17 +138,22 @@ func DiscoveredID(mac MAC) string { return "mac-" + strings.ReplaceAll(string(ma
 // GeneratedHostname is the hostname of a machine the inventory gives none.
 func GeneratedHostname(mac MAC) string { return "node-" + strings.ReplaceAll(string(mac), ":", "") }
 
-// Seen records that mac is netbooting: a MAC no machine owns becomes a new
-// machine (source "discovered", state created). It reports whether the MAC
-// belonged to a machine before.
-func (inv *Inventory) Seen(ctx context.Context, mac MAC) (known bool, err error) {
+// Seen records that mac is netbooting, as door saw: a MAC no machine owns
+// becomes a new machine (source "discovered", state created) if the
+// discovery policy lets door make one, else the error is a
+// *DiscoveryRefusedError. It reports whether the MAC belonged to a machine
+// before.
+func (inv *Inventory) Seen(ctx context.Context, mac MAC, door Door) (known bool, err error) {
 	if inv.Known(mac) {
 		return true, nil
+	}
+	if err := inv.mayDiscover(mac, door); err != nil {
+		return false, err
 	}
 	var c commitNotes
 	err = inv.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
 		c = commitNotes{}
-		_, err := inv.discover(tx, mac, "first DHCP request from "+string(mac), &c)
+		_, err := inv.discover(tx, mac, fmt.Sprintf("first %s request from %s", door, mac), &c)
 		return err
 	})
 	if errors.Is(err, store.ErrConflict) {
@@ -232,15 +242,16 @@ type BootMachine struct {
 }
 
 // MachineByMAC finds the machine that owns mac, discovering it if no
-// machine does yet (a machine that got its address from another DHCP
-// server, in proxy mode, reaches us first here).
-func (inv *Inventory) MachineByMAC(ctx context.Context, mac MAC) (BootMachine, error) {
+// machine does yet and the discovery policy lets door make one (a machine
+// that got its address from another DHCP server, in proxy mode, reaches
+// us first here).
+func (inv *Inventory) MachineByMAC(ctx context.Context, mac MAC, door Door) (BootMachine, error) {
 	m, err := inv.db.MachineByMAC(ctx, string(mac))
 	if errors.Is(err, store.ErrNotFound) && inv.cfg.UnknownMachines == UnknownIgnore {
 		return BootMachine{}, fmt.Errorf("MAC %s: %w (netboot.unknown_machines: ignore)", mac, ErrNotFound)
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		if _, err := inv.Seen(ctx, mac); err != nil {
+		if _, err := inv.Seen(ctx, mac, door); err != nil {
 			return BootMachine{}, err
 		}
 		m, err = inv.db.MachineByMAC(ctx, string(mac))

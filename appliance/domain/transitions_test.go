@@ -38,7 +38,7 @@ func TestSweepTimeoutsFailsStuckMachines(t *testing.T) {
 	clock := func() time.Time { return time.Now().Add(late) }
 	inv, db := testInventory(t, map[string]time.Duration{StateHostInit: 30 * time.Minute}, clock)
 	for _, mac := range []MAC{"52:54:00:00:00:01", "52:54:00:00:00:02"} {
-		if _, err := inv.Seen(ctx, mac); err != nil {
+		if _, err := inv.Seen(ctx, mac, DoorDHCP); err != nil {
 			t.Fatal(err)
 		}
 	}

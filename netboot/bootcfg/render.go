@@ -24,7 +24,7 @@ type Profile struct {
 // Machines finds the machine that owns a MAC (an empty Profile means the
 // default profile) and hears that its boot configuration was served.
 type Machines interface {
-	MachineByMAC(ctx context.Context, mac domain.MAC) (domain.BootMachine, error)
+	MachineByMAC(ctx context.Context, mac domain.MAC, door domain.Door) (domain.BootMachine, error)
 	Notify(ctx context.Context, mac domain.MAC, ev domain.Event)
 }
 
@@ -41,6 +41,9 @@ type Vars struct {
 	// Inventory fields; empty when the inventory has none.
 	RackID, RackName, TrayType, BMC string
 	Tray                            int
+	// Token is the machine's node token: a request that carries it is
+	// taken as the machine's own from any address (netboot.caller_check).
+	Token string
 }
 
 // MachineVars are the template variables of machine m booting from mac:
@@ -60,6 +63,8 @@ type Renderer struct {
 	machines       Machines
 	profiles       map[string]Profile
 	more           MoreProfiles
+	token          func(domain.MAC) string
+	callers        Callers
 	defaultProfile string
 	serverURL      string
 	lanIP          netip.Addr
@@ -94,6 +99,32 @@ type plan struct {
 	Kernel, Initrd, Cmdline string
 }
 
+// Callers says whether a request that names a MAC comes from its machine:
+// nil, or a *domain.CallerRefusedError.
+type Callers interface {
+	Prove(mac domain.MAC, from domain.Caller, door domain.Door) error
+}
+
+// WithCallers has the renderer serve a machine's boot config only to that
+// machine (netboot.caller_check).
+func (r *Renderer) WithCallers(c Callers) *Renderer {
+	r.callers = c
+	return r
+}
+
+func (r *Renderer) prove(mac domain.MAC, from domain.Caller) error {
+	if r.callers == nil {
+		return nil
+	}
+	return r.callers.Prove(mac, from, domain.DoorBoot)
+}
+
+// WithTokens has the renderer give templates each machine's node token.
+func (r *Renderer) WithTokens(token func(domain.MAC) string) *Renderer {
+	r.token = token
+	return r
+}
+
 // WithMoreProfiles has the renderer look up the profiles its
 // configuration does not list with more.
 func (r *Renderer) WithMoreProfiles(more MoreProfiles) *Renderer {
@@ -103,6 +134,9 @@ func (r *Renderer) WithMoreProfiles(more MoreProfiles) *Renderer {
 
 func (r *Renderer) plan(ctx context.Context, mac domain.MAC, m domain.BootMachine) (plan, error) {
 	pl := plan{Vars: MachineVars(mac, m, r.defaultProfile, r.serverURL, r.lanIP)}
+	if r.token != nil {
+		pl.Token = r.token(mac)
+	}
 	name := pl.Profile
 	p, ok := r.profiles[name]
 	cmdlineTemplate := r.cmdlines[name]
@@ -154,14 +188,19 @@ echo Slipway: {{.ID}}: {{.Why}}
 exit
 `))
 
-// IPXE renders the iPXE script for mac. Without a MAC, it renders a script
-// that asks again with iPXE's own ${mac} filled in. A machine that is not
-// to install gets a script that boots its local disk.
-func (r *Renderer) IPXE(ctx context.Context, mac domain.MAC) ([]byte, error) {
+// IPXE renders the iPXE script for mac, asked for by from. Without a MAC,
+// it renders a script that asks again with iPXE's own ${mac} filled in. A
+// machine that is not to install gets a script that boots its local disk.
+// A caller that is not mac's machine gets no script and a
+// *domain.CallerRefusedError.
+func (r *Renderer) IPXE(ctx context.Context, mac domain.MAC, from domain.Caller) ([]byte, error) {
 	if mac == "" {
 		return []byte("#!ipxe\nchain " + r.serverURL + "/boot.ipxe?mac=${mac}\n"), nil
 	}
-	m, err := r.machines.MachineByMAC(ctx, mac)
+	if err := r.prove(mac, from); err != nil {
+		return nil, err
+	}
+	m, err := r.machines.MachineByMAC(ctx, mac, domain.DoorBoot)
 	if err == nil && m.Action != domain.BootInstall {
 		return render(ipxeLocal, m)
 	}
@@ -244,7 +283,7 @@ exit
 // (http,host:port)/path device syntax and needs the command line quoted.
 // A machine that is not to install gets a config that boots its local disk.
 func (r *Renderer) GRUB(ctx context.Context, mac domain.MAC) ([]byte, error) {
-	m, err := r.machines.MachineByMAC(ctx, mac)
+	m, err := r.machines.MachineByMAC(ctx, mac, domain.DoorBoot)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +313,9 @@ func render(t *template.Template, data any) ([]byte, error) {
 }
 
 // Lookup serves a rendered file by the name a loader asks for, on TFTP or
-// HTTP. ok is false when name is not a rendered file (serve the file tree).
+// HTTP, to from. ok is false when name is not a rendered file (serve the
+// file tree). A per-MAC file asked for by another than its machine is a
+// *domain.CallerRefusedError.
 //
 //   - ".../grub.cfg-01-<mac>" (any directory, any MAC spelling): the
 //     machine's GRUB config.
@@ -283,17 +324,18 @@ func render(t *template.Template, data any) ([]byte, error) {
 //     built-in prefix we do not choose. It asks where GRUB found it (its
 //     $prefix), over what GRUB fetched it with: a signed GRUB may have
 //     TFTP and no HTTP.
-func (r *Renderer) Lookup(ctx context.Context, name string) (content []byte, ok bool, err error) {
-	base := name[strings.LastIndexByte(name, '/')+1:]
-	if rest, found := strings.CutPrefix(base, "grub.cfg-01-"); found {
-		mac, err := domain.ParseMAC(rest)
+func (r *Renderer) Lookup(ctx context.Context, name string, from domain.Caller) (content []byte, ok bool, err error) {
+	if mac, perMAC, err := configMAC(name); perMAC {
+		if err == nil {
+			err = r.prove(mac, from)
+		}
 		if err != nil {
-			return nil, true, fmt.Errorf("%s: %w", name, err)
+			return nil, true, err
 		}
 		content, err = r.GRUB(ctx, mac)
 		return content, true, err
 	}
-	if base == "grub.cfg" {
+	if name[strings.LastIndexByte(name, '/')+1:] == "grub.cfg" {
 		return []byte("# Slipway: load this machine's own config\nset timeout=1\nconfigfile ${prefix}/grub.cfg-01-${net_default_mac}\n"), true, nil
 	}
 	return nil, false, nil
@@ -324,3 +366,17 @@ func grubQuote(s string) string {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// configMAC is the MAC a per-MAC config name (".../grub.cfg-01-<mac>")
+// is for: perMAC is false for any other name, err set when the MAC does
+// not parse.
+func configMAC(name string) (mac domain.MAC, perMAC bool, err error) {
+	rest, found := strings.CutPrefix(name[strings.LastIndexByte(name, '/')+1:], "grub.cfg-01-")
+	if !found {
+		return "", false, nil
+	}
+	if mac, err = domain.ParseMAC(rest); err != nil {
+		return "", true, fmt.Errorf("%s: %w", name, err)
+	}
+	return mac, true, nil
+}

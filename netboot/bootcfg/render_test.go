@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"text/template"
 
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/store"
@@ -15,7 +16,7 @@ type fakeMachines map[domain.MAC]domain.BootMachine
 
 func (f fakeMachines) Notify(context.Context, domain.MAC, domain.Event) {}
 
-func (f fakeMachines) MachineByMAC(_ context.Context, mac domain.MAC) (domain.BootMachine, error) {
+func (f fakeMachines) MachineByMAC(_ context.Context, mac domain.MAC, _ domain.Door) (domain.BootMachine, error) {
 	m, ok := f[mac]
 	if !ok {
 		return m, store.ErrNotFound
@@ -70,7 +71,7 @@ func TestIPXEScripts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := r.IPXE(context.Background(), tt.mac)
+			got, err := r.IPXE(context.Background(), tt.mac, domain.Caller{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,11 +87,11 @@ func TestIPXEScripts(t *testing.T) {
 func TestIPXEWithoutAProfileFallsThrough(t *testing.T) {
 	r := newRenderer(t, "remote")
 	// A machine whose release is gone from the box says which profile.
-	if got, err := r.IPXE(context.Background(), "52:54:00:00:00:05"); !errors.Is(err, ErrNoProfile) || !strings.Contains(string(got), `no boot profile "release:gone"`) {
+	if got, err := r.IPXE(context.Background(), "52:54:00:00:00:05", domain.Caller{}); !errors.Is(err, ErrNoProfile) || !strings.Contains(string(got), `no boot profile "release:gone"`) {
 		t.Errorf("a release gone: %v\n%s", err, got)
 	}
 	r = newRenderer(t, "")
-	got, err := r.IPXE(context.Background(), "52:54:00:00:00:02")
+	got, err := r.IPXE(context.Background(), "52:54:00:00:00:02", domain.Caller{})
 	if !errors.Is(err, ErrNoProfile) || !strings.Contains(string(got), "exit 1") {
 		t.Fatalf("got %v:\n%s", err, got)
 	}
@@ -98,7 +99,7 @@ func TestIPXEWithoutAProfileFallsThrough(t *testing.T) {
 
 func TestGRUBConfigByLookup(t *testing.T) {
 	r := newRenderer(t, "")
-	got, ok, err := r.Lookup(context.Background(), "/grub/grub.cfg-01-52-54-00-00-00-01")
+	got, ok, err := r.Lookup(context.Background(), "/grub/grub.cfg-01-52-54-00-00-00-01", domain.Caller{})
 	if !ok || err != nil {
 		t.Fatalf("ok=%v err=%v", ok, err)
 	}
@@ -112,22 +113,22 @@ func TestGRUBConfigByLookup(t *testing.T) {
 			t.Errorf("grub.cfg lacks %q:\n%s", w, got)
 		}
 	}
-	if got, ok, _ := r.Lookup(context.Background(), "debian-installer/amd64/grub/grub.cfg-01-52:54:00:00:00:01"); !ok || !strings.Contains(string(got), "r1-t1") {
+	if got, ok, _ := r.Lookup(context.Background(), "debian-installer/amd64/grub/grub.cfg-01-52:54:00:00:00:01", domain.Caller{}); !ok || !strings.Contains(string(got), "r1-t1") {
 		t.Errorf("colon MAC under another prefix: %s", got)
 	}
-	generic, ok, err := r.Lookup(context.Background(), "debian-installer/amd64/grub/x86_64-efi/grub.cfg")
+	generic, ok, err := r.Lookup(context.Background(), "debian-installer/amd64/grub/x86_64-efi/grub.cfg", domain.Caller{})
 	if !ok || err != nil || !strings.Contains(string(generic), "configfile ${prefix}/grub.cfg-01-${net_default_mac}") {
 		t.Errorf("generic grub.cfg: %v %v\n%s", ok, err, generic)
 	}
 	// A kernel elsewhere than the box comes over HTTP only: TFTP is ours.
-	remote, _, err := newRenderer(t, "remote").Lookup(context.Background(), "grub/grub.cfg-01-52-54-00-00-00-02")
+	remote, _, err := newRenderer(t, "remote").Lookup(context.Background(), "grub/grub.cfg-01-52-54-00-00-00-02", domain.Caller{})
 	if err != nil || !strings.Contains(string(remote), "linux (http,10.88.0.9)/vmlinuz 'quiet'") || strings.Contains(string(remote), "tftp") {
 		t.Errorf("a remote kernel's grub.cfg (%v):\n%s", err, remote)
 	}
-	if _, ok, _ := r.Lookup(context.Background(), "undionly.kpxe"); ok {
+	if _, ok, _ := r.Lookup(context.Background(), "undionly.kpxe", domain.Caller{}); ok {
 		t.Error("a plain file was taken for a rendered one")
 	}
-	if _, ok, err := r.Lookup(context.Background(), "grub/grub.cfg-01-nonsense"); !ok || err == nil {
+	if _, ok, err := r.Lookup(context.Background(), "grub/grub.cfg-01-nonsense", domain.Caller{}); !ok || err == nil {
 		t.Errorf("a bad MAC: ok=%v err=%v", ok, err)
 	}
 }
@@ -145,13 +146,57 @@ func TestBrokenTemplateIsAStartUpError(t *testing.T) {
 // by GRUB alike, and is never shown its installer.
 func TestMachinesThatKeepTheirDiskBootIt(t *testing.T) {
 	r := newRenderer(t, "debian")
-	script, err := r.IPXE(context.Background(), "52:54:00:00:00:03")
+	script, err := r.IPXE(context.Background(), "52:54:00:00:00:03", domain.Caller{})
 	if err != nil || !strings.HasPrefix(string(script), "#!ipxe\n") || !strings.Contains(string(script), "\nexit\n") ||
 		!strings.Contains(string(script), "machine is ready") || strings.Contains(string(script), "kernel") {
 		t.Fatalf("iPXE script (%v):\n%s", err, script)
 	}
-	cfg, ok, err := r.Lookup(context.Background(), "grub/grub.cfg-01-52-54-00-00-00-03")
+	cfg, ok, err := r.Lookup(context.Background(), "grub/grub.cfg-01-52-54-00-00-00-03", domain.Caller{})
 	if err != nil || !ok || !strings.Contains(string(cfg), "\nexit\n") || strings.Contains(string(cfg), "linux") {
 		t.Fatalf("GRUB config (%v, %v):\n%s", ok, err, cfg)
 	}
+}
+
+// onlyFrom lets one address speak for every MAC.
+type onlyFrom netip.Addr
+
+func (o onlyFrom) Prove(mac domain.MAC, from domain.Caller, _ domain.Door) error {
+	if from.Addr != netip.Addr(o) {
+		return &domain.CallerRefusedError{MAC: mac, From: from.Addr}
+	}
+	return nil
+}
+
+// A machine's script and config go to that machine alone, and carry its
+// node token for the profile's command line to pass on.
+func TestBootConfigsGoToTheirMachineOnly(t *testing.T) {
+	node := netip.MustParseAddr("10.88.0.50")
+	r := newRenderer(t, "debian").WithCallers(onlyFrom(node)).WithTokens(func(mac domain.MAC) string { return "tok-" + mac.Slug() })
+	r.profiles["debian"] = Profile{Name: "debian", Kernel: "debian/linux", Cmdline: "slipway.token={{.Token}}"}
+	r.cmdlines["debian"] = mustTemplate(t, "slipway.token={{.Token}}")
+	stranger := domain.Caller{Addr: netip.MustParseAddr("10.88.0.66")}
+	var refused *domain.CallerRefusedError
+	if script, err := r.IPXE(context.Background(), "52:54:00:00:00:01", stranger); !errors.As(err, &refused) || script != nil {
+		t.Fatalf("a stranger got the script: %q, %v", script, err)
+	}
+	if _, ok, err := r.Lookup(context.Background(), "grub/grub.cfg-01-52-54-00-00-00-01", stranger); !ok || !errors.As(err, &refused) {
+		t.Fatalf("a stranger got the GRUB config: %v", err)
+	}
+	script, err := r.IPXE(context.Background(), "52:54:00:00:00:01", domain.Caller{Addr: node})
+	if err != nil || !strings.Contains(string(script), "slipway.token=tok-52-54-00-00-00-01") {
+		t.Fatalf("the machine's own script: %v\n%s", err, script)
+	}
+	// Without a MAC the script only asks again: nothing to refuse.
+	if _, err := r.IPXE(context.Background(), "", stranger); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustTemplate(t *testing.T, s string) *template.Template {
+	t.Helper()
+	tpl, err := template.New("t").Option("missingkey=error").Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tpl
 }

@@ -3,6 +3,7 @@ package cloudinit
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -23,7 +24,7 @@ const Unknown = "unknown"
 // Machines finds the machine behind a MAC and hears that its cloud-init
 // data was served.
 type Machines interface {
-	MachineByMAC(ctx context.Context, mac domain.MAC) (domain.BootMachine, error)
+	MachineByMAC(ctx context.Context, mac domain.MAC, door domain.Door) (domain.BootMachine, error)
 	Owner(mac domain.MAC) (string, bool)
 	Notify(ctx context.Context, mac domain.MAC, ev domain.Event)
 }
@@ -40,6 +41,8 @@ type Config struct {
 	// BootActions, if set, adds a deploying node's boot actions to its
 	// user-data.
 	BootActions BootActions
+	// Token, if set, is a MAC's node token, which templates see as .Token.
+	Token func(domain.MAC) string
 }
 
 // Vars are what a user-data template may use: the same as a profile's
@@ -67,11 +70,18 @@ func (r *Renderer) vars(ctx context.Context, mac domain.MAC, serverURL string) V
 		return Vars{MAC: Unknown, MACSlug: Unknown, Hostname: "node-" + Unknown, Profile: r.cfg.DefaultProfile,
 			ServerURL: serverURL, LANIP: r.cfg.LANIP.String()}
 	}
-	m, err := r.machines.MachineByMAC(ctx, mac)
-	if err != nil {
+	m, err := r.machines.MachineByMAC(ctx, mac, domain.DoorCloudInit)
+	switch {
+	case errors.Is(err, domain.ErrDiscoveryRefused):
+		r.log.Debug("cloud-init: rendering for a MAC no machine has", "mac", mac, "error", err)
+	case err != nil:
 		r.log.Warn("cloud-init: machine lookup failed; rendering without its inventory", "mac", mac, "error", err)
 	}
-	return bootcfg.MachineVars(mac, m, r.cfg.DefaultProfile, serverURL, r.cfg.LANIP)
+	v := bootcfg.MachineVars(mac, m, r.cfg.DefaultProfile, serverURL, r.cfg.LANIP)
+	if r.cfg.Token != nil {
+		v.Token = r.cfg.Token(mac)
+	}
+	return v
 }
 
 // UserData renders the machine's user-data, or the fallback.
@@ -162,8 +172,8 @@ func truncate(s string, n int) string {
 // The reason (a template's path, its error) stays in the log: the node
 // is told only that the fallback is what it got.
 func fallbackUserData(v Vars) []byte {
-	heartbeat := fmt.Sprintf(`curl -fsS -X POST -H 'Content-Type: application/json' -d '{"mac":"%s","stage":"cloud-init","phase":"running","detail":"fallback user-data: the template failed"}' %s/heartbeat || true`,
-		v.MAC, v.ServerURL)
+	heartbeat := fmt.Sprintf(`curl -fsS -X POST -H 'Content-Type: application/json' -d '{"mac":"%s","token":"%s","stage":"cloud-init","phase":"running","detail":"fallback user-data: the template failed"}' %s/heartbeat || true`,
+		v.MAC, v.Token, v.ServerURL)
 	doc := map[string]any{
 		"hostname":          v.Hostname,
 		"preserve_hostname": false,

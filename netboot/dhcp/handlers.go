@@ -77,8 +77,11 @@ var replyTypes = map[dhcpv4.MessageType]dhcpv4.MessageType{
 	dhcpv4.MessageTypeInform:   dhcpv4.MessageTypeAck,
 }
 
-// noteMachine tells the domain a MAC is on the LAN (which discovers new
-// machines), unless the domain says to ignore it: then it gets no answer.
+// noteMachine tells the domain a netbooting MAC is on the LAN (which
+// discovers new machines), unless the domain says to ignore it or does not
+// discover it: then it gets no answer. Other clients (an installed OS, a
+// laptop) are not made machines: they get an address, as from any DHCP
+// server.
 func (s *Server) noteMachine(ctx context.Context, x *exchange) error {
 	if s.machines == nil || x.req.MessageType() != dhcpv4.MessageTypeDiscover && x.req.MessageType() != dhcpv4.MessageTypeRequest {
 		return nil
@@ -88,14 +91,21 @@ func (s *Server) noteMachine(ctx context.Context, x *exchange) error {
 		x.reply = nil
 		return nil
 	}
-	if _, err := s.machines.Seen(ctx, x.mac); err != nil {
+	if !isNetboot(x.req.ClassIdentifier()) {
+		return nil
+	}
+	_, err := s.machines.Seen(ctx, x.mac, domain.DoorDHCP)
+	if errors.Is(err, domain.ErrDiscoveryRefused) {
+		s.drop("not discovered (discovery policy)", x.req)
+		x.reply = nil
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("note machine %s: %w", x.mac, err)
 	}
 	// The firmware's fingerprint is what a deployment keeps: an installed
 	// OS's own DHCP client would overwrite it, and costs nothing here.
-	if vendor := x.req.ClassIdentifier(); isNetboot(vendor) {
-		s.machines.RecordFingerprint(x.mac, fingerprint(x.req))
-	}
+	s.machines.RecordFingerprint(x.mac, fingerprint(x.req))
 	return nil
 }
 

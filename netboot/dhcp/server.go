@@ -28,9 +28,10 @@ type LeaseBook interface {
 
 // Machines is the domain's view of which MACs it knows.
 type Machines interface {
-	// Seen is told of every netbooting MAC and discovers the new ones; it
+	// Seen is told of every netbooting MAC and discovers the new ones as
+	// the discovery policy allows (else a domain.ErrDiscoveryRefused); it
 	// returns whether the MAC belonged to a machine before.
-	Seen(ctx context.Context, mac domain.MAC) (known bool, err error)
+	Seen(ctx context.Context, mac domain.MAC, door domain.Door) (known bool, err error)
 	// BootPlan says whether a MAC's machine installs, keeps its disk, or
 	// (unknown, under that policy) gets no answer at all.
 	BootPlan(mac domain.MAC) domain.BootPlan

@@ -92,10 +92,13 @@ func discover(t *testing.T, mac net.HardwareAddr, mods ...dhcpv4.Modifier) *dhcp
 	return d
 }
 
+// pxe is what PXE firmware says of itself (option 60).
+var pxe = dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00000:UNDI:002001"))
+
 func TestFourWayExchange(t *testing.T) {
 	s, db := newTestServer(t)
 	ctx := context.Background()
-	offer, dest := s.Handle(ctx, discover(t, clientA), peer)
+	offer, dest := s.Handle(ctx, discover(t, clientA, pxe), peer)
 	if offer == nil || offer.MessageType() != dhcpv4.MessageTypeOffer {
 		t.Fatalf("no OFFER: %v", offer)
 	}
@@ -121,6 +124,16 @@ func TestFourWayExchange(t *testing.T) {
 	}
 	if _, err := db.MachineByMAC(ctx, "52:54:00:00:00:0a"); err != nil {
 		t.Fatalf("unknown MAC was not discovered as a machine: %v", err)
+	}
+
+	// A client that is not netbooting (a laptop, an installed OS) gets an
+	// address and is not made a machine.
+	laptop := net.HardwareAddr{0x52, 0x54, 0x00, 0x00, 0x00, 0x1a}
+	if offer, _ := s.Handle(ctx, discover(t, laptop), peer); offer == nil || offer.MessageType() != dhcpv4.MessageTypeOffer {
+		t.Fatalf("a plain DHCP client got no OFFER: %v", offer)
+	}
+	if _, err := db.MachineByMAC(ctx, "52:54:00:00:00:1a"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a plain DHCP client was made a machine: %v", err)
 	}
 
 	// Renewing: unicast REQUEST with ciaddr, answered by unicast.
@@ -392,7 +405,7 @@ func TestIgnoreUnknownAnswersOnlyKnownMachinesAndDiscoversNone(t *testing.T) {
 		t.Fatalf("an ignored MAC was recorded as a machine: %v", err)
 	}
 	// A machine the inventory knows (from the configuration, say) is answered.
-	if _, err := s.machines.Seen(ctx, "52:54:00:00:00:0b"); err != nil {
+	if _, err := s.machines.Seen(ctx, "52:54:00:00:00:0b", domain.DoorDHCP); err != nil {
 		t.Fatal(err)
 	}
 	if r, _ := s.Handle(ctx, discover(t, clientB), peer); r == nil || r.MessageType() != dhcpv4.MessageTypeOffer {

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/slipway/slipway/appliance/config"
+	"github.com/slipway/slipway/appliance/domain"
 )
 
 // MaxBlockSize keeps a block, with its IP, UDP and TFTP headers, within a
@@ -26,9 +27,11 @@ import (
 const MaxBlockSize = 1468
 
 // Rendered serves files rendered per machine, such as GRUB's per-MAC
-// config; ok is false for names it does not render.
+// config, to the caller that asks; ok is false for names it does not
+// render. A caller that is not the machine named gets a
+// *domain.CallerRefusedError.
 type Rendered interface {
-	Lookup(ctx context.Context, name string) (content []byte, ok bool, err error)
+	Lookup(ctx context.Context, name string, from domain.Caller) (content []byte, ok bool, err error)
 }
 
 // Config says where the server listens and what it serves.
@@ -131,9 +134,11 @@ func CleanName(name string) (string, error) {
 
 func (s *Server) read(filename string, rf io.ReaderFrom) error {
 	peer := ""
+	var from domain.Caller
 	if t, ok := rf.(tftp.OutgoingTransfer); ok {
 		a := t.RemoteAddr()
 		peer = a.String()
+		from.Addr = a.AddrPort().Addr().Unmap()
 	}
 	name, err := CleanName(filename)
 	if err != nil {
@@ -141,7 +146,11 @@ func (s *Server) read(filename string, rf io.ReaderFrom) error {
 		return &tftp.Error{Code: tftp.ErrCodeAccessViolation, Message: err.Error()}
 	}
 	if s.rendered != nil {
-		content, ok, err := s.rendered.Lookup(context.Background(), name)
+		content, ok, err := s.rendered.Lookup(context.Background(), name, from)
+		if refused := new(domain.CallerRefusedError); ok && errors.As(err, &refused) {
+			s.refuse(filename, peer, err)
+			return &tftp.Error{Code: tftp.ErrCodeAccessViolation, Message: "not this machine's file"}
+		}
 		if ok {
 			if err != nil {
 				s.refuse(filename, peer, err)

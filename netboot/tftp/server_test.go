@@ -2,6 +2,7 @@ package tftp
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slipway/slipway/appliance/domain"
 
 	"github.com/pin/tftp/v3"
 )
@@ -238,5 +241,47 @@ func TestServesAssetsUnderTheirPrefix(t *testing.T) {
 		if err != nil || got.String() != want {
 			t.Errorf("%s: %q, %v; want %q", name, got.String(), err, want)
 		}
+	}
+}
+
+// renderedFor renders one name, for one caller address only.
+type renderedFor struct {
+	name  string
+	from  netip.Addr
+	asked *netip.Addr
+}
+
+func (r renderedFor) Lookup(_ context.Context, name string, from domain.Caller) ([]byte, bool, error) {
+	if name != r.name {
+		return nil, false, nil
+	}
+	*r.asked = from.Addr
+	if from.Addr != r.from {
+		return nil, true, &domain.CallerRefusedError{MAC: "52:54:00:00:00:01", From: from.Addr}
+	}
+	return []byte("config"), true, nil
+}
+
+// A rendered file is asked for with the client's address, and a refusal is
+// an access violation that says nothing of the machine.
+func TestRenderedFilesGoToTheirCallerOnly(t *testing.T) {
+	var asked netip.Addr
+	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Root: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Rendered: renderedFor{name: "grub/grub.cfg-01-52-54-00-00-00-01", from: netip.MustParseAddr("10.88.0.50"), asked: &asked}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	t.Cleanup(s.Shutdown)
+	c, err := tftp.NewClient(s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Receive("grub/grub.cfg-01-52-54-00-00-00-01", "octet")
+	if err == nil || !strings.Contains(err.Error(), "not this machine's file") {
+		t.Fatalf("a stranger's fetch: %v", err)
+	}
+	if asked != netip.MustParseAddr("127.0.0.1") {
+		t.Fatalf("the renderer was told the caller is %v", asked)
 	}
 }

@@ -162,14 +162,18 @@ func TestRealDHCPClientsGetLeases(t *testing.T) {
 		t.Errorf("%d bound leases for dhclient's MAC", n)
 	}
 
-	// The leases are in the API's machine list: every client was discovered.
-	out, err := lan.Server.Run(context.Background(), "curl", "-fsS", "-u", e2eUser+":"+e2ePassword, lanURL+"/api/v1/machines")
+	// The leases are in the API's lease list; plain DHCP clients (not
+	// netbooting firmware) are not made machines.
+	out, err := lan.Server.Run(context.Background(), "curl", "-fsS", "-u", e2eUser+":"+e2ePassword, lanURL+"/api/v1/leases")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []string{"mac-020000000001", "mac-020000000002", "mac-020000000077"} {
-		if !strings.Contains(out, fmt.Sprintf("%q", id)) {
-			t.Errorf("machine %s was not discovered: %s", id, out)
+	for _, mac := range []string{"02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:77"} {
+		if !strings.Contains(out, fmt.Sprintf("%q", mac)) {
+			t.Errorf("%s's lease is not listed: %s", mac, out)
 		}
+	}
+	if out, err := lan.Server.Run(context.Background(), "curl", "-fsS", "-u", e2eUser+":"+e2ePassword, lanURL+"/api/v1/machines"); err != nil || strings.Contains(out, "mac-0200000000") {
+		t.Errorf("plain DHCP clients were made machines (%v): %s", err, out)
 	}
 }

@@ -15,7 +15,7 @@ import (
 func TestResetOnboarding(t *testing.T) {
 	ctx := context.Background()
 	db, commit := testkit.OpenStore(t)
-	inv, err := domain.NewInventory(ctx, domain.InventoryConfig{DB: db, Commit: commit})
+	inv, err := domain.NewInventory(ctx, domain.InventoryConfig{DB: db, Commit: commit, Discovery: domain.DiscoveryPolicy{Doors: domain.Doors}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package nodes
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -12,10 +13,12 @@ import (
 	"github.com/slipway/slipway/appliance/domain"
 )
 
-// BootConfigs renders per-machine boot configuration.
+// BootConfigs renders per-machine boot configuration for the caller that
+// asks; a caller that is not the machine named gets a
+// *domain.CallerRefusedError.
 type BootConfigs interface {
-	IPXE(ctx context.Context, mac domain.MAC) ([]byte, error)
-	Lookup(ctx context.Context, name string) (content []byte, ok bool, err error)
+	IPXE(ctx context.Context, mac domain.MAC, from domain.Caller) ([]byte, error)
+	Lookup(ctx context.Context, name string, from domain.Caller) (content []byte, ok bool, err error)
 }
 
 func bootRoutes(app fiber.Router, cfg Config) {
@@ -42,7 +45,10 @@ func ipxeScript(configs BootConfigs) fiber.Handler {
 				return fiber.NewError(fiber.StatusBadRequest, "mac: "+err.Error())
 			}
 		}
-		script, err := configs.IPXE(c.UserContext(), mac)
+		script, err := configs.IPXE(c.UserContext(), mac, caller(c))
+		if refused := new(domain.CallerRefusedError); errors.As(err, &refused) {
+			return fiber.NewError(fiber.StatusForbidden, err.Error())
+		}
 		if script == nil && err != nil {
 			return err
 		}
@@ -58,9 +64,12 @@ func renderedOr(configs BootConfigs, prefix string, next fiber.Handler) fiber.Ha
 		return next
 	}
 	return func(c *fiber.Ctx) error {
-		content, ok, err := configs.Lookup(c.UserContext(), strings.TrimPrefix(c.Path(), prefix))
+		content, ok, err := configs.Lookup(c.UserContext(), strings.TrimPrefix(c.Path(), prefix), caller(c))
 		if !ok {
 			return next(c)
+		}
+		if refused := new(domain.CallerRefusedError); errors.As(err, &refused) {
+			return fiber.NewError(fiber.StatusForbidden, err.Error())
 		}
 		if err != nil {
 			return fiber.NewError(fiber.StatusNotFound, err.Error())

@@ -63,6 +63,8 @@ func onboardingRoutes(app fiber.Router, cfg Config) {
 			mac, err := domain.ParseMAC(c.Query("mac"))
 			if err != nil {
 				mac = neighborMAC(c, cfg)
+			} else if err := proveCaller(c, cfg, mac, "", domain.DoorCloudInit); err != nil {
+				return err
 			}
 			script, ok := ci.Script(c.UserContext(), mac)
 			if !ok {
@@ -94,6 +96,10 @@ func cloudInitFile(cfg Config, render func(*fiber.Ctx, domain.MAC) []byte) fiber
 			return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("mac=%q is not a MAC address (use 52:54:00:12:34:56)", raw))
 		case raw == "":
 			mac = neighborMAC(c, cfg)
+		default:
+			if err := proveCaller(c, cfg, mac, "", domain.DoorCloudInit); err != nil {
+				return err
+			}
 		}
 		c.Set(fiber.HeaderContentType, "text/yaml; charset=utf-8")
 		return c.Send(render(c, mac))
@@ -151,6 +157,7 @@ func plainHost(hostPort string) bool {
 
 type heartbeatRequest struct {
 	MAC    string `json:"mac"`
+	Token  string `json:"token"`
 	Stage  string `json:"stage"`
 	Phase  string `json:"phase"`
 	Detail string `json:"detail"`
@@ -187,7 +194,7 @@ const maxDetail = 4096
 
 func heartbeat(cfg Config) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		hb, bad := parseHeartbeat(c.Body(), c.Query("mac"))
+		hb, token, bad := parseHeartbeat(c.Body(), c.Query("mac"))
 		if bad != nil {
 			return unprocessable(c, *bad)
 		}
@@ -195,9 +202,14 @@ func heartbeat(cfg Config) fiber.Handler {
 			if hb.MAC = neighborMAC(c, cfg); hb.MAC == "" {
 				return unprocessable(c, invalidField{field: "mac", msg: "mac is required: give it in the body (any common spelling)"})
 			}
+		} else if err := proveCaller(c, cfg, hb.MAC, token, domain.DoorHeartbeat); err != nil {
+			return err
 		}
 		hb.ClientIP = c.IP()
 		rec, err := cfg.Onboarding.RecordHeartbeat(c.UserContext(), hb)
+		if errors.Is(err, domain.ErrDiscoveryRefused) {
+			return fiber.NewError(fiber.StatusNotFound, errors.Unwrap(err).Error())
+		}
 		if err != nil {
 			return err
 		}
@@ -214,32 +226,33 @@ type invalidField struct {
 
 // parseHeartbeat checks a heartbeat body; queryMAC is ?mac=, used when the
 // body names none. The MAC comes back empty when neither names one (the
-// caller may still find it); a MAC that is given must parse.
-func parseHeartbeat(body []byte, queryMAC string) (domain.Heartbeat, *invalidField) {
+// caller may still find it); a MAC that is given must parse. token is the
+// node token the body carried, if any.
+func parseHeartbeat(body []byte, queryMAC string) (hb domain.Heartbeat, token string, bad *invalidField) {
 	var req heartbeatRequest
 	if err := json.Unmarshal(body, &req); err != nil {
-		return domain.Heartbeat{}, &invalidField{field: "body", msg: fmt.Sprintf("the body is not a JSON heartbeat: %v", err)}
+		return hb, "", &invalidField{field: "body", msg: fmt.Sprintf("the body is not a JSON heartbeat: %v", err)}
 	}
-	hb := domain.Heartbeat{Detail: req.Detail}
+	hb.Detail = req.Detail
 	if given := cmp.Or(req.MAC, queryMAC); given != "" {
 		mac, err := domain.ParseMAC(given)
 		if err != nil {
-			return hb, &invalidField{field: "mac", msg: "mac: " + err.Error()}
+			return hb, "", &invalidField{field: "mac", msg: "mac: " + err.Error()}
 		}
 		hb.MAC = mac
 	}
 	var err error
 	var enum *domain.EnumError
 	if hb.Stage, err = domain.ParseStage(req.Stage); errors.As(err, &enum) {
-		return hb, &invalidField{field: "stage", msg: err.Error(), allowed: enum.Allowed}
+		return hb, "", &invalidField{field: "stage", msg: err.Error(), allowed: enum.Allowed}
 	}
 	if hb.Phase, err = domain.ParsePhase(req.Phase); errors.As(err, &enum) {
-		return hb, &invalidField{field: "phase", msg: err.Error(), allowed: enum.Allowed}
+		return hb, "", &invalidField{field: "phase", msg: err.Error(), allowed: enum.Allowed}
 	}
 	if len(hb.Detail) > maxDetail {
-		return hb, &invalidField{field: "detail", msg: fmt.Sprintf("detail is %d bytes; at most %d", len(hb.Detail), maxDetail)}
+		return hb, "", &invalidField{field: "detail", msg: fmt.Sprintf("detail is %d bytes; at most %d", len(hb.Detail), maxDetail)}
 	}
-	return hb, nil
+	return hb, req.Token, nil
 }
 
 // unprocessable answers 422 in both shapes a client may read: Slipway's

@@ -32,7 +32,7 @@ type onboardingServer struct {
 
 // startOnboarding serves the node-facing doors over a real store, inventory
 // and cloud-init renderer.
-func startOnboarding(t *testing.T) onboardingServer {
+func startOnboarding(t *testing.T, callers ...Callers) onboardingServer {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -43,14 +43,14 @@ func startOnboarding(t *testing.T) onboardingServer {
 	commit := db.NewCommitter(64)
 	t.Cleanup(func() { commit.Close(); db.Close() })
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	inv, err := domain.NewInventory(ctx, domain.InventoryConfig{DB: db, Commit: commit, Log: quiet})
+	inv, err := domain.NewInventory(ctx, domain.InventoryConfig{DB: db, Commit: commit, Log: quiet, Discovery: domain.DiscoveryPolicy{Doors: domain.Doors}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ci := cloudinit.New(cloudinit.Config{TemplatesDir: dir, Templates: map[string]string{"debian": "debian.yaml"},
 		DefaultProfile: "debian", LANIP: netip.MustParseAddr("10.88.0.1"), Logger: quiet}, inv)
 	s, err := web.New(web.Config{Addr: netip.MustParseAddr("127.0.0.1"), Metrics: prometheus.NewRegistry(), Logger: quiet},
-		New(Config{Logger: quiet, CloudInit: ci, Onboarding: inv, ServerURL: "http://10.88.0.1:80"}))
+		New(Config{Logger: quiet, CloudInit: ci, Onboarding: inv, ServerURL: "http://10.88.0.1:80", Callers: firstOr(callers)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func FuzzParseHeartbeat(f *testing.F) {
 	f.Add([]byte(`{"mac":1,"stage":null}`), "")
 	f.Add([]byte(`[]`), "")
 	f.Fuzz(func(t *testing.T, body []byte, queryMAC string) {
-		hb, bad := parseHeartbeat(body, queryMAC)
+		hb, _, bad := parseHeartbeat(body, queryMAC)
 		if bad != nil {
 			if bad.field == "" || bad.msg == "" {
 				t.Fatalf("a refusal without a field or a reason: %+v", bad)
@@ -320,5 +320,79 @@ func TestClientsPage(t *testing.T) {
 	}
 	if code, _ := get(t, s.base+"/clients?after=nope&limit=2"); code != 400 {
 		t.Errorf("a bad after: %d", code)
+	}
+}
+
+func firstOr(callers []Callers) Callers {
+	if len(callers) == 0 {
+		return nil
+	}
+	return callers[0]
+}
+
+// refuseBut refuses every caller of its MAC but the one with its token,
+// and remembers who asked.
+type refuseBut struct {
+	mac, token string
+	asked      *[]domain.Caller
+}
+
+func (r refuseBut) Prove(mac domain.MAC, from domain.Caller, door domain.Door) error {
+	*r.asked = append(*r.asked, from)
+	if string(mac) != r.mac || from.Token == r.token {
+		return nil
+	}
+	return &domain.CallerRefusedError{MAC: mac, From: from.Addr}
+}
+
+// The doors put every request naming a MAC to the caller check, with the
+// node token wherever the node put it, and answer a refusal with 403 and
+// its reason; nothing of a refused heartbeat is kept.
+func TestNodeDoorsProveTheCaller(t *testing.T) {
+	var asked []domain.Caller
+	s := startOnboarding(t, refuseBut{mac: "52:54:00:00:0f:01", token: "t0k", asked: &asked})
+	const beat = `{"mac":"52:54:00:00:0f:01","stage":"boot","phase":"started"%s}`
+	tests := []struct {
+		name, method, url, body string
+		header                  string // X-Slipway-Token
+		want                    int
+	}{
+		{"heartbeat without a token", "POST", "/heartbeat", fmt.Sprintf(beat, ""), "", 403},
+		{"heartbeat with another token", "POST", "/heartbeat", fmt.Sprintf(beat, `,"token":"nope"`), "", 403},
+		{"heartbeat, token in the body", "POST", "/heartbeat", fmt.Sprintf(beat, `,"token":"t0k"`), "", 200},
+		{"heartbeat, token in the header", "POST", "/heartbeat", fmt.Sprintf(beat, ""), "t0k", 200},
+		{"heartbeat, token in the query", "POST", "/heartbeat?token=t0k", fmt.Sprintf(beat, ""), "", 200},
+		{"another MAC's heartbeat", "POST", "/heartbeat", `{"mac":"52:54:00:00:0f:02","stage":"boot","phase":"started"}`, "", 200},
+		{"user-data", "GET", "/cloud-init/user-data?mac=52:54:00:00:0f:01", "", "", 403},
+		{"meta-data with the token", "GET", "/cloud-init/meta-data?mac=52:54:00:00:0f:01&token=t0k", "", "", 200},
+		{"network-config", "GET", "/cloud-init/network-config?mac=52-54-00-00-0f-01", "", "", 403},
+		{"boot actions", "GET", "/cloud-init/bootactions.sh?mac=52:54:00:00:0f:01", "", "", 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, s.base+tt.url, strings.NewReader(tt.body))
+			req.Header.Set("Content-Type", "application/json")
+			if tt.header != "" {
+				req.Header.Set("X-Slipway-Token", tt.header)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Fatalf("%d %s, want %d", resp.StatusCode, body, tt.want)
+			}
+			if tt.want == 403 && !strings.Contains(string(body), "may not speak for 52:54:00:00:0f:01") {
+				t.Fatalf("a refusal that does not say why: %s", body)
+			}
+		})
+	}
+	if events, _ := s.db.StageEvents(context.Background(), "52:54:00:00:0f:01"); len(events) != 3 {
+		t.Fatalf("%d heartbeats kept, want the 3 that carried the token", len(events))
+	}
+	if len(asked) == 0 || !asked[0].Addr.IsLoopback() {
+		t.Fatalf("the check was not told the caller's address: %+v", asked)
 	}
 }
