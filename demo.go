@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -76,6 +77,7 @@ the data directory unless --keep-data.`,
 	f.IntVar(&ports.TFTP, "tftp-port", ports.TFTP, "TFTP port")
 	f.IntVar(&ports.DHCP, "dhcp-port", ports.DHCP, "DHCP port for the simulated fleet (0: no DHCP, no fleet boot)")
 	f.IntVar(&ports.USM, "usm-port", ports.USM, "StarlingX USM API port (0: off)")
+	f.IntVar(&ports.HTTPS, "https-port", ports.HTTPS, "the console and API over TLS (0: off)")
 	f.DurationVar(&interval, "boot-interval", 500*time.Millisecond, "time between two simulated machines powering on")
 	f.DurationVar(&stageDelay, "stage-delay", 400*time.Millisecond, "time each simulated installer spends per onboarding stage")
 	return cmd
@@ -89,7 +91,7 @@ func inDemoTerms(err error) error {
 		return err
 	}
 	flag, ok := map[string]string{"mqtt.websocket_port": "--mqtt-ws-port", "mqtt.port": "--mqtt-port",
-		"http.port": "--http-port", "tftp.port": "--tftp-port", "dhcp.port": "--dhcp-port", "usm.port": "--usm-port"}[taken.Field]
+		"http.port": "--http-port", "tftp.port": "--tftp-port", "dhcp.port": "--dhcp-port", "usm.port": "--usm-port", "https.port": "--https-port"}[taken.Field]
 	if !ok {
 		return err
 	}
@@ -138,15 +140,22 @@ func printDemoBanner(w io.Writer, u wiring.URLs, dataDir string, machines int, k
 	if keep {
 		fate = "kept on exit"
 	}
+	// The console and the APIs over TLS when it is on; what nodes fetch
+	// stays on plain HTTP.
+	api, curlTLS, cert := u.HTTP, "", ""
+	if u.HTTPS != "" {
+		api, curlTLS = u.HTTPS, "--cacert "+filepath.Join(dataDir, "tls", "tls.crt")+" "
+		cert = "\n  certificate SHA-256 " + u.Fingerprint + "\n             (self-signed: the browser asks you to accept it; compare the fingerprint)\n"
+	}
 	fmt.Fprintf(w, `
 Slipway demo is running with %d simulated machines (data in %s, %s).
 
-  console    %[4]s/   log in as %[9]s / %[10]s
-  health     %[4]s/healthz
-  readiness  %[4]s/readyz
-  metrics    %[4]s/metrics
+  console    %[4]s/   log in as %[9]s / %[10]s%[13]s
+  health     %[12]s/healthz
+  readiness  %[12]s/readyz
+  metrics    %[12]s/metrics
   machines   %[4]s/api/v1/machines
-  onboarding %[4]s/clients
+  onboarding %[12]s/clients
   BMCs       %[4]s/api/v1/bmcs   (one emulated Redfish BMC per machine)
   Drydock    %[4]s/api/v1.0      (a token from POST /api/v1/login in X-Auth-Token; docs/drydock.md)
   NICo trays %[4]s/v2/org/demo/nico/tray   (Bearer token; siteId `+wiring.DemoSiteID+`; docs/nico.md)
@@ -157,11 +166,11 @@ Watch every machine's lifecycle on the bus:
 
 Reinstall a machine through its BMC (one-time PXE boot, power cycle) from
 its page in the console, or:
-  curl -u %[9]s:%[10]s -X POST %[4]s/api/v1/machines/%[11]s/provision
+  curl %[14]s-u %[9]s:%[10]s -X POST %[4]s/api/v1/machines/%[11]s/provision
 
 The simulated machines now power on, netboot and onboard, one line each. Press Ctrl-C to stop.
 
-`, machines, dataDir, fate, u.HTTP, u.MQTT, u.WebSocket, host, port, demoAdmin, demoAdminPassword, firstID)
+`, machines, dataDir, fate, api, u.MQTT, u.WebSocket, host, port, demoAdmin, demoAdminPassword, firstID, u.HTTP, cert, curlTLS)
 }
 
 // bootDemoFleet powers the simulated machines on and prints how each boot went.

@@ -3,6 +3,7 @@ package web
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -37,6 +38,15 @@ type Config struct {
 	// host on the LAN holding connections open must not starve the rest.
 	MaxConnections           int
 	MaxConnectionsPerAddress int
+	// TLS, if set, serves the same routes over TLS on TLSPort as well
+	// (TLSPortField names its setting in errors).
+	TLS          *tls.Config
+	TLSPort      int
+	TLSPortField string
+	// TLSOnly are the path prefixes plain HTTP does not serve while TLS is
+	// on (the console; the APIs, if the operator says so): a GET or HEAD
+	// is redirected to the same path over TLS, anything else refused.
+	TLSOnly []string
 }
 
 // bodyLimit bounds request bodies, but for the paths mounts stream
@@ -45,10 +55,11 @@ const bodyLimit = 4 << 20
 
 // Server is the bound HTTP server.
 type Server struct {
-	app  *fiber.App
-	ln   net.Listener
-	log  *slog.Logger
-	done chan struct{} // closed by Shutdown: long-lived streams end
+	app   *fiber.App
+	ln    net.Listener
+	tlsLn net.Listener // nil without TLS
+	log   *slog.Logger
+	done  chan struct{} // closed by Shutdown: long-lived streams end
 }
 
 // New binds the HTTP port and builds the routes: the probes, then each
@@ -69,6 +80,15 @@ func New(cfg Config, mounts ...Mount) (*Server, error) {
 	}
 	ln = limitPerAddress(ln, cmp.Or(cfg.MaxConnectionsPerAddress, 256))
 	s := &Server{ln: ln, log: cfg.Logger, done: make(chan struct{})}
+	if cfg.TLS != nil {
+		tlsHostPort := net.JoinHostPort(cfg.Addr.String(), strconv.Itoa(cfg.TLSPort))
+		tcp, err := net.Listen("tcp", tlsHostPort)
+		if err != nil {
+			ln.Close()
+			return nil, &config.ListenError{Field: cmp.Or(cfg.TLSPortField, "https.port"), Addr: tlsHostPort, Err: err, Peer: "program"}
+		}
+		s.tlsLn = tls.NewListener(limitPerAddress(tcp, cmp.Or(cfg.MaxConnectionsPerAddress, 256)), cfg.TLS)
+	}
 	s.app = fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		AppName:               "slipway",
@@ -91,6 +111,9 @@ func New(cfg Config, mounts ...Mount) (*Server, error) {
 	}
 	if cfg.Metrics != nil {
 		s.app.Use(requestMetrics(cfg.Metrics))
+	}
+	if s.tlsLn != nil && len(cfg.TLSOnly) > 0 {
+		s.app.Use(overTLSOnly(cfg.TLSOnly, cfg.TLSPort, cfg.Addr))
 	}
 	s.probes(cfg)
 	for _, m := range mounts {
@@ -160,12 +183,40 @@ func (s *Server) jsonError(c *fiber.Ctx, err error) error {
 // Addr is the address the server listens on.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Serve answers requests until Shutdown.
-func (s *Server) Serve() error {
-	if err := s.app.Listener(s.ln); err != nil {
-		return fmt.Errorf("http: %w", err)
+// TLSAddr is the address it listens on with TLS; nil without TLS.
+func (s *Server) TLSAddr() net.Addr {
+	if s.tlsLn == nil {
+		return nil
 	}
-	return nil
+	return s.tlsLn.Addr()
+}
+
+// Serve answers requests, on both listeners, until Shutdown.
+func (s *Server) Serve() error {
+	errs := make(chan error, 2)
+	serve := func(name string, ln net.Listener) {
+		if err := s.app.Listener(ln); err != nil {
+			errs <- fmt.Errorf("%s: %w", name, err)
+			return
+		}
+		errs <- nil
+	}
+	n := 1
+	if s.tlsLn != nil {
+		n++
+		go serve("https", s.tlsLn)
+	}
+	go serve("http", s.ln)
+	var first error
+	for range n {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			// One listener failing stops the other: the caller sees the
+			// part as stopped.
+			_ = s.app.Shutdown()
+		}
+	}
+	return first
 }
 
 // Shutdown stops accepting connections and waits, until ctx ends, for
@@ -182,6 +233,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// fasthttp closes only a listener it already serves: close it here too,
 	// so that a Serve that had not started yet returns instead of serving on.
 	_ = s.ln.Close()
+	if s.tlsLn != nil {
+		_ = s.tlsLn.Close()
+	}
 	return nil
 }
 

@@ -11,11 +11,12 @@ import (
 type DemoPorts struct {
 	HTTP, MQTT, WebSocket, TFTP, DHCP int
 	USM                               int // 0: off
+	HTTPS                             int // the console and API over TLS; 0: off
 }
 
 // DefaultDemoPorts keep clear of the well-known ports, so the demo needs no root.
 func DefaultDemoPorts() DemoPorts {
-	return DemoPorts{HTTP: 8080, MQTT: 1883, WebSocket: 8083, TFTP: 6969, DHCP: 6767, USM: 5497}
+	return DemoPorts{HTTP: 8080, MQTT: 1883, WebSocket: 8083, TFTP: 6969, DHCP: 6767, USM: 5497, HTTPS: 8443}
 }
 
 // DemoProfile is the boot profile the demo's machines use.
@@ -43,6 +44,7 @@ func DemoConfig(dataDir string, ports DemoPorts, inv DemoInventory, cmdline stri
 	cfg.LAN = config.LAN{Interface: loopbackInterface(), Address: "127.0.0.1/8"}
 	cfg.DataDir = dataDir
 	cfg.HTTP.Port = ports.HTTP
+	cfg.HTTPS.Port = ports.HTTPS
 	// The whole simulated fleet comes from 127.0.0.1: one address may use
 	// every connection.
 	cfg.HTTP.MaxConnectionsPerAddress = cfg.HTTP.MaxConnections

@@ -218,6 +218,8 @@ var (
 	ulid    = regexp.MustCompile(`\b[0-9A-HJKMNP-TV-Z]{26}\b`)
 	// Leases: which machine gets which address depends on who asks first.
 	leaseIP = regexp.MustCompile(`^127\.0\.1\.\d+$`)
+	// A certificate's fingerprint, as browsers show it.
+	fingerprint = regexp.MustCompile(`^([0-9A-F]{2}:){31}[0-9A-F]{2}$`)
 )
 
 // opaque are fields whose value is a document of its own (build data):
@@ -272,6 +274,8 @@ func stable(v any) any {
 			return "<lease ip>"
 		case token.MatchString(x):
 			return "<token>"
+		case fingerprint.MatchString(x):
+			return "<fingerprint>"
 		}
 		x = tmpPath.ReplaceAllString(x, "<tmp>")
 		x = cfgPort.ReplaceAllString(x, "${1}<port>")

@@ -21,7 +21,8 @@ import (
 // started last, so that every address they hand out already answers.
 func (a *Appliance) startNetboot(ctx context.Context, p *parts, reg *prometheus.Registry) error {
 	var err error
-	p.tftp, err = tftp.New(tftp.Config{Addr: a.cfg.LANIP(), Port: a.cfg.TFTP.Port, Root: a.cfg.TFTPRoot(), Assets: a.cfg.AssetsDir(), Rendered: p.bootcfg, Logger: a.log, Metrics: reg})
+	p.tftp, err = tftp.New(tftp.Config{Addr: a.cfg.LANIP(), Port: a.cfg.TFTP.Port, Root: a.cfg.TFTPRoot(), Assets: a.cfg.AssetsDir(), Rendered: p.bootcfg,
+		Logger: a.log, Metrics: reg, ClientRate: float64(a.cfg.TFTP.RequestsPerAddress), TransfersPerClient: a.cfg.TFTP.TransfersPerAddress})
 	if err != nil {
 		return err
 	}
@@ -87,7 +88,7 @@ func reservations(cfg *config.Config, rs []config.Reservation) map[domain.MAC]do
 }
 
 func dhcpConfig(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) dhcp.Config {
-	out := dhcp.Config{Logger: log, Mode: cfg.DHCP.Mode, ProxyPort: pxeBootServerPort,
+	out := dhcp.Config{Logger: log, Mode: cfg.DHCP.Mode, ProxyPort: pxeBootServerPort, ClientRate: float64(cfg.DHCP.RequestsPerClient),
 		Interface: cfg.LAN.Interface, Port: cfg.DHCP.Port, ServerIP: cfg.LANIP(), Metrics: reg,
 		Boot: boot.Server{IP: cfg.LANIP(), HTTPPort: cfg.HTTP.Port, BootFiles: cfg.Netboot.BootFiles},
 	}

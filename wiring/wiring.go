@@ -56,10 +56,13 @@ type Options struct {
 
 // URLs are where a running appliance can be reached.
 type URLs struct {
-	HTTP      string // http://10.88.0.1:80
-	MQTT      string // mqtt://10.88.0.1:1883
-	WebSocket string // ws://10.88.0.1:8083/mqtt, empty when disabled
-	USM       string // http://10.88.0.1:5497, empty when disabled
+	HTTP string // http://10.88.0.1:80
+	// HTTPS is the console and API over TLS (empty when off), and
+	// Fingerprint its certificate's SHA-256.
+	HTTPS, Fingerprint string
+	MQTT               string // mqtt://10.88.0.1:1883
+	WebSocket          string // ws://10.88.0.1:8083/mqtt, empty when disabled
+	USM                string // http://10.88.0.1:5497, empty when disabled
 }
 
 // Appliance is one running Slipway.
@@ -109,6 +112,7 @@ type parts struct {
 	releases     *release.Library
 	swdeploy     *swdeploy.Service
 	usm          *web.Server    // USM's API, on its own port
+	fingerprint  string         // the console's TLS certificate's, "" without TLS
 	loops        sync.WaitGroup // every serve loop
 	errs         chan error     // the first part that stops on its own reports here
 	log          *slog.Logger
@@ -221,7 +225,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 		nodes.New(nodes.Config{Logger: a.log, BootRoot: p.bootRoot, AssetsRoot: p.assetsRoot, FirmwareRoot: p.firmwareRoot,
 			BootConfigs: p.bootcfg, CloudInit: cloudInit(a.cfg, p.inventory, p.deploy, callers.Token, a.log), Onboarding: p.inventory,
 			Neighbors: neighbor.Table{}, Callers: callers, ServerURL: serverURL}),
-		native.New(native.Services{Version: a.opts.Version, Auth: p.auth, Machines: fleet, Onboarding: p.inventory,
+		native.New(native.Services{Version: a.opts.Version, Fingerprint: func() string { return p.fingerprint }, Auth: p.auth, Machines: fleet, Onboarding: p.inventory,
 			BMCs: p.bmcs, Firmware: p.firmware, Tasks: tasks, Fleet: fleet, Leases: leaseStats{&p.leases},
 			Events: p.feed, LeaseList: fleet, Settings: a.cfg.Redacted, Designs: p.designs, Deployments: p.deploy,
 			Releases: releaseViews{p.releases, p.swdeploy}}),
@@ -232,9 +236,12 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	mounts = append(mounts, nico.New(nico.Services{Auth: p.auth,
 		Trays: &trays.Service{Machines: fleet, BMCs: p.bmcs, Firmware: p.firmware, SiteID: a.cfg.NICo.SiteID,
 			Parallel: a.cfg.NICo.ParallelUpdates, DPUOSVersion: a.cfg.NICo.DPU.OSVersion, DPUBufferTime: a.cfg.NICo.DPU.BufferTime}}))
-	p.web, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Metrics: reg, Ready: a.readiness(p),
-		MaxConnections: a.cfg.HTTP.MaxConnections, MaxConnectionsPerAddress: a.cfg.HTTP.MaxConnectionsPerAddress}, mounts...)
-	if err != nil {
+	webCfg := web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Metrics: reg, Ready: a.readiness(p),
+		MaxConnections: a.cfg.HTTP.MaxConnections, MaxConnectionsPerAddress: a.cfg.HTTP.MaxConnectionsPerAddress}
+	if p.fingerprint, err = a.serveTLS(&webCfg, mounts); err != nil {
+		return err
+	}
+	if p.web, err = web.New(webCfg, mounts...); err != nil {
 		return err
 	}
 	// Retained states are whole before the first subscriber can connect.
@@ -423,7 +430,10 @@ func (a *Appliance) announce(p *parts) {
 	if p.usm != nil {
 		urls.USM = "http://" + p.usm.Addr().String()
 	}
-	a.log.Info("slipway ready", "lan", a.cfg.LAN.Interface, "http", urls.HTTP, "mqtt", urls.MQTT, "mqtt_ws", urls.WebSocket, "usm", urls.USM)
+	if addr := p.web.TLSAddr(); addr != nil {
+		urls.HTTPS, urls.Fingerprint = "https://"+addr.String(), p.fingerprint
+	}
+	a.log.Info("slipway ready", "lan", a.cfg.LAN.Interface, "console", urls.HTTPS, "http", urls.HTTP, "mqtt", urls.MQTT, "mqtt_ws", urls.WebSocket, "usm", urls.USM)
 	if a.opts.OnReady != nil {
 		a.opts.OnReady(urls)
 	}

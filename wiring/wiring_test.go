@@ -32,7 +32,8 @@ func testConfig(t *testing.T, dataDir string, machines ...config.Machine) *confi
 
 func testPorts(t *testing.T) DemoPorts {
 	return DemoPorts{HTTP: testbed.FreePort(t, "tcp"), MQTT: testbed.FreePort(t, "tcp"), WebSocket: testbed.FreePort(t, "tcp"),
-		TFTP: testbed.FreePort(t, "udp"), DHCP: testbed.FreePort(t, "udp"), USM: testbed.FreePort(t, "tcp")}
+		TFTP: testbed.FreePort(t, "udp"), DHCP: testbed.FreePort(t, "udp"), USM: testbed.FreePort(t, "tcp"),
+		HTTPS: testbed.FreePort(t, "tcp")}
 }
 
 // The API user every test config has unless it names its own.

@@ -13,6 +13,7 @@ type Config struct {
 	DataDir string  `yaml:"data_dir"`
 	Log     Log     `yaml:"log"`
 	HTTP    HTTP    `yaml:"http"`
+	HTTPS   HTTPS   `yaml:"https"`
 	TFTP    TFTP    `yaml:"tftp"`
 	MQTT    MQTT    `yaml:"mqtt"`
 	DHCP    DHCP    `yaml:"dhcp"`
@@ -70,10 +71,36 @@ type HTTP struct {
 	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
 }
 
+// HTTPS serves the console and the APIs over TLS, on the same LAN address
+// as plain HTTP, which keeps what firmware fetches.
+type HTTPS struct {
+	Port int `yaml:"port"` // 0: no TLS
+	// CertFile and KeyFile are the operator's own certificate chain and
+	// key (PEM); without them Slipway makes a self-signed certificate at
+	// first start, kept in <data_dir>/tls.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// Hosts are the names a self-made certificate carries besides the LAN
+	// address (the box's DNS name, if it has one).
+	Hosts []string `yaml:"hosts"`
+	// PlainAPI lets the APIs (native, Drydock, NICo) answer on plain HTTP
+	// too, for clients that cannot be given the certificate; the console
+	// is served over TLS only.
+	PlainAPI bool `yaml:"plain_api"`
+}
+
+// TLSDir holds the self-made certificate.
+func (c *Config) TLSDir() string { return c.DataDir + "/tls" }
+
 // TFTP serves first-stage boot loaders read-only.
 type TFTP struct {
 	Port int    `yaml:"port"`
 	Root string `yaml:"root"` // empty: <data_dir>/tftp
+	// RequestsPerAddress is how many requests a second one client address
+	// is answered (twice that at once), TransfersPerAddress how many files
+	// it may fetch at once; 0: no limit.
+	RequestsPerAddress  int `yaml:"requests_per_address"`
+	TransfersPerAddress int `yaml:"transfers_per_address"`
 }
 
 // MQTT is the embedded broker.
@@ -152,6 +179,9 @@ type DHCP struct {
 	// Subnets are networks behind DHCP relays (a rack's own subnet whose
 	// switch forwards DHCP here), each with its own pool.
 	Subnets []Subnet `yaml:"subnets"`
+	// RequestsPerClient is how many requests a second one MAC is answered
+	// (twice that at once); 0: no limit.
+	RequestsPerClient int `yaml:"requests_per_client"`
 }
 
 // Subnet is a relayed network's address plan. What it leaves out, it takes

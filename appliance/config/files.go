@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"os"
 	"strings"
@@ -19,6 +20,16 @@ func (c *Config) CheckFiles() error {
 	}
 	if c.BMC.CAFile != "" {
 		readable(v, "bmc.ca_file", c.BMC.CAFile, "name the PEM bundle of the CAs that sign your BMCs' certificates")
+	}
+	if c.HTTPS.Port != 0 && c.HTTPS.CertFile != "" && c.HTTPS.KeyFile != "" {
+		before := len(v.list)
+		readable(v, "https.cert_file", c.HTTPS.CertFile, "name the PEM certificate chain the console and API are served with")
+		readable(v, "https.key_file", c.HTTPS.KeyFile, "name the PEM key of that certificate, readable by root only")
+		if len(v.list) == before {
+			if _, err := tls.LoadX509KeyPair(c.HTTPS.CertFile, c.HTTPS.KeyFile); err != nil {
+				v.add("https.cert_file", fmt.Sprintf("the certificate and key cannot be used: %v", err), "give a PEM certificate chain and the key it was made for")
+			}
+		}
 	}
 	if es := c.fieldErrors(v.err()); len(es) > 0 {
 		return es

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -126,12 +127,13 @@ func (c *Config) validatePorts(v *fieldErrors) {
 	c.validateMQTTLimits(v)
 	port(v, "dhcp.port", c.DHCP.Port, false)
 	port(v, "usm.port", c.USM.Port, true)
+	port(v, "https.port", c.HTTPS.Port, true)
 	// TCP listeners share the LAN IP, so their ports must differ.
 	tcp := map[int]string{}
 	for _, p := range []struct {
 		field string
 		port  int
-	}{{"http.port", c.HTTP.Port}, {"mqtt.port", c.MQTT.Port}, {"mqtt.websocket_port", c.MQTT.WebSocketPort}, {"usm.port", c.USM.Port}} {
+	}{{"http.port", c.HTTP.Port}, {"mqtt.port", c.MQTT.Port}, {"mqtt.websocket_port", c.MQTT.WebSocketPort}, {"usm.port", c.USM.Port}, {"https.port", c.HTTPS.Port}} {
 		if p.port == 0 {
 			continue
 		}
@@ -150,6 +152,8 @@ func (c *Config) validateDHCP(v *fieldErrors) {
 	oneOf(v, "netboot.unknown_machines", c.Netboot.UnknownMachines, "install", "local", "ignore")
 	oneOf(v, "netboot.caller_check", c.Netboot.CallerCheck, string(domain.CallerAddress), string(domain.CallerOff))
 	c.validateDiscovery(v)
+	c.validateHTTPS(v)
+	c.validateClientLimits(v)
 	if c.DHCP.IgnoreUnknown && c.Netboot.UnknownMachines == "local" {
 		v.add("dhcp.ignore_unknown", `true says unknown machines get no answer, but netboot.unknown_machines says "local"`,
 			"drop dhcp.ignore_unknown (it is the older spelling of netboot.unknown_machines: ignore)")
@@ -496,6 +500,9 @@ func relativePath(v *fieldErrors, at, p string) {
 	}
 }
 
+// dnsName is a host name a certificate may carry.
+var dnsName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$`)
+
 var bcryptHash = regexp.MustCompile(`^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$`)
 
 func isBcrypt(s string) bool { return bcryptHash.MatchString(s) }
@@ -532,6 +539,36 @@ func (c *Config) validateMQTTLimits(v *fieldErrors) {
 	}
 	if m.ConnectTimeout < time.Second || m.ConnectTimeout > 10*time.Minute {
 		v.add("mqtt.connect_timeout", fmt.Sprintf("%s is out of range", m.ConnectTimeout), "use 1s to 10m; 10s is a good default")
+	}
+}
+
+func (c *Config) validateClientLimits(v *fieldErrors) {
+	for _, l := range []struct {
+		field string
+		n     int
+		what  string
+	}{{"dhcp.requests_per_client", c.DHCP.RequestsPerClient, "DHCP requests a second per MAC"},
+		{"tftp.requests_per_address", c.TFTP.RequestsPerAddress, "TFTP requests a second per address"},
+		{"tftp.transfers_per_address", c.TFTP.TransfersPerAddress, "TFTP transfers at once per address"}} {
+		if l.n < 0 || l.n > 100_000 {
+			v.add(l.field, fmt.Sprintf("%d is out of range", l.n), "use 1 to 100000 "+l.what+", or 0 for no limit")
+		}
+	}
+}
+
+func (c *Config) validateHTTPS(v *fieldErrors) {
+	if (c.HTTPS.CertFile == "") != (c.HTTPS.KeyFile == "") {
+		v.add("https.cert_file", "a certificate needs its key, and a key its certificate", "give both https.cert_file and https.key_file, or neither for a self-made certificate")
+	}
+	for _, f := range []struct{ field, path string }{{"https.cert_file", c.HTTPS.CertFile}, {"https.key_file", c.HTTPS.KeyFile}} {
+		if f.path != "" && !filepath.IsAbs(f.path) {
+			v.add(f.field, fmt.Sprintf("%q is not an absolute path", f.path), "give the file's absolute path")
+		}
+	}
+	for i, h := range c.HTTPS.Hosts {
+		if !dnsName.MatchString(h) {
+			v.add(fmt.Sprintf("https.hosts[%d]", i), fmt.Sprintf("%q is not a host name", h), "use a DNS name such as slipway.lab.example")
+		}
 	}
 }
 

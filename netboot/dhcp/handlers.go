@@ -36,6 +36,10 @@ func (s *Server) checkRequest(_ context.Context, x *exchange) error {
 		return nil
 	}
 	x.mac = mac
+	if !s.perClient.Allow(mac) {
+		s.drop("past dhcp.requests_per_client", req)
+		return nil
+	}
 	sn, link, ok := s.subnetFor(req)
 	if !ok {
 		s.drop("relayed from a subnet this server has no pool for", req)

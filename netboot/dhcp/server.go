@@ -16,6 +16,7 @@ import (
 	"github.com/slipway/slipway/appliance/config"
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/netboot/boot"
+	"github.com/slipway/slipway/netboot/limit"
 )
 
 // LeaseBook is the domain's address allocator.
@@ -60,6 +61,10 @@ type Config struct {
 	Logger  *slog.Logger
 	Metrics prometheus.Registerer
 	Workers int // concurrent handlers; 0 means 64 (they mostly wait for a group commit)
+	// ClientRate is how many requests a second one MAC is answered (twice
+	// that at once); 0 means no limit. Firmware retries a few times a
+	// second at most: a client past it is broken or hostile.
+	ClientRate float64
 }
 
 // Subnet is one network the server gives addresses on, and what its
@@ -84,6 +89,7 @@ type Server struct {
 	// unknownRelays remembers relays already reported as serving a subnet
 	// with no pool, so each is logged once, not per packet.
 	unknownRelays *onceSet
+	perClient     *limit.Rate[domain.MAC]
 }
 
 // New binds the DHCP port on the LAN interface.
@@ -109,7 +115,7 @@ func New(cfg Config, leases LeaseBook, machines Machines) (*Server, error) {
 			Peer: "DHCP server", Or: "set dhcp.mode (proxy beside another DHCP server, or off)"}
 	}
 	s := &Server{cfg: cfg, conn: conn, leases: leases, machines: machines, log: cfg.Logger.With("part", "dhcp"), metrics: newMetrics(cfg.Metrics),
-		unknownRelays: newOnceSet(1024)}
+		unknownRelays: newOnceSet(1024), perClient: limit.NewRate[domain.MAC](cfg.ClientRate, int(2*cfg.ClientRate), maxRateClients)}
 	s.chain = []handler{s.checkRequest, s.noteMachine, s.lease, s.networkOptions, s.bootOptions}
 	if cfg.Mode == ModeProxy {
 		s.chain = []handler{s.checkRequest, s.onlyNetbootClients, s.noteMachine, s.proxyAnswer, s.bootOptions}
@@ -123,6 +129,9 @@ func New(cfg Config, leases LeaseBook, machines Machines) (*Server, error) {
 	}
 	return s, nil
 }
+
+// maxRateClients bounds the MACs whose request rates are remembered.
+const maxRateClients = 65536
 
 // Serve answers until ctx ends or the socket is closed.
 //

@@ -717,3 +717,22 @@ func TestUnknownRelayIsLoggedOnce(t *testing.T) {
 		t.Fatalf("the log does not name the network:\n%s", logs.String())
 	}
 }
+
+// A MAC asking faster than dhcp.requests_per_client is not answered past
+// its burst; another MAC still is.
+func TestRequestsPerClientAreBounded(t *testing.T) {
+	s, _ := newTestServerFor(t, domain.UnknownInstall, func(c *Config) { c.ClientRate = 5 })
+	ctx := context.Background()
+	answered := 0
+	for range 30 {
+		if offer, _ := s.Handle(ctx, discover(t, clientA, pxe), peer); offer != nil {
+			answered++
+		}
+	}
+	if answered != 10 {
+		t.Fatalf("%d of 30 DISCOVERs at once answered, want the burst of 10", answered)
+	}
+	if offer, _ := s.Handle(ctx, discover(t, net.HardwareAddr{0x52, 0x54, 0x00, 0x00, 0x00, 0x2a}, pxe), peer); offer == nil {
+		t.Fatal("another MAC was refused for the first one's flood")
+	}
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/slipway/slipway/appliance/config"
 	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/netboot/limit"
 )
 
 // MaxBlockSize keeps a block, with its IP, UDP and TFTP headers, within a
@@ -46,6 +47,12 @@ type Config struct {
 	Rendered Rendered // optional
 	Logger   *slog.Logger
 	Metrics  prometheus.Registerer
+	// ClientRate is how many requests a second one address is answered
+	// (twice that at once), and TransfersPerClient how many files it may
+	// fetch at once; 0 means no limit. The box's own address and loopback
+	// are not limited.
+	ClientRate         float64
+	TransfersPerClient int
 }
 
 // Server is a bound read-only TFTP server.
@@ -57,6 +64,9 @@ type Server struct {
 	assets   *os.Root // nil when not served
 	log      *slog.Logger
 	metrics  *metrics
+	own      netip.Addr
+	rate     *limit.Rate[netip.Addr]
+	inFlight *limit.Concurrent[netip.Addr]
 }
 
 // New opens the root and binds the port.
@@ -83,7 +93,9 @@ func New(cfg Config) (*Server, error) {
 		}
 		return nil, &config.ListenError{Field: "tftp.port", Addr: fmt.Sprintf("UDP %s:%d", cfg.Addr, cfg.Port), Err: err, Peer: "TFTP server"}
 	}
-	s := &Server{rendered: cfg.Rendered, conn: conn, root: root, assets: assets, log: cfg.Logger.With("part", "tftp"), metrics: newMetrics(cfg.Metrics)}
+	s := &Server{rendered: cfg.Rendered, conn: conn, root: root, assets: assets, log: cfg.Logger.With("part", "tftp"), metrics: newMetrics(cfg.Metrics),
+		own: cfg.Addr, rate: limit.NewRate[netip.Addr](cfg.ClientRate, int(2*cfg.ClientRate), maxRateClients),
+		inFlight: limit.NewConcurrent[netip.Addr](cfg.TransfersPerClient)}
 	// No write handler: write requests are refused.
 	s.srv = tftp.NewServer(s.read, nil)
 	s.srv.SetBlockSize(MaxBlockSize)
@@ -140,6 +152,12 @@ func (s *Server) read(filename string, rf io.ReaderFrom) error {
 		peer = a.String()
 		from.Addr = a.AddrPort().Addr().Unmap()
 	}
+	release, err := s.admit(from.Addr)
+	if err != nil {
+		s.refuse(filename, peer, err)
+		return &tftp.Error{Code: tftp.ErrCodeNotDefined, Message: err.Error()}
+	}
+	defer release()
 	name, err := CleanName(filename)
 	if err != nil {
 		s.refuse(filename, peer, err)
@@ -171,6 +189,25 @@ func (s *Server) read(filename string, rf io.ReaderFrom) error {
 		return notFound(name)
 	}
 	return s.send(name, peer, f, info.Size(), rf)
+}
+
+// maxRateClients bounds the addresses whose request rates are remembered.
+const maxRateClients = 65536
+
+// admit lets a request from client start a transfer, within its rate and
+// its transfers at once; release ends the transfer's place.
+func (s *Server) admit(client netip.Addr) (release func(), err error) {
+	if client.IsLoopback() || client == s.own {
+		return func() {}, nil
+	}
+	if !s.rate.Allow(client) {
+		return nil, errors.New("too many requests from this address: slow down")
+	}
+	release, ok := s.inFlight.Acquire(client)
+	if !ok {
+		return nil, errors.New("too many transfers at once from this address")
+	}
+	return release, nil
 }
 
 // open opens a file of the root, or of the assets for "assets/…".

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/netboot/limit"
 
 	"github.com/pin/tftp/v3"
 )
@@ -283,5 +284,36 @@ func TestRenderedFilesGoToTheirCallerOnly(t *testing.T) {
 	}
 	if asked != netip.MustParseAddr("127.0.0.1") {
 		t.Fatalf("the renderer was told the caller is %v", asked)
+	}
+}
+
+// One address gets its rate and its transfers at once; the box itself is
+// not limited.
+func TestAdmitBoundsEachAddress(t *testing.T) {
+	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Root: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		ClientRate: 0.001, TransfersPerClient: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Shutdown)
+	s.rate = limit.NewRate[netip.Addr](0.001, 3, 16) // three requests, then none for the test's length
+	node, other := netip.MustParseAddr("10.88.0.50"), netip.MustParseAddr("10.88.0.51")
+	r1, err1 := s.admit(node)
+	_, err2 := s.admit(node)
+	_, err3 := s.admit(node)
+	if err1 != nil || err2 != nil || err3 == nil || !strings.Contains(err3.Error(), "too many transfers at once") {
+		t.Fatalf("transfers at once: %v %v %v", err1, err2, err3)
+	}
+	r1()
+	if _, err := s.admit(node); err == nil || !strings.Contains(err.Error(), "slow down") {
+		t.Fatalf("past the rate: %v", err)
+	}
+	if _, err := s.admit(other); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	for range 100 {
+		if _, err := s.admit(netip.MustParseAddr("127.0.0.1")); err != nil {
+			t.Fatalf("the box itself: %v", err)
+		}
 	}
 }

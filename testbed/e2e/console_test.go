@@ -5,6 +5,8 @@ package e2e
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -16,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/slipway/slipway/appliance/tlscert"
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
@@ -43,9 +47,9 @@ func TestConsoleInChromium(t *testing.T) {
 	if err := os.MkdirAll(screenshotDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	base := startDemo(t, 6)
+	base, spki := startDemo(t, 6)
 
-	ctx, cancel := browser(t)
+	ctx, cancel := browser(t, spki)
 	defer cancel()
 	shot := func(name string) chromedp.Action {
 		return chromedp.ActionFunc(func(ctx context.Context) error {
@@ -108,8 +112,12 @@ func TestConsoleInChromium(t *testing.T) {
 	if !strings.Contains(timeline, "provisioned through BMC") {
 		t.Errorf("the timeline does not show the provisioning:\n%s", timeline)
 	}
-	// A machine whose install failed says why, above its heartbeats.
+	// A machine whose install failed says why, above its heartbeats. It
+	// netbooted first (a heartbeat alone makes no machine).
 	failed := "02:53:57:00:99:01"
+	if code, body := testkit.Request(t, "GET", base+"/boot.ipxe?mac="+failed, "", "", ""); code != 200 {
+		t.Fatalf("the failed machine's iPXE script: %d %s", code, body)
+	}
 	if code, body := testkit.Request(t, "POST", base+"/heartbeat", "", "", `{"mac":"`+failed+`","stage":"install","phase":"failed","detail":"disk sda missing"}`); code != 200 {
 		t.Fatalf("failed heartbeat: %d %s", code, body)
 	}
@@ -185,7 +193,7 @@ func TestConsoleInChromium(t *testing.T) {
 
 	// A viewer sees the actions disabled, and the API refuses them anyway.
 	addUser(t, base, "vic", "viewer", "vic-password-1")
-	vctx, vcancel := browser(t)
+	vctx, vcancel := browser(t, spki)
 	defer vcancel()
 	login(t, vctx, base, "vic", "vic-password-1")
 	var disabled bool
@@ -202,14 +210,18 @@ func TestConsoleInChromium(t *testing.T) {
 }
 
 // startDemo runs `slipway demo` with n simulated machines on free ports
-// and returns its HTTP base URL once it is ready.
-func startDemo(t *testing.T, n int) string {
+// and returns its plain HTTP base URL once it is ready (the console there
+// sends a browser over to TLS), and its certificate's public key hash for
+// Chromium to trust, once it checked that the banner printed that
+// certificate's fingerprint.
+func startDemo(t *testing.T, n int) (base, spki string) {
 	t.Helper()
-	httpPort := testbed.FreePort(t, "tcp")
+	httpPort, httpsPort := testbed.FreePort(t, "tcp"), testbed.FreePort(t, "tcp")
 	cmd := exec.Command(slipwayBinary, "demo", "--machines", strconv.Itoa(n), "--stage-delay", "600ms", "--boot-interval", "1500ms",
 		"--http-port", strconv.Itoa(httpPort), "--mqtt-port", strconv.Itoa(testbed.FreePort(t, "tcp")),
 		"--mqtt-ws-port", strconv.Itoa(testbed.FreePort(t, "tcp")), "--tftp-port", strconv.Itoa(testbed.FreePort(t, "udp")),
-		"--dhcp-port", strconv.Itoa(testbed.FreePort(t, "udp")), "--usm-port", strconv.Itoa(testbed.FreePort(t, "tcp")))
+		"--dhcp-port", strconv.Itoa(testbed.FreePort(t, "udp")), "--usm-port", strconv.Itoa(testbed.FreePort(t, "tcp")),
+		"--https-port", strconv.Itoa(httpsPort))
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -222,14 +234,14 @@ func startDemo(t *testing.T, n int) string {
 			t.Logf("demo output:\n%s", out.String())
 		}
 	})
-	base := "http://127.0.0.1:" + strconv.Itoa(httpPort)
+	base = "http://127.0.0.1:" + strconv.Itoa(httpPort)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get(base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return base
+				return base, demoCertificate(t, httpsPort, out.String)
 			}
 		}
 		if time.Now().After(deadline) {
@@ -239,11 +251,34 @@ func startDemo(t *testing.T, n int) string {
 	}
 }
 
-// browser starts headless Chromium as the issue prescribes.
-func browser(t *testing.T) (context.Context, context.CancelFunc) {
+// demoCertificate reads the certificate the demo serves over TLS, checks
+// the banner printed its fingerprint, and returns the base64 SHA-256 of
+// its public key: what Chromium's --ignore-certificate-errors-spki-list
+// trusts, that key alone.
+func demoCertificate(t *testing.T, port int, banner func() string) string {
+	t.Helper()
+	conn, err := tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port), &tls.Config{InsecureSkipVerify: true}) // read, then checked below
+	if err != nil {
+		t.Fatalf("the demo's console over TLS: %v", err)
+	}
+	defer conn.Close()
+	leaf := conn.ConnectionState().PeerCertificates[0]
+	fp := tlscert.Fingerprint(leaf.Raw)
+	testkit.WaitFor(t, "the banner", func() bool { return strings.Contains(banner(), "certificate SHA-256") })
+	if !strings.Contains(banner(), "certificate SHA-256 "+fp) {
+		t.Fatalf("the banner does not print the served certificate's fingerprint %s:\n%s", fp, banner())
+	}
+	sum := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// browser starts headless Chromium as the issue prescribes, trusting the
+// demo's self-signed certificate by its public key.
+func browser(t *testing.T, spki string) (context.Context, context.CancelFunc) {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("ignore-certificate-errors-spki-list", spki),
 		chromedp.NoFirstRun, chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.WindowSize(1280, 900),
 	}

@@ -18,6 +18,9 @@ const Prefix = "/api/v1"
 // its routes out.
 type Services struct {
 	Version string
+	// Fingerprint, if set, is the console's TLS certificate's SHA-256,
+	// which /version shows for the operator to compare with the browser's.
+	Fingerprint func() string
 	// Auth says who may call (all of the API but login and version).
 	Auth Auth
 	// Machines serves the machine inventory; Onboarding resets a machine's
@@ -70,7 +73,13 @@ func New(svc Services) web.Mount {
 
 func routes(api fiber.Router, svc Services, stopping <-chan struct{}) {
 	api.Use(onlyPasswordChange)
-	api.Get("/version", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"version": svc.Version}) })
+	api.Get("/version", func(c *fiber.Ctx) error {
+		out := fiber.Map{"version": svc.Version}
+		if svc.Fingerprint != nil && svc.Fingerprint() != "" {
+			out["tls_fingerprint"] = svc.Fingerprint()
+		}
+		return c.JSON(out)
+	})
 	if svc.Auth != nil {
 		authRoutes(api, svc.Auth)
 	}

@@ -632,6 +632,13 @@ $('#theme').addEventListener('click', () => {
   localStorage.setItem('slipway-theme', document.documentElement.dataset.theme);
 });
 
+// ---------- the footer: the version, and the certificate to compare with the browser's ----------
+
+api('GET', '/version').then((v) => {
+  $('#version').textContent = 'Slipway ' + v.version;
+  if (v.tls_fingerprint) $('#cert').textContent = 'TLS certificate SHA-256 ' + v.tls_fingerprint;
+}).catch(() => {});
+
 // ---------- start: a live cookie session goes straight in ----------
 
 api('GET', '/me').then((m) => { me = m; startSession(); }).catch(() => route());
