@@ -47,7 +47,10 @@ lan: {interface: lo, address: 127.0.0.1/8}
 data_dir: DATA_DIR
 log: {level: warn}
 http: {port: %d}
+https: {port: 0}
 tftp: {root: TFTP_ROOT, port: %d}
+# The bench's machines reach Slipway by heartbeats alone: they make them.
+discovery: {doors: [dhcp, boot, heartbeat]}
 mqtt:
   port: %d
   websocket_port: 0

@@ -33,12 +33,15 @@ lan: {interface: lo, address: 127.0.0.1/8}
 data_dir: DATA_DIR
 # The whole fleet posts from 127.0.0.1: one address may use every connection.
 http: {port: %d, max_connections_per_address: 4096}
+https: {port: %d}
 tftp: {root: TFTP_ROOT, port: %d}
 mqtt: {port: %d, websocket_port: 0}
 dhcp: {mode: "off"}
 netboot: {router_advertisements: false}
+# The fleet reaches Slipway by heartbeats alone: they make its machines.
+discovery: {doors: [dhcp, boot, heartbeat]}
 users:
-`+e2eUserYAML, httpPort, testbed.FreePort(t, "udp"), mqttPort)
+`+e2eUserYAML, httpPort, testbed.FreePort(t, "tcp"), testbed.FreePort(t, "udp"), mqttPort)
 	a := startServe(t, testbed.Host{}, config)
 	a.url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	waitReady(t, a)

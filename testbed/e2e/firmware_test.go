@@ -59,6 +59,7 @@ func loopbackBMCConfig(t *testing.T, rest string) (string, string) {
 lan: {interface: lo, address: 127.0.0.1/8}
 data_dir: DATA_DIR
 http: {port: %d}
+https: {port: 0}
 tftp: {root: TFTP_ROOT, port: %d}
 mqtt: {port: %d, websocket_port: 0}
 dhcp: {mode: "off"}
