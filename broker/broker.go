@@ -36,6 +36,7 @@ type Broker struct {
 	limits Limits
 	// refused counts connections closed at the connection limit.
 	refused atomic.Int64
+	slots   *connectionLimit
 }
 
 // New binds the broker's listeners. Nothing is served until Start.
@@ -60,6 +61,7 @@ func New(cfg Config) (*Broker, error) {
 	}
 	// One limit across both listeners: a flood on either counts.
 	slots := newConnectionLimit(limits, b.refusedAtLimit)
+	b.slots = slots
 	tcp = slots.with(tcp)
 	b.addrs = append(b.addrs, tcp.Addr())
 	if err := server.AddListener(listeners.NewNet("tcp", tcp)); err != nil {

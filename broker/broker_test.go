@@ -21,7 +21,7 @@ import (
 var loopback = netip.MustParseAddr("127.0.0.1")
 
 // freePort asks the kernel for a port that is free right now.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -33,7 +33,7 @@ func freePort(t *testing.T) int {
 
 // startBroker serves a broker on loopback (TCP and WebSocket) with access;
 // tune, if given, changes the rest of its configuration.
-func startBroker(t *testing.T, access Access, tune ...func(*Config)) *Broker {
+func startBroker(t testing.TB, access Access, tune ...func(*Config)) *Broker {
 	t.Helper()
 	cfg := Config{Addr: loopback, Port: freePort(t), WebSocketPort: freePort(t), Access: access,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}

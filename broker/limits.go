@@ -56,6 +56,9 @@ func newConnectionLimit(l Limits, refused func()) *connectionLimit {
 	return &connectionLimit{slots: make(chan struct{}, l.MaxConnections), connectTimeout: l.ConnectTimeout, refused: refused}
 }
 
+// open is how many connections hold a place now.
+func (cl *connectionLimit) open() int { return len(cl.slots) }
+
 // with is ln under the limit.
 func (cl *connectionLimit) with(ln net.Listener) net.Listener {
 	return &limitedListener{Listener: ln, limit: cl}

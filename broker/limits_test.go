@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/slipway/slipway/testbed/testkit"
 )
 
 // startLimitedBroker serves a broker with limits. The limits hold before
@@ -72,7 +74,7 @@ func TestConnectionLimitAndConnectTimeout(t *testing.T) {
 		defer c.Close()
 		idle = append(idle, c)
 	}
-	time.Sleep(50 * time.Millisecond) // both accepted
+	testkit.WaitFor(t, "both connections accepted", func() bool { return b.slots.open() == 2 })
 	third, err := net.Dial("tcp", b.Addrs()[0].String())
 	if err != nil {
 		t.Fatal(err)

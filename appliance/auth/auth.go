@@ -281,8 +281,9 @@ type claims struct {
 
 const issuer = "slipway"
 
-// Login checks a user's password and issues a session token.
-func (s *Service) Login(name, password, client string) (Session, error) {
+// Login checks a user's password and issues a session token, recorded so
+// that an admin can list it and end it.
+func (s *Service) Login(ctx context.Context, name, password, client string) (Session, error) {
 	u, err := s.Check(name, password, client)
 	if err != nil {
 		return Session{}, err
@@ -299,6 +300,10 @@ func (s *Service) Login(name, password, client string) (Session, error) {
 	}})
 	if sess.Token, err = tok.SignedString(s.key); err != nil {
 		return Session{}, fmt.Errorf("sign session: %w", err)
+	}
+	record := store.Session{ID: sess.ID, User: u.Name, Client: client, Gen: gen, ExpiresAt: sess.Expires}
+	if err := s.cfg.Commit.Do(ctx, func(tx *store.Tx) error { return tx.AddSession(record) }); err != nil {
+		return Session{}, fmt.Errorf("record session: %w", err)
 	}
 	s.log.Info("login", "user", u.Name, "role", u.Role, "client", client)
 	return sess, nil
@@ -340,5 +345,61 @@ func (s *Service) Logout(ctx context.Context, sess Session) error {
 	}
 	s.mu.Unlock()
 	s.log.Info("logout", "user", sess.User)
+	return nil
+}
+
+// SessionInfo is a live session, as an admin lists it.
+type SessionInfo struct {
+	ID        string
+	User      string
+	Client    string // the address it logged in from
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Sessions lists the sessions that are live: not expired, not ended, not
+// ended by a password change since. Callers by HTTP basic have none.
+func (s *Service) Sessions(ctx context.Context) ([]SessionInfo, error) {
+	list, err := s.cfg.DB.Sessions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]SessionInfo, 0, len(list))
+	for _, r := range list {
+		u, exists := s.users[r.User]
+		if _, revoked := s.revoked[r.ID]; revoked || !exists || r.Gen < u.SessionGen || !r.ExpiresAt.After(now) {
+			continue
+		}
+		out = append(out, SessionInfo{ID: r.ID, User: r.User, Client: r.Client, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt})
+	}
+	return out, nil
+}
+
+// ErrNoSession is a session id that names no live session.
+var ErrNoSession = errors.New("no such session")
+
+// EndSession ends one session by its id, as its own logout would.
+func (s *Service) EndSession(ctx context.Context, id string) error {
+	var r store.Session
+	err := s.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
+		var err error
+		if r, err = tx.Session(id); err != nil {
+			return err
+		}
+		return tx.RevokeToken(r.ID, r.ExpiresAt)
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("session %s: %w", id, ErrNoSession)
+	}
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.revoked[r.ID] = r.ExpiresAt
+	s.mu.Unlock()
+	s.log.Info("session ended", "user", r.User, "session", r.ID)
 	return nil
 }

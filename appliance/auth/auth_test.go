@@ -46,7 +46,7 @@ func TestFirstStartGivesAOneTimeAdminPassword(t *testing.T) {
 	if err != nil || len(pw) < 20 {
 		t.Fatalf("one-time password %q, %v", pw, err)
 	}
-	sess, err := s.Login("admin", pw, "10.0.0.9")
+	sess, err := s.Login(context.Background(), "admin", pw, "10.0.0.9")
 	if err != nil || sess.Role != Admin || !sess.MustChange {
 		t.Fatalf("login with the one-time password: %+v %v", sess, err)
 	}
@@ -56,10 +56,10 @@ func TestFirstStartGivesAOneTimeAdminPassword(t *testing.T) {
 	if err := s.SetPassword(context.Background(), "admin", "a-better-password"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Login("admin", pw, "10.0.0.9"); !errors.Is(err, ErrBadCredentials) {
+	if _, err := s.Login(context.Background(), "admin", pw, "10.0.0.9"); !errors.Is(err, ErrBadCredentials) {
 		t.Errorf("the one-time password still works: %v", err)
 	}
-	if sess, _ := s.Login("admin", "a-better-password", "10.0.0.9"); sess.MustChange {
+	if sess, _ := s.Login(context.Background(), "admin", "a-better-password", "10.0.0.9"); sess.MustChange {
 		t.Error("still must change after changing")
 	}
 }
@@ -78,7 +78,7 @@ func TestConfigUsersFollowTheConfig(t *testing.T) {
 	if _, err := s.Bootstrap(ctx, []Account{{Name: "ann", Role: Admin, PasswordHash: hash(t, "ann-password")}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Login("vic", "vic-password", "c"); !errors.Is(err, ErrBadCredentials) {
+	if _, err := s.Login(context.Background(), "vic", "vic-password", "c"); !errors.Is(err, ErrBadCredentials) {
 		t.Errorf("a user removed from the config logs in: %v", err)
 	}
 }
@@ -94,7 +94,7 @@ func TestSessions(t *testing.T) {
 	if _, err := s.AddUser(ctx, "otto", Operator, "otto-password"); err != nil {
 		t.Fatal(err)
 	}
-	sess, err := s.Login("otto", "otto-password", "c")
+	sess, err := s.Login(context.Background(), "otto", "otto-password", "c")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,14 +103,14 @@ func TestSessions(t *testing.T) {
 		t.Fatalf("verify: %+v %v", got, err)
 	}
 	other := newService(t, db, commit, t.TempDir(), time.Hour) // another key
-	forged, _ := other.Login("otto", "otto-password", "c")
+	forged, _ := other.Login(context.Background(), "otto", "otto-password", "c")
 	none := jwt.NewWithClaims(jwt.SigningMethodNone, claims{Role: Admin, RegisteredClaims: jwt.RegisteredClaims{
 		Subject: "otto", Issuer: issuer, ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}})
 	unsigned, _ := none.SignedString(jwt.UnsafeAllowNoneSignatureType)
 	// A session issued two seconds ago with a one-second life, by a clock
 	// the test sets instead of waiting.
 	issued := func() time.Time { return time.Now().Add(-2 * time.Second) }
-	expiring, _ := newService(t, db, commit, dir, time.Second, issued).Login("otto", "otto-password", "c")
+	expiring, _ := newService(t, db, commit, dir, time.Second, issued).Login(context.Background(), "otto", "otto-password", "c")
 	for name, tok := range map[string]string{
 		"signed with another key": forged.Token, "unsigned (alg none)": unsigned, "expired": expiring.Token,
 		"tampered": sess.Token[:len(sess.Token)-2] + "xx", "garbage": "not.a.token",
@@ -127,7 +127,7 @@ func TestSessions(t *testing.T) {
 		t.Errorf("revoked session after a restart: %v", err)
 	}
 	// A deleted user's session ends; the last admin cannot go.
-	sess, _ = s.Login("otto", "otto-password", "c")
+	sess, _ = s.Login(context.Background(), "otto", "otto-password", "c")
 	if err := s.DeleteUser(ctx, "otto"); err != nil {
 		t.Fatal(err)
 	}
@@ -172,16 +172,16 @@ func TestGuessingIsSlowedPerClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range freeFailures {
-		if _, err := s.Login("ann", "guess", "10.0.0.66"); !errors.Is(err, ErrBadCredentials) {
+		if _, err := s.Login(context.Background(), "ann", "guess", "10.0.0.66"); !errors.Is(err, ErrBadCredentials) {
 			t.Fatalf("guess %d: %v", i, err)
 		}
 	}
-	_, _ = s.Login("ann", "guess", "10.0.0.66")
+	_, _ = s.Login(context.Background(), "ann", "guess", "10.0.0.66")
 	var tooMany *TooManyAttemptsError
-	if _, err := s.Login("ann", "ann-password", "10.0.0.66"); !errors.As(err, &tooMany) || tooMany.RetryAfter <= 0 {
+	if _, err := s.Login(context.Background(), "ann", "ann-password", "10.0.0.66"); !errors.As(err, &tooMany) || tooMany.RetryAfter <= 0 {
 		t.Errorf("the right password right after too many guesses: %v", err)
 	}
-	if _, err := s.Login("ann", "ann-password", "10.0.0.7"); err != nil {
+	if _, err := s.Login(context.Background(), "ann", "ann-password", "10.0.0.7"); err != nil {
 		t.Errorf("another client is not blocked: %v", err)
 	}
 }
@@ -220,7 +220,7 @@ func FuzzVerify(f *testing.F) {
 	if _, err := s.AddUser(context.Background(), "ann", Admin, "ann-password"); err != nil {
 		f.Fatal(err)
 	}
-	good, err := s.Login("ann", "ann-password", "c")
+	good, err := s.Login(context.Background(), "ann", "ann-password", "c")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestSessionsEndWhenCredentialsOrRoleChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	login := func(user, pw string) string {
-		sess, err := s.Login(user, pw, "c")
+		sess, err := s.Login(context.Background(), user, pw, "c")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -295,7 +295,7 @@ func TestGuessingIsSlowedPerAccount(t *testing.T) {
 	blocked := 0
 	for a := range 6 {
 		for range freeFailures {
-			if _, err := s.Login("ann", "guess", fmt.Sprintf("10.0.1.%d", a)); errors.As(err, &tooMany) {
+			if _, err := s.Login(context.Background(), "ann", "guess", fmt.Sprintf("10.0.1.%d", a)); errors.As(err, &tooMany) {
 				blocked++
 			}
 		}
@@ -303,14 +303,79 @@ func TestGuessingIsSlowedPerAccount(t *testing.T) {
 	if blocked == 0 {
 		t.Fatal("thirty guesses from six addresses were never slowed")
 	}
-	if _, err := s.Login("ann", "ann-password", "10.0.1.99"); !errors.As(err, &tooMany) || tooMany.Of != "this account" {
+	if _, err := s.Login(context.Background(), "ann", "ann-password", "10.0.1.99"); !errors.As(err, &tooMany) || tooMany.Of != "this account" {
 		t.Errorf("a fresh address right after the guesses: %v", err)
 	}
 	// Names nobody has are not tracked: they cannot lock anyone out.
 	for i := range accountFreeFailures + 5 {
-		_, _ = s.Login(fmt.Sprintf("nobody-%d", i%2), "guess", fmt.Sprintf("10.0.2.%d", i))
+		_, _ = s.Login(context.Background(), fmt.Sprintf("nobody-%d", i%2), "guess", fmt.Sprintf("10.0.2.%d", i))
 	}
 	if n := len(s.accounts.clients); n != 1 {
 		t.Errorf("the account limiter holds %d names, want ann's only", n)
+	}
+}
+
+// An admin sees every live session with where it logged in from, and can
+// end one: its token stops working at once, and after a restart too.
+// Sessions a logout or a password change ended are not listed.
+func TestAdminListsAndEndsSessions(t *testing.T) {
+	db, commit := testkit.OpenStore(t)
+	dir := t.TempDir()
+	s := newService(t, db, commit, dir, time.Hour)
+	ctx := context.Background()
+	if _, err := s.Bootstrap(ctx, []Account{{Name: "ann", Role: Admin, PasswordHash: hash(t, "ann-password")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddUser(ctx, "otto", Operator, "otto-password"); err != nil {
+		t.Fatal(err)
+	}
+	login := func(user, client string) Session {
+		t.Helper()
+		sess, err := s.Login(ctx, user, user+"-password", client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sess
+	}
+	ann, otto1, otto2, gone := login("ann", "10.0.0.1"), login("otto", "10.0.0.2"), login("otto", "10.0.0.3"), login("ann", "10.0.0.4")
+	if err := s.Logout(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.Sessions(ctx)
+	if err != nil || len(list) != 3 {
+		t.Fatalf("%d sessions listed, want 3 (one logged out): %+v, %v", len(list), list, err)
+	}
+	clients := map[string]string{}
+	for _, l := range list {
+		clients[l.ID] = l.User + "@" + l.Client
+	}
+	if clients[otto1.ID] != "otto@10.0.0.2" || clients[ann.ID] != "ann@10.0.0.1" {
+		t.Fatalf("sessions: %v", clients)
+	}
+	if err := s.EndSession(ctx, otto1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Verify(otto1.Token); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("an ended session still works: %v", err)
+	}
+	if _, err := s.Verify(otto2.Token); err != nil {
+		t.Fatalf("ending one session ended another: %v", err)
+	}
+	if err := s.EndSession(ctx, "no-such-id"); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("ending an unknown session: %v", err)
+	}
+	// A password change ends otto's other session: no longer listed.
+	if err := s.SetPassword(ctx, "otto", "otto-new-password"); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := s.Sessions(ctx); len(list) != 1 || list[0].ID != ann.ID {
+		t.Fatalf("after otto's password change: %+v", list)
+	}
+	restarted := newService(t, db, commit, dir, time.Hour)
+	if _, err := restarted.Verify(otto1.Token); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("an ended session works after a restart: %v", err)
+	}
+	if list, _ := restarted.Sessions(ctx); len(list) != 1 {
+		t.Fatalf("after a restart: %+v", list)
 	}
 }

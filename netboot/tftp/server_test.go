@@ -317,3 +317,43 @@ func TestAdmitBoundsEachAddress(t *testing.T) {
 		}
 	}
 }
+
+// Whatever datagram a LAN host sends the server (a request with any name,
+// mode and options, or any other bytes), it answers or drops it and goes
+// on serving: a panic in its handling would end the fuzzing process.
+func FuzzRequests(f *testing.F) {
+	root := f.TempDir()
+	os.WriteFile(filepath.Join(root, "ipxe.efi"), bytes.Repeat([]byte("x"), 3000), 0o644)
+	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Root: root, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		f.Fatal(err)
+	}
+	// Transfers nobody acknowledges end quickly, so that they do not pile up.
+	s.srv.SetTimeout(20 * time.Millisecond)
+	s.srv.SetRetries(1)
+	go s.Serve()
+	f.Cleanup(s.Shutdown)
+	rrq := func(parts ...string) []byte {
+		return append([]byte{0, 1}, []byte(strings.Join(parts, "\x00")+"\x00")...)
+	}
+	f.Add(rrq("ipxe.efi", "octet"))
+	f.Add(rrq("ipxe.efi", "octet", "blksize", "1468", "tsize", "0", "windowsize", "4"))
+	f.Add(rrq("ipxe.efi", "netascii", "blksize", "-1", "timeout", "0"))
+	f.Add(rrq("../../etc/passwd", "octet"))
+	f.Add(rrq("grub/grub.cfg-01-52-54-00-00-00-01", "OCTET", "blksize", "99999999999999999999"))
+	f.Add([]byte{0, 2, 'x', 0, 'o', 'c', 't', 'e', 't', 0})        // a write request
+	f.Add([]byte{0, 5, 0, 1, 'b', 'a', 'd'})                       // an ERROR with no NUL
+	f.Add([]byte{0, 6, 'b', 'l', 'k', 's', 'i', 'z', 'e', 0, '8'}) // an OACK to a server
+	f.Add([]byte{0})
+	addr := s.Addr().(*net.UDPAddr)
+	f.Fuzz(func(t *testing.T, packet []byte) {
+		conn, err := net.DialUDP("udp4", nil, addr)
+		if err != nil {
+			t.Skip(err)
+		}
+		defer conn.Close()
+		conn.Write(packet)
+		conn.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
+		conn.Read(make([]byte, 1600))
+	})
+}

@@ -94,7 +94,7 @@ func newHarness(t *testing.T) *harness {
 }
 
 func login(t *testing.T, a *auth.Service, name string) string {
-	s, err := a.Login(name, name+"-password", "test")
+	s, err := a.Login(context.Background(), name, name+"-password", "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -123,6 +123,10 @@ func TestBearerTokensRolesAndUsers(t *testing.T) {
 		{"password hashes never shown", "GET", "/api/v1/users", "", admin, 200, `"role":"viewer"`},
 		{"short password", "POST", "/api/v1/users", `{"name":"x","role":"viewer","password":"short"}`, admin, 400, "shorter than"},
 		{"name taken", "POST", "/api/v1/users", `{"name":"otto","role":"viewer","password":"long-password"}`, admin, 409, "taken"},
+		{"viewer may not list sessions", "GET", "/api/v1/sessions", "", viewer, 403, "needs admin"},
+		{"admin lists sessions, its own marked", "GET", "/api/v1/sessions", "", admin, 200, `"user":"ann","client":"127.0.0.1"`},
+		{"viewer may not end sessions", "DELETE", "/api/v1/sessions/whatever", "", viewer, 403, "needs admin"},
+		{"end an unknown session", "DELETE", "/api/v1/sessions/no-such-session", "", admin, 404, "no such session"},
 		{"viewer may not change another's", "PUT", "/api/v1/users/otto/password", `{"password":"new-otto-password"}`, viewer, 403, "only an admin"},
 		{"viewer changes own password", "PUT", "/api/v1/users/vic/password", `{"password":"new-vic-password"}`, viewer, 204, ""},
 		{"which ends the viewer's sessions", "GET", "/api/v1/me", "", viewer, 401, "log in again"},
@@ -189,5 +193,42 @@ func TestAPasswordChangeKeepsTheConsoleThatMadeIt(t *testing.T) {
 	old.bearer = s.Token
 	if code, _ := old.do("GET", "/api/v1/me", ""); code != 401 {
 		t.Errorf("the session from before the change: %d", code)
+	}
+}
+
+// An admin ends another user's session from the list; that user's token
+// is refused at once, the admin's own goes on.
+func TestAdminEndsASession(t *testing.T) {
+	base := startAuthServer(t)
+	admin, viewer := newClient(t, base), newClient(t, base)
+	admin.bearer = admin.login("ann", "ann-password").Token
+	viewer.bearer = viewer.login("vic", "vic-password").Token
+	code, body := admin.do("GET", "/api/v1/sessions", "")
+	var list struct {
+		Sessions []sessionInfoJSON `json:"sessions"`
+	}
+	if err := json.Unmarshal([]byte(body), &list); code != 200 || err != nil {
+		t.Fatalf("sessions: %d %s", code, body)
+	}
+	var vic string
+	for _, s := range list.Sessions {
+		if s.User == "vic" {
+			vic = s.ID
+		}
+		if s.User == "ann" && !s.Current {
+			t.Errorf("the admin's own session is not marked current: %+v", s)
+		}
+	}
+	if vic == "" {
+		t.Fatalf("vic's session is not listed: %s", body)
+	}
+	if code, body := admin.do("DELETE", "/api/v1/sessions/"+vic, ""); code != 204 {
+		t.Fatalf("end vic's session: %d %s", code, body)
+	}
+	if code, _ := viewer.do("GET", "/api/v1/me", ""); code != 401 {
+		t.Fatalf("an ended session: %d", code)
+	}
+	if code, _ := admin.do("GET", "/api/v1/me", ""); code != 200 {
+		t.Fatalf("the admin's own session: %d", code)
 	}
 }

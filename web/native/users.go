@@ -17,7 +17,9 @@ import (
 // Auth is who may use the API and the console.
 type Auth interface {
 	web.Credentials
-	Login(name, password, client string) (auth.Session, error)
+	Login(ctx context.Context, name, password, client string) (auth.Session, error)
+	Sessions(ctx context.Context) ([]auth.SessionInfo, error)
+	EndSession(ctx context.Context, id string) error
 	Logout(ctx context.Context, s auth.Session) error
 	Users() []auth.User
 	AddUser(ctx context.Context, name, role, password string) (auth.User, error)
@@ -50,7 +52,7 @@ func authRoutes(api fiber.Router, a Auth) {
 		if err := web.DecodeJSON(c, &b); err != nil {
 			return err
 		}
-		s, err := a.Login(b.Username, b.Password, c.IP())
+		s, err := a.Login(c.UserContext(), b.Username, b.Password, c.IP())
 		if err := web.CredentialError(c, err); err != nil {
 			return err
 		}
@@ -99,6 +101,28 @@ func authRoutes(api fiber.Router, a Auth) {
 		}
 		return c.SendStatus(fiber.StatusNoContent)
 	})
+	api.Get("/sessions", web.RequireRole(web.RoleAdmin), func(c *fiber.Ctx) error {
+		list, err := a.Sessions(c.UserContext())
+		if err != nil {
+			return err
+		}
+		who, _ := web.CallerOf(c)
+		out := make([]sessionInfoJSON, len(list))
+		for i, s := range list {
+			out[i] = sessionInfoJSON{ID: s.ID, User: s.User, Client: s.Client, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt, Current: s.ID == who.ID}
+		}
+		return c.JSON(fiber.Map{"sessions": out})
+	})
+	api.Delete("/sessions/:id", web.RequireRole(web.RoleAdmin), func(c *fiber.Ctx) error {
+		err := a.EndSession(c.UserContext(), c.Params("id"))
+		if errors.Is(err, auth.ErrNoSession) {
+			return fiber.NewError(fiber.StatusNotFound, err.Error())
+		}
+		if err != nil {
+			return err
+		}
+		return c.SendStatus(fiber.StatusNoContent)
+	})
 	api.Put("/users/:name/password", func(c *fiber.Ctx) error {
 		who, _ := web.CallerOf(c)
 		if who.User != c.Params("name") && auth.Rank(who.Role) < auth.Rank(web.RoleAdmin) {
@@ -114,7 +138,7 @@ func authRoutes(api fiber.Router, a Auth) {
 		// The change ended the user's sessions, the console's own too:
 		// the console that made it gets a new one.
 		if who.ByCookie && who.User == c.Params("name") {
-			s, err := a.Login(who.User, b.Password, c.IP())
+			s, err := a.Login(c.UserContext(), who.User, b.Password, c.IP())
 			if err != nil {
 				return err
 			}
@@ -145,4 +169,15 @@ func randomToken() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// sessionInfoJSON is a live session as an admin lists it; current marks
+// the caller's own.
+type sessionInfoJSON struct {
+	ID        string    `json:"id"`
+	User      string    `json:"user"`
+	Client    string    `json:"client"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Current   bool      `json:"current"`
 }

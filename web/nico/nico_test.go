@@ -91,7 +91,7 @@ func serve(t *testing.T, siteID string) (string, *fleet, map[string]string) {
 		if _, err := a.AddUser(context.Background(), name, role, name+"-password"); err != nil {
 			t.Fatal(err)
 		}
-		s, err := a.Login(name, name+"-password", "test")
+		s, err := a.Login(context.Background(), name, name+"-password", "test")
 		if err != nil {
 			t.Fatal(err)
 		}

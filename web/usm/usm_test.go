@@ -45,7 +45,7 @@ func serve(t *testing.T, maxSize int64) *box {
 		if _, err := a.AddUser(context.Background(), name, role, name+"-password"); err != nil {
 			t.Fatal(err)
 		}
-		s, err := a.Login(name, name+"-password", "test")
+		s, err := a.Login(context.Background(), name, name+"-password", "test")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -548,8 +548,24 @@ function usersView() {
       <label>Role <select name="role"><option>viewer</option><option>operator</option><option>admin</option></select></label>
       <label>Password <input name="password" type="password" minlength="10" required autocomplete="new-password"></label>
       <button class="primary" type="submit">Add user</button></form>
-    <div class="table-wrap"><table><thead><tr><th>User</th><th>Role</th><th>From</th><th></th></tr></thead><tbody id="rows"></tbody></table></div>`;
+    <div class="table-wrap"><table><thead><tr><th>User</th><th>Role</th><th>From</th><th></th></tr></thead><tbody id="rows"></tbody></table></div>
+    <h2>Sessions</h2>
+    <div class="table-wrap"><table><thead><tr><th>User</th><th>Logged in from</th><th>Since</th><th class="hide-narrow">Until</th><th></th></tr></thead><tbody id="sessions"></tbody></table></div>`;
+  const loadSessions = async () => {
+    const list = (await api('GET', '/sessions')).sessions;
+    $('#sessions').innerHTML = list.map((s) => `<tr><td>${esc(s.user)}</td><td class="mono">${esc(s.client)}</td><td>${when(s.created_at)}</td>
+      <td class="hide-narrow">${when(s.expires_at)}</td>
+      <td>${s.current ? '<span class="muted">this session</span>' : `<button class="danger" data-end="${esc(s.id)}" data-user="${esc(s.user)}">End</button>`}</td></tr>`).join('') ||
+      '<tr><td colspan="5" class="muted">No session: callers by password alone (HTTP basic) have none.</td></tr>';
+    for (const b of document.querySelectorAll('[data-end]')) {
+      b.addEventListener('click', async () => {
+        if (!confirm(`End ${b.dataset.user}'s session? They will have to log in again.`)) return;
+        try { await api('DELETE', '/sessions/' + encodeURIComponent(b.dataset.end)); loadSessions(); } catch (e) { toast(e.message, true); }
+      });
+    }
+  };
   const load = async () => {
+    loadSessions().catch((e) => toast(e.message, true));
     const users = (await api('GET', '/users')).users;
     $('#rows').innerHTML = users.map((u) => `<tr><td>${esc(u.name)}</td><td>${badge(u.role, 'ok')}</td><td class="muted">${esc(u.source)}</td>
       <td>${u.source === 'config' ? '<span class="muted">in the config file</span>' : `<button class="danger" data-del="${esc(u.name)}">Delete</button>`}</td></tr>`).join('');
