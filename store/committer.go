@@ -123,6 +123,12 @@ func (c *Committer) commit(batch []commitOp) {
 	err := c.s.Update(context.Background(), func(tx *Tx) error {
 		for i, op := range batch {
 			results[i] = tx.Savepoint(op.fn)
+			// A full or read-only disk ends the whole transaction (SQLite
+			// rolls it back on SQLITE_FULL): the ops after it must not run
+			// outside it, and every op of the batch hears why.
+			if cond := condition(results[i]); isCondition(cond) {
+				return cond
+			}
 		}
 		return nil
 	})
@@ -130,8 +136,13 @@ func (c *Committer) commit(batch []commitOp) {
 		if err != nil {
 			results[i] = err
 		}
-		op.result <- results[i]
+		op.result <- condition(results[i])
 	}
+}
+
+// isCondition says whether err is one of the storage's conditions.
+func isCondition(err error) bool {
+	return errors.Is(err, ErrStorageFull) || errors.Is(err, ErrStorageReadOnly) || errors.Is(err, ErrBusy)
 }
 
 // Savepoint runs fn so that, if it fails, only its own writes are undone

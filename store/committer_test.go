@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -91,5 +92,60 @@ func BenchmarkLeaseWrites(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// A write that fails on the storage's condition says so (a full disk, a
+// read-only one), so that callers tell the operator what to fix; the
+// committer goes on, and nothing committed before is lost.
+func TestCommitterNamesTheStoragesCondition(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	s.db.SetMaxOpenConns(1) // the pragmas below hold for the one connection
+	c := s.NewCommitter(8)
+	defer c.Close()
+	create(t, s, created("kept", "52:54:00:00:00:01"))
+	var pages int
+	if err := s.db.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	// A database that may not grow is a disk that is full.
+	if _, err := s.db.ExecContext(ctx, fmt.Sprintf(`PRAGMA max_page_count = %d`, pages+1)); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	for i := 0; err == nil && i < 1000; i++ {
+		err = c.Do(ctx, func(tx *Tx) error {
+			_, err := tx.AddStageEvent(StageEvent{MAC: "52:54:00:00:00:01", Stage: "install", Phase: "running", Detail: strings.Repeat("x", 4000)})
+			return err
+		})
+	}
+	if !errors.Is(err, ErrStorageFull) || !strings.Contains(err.Error(), "free space there") {
+		t.Fatalf("a write on a full disk: %v", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `PRAGMA max_page_count = 1073741823`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, `PRAGMA query_only = 1`); err != nil {
+		t.Fatal(err)
+	}
+	err = c.Do(ctx, func(tx *Tx) error {
+		_, err := tx.CreateMachine(created("new", "52:54:00:00:00:02"), "test")
+		return err
+	})
+	if !errors.Is(err, ErrStorageReadOnly) {
+		t.Fatalf("a write on a read-only store: %v", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `PRAGMA query_only = 0`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MachineByMAC(ctx, "52:54:00:00:00:01"); err != nil {
+		t.Fatalf("what was committed before: %v", err)
+	}
+	if err := c.Do(ctx, func(tx *Tx) error {
+		_, err := tx.CreateMachine(created("after", "52:54:00:00:00:03"), "test")
+		return err
+	}); err != nil {
+		t.Fatalf("a write once the condition is gone: %v", err)
 	}
 }

@@ -348,3 +348,37 @@ func isUniqueViolation(err error) bool {
 	}
 	return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 }
+
+// What a write failed on, when it is the storage's condition rather than the
+// write's own fault: callers tell the operator what to fix, and never
+// answer "internal error" for it.
+var (
+	// ErrStorageFull: the disk holding the data directory is full.
+	ErrStorageFull = errors.New("the disk holding the data directory is full: free space there, nothing was lost")
+	// ErrStorageReadOnly: the data directory or its disk is read-only.
+	ErrStorageReadOnly = errors.New("the data directory is read-only: make it writable, nothing was lost")
+	// ErrBusy: the database stayed locked past store.busy_timeout.
+	ErrBusy = errors.New("the database is busy: try again")
+)
+
+// condition names the storage condition err comes from, wrapping it, or
+// returns err as it is.
+func condition(err error) error {
+	var se *sqlite.Error
+	if err == nil || isCondition(err) || !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_FULL:
+		return fmt.Errorf("%w (%w)", ErrStorageFull, err)
+	case sqlite3.SQLITE_READONLY:
+		return fmt.Errorf("%w (%w)", ErrStorageReadOnly, err)
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return fmt.Errorf("%w (%w)", ErrBusy, err)
+	case sqlite3.SQLITE_IOERR:
+		if se.Code() == sqlite3.SQLITE_IOERR_WRITE || se.Code() == sqlite3.SQLITE_IOERR_FSYNC {
+			return fmt.Errorf("%w (%w)", ErrStorageFull, err)
+		}
+	}
+	return err
+}

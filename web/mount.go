@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/slipway/slipway/appliance/domain"
 )
 
 // Mount is one API the server carries: a package under web/ builds it (the
@@ -71,6 +73,12 @@ func StatusOf(err error) int {
 	var ne *NoEndpointError
 	if errors.As(err, &ne) {
 		return fiber.StatusNotFound
+	}
+	switch {
+	case errors.Is(err, domain.ErrStorageFull):
+		return fiber.StatusInsufficientStorage
+	case errors.Is(err, domain.ErrStorageReadOnly), errors.Is(err, domain.ErrBusy):
+		return fiber.StatusServiceUnavailable
 	}
 	return fiber.StatusInternalServerError
 }

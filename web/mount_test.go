@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -10,7 +11,9 @@ import (
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
+
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/slipway/slipway/appliance/domain"
 
 	"github.com/slipway/slipway/testbed/testkit"
 )
@@ -124,5 +127,23 @@ func TestFailuresAreLoggedOnceWithTheirSignature(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "disk on fire"); n != 1 || !strings.Contains(logs.String(), "signature="+sig) {
 		t.Fatalf("logged %d times, signature %s:\n%s", n, sig, logs.String())
+	}
+}
+
+func TestStatusOf(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want int
+	}{
+		{fiber.NewError(fiber.StatusTeapot, "x"), fiber.StatusTeapot},
+		{&NoEndpointError{Method: "GET", Path: "/x"}, fiber.StatusNotFound},
+		{fmt.Errorf("record heartbeat: %w", domain.ErrStorageFull), fiber.StatusInsufficientStorage},
+		{fmt.Errorf("record heartbeat: %w", domain.ErrStorageReadOnly), fiber.StatusServiceUnavailable},
+		{fmt.Errorf("record heartbeat: %w", domain.ErrBusy), fiber.StatusServiceUnavailable},
+		{errors.New("anything else"), fiber.StatusInternalServerError},
+	} {
+		if got := StatusOf(tt.err); got != tt.want {
+			t.Errorf("StatusOf(%v) = %d, want %d", tt.err, got, tt.want)
+		}
 	}
 }

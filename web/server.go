@@ -180,6 +180,21 @@ func (s *Server) jsonError(c *fiber.Ctx, err error) error {
 	return JSONError(c, code, err)
 }
 
+// Route is one method and path the server answers.
+type Route struct{ Method, Path string }
+
+// Routes lists every route but HEAD (which fiber adds for each GET), so
+// that a test can walk them all.
+func (s *Server) Routes() []Route {
+	var out []Route
+	for _, r := range s.app.GetRoutes(true) {
+		if r.Method != fiber.MethodHead {
+			out = append(out, Route{Method: r.Method, Path: r.Path})
+		}
+	}
+	return out
+}
+
 // Addr is the address the server listens on.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 

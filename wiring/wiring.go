@@ -71,6 +71,8 @@ type Appliance struct {
 	opts  Options
 	log   *slog.Logger
 	ready atomic.Bool
+	// web is the HTTP server once started, for tests that walk its routes.
+	web atomic.Pointer[web.Server]
 }
 
 // New prepares an appliance for cfg, which must have passed Validate.
@@ -146,7 +148,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 func (a *Appliance) start(ctx context.Context, p *parts) error {
 	for _, dir := range []string{a.cfg.DataDir, a.cfg.TFTPRoot(), a.cfg.AssetsDir(), a.cfg.TemplatesDir()} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return fmt.Errorf("data_dir: %w", err)
+			return fmt.Errorf("data_dir: %w (Slipway keeps its database and files there: it must be writable)", err)
 		}
 	}
 	var err error
@@ -244,6 +246,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	if p.web, err = web.New(webCfg, mounts...); err != nil {
 		return err
 	}
+	a.web.Store(p.web)
 	// Retained states are whole before the first subscriber can connect.
 	retained, err := tasks.Retained(ctx)
 	if err != nil {

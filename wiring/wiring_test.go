@@ -73,6 +73,13 @@ func loginToken(t *testing.T, httpURL string) string {
 // function that returns Run's result.
 func runUntilReady(t *testing.T, cfg *config.Config) (URLs, func() error) {
 	t.Helper()
+	_, urls, stop := startAppliance(t, cfg)
+	return urls, stop
+}
+
+// startAppliance is runUntilReady that returns the appliance as well.
+func startAppliance(t *testing.T, cfg *config.Config) (*Appliance, URLs, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan URLs, 1)
 	done := make(chan error, 1)
@@ -80,14 +87,14 @@ func runUntilReady(t *testing.T, cfg *config.Config) (URLs, func() error) {
 	go func() { done <- a.Run(ctx) }()
 	select {
 	case u := <-ready:
-		return u, func() error { cancel(); return <-done }
+		return a, u, func() error { cancel(); return <-done }
 	case err := <-done:
 		cancel()
 		t.Fatalf("Run ended before ready: %v", err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("not ready after 10s")
 	}
-	return URLs{}, nil
+	return nil, URLs{}, nil
 }
 
 // apiGet fetches url as user (HTTP basic authentication).

@@ -12,6 +12,11 @@ import (
 var (
 	ErrNotFound = store.ErrNotFound // no such machine, BMC, task, user…
 	ErrConflict = store.ErrConflict // it exists already, or changed meanwhile
+	// The storage's conditions, which a write may fail on through no fault
+	// of its own (see store.ErrStorageFull).
+	ErrStorageFull     = store.ErrStorageFull
+	ErrStorageReadOnly = store.ErrStorageReadOnly
+	ErrBusy            = store.ErrBusy
 )
 
 // MachineRecord is a machine as the doors read it: what it is, where it

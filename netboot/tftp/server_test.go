@@ -245,18 +245,19 @@ func TestServesAssetsUnderTheirPrefix(t *testing.T) {
 	}
 }
 
-// renderedFor renders one name, for one caller address only.
+// renderedFor renders one name, for one caller address only, and says
+// who asked on asked.
 type renderedFor struct {
 	name  string
 	from  netip.Addr
-	asked *netip.Addr
+	asked chan netip.Addr
 }
 
 func (r renderedFor) Lookup(_ context.Context, name string, from domain.Caller) ([]byte, bool, error) {
 	if name != r.name {
 		return nil, false, nil
 	}
-	*r.asked = from.Addr
+	r.asked <- from.Addr
 	if from.Addr != r.from {
 		return nil, true, &domain.CallerRefusedError{MAC: "52:54:00:00:00:01", From: from.Addr}
 	}
@@ -266,9 +267,9 @@ func (r renderedFor) Lookup(_ context.Context, name string, from domain.Caller) 
 // A rendered file is asked for with the client's address, and a refusal is
 // an access violation that says nothing of the machine.
 func TestRenderedFilesGoToTheirCallerOnly(t *testing.T) {
-	var asked netip.Addr
+	asked := make(chan netip.Addr, 8)
 	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Root: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Rendered: renderedFor{name: "grub/grub.cfg-01-52-54-00-00-00-01", from: netip.MustParseAddr("10.88.0.50"), asked: &asked}})
+		Rendered: renderedFor{name: "grub/grub.cfg-01-52-54-00-00-00-01", from: netip.MustParseAddr("10.88.0.50"), asked: asked}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,8 +283,8 @@ func TestRenderedFilesGoToTheirCallerOnly(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "not this machine's file") {
 		t.Fatalf("a stranger's fetch: %v", err)
 	}
-	if asked != netip.MustParseAddr("127.0.0.1") {
-		t.Fatalf("the renderer was told the caller is %v", asked)
+	if got := <-asked; got != netip.MustParseAddr("127.0.0.1") {
+		t.Fatalf("the renderer was told the caller is %v", got)
 	}
 }
 

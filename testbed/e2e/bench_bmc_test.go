@@ -34,7 +34,7 @@ func TestBenchBMCSweepAgainstSushy(t *testing.T) {
 	if os.Getenv("SLIPWAY_BENCH") == "" {
 		t.Skip("a benchmark: run it with make bench-bmc")
 	}
-	if err := exec.Command("/usr/bin/python3", "-c", "import sushy").Run(); err != nil {
+	if err := exec.Command(debianPython, "-c", "import sushy").Run(); err != nil {
 		missingPeer(t, "the peer is missing: apt-get install python3-sushy (make bench-bmc installs it)")
 	}
 	n, workers, latency := 2000, 50, 50*time.Millisecond
@@ -173,7 +173,7 @@ func sweepWithSushy(t *testing.T, urls []string, workers int) sweeps {
 	if err := os.WriteFile(list, []byte(strings.Join(urls, "\n")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("/usr/bin/python3", "testdata/sushy_sweep.py", list, strconv.Itoa(workers), "admin", "admin").Output()
+	out, err := exec.Command(debianPython, "testdata/sushy_sweep.py", list, strconv.Itoa(workers), "admin", "admin").Output()
 	if err != nil {
 		t.Fatalf("sushy sweep: %v\n%s", err, out)
 	}

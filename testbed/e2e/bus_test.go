@@ -264,9 +264,7 @@ func writeTemplates(dataDir string) {
 // machine's retained state.
 func webSocketSubscriber(t *testing.T, host testbed.Host) {
 	t.Helper()
-	// Debian's own interpreter, where Debian's paho is installed.
-	const python = "/usr/bin/python3"
-	if _, err := host.Run(context.Background(), python, "-c", "import paho.mqtt.client"); err != nil {
+	if _, err := host.Run(context.Background(), debianPython, "-c", "import paho.mqtt.client"); err != nil {
 		missingPeer(t, "python3-paho-mqtt is missing: install Debian's python3-paho-mqtt (make e2e-deps does)")
 	}
 	const script = `
@@ -285,7 +283,7 @@ while len(seen) < 3 and time.time() < deadline:
 c.loop_stop()
 print(json.dumps(seen, sort_keys=True))
 `
-	out, err := host.Run(context.Background(), python, "-c", script)
+	out, err := host.Run(context.Background(), debianPython, "-c", script)
 	if err != nil {
 		t.Fatalf("python paho over WebSocket: %v\n%s", err, out)
 	}
