@@ -11,10 +11,12 @@ E2E_DEBS    := iproute2 isc-dhcp-client udhcpc tftp-hpa atftp curl mosquitto-cli
 BENCH_DEBS  := kea-admin kea-dhcp4-server dnsmasq-base wrk nginx-light tftpd-hpa mosquitto python3-sushy
 BENCH_SECONDS ?= 15
 FUZZTIME    ?= 20s
+SOAK        ?= 30m
+SOAK_CSV    ?= $(CURDIR)/soak.csv
 
 TFTP_ROOT   ?= /var/lib/slipway/tftp
 
-.PHONY: all build demo test race e2e e2e-deps debs lint bench bench-dhcp bench-files bench-bus bench-bmc fuzz bootfiles clean
+.PHONY: all build demo test race e2e e2e-deps debs lint bench bench-dhcp bench-files bench-bus bench-bmc fuzz soak bootfiles clean
 
 all: lint test build
 
@@ -98,6 +100,11 @@ bench-bus: e2e-deps
 bench-bmc:
 	@$(MAKE) --no-print-directory debs DEBS="$(BENCH_DEBS)"
 	SLIPWAY_BENCH=1 $(GO) test -count=1 -tags e2e -run TestBenchBMCSweepAgainstSushy -v -timeout 30m ./testbed/e2e/
+
+## soak: SOAK (30m) of churn on the demo, sampling memory, files and goroutines (SOAK_CSV)
+soak:
+	@$(MAKE) --no-print-directory debs DEBS="mosquitto-clients"
+	SLIPWAY_SOAK=$(SOAK) SLIPWAY_SOAK_CSV=$(SOAK_CSV) $(GO) test -count=1 -tags e2e -run '^TestSoak$$' -v -timeout 0 ./testbed/e2e/
 
 ## fuzz: run every fuzz target of Slipway's packages (found by name, so none is left out) for FUZZTIME each
 fuzz:

@@ -221,8 +221,14 @@ type Tx struct {
 }
 
 // Update runs fn in one IMMEDIATE transaction: it commits when fn returns
-// nil and rolls back otherwise. fn must not keep tx after it returns.
+// nil and rolls back otherwise. fn must not keep tx after it returns. A
+// failure on the storage's condition (full, read-only, busy) wraps
+// ErrStorageFull, ErrStorageReadOnly or ErrBusy.
 func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	return condition(s.update(ctx, fn))
+}
+
+func (s *Store) update(ctx context.Context, fn func(tx *Tx) error) error {
 	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)

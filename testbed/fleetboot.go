@@ -30,7 +30,7 @@ write_files:
       server={{.ServerURL}}
 runcmd:
   - |
-    curl -fsS -X POST -H 'Content-Type: application/json' -d '{"mac":"{{.MAC}}","stage":"complete","phase":"done"}' {{.ServerURL}}/heartbeat
+    curl -fsS -X POST -H 'Content-Type: application/json' -H 'X-Slipway-Token: {{.Token}}' -d '{"mac":"{{.MAC}}","stage":"complete","phase":"done"}' {{.ServerURL}}/heartbeat
 `
 
 // SeedDemoFiles writes stand-ins for the boot files the simulated fleet

@@ -39,7 +39,8 @@ type Config struct {
 	MaxConnections           int
 	MaxConnectionsPerAddress int
 	// TLS, if set, serves the same routes over TLS on TLSPort as well
-	// (TLSPortField names its setting in errors).
+	// (TLSPortField names its setting in errors); with TLSPort 0, Port
+	// itself speaks TLS, and nothing plain is served.
 	TLS          *tls.Config
 	TLSPort      int
 	TLSPortField string
@@ -80,7 +81,10 @@ func New(cfg Config, mounts ...Mount) (*Server, error) {
 	}
 	ln = limitPerAddress(ln, cmp.Or(cfg.MaxConnectionsPerAddress, 256))
 	s := &Server{ln: ln, log: cfg.Logger, done: make(chan struct{})}
-	if cfg.TLS != nil {
+	if cfg.TLS != nil && cfg.TLSPort == 0 {
+		s.ln = tls.NewListener(ln, cfg.TLS)
+	}
+	if cfg.TLS != nil && cfg.TLSPort != 0 {
 		tlsHostPort := net.JoinHostPort(cfg.Addr.String(), strconv.Itoa(cfg.TLSPort))
 		tcp, err := net.Listen("tcp", tlsHostPort)
 		if err != nil {

@@ -82,3 +82,34 @@ func TestConsoleAndAPIOverTLS(t *testing.T) {
 		}
 	}
 }
+
+// usm.tls has USM's port speak TLS with the same certificate, as a
+// StarlingX controller's does in HTTPS mode; nothing plain answers there.
+func TestUSMOverTLS(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.USM.TLS = true
+	urls, stop := runUntilReady(t, cfg)
+	defer stop()
+	if !strings.HasPrefix(urls.USM, "https://") {
+		t.Fatalf("USM announced at %s", urls.USM)
+	}
+	pem, err := os.ReadFile(filepath.Join(cfg.TLSDir(), "tls.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Get(urls.USM + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "StarlingX USM API") {
+		t.Fatalf("USM's root over TLS: %d %s", resp.StatusCode, body)
+	}
+	if resp, err := http.Get("http://" + strings.TrimPrefix(urls.USM, "https://") + "/"); err == nil && resp.StatusCode == 200 {
+		t.Fatal("USM's port answered plain HTTP too")
+	}
+}

@@ -33,7 +33,11 @@ func (a *Appliance) startReleases(p *parts, lanIP netip.Addr) error {
 	if a.cfg.USM.Port == 0 {
 		return nil
 	}
-	p.usm, err = web.New(web.Config{Addr: lanIP, Port: a.cfg.USM.Port, PortField: "usm.port", Logger: a.log},
+	cfg := web.Config{Addr: lanIP, Port: a.cfg.USM.Port, PortField: "usm.port", Logger: a.log}
+	if a.cfg.USM.TLS {
+		cfg.TLS = serverTLS(p.cert) // on usm.port itself
+	}
+	p.usm, err = web.New(cfg,
 		usm.New(usm.Services{Auth: p.auth, Releases: p.releases, Deploys: p.swdeploy, Log: a.log.With("part", "usm")})...)
 	return err
 }

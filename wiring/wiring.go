@@ -25,6 +25,7 @@ import (
 	"github.com/slipway/slipway/appliance/release"
 	"github.com/slipway/slipway/appliance/swdeploy"
 	"github.com/slipway/slipway/appliance/task"
+	"github.com/slipway/slipway/appliance/tlscert"
 	"github.com/slipway/slipway/appliance/trays"
 	"github.com/slipway/slipway/broker"
 	"github.com/slipway/slipway/broker/relay"
@@ -115,6 +116,7 @@ type parts struct {
 	swdeploy     *swdeploy.Service
 	usm          *web.Server    // USM's API, on its own port
 	fingerprint  string         // the console's TLS certificate's, "" without TLS
+	cert         *tlscert.Cert  // nil when nothing is served over TLS
 	loops        sync.WaitGroup // every serve loop
 	errs         chan error     // the first part that stops on its own reports here
 	log          *slog.Logger
@@ -214,6 +216,9 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	if err := a.startDeploy(p, serverURL); err != nil {
 		return err
 	}
+	if p.cert, err = a.certificate(); err != nil {
+		return err
+	}
 	if err := a.startReleases(p, lanIP); err != nil {
 		return err
 	}
@@ -240,7 +245,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 			Parallel: a.cfg.NICo.ParallelUpdates, DPUOSVersion: a.cfg.NICo.DPU.OSVersion, DPUBufferTime: a.cfg.NICo.DPU.BufferTime}}))
 	webCfg := web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Metrics: reg, Ready: a.readiness(p),
 		MaxConnections: a.cfg.HTTP.MaxConnections, MaxConnectionsPerAddress: a.cfg.HTTP.MaxConnectionsPerAddress}
-	if p.fingerprint, err = a.serveTLS(&webCfg, mounts); err != nil {
+	if p.fingerprint, err = a.serveTLS(&webCfg, mounts, p.cert); err != nil {
 		return err
 	}
 	if p.web, err = web.New(webCfg, mounts...); err != nil {
@@ -431,7 +436,11 @@ func (a *Appliance) announce(p *parts) {
 		urls.WebSocket = "ws://" + addrs[1].String() + "/mqtt"
 	}
 	if p.usm != nil {
-		urls.USM = "http://" + p.usm.Addr().String()
+		scheme := "http://"
+		if a.cfg.USM.TLS {
+			scheme = "https://"
+		}
+		urls.USM = scheme + p.usm.Addr().String()
 	}
 	if addr := p.web.TLSAddr(); addr != nil {
 		urls.HTTPS, urls.Fingerprint = "https://"+addr.String(), p.fingerprint

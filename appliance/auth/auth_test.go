@@ -84,16 +84,8 @@ func TestConfigUsersFollowTheConfig(t *testing.T) {
 }
 
 func TestSessions(t *testing.T) {
-	db, commit := testkit.OpenStore(t)
-	dir := t.TempDir()
-	s := newService(t, db, commit, dir, time.Hour)
+	s, db, commit, dir := annAndOtto(t)
 	ctx := context.Background()
-	if _, err := s.Bootstrap(ctx, []Account{{Name: "ann", Role: Admin, PasswordHash: hash(t, "ann-password")}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.AddUser(ctx, "otto", Operator, "otto-password"); err != nil {
-		t.Fatal(err)
-	}
 	sess, err := s.Login(context.Background(), "otto", "otto-password", "c")
 	if err != nil {
 		t.Fatal(err)
@@ -319,16 +311,8 @@ func TestGuessingIsSlowedPerAccount(t *testing.T) {
 // end one: its token stops working at once, and after a restart too.
 // Sessions a logout or a password change ended are not listed.
 func TestAdminListsAndEndsSessions(t *testing.T) {
-	db, commit := testkit.OpenStore(t)
-	dir := t.TempDir()
-	s := newService(t, db, commit, dir, time.Hour)
+	s, db, commit, dir := annAndOtto(t)
 	ctx := context.Background()
-	if _, err := s.Bootstrap(ctx, []Account{{Name: "ann", Role: Admin, PasswordHash: hash(t, "ann-password")}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.AddUser(ctx, "otto", Operator, "otto-password"); err != nil {
-		t.Fatal(err)
-	}
 	login := func(user, client string) Session {
 		t.Helper()
 		sess, err := s.Login(ctx, user, user+"-password", client)
@@ -378,4 +362,21 @@ func TestAdminListsAndEndsSessions(t *testing.T) {
 	if list, _ := restarted.Sessions(ctx); len(list) != 1 {
 		t.Fatalf("after a restart: %+v", list)
 	}
+}
+
+// annAndOtto is a service with an admin, ann, and an operator, otto, and
+// the store and directory it keeps them in.
+func annAndOtto(t *testing.T) (*Service, *store.Store, *store.Committer, string) {
+	t.Helper()
+	db, commit := testkit.OpenStore(t)
+	dir := t.TempDir()
+	s := newService(t, db, commit, dir, time.Hour)
+	ctx := context.Background()
+	if _, err := s.Bootstrap(ctx, []Account{{Name: "ann", Role: Admin, PasswordHash: hash(t, "ann-password")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddUser(ctx, "otto", Operator, "otto-password"); err != nil {
+		t.Fatal(err)
+	}
+	return s, db, commit, dir
 }

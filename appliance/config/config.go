@@ -286,6 +286,9 @@ type USM struct {
 	TrustedKeys []string `yaml:"trusted_keys"`
 	// MaxUploadMiB bounds one uploaded file.
 	MaxUploadMiB int64 `yaml:"max_upload_mib"`
+	// TLS has usm.port speak TLS, with the console's certificate, as a
+	// StarlingX controller's API port does in HTTPS mode.
+	TLS bool `yaml:"tls"`
 }
 
 // DPU is the site's DPU configuration.

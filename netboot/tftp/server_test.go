@@ -217,16 +217,7 @@ func TestServesAssetsUnderTheirPrefix(t *testing.T) {
 	os.WriteFile(filepath.Join(assets, "vmlinuz"), []byte("kernel"), 0o644)
 	os.WriteFile(filepath.Join(root, "vmlinuz"), []byte("root's"), 0o644)
 	os.WriteFile(filepath.Join(filepath.Dir(assets), "beside-assets"), []byte("secret"), 0o600)
-	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Root: root, Assets: assets, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve()
-	t.Cleanup(s.Shutdown)
-	c, err := tftp.NewClient(s.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := serveWith(t, Config{Root: root, Assets: assets})
 	for name, want := range map[string]string{"/assets/vmlinuz": "kernel", "vmlinuz": "root's", "assets/../beside-assets": "", "assets/missing": ""} {
 		wt, err := c.Receive(name, "octet")
 		if want == "" {
@@ -268,18 +259,9 @@ func (r renderedFor) Lookup(_ context.Context, name string, from domain.Caller) 
 // an access violation that says nothing of the machine.
 func TestRenderedFilesGoToTheirCallerOnly(t *testing.T) {
 	asked := make(chan netip.Addr, 8)
-	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Root: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	c := serveWith(t, Config{Root: t.TempDir(),
 		Rendered: renderedFor{name: "grub/grub.cfg-01-52-54-00-00-00-01", from: netip.MustParseAddr("10.88.0.50"), asked: asked}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve()
-	t.Cleanup(s.Shutdown)
-	c, err := tftp.NewClient(s.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = c.Receive("grub/grub.cfg-01-52-54-00-00-00-01", "octet")
+	_, err := c.Receive("grub/grub.cfg-01-52-54-00-00-00-01", "octet")
 	if err == nil || !strings.Contains(err.Error(), "not this machine's file") {
 		t.Fatalf("a stranger's fetch: %v", err)
 	}
@@ -357,4 +339,21 @@ func FuzzRequests(f *testing.F) {
 		conn.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
 		conn.Read(make([]byte, 1600))
 	})
+}
+
+// serveWith serves cfg on loopback, quietly, and returns a client of it.
+func serveWith(t *testing.T, cfg Config) *tftp.Client {
+	t.Helper()
+	cfg.Addr, cfg.Logger = netip.MustParseAddr("127.0.0.1"), slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	t.Cleanup(s.Shutdown)
+	c, err := tftp.NewClient(s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

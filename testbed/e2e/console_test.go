@@ -47,7 +47,8 @@ func TestConsoleInChromium(t *testing.T) {
 	if err := os.MkdirAll(screenshotDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	base, spki := startDemo(t, 6)
+	demo := startDemo(t, 6)
+	base, spki := demo.base, demo.spki
 
 	ctx, cancel := browser(t, spki)
 	defer cancel()
@@ -209,16 +210,23 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 }
 
+// demoRun is a running `slipway demo`.
+type demoRun struct {
+	base, spki string // plain HTTP, and the TLS certificate's key hash
+	mqttPort   int
+	pid        int
+}
+
 // startDemo runs `slipway demo` with n simulated machines on free ports
 // and returns its plain HTTP base URL once it is ready (the console there
 // sends a browser over to TLS), and its certificate's public key hash for
 // Chromium to trust, once it checked that the banner printed that
 // certificate's fingerprint.
-func startDemo(t *testing.T, n int) (base, spki string) {
+func startDemo(t *testing.T, n int) demoRun {
 	t.Helper()
-	httpPort, httpsPort := testbed.FreePort(t, "tcp"), testbed.FreePort(t, "tcp")
+	httpPort, httpsPort, mqttPort := testbed.FreePort(t, "tcp"), testbed.FreePort(t, "tcp"), testbed.FreePort(t, "tcp")
 	cmd := exec.Command(slipwayBinary, "demo", "--machines", strconv.Itoa(n), "--stage-delay", "600ms", "--boot-interval", "1500ms",
-		"--http-port", strconv.Itoa(httpPort), "--mqtt-port", strconv.Itoa(testbed.FreePort(t, "tcp")),
+		"--http-port", strconv.Itoa(httpPort), "--mqtt-port", strconv.Itoa(mqttPort),
 		"--mqtt-ws-port", strconv.Itoa(testbed.FreePort(t, "tcp")), "--tftp-port", strconv.Itoa(testbed.FreePort(t, "udp")),
 		"--dhcp-port", strconv.Itoa(testbed.FreePort(t, "udp")), "--usm-port", strconv.Itoa(testbed.FreePort(t, "tcp")),
 		"--https-port", strconv.Itoa(httpsPort))
@@ -234,14 +242,14 @@ func startDemo(t *testing.T, n int) (base, spki string) {
 			t.Logf("demo output:\n%s", out.String())
 		}
 	})
-	base = "http://127.0.0.1:" + strconv.Itoa(httpPort)
+	base := "http://127.0.0.1:" + strconv.Itoa(httpPort)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get(base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return base, demoCertificate(t, httpsPort, out.String)
+				return demoRun{base: base, spki: demoCertificate(t, httpsPort, out.String), mqttPort: mqttPort, pid: cmd.Process.Pid}
 			}
 		}
 		if time.Now().After(deadline) {
