@@ -90,11 +90,13 @@ func (c dhcpClient) dhclient(t *testing.T) map[string]string {
 	return c.lastResult(t)
 }
 
-func (c dhcpClient) udhcpc(t *testing.T) map[string]string {
+// udhcpc runs busybox's udhcpc once on c, with args added (-V PXEClient…
+// to say it netboots).
+func (c dhcpClient) udhcpc(t *testing.T, args ...string) map[string]string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := c.host.Run(ctx, "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-s", filepath.Join(c.dir, "script"), "-O", "ntpsrv", "-O", "hostname")
+	out, err := c.host.Run(ctx, "udhcpc", append([]string{"-i", "eth0", "-n", "-q", "-f", "-t", "5", "-s", filepath.Join(c.dir, "script"), "-O", "ntpsrv", "-O", "hostname"}, args...)...)
 	if err != nil {
 		t.Fatalf("udhcpc: %v\n%s", err, out)
 	}

@@ -59,7 +59,7 @@ bmc_credentials:
 		b.ip = leaseAndServeRedfish(t, lan, fmt.Sprintf("bmc%d", i), b.nic, b.hostMAC, b.password)
 	}
 	host := newDHCPClient(t, lan, "host", "02:cc:00:00:00:01") // a netbooting host: no Redfish
-	host.udhcpc(t)
+	host.udhcpc(t, "-V", "PXEClient:Arch:00000:UNDI:002001")
 
 	type bmcStatus struct {
 		ID        string `json:"bmc_id"`
