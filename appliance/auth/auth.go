@@ -73,6 +73,10 @@ type Config struct {
 	// Now is the clock sessions expire and logins are slowed by; nil
 	// means time.Now.
 	Now func() time.Time
+	// HashCost is bcrypt's cost for the passwords it stores; 0 means
+	// bcrypt.DefaultCost. Tests lower it: under the race detector every
+	// hash costs seconds.
+	HashCost int
 }
 
 // Service authenticates users and issues, checks and revokes sessions.
@@ -104,6 +108,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.HashCost == 0 {
+		cfg.HashCost = bcrypt.DefaultCost
 	}
 	key, err := keyfile.Load(cfg.KeyFile)
 	if err != nil {
@@ -180,7 +187,7 @@ func (s *Service) Bootstrap(ctx context.Context, configured []Account) (oneTimeP
 		return "", nil
 	}
 	pw := randomPassword()
-	hash, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(pw), s.cfg.HashCost)
 	if err != nil {
 		return "", err
 	}

@@ -20,7 +20,7 @@ import (
 
 func newService(t testing.TB, db *store.Store, commit *store.Committer, dir string, ttl time.Duration, clock ...func() time.Time) *Service {
 	t.Helper()
-	cfg := Config{DB: db, Commit: commit, KeyFile: filepath.Join(dir, "jwt.key"), TTL: ttl, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	cfg := Config{DB: db, Commit: commit, KeyFile: filepath.Join(dir, "jwt.key"), TTL: ttl, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), HashCost: bcrypt.MinCost}
 	if len(clock) > 0 {
 		cfg.Now = clock[0]
 	}

@@ -52,7 +52,7 @@ func (s *Service) AddUser(ctx context.Context, name, role, password string) (Use
 	if _, exists := s.user(name); exists {
 		return User{}, fmt.Errorf("user %s: %w: the name is taken", name, store.ErrConflict)
 	}
-	hash, err := hashPassword(password)
+	hash, err := s.hashPassword(password)
 	if err != nil {
 		return User{}, err
 	}
@@ -74,7 +74,7 @@ func (s *Service) SetPassword(ctx context.Context, name, password string) error 
 	if u.Source == "config" {
 		return ErrConfigUser
 	}
-	hash, err := hashPassword(password)
+	hash, err := s.hashPassword(password)
 	if err != nil {
 		return err
 	}
@@ -133,13 +133,13 @@ func (s *Service) put(ctx context.Context, u store.User) error {
 	return s.reload(ctx)
 }
 
-func hashPassword(password string) (string, error) {
+func (s *Service) hashPassword(password string) (string, error) {
 	if len(password) < MinPasswordLength {
 		return "", fmt.Errorf("the password is shorter than %d characters", MinPasswordLength)
 	}
 	if len(password) > 72 {
 		return "", errors.New("the password is longer than 72 bytes, which bcrypt cannot use")
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(password), s.cfg.HashCost)
 	return string(h), err
 }

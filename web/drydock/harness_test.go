@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/slipway/slipway/appliance/auth"
@@ -48,7 +50,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	authSvc, err := auth.New(ctx, auth.Config{DB: db, Commit: commit, KeyFile: filepath.Join(t.TempDir(), "session.key"), Log: quiet})
+	authSvc, err := auth.New(ctx, auth.Config{DB: db, Commit: commit, KeyFile: filepath.Join(t.TempDir(), "session.key"), Log: quiet, HashCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}

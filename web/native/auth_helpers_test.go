@@ -2,6 +2,7 @@ package native
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
 
 	"context"
 	"io"
@@ -23,7 +24,7 @@ func testAuth(t *testing.T) *auth.Service {
 	t.Helper()
 	db, commit := testkit.OpenStore(t)
 	a, err := auth.New(context.Background(), auth.Config{DB: db, Commit: commit, KeyFile: filepath.Join(t.TempDir(), "session.key"),
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), HashCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}

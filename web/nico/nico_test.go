@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/slipway/slipway/appliance/auth"
@@ -82,7 +84,7 @@ func serve(t *testing.T, siteID string) (string, *fleet, map[string]string) {
 	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	db, commit := testkit.OpenStore(t)
-	a, err := auth.New(context.Background(), auth.Config{DB: db, Commit: commit, KeyFile: filepath.Join(t.TempDir(), "k"), Log: quiet})
+	a, err := auth.New(context.Background(), auth.Config{DB: db, Commit: commit, KeyFile: filepath.Join(t.TempDir(), "k"), Log: quiet, HashCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/slipway/slipway/appliance/auth"
 	"github.com/slipway/slipway/appliance/release"
 	"github.com/slipway/slipway/testbed/testkit"
@@ -36,7 +38,7 @@ func serve(t *testing.T, maxSize int64) *box {
 	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	db, commit := testkit.OpenStore(t)
-	a, err := auth.New(context.Background(), auth.Config{DB: db, Commit: commit, KeyFile: filepath.Join(t.TempDir(), "k"), Log: quiet})
+	a, err := auth.New(context.Background(), auth.Config{DB: db, Commit: commit, KeyFile: filepath.Join(t.TempDir(), "k"), Log: quiet, HashCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}
