@@ -100,13 +100,7 @@ func doorList(doors []Door) string {
 func (inv *Inventory) discoveredCount() int {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
-	n := 0
-	for _, s := range inv.states {
-		if s.discovered {
-			n++
-		}
-	}
-	return n
+	return inv.discoveredN
 }
 
 // RunDiscoveryExpiry forgets, every interval until ctx ends, the

@@ -70,6 +70,9 @@ type Inventory struct {
 
 	mu     sync.Mutex
 	states map[string]cachedState // machine id → latest committed state
+	// discoveredN counts the states marked discovered: the discovery cap
+	// is checked on every new MAC, which must not walk every machine.
+	discoveredN int
 
 	fingerprints fingerprints
 	// capLog reports refusals past discovery.max_machines, sparingly.
@@ -116,7 +119,7 @@ func NewInventory(ctx context.Context, cfg InventoryConfig) (*Inventory, error) 
 			return nil, fmt.Errorf("machine %s: %w", ms.ID, err)
 		}
 		// seq 0: every transition from now on has a higher one.
-		inv.states[ms.ID] = cachedState{State: st, since: ms.Since, discovered: ms.Source == "discovered"}
+		inv.put(ms.ID, cachedState{State: st, since: ms.Since, discovered: ms.Source == "discovered"})
 	}
 	return inv, nil
 }
@@ -312,24 +315,41 @@ func (inv *Inventory) committed(c commitNotes) {
 	}
 	inv.mu.Lock()
 	for _, id := range c.gone {
-		delete(inv.states, id)
+		inv.forget(id)
 	}
 	for _, s := range c.states {
 		if cur, ok := inv.states[s.id]; !ok || s.seq > cur.seq {
 			s.discovered = s.discovered || cur.discovered
-			inv.states[s.id] = s.cachedState
+			inv.put(s.id, s.cachedState)
 		}
 	}
 	for _, id := range c.discovered {
 		if s, ok := inv.states[id]; ok {
 			s.discovered = true
-			inv.states[id] = s
+			inv.put(id, s)
 		}
 	}
 	inv.mu.Unlock()
 	if c.enqueued && inv.cfg.OutboxFilled != nil {
 		inv.cfg.OutboxFilled()
 	}
+}
+
+// put sets a machine's cached state, and forget drops it, keeping the
+// count of discovered machines; inv.mu is held, or inv is not shared yet.
+func (inv *Inventory) put(id string, s cachedState) {
+	inv.forget(id)
+	if s.discovered {
+		inv.discoveredN++
+	}
+	inv.states[id] = s
+}
+
+func (inv *Inventory) forget(id string) {
+	if cur, ok := inv.states[id]; ok && cur.discovered {
+		inv.discoveredN--
+	}
+	delete(inv.states, id)
 }
 
 // cached is the last committed state of a machine known to the cache.
