@@ -2,7 +2,6 @@ package limit
 
 import (
 	"sync"
-	"sync/atomic"
 
 	"golang.org/x/time/rate"
 )
@@ -17,8 +16,6 @@ type Rate[K comparable] struct {
 
 	mu      sync.Mutex
 	clients map[K]*rate.Limiter
-	// forgotten counts clients dropped to keep the table bounded.
-	forgotten atomic.Int64
 }
 
 // NewRate returns a per-client rate; perSecond 0 means no limit.
@@ -50,7 +47,6 @@ func (r *Rate[K]) newLimiter() *rate.Limiter { return rate.NewLimiter(r.limit, r
 // new, so dropping them changes nothing; if every client is busy, the
 // table starts over. r.mu is held.
 func (r *Rate[K]) forget() {
-	before := len(r.clients)
 	for k, l := range r.clients {
 		if l.Tokens() >= float64(r.burst) {
 			delete(r.clients, k)
@@ -59,7 +55,6 @@ func (r *Rate[K]) forget() {
 	if len(r.clients) >= r.maxClients {
 		clear(r.clients)
 	}
-	r.forgotten.Add(int64(before - len(r.clients)))
 }
 
 // Clients is how many clients it remembers now.
