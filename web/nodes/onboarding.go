@@ -207,8 +207,8 @@ func heartbeat(cfg Config) fiber.Handler {
 		}
 		hb.ClientIP = c.IP()
 		rec, err := cfg.Onboarding.RecordHeartbeat(c.UserContext(), hb)
-		if errors.Is(err, domain.ErrDiscoveryRefused) {
-			return fiber.NewError(fiber.StatusNotFound, errors.Unwrap(err).Error())
+		if refused := new(domain.DiscoveryRefusedError); errors.As(err, &refused) {
+			return fiber.NewError(fiber.StatusNotFound, refused.Error())
 		}
 		if err != nil {
 			return err
