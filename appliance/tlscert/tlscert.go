@@ -74,14 +74,9 @@ func Load(f Files, now time.Time) (Cert, error) {
 
 // read loads a PEM chain and key and checks they belong together.
 func read(certFile, keyFile string) (Cert, error) {
-	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile) // parses Leaf too (Go 1.23 on)
 	if err != nil {
 		return Cert{}, err
-	}
-	if pair.Leaf == nil {
-		if pair.Leaf, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
-			return Cert{}, err
-		}
 	}
 	return Cert{TLS: pair, Fingerprint: Fingerprint(pair.Certificate[0])}, nil
 }
