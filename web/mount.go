@@ -87,11 +87,17 @@ func StatusOf(err error) int {
 // would take /api/v1.0/… (Drydock) for a part of /api/v1.
 func within(prefix string, h fiber.Handler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		if p := c.Path(); p != prefix && !strings.HasPrefix(p, prefix+"/") {
+		if !under(c.Path(), prefix) {
 			return c.Next()
 		}
 		return h(c)
 	}
+}
+
+// under says whether path is prefix or below it, by whole segments.
+func under(path, prefix string) bool {
+	prefix = strings.TrimSuffix(prefix, "/")
+	return path == prefix || strings.HasPrefix(path, prefix+"/")
 }
 
 // signatureKey holds a failed request's signature in its fiber.Ctx.

@@ -3,6 +3,7 @@ package web
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -28,12 +29,7 @@ func overTLSOnly(prefixes []string, tlsPort int, own netip.Addr) fiber.Handler {
 }
 
 func hasPrefix(path string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if path == p || strings.HasPrefix(path, strings.TrimSuffix(p, "/")+"/") {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(prefixes, func(p string) bool { return under(path, p) })
 }
 
 // redirectHost is the host the client asked for (an address or a name
