@@ -94,7 +94,7 @@ commented starting point.`,
 }
 
 func serveCommand(stderr io.Writer) *cobra.Command {
-	var path string
+	var path, readyFile string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the appliance on the LAN named in the configuration",
@@ -112,15 +112,41 @@ taken. Stops cleanly on SIGINT or SIGTERM.`,
 				return fmt.Errorf("%s: %w", path, err)
 			}
 			log := newLogger(stderr, cfg.Log)
-			return wiring.New(cfg, wiring.Options{Version: version, Logger: log}).Run(cmd.Context())
+			opts := wiring.Options{Version: version, Logger: log}
+			if readyFile != "" {
+				opts.OnReady = func(u wiring.URLs) {
+					if err := writeReadyFile(readyFile, cfg, u); err != nil {
+						log.Warn("ready file not written", "error", err)
+					}
+				}
+				defer os.Remove(readyFile)
+			}
+			return wiring.New(cfg, opts).Run(cmd.Context())
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "/etc/slipway/slipway.yaml", "configuration file")
+	cmd.Flags().StringVar(&readyFile, "ready-file", "", "once serving, write where (interface, address, URLs, certificate fingerprint) as key=value lines to this file; removed on stop")
 	return cmd
 }
 
+// writeReadyFile tells a supervisor (the appliance image's screen) where
+// Slipway serves, as lines a shell reads; written whole or not at all.
+func writeReadyFile(path string, cfg *config.Config, u wiring.URLs) error {
+	var b strings.Builder
+	for _, kv := range [][2]string{{"version", version}, {"interface", cfg.LAN.Interface}, {"address", cfg.LANPrefix().String()},
+		{"console", u.HTTPS}, {"fingerprint", u.Fingerprint}, {"http", u.HTTP}, {"mqtt", u.MQTT}, {"usm", u.USM}} {
+		fmt.Fprintf(&b, "%s=%s\n", kv[0], kv[1])
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
 func checkConfigCommand(stdout io.Writer) *cobra.Command {
-	return &cobra.Command{
+	var value string
+	cmd := &cobra.Command{
 		Use:   "check-config FILE",
 		Short: "Validate a configuration file and list every problem in it",
 		Long: `Read FILE over the built-in defaults and check every field. Each problem is
@@ -137,11 +163,21 @@ lan.address is on lan.interface is checked by serve, on the appliance itself.`,
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
+			if value != "" {
+				v, err := cfg.Value(value)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(stdout, v)
+				return nil
+			}
 			fmt.Fprintf(stdout, "%s: valid (LAN %s on %s, DHCP %s, %d machines, %d profiles)\n",
 				args[0], cfg.LANPrefix(), cfg.LAN.Interface, cfg.DHCP.Mode, len(cfg.Machines), len(cfg.Profiles))
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&value, "value", "", "print only this field's effective value (e.g. image.state_device) once the file is valid: for scripts")
+	return cmd
 }
 
 func versionCommand(stdout io.Writer) *cobra.Command {

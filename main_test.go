@@ -10,7 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slipway/slipway/appliance/config"
 	"github.com/slipway/slipway/testbed"
+	"github.com/slipway/slipway/wiring"
 )
 
 // run executes the CLI in-process as main would and returns what it printed.
@@ -114,5 +116,35 @@ func TestDemoOnATakenPortNamesTheFlag(t *testing.T) {
 		"--tftp-port", free("udp"), "--dhcp-port", "0", "--usm-port", free("tcp"))
 	if !failed || !strings.Contains(stderr, "change --mqtt-port") || strings.Contains(stderr, "mqtt.port") {
 		t.Fatalf("failed %v, said:\n%s", failed, stderr)
+	}
+}
+
+func TestCheckConfigPrintsOneValue(t *testing.T) {
+	path := writeConfig(t, "lan: {interface: auto, address: 10.88.0.1/24, configure: true}\ndhcp: {range: {start: 10.88.0.100, end: 10.88.0.200}}\nimage: {state_device: LABEL=fast}\n")
+	for field, want := range map[string]string{"image.state_device": "LABEL=fast\n", "lan.configure": "true\n", "data_dir": "/var/lib/slipway\n"} {
+		stdout, stderr, failed := run(t, "check-config", "--value", field, path)
+		if failed || stdout != want {
+			t.Errorf("--value %s: %q (%s), want %q", field, stdout, stderr, want)
+		}
+	}
+	if _, stderr, failed := run(t, "check-config", "--value", "image.nope", path); !failed || !strings.Contains(stderr, "image.nope: no such field") {
+		t.Errorf("an unknown field: %s", stderr)
+	}
+}
+
+func TestReadyFileSaysWhereItServes(t *testing.T) {
+	cfg, err := config.Parse([]byte("lan: {interface: eth1, address: 10.88.0.1/24}\ndhcp: {range: {start: 10.88.0.100, end: 10.88.0.200}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ready")
+	if err := writeReadyFile(path, cfg, wiring.URLs{HTTPS: "https://10.88.0.1:443", Fingerprint: "AB:CD", HTTP: "http://10.88.0.1:80"}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	for _, line := range []string{"interface=eth1\n", "address=10.88.0.1/24\n", "console=https://10.88.0.1:443\n", "fingerprint=AB:CD\n", "http=http://10.88.0.1:80\n"} {
+		if !strings.Contains(string(got), line) {
+			t.Errorf("ready file lacks %q:\n%s", line, got)
+		}
 	}
 }

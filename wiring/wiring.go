@@ -127,7 +127,7 @@ type parts struct {
 // Run starts every part, serves until ctx is cancelled or a part fails, then
 // stops them all. It returns nil after a clean stop on cancellation.
 func (a *Appliance) Run(ctx context.Context) error {
-	if err := checkLAN(a.cfg.LAN.Interface, a.cfg.LANPrefix()); err != nil {
+	if err := a.prepareLAN(); err != nil {
 		return err
 	}
 	p := &parts{errs: make(chan error, 1), log: a.log}
@@ -145,6 +145,30 @@ func (a *Appliance) Run(ctx context.Context) error {
 	}
 	a.ready.Store(false)
 	return errors.Join(startErr, a.stop(p))
+}
+
+// prepareLAN names the LAN interface (lan.interface may be a MAC address
+// or "auto"), configures it if lan.configure says so, and checks that it
+// holds lan.address.
+func (a *Appliance) prepareLAN() error {
+	nics, err := hostNICs()
+	if err != nil {
+		return err
+	}
+	iface, err := resolveInterface(a.cfg.LAN.Interface, nics)
+	if err != nil {
+		return err
+	}
+	if iface != a.cfg.LAN.Interface {
+		a.log.Info("LAN interface chosen", "interface", iface, "by", a.cfg.LAN.Interface)
+		a.cfg.LAN.Interface = iface
+	}
+	if a.cfg.LAN.Configure {
+		if err := configureLAN(iface, a.cfg.LANPrefix()); err != nil {
+			return err
+		}
+	}
+	return checkLAN(iface, a.cfg.LANPrefix())
 }
 
 func (a *Appliance) start(ctx context.Context, p *parts) error {

@@ -37,6 +37,8 @@ type Config struct {
 	NICo NICo `yaml:"nico"`
 	// USM is StarlingX USM's dialect: OS releases and their deploy.
 	USM USM `yaml:"usm"`
+	// Image is read by the USB/ISO appliance image's start-up only.
+	Image Image `yaml:"image"`
 
 	// Filled by Validate from the fields above, so that no caller parses twice.
 	lanPrefix netip.Prefix
@@ -46,10 +48,16 @@ type Config struct {
 
 // LAN is the one provisioning network the appliance serves.
 type LAN struct {
+	// Interface is the NIC by name ("eth1"), by MAC address, or "auto":
+	// the host's only wired NIC (the appliance image's default).
 	Interface string `yaml:"interface"`
 	// Address is the appliance's own IP on the LAN with its prefix length,
 	// e.g. 10.88.0.1/24. Every listener binds to this IP.
 	Address string `yaml:"address"`
+	// Configure makes Slipway bring the interface up and assign Address
+	// itself at start, for hosts that nothing else configures (the
+	// appliance image); false: the host's own network setup must.
+	Configure bool `yaml:"configure"`
 }
 
 // Log selects how the appliance logs.
@@ -438,4 +446,13 @@ func (c *Config) ListedMachines() []domain.Listed {
 		out[i] = m.Listed()
 	}
 	return out
+}
+
+// Image is what the appliance image's start-up reads of the
+// configuration, before Slipway itself starts; Slipway ignores it.
+type Image struct {
+	// StateDevice holds data_dir: empty for the boot stick's own state
+	// partition (made at first boot), or a disk or partition of this box
+	// as /dev/..., LABEL=... or UUID=...; "memory" keeps the state in RAM.
+	StateDevice string `yaml:"state_device"`
 }

@@ -72,6 +72,8 @@ func TestInvalidConfigsNameTheField(t *testing.T) {
 		{"network address", strings.Replace(minimal, "10.88.0.1/24", "10.88.0.0/24", 1), []string{"network or broadcast address"}},
 		{"IPv6 LAN", strings.Replace(minimal, "10.88.0.1/24", "fd00::1/64", 1), []string{"lan.address", "is not IPv4"}},
 		{"missing interface", strings.Replace(minimal, "interface: eth1", "interface: ''", 1), []string{"lan.interface (line 3): is required"}},
+		{"interface by a broken MAC", strings.Replace(minimal, "interface: eth1", "interface: '52:54:00:12:34:zz'", 1), []string{`lan.interface (line 3): "52:54:00:12:34:zz" is not a MAC address`}},
+		{"state device not a device", minimal + "image:\n  state_device: sdb\n", []string{`image.state_device (line 8): "sdb" names no device`}},
 		{"wrong type for a port", minimal + "http:\n  port: eighty\n", []string{`http.port (line 8): "eighty" is a string, expected a whole number`}},
 		{"bad duration", minimal + "  lease_time: 1 hour\n", []string{"dhcp.lease_time (line 7)", "expected a duration"}},
 		{"range outside the LAN", strings.Replace(minimal, "10.88.0.199", "10.89.0.199", 1), []string{"dhcp.range.end (line 6): 10.89.0.199 is outside the LAN 10.88.0.0/24"}},

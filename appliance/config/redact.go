@@ -83,3 +83,42 @@ func yamlNode(v reflect.Value) *yaml.Node {
 	}
 	return &n
 }
+
+// Value is the effective value of one field by its dotted path
+// ("image.state_device"), as the file would write it (a section comes out
+// as YAML): what a start-up script needs of the file, secrets redacted.
+func (c *Config) Value(path string) (string, error) {
+	text, err := c.Redacted()
+	if err != nil {
+		return "", err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
+		return "", fmt.Errorf("decode the effective configuration: %w", err)
+	}
+	node := doc.Content[0]
+	for _, key := range strings.Split(path, ".") {
+		next := mappingValue(node, key)
+		if next == nil {
+			return "", fmt.Errorf("%s: no such field", path)
+		}
+		node = next
+	}
+	if node.Kind == yaml.ScalarNode {
+		return node.Value, nil
+	}
+	b, err := yaml.Marshal(node)
+	return strings.TrimSuffix(string(b), "\n"), err
+}
+
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
