@@ -15,8 +15,15 @@ SOAK        ?= 30m
 SOAK_CSV    ?= $(CURDIR)/soak.csv
 
 TFTP_ROOT   ?= /var/lib/slipway/tftp
+# The appliance image (docs/image.md): host tools, and where it goes. Its
+# date is the last commit's, so that one commit always gives one image.
+IMAGE_DEBS  := xorriso mtools dosfstools cpio kmod zstd grub-common
+IMAGE_DIR   ?= $(CURDIR)/dist/image
+IMAGE_ARCHS ?= amd64 arm64
+IMAGE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1)
 
-.PHONY: all build demo test race e2e e2e-deps debs lint bench bench-dhcp bench-files bench-bus bench-bmc fuzz soak bootfiles clean
+# image is phony above all: the image/ folder shares its name.
+.PHONY: all build demo test race e2e e2e-deps debs lint bench bench-dhcp bench-files bench-bus bench-bmc fuzz soak bootfiles image image-deps clean
 
 all: lint test build
 
@@ -62,6 +69,17 @@ debs:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; rc=$$?; \
 		[ -n "$$own" ] && rm -f $$policy; exit $$rc; \
 	fi
+
+## image: the bootable USB/ISO appliance images (amd64, arm64) in dist/image; see docs/image.md
+image: image-deps
+	@$(MAKE) --no-print-directory build BUILT=$$(date -u -d @$(IMAGE_EPOCH) +%Y-%m-%dT%H:%M:%SZ)
+	@for arch in $(IMAGE_ARCHS); do \
+		SOURCE_DATE_EPOCH=$(IMAGE_EPOCH) VERSION=$(VERSION) bash image/build.sh $$arch dist/slipway-linux-$$arch $(IMAGE_DIR) || exit 1; \
+	done
+
+## image-deps: install the Debian tools the image is built with, if missing
+image-deps:
+	@$(MAKE) --no-print-directory debs DEBS="$(IMAGE_DEBS)"
 
 ## bootfiles: fetch iPXE, shim and signed GRUB from Debian's packages into TFTP_ROOT
 bootfiles:

@@ -114,8 +114,10 @@ taken. Stops cleanly on SIGINT or SIGTERM.`,
 			log := newLogger(stderr, cfg.Log)
 			opts := wiring.Options{Version: version, Logger: log}
 			if readyFile != "" {
+				var oneTime string // a first start's admin password, for the box's own screen
+				opts.OnFirstAdmin = func(password string) { oneTime = password }
 				opts.OnReady = func(u wiring.URLs) {
-					if err := writeReadyFile(readyFile, cfg, u); err != nil {
+					if err := writeReadyFile(readyFile, cfg, u, oneTime); err != nil {
 						log.Warn("ready file not written", "error", err)
 					}
 				}
@@ -125,20 +127,21 @@ taken. Stops cleanly on SIGINT or SIGTERM.`,
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "/etc/slipway/slipway.yaml", "configuration file")
-	cmd.Flags().StringVar(&readyFile, "ready-file", "", "once serving, write where (interface, address, URLs, certificate fingerprint) as key=value lines to this file; removed on stop")
+	cmd.Flags().StringVar(&readyFile, "ready-file", "", "once serving, write where (interface, address, URLs, certificate fingerprint, a first start's admin password) as key=value lines to this file (0600); removed on stop")
 	return cmd
 }
 
 // writeReadyFile tells a supervisor (the appliance image's screen) where
 // Slipway serves, as lines a shell reads; written whole or not at all.
-func writeReadyFile(path string, cfg *config.Config, u wiring.URLs) error {
+// oneTime is a first start's admin password, which only this start knows.
+func writeReadyFile(path string, cfg *config.Config, u wiring.URLs, oneTime string) error {
 	var b strings.Builder
 	for _, kv := range [][2]string{{"version", version}, {"interface", cfg.LAN.Interface}, {"address", cfg.LANPrefix().String()},
-		{"console", u.HTTPS}, {"fingerprint", u.Fingerprint}, {"http", u.HTTP}, {"mqtt", u.MQTT}, {"usm", u.USM}} {
+		{"console", u.HTTPS}, {"fingerprint", u.Fingerprint}, {"http", u.HTTP}, {"mqtt", u.MQTT}, {"usm", u.USM}, {"admin_password", oneTime}} {
 		fmt.Fprintf(&b, "%s=%s\n", kv[0], kv[1])
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)

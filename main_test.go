@@ -138,11 +138,11 @@ func TestReadyFileSaysWhereItServes(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "ready")
-	if err := writeReadyFile(path, cfg, wiring.URLs{HTTPS: "https://10.88.0.1:443", Fingerprint: "AB:CD", HTTP: "http://10.88.0.1:80"}); err != nil {
+	if err := writeReadyFile(path, cfg, wiring.URLs{HTTPS: "https://10.88.0.1:443", Fingerprint: "AB:CD", HTTP: "http://10.88.0.1:80"}, "s3cret"); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(path)
-	for _, line := range []string{"interface=eth1\n", "address=10.88.0.1/24\n", "console=https://10.88.0.1:443\n", "fingerprint=AB:CD\n", "http=http://10.88.0.1:80\n"} {
+	for _, line := range []string{"interface=eth1\n", "address=10.88.0.1/24\n", "console=https://10.88.0.1:443\n", "fingerprint=AB:CD\n", "http=http://10.88.0.1:80\n", "admin_password=s3cret\n"} {
 		if !strings.Contains(string(got), line) {
 			t.Errorf("ready file lacks %q:\n%s", line, got)
 		}
