@@ -83,7 +83,7 @@ for pkg in $packages; do
 	deb=$(fetch "$pkg")
 	mkdir -p "$x/$pkg"
 	dpkg-deb -x "$deb" "$x/$pkg"
-	dpkg-deb -f "$deb" Package Version Architecture | paste -sd' ' >>"$work/manifest"
+	dpkg-deb --showformat='${Package} ${Version} ${Architecture}\n' -W "$deb" >>"$work/manifest"
 done
 
 # --- root filesystem (the initramfs) ---------------------------------------
@@ -122,11 +122,14 @@ cp "$kdir/lib/modules/$kver/modules.builtin" "$kdir/lib/modules/$kver/modules.or
 depmod -b "$root" "$kver"
 # The boot loaders Slipway hands to the machines it netboots.
 tftp=$cache/tftp
-if [ ! -s "$tftp/ipxe.efi" ] || [ -n "${IMAGE_REFRESH:-}" ]; then
+if [ ! -s "$cache/tftp.packages" ] || [ -n "${IMAGE_REFRESH:-}" ]; then
 	step "netboot loaders"
-	bash "$repo/netboot/bootfiles.sh" "$tftp" >/dev/null
+	rm -rf "$tftp" "$cache/tftp.packages"
+	BOOTFILES_MANIFEST=$cache/tftp.packages.new bash "$repo/netboot/bootfiles.sh" "$tftp" >/dev/null
+	mv "$cache/tftp.packages.new" "$cache/tftp.packages"
 fi
 cp -a "$tftp" "$root/usr/share/slipway/tftp"
+cat "$cache/tftp.packages" >>"$work/manifest"
 cat >"$root/etc/slipway-image" <<INFO
 version=$version
 arch=$arch

@@ -9,6 +9,9 @@
 #   arm64/grubnetaa64-http.efi             GRUB with HTTP, for ARM64 UEFI HTTP Boot (built with
 #                                          grub-mkimage from grub-common, if installed)
 #
+# BOOTFILES_MANIFEST, if set, names a file that gets one line per package
+# used: "name version architecture".
+#
 # Debian ships no ARM64 build of iPXE; ARM64 machines boot the signed GRUB,
 # which has TFTP but no HTTP: UEFI HTTP Boot needs a GRUB built with it.
 set -euo pipefail
@@ -25,7 +28,10 @@ fetch() { # fetch ARCH PACKAGE...: download and unpack into $scratch/x/ARCH
 	fi
 	mkdir -p "$scratch/$arch" "$scratch/x/$arch"
 	(cd "$scratch/$arch" && apt-get -q "${opts[@]}" download "$@")
-	for deb in "$scratch/$arch"/*.deb; do dpkg-deb -x "$deb" "$scratch/x/$arch"; done
+	for deb in "$scratch/$arch"/*.deb; do
+		dpkg-deb -x "$deb" "$scratch/x/$arch"
+		dpkg-deb --showformat='${Package} ${Version} ${Architecture}\n' -W "$deb" >>"${BOOTFILES_MANIFEST:-/dev/null}"
+	done
 }
 
 echo "fetching x86_64 boot files"
