@@ -58,7 +58,7 @@ e2e: e2e-deps
 
 ## e2e-deps: install the Debian packages the e2e tests use, if missing
 e2e-deps:
-	@$(MAKE) --no-print-directory debs DEBS="$(E2E_DEBS)"
+	@$(MAKE) --no-print-directory debs DEBS="$(E2E_DEBS) $(IMAGE_DEBS)"
 
 debs:
 	@missing=""; for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
