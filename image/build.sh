@@ -81,8 +81,13 @@ step "Debian packages"
 x=$work/x
 for pkg in $packages; do
 	deb=$(fetch "$pkg")
-	mkdir -p "$x/$pkg"
-	dpkg-deb -x "$deb" "$x/$pkg"
+	# Unpacked once per .deb, then only read.
+	unpacked=$cache/$arch/unpacked/$(basename "$deb" .deb)
+	if [ ! -d "$unpacked" ]; then
+		rm -rf "$unpacked.new" && mkdir -p "$unpacked.new"
+		dpkg-deb -x "$deb" "$unpacked.new" && mv "$unpacked.new" "$unpacked"
+	fi
+	mkdir -p "$x" && ln -s "$unpacked" "$x/$pkg"
 	dpkg-deb --showformat='${Package} ${Version} ${Architecture}\n' -W "$deb" >>"$work/manifest"
 done
 
@@ -99,7 +104,7 @@ install -m 0644 "$here/slipway.yaml" "$root/usr/share/slipway/slipway.yaml"
 mkdir -p "$root/usr/local/sbin"
 install -m 0755 "$x/fdisk/sbin/sfdisk" "$x/e2fsprogs/sbin/mke2fs" "$x/e2fsprogs/sbin/e2fsck" "$root/usr/local/sbin/"
 for lib in libext2fs2 libcom-err2 libblkid1 libuuid1 libfdisk1 libsmartcols1 libreadline8 libtinfo6; do
-	find "$x/$lib" -name '*.so.*' \( -type f -o -type l \) -exec cp -a {} "$root/lib/$triplet/" \;
+	find -H "$x/$lib" -name '*.so.*' \( -type f -o -type l \) -exec cp -a {} "$root/lib/$triplet/" \;
 done
 cp -a "$x/libc6/lib/$triplet/libc.so.6" "$root/lib/$triplet/" 2>/dev/null || cp -a "$x/libc6/usr/lib/$triplet/libc.so.6" "$root/lib/$triplet/"
 mkdir -p "$root/$(dirname "$loader")"
@@ -155,7 +160,7 @@ fi
 # GRUB finds the ISO by the image's own marker file, then reads its menu.
 printf 'search --no-floppy --file --set=root %s\nset prefix=($root)/boot/grub\nconfigfile $prefix/grub.cfg\n' "$marker" >"$work/embed.cfg"
 grub_modules="normal linux search search_fs_file configfile echo test ls iso9660 fat part_msdos part_gpt"
-efidir=$(find "$x" -type d -path "*/usr/lib/grub/$grub_efi" | head -n1)
+efidir=$x/${grub_pkgs##* }/usr/lib/grub/$grub_efi
 grub-mkimage -O "$grub_efi" -d "$efidir" -p /boot/grub -c "$work/embed.cfg" -o "$work/$efi_name" $grub_modules efi_gop all_video serial terminal
 if [ "$arch" = amd64 ]; then
 	pcdir=$x/grub-pc-bin/usr/lib/grub/i386-pc
