@@ -24,7 +24,8 @@ import (
 // booted on a box with two NICs. Its first boot shows on the screen why it
 // cannot serve (two wired NICs, "auto" cannot choose); a fix typed in its
 // shell and saved to the stick gets it serving; a machine netboots from it
-// to its onboarding heartbeat; a hard reset and a boot with the other
+// to its onboarding heartbeat; the service killed is started again; a hard
+// reset, the image written again over the stick and a boot with the other
 // firmware (BIOS after UEFI) keep every machine, lease and event.
 func TestApplianceImageServesAndKeepsItsState(t *testing.T) {
 	img := applianceImage(t, "amd64")
@@ -56,6 +57,11 @@ func TestApplianceImageServesAndKeepsItsState(t *testing.T) {
 	bootQEMU(t, lan, a, nodeMAC, biosIPXE)
 	before := machineJSON(t, a, nodeMAC)
 
+	// The service dies: it is started again.
+	vm.type_(t, "killall -9 slipway")
+	vm.waitSerial(t, "Slipway stopped (status", time.Minute)
+	vm.waitServing(t, lan, lanURL+"/", 2*time.Minute)
+
 	// A power cut: the state partition comes back with all of it.
 	vm.monitor(t, "system_reset")
 	start = time.Now()
@@ -67,32 +73,52 @@ func TestApplianceImageServesAndKeepsItsState(t *testing.T) {
 	checkKept(t, a, nodeMAC, before)
 	vm.stop(t)
 
-	// The same stick in a BIOS box.
+	// An upgrade as docs/image.md says: the image written again over the
+	// stick, slipway.yaml put back; then the stick in a BIOS box.
+	rewriteStick(t, stick, img, map[string]string{"slipway.yaml": imageConfig(lanMAC)})
 	bios := startApplianceVM(t, lan, stick, "bios", uplinkMAC, lanMAC)
 	start = time.Now()
 	if got := bios.waitServing(t, lan, lanURL+"/", 4*time.Minute); got != fingerprint {
-		t.Errorf("certificate under BIOS %s, under UEFI %s", got, fingerprint)
+		t.Errorf("certificate after the stick was rewritten, under BIOS %s; before, under UEFI %s", got, fingerprint)
 	}
-	t.Logf("BIOS power-on → serving: %.0fs", time.Since(start).Seconds())
+	t.Logf("rewritten stick, BIOS power-on → serving: %.0fs", time.Since(start).Seconds())
 	checkKept(t, a, nodeMAC, before)
 	bios.waitSerial(t, "State         /dev/sda4", time.Minute)
 }
 
-// The ARM64 image boots in QEMU's virt machine with AAVMF and serves, on
-// its only NIC, with the configuration it ships with.
+// The ARM64 image boots in QEMU's virt machine with AAVMF and serves on
+// its only NIC with the configuration it ships with, but for two things an
+// operator may do: the state on a disk of the box (empty, so formatted),
+// and a slipway binary put on the stick (started in place of the image's).
 func TestApplianceImageARM64Serves(t *testing.T) {
 	img := applianceImage(t, "arm64")
 	if _, err := os.Stat(aavmfCode); err != nil {
 		missingPeer(t, "%s is missing: install Debian's qemu-efi-aarch64", aavmfCode)
 	}
 	lan := newLAN(t, "10.88.0.2/24")
-	stick := writeStick(t, img, nil)
-	vm := startApplianceVM(t, lan, stick, "arm64", "", "52:54:00:e2:17:21")
+	shipped, err := os.ReadFile("../../image/slipway.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stick := writeStick(t, img, map[string]string{
+		"slipway.yaml": strings.Replace(string(shipped), `state_device: ""`, "state_device: /dev/vda", 1),
+		"slipway":      "../../dist/slipway-linux-arm64", // make image built it
+	})
+	disk := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(disk, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(disk, 256<<20); err != nil {
+		t.Fatal(err)
+	}
+	vm := startApplianceVM(t, lan, stick, "arm64", "", "52:54:00:e2:17:21", "-drive", "if=virtio,format=raw,file="+disk)
 	start := time.Now()
 	fingerprint := vm.waitServing(t, lan, "http://10.88.0.1/", 6*time.Minute)
 	t.Logf("ARM64 power-on → serving: %.0fs (QEMU TCG); certificate %s", time.Since(start).Seconds(), fingerprint)
 	vm.waitSerial(t, "LAN           eth0 52:54:00:e2:17:21 10.88.0.1/24, link up", time.Minute)
 	vm.waitSerial(t, "First login   admin / ", time.Minute)
+	vm.waitSerial(t, "State         /dev/vda", time.Minute)
+	vm.waitSerial(t, "binary: slipway ", time.Minute)
 }
 
 // The same commit gives the same image, byte for byte.
@@ -214,13 +240,36 @@ func newer(a, b string) bool {
 }
 
 // writeStick copies img to a 2.5 GiB "stick" (room for the state
-// partition) and puts files (name → content or a file to copy) on its
-// SLIPWAY partition, as an operator's laptop would.
+// partition) and puts files on its SLIPWAY partition.
 func writeStick(t *testing.T, img string, files map[string]string) string {
 	t.Helper()
 	stick := filepath.Join(t.TempDir(), "stick.img")
-	copyFile(t, img, stick)
+	rewriteStick(t, stick, img, files)
 	if err := os.Truncate(stick, 5<<29); err != nil {
+		t.Fatal(err)
+	}
+	return stick
+}
+
+// rewriteStick writes img over the start of stick, as dd does (what lies
+// past the image, the state partition, stays), and puts files (name →
+// content, or a file to copy) on its SLIPWAY partition, as an operator's
+// laptop would.
+func rewriteStick(t *testing.T, stick, img string, files map[string]string) {
+	t.Helper()
+	in, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(stick, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
 		t.Fatal(err)
 	}
 	target := fmt.Sprintf("%s@@%d", stick, fatOffset(t, stick))
@@ -242,7 +291,6 @@ func writeStick(t *testing.T, img string, files map[string]string) string {
 		}
 		mtools(t, "mcopy", "-o", "-i", target, src, "::"+name)
 	}
-	return stick
 }
 
 func mtools(t *testing.T, name string, args ...string) {
@@ -284,7 +332,7 @@ type applianceVM struct {
 	done    chan error
 }
 
-func startApplianceVM(t *testing.T, lan *testbed.LAN, stick, firmware, uplinkMAC, lanMAC string) *applianceVM {
+func startApplianceVM(t *testing.T, lan *testbed.LAN, stick, firmware, uplinkMAC, lanMAC string, extra ...string) *applianceVM {
 	t.Helper()
 	dir := t.TempDir()
 	vm := &applianceVM{serial: filepath.Join(dir, "serial.log"), monSock: filepath.Join(dir, "mon.sock"),
@@ -319,7 +367,7 @@ func startApplianceVM(t *testing.T, lan *testbed.LAN, stick, firmware, uplinkMAC
 		args = append(args, "-machine", "virt,accel=tcg", "-cpu", "cortex-a57", "-drive", "if=pflash,format=raw,readonly=on,file="+aavmfCode,
 			"-drive", "if=pflash,format=raw,file="+vars)
 	}
-	vm.cmd = tap.Command(context.Background(), binary, args...)
+	vm.cmd = tap.Command(context.Background(), binary, append(args, extra...)...)
 	out := &strings.Builder{}
 	vm.cmd.Stdout, vm.cmd.Stderr = out, out
 	if err := vm.cmd.Start(); err != nil {
