@@ -117,7 +117,7 @@ kver=$(basename "$(ls "$kdir"/boot/vmlinuz-*)" | sed 's/^vmlinuz-//')
 mods=lib/modules/$kver/kernel
 for sub in drivers/net/ethernet drivers/net/usb drivers/net/phy drivers/net/mdio drivers/net/pcs drivers/net/virtio_net.ko drivers/net/net_failover.ko drivers/net/mii.ko \
 	drivers/virtio drivers/block drivers/scsi drivers/ata drivers/nvme drivers/usb drivers/hid drivers/mmc drivers/cdrom drivers/input/serio drivers/input/keyboard \
-	drivers/char/hw_random drivers/ptp drivers/pps drivers/dca drivers/i2c/algos \
+	drivers/char/hw_random drivers/ptp drivers/pps drivers/dca drivers/i2c/algos drivers/acpi/button.ko drivers/input/evdev.ko \
 	fs/fat fs/isofs fs/ext4 fs/jbd2 fs/mbcache.ko fs/nls net/core/failover.ko net/packet block lib crypto; do
 	[ -e "$kdir/$mods/$sub" ] || continue
 	mkdir -p "$root/$mods/$(dirname "$sub")"

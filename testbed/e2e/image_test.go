@@ -26,7 +26,8 @@ import (
 // shell and saved to the stick gets it serving; a machine netboots from it
 // to its onboarding heartbeat; the service killed is started again; a hard
 // reset, the image written again over the stick and a boot with the other
-// firmware (BIOS after UEFI) keep every machine, lease and event.
+// firmware (BIOS after UEFI) keep every machine, lease and event; the
+// power button stops it cleanly.
 func TestApplianceImageServesAndKeepsItsState(t *testing.T) {
 	img := applianceImage(t, "amd64")
 	boot := bootImage(t)
@@ -84,6 +85,16 @@ func TestApplianceImageServesAndKeepsItsState(t *testing.T) {
 	t.Logf("rewritten stick, BIOS power-on → serving: %.0fs", time.Since(start).Seconds())
 	checkKept(t, a, nodeMAC, before)
 	bios.waitSerial(t, "State         /dev/sda4", time.Minute)
+
+	// The power button stops it cleanly.
+	bios.monitor(t, "system_powerdown")
+	select {
+	case <-bios.done:
+		bios.done <- nil
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the box did not power off within 2 minutes of its power button")
+	}
+	bios.waitSerial(t, "Slipway stopped, its state written and unmounted", time.Second)
 }
 
 // The ARM64 image boots in QEMU's virt machine with AAVMF and serves on
@@ -154,15 +165,7 @@ func imageConfig(iface string) string {
   configure: true
 http: {port: 8080}
 tftp: {root: /usr/share/slipway/tftp}
-dhcp:
-  range: {start: 10.88.0.100, end: 10.88.0.199}
-profiles:
-  testbed:
-    kernel: testbed/vmlinuz
-    initrd: testbed/initrd.gz
-    cmdline: "` + testbed.BootImageCmdline + `"
-default_profile: testbed
-users:
+` + testbedProfile + `users:
 ` + e2eUserYAML
 }
 

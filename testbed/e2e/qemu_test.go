@@ -18,7 +18,10 @@ import (
 
 const qemuConfig = lanBase + `
 log: {level: debug}
-dhcp:
+` + testbedProfile
+
+// testbedProfile boots every machine into the testbed's image.
+const testbedProfile = `dhcp:
   range: {start: 10.88.0.100, end: 10.88.0.199}
 profiles:
   testbed:
