@@ -54,7 +54,7 @@ race:
 ## e2e: end-to-end tests with real Debian clients in network namespaces (root)
 e2e: e2e-deps
 	@if [ "$$(id -u)" != 0 ]; then echo "make e2e needs root: it creates network namespaces and veth pairs"; exit 1; fi
-	$(GO) test -count=1 -timeout 20m -tags e2e -v ./testbed/e2e/
+	$(GO) test -count=1 -timeout 25m -tags e2e -v ./testbed/e2e/
 
 ## e2e-deps: install the Debian packages the e2e tests use, if missing
 e2e-deps:
