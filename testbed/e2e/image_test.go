@@ -55,7 +55,7 @@ func TestApplianceImageServesAndKeepsItsState(t *testing.T) {
 	t.Logf("fix typed → serving: %.0fs; certificate %s", time.Since(start).Seconds(), fingerprint)
 
 	a := &appliance{host: lan.Server, url: lanURL}
-	bootQEMU(t, lan, a, nodeMAC, biosIPXE)
+	bootQEMU(t, lan, a, nodeMAC, uefiFirmware) // ipxe.efi from the image's TFTP root
 	before := machineJSON(t, a, nodeMAC)
 
 	// The service dies: it is started again.
