@@ -42,7 +42,21 @@ type Listener interface {
 type Listeners struct {
 	ClientsWg sync.WaitGroup      // a waitgroup that waits for all clients in all listeners to finish.
 	internal  map[string]Listener // a map of active listeners.
+	closing   bool                // CloseAll began: no client is tracked any more
 	sync.RWMutex
+}
+
+// TrackClient counts a new client in ClientsWg, unless CloseAll has begun
+// (then it returns false and the client must not be served): under the
+// lock, so that ClientsWg.Add never runs concurrently with its Wait.
+func (l *Listeners) TrackClient() bool {
+	l.Lock()
+	defer l.Unlock()
+	if l.closing {
+		return false
+	}
+	l.ClientsWg.Add(1)
+	return true
 }
 
 // New returns a new instance of Listeners.
@@ -119,6 +133,9 @@ func (l *Listeners) Close(id string, closer CloseFn) {
 
 // CloseAll iterates and closes all registered listeners.
 func (l *Listeners) CloseAll(closer CloseFn) {
+	l.Lock()
+	l.closing = true
+	l.Unlock()
 	l.RLock()
 	i := 0
 	ids := make([]string, len(l.internal))

@@ -176,3 +176,13 @@ func TestCloseAllListeners(t *testing.T) {
 	require.True(t, closed["t2"])
 	require.True(t, closed["t3"])
 }
+
+// Slipway's patch: once CloseAll began, no client is tracked, so that
+// ClientsWg.Add never races its Wait.
+func TestTrackClientAfterCloseAll(t *testing.T) {
+	l := New()
+	require.True(t, l.TrackClient())
+	l.ClientsWg.Done()
+	l.CloseAll(MockCloser)
+	require.False(t, l.TrackClient())
+}
