@@ -18,6 +18,16 @@ const redacted = "(redacted)"
 // (the users' and MQTT users' password hashes) replaced: what an admin may
 // see of the whole site's settings. Password files are named, not read.
 func (c *Config) Redacted() (string, error) {
+	b, err := yaml.Marshal(c.redactedNode())
+	if err != nil {
+		return "", fmt.Errorf("encode the configuration: %w", err)
+	}
+	return string(b), nil
+}
+
+// redactedNode is the effective configuration as a YAML mapping, every
+// secret replaced.
+func (c *Config) redactedNode() *yaml.Node {
 	out := *c
 	out.Users = append([]User(nil), c.Users...)
 	for i := range out.Users {
@@ -27,11 +37,7 @@ func (c *Config) Redacted() (string, error) {
 	for i := range out.MQTT.Users {
 		out.MQTT.Users[i].PasswordHash = redacted
 	}
-	b, err := yaml.Marshal(yamlNode(reflect.ValueOf(out)))
-	if err != nil {
-		return "", fmt.Errorf("encode the configuration: %w", err)
-	}
-	return string(b), nil
+	return yamlNode(reflect.ValueOf(out))
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))
@@ -88,15 +94,7 @@ func yamlNode(v reflect.Value) *yaml.Node {
 // ("image.state_device"), as the file would write it (a section comes out
 // as YAML): what a start-up script needs of the file, secrets redacted.
 func (c *Config) Value(path string) (string, error) {
-	text, err := c.Redacted()
-	if err != nil {
-		return "", err
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
-		return "", fmt.Errorf("decode the effective configuration: %w", err)
-	}
-	node := doc.Content[0]
+	node := c.redactedNode()
 	for _, key := range strings.Split(path, ".") {
 		next := mappingValue(node, key)
 		if next == nil {
