@@ -19,9 +19,9 @@ func (e LANError) Error() string { return e.Field + ": " + e.Problem }
 // interface, so that listeners bound to it are reachable from the LAN and
 // from nowhere else.
 func checkLAN(iface string, prefix netip.Prefix) error {
-	ifi, err := net.InterfaceByName(iface)
+	ifi, err := lanInterface(iface)
 	if err != nil {
-		return LANError{Field: "lan.interface", Problem: fmt.Sprintf("no network interface %q on this host (it has: %s); name the provisioning NIC", iface, interfaceNames())}
+		return err
 	}
 	addrs, err := ifi.Addrs()
 	if err != nil {
@@ -44,6 +44,15 @@ func checkLAN(iface string, prefix netip.Prefix) error {
 	}
 	return LANError{Field: "lan.address", Problem: fmt.Sprintf("%s is not assigned to interface %q%s (%q has: %s); add it with \"ip addr add %s dev %s\" or correct lan.address",
 		prefix.Addr(), iface, owner, iface, orNone(have), prefix, iface)}
+}
+
+// lanInterface is the named interface, or a LANError listing the host's.
+func lanInterface(name string) (*net.Interface, error) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return nil, LANError{Field: "lan.interface", Problem: fmt.Sprintf("no network interface %q on this host (it has: %s); name the provisioning NIC", name, interfaceNames())}
+	}
+	return ifi, nil
 }
 
 func interfaceNames() string {

@@ -57,34 +57,39 @@ func hostNICs() ([]nic, error) {
 // into an interface name among nics. A name is taken as it is: checkLAN
 // says if the host lacks it.
 func resolveInterface(spec string, nics []nic) (string, error) {
+	if spec == config.InterfaceAuto {
+		return onlyWired(nics)
+	}
+	want, byMAC, err := config.InterfaceMAC(spec)
+	switch {
+	case err != nil:
+		return "", LANError{Field: "lan.interface", Problem: err.Error()}
+	case !byMAC:
+		return spec, nil
+	}
+	for _, n := range nics {
+		if got, err := domain.ParseMAC(n.MAC); err == nil && got == want {
+			return n.Name, nil
+		}
+	}
+	return "", LANError{Field: "lan.interface", Problem: fmt.Sprintf("no interface has the MAC address %s (this host has: %s)", want, listNICs(nics))}
+}
+
+// onlyWired is "auto": the one wired NIC, or why there is none to take.
+func onlyWired(nics []nic) (string, error) {
 	var wired []nic
 	for _, n := range nics {
 		if n.Wired {
 			wired = append(wired, n)
 		}
 	}
-	switch {
-	case spec == config.InterfaceAuto:
-		switch len(wired) {
-		case 1:
-			return wired[0].Name, nil
-		case 0:
-			return "", LANError{Field: "lan.interface", Problem: fmt.Sprintf(`"auto" found no wired NIC on this host (it has: %s); name the provisioning NIC`, listNICs(nics))}
-		}
-		return "", LANError{Field: "lan.interface", Problem: fmt.Sprintf(`"auto" found %d wired NICs: %s; name the one on the provisioning LAN by name or MAC address`, len(wired), listNICs(wired))}
-	case strings.Count(spec, ":") == 5:
-		want, err := domain.ParseMAC(spec)
-		if err != nil {
-			return "", LANError{Field: "lan.interface", Problem: err.Error()}
-		}
-		for _, n := range nics {
-			if got, err := domain.ParseMAC(n.MAC); err == nil && got == want {
-				return n.Name, nil
-			}
-		}
-		return "", LANError{Field: "lan.interface", Problem: fmt.Sprintf("no interface has the MAC address %s (this host has: %s)", want, listNICs(nics))}
+	switch len(wired) {
+	case 1:
+		return wired[0].Name, nil
+	case 0:
+		return "", LANError{Field: "lan.interface", Problem: fmt.Sprintf(`"auto" found no wired NIC on this host (it has: %s); name the provisioning NIC`, listNICs(nics))}
 	}
-	return spec, nil
+	return "", LANError{Field: "lan.interface", Problem: fmt.Sprintf(`"auto" found %d wired NICs: %s; name the one on the provisioning LAN by name or MAC address`, len(wired), listNICs(wired))}
 }
 
 func listNICs(nics []nic) string {
@@ -100,9 +105,9 @@ func listNICs(nics []nic) string {
 // configureLAN brings the interface up and assigns prefix to it unless it
 // has it already: lan.configure, for a host nothing else configures.
 func configureLAN(iface string, prefix netip.Prefix) error {
-	ifi, err := net.InterfaceByName(iface)
+	ifi, err := lanInterface(iface)
 	if err != nil {
-		return LANError{Field: "lan.interface", Problem: fmt.Sprintf("no network interface %q on this host (it has: %s)", iface, interfaceNames())}
+		return err
 	}
 	conn, err := rtnl.Dial(nil)
 	if err != nil {

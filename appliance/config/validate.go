@@ -23,6 +23,7 @@ import (
 func (c *Config) Validate() error {
 	v := &fieldErrors{}
 	c.validateLAN(v)
+	c.validateImage(v)
 	c.validateBasics(v)
 	c.validatePorts(v)
 	c.validateDHCP(v)
@@ -72,20 +73,37 @@ const StateInMemory = "memory"
 
 var interfaceName = regexp.MustCompile(`^[A-Za-z0-9_.:@-]{1,15}$`)
 
+// InterfaceMAC says whether lan.interface names the NIC by its MAC
+// address, and which (an error if it has a MAC's shape but is not one).
+func InterfaceMAC(spec string) (mac domain.MAC, byMAC bool, err error) {
+	if !isMAC(spec) {
+		return "", false, nil
+	}
+	mac, err = domain.ParseMAC(spec)
+	return mac, true, err
+}
+
+// isMAC: six colon-separated parts, which no interface name has.
+func isMAC(spec string) bool { return strings.Count(spec, ":") == 5 }
+
+func (c *Config) validateImage(v *fieldErrors) {
+	d := c.Image.StateDevice
+	if d != "" && d != StateInMemory && !strings.HasPrefix(d, "/dev/") && !strings.HasPrefix(d, "LABEL=") && !strings.HasPrefix(d, "UUID=") {
+		v.add("image.state_device", fmt.Sprintf("%q names no device", d), `use /dev/..., LABEL=..., UUID=..., "memory", or leave it empty for the stick's own state partition`)
+	}
+}
+
 func (c *Config) validateLAN(v *fieldErrors) {
 	switch {
 	case c.LAN.Interface == "":
 		v.add("lan.interface", "is required", `name the provisioning NIC, e.g. "eth1" (see "ip link")`)
 	case c.LAN.Interface == InterfaceAuto:
-	case strings.Count(c.LAN.Interface, ":") == 5:
-		if _, err := domain.ParseMAC(c.LAN.Interface); err != nil {
+	case isMAC(c.LAN.Interface):
+		if _, _, err := InterfaceMAC(c.LAN.Interface); err != nil {
 			v.add("lan.interface", fmt.Sprintf("%q is not a MAC address", c.LAN.Interface), `write it as "ip link" shows it, e.g. 52:54:00:12:34:56`)
 		}
 	case !interfaceName.MatchString(c.LAN.Interface):
 		v.add("lan.interface", fmt.Sprintf("%q is not a network interface name", c.LAN.Interface), `use the name "ip link" shows, e.g. "eth1", its MAC address, or "auto"`)
-	}
-	if d := c.Image.StateDevice; d != "" && d != StateInMemory && !strings.HasPrefix(d, "/dev/") && !strings.HasPrefix(d, "LABEL=") && !strings.HasPrefix(d, "UUID=") {
-		v.add("image.state_device", fmt.Sprintf("%q names no device", d), `use /dev/..., LABEL=..., UUID=..., "memory", or leave it empty for the stick's own state partition`)
 	}
 	if c.LAN.Address == "" {
 		v.add("lan.address", "is required", "give the appliance's own IP with its prefix length, e.g. 10.88.0.1/24")
