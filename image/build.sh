@@ -106,10 +106,11 @@ install -m 0755 "$x/fdisk/sbin/sfdisk" "$x/e2fsprogs/sbin/mke2fs" "$x/e2fsprogs/
 for lib in libext2fs2 libcom-err2 libblkid1 libuuid1 libfdisk1 libsmartcols1 libreadline8 libtinfo6; do
 	find -H "$x/$lib" -name '*.so.*' \( -type f -o -type l \) -exec cp -a {} "$root/lib/$triplet/" \;
 done
-cp -a "$x/libc6/lib/$triplet/libc.so.6" "$root/lib/$triplet/" 2>/dev/null || cp -a "$x/libc6/usr/lib/$triplet/libc.so.6" "$root/lib/$triplet/"
+# libc6 ships under /lib (Debian 12) or /usr/lib (merged /usr, Debian 13).
+libc() { if [ -e "$x/libc6/$1" ]; then echo "$x/libc6/$1"; else echo "$x/libc6/usr/$1"; fi; }
 mkdir -p "$root/$(dirname "$loader")"
-cp -L "$x/libc6/$loader" "$root/$loader" 2>/dev/null || cp -L "$x/libc6/usr/$loader" "$root/$loader" 2>/dev/null ||
-	cp -L "$(find "$x/libc6" -name "$(basename "$loader")" | head -n1)" "$root/$loader"
+cp -L "$(libc "lib/$triplet/libc.so.6")" "$root/lib/$triplet/"
+cp -L "$(libc "$loader")" "$root/$loader"
 # The kernel, and the modules of the hardware an appliance meets: NICs,
 # disks and USB sticks, keyboards, and the filesystems used here.
 kdir=$x/$kernel_pkg
