@@ -24,7 +24,8 @@ import (
 // booted on a box with two NICs. Its first boot shows on the screen why it
 // cannot serve (two wired NICs, "auto" cannot choose); a fix typed in its
 // shell and saved to the stick gets it serving; a machine netboots from it
-// to its onboarding heartbeat; the service killed is started again; a hard
+// to its onboarding heartbeat; the service killed is started again; a
+// mistake in its configuration is shown on its screen; a hard
 // reset, the image written again over the stick and a boot with the other
 // firmware (BIOS after UEFI) keep every machine, lease and event; the
 // power button stops it cleanly.
@@ -34,7 +35,7 @@ func TestApplianceImageServesAndKeepsItsState(t *testing.T) {
 	lan := newLAN(t, "10.88.0.2/24")
 	const uplinkMAC, lanMAC, nodeMAC = "52:54:00:e2:17:00", "52:54:00:e2:17:01", "52:54:00:e2:17:10"
 	stick := writeStick(t, img, map[string]string{
-		"slipway.yaml":             imageConfig("auto"),
+		"slipway.yaml":             textFile(t, imageConfig("auto")),
 		"assets/testbed/vmlinuz":   boot.Kernel,
 		"assets/testbed/initrd.gz": boot.Initrd,
 	})
@@ -48,8 +49,8 @@ func TestApplianceImageServesAndKeepsItsState(t *testing.T) {
 	}
 	t.Logf("UEFI power-on → the screen says why it does not serve: %.0fs", time.Since(start).Seconds())
 	// The fix, as an operator types it at the box's serial console.
-	vm.type_(t, "")
-	vm.type_(t, "sed -i 's/interface: auto/interface: "+lanMAC+"/' /etc/slipway/slipway.yaml && save-config && echo FIXED-$((40+2))")
+	vm.typeLine(t, "")
+	vm.typeLine(t, "sed -i 's/interface: auto/interface: "+lanMAC+"/' /etc/slipway/slipway.yaml && save-config && echo FIXED-$((40+2))")
 	vm.waitSerial(t, "FIXED-42", time.Minute)
 	fingerprint := vm.waitServing(t, lan, lanURL+"/", 3*time.Minute)
 	t.Logf("fix typed → serving: %.0fs; certificate %s", time.Since(start).Seconds(), fingerprint)
@@ -59,8 +60,16 @@ func TestApplianceImageServesAndKeepsItsState(t *testing.T) {
 	before := machineJSON(t, a, nodeMAC)
 
 	// The service dies: it is started again.
-	vm.type_(t, "killall -9 slipway")
+	vm.typeLine(t, "killall -9 slipway")
 	vm.waitSerial(t, "Slipway stopped (status", time.Minute)
+	vm.waitServing(t, lan, lanURL+"/", 2*time.Minute)
+
+	// A mistake in the file: the screen shows the problem, its line and
+	// fix; the file put right, it serves again.
+	vm.typeLine(t, "cp /etc/slipway/slipway.yaml /tmp/good && echo 'dat_dir: /x' >>/etc/slipway/slipway.yaml && killall slipway")
+	vm.waitSerial(t, "slipway.yaml is not valid, so Slipway is not running", time.Minute)
+	vm.waitSerial(t, `unknown field; did you mean "data_dir"?`, time.Second)
+	vm.typeLine(t, "cp /tmp/good /etc/slipway/slipway.yaml")
 	vm.waitServing(t, lan, lanURL+"/", 2*time.Minute)
 
 	// A power cut: the state partition comes back with all of it.
@@ -76,7 +85,7 @@ func TestApplianceImageServesAndKeepsItsState(t *testing.T) {
 
 	// An upgrade as docs/image.md says: the image written again over the
 	// stick, slipway.yaml put back; then the stick in a BIOS box.
-	rewriteStick(t, stick, img, map[string]string{"slipway.yaml": imageConfig(lanMAC)})
+	rewriteStick(t, stick, img, map[string]string{"slipway.yaml": textFile(t, imageConfig(lanMAC))})
 	bios := startApplianceVM(t, lan, stick, "bios", uplinkMAC, lanMAC)
 	start = time.Now()
 	if got := bios.waitServing(t, lan, lanURL+"/", 4*time.Minute); got != fingerprint {
@@ -112,7 +121,7 @@ func TestApplianceImageARM64Serves(t *testing.T) {
 		t.Fatal(err)
 	}
 	stick := writeStick(t, img, map[string]string{
-		"slipway.yaml": strings.Replace(string(shipped), `state_device: ""`, "state_device: /dev/vda", 1),
+		"slipway.yaml": textFile(t, strings.Replace(string(shipped), `state_device: ""`, "state_device: /dev/vda", 1)),
 		"slipway":      "../../dist/slipway-linux-arm64", // make image built it
 	})
 	disk := filepath.Join(t.TempDir(), "disk.img")
@@ -199,32 +208,27 @@ func applianceImage(t *testing.T, arch string) string {
 		"depmod": "kmod", "zstd": "zstd", "grub-mkimage": "grub-common", "qemu-system-x86_64": "qemu-system-x86", "qemu-system-aarch64": "qemu-system-arm"})
 	images.once.Do(func() {
 		images.dir = "/var/cache/slipway-e2e/image"
-		images.log, images.err = make_(images.dir, "amd64 arm64")
+		images.log, images.err = makeImage(images.dir, "amd64 arm64")
 	})
 	if images.err != nil {
 		t.Fatalf("make image: %v\n%s", images.err, images.log)
 	}
 	found, _ := filepath.Glob(filepath.Join(images.dir, "slipway-*-"+arch+".img"))
-	if len(found) == 0 {
-		t.Fatalf("make image left no %s image in %s:\n%s", arch, images.dir, images.log)
+	if len(found) != 1 { // makeImage empties the folder first
+		t.Fatalf("make image left %d %s images in %s:\n%s", len(found), arch, images.dir, images.log)
 	}
-	newest := found[0]
-	for _, f := range found {
-		if newer(f, newest) {
-			newest = f
-		}
-	}
-	return newest
+	return found[0]
 }
 
 func buildImages(t *testing.T, dir, archs string) {
 	t.Helper()
-	if out, err := make_(dir, archs); err != nil {
+	if out, err := makeImage(dir, archs); err != nil {
 		t.Fatalf("make image: %v\n%s", err, out)
 	}
 }
 
-func make_(dir, archs string) (string, error) {
+// makeImage runs `make image` for archs into dir, emptied first.
+func makeImage(dir, archs string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
@@ -234,12 +238,6 @@ func make_(dir, archs string) (string, error) {
 	}
 	out, err := exec.Command("make", "-C", "../..", "--no-print-directory", "image", "IMAGE_DIR="+dir, "IMAGE_ARCHS="+archs).CombinedOutput()
 	return string(out), err
-}
-
-func newer(a, b string) bool {
-	sa, errA := os.Stat(a)
-	sb, errB := os.Stat(b)
-	return errA == nil && errB == nil && sa.ModTime().After(sb.ModTime())
 }
 
 // writeStick copies img to a 2.5 GiB "stick" (room for the state
@@ -255,8 +253,8 @@ func writeStick(t *testing.T, img string, files map[string]string) string {
 }
 
 // rewriteStick writes img over the start of stick, as dd does (what lies
-// past the image, the state partition, stays), and puts files (name →
-// content, or a file to copy) on its SLIPWAY partition, as an operator's
+// past the image, the state partition, stays), and copies files (name on
+// the partition → file here) onto its SLIPWAY partition, as an operator's
 // laptop would.
 func rewriteStick(t *testing.T, stick, img string, files map[string]string) {
 	t.Helper()
@@ -277,14 +275,7 @@ func rewriteStick(t *testing.T, stick, img string, files map[string]string) {
 	}
 	target := fmt.Sprintf("%s@@%d", stick, fatOffset(t, stick))
 	made := map[string]bool{}
-	for name, content := range files {
-		src := content
-		if _, err := os.Stat(content); err != nil {
-			src = filepath.Join(t.TempDir(), filepath.Base(name))
-			if err := os.WriteFile(src, []byte(content), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+	for name, src := range files {
 		parts := strings.Split(filepath.Dir(name), "/")
 		for i := range parts { // parents first
 			if dir := strings.Join(parts[:i+1], "/"); dir != "." && !made[dir] {
@@ -294,6 +285,16 @@ func rewriteStick(t *testing.T, stick, img string, files map[string]string) {
 		}
 		mtools(t, "mcopy", "-o", "-i", target, src, "::"+name)
 	}
+}
+
+// textFile is a temporary file holding content.
+func textFile(t *testing.T, content string) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(f, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 func mtools(t *testing.T, name string, args ...string) {
@@ -469,8 +470,8 @@ func (vm *applianceVM) waitGone(t *testing.T, lan *testbed.LAN) {
 	t.Fatal("the console still answers 30 s after the reset")
 }
 
-// type_ types a line at the serial console.
-func (vm *applianceVM) type_(t *testing.T, line string) {
+// typeLine types a line at the serial console.
+func (vm *applianceVM) typeLine(t *testing.T, line string) {
 	t.Helper()
 	vm.send(t, vm.serSock, line+"\r")
 	time.Sleep(2 * time.Second)
