@@ -121,6 +121,14 @@ func (c *Committer) drainAfterClose() {
 func (c *Committer) commit(batch []commitOp) {
 	results := make([]error, len(batch))
 	err := c.s.Update(context.Background(), func(tx *Tx) error {
+		if len(batch) == 1 {
+			// Alone in its transaction, a write needs no savepoint: if it
+			// fails, the rollback undoes it. At a steady rate most
+			// batches are one write, and the savepoint was two
+			// statements more per lease.
+			results[0] = batch[0].fn(tx)
+			return results[0]
+		}
 		for i, op := range batch {
 			results[i] = tx.Savepoint(op.fn)
 			// A full or read-only disk ends the whole transaction (SQLite

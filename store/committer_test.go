@@ -101,16 +101,16 @@ func BenchmarkLeaseWrites(b *testing.B) {
 func TestCommitterNamesTheStoragesCondition(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t)
-	s.db.SetMaxOpenConns(1) // the pragmas below hold for the one connection
 	c := s.NewCommitter(8)
 	defer c.Close()
 	create(t, s, created("kept", "52:54:00:00:00:01"))
+	// The pragmas below hold for the connection they run on: the writer's.
 	var pages int
-	if err := s.db.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
+	if err := s.writer.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
 		t.Fatal(err)
 	}
 	// A database that may not grow is a disk that is full.
-	if _, err := s.db.ExecContext(ctx, fmt.Sprintf(`PRAGMA max_page_count = %d`, pages+1)); err != nil {
+	if _, err := s.writer.ExecContext(ctx, fmt.Sprintf(`PRAGMA max_page_count = %d`, pages+1)); err != nil {
 		t.Fatal(err)
 	}
 	var err error
@@ -123,10 +123,10 @@ func TestCommitterNamesTheStoragesCondition(t *testing.T) {
 	if !errors.Is(err, ErrStorageFull) || !strings.Contains(err.Error(), "free space there") {
 		t.Fatalf("a write on a full disk: %v", err)
 	}
-	if _, err := s.db.ExecContext(ctx, `PRAGMA max_page_count = 1073741823`); err != nil {
+	if _, err := s.writer.ExecContext(ctx, `PRAGMA max_page_count = 1073741823`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.db.ExecContext(ctx, `PRAGMA query_only = 1`); err != nil {
+	if _, err := s.writer.ExecContext(ctx, `PRAGMA query_only = 1`); err != nil {
 		t.Fatal(err)
 	}
 	err = c.Do(ctx, func(tx *Tx) error {
@@ -136,7 +136,7 @@ func TestCommitterNamesTheStoragesCondition(t *testing.T) {
 	if !errors.Is(err, ErrStorageReadOnly) {
 		t.Fatalf("a write on a read-only store: %v", err)
 	}
-	if _, err := s.db.ExecContext(ctx, `PRAGMA query_only = 0`); err != nil {
+	if _, err := s.writer.ExecContext(ctx, `PRAGMA query_only = 0`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.MachineByMAC(ctx, "52:54:00:00:00:01"); err != nil {

@@ -548,3 +548,32 @@ func TestDatabaseFilesAreOwnerOnly(t *testing.T) {
 		}
 	}
 }
+
+// store.sync picks SQLite's synchronous mode; anything else is refused.
+func TestSyncSetting(t *testing.T) {
+	for _, tc := range []struct {
+		sync string
+		want int // PRAGMA synchronous: 1 NORMAL, 2 FULL
+	}{{"", 2}, {SyncFull, 2}, {SyncNormal, 1}, {"off", -1}} {
+		t.Run(tc.sync, func(t *testing.T) {
+			s, err := Open(context.Background(), filepath.Join(t.TempDir(), "slipway.db"), Options{Sync: tc.sync})
+			if tc.want < 0 {
+				if err == nil || !strings.Contains(err.Error(), `sync "off"`) {
+					t.Fatalf("sync %q: %v, want it refused", tc.sync, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			var got int
+			if err := s.writer.QueryRowContext(context.Background(), "PRAGMA synchronous").Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Fatalf("sync %q: PRAGMA synchronous = %d, want %d", tc.sync, got, tc.want)
+			}
+		})
+	}
+}

@@ -178,7 +178,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 		}
 	}
 	var err error
-	if p.db, err = store.Open(ctx, a.cfg.DBPath(), store.Options{BusyTimeout: a.cfg.Store.BusyTimeout}); err != nil {
+	if p.db, err = store.Open(ctx, a.cfg.DBPath(), store.Options{BusyTimeout: a.cfg.Store.BusyTimeout, Sync: a.cfg.Store.Sync}); err != nil {
 		return err
 	}
 	created, updated, err := domain.SyncListed(ctx, p.db, a.cfg.ListedMachines(), a.log)

@@ -221,6 +221,10 @@ type Reservation struct {
 // Store tunes the SQLite database in the data directory.
 type Store struct {
 	BusyTimeout time.Duration `yaml:"busy_timeout"`
+	// Sync is when a commit reaches the disk: "full" (before it is
+	// acknowledged) or "normal" (at checkpoints; survives a crash of the
+	// process, not a power cut).
+	Sync string `yaml:"sync"`
 }
 
 // Netboot maps client architectures to first-stage boot files.

@@ -149,6 +149,7 @@ func (c *Config) validateBasics(v *fieldErrors) {
 		v.add("http.max_connections_per_address", fmt.Sprintf("%d is out of range", n), fmt.Sprintf("use 4 to http.max_connections (%d)", c.HTTP.MaxConnections))
 	}
 	positive(v, "store.busy_timeout", c.Store.BusyTimeout)
+	oneOf(v, "store.sync", c.Store.Sync, "full", "normal")
 }
 
 func (c *Config) validatePorts(v *fieldErrors) {

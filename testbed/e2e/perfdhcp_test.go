@@ -32,11 +32,16 @@ dhcp:
 
 // perfdhcpResult is what a perfdhcp run reports.
 type perfdhcpResult struct {
-	sent, received, drops map[string]int // by exchange: DO (DISCOVER-OFFER), RA (REQUEST-ACK)
+	sent, received, drops map[string]int     // by exchange: DO (DISCOVER-OFFER), RA (REQUEST-ACK)
+	avgDelay              map[string]float64 // milliseconds, by exchange
+	rate                  float64            // 4-way exchanges a second achieved
 	output                string
 }
 
-var perfCounter = regexp.MustCompile(`(?m)^\s*(sent packets|received packets|drops|rejected leases):\s*(\d+)`)
+var (
+	perfCounter = regexp.MustCompile(`(?m)^\s*(sent packets|received packets|drops|rejected leases):\s*(\d+)`)
+	perfDelay   = regexp.MustCompile(`^\s*avg delay:\s*([0-9.]+) ms`)
+)
 
 // runPerfdhcp runs ISC perfdhcp from host against the LAN.
 func runPerfdhcp(t *testing.T, ctx context.Context, host interface {
@@ -47,7 +52,7 @@ func runPerfdhcp(t *testing.T, ctx context.Context, host interface {
 	if err != nil && !strings.Contains(out, "sent packets") {
 		t.Fatalf("perfdhcp: %v\n%s", err, out)
 	}
-	res := perfdhcpResult{sent: map[string]int{}, received: map[string]int{}, drops: map[string]int{}, output: out}
+	res := perfdhcpResult{sent: map[string]int{}, received: map[string]int{}, drops: map[string]int{}, avgDelay: map[string]float64{}, output: out}
 	exchange := ""
 	for _, line := range strings.Split(out, "\n") {
 		switch {
@@ -55,6 +60,9 @@ func runPerfdhcp(t *testing.T, ctx context.Context, host interface {
 			exchange = "DO"
 		case strings.Contains(line, "REQUEST-ACK"):
 			exchange = "RA"
+		}
+		if m := perfDelay.FindStringSubmatch(line); m != nil && exchange != "" {
+			res.avgDelay[exchange], _ = strconv.ParseFloat(m[1], 64)
 		}
 		if m := perfCounter.FindStringSubmatch(line); m != nil && exchange != "" {
 			n, _ := strconv.Atoi(m[2])
