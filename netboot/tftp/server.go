@@ -27,6 +27,12 @@ import (
 // 1500-byte Ethernet frame (the library's own cap is 4 bytes too big).
 const MaxBlockSize = 1468
 
+// MaxWindowSize is the largest RFC 7440 windowsize granted: blocks sent
+// before an ACK is awaited. UEFI firmware asks for a few (OVMF: 4); at 64
+// full blocks a window is 94 KB, well within a client's socket buffer, and
+// a 50 MB file waits for 560 ACKs instead of 36,000.
+const MaxWindowSize = 64
+
 // Rendered serves files rendered per machine, such as GRUB's per-MAC
 // config, to the caller that asks; ok is false for names it does not
 // render. A caller that is not the machine named gets a
@@ -99,6 +105,7 @@ func New(cfg Config) (*Server, error) {
 	// No write handler: write requests are refused.
 	s.srv = tftp.NewServer(s.read, nil)
 	s.srv.SetBlockSize(MaxBlockSize)
+	s.srv.SetMaxWindowSize(MaxWindowSize)
 	s.srv.SetTimeout(5 * time.Second)
 	s.srv.SetRetries(5)
 	return s, nil

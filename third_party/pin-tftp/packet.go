@@ -78,6 +78,15 @@ func unpackRQ(p []byte) (filename, mode string, opts options, err error) {
 // +----------+---~~---+---+---~~---+---+---~~---+---+---~~---+---+
 type pOACK []byte
 
+// oackLength is the size of the OACK packet of opts.
+func oackLength(opts options) int {
+	n := 2
+	for name, value := range opts {
+		n += len(name) + 1 + len(value) + 1
+	}
+	return n
+}
+
 func packOACK(p []byte, opts options) int {
 	binary.BigEndian.PutUint16(p, opOACK)
 	n := 2

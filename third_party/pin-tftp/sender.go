@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pin/tftp/v3/netascii"
@@ -48,6 +49,8 @@ type sender struct {
 	opts           options
 	hook           Hook
 	startTime      time.Time
+	maxWindow      int // the largest windowsize the server grants (RFC 7440)
+	window         int // the windowsize negotiated; 0 or 1: lock-step
 	datagramsSent  int
 	datagramsAcked int
 }
@@ -102,6 +105,9 @@ func (s *sender) ReadFrom(r io.Reader) (n int64, err error) {
 			return 0, err
 		}
 	}
+	if s.window > 1 {
+		return readFromWindow(s, r)
+	}
 	if s.sendA.enabled { /* senderAnticipate */
 		return readFromAnticipate(s, r)
 	}
@@ -150,6 +156,12 @@ func (s *sender) sendOptions() error {
 				delete(s.opts, name)
 				continue
 			}
+		} else if strings.EqualFold(name, "windowsize") {
+			if s.window = negotiateWindow(value, s.maxWindow); s.window == 0 {
+				delete(s.opts, name)
+				continue
+			}
+			s.opts[name] = strconv.Itoa(s.window)
 		} else if name == "tsize" {
 			if value != "0" {
 				s.opts["tsize"] = value
@@ -162,8 +174,12 @@ func (s *sender) sendOptions() error {
 		}
 	}
 	if len(s.opts) > 0 {
-		m := packOACK(s.send, s.opts)
-		_, err := s.sendWithRetry(m)
+		// The OACK gets a buffer of its own: with a small blksize (8 is
+		// allowed) the options do not fit in a DATA datagram's.
+		data := s.send
+		s.send = make([]byte, oackLength(s.opts))
+		_, err := s.sendWithRetry(packOACK(s.send, s.opts))
+		s.send = data
 		if err != nil {
 			return err
 		}

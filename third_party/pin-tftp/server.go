@@ -61,6 +61,7 @@ type Server struct {
 	smartBlock   bool
 	sendAEnable  bool /* senderAnticipate enable by server */
 	sendAWinSz   uint
+	maxWindow    int // SetMaxWindowSize
 	// Single port fields
 	singlePort        bool
 	handlers          map[string]chan []byte
@@ -452,6 +453,7 @@ func (s *Server) handlePacket(localAddr net.IP, remoteAddr *net.UDPAddr, buffer 
 			hook:        s.hook,
 			filename:    filename,
 			startTime:   time.Now(),
+			maxWindow:   s.maxWindow,
 		}
 		if s.singlePort {
 			rf.conn = &chanConnection{
