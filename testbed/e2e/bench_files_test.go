@@ -40,6 +40,7 @@ func TestBenchFilesAgainstPeers(t *testing.T) {
 	var table strings.Builder
 	fmt.Fprintf(&table, "| test | server | result |\n|---|---|---|\n")
 	httpRates := map[string]float64{}
+	rangeRates := map[string]float64{}
 	tftpRates := map[string]float64{}
 	bigRates := map[string]float64{}
 	for _, server := range benchServers() {
@@ -51,6 +52,11 @@ func TestBenchFilesAgainstPeers(t *testing.T) {
 			}
 			root := t.TempDir()
 			writeRandom(t, filepath.Join(root, "assets", "bench", "vmlinuz"), 8<<20)
+			writeRandom(t, filepath.Join(root, "assets", "bench", "installer.iso"), isoSize)
+			rangeScript := filepath.Join(root, "ranges.lua")
+			if err := os.WriteFile(rangeScript, []byte(wrkRangeScript), 0o644); err != nil {
+				t.Fatal(err)
+			}
 			writeRandom(t, filepath.Join(root, "tftp", "ipxe.efi"), 1<<20)
 			writeRandom(t, filepath.Join(root, "tftp", "big.img"), bigTFTPFile)
 			httpURL, tftpHost := "", ""
@@ -88,6 +94,17 @@ http { access_log off; sendfile on; tcp_nopush on; server { listen 10.88.0.1:808
 				mbps := wrkMiBps(t, out)
 				httpRates[server] = mbps
 				fmt.Fprintf(&table, "| HTTP 8 MiB kernel, wrk -c16 | %s | %.0f MiB/s |\n", server, mbps)
+				isoURL := strings.Replace(httpURL, "vmlinuz", "installer.iso", 1)
+				out, err = client.Run(ctx, "wrk", "-t", "2", "-c", "16", "-d", fmt.Sprintf("%ds", seconds), "--timeout", "5s", "-s", rangeScript, isoURL)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(out, "Requests/sec") || strings.Contains(out, "Non-2xx") {
+					t.Fatalf("Range requests were not all answered 206:\n%s", out)
+				}
+				mbps = wrkMiBps(t, out)
+				rangeRates[server] = mbps
+				fmt.Fprintf(&table, "| HTTP 256 MiB image, random 1 MiB Range requests, wrk -c16 | %s | %.0f MiB/s |\n", server, mbps)
 			}
 			if tftpHost != "" {
 				rate := tftpFetches(t, client, tftpHost, 16, seconds)
@@ -105,12 +122,27 @@ http { access_log off; sendfile on; tcp_nopush on; server { listen 10.88.0.1:808
 		fmt.Fprintf(&table, "\nHTTP slipway/nginx = %.2f, TFTP slipway/tftpd-hpa = %.2f (%ds each, %d cores)\n",
 			httpRates["slipway"]/httpRates["nginx"], tftpRates["slipway"]/tftpRates["tftpd-hpa"], seconds, runtime.NumCPU())
 	}
+	if rangeRates["nginx"] > 0 {
+		fmt.Fprintf(&table, "HTTP Range requests slipway/nginx = %.2f\n", rangeRates["slipway"]/rangeRates["nginx"])
+	}
 	if bigRates["tftpd-hpa/64"] > 0 {
 		fmt.Fprintf(&table, "TFTP 50 MB with windowsize 64 asked: slipway/tftpd-hpa = %.1f (tftpd-hpa does not implement RFC 7440 and sends in lock-step)\n",
 			bigRates["slipway/64"]/bigRates["tftpd-hpa/64"])
 	}
 	t.Logf("\n%s", table.String())
 }
+
+// isoSize is an installer image's, read by Range requests of 1 MiB at
+// random offsets (a BMC's virtual media, an installer reading its ISO).
+const isoSize = 256 << 20
+
+// wrkRangeScript has wrk ask for a random MiB of the image each time.
+const wrkRangeScript = `
+request = function()
+  local off = math.random(0, 255) * 1048576
+  return wrk.format("GET", nil, {["Range"] = "bytes=" .. off .. "-" .. (off + 1048575)})
+end
+`
 
 // bigTFTPFile is the size of the file fetched whole over TFTP: an
 // installer image sent by TFTP to firmware without HTTP.
