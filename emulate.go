@@ -48,7 +48,14 @@ func emulateBMCsCommand(stdout io.Writer) *cobra.Command {
 			if err := w.Flush(); err != nil {
 				return err
 			}
-			_, _ = io.Copy(io.Discard, os.Stdin) // until the parent closes it
+			// Until the parent closes stdin; a line "requests" is answered
+			// with the requests the BMCs have been sent so far.
+			in := bufio.NewScanner(os.Stdin)
+			for in.Scan() {
+				if in.Text() == "requests" {
+					fmt.Fprintf(stdout, "requests %d\n", farm.Requests())
+				}
+			}
 			return nil
 		},
 	}

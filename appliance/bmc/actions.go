@@ -157,7 +157,7 @@ func (m *Manager) armWithoutBMC(ctx context.Context, machineID string, ev domain
 
 func (m *Manager) pollSoon(bmcID string) {
 	if t, err := m.target(bmcID); err == nil {
-		t.poke()
+		t.refreshSoon()
 	}
 }
 

@@ -62,6 +62,13 @@ type PollConfig struct {
 	Timeout    time.Duration // per Redfish request (default 10 s)
 	Workers    int           // polls in flight at once (default 32)
 	MaxBackoff time.Duration // longest wait for an unreachable BMC (default 10 min)
+	// InventoryInterval is how often the parts that rarely change (host
+	// NICs, the BMC's firmware version, the firmware inventory: most of a
+	// poll's requests) are read again; the system itself (power, health,
+	// BIOS version) is read at every poll. Default 10 min. They are read
+	// at once after an action or a new registration, after a failed poll,
+	// and when the system's model, serial or BIOS version changes.
+	InventoryInterval time.Duration
 }
 
 func (p PollConfig) withDefaults() PollConfig {
@@ -73,6 +80,9 @@ func (p PollConfig) withDefaults() PollConfig {
 	}
 	if p.Workers <= 0 {
 		p.Workers = 32
+	}
+	if p.InventoryInterval <= 0 {
+		p.InventoryInterval = 10 * time.Minute
 	}
 	if p.MaxBackoff < p.Interval {
 		p.MaxBackoff = max(10*time.Minute, p.Interval)
@@ -301,7 +311,8 @@ func (m *Manager) Stats() PollStats {
 	return PollStats{Polls: m.stats.polls.Load(), Failed: m.stats.failed.Load(), Written: m.stats.written.Load()}
 }
 
-// PollAll has every BMC polled now, whatever its schedule.
+// PollAll has every BMC polled now, whatever its schedule (the parts of
+// the inventory that rarely change are read when they are due).
 func (m *Manager) PollAll() {
 	m.mu.Lock()
 	defer m.mu.Unlock()

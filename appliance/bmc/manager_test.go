@@ -11,6 +11,8 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -95,6 +97,8 @@ type emulated struct {
 	srv    *httptest.Server
 	logins atomic.Int64
 	polls  atomic.Int64 // GETs of the systems collection: one per poll
+	// firmwareReads counts GETs of the firmware inventory's collection.
+	firmwareReads atomic.Int64
 	// answered, if set, is called once a request's answer has been sent.
 	answered atomic.Pointer[func(*http.Request)]
 }
@@ -112,6 +116,8 @@ func emulate(t *testing.T, cfg bmcemu.Config) *emulated {
 			em.logins.Add(1)
 		case r.Method == http.MethodGet && strings.TrimSuffix(r.URL.Path, "/") == "/redfish/v1/Systems":
 			em.polls.Add(1)
+		case r.Method == http.MethodGet && strings.HasSuffix(strings.TrimSuffix(r.URL.Path, "/"), "/FirmwareInventory"):
+			em.firmwareReads.Add(1)
 		}
 		e.ServeHTTP(w, r)
 		if after := em.answered.Load(); after != nil {
@@ -840,5 +846,40 @@ func TestOneBMCTwoSchemes(t *testing.T) {
 	// For its own machine, a new scheme is a new way to reach the same BMC.
 	if got := f.register(t, Registration{Endpoint: other, MachineID: "m-1"}); got.ID != s.ID || got.Endpoint != other {
 		t.Errorf("re-registered with https: %+v", got)
+	}
+}
+
+// A steady poll reads the system alone (power, health, BIOS): the parts
+// that rarely change are carried over until they are due, and read again
+// at once after an action.
+func TestSteadyPollsReadTheSystemAlone(t *testing.T) {
+	poll := fast
+	poll.InventoryInterval = time.Hour
+	f := newFixture(t, poll, DiscoveryConfig{})
+	em := emulate(t, bmcemu.Config{Serial: "SN-2", HostMACs: []string{"52:54:00:ab:00:01"}})
+	id := f.register(t, Registration{Endpoint: em.URL}).ID
+	waitUntil(t, "first poll recorded", func() bool { return f.status(t, id).Reachable })
+	full := f.status(t, id).Inventory
+	if em.firmwareReads.Load() != 1 || len(full.Firmware) != 3 || !slices.Contains(full.MACs, "52:54:00:ab:00:01") {
+		t.Fatalf("first poll: %d firmware inventory reads, inventory %+v", em.firmwareReads.Load(), full)
+	}
+	polls, requests := em.polls.Load(), em.Requests()
+	waitUntil(t, "ten more polls", func() bool { return em.polls.Load() >= polls+10 })
+	polls, requests = em.polls.Load()-polls, em.Requests()-requests
+	if per := float64(requests) / float64(polls); per > 2.5 {
+		t.Errorf("%d requests for %d steady polls: %.1f each, want the systems collection and the system only", requests, polls, per)
+	}
+	if em.firmwareReads.Load() != 1 {
+		t.Errorf("the firmware inventory was read %d times in steady polls", em.firmwareReads.Load())
+	}
+	if s := f.status(t, id); !reflect.DeepEqual(s.Inventory, full) {
+		t.Errorf("steady polls changed the inventory:\n%+v\nwant\n%+v", s.Inventory, full)
+	}
+	if _, err := f.m.Power(context.Background(), id, PowerOff); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "power off seen", func() bool { return f.status(t, id).Inventory.PowerState == "Off" })
+	if n := em.firmwareReads.Load(); n != 2 {
+		t.Errorf("the firmware inventory was read %d times after an action, want once more", n-1)
 	}
 }

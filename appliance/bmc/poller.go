@@ -9,6 +9,7 @@ import (
 	"path"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stmcginnis/gofish"
@@ -31,6 +32,10 @@ type target struct {
 	auth string // how conn logged in: AuthSession or AuthBasic
 	// fails counts polls in a row that failed, for the backoff.
 	fails int
+	// inventoryAt is when the whole inventory was last read (guarded by
+	// use); refresh asks the next poll to read it all again.
+	inventoryAt time.Time
+	refresh     atomic.Bool
 
 	status statusBox
 }
@@ -58,6 +63,12 @@ func (t *target) acquire(ctx context.Context) error {
 func (t *target) release() { <-t.use }
 
 func (t *target) snapshot() Status { return t.status.get() }
+
+// refreshSoon has t polled now, its whole inventory read again.
+func (t *target) refreshSoon() {
+	t.refresh.Store(true)
+	t.poke()
+}
 
 func (t *target) poke() {
 	select {
@@ -94,7 +105,7 @@ func (t *target) reregister(b store.BMC) {
 	}
 	t.status.set(s)
 	t.release()
-	t.poke()
+	t.refreshSoon()
 }
 
 func (t *target) logout() {
@@ -159,7 +170,15 @@ func (m *Manager) pollOnce(ctx context.Context, t *target) (fails int) {
 	defer func() { fails = t.fails }() // whichever way it returns
 	next := t.status.get()
 	system := t.reg.System
-	inv, err := withConn(ctx, m, t, func(c *gofish.APIClient) (Inventory, error) { return collect(c, system) })
+	// The whole inventory when it is due; else the system alone, the rest
+	// carried over from the last poll.
+	var known *Inventory
+	if !t.refresh.Swap(false) && t.fails == 0 && next.Reachable && time.Since(t.inventoryAt) < m.cfg.Poll.InventoryInterval {
+		known = &next.Inventory
+	}
+	read := time.Now()
+	got, err := withConn(ctx, m, t, func(c *gofish.APIClient) (collected, error) { return collect(c, system, known) })
+	inv := got.Inventory
 	if ctx.Err() != nil {
 		return // shutting down: what an aborted poll saw is not news
 	}
@@ -170,6 +189,9 @@ func (m *Manager) pollOnce(ctx context.Context, t *target) (fails int) {
 		next.Reachable, next.LastError = describe(err, t.reg.Username, m.cfg.Poll.Timeout)
 	} else {
 		t.fails = 0
+		if !got.carriedOver {
+			t.inventoryAt = read
+		}
 		inv.Auth = t.auth
 		next.Reachable, next.LastError, next.Inventory = true, "", inv
 		m.link(ctx, t.status.get(), &next)

@@ -144,8 +144,27 @@ func answeredWithError(err error) bool {
 }
 
 // collect reads the inventory of one of the BMC's computer systems: the
-// one named (by URI or Id), or else the first by URI.
-func collect(c *gofish.APIClient, system string) (Inventory, error) {
+// one named (by URI or Id), or else the first by URI. Given what the last
+// poll found (known), it reads the system alone and carries the rest over,
+// unless the system's identity or BIOS changed since.
+func collect(c *gofish.APIClient, system string, known *Inventory) (collected, error) {
+	inv, err := collectInventory(c, system, known)
+	return collected{inv, known != nil && inv.carried(known)}, err
+}
+
+// collected is a poll's inventory, and whether all but the system was
+// carried over from the last poll.
+type collected struct {
+	Inventory
+	carriedOver bool
+}
+
+// carried says whether inv took its rarely changing parts from known.
+func (inv Inventory) carried(known *Inventory) bool {
+	return known.System == inv.System && known.Model == inv.Model && known.Serial == inv.Serial && known.BIOSVersion == inv.BIOSVersion
+}
+
+func collectInventory(c *gofish.APIClient, system string, known *Inventory) (Inventory, error) {
 	var inv Inventory
 	systems, err := c.Service.Systems()
 	if err != nil {
@@ -172,6 +191,10 @@ func collect(c *gofish.APIClient, system string) (Inventory, error) {
 	}
 	if n := sys.ProcessorSummary.Count; n != nil {
 		inv.CPUCount = int(*n)
+	}
+	if known != nil && inv.carried(known) {
+		inv.MACs, inv.BMCVersion, inv.Firmware, inv.Missing = known.MACs, known.BMCVersion, known.Firmware, known.Missing
+		return inv, nil
 	}
 	// The system is the poll; the rest is collected where the BMC has it,
 	// and each part it lacks is reported on its own.

@@ -40,7 +40,7 @@ func FuzzRedfishAnswers(f *testing.F) {
 			return
 		}
 		defer c.Logout()
-		_, _ = collect(c, "")
+		_, _ = collect(c, "", nil)
 		_, _ = managerVersion(c)
 		_, _ = firmwareInventory(c)
 	})

@@ -339,6 +339,10 @@ type BMCPolling struct {
 	RequestTimeout   time.Duration `yaml:"request_timeout"`
 	MaxPollsInFlight int           `yaml:"max_polls_in_flight"`
 	MaxBackoff       time.Duration `yaml:"max_backoff"`
+	// InventoryInterval is how often the rarely changing parts of a BMC's
+	// inventory (host NICs, firmware) are read again; power and health are
+	// read at every poll.
+	InventoryInterval time.Duration `yaml:"inventory_interval"`
 	// CAFile is a PEM bundle of CAs that sign the site's BMC certificates,
 	// trusted besides the system's.
 	CAFile    string       `yaml:"ca_file"`

@@ -391,6 +391,7 @@ func (c *Config) validateBMCPolling(v *fieldErrors) {
 	atLeast("bmc.poll_interval", b.PollInterval, time.Second)
 	atLeast("bmc.request_timeout", b.RequestTimeout, 100*time.Millisecond)
 	atLeast("bmc.max_backoff", b.MaxBackoff, b.PollInterval)
+	atLeast("bmc.inventory_interval", b.InventoryInterval, b.PollInterval)
 	if b.CAFile != "" && !path.IsAbs(b.CAFile) {
 		v.add("bmc.ca_file", fmt.Sprintf("%q is not an absolute path", b.CAFile), "name the PEM bundle of the CAs that sign your BMCs' certificates")
 	}

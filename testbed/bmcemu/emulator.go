@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -118,6 +119,8 @@ type Emulator struct {
 	ctx    context.Context // ends with Close: stops timers and downloads
 	cancel context.CancelFunc
 	work   sync.WaitGroup
+
+	requests atomic.Int64 // answered or not, for benchmarks that count them
 
 	mu       sync.Mutex
 	faults   Faults
@@ -449,7 +452,11 @@ func (e *Emulator) ExpireSessions() {
 }
 
 // ServeHTTP answers one Redfish request.
+// Requests is how many HTTP requests the BMC has been sent.
+func (e *Emulator) Requests() int64 { return e.requests.Load() }
+
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.requests.Add(1)
 	if !e.misbehave(w, r) {
 		return
 	}

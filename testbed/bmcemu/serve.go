@@ -103,6 +103,15 @@ type Farm struct {
 	BMCs []*Running
 }
 
+// Requests is how many HTTP requests the farm's BMCs have been sent.
+func (f *Farm) Requests() int64 {
+	var n int64
+	for _, b := range f.BMCs {
+		n += b.Requests()
+	}
+	return n
+}
+
 // StartFarm starts n emulators; configure fills in each one's Config (its
 // Mockup is set to a shared one if left nil).
 func StartFarm(n int, useTLS bool, configure func(i int, c *Config)) (*Farm, error) {

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -41,16 +42,21 @@ func TestBenchBMCSweepAgainstSushy(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("SLIPWAY_BENCH_BMCS")); err == nil && v > 0 {
 		n = v
 	}
-	urls := startEmulatedBMCs(t, n, latency)
+	farm := startEmulatedBMCs(t, n, latency)
 
-	slipway := sweepWithSlipway(t, urls, workers)
-	sushy := sweepWithSushy(t, urls, workers)
+	slipway := sweepWithSlipway(t, farm, workers)
+	sushy := sweepWithSushy(t, farm, workers)
 	t.Logf("%d BMCs, %s latency each, %d polls in flight", n, latency, workers)
-	t.Logf("%-22s %10s %10s %12s %12s", "", "sweep 1", "sweep 2", "CPU sweep 1", "CPU sweep 2")
-	t.Logf("%-22s %9.2fs %9.2fs %11.2fs %11.2fs", "slipway (gofish)", slipway.Sweep1, slipway.Sweep2, slipway.CPU1, slipway.CPU2)
-	t.Logf("%-22s %9.2fs %9.2fs %11.2fs %11.2fs", "sushy (python3-sushy)", sushy.Sweep1, sushy.Sweep2, sushy.CPU1, sushy.CPU2)
-	t.Logf("slipway/sushy time: sweep 1 %.2f, sweep 2 %.2f; CPU: sweep 1 %.2f, sweep 2 %.2f",
-		slipway.Sweep1/sushy.Sweep1, slipway.Sweep2/sushy.Sweep2, slipway.CPU1/sushy.CPU1, slipway.CPU2/sushy.CPU2)
+	t.Logf("%-22s %10s %10s %12s %12s %14s %14s", "", "sweep 1", "sweep 2", "CPU sweep 1", "CPU sweep 2", "requests 1", "requests 2")
+	for _, r := range []struct {
+		name string
+		s    sweeps
+	}{{"slipway (gofish)", slipway}, {"sushy (python3-sushy)", sushy}} {
+		t.Logf("%-22s %9.2fs %9.2fs %11.2fs %11.2fs %14d %14d", r.name, r.s.Sweep1, r.s.Sweep2, r.s.CPU1, r.s.CPU2, r.s.Requests1, r.s.Requests2)
+	}
+	t.Logf("slipway/sushy time: sweep 1 %.2f, sweep 2 %.2f; CPU: sweep 1 %.2f, sweep 2 %.2f; requests: sweep 1 %.2f, sweep 2 %.2f",
+		slipway.Sweep1/sushy.Sweep1, slipway.Sweep2/sushy.Sweep2, slipway.CPU1/sushy.CPU1, slipway.CPU2/sushy.CPU2,
+		float64(slipway.Requests1)/float64(sushy.Requests1), float64(slipway.Requests2)/float64(sushy.Requests2))
 	if sushy.Incomplete > 0 {
 		t.Errorf("sushy collected %d incomplete inventories", sushy.Incomplete)
 	}
@@ -62,20 +68,46 @@ type sweeps struct {
 	CPU1       float64 `json:"sweep1_cpu_s"`
 	CPU2       float64 `json:"sweep2_cpu_s"`
 	Incomplete int     `json:"incomplete"`
+	// Requests the BMCs were sent in each sweep, as the emulator counts them.
+	Requests1, Requests2 int64
 }
 
-// startEmulatedBMCs runs `slipway emulate-bmcs` and returns their URLs.
-func startEmulatedBMCs(t *testing.T, n int, latency time.Duration) []string {
+// bmcFarm is `slipway emulate-bmcs` running: its BMCs' URLs, and a line to
+// ask it how many requests they have been sent.
+type bmcFarm struct {
+	urls  []string
+	stdin io.Writer
+	out   *bufio.Scanner
+}
+
+// requests is how many requests the farm's BMCs have been sent so far.
+func (f *bmcFarm) requests(t *testing.T) int64 {
 	t.Helper()
-	var urls []string
-	sc := emulateBMCs(t, exec.Command(slipwayBinary, "emulate-bmcs", "--count", strconv.Itoa(n), "--latency", latency.String()))
-	for sc.Scan() && sc.Text() != "ready" {
-		urls = append(urls, sc.Text())
+	if _, err := io.WriteString(f.stdin, "requests\n"); err != nil {
+		t.Fatal(err)
 	}
-	if len(urls) != n {
-		t.Fatalf("%d emulated BMCs started, want %d", len(urls), n)
+	var n int64
+	if !f.out.Scan() {
+		t.Fatalf("emulate-bmcs did not answer: %v", f.out.Err())
 	}
-	return urls
+	if _, err := fmt.Sscanf(f.out.Text(), "requests %d", &n); err != nil {
+		t.Fatalf("emulate-bmcs answered %q", f.out.Text())
+	}
+	return n
+}
+
+// startEmulatedBMCs runs `slipway emulate-bmcs`.
+func startEmulatedBMCs(t *testing.T, n int, latency time.Duration) *bmcFarm {
+	t.Helper()
+	f := &bmcFarm{}
+	f.out, f.stdin = emulateBMCs(t, exec.Command(slipwayBinary, "emulate-bmcs", "--count", strconv.Itoa(n), "--latency", latency.String()))
+	for f.out.Scan() && f.out.Text() != "ready" {
+		f.urls = append(f.urls, f.out.Text())
+	}
+	if len(f.urls) != n {
+		t.Fatalf("%d emulated BMCs started, want %d", len(f.urls), n)
+	}
+	return f
 }
 
 func cpuSeconds() float64 {
@@ -86,8 +118,8 @@ func cpuSeconds() float64 {
 
 // emulateBMCs starts an `emulate-bmcs` command, which serves until its
 // stdin closes (when the test ends), and returns what it prints: the BMCs'
-// URLs, then "ready".
-func emulateBMCs(t *testing.T, cmd *exec.Cmd) *bufio.Scanner {
+// URLs, then "ready"; and its stdin.
+func emulateBMCs(t *testing.T, cmd *exec.Cmd) (*bufio.Scanner, io.Writer) {
 	t.Helper()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -102,13 +134,14 @@ func emulateBMCs(t *testing.T, cmd *exec.Cmd) *bufio.Scanner {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { stdin.Close(); _ = cmd.Wait() })
-	return bufio.NewScanner(stdout)
+	return bufio.NewScanner(stdout), stdin
 }
 
 // sweepWithSlipway registers the BMCs with a real poller (real SQLite,
 // the inventory adopting each host) and times two sweeps.
-func sweepWithSlipway(t *testing.T, urls []string, workers int) sweeps {
+func sweepWithSlipway(t *testing.T, farm *bmcFarm, workers int) sweeps {
 	t.Helper()
+	urls := farm.urls
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, commit := testkit.OpenStore(t)
@@ -134,10 +167,12 @@ func sweepWithSlipway(t *testing.T, urls []string, workers int) sweeps {
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	var s sweeps
+	requests := farm.requests(t)
 	start, cpu := time.Now(), cpuSeconds()
 	go func() { m.Run(runCtx); close(done) }()
 	waitPolls(t, m, int64(len(urls)))
 	s.Sweep1, s.CPU1 = time.Since(start).Seconds(), cpuSeconds()-cpu
+	s.Requests1, requests = farm.requests(t)-requests, farm.requests(t)
 	for _, st := range m.Statuses() {
 		if !st.Reachable || st.Inventory.Serial == "" || len(st.Inventory.Firmware) < 3 || st.MachineID == "" {
 			t.Fatalf("after the first sweep: %+v", st)
@@ -148,6 +183,7 @@ func sweepWithSlipway(t *testing.T, urls []string, workers int) sweeps {
 	m.PollAll()
 	waitPolls(t, m, int64(2*len(urls)))
 	s.Sweep2, s.CPU2 = time.Since(start).Seconds(), cpuSeconds()-cpu
+	s.Requests2 = farm.requests(t) - requests
 	if st := m.Stats(); st.Written != written || st.Failed != 0 {
 		t.Errorf("second sweep of unchanged BMCs: %+v (wrote %d)", st, st.Written-written)
 	}
@@ -167,19 +203,32 @@ func waitPolls(t *testing.T, m *bmc.Manager, want int64) {
 	}
 }
 
-func sweepWithSushy(t *testing.T, urls []string, workers int) sweeps {
+// sweepWithSushy runs the sushy script, which says when its first sweep
+// is done and waits for a line before the second, so that the requests of
+// each are counted apart.
+func sweepWithSushy(t *testing.T, farm *bmcFarm, workers int) sweeps {
 	t.Helper()
 	list := filepath.Join(t.TempDir(), "urls")
-	if err := os.WriteFile(list, []byte(strings.Join(urls, "\n")), 0o600); err != nil {
+	if err := os.WriteFile(list, []byte(strings.Join(farm.urls, "\n")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(debianPython, "testdata/sushy_sweep.py", list, strconv.Itoa(workers), "admin", "admin").Output()
-	if err != nil {
-		t.Fatalf("sushy sweep: %v\n%s", err, out)
+	cmd := exec.Command(debianPython, "testdata/sushy_sweep.py", list, strconv.Itoa(workers), "admin", "admin")
+	out, stdin := emulateBMCs(t, cmd)
+	before := farm.requests(t)
+	if !out.Scan() || out.Text() != "sweep 1 done" {
+		t.Fatalf("sushy sweep: %q %v", out.Text(), out.Err())
+	}
+	middle := farm.requests(t)
+	if _, err := io.WriteString(stdin, "go\n"); err != nil {
+		t.Fatal(err)
+	}
+	if !out.Scan() {
+		t.Fatalf("sushy sweep ended without its figures: %v", out.Err())
 	}
 	var s sweeps
-	if err := json.Unmarshal(out, &s); err != nil {
-		t.Fatalf("sushy sweep printed %s", out)
+	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
+		t.Fatalf("sushy sweep printed %s", out.Text())
 	}
+	s.Requests1, s.Requests2 = middle-before, farm.requests(t)-middle
 	return s
 }

@@ -121,7 +121,7 @@ func leaseAndServeRedfish(t *testing.T, lan *testbed.LAN, name, nic, hostMAC, pa
 		t.Fatalf("the BMC's address: %v %q", err, out)
 	}
 	ip := strings.Split(fields[3], "/")[0]
-	sc := emulateBMCs(t, c.host.Command(context.Background(), slipwayBinary, "emulate-bmcs", "--addr", ip+":443", "--tls",
+	sc, _ := emulateBMCs(t, c.host.Command(context.Background(), slipwayBinary, "emulate-bmcs", "--addr", ip+":443", "--tls",
 		"--user", "root", "--password", password, "--host-mac", hostMAC))
 	if !sc.Scan() || sc.Text() != "https://"+ip+":443" {
 		t.Fatalf("the emulated BMC said %q", sc.Text())

@@ -5,7 +5,8 @@ It collects what Slipway's poller collects: the first system's power state,
 health, model, serial, BIOS version and NIC MACs, the manager's firmware
 version and the firmware inventory. Two sweeps, the same number of BMCs in
 flight as Slipway: the first connects (a session per BMC), the second reuses
-the connections. Prints one JSON object with wall and CPU seconds.
+the connections. Prints "sweep 1 done" and waits for a line on stdin between
+them, then one JSON object with wall and CPU seconds.
 
 usage: sushy_sweep.py URLS_FILE WORKERS USER PASSWORD
 """
@@ -54,6 +55,9 @@ def main():
         roots = list(pool.map(lambda u: connect(u, user, password), urls))
         first = list(pool.map(collect, roots))
         out["sweep1_s"], out["sweep1_cpu_s"] = time.monotonic() - start, cpu() - c0
+        # The caller counts each sweep's requests: it says when to go on.
+        print("sweep 1 done", flush=True)
+        sys.stdin.readline()
         start, c0 = time.monotonic(), cpu()
         second = list(pool.map(collect, roots))
         out["sweep2_s"], out["sweep2_cpu_s"] = time.monotonic() - start, cpu() - c0
