@@ -23,7 +23,7 @@ IMAGE_ARCHS ?= amd64 arm64
 IMAGE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1)
 
 # image is phony above all: the image/ folder shares its name.
-.PHONY: all build demo test race e2e e2e-deps debs lint bench bench-dhcp bench-files bench-bus bench-bmc fuzz soak bootfiles image image-deps clean
+.PHONY: all build demo test race e2e e2e-deps debs lint bench bench-dhcp bench-files bench-bus bench-bmc bench-footprint fuzz soak size bootfiles image image-deps clean
 
 all: lint test build
 
@@ -118,6 +118,18 @@ bench-bus: e2e-deps
 bench-bmc:
 	@$(MAKE) --no-print-directory debs DEBS="$(BENCH_DEBS)"
 	SLIPWAY_BENCH=1 $(GO) test -count=1 -tags e2e -run TestBenchBMCSweepAgainstSushy -v -timeout 30m ./testbed/e2e/
+
+## bench-footprint: start → ready and idle memory, with an empty store and with 10,000 machines (root)
+bench-footprint: e2e-deps
+	SLIPWAY_BENCH=1 $(GO) test -count=1 -tags e2e -run TestBenchFootprint -v -timeout 30m ./testbed/e2e/
+
+## size: the product binary's size, and what each module costs in it (see BENCHMARKS.md)
+size:
+	@mkdir -p dist
+	@CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/slipway-size .
+	@CGO_ENABLED=0 $(GO) build -trimpath -o dist/slipway-symbols .
+	@echo "product binary (-s -w, as make build): $$(stat -c %s dist/slipway-size) bytes"
+	@bash testbed/binsize.sh dist/slipway-symbols
 
 ## soak: SOAK (30m) of churn on the demo, sampling memory, files and goroutines (SOAK_CSV)
 soak:

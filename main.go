@@ -10,14 +10,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -36,6 +39,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	stopProfile := startCPUProfile(os.Getenv("SLIPWAY_CPUPROFILE"))
+	writeHeapProfileLater(os.Getenv("SLIPWAY_MEMPROFILE"), 15*time.Second)
 	err := newRootCommand(os.Stdout, os.Stderr).ExecuteContext(ctx)
 	stopProfile()
 	if err != nil {
@@ -60,6 +64,25 @@ func startCPUProfile(path string) (stop func()) {
 		return func() {}
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }
+}
+
+// writeHeapProfileLater writes the live heap to path after a while (once
+// start-up is over): SLIPWAY_MEMPROFILE=/tmp/heap.out slipway serve ..., for
+// developers asking where the resident memory goes (go tool pprof).
+func writeHeapProfileLater(path string, after time.Duration) {
+	if path == "" {
+		return
+	}
+	time.AfterFunc(after, func() {
+		f, err := os.Create(path)
+		if err == nil {
+			runtime.GC()
+			err = errors.Join(pprof.WriteHeapProfile(f), f.Close())
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "slipway: SLIPWAY_MEMPROFILE:", err)
+		}
+	})
 }
 
 // reportError prints one line per problem, each prefixed so that it stands

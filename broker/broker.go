@@ -39,6 +39,9 @@ type Broker struct {
 	slots   *connectionLimit
 }
 
+// retainedForever is as long as a retained message is kept, in seconds.
+const retainedForever = 100 * 365 * 24 * 60 * 60
+
 // New binds the broker's listeners. Nothing is served until Start.
 func New(cfg Config) (*Broker, error) {
 	log := cfg.Logger
@@ -50,6 +53,12 @@ func New(cfg Config) (*Broker, error) {
 	caps.MaximumPacketSize = limits.MaxPacketBytes
 	caps.MaximumClients = int64(limits.MaxConnections)
 	caps.MaximumClientWritesPending = limits.MaxQueuedPerClient
+	// mochi deletes any retained message older than this (a day by
+	// default): a machine that stays ready for a day would lose its
+	// retained state, and a new subscriber would not see it. 0 would turn
+	// that off but also expire QoS 2 acknowledgements at once, so: a
+	// century. A client's own MQTT 5 message expiry still holds.
+	caps.MaximumMessageExpiryInterval = retainedForever
 	server := mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, Logger: slog.New(mochiLog{log.Handler()}).With("part", "mqtt")})
 	if err := server.AddHook(newAccessHook(cfg.Access, log), nil); err != nil {
 		return nil, fmt.Errorf("mqtt: add access hook: %w", err)

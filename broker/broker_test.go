@@ -152,3 +152,13 @@ func TestWebSocketOrigins(t *testing.T) {
 		}
 	}
 }
+
+// Retained machine states outlive mochi's default day: a machine that has
+// been ready for a week still shows as ready to a new subscriber.
+func TestRetainedStatesAreNotExpiredAfterADay(t *testing.T) {
+	b := startBroker(t, Access{})
+	const week = 7 * 24 * 60 * 60
+	if got := b.server.Options.Capabilities.MaximumMessageExpiryInterval; got < 10*week {
+		t.Fatalf("retained messages are deleted after %d s: a machine's state would vanish after that", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -147,5 +148,29 @@ func TestCommitterNamesTheStoragesCondition(t *testing.T) {
 		return err
 	}); err != nil {
 		t.Fatalf("a write once the condition is gone: %v", err)
+	}
+}
+
+// BenchmarkLoneLeaseWrite is one lease written at a time, as at a steady
+// DHCP rate: each write is a commit of its own, with and without an fsync.
+func BenchmarkLoneLeaseWrite(b *testing.B) {
+	for _, sync := range []string{SyncFull, SyncNormal} {
+		b.Run(sync, func(b *testing.B) {
+			s, err := Open(context.Background(), filepath.Join(b.TempDir(), "slipway.db"), Options{Sync: sync})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			c := s.NewCommitter(256)
+			defer c.Close()
+			for i := range b.N {
+				ip := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
+				if err := c.Do(context.Background(), func(tx *Tx) error {
+					return tx.PutLease(Lease{IP: ip, MAC: "02:00:00:00:00:01", State: "bound"})
+				}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

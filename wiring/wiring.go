@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -469,6 +470,11 @@ func (a *Appliance) announce(p *parts) {
 	if addr := p.web.TLSAddr(); addr != nil {
 		urls.HTTPS, urls.Fingerprint = "https://"+addr.String(), p.fingerprint
 	}
+	// Loading the store leaves garbage the size of the inventory, which
+	// the runtime would hand back to the OS over minutes: hand it back now,
+	// so that an idle box holds what it uses (measured: 105 → see
+	// BENCHMARKS.md "Footprint" with 10,000 machines).
+	debug.FreeOSMemory()
 	a.log.Info("slipway ready", "lan", a.cfg.LAN.Interface, "console", urls.HTTPS, "http", urls.HTTP, "mqtt", urls.MQTT, "mqtt_ws", urls.WebSocket, "usm", urls.USM)
 	if a.opts.OnReady != nil {
 		a.opts.OnReady(urls)

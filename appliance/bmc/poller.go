@@ -182,7 +182,9 @@ func (m *Manager) pollOnce(ctx context.Context, t *target) (fails int) {
 	if ctx.Err() != nil {
 		return // shutting down: what an aborted poll saw is not news
 	}
-	m.stats.polls.Add(1)
+	// Counted once its findings are recorded (or found unchanged), so that
+	// a count of polls done means their statuses are there to read.
+	defer m.stats.polls.Add(1)
 	if err != nil {
 		m.stats.failed.Add(1)
 		t.fails++

@@ -3554,6 +3554,20 @@ func TestServerClearExpiredRetained(t *testing.T) {
 	require.Len(t, s.Topics.Retained.GetAll(), 6)
 }
 
+// The sweep that runs every second walks the retained messages in place:
+// with none expired it allocates nothing, however many there are.
+func TestServerClearExpiredRetainedDoesNotCopy(t *testing.T) {
+	s := New(nil)
+	require.NotNil(t, s)
+	n := time.Now().Unix()
+	for i := 0; i < 10000; i++ {
+		s.Topics.Retained.Add("machine/"+strconv.Itoa(i)+"/state", packets.Packet{ProtocolVersion: 4, Created: n})
+	}
+	allocs := testing.AllocsPerRun(10, func() { s.clearExpiredRetainedMessages(n) })
+	require.Zero(t, allocs)
+	require.Len(t, s.Topics.Retained.GetAll(), 10000)
+}
+
 func TestServerClearExpiredClients(t *testing.T) {
 	s := New(nil)
 	require.NotNil(t, s)

@@ -93,6 +93,16 @@ func (p *Packets) GetAll() map[string]Packet {
 	return m
 }
 
+// Range calls f for each packet under the read lock, without copying the
+// map; f must not call back into p.
+func (p *Packets) Range(f func(id string, pk Packet)) {
+	p.RLock()
+	defer p.RUnlock()
+	for k, v := range p.internal {
+		f(k, v)
+	}
+}
+
 // Get returns a specific packet in the map by packet id.
 func (p *Packets) Get(id string) (val Packet, ok bool) {
 	p.RLock()
