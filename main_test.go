@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/slipway/slipway/appliance/config"
-	"github.com/slipway/slipway/testbed"
+	"github.com/slipway/slipway/testbed/testkit"
 	"github.com/slipway/slipway/wiring"
 )
 
@@ -111,7 +111,7 @@ func TestDemoOnATakenPortNamesTheFlag(t *testing.T) {
 	}
 	defer taken.Close()
 	port := strconv.Itoa(taken.Addr().(*net.TCPAddr).Port)
-	free := func(network string) string { return strconv.Itoa(testbed.FreePort(t, network)) }
+	free := func(network string) string { return strconv.Itoa(testkit.FreePort(t, network)) }
 	_, stderr, failed := run(t, "demo", "--machines", "1", "--mqtt-port", port, "--http-port", free("tcp"), "--mqtt-ws-port", free("tcp"),
 		"--tftp-port", free("udp"), "--dhcp-port", "0", "--usm-port", free("tcp"))
 	if !failed || !strings.Contains(stderr, "change --mqtt-port") || strings.Contains(stderr, "mqtt.port") {

@@ -14,7 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/slipway/slipway/appliance/tlscert"
-	"github.com/slipway/slipway/testbed"
+	"github.com/slipway/slipway/testbed/testkit"
 )
 
 // Over TLS every route answers with the box's certificate; on plain HTTP
@@ -31,7 +31,7 @@ func TestTLSListenerAndTLSOnlyPaths(t *testing.T) {
 		r.Get("/boot.ipxe", func(c *fiber.Ctx) error { return c.SendString("#!ipxe") })
 	}
 	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), TLS: &tls.Config{Certificates: []tls.Certificate{cert.TLS}},
-		TLSPort: testbed.FreePort(t, "tcp"), TLSOnly: []string{"/console"}}, testAPI(root)...)
+		TLSPort: testkit.FreePort(t, "tcp"), TLSOnly: []string{"/console"}}, testAPI(root)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,9 +31,9 @@ func testConfig(t *testing.T, dataDir string, machines ...config.Machine) *confi
 }
 
 func testPorts(t *testing.T) DemoPorts {
-	return DemoPorts{HTTP: testbed.FreePort(t, "tcp"), MQTT: testbed.FreePort(t, "tcp"), WebSocket: testbed.FreePort(t, "tcp"),
-		TFTP: testbed.FreePort(t, "udp"), DHCP: testbed.FreePort(t, "udp"), USM: testbed.FreePort(t, "tcp"),
-		HTTPS: testbed.FreePort(t, "tcp")}
+	return DemoPorts{HTTP: testkit.FreePort(t, "tcp"), MQTT: testkit.FreePort(t, "tcp"), WebSocket: testkit.FreePort(t, "tcp"),
+		TFTP: testkit.FreePort(t, "udp"), DHCP: testkit.FreePort(t, "udp"), USM: testkit.FreePort(t, "tcp"),
+		HTTPS: testkit.FreePort(t, "tcp")}
 }
 
 // The API user every test config has unless it names its own.

@@ -15,7 +15,6 @@ import (
 	"github.com/slipway/slipway/appliance/outbox"
 	"github.com/slipway/slipway/broker"
 	"github.com/slipway/slipway/store"
-	"github.com/slipway/slipway/testbed"
 	"github.com/slipway/slipway/testbed/testkit"
 )
 
@@ -32,7 +31,7 @@ func newFixture(tb testing.TB, n int) fixture {
 	ctx := context.Background()
 	db, commit := testkit.OpenStore(tb)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b, err := broker.New(broker.Config{Addr: netip.MustParseAddr("127.0.0.1"), Port: testbed.FreePort(tb, "tcp"), Access: broker.Access{Anonymous: true}, Logger: quiet})
+	b, err := broker.New(broker.Config{Addr: netip.MustParseAddr("127.0.0.1"), Port: testkit.FreePort(tb, "tcp"), Access: broker.Access{Anonymous: true}, Logger: quiet})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/netboot/boot"
 	"github.com/slipway/slipway/store"
-	"github.com/slipway/slipway/testbed"
+	"github.com/slipway/slipway/testbed/testkit"
 )
 
 var (
@@ -65,7 +65,7 @@ func newTestServerFor(t testing.TB, policy domain.UnknownPolicy, tune ...func(*C
 		t.Fatal(err)
 	}
 	cfg := Config{
-		Port: testbed.FreePort(t, "udp"), ServerIP: serverIP, Logger: quiet,
+		Port: testkit.FreePort(t, "udp"), ServerIP: serverIP, Logger: quiet,
 		Subnets: []Subnet{
 			{Prefix: netip.MustParsePrefix("10.88.0.0/24"), Router: serverIP, DNS: []netip.Addr{serverIP}, Domain: "lab.example"},
 			{Prefix: rackSubnet, Router: netip.MustParseAddr("10.89.0.1"), DNS: []netip.Addr{serverIP}, Domain: "rack.example"},
@@ -424,7 +424,7 @@ func TestProxyStopsCleanlyWithPacketsInFlight(t *testing.T) {
 	}
 	for round := range 20 {
 		s, _ := newTestServer(t, func(c *Config) {
-			c.Mode, c.ServerIP, c.ProxyPort = ModeProxy, loopback, testbed.FreePort(t, "udp")
+			c.Mode, c.ServerIP, c.ProxyPort = ModeProxy, loopback, testkit.FreePort(t, "udp")
 		})
 		ctx, cancel := context.WithCancel(context.Background())
 		served := make(chan error, 1)
@@ -580,7 +580,7 @@ func TestOddClientFields(t *testing.T) {
 func TestJumboRequestIsAnswered(t *testing.T) {
 	loopback := netip.MustParseAddr("127.0.0.1")
 	s, _ := newTestServer(t, func(c *Config) {
-		c.Mode, c.ServerIP, c.ProxyPort = ModeProxy, loopback, testbed.FreePort(t, "udp")
+		c.Mode, c.ServerIP, c.ProxyPort = ModeProxy, loopback, testkit.FreePort(t, "udp")
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

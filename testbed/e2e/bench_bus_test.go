@@ -19,6 +19,7 @@ import (
 
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/testbed"
+	"github.com/slipway/slipway/testbed/testkit"
 )
 
 // TestBenchBusAgainstMosquitto measures, in one run on loopback:
@@ -41,7 +42,7 @@ func TestBenchBusAgainstMosquitto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	httpPort, slipwayMQTT, mosquittoPort := testbed.FreePort(t, "tcp"), testbed.FreePort(t, "tcp"), testbed.FreePort(t, "tcp")
+	httpPort, slipwayMQTT, mosquittoPort := testkit.FreePort(t, "tcp"), testkit.FreePort(t, "tcp"), testkit.FreePort(t, "tcp")
 	a := startServe(t, testbed.Host{}, fmt.Sprintf(`
 lan: {interface: lo, address: 127.0.0.1/8}
 data_dir: DATA_DIR
@@ -58,7 +59,7 @@ mqtt:
     - {name: bench, password_hash: %q, acl: [{topic: "bench/#", access: readwrite}]}
 dhcp: {mode: "off"}
 netboot: {router_advertisements: false}
-`, httpPort, testbed.FreePort(t, "udp"), slipwayMQTT, string(hash)))
+`, httpPort, testkit.FreePort(t, "udp"), slipwayMQTT, string(hash)))
 	a.url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	waitReady(t, a)
 	stopMosquitto := startMosquitto(t, mosquittoPort)

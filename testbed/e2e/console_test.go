@@ -224,11 +224,11 @@ type demoRun struct {
 // certificate's fingerprint.
 func startDemo(t *testing.T, n int) demoRun {
 	t.Helper()
-	httpPort, httpsPort, mqttPort := testbed.FreePort(t, "tcp"), testbed.FreePort(t, "tcp"), testbed.FreePort(t, "tcp")
+	httpPort, httpsPort, mqttPort := testkit.FreePort(t, "tcp"), testkit.FreePort(t, "tcp"), testkit.FreePort(t, "tcp")
 	cmd := exec.Command(slipwayBinary, "demo", "--machines", strconv.Itoa(n), "--stage-delay", "600ms", "--boot-interval", "1500ms",
 		"--http-port", strconv.Itoa(httpPort), "--mqtt-port", strconv.Itoa(mqttPort),
-		"--mqtt-ws-port", strconv.Itoa(testbed.FreePort(t, "tcp")), "--tftp-port", strconv.Itoa(testbed.FreePort(t, "udp")),
-		"--dhcp-port", strconv.Itoa(testbed.FreePort(t, "udp")), "--usm-port", strconv.Itoa(testbed.FreePort(t, "tcp")),
+		"--mqtt-ws-port", strconv.Itoa(testkit.FreePort(t, "tcp")), "--tftp-port", strconv.Itoa(testkit.FreePort(t, "udp")),
+		"--dhcp-port", strconv.Itoa(testkit.FreePort(t, "udp")), "--usm-port", strconv.Itoa(testkit.FreePort(t, "tcp")),
 		"--https-port", strconv.Itoa(httpsPort))
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -17,6 +17,7 @@ import (
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/store"
 	"github.com/slipway/slipway/testbed"
+	"github.com/slipway/slipway/testbed/testkit"
 )
 
 // kill -9 while 1,000 simulated machines heartbeat through their stages,
@@ -27,7 +28,7 @@ import (
 func TestKill9WhileAFleetOnboards(t *testing.T) {
 	requireCommands(t, map[string]string{"mosquitto_sub": "mosquitto-clients"})
 	const machines = 1000
-	httpPort, mqttPort := testbed.FreePort(t, "tcp"), testbed.FreePort(t, "tcp")
+	httpPort, mqttPort := testkit.FreePort(t, "tcp"), testkit.FreePort(t, "tcp")
 	config := fmt.Sprintf(`
 lan: {interface: lo, address: 127.0.0.1/8}
 data_dir: DATA_DIR
@@ -41,7 +42,7 @@ netboot: {router_advertisements: false}
 # The fleet reaches Slipway by heartbeats alone: they make its machines.
 discovery: {doors: [dhcp, boot, heartbeat]}
 users:
-`+e2eUserYAML, httpPort, testbed.FreePort(t, "tcp"), testbed.FreePort(t, "udp"), mqttPort)
+`+e2eUserYAML, httpPort, testkit.FreePort(t, "tcp"), testkit.FreePort(t, "udp"), mqttPort)
 	a := startServe(t, testbed.Host{}, config)
 	a.url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	waitReady(t, a)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/testbed"
+	"github.com/slipway/slipway/testbed/testkit"
 )
 
 // Rounds of kill -9 at a random moment while a fleet netboots (DHCP,
@@ -35,7 +36,7 @@ func TestKill9RoundsWhileAFleetNetboots(t *testing.T) {
 		rounds, _ = strconv.Atoi(s)
 	}
 	const fleet, perRound = 60, 24
-	httpPort, dhcpPort, tftpPort := testbed.FreePort(t, "tcp"), testbed.FreePort(t, "udp"), testbed.FreePort(t, "udp")
+	httpPort, dhcpPort, tftpPort := testkit.FreePort(t, "tcp"), testkit.FreePort(t, "udp"), testkit.FreePort(t, "udp")
 	config := fmt.Sprintf(`
 lan: {interface: lo, address: 127.0.0.1/8}
 data_dir: DATA_DIR
@@ -51,7 +52,7 @@ profiles:
   demo: {kernel: demo/vmlinuz, initrd: demo/initrd.img, cmdline: "`+testbed.DemoProfileCmdline+`"}
 default_profile: demo
 users:
-`+e2eUserYAML, httpPort, tftpPort, testbed.FreePort(t, "tcp"), dhcpPort)
+`+e2eUserYAML, httpPort, tftpPort, testkit.FreePort(t, "tcp"), dhcpPort)
 	a := prepareServe(t, testbed.Host{}, config, func(dataDir string) {})
 	if err := testbed.SeedDemoFiles(a.tftpRoot, filepath.Join(a.dataDir, "assets"), filepath.Join(a.dataDir, "templates")); err != nil {
 		t.Fatal(err)

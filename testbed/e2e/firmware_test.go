@@ -21,6 +21,7 @@ import (
 
 	"github.com/slipway/slipway/testbed"
 	"github.com/slipway/slipway/testbed/bmcemu"
+	"github.com/slipway/slipway/testbed/testkit"
 )
 
 // counted is an emulated BMC on loopback that counts the firmware updates
@@ -54,7 +55,7 @@ func countedBMC(t *testing.T, cfg bmcemu.Config) *counted {
 // base URL. The kill -9 tests of firmware batches share it.
 func loopbackBMCConfig(t *testing.T, rest string) (string, string) {
 	t.Helper()
-	httpPort := testbed.FreePort(t, "tcp")
+	httpPort := testkit.FreePort(t, "tcp")
 	return fmt.Sprintf(`
 lan: {interface: lo, address: 127.0.0.1/8}
 data_dir: DATA_DIR
@@ -65,7 +66,7 @@ mqtt: {port: %d, websocket_port: 0}
 dhcp: {mode: "off"}
 netboot: {router_advertisements: false}
 bmc: {poll_interval: 1s}
-`, httpPort, testbed.FreePort(t, "udp"), testbed.FreePort(t, "tcp")) + rest, fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+`, httpPort, testkit.FreePort(t, "udp"), testkit.FreePort(t, "tcp")) + rest, fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 }
 
 // kill -9 while a BMC flashes new firmware, then start again: the update

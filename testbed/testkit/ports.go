@@ -1,13 +1,6 @@
-package testbed
+package testkit
 
-import (
-	"net"
-
-	"github.com/slipway/slipway/testbed/testkit"
-)
-
-// TB is the part of testing.TB that the helpers here need.
-type TB = testkit.TB
+import "net"
 
 // FreePort asks the kernel for a loopback port that is free right now on
 // network "tcp" or "udp"; it fails the test if there is none.
