@@ -38,10 +38,7 @@ func TestBenchBMCSweepAgainstSushy(t *testing.T) {
 	if err := exec.Command(debianPython, "-c", "import sushy").Run(); err != nil {
 		missingPeer(t, "the peer is missing: apt-get install python3-sushy (make bench-bmc installs it)")
 	}
-	n, workers, latency := 2000, 50, 50*time.Millisecond
-	if v, err := strconv.Atoi(os.Getenv("SLIPWAY_BENCH_BMCS")); err == nil && v > 0 {
-		n = v
-	}
+	n, workers, latency := envInt("SLIPWAY_BENCH_BMCS", 2000), 50, 50*time.Millisecond
 	farm := startEmulatedBMCs(t, n, latency)
 
 	slipway := sweepWithSlipway(t, farm, workers)

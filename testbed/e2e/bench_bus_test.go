@@ -34,10 +34,7 @@ func TestBenchBusAgainstMosquitto(t *testing.T) {
 		t.Skip("a benchmark: run it with make bench-bus")
 	}
 	requireCommands(t, map[string]string{"mosquitto": "mosquitto"})
-	seconds := 10
-	if s, err := strconv.Atoi(os.Getenv("SLIPWAY_BENCH_SECONDS")); err == nil && s > 0 {
-		seconds = s
-	}
+	seconds := envInt("SLIPWAY_BENCH_SECONDS", 10)
 	hash, err := bcrypt.GenerateFromPassword([]byte("bench"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)

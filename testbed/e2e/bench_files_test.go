@@ -33,10 +33,7 @@ func TestBenchFilesAgainstPeers(t *testing.T) {
 		t.Skip("a benchmark: run it with make bench-files")
 	}
 	requireCommands(t, map[string]string{"wrk": "wrk", "nginx": "nginx-light", "in.tftpd": "tftpd-hpa", "curl": "curl", "atftp": "atftp"})
-	seconds := 10
-	if s, err := strconv.Atoi(os.Getenv("SLIPWAY_BENCH_SECONDS")); err == nil && s > 0 {
-		seconds = s
-	}
+	seconds := envInt("SLIPWAY_BENCH_SECONDS", 10)
 	var table strings.Builder
 	fmt.Fprintf(&table, "| test | server | result |\n|---|---|---|\n")
 	httpRates := map[string]float64{}
