@@ -37,6 +37,9 @@ func actThen[T any](ctx context.Context, m *Manager, bmcID, what string, fn func
 	if err != nil {
 		return zero, m.actionError(t, what, err)
 	}
+	// Whatever was done may have changed what the BMC reports (a firmware
+	// update, a BMC reset): its next poll reads the whole inventory.
+	t.refresh.Store(true)
 	if after != nil {
 		after(t)
 	}

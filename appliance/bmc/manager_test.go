@@ -882,4 +882,11 @@ func TestSteadyPollsReadTheSystemAlone(t *testing.T) {
 	if n := em.firmwareReads.Load(); n != 2 {
 		t.Errorf("the firmware inventory was read %d times after an action, want once more", n-1)
 	}
+	// Any action on the BMC (here a read of its firmware inventory, as a
+	// firmware update's steps are) has the next poll read everything: the
+	// update may have changed the versions.
+	if _, err := f.m.Firmware(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the next poll reads the firmware inventory too", func() bool { return em.firmwareReads.Load() == 4 })
 }
