@@ -66,8 +66,9 @@ type PollConfig struct {
 	// NICs, the BMC's firmware version, the firmware inventory: most of a
 	// poll's requests) are read again; the system itself (power, health,
 	// BIOS version) is read at every poll. Default 10 min. They are read
-	// at once after an action or a new registration, after a failed poll,
-	// and when the system's model, serial or BIOS version changes.
+	// by the poll after any action on the BMC or a new registration, after
+	// a failed poll, and when the system's model, serial or BIOS version
+	// changes.
 	InventoryInterval time.Duration
 }
 
