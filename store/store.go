@@ -91,10 +91,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	if err := s.check(ctx); err != nil {
+		s.writer.Close()
 		db.Close()
 		return nil, err
 	}
 	if err := s.migrate(ctx); err != nil {
+		s.writer.Close()
 		db.Close()
 		return nil, err
 	}
