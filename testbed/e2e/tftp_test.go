@@ -11,8 +11,9 @@ import (
 	"testing"
 )
 
-// TestRealTFTPClientsFetchByteIdentical: tftp-hpa, atftp and curl fetch a
-// file that spans many blocks, byte for byte; a path out of the root fails.
+// TestRealTFTPClientsFetchByteIdentical: tftp-hpa, atftp (lock-step and
+// with an RFC 7440 windowsize) and curl fetch a file that spans many
+// blocks, byte for byte; a path out of the root fails.
 func TestRealTFTPClientsFetchByteIdentical(t *testing.T) {
 	requireCommands(t, map[string]string{"tftp": "tftp-hpa", "atftp": "atftp", "curl": "curl"})
 	lan := newLAN(t, "10.88.0.1/24")
@@ -40,6 +41,10 @@ func TestRealTFTPClientsFetchByteIdentical(t *testing.T) {
 		},
 		"atftp": func(remote, local string) []string {
 			return []string{"atftp", "--option", "blksize 1468", "--option", "tsize 0", "-g", "-r", remote, "-l", local, "10.88.0.1"}
+		},
+		// RFC 7440: atftp sends the window's last ACK only.
+		"atftp-windowsize": func(remote, local string) []string {
+			return []string{"atftp", "--option", "blksize 1468", "--option", "windowsize 8", "-g", "-r", remote, "-l", local, "10.88.0.1"}
 		},
 		"curl": func(remote, local string) []string {
 			return []string{"curl", "-fsS", "--tftp-blksize", "1468", "-o", local, "tftp://10.88.0.1/" + remote}
