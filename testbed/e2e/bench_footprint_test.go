@@ -106,7 +106,10 @@ func startAndStop(t *testing.T, host testbed.Host, config, dir string, idle bool
 		return took, 0
 	}
 	time.Sleep(10 * time.Second)
-	kib := residentKiB(t, cmd.Process.Pid)
+	kib, err := residentKiB(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// What of it is Go's heap (the rest: the binary's pages, SQLite's
 	// caches, stacks), for whoever goes after the figure.
 	if out, err := host.Run(context.Background(), "curl", "-fsS", "-u", e2eUser+":"+e2ePassword, lanURL+"/metrics"); err == nil {
@@ -124,21 +127,18 @@ func startAndStop(t *testing.T, host testbed.Host, config, dir string, idle bool
 	return took, kib
 }
 
-// residentKiB is a process's VmRSS.
-func residentKiB(t *testing.T, pid int) int {
-	t.Helper()
+// residentKiB is a process's resident memory (VmRSS), in KiB.
+func residentKiB(pid int) (int, error) {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	for _, line := range strings.Split(string(status), "\n") {
 		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			n, _ := strconv.Atoi(f[1])
-			return n
+			return strconv.Atoi(f[1])
 		}
 	}
-	t.Fatalf("no VmRSS in /proc/%d/status", pid)
-	return 0
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
 // fillMachines writes n machines to a new store at path, each with one MAC

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,18 +60,11 @@ func TestFloodsLeaveServiceStanding(t *testing.T) {
 		t.Fatalf("%v: %s", err, out)
 	}
 	rss := func() int {
-		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
+		kb, err := residentKiB(a.cmd.Process.Pid)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, line := range strings.Split(string(status), "\n") {
-			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-				kb, _ := strconv.Atoi(f[1])
-				return kb >> 10
-			}
-		}
-		t.Fatal("no VmRSS")
-		return 0
+		return kb >> 10
 	}
 	baseline := rss()
 	t.Logf("resident memory at start: %d MiB", baseline)

@@ -143,13 +143,8 @@ var goroutinesMetric = regexp.MustCompile(`(?m)^go_goroutines (\d+)`)
 // goroutines from /metrics.
 func footprint(pid int, base string, at time.Duration) soakSample {
 	s := soakSample{at: at}
-	if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
-		for _, line := range strings.Split(string(status), "\n") {
-			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-				kb, _ := strconv.Atoi(f[1])
-				s.rssMiB = kb >> 10
-			}
-		}
+	if kb, err := residentKiB(pid); err == nil {
+		s.rssMiB = kb >> 10
 	}
 	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
 		s.fds = len(fds)
