@@ -143,15 +143,6 @@ func answeredWithError(err error) bool {
 	return re.HTTPReturnedStatusCode >= 400
 }
 
-// collect reads the inventory of one of the BMC's computer systems: the
-// one named (by URI or Id), or else the first by URI. Given what the last
-// poll found (known), it reads the system alone and carries the rest over,
-// unless the system's identity or BIOS changed since.
-func collect(c *gofish.APIClient, system string, known *Inventory) (collected, error) {
-	inv, err := collectInventory(c, system, known)
-	return collected{inv, known != nil && inv.carried(known)}, err
-}
-
 // collected is a poll's inventory, and whether all but the system was
 // carried over from the last poll.
 type collected struct {
@@ -159,24 +150,30 @@ type collected struct {
 	carriedOver bool
 }
 
-// carried says whether inv took its rarely changing parts from known.
-func (inv Inventory) carried(known *Inventory) bool {
+// sameSystem says whether inv is the system known describes, with the same
+// BIOS: the rest of known still holds.
+func (inv *Inventory) sameSystem(known *Inventory) bool {
 	return known.System == inv.System && known.Model == inv.Model && known.Serial == inv.Serial && known.BIOSVersion == inv.BIOSVersion
 }
 
-func collectInventory(c *gofish.APIClient, system string, known *Inventory) (Inventory, error) {
-	var inv Inventory
+// collect reads the inventory of one of the BMC's computer systems: the
+// one named (by URI or Id), or else the first by URI. Given what the last
+// poll found (known), it reads the system alone and carries the rest over,
+// unless the system's identity or BIOS changed since.
+func collect(c *gofish.APIClient, system string, known *Inventory) (collected, error) {
+	var got collected
+	inv := &got.Inventory
 	systems, err := c.Service.Systems()
 	if err != nil {
-		return inv, fmt.Errorf("read systems: %w", err)
+		return got, fmt.Errorf("read systems: %w", err)
 	}
 	if len(systems) == 0 {
-		return inv, errors.New("the BMC manages no computer system")
+		return got, errors.New("the BMC manages no computer system")
 	}
 	sort.Slice(systems, func(i, j int) bool { return systems[i].ODataID < systems[j].ODataID })
 	sys, err := pickSystem(systems, system)
 	if err != nil {
-		return inv, err
+		return got, err
 	}
 	if len(systems) > 1 {
 		for _, s := range systems {
@@ -192,9 +189,10 @@ func collectInventory(c *gofish.APIClient, system string, known *Inventory) (Inv
 	if n := sys.ProcessorSummary.Count; n != nil {
 		inv.CPUCount = int(*n)
 	}
-	if known != nil && inv.carried(known) {
+	if known != nil && inv.sameSystem(known) {
 		inv.MACs, inv.BMCVersion, inv.Firmware, inv.Missing = known.MACs, known.BMCVersion, known.Firmware, known.Missing
-		return inv, nil
+		got.carriedOver = true
+		return got, nil
 	}
 	// The system is the poll; the rest is collected where the BMC has it,
 	// and each part it lacks is reported on its own.
@@ -212,10 +210,10 @@ func collectInventory(c *gofish.APIClient, system string, known *Inventory) (Inv
 			_, why := describe(err, "", 0)
 			inv.Missing = append(inv.Missing, strings.SplitN(err.Error(), ":", 2)[0]+": "+why)
 		default:
-			return inv, err // the BMC stopped answering, or refused us
+			return got, err // the BMC stopped answering, or refused us
 		}
 	}
-	return inv, nil
+	return got, nil
 }
 
 // pickSystem is the system named by URI or Id ("" is the first).
