@@ -91,6 +91,15 @@ func (p PollConfig) withDefaults() PollConfig {
 	return p
 }
 
+// pollDeadline bounds a whole poll, which is a handful of requests: a BMC
+// that answers each of them in time but never finishes (a collection whose
+// next page links back to itself, a trickle) would otherwise hold its poll,
+// and its connection, for ever.
+func (p PollConfig) pollDeadline() time.Duration { return 6 * p.Timeout }
+
+// errPollOverran ends a poll that outlived its deadline.
+var errPollOverran = errors.New("the poll did not finish in time: the BMC answers, but too slowly or without end (a collection whose next page never ends?)")
+
 // Registration is how to reach a BMC.
 type Registration struct {
 	Endpoint  string // https://10.88.1.10

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -889,4 +890,36 @@ func TestSteadyPollsReadTheSystemAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, "the next poll reads the firmware inventory too", func() bool { return em.firmwareReads.Load() == 4 })
+}
+
+// A BMC's answer, however malformed, ends that BMC's poll with an error
+// that says what was wrong; it never stops the poller (gofish panics in a
+// goroutine of its own on a collection of `null`) nor holds it for ever.
+func TestMalformedAnswersEndThePollWithAnError(t *testing.T) {
+	f := newFixture(t, fast, DiscoveryConfig{})
+	for _, tc := range []struct {
+		name, systems, says string
+	}{
+		{"null collection", "null", `not Redfish JSON: /redfish/v1/Systems: the answer starts with 'n', not with a JSON object`},
+		{"array", `[{"@odata.id":"/redfish/v1/Systems/1"}]`, "starts with '[', not with a JSON object"},
+		{"endless pages", `{"Members":[],"Members@odata.nextLink":"/redfish/v1/Systems"}`, "the poll did not finish in time"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			em := emulate(t, bmcemu.Config{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodGet && strings.TrimSuffix(r.URL.Path, "/") == "/redfish/v1/Systems" {
+					w.Header().Set("Content-Type", "application/json")
+					io.WriteString(w, tc.systems)
+					return
+				}
+				em.Emulator.ServeHTTP(w, r)
+			}))
+			defer srv.Close()
+			id := f.register(t, Registration{Endpoint: srv.URL}).ID
+			waitUntil(t, tc.says, func() bool { return f.status(t, id).LastError != "" })
+			if s := f.status(t, id); !strings.Contains(s.LastError, tc.says) {
+				t.Errorf("%s: %q, want %q", tc.name, s.LastError, tc.says)
+			}
+		})
+	}
 }

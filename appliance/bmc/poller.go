@@ -177,10 +177,15 @@ func (m *Manager) pollOnce(ctx context.Context, t *target) (fails int) {
 		known = &next.Inventory
 	}
 	read := time.Now()
-	got, err := withConn(ctx, m, t, func(c *gofish.APIClient) (collected, error) { return collect(c, system, known) })
+	pollCtx, cancel := context.WithTimeoutCause(ctx, m.cfg.Poll.pollDeadline(), errPollOverran)
+	defer cancel()
+	got, err := withConn(pollCtx, m, t, func(c *gofish.APIClient) (collected, error) { return collect(c, system, known) })
 	inv := got.Inventory
 	if ctx.Err() != nil {
 		return // shutting down: what an aborted poll saw is not news
+	}
+	if err != nil && context.Cause(pollCtx) == errPollOverran {
+		err = fmt.Errorf("%w (%s)", errPollOverran, m.cfg.Poll.pollDeadline())
 	}
 	// Counted once its findings are recorded (or found unchanged), so that
 	// a count of polls done means their statuses are there to read.

@@ -35,13 +35,13 @@ type httpClients struct {
 // one trusts instead of the system's.
 func newHTTPClients(timeout time.Duration, maxPerHost int, roots *x509.CertPool) httpClients {
 	mk := func(insecure bool) *http.Client {
-		return &http.Client{Timeout: timeout, Transport: &http.Transport{
+		return &http.Client{Timeout: timeout, Transport: objectsOnly{&http.Transport{
 			DialContext:         (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
 			TLSClientConfig:     &tls.Config{InsecureSkipVerify: insecure, RootCAs: roots, MinVersion: tls.VersionTLS12}, //nolint:gosec // per-BMC opt-out
 			TLSHandshakeTimeout: timeout,
 			MaxIdleConnsPerHost: maxPerHost,
 			IdleConnTimeout:     90 * time.Second,
-		}}
+		}}}
 	}
 	return httpClients{verifying: mk(false), insecure: mk(true)}
 }
@@ -329,7 +329,10 @@ func describe(err error, user string, timeout time.Duration) (answered bool, msg
 	var recordHeader tls.RecordHeaderError
 	var syntaxErr *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
+	var notObject *notAnObject
 	switch {
+	case errors.Is(err, errPollOverran):
+		return true, err.Error()
 	case errors.As(err, &re):
 		switch re.HTTPReturnedStatusCode {
 		case http.StatusUnauthorized:
@@ -346,6 +349,8 @@ func describe(err error, user string, timeout time.Duration) (answered bool, msg
 		return true, "the BMC speaks plain HTTP on this port, and was asked in HTTPS: register it as http://…"
 	case strings.Contains(err.Error(), "malformed HTTP response \"\\x15\\x03"):
 		return true, "the BMC speaks HTTPS on this port, and was asked in plain HTTP: register it as https://…"
+	case errors.As(err, &notObject):
+		return true, "the BMC answered something that is not Redfish JSON: " + notObject.Error()
 	case errors.As(err, &syntaxErr), errors.As(err, &typeErr), errors.Is(err, io.ErrUnexpectedEOF):
 		return true, "the BMC answered something that is not Redfish JSON (cut short, or not JSON at all): " + err.Error()
 	case errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &certInvalid):
