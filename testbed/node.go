@@ -54,11 +54,7 @@ type BootReport struct {
 func (n Node) Boot(ctx context.Context) (BootReport, error) {
 	start := time.Now()
 	var r BootReport
-	firmware := []dhcpv4.Modifier{
-		dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64)),
-		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016")),
-	}
-	ack, err := n.dora(ctx, firmware...)
+	ack, err := n.dora(ctx, FirmwareDHCP()...)
 	if err != nil {
 		return r, fmt.Errorf("firmware DHCP: %w", err)
 	}
@@ -69,30 +65,30 @@ func (n Node) Boot(ctx context.Context) (BootReport, error) {
 	if r.LoaderBytes, err = n.tftpGet(ack.ServerIPAddr, r.LoaderFile); err != nil {
 		return r, fmt.Errorf("TFTP %s: %w", r.LoaderFile, err)
 	}
-	ipxe := append(firmware, dhcpv4.WithUserClass("iPXE", false))
-	ack, err = n.dora(ctx, ipxe...)
+	ack, err = n.dora(ctx, IPXEDHCP()...)
 	if err != nil {
 		return r, fmt.Errorf("iPXE DHCP: %w", err)
 	}
 	r.ScriptURL = ack.BootFileName
-	script, err := httpGet(ctx, r.ScriptURL+"?mac="+n.MAC.String())
+	web := Web{http.DefaultClient}
+	script, err := web.Get(ctx, r.ScriptURL+"?mac="+n.MAC.String())
 	if err != nil {
 		return r, fmt.Errorf("iPXE script: %w", err)
 	}
-	kernel, initrd := parseIPXE(script)
+	kernel, initrd := ParseIPXE(script)
 	if kernel == "" {
 		return r, fmt.Errorf("iPXE script has no kernel line:\n%s", script)
 	}
-	if r.KernelBytes, err = httpCount(ctx, kernel); err != nil {
+	if r.KernelBytes, err = web.Copy(ctx, kernel, io.Discard); err != nil {
 		return r, fmt.Errorf("kernel: %w", err)
 	}
 	if initrd != "" {
-		if r.InitrdBytes, err = httpCount(ctx, initrd); err != nil {
+		if r.InitrdBytes, err = web.Copy(ctx, initrd, io.Discard); err != nil {
 			return r, fmt.Errorf("initrd: %w", err)
 		}
 	}
 	if n.Onboard {
-		if r.UserData, err = Onboard(ctx, serverOf(r.ScriptURL), n.MAC.String(), n.StageDelay); err != nil {
+		if r.UserData, err = Onboard(ctx, ServerOf(r.ScriptURL), n.MAC.String(), n.StageDelay); err != nil {
 			return r, fmt.Errorf("onboarding: %w", err)
 		}
 		r.Onboarded = true
@@ -104,6 +100,19 @@ func (n Node) Boot(ctx context.Context) (BootReport, error) {
 	}
 	r.Took = time.Since(start)
 	return r, nil
+}
+
+// FirmwareDHCP is what x86_64 UEFI PXE firmware puts in its DHCP requests.
+func FirmwareDHCP() []dhcpv4.Modifier {
+	return []dhcpv4.Modifier{
+		dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64)),
+		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016")),
+	}
+}
+
+// IPXEDHCP is what iPXE, loaded by that firmware, puts in its own.
+func IPXEDHCP() []dhcpv4.Modifier {
+	return append(FirmwareDHCP(), dhcpv4.WithUserClass("iPXE", false))
 }
 
 // dora runs DISCOVER, OFFER, REQUEST, ACK from a fresh UDP socket.
@@ -176,22 +185,26 @@ func (n Node) tftpGet(server net.IP, file string) (int64, error) {
 	return wt.WriteTo(io.Discard)
 }
 
-func httpGet(ctx context.Context, url string) (string, error) {
+// Web is how a simulated machine speaks HTTP: through Client, which a
+// storm's machines dial from their own leased addresses.
+type Web struct{ Client *http.Client }
+
+// Get reads url whole; an answer other than 200 is an error.
+func (w Web) Get(ctx context.Context, url string) (string, error) {
 	var b bytes.Buffer
-	if _, err := httpCopy(ctx, url, &b); err != nil {
+	if _, err := w.Copy(ctx, url, &b); err != nil {
 		return "", err
 	}
 	return b.String(), nil
 }
 
-func httpCount(ctx context.Context, url string) (int64, error) { return httpCopy(ctx, url, io.Discard) }
-
-func httpCopy(ctx context.Context, url string, w io.Writer) (int64, error) {
+// Copy reads url into dst and says how many bytes it got.
+func (w Web) Copy(ctx context.Context, url string, dst io.Writer) (int64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := w.Client.Do(req)
 	if err != nil {
 		return 0, err
 	}
@@ -199,11 +212,11 @@ func httpCopy(ctx context.Context, url string, w io.Writer) (int64, error) {
 	if resp.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	return io.Copy(w, resp.Body)
+	return io.Copy(dst, resp.Body)
 }
 
-// parseIPXE finds the kernel and initrd URLs of an iPXE script.
-func parseIPXE(script string) (kernel, initrd string) {
+// ParseIPXE finds the kernel and initrd URLs of an iPXE script.
+func ParseIPXE(script string) (kernel, initrd string) {
 	sc := bufio.NewScanner(strings.NewReader(script))
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())

@@ -1,6 +1,10 @@
 package testbed
 
-import "testing"
+import (
+	"os"
+	"testing"
+	"time"
+)
 
 func TestParseIPXE(t *testing.T) {
 	tests := []struct {
@@ -11,9 +15,33 @@ func TestParseIPXE(t *testing.T) {
 		{"#!ipxe\necho no profile\nexit 1\n", "", ""},
 	}
 	for _, tt := range tests {
-		k, i := parseIPXE(tt.script)
+		k, i := ParseIPXE(tt.script)
 		if k != tt.kernel || i != tt.initrd {
-			t.Errorf("parseIPXE(%q) = %q, %q; want %q, %q", tt.script, k, i, tt.kernel, tt.initrd)
+			t.Errorf("ParseIPXE(%q) = %q, %q; want %q, %q", tt.script, k, i, tt.kernel, tt.initrd)
 		}
+	}
+}
+
+func TestProcessFigures(t *testing.T) {
+	pid := os.Getpid()
+	start, err := CPUTime(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(200 * time.Millisecond); time.Now().Before(deadline); {
+	}
+	used, err := CPUTime(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used <= start {
+		t.Errorf("CPU time went from %v to %v after 200 ms of spinning", start, used)
+	}
+	kib, err := ResidentKiB(pid)
+	if err != nil || kib < 1024 {
+		t.Errorf("resident memory %d KiB, %v", kib, err)
+	}
+	if _, err := CPUTime(1 << 30); err == nil {
+		t.Error("CPU time of a process that does not exist")
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -106,7 +105,7 @@ func startAndStop(t *testing.T, host testbed.Host, config, dir string, idle bool
 		return took, 0
 	}
 	time.Sleep(10 * time.Second)
-	kib, err := residentKiB(cmd.Process.Pid)
+	kib, err := testbed.ResidentKiB(cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,20 +124,6 @@ func startAndStop(t *testing.T, host testbed.Host, config, dir string, idle bool
 		time.Sleep(6 * time.Second) // the profile is written 15 s after start
 	}
 	return took, kib
-}
-
-// residentKiB is a process's resident memory (VmRSS), in KiB.
-func residentKiB(pid int) (int, error) {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			return strconv.Atoi(f[1])
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
 // fillMachines writes n machines to a new store at path, each with one MAC

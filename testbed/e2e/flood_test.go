@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway/slipway/testbed"
 	_ "modernc.org/sqlite"
 )
 
@@ -60,7 +61,7 @@ func TestFloodsLeaveServiceStanding(t *testing.T) {
 		t.Fatalf("%v: %s", err, out)
 	}
 	rss := func() int {
-		kb, err := residentKiB(a.cmd.Process.Pid)
+		kb, err := testbed.ResidentKiB(a.cmd.Process.Pid)
 		if err != nil {
 			t.Fatal(err)
 		}

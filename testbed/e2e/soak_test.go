@@ -143,7 +143,7 @@ var goroutinesMetric = regexp.MustCompile(`(?m)^go_goroutines (\d+)`)
 // goroutines from /metrics.
 func footprint(pid int, base string, at time.Duration) soakSample {
 	s := soakSample{at: at}
-	if kb, err := residentKiB(pid); err == nil {
+	if kb, err := testbed.ResidentKiB(pid); err == nil {
 		s.rssMiB = kb >> 10
 	}
 	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {

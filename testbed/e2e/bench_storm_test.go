@@ -1,0 +1,172 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/slipway/slipway/testbed"
+)
+
+// stormConfig: a /16 whose pool holds any storm, discovery without a cap
+// (every machine of the storm is new to the box, the hardest case: each
+// DISCOVER records a machine), and a profile with a kernel, an initrd and
+// a cloud-init template, as a site would have. The caller check stays on:
+// each machine speaks from its own leased address.
+const stormConfig = `
+lan: {interface: lan0, address: 10.88.0.1/16}
+data_dir: DATA_DIR
+http: {port: 8080}
+tftp: {root: TFTP_ROOT}
+log: {level: warn}
+users:
+` + e2eUserYAML + `
+dhcp:
+  range: {start: 10.88.1.1, end: 10.88.250.254}
+discovery: {max_machines: 0}
+profiles:
+  storm: {kernel: storm/vmlinuz, initrd: storm/initrd.img, cmdline: "console=ttyS0 ds=nocloud-net;s={{.ServerURL}}/cloud-init/", cloud_init: storm.yaml}
+default_profile: storm
+`
+
+// TestBenchStorm is the boot storm (package testbed/storm): a site of
+// machines (SLIPWAY_STORM_MACHINES, default 10,000) powered on at once
+// against Slipway on a namespace LAN, each through DHCP, TFTP, DHCP as
+// iPXE, HTTP, cloud-init and every heartbeat, with an MQTT subscriber and
+// the console's event stream open. File sizes: SLIPWAY_STORM_LOADER,
+// _KERNEL, _INITRD (bytes); more storm flags in SLIPWAY_STORM_ARGS. The
+// report (table, CSV, SVG) goes to SLIPWAY_STORM_OUT (artifacts/storm).
+// What the storm saw is checked against what Slipway stored: no machine
+// with two addresses, and every committed event published.
+// SLIPWAY_BENCH=1 only (make bench-storm).
+func TestBenchStorm(t *testing.T) {
+	if os.Getenv("SLIPWAY_BENCH") == "" {
+		t.Skip("a benchmark: run it with make bench-storm")
+	}
+	n := envInt("SLIPWAY_STORM_MACHINES", 10000)
+	out := os.Getenv("SLIPWAY_STORM_OUT")
+	if out == "" {
+		out = filepath.Join("..", "..", "artifacts", "storm")
+	}
+	roomForNeighbours(t, n)
+	lan := newLAN(t, "10.88.0.1/16")
+	a := prepareServe(t, lan.Server, stormConfig, func(dataDir string) {
+		writeRandom(t, filepath.Join(dataDir, "assets", "storm", "vmlinuz"), envInt("SLIPWAY_STORM_KERNEL", 8<<20))
+		writeRandom(t, filepath.Join(dataDir, "assets", "storm", "initrd.img"), envInt("SLIPWAY_STORM_INITRD", 4<<20))
+		os.MkdirAll(filepath.Join(dataDir, "templates"), 0o755)
+		if err := os.WriteFile(filepath.Join(dataDir, "templates", "storm.yaml"), []byte(testbed.DemoUserData), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	writeRandom(t, filepath.Join(a.tftpRoot, "ipxe.efi"), envInt("SLIPWAY_STORM_LOADER", 1<<20))
+	waitReady(t, a)
+	client, err := lan.AddHost(context.Background(), "storm", "10.88.0.2/16")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "storm")
+	if b, err := exec.Command("go", "build", "-o", bin, "../cmd/storm").CombinedOutput(); err != nil {
+		t.Fatalf("building the storm: %v\n%s", err, b)
+	}
+	args := []string{"-server", "10.88.0.1", "-machines", strconv.Itoa(n), "-http-port", "8080",
+		"-api-user", e2eUser, "-api-password", e2ePassword, "-server-pid", strconv.Itoa(a.cmd.Process.Pid), "-out", out}
+	args = append(args, strings.Fields(os.Getenv("SLIPWAY_STORM_ARGS"))...)
+	cmd := client.Command(context.Background(), bin, args...)
+	var table strings.Builder
+	cmd.Stdout = &table
+	progress, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(progress)
+		for sc.Scan() {
+			t.Log(sc.Text())
+		}
+	}()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the storm: %v\n%s", err, table.String())
+	}
+	t.Logf("storm %s (report in %s):\n%s", strings.Join(args, " "), out, table.String())
+
+	a.stop(t)
+	checkStormStore(t, filepath.Join(a.dataDir, "slipway.db"), out)
+}
+
+// checkStormStore compares the store with what the storm saw: no MAC
+// holds two bound leases, and the MQTT subscriber got every committed
+// event.
+func checkStormStore(t *testing.T, path, out string) {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var twice, machines, committed, unpublished int
+	for _, q := range []struct {
+		sql  string
+		into *int
+	}{
+		{`SELECT count(*) FROM (SELECT mac FROM leases WHERE state = 'bound' GROUP BY mac HAVING count(*) > 1)`, &twice},
+		{`SELECT count(*) FROM machines`, &machines},
+		{`SELECT count(*) FROM outbox`, &committed},
+		{`SELECT count(*) FROM outbox WHERE id > (SELECT last_id FROM outbox_cursors WHERE consumer = 'mqtt')`, &unpublished},
+	} {
+		if err := db.QueryRow(q.sql).Scan(q.into); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	summary, err := os.ReadFile(filepath.Join(out, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ MQTTMessages, StreamEvents, Failed, DuplicateAddresses int }
+	if err := json.Unmarshal(summary, &got); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("store: %d machines, %d events committed (%d left unpublished), %d MACs with two bound leases; the subscriber got %d, the event stream %d",
+		machines, committed, unpublished, twice, got.MQTTMessages, got.StreamEvents)
+	if twice != 0 || got.DuplicateAddresses != 0 {
+		t.Errorf("duplicate leases: %d MACs with two, %d addresses given twice", twice, got.DuplicateAddresses)
+	}
+	if unpublished != 0 || got.MQTTMessages != committed {
+		t.Errorf("events: %d committed, %d unpublished, the subscriber got %d", committed, unpublished, got.MQTTMessages)
+	}
+	if got.Failed != 0 {
+		t.Errorf("%d machines failed (see %s/machines.csv)", got.Failed, out)
+	}
+}
+
+// roomForNeighbours raises the kernel's neighbour table limits, which are
+// the whole machine's (not a namespace's), for a LAN of n hosts: past the
+// default 1,024 entries the server's replies to new hosts are dropped
+// ("neighbour table overflow"). An appliance on a LAN this size needs the
+// same (docs/netboot.md). They are put back after.
+func roomForNeighbours(t *testing.T, n int) {
+	for i, name := range []string{"gc_thresh1", "gc_thresh2", "gc_thresh3"} {
+		path := "/proc/sys/net/ipv4/neigh/default/" + name
+		old, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := (n + 1024) * (i + 1)
+		if cur, _ := strconv.Atoi(strings.TrimSpace(string(old))); cur >= want {
+			continue
+		}
+		if err := os.WriteFile(path, []byte(strconv.Itoa(want)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.WriteFile(path, old, 0o644) })
+	}
+}

@@ -1,0 +1,207 @@
+package storm
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/pin/tftp/v3"
+
+	"github.com/slipway/slipway/testbed"
+)
+
+// stage is one step of a machine's boot, timed on its own.
+type stage int
+
+const (
+	stageFirmwareDHCP stage = iota
+	stageLoader
+	stageIPXEDHCP
+	stageScript
+	stageKernel
+	stageInitrd
+	stageCloudInit
+	stageHeartbeats
+	numStages
+)
+
+// stageNames are the stages' names in reports; stageColumns in CSV.
+var (
+	stageNames   = [numStages]string{"firmware DHCP", "loader over TFTP", "iPXE DHCP", "iPXE script", "kernel", "initrd", "cloud-init", "heartbeats"}
+	stageColumns = [numStages]string{"dhcp_firmware", "tftp_loader", "dhcp_ipxe", "script", "kernel", "initrd", "cloud_init", "heartbeats"}
+)
+
+func (s stage) String() string { return stageNames[s] }
+
+// outcome is what one machine's boot did.
+type outcome struct {
+	MAC        string
+	IP         string
+	PowerOn    time.Duration // since the storm began
+	Took       [numStages]time.Duration
+	Ready      time.Duration // power-on → ready; 0 if it never was
+	Failed     stage         // where it failed, if Err is set
+	Err        string
+	DHCPResent int // DHCP messages sent again for want of an answer
+	Bytes      int64
+	Slow       bool
+}
+
+// machine is one simulated machine of the storm.
+type machine struct {
+	mac  net.HardwareAddr
+	slow bool // reads its files at Config.SlowRate
+}
+
+// boot runs machine m from power-on to ready (or to the first failure).
+func (s *storm) boot(ctx context.Context, m machine) (o outcome) {
+	o = outcome{MAC: m.mac.String(), PowerOn: time.Since(s.began), Slow: m.slow}
+	start := time.Now()
+	var web testbed.Web
+	var server, loader, kernel, initrd string
+	var loaderServer net.IP
+	defer func() {
+		if web.Client != nil {
+			web.Client.CloseIdleConnections()
+		}
+	}()
+	steps := [numStages]func() error{
+		stageFirmwareDHCP: func() error {
+			ack, resent, err := s.link.dora(ctx, m.mac, testbed.FirmwareDHCP()...)
+			o.DHCPResent += resent
+			if err != nil {
+				return err
+			}
+			if ack.BootFileName == "" {
+				return fmt.Errorf("no boot file in the ACK for %s", ack.YourIPAddr)
+			}
+			o.IP = ack.YourIPAddr.String()
+			if err := s.addrs.add(ack.YourIPAddr); err != nil {
+				return err
+			}
+			loader, loaderServer = ack.BootFileName, ack.ServerIPAddr
+			return nil
+		},
+		stageLoader: func() error {
+			n, err := s.tftpGet(loaderServer, loader, o.IP)
+			o.Bytes += n
+			return err
+		},
+		stageIPXEDHCP: func() error {
+			ack, resent, err := s.link.dora(ctx, m.mac, testbed.IPXEDHCP()...)
+			o.DHCPResent += resent
+			if err != nil {
+				return err
+			}
+			if got := ack.YourIPAddr.String(); got != o.IP {
+				return fmt.Errorf("iPXE was given %s, the firmware %s", got, o.IP)
+			}
+			web = s.webFrom(ack.YourIPAddr)
+			server = ack.BootFileName
+			return nil
+		},
+		stageScript: func() error {
+			script, err := web.Get(ctx, server+"?mac="+o.MAC)
+			if err != nil {
+				return err
+			}
+			kernel, initrd = testbed.ParseIPXE(script)
+			if kernel == "" {
+				return fmt.Errorf("iPXE script without a kernel:\n%s", script)
+			}
+			server = testbed.ServerOf(server)
+			return nil
+		},
+		stageKernel: func() error { return s.fetch(ctx, web, kernel, m.slow, &o.Bytes) },
+		stageInitrd: func() error {
+			if initrd == "" {
+				return nil
+			}
+			return s.fetch(ctx, web, initrd, m.slow, &o.Bytes)
+		},
+		stageCloudInit: func() error {
+			s.think(ctx, s.cfg.BootThink)
+			_, err := web.CloudInit(ctx, server, o.MAC)
+			return err
+		},
+		stageHeartbeats: func() error { return web.Heartbeats(ctx, server, o.MAC, s.cfg.StageThink) },
+	}
+	for st, step := range steps {
+		began := time.Now()
+		err := step()
+		o.Took[st] = time.Since(began)
+		if err != nil {
+			o.Failed, o.Err = stage(st), err.Error()
+			s.progress.failed.Add(1)
+			return o
+		}
+		s.progress.done[st].Add(1)
+	}
+	o.Ready = time.Since(start)
+	return o
+}
+
+// tftpGet fetches the first-stage loader as UEFI firmware does: blksize
+// 1468 (what fits an Ethernet frame), from the machine's own address.
+func (s *storm) tftpGet(server net.IP, file, from string) (int64, error) {
+	c, err := tftp.NewClient(net.JoinHostPort(server.String(), strconv.Itoa(s.cfg.TFTPPort)))
+	if err != nil {
+		return 0, err
+	}
+	if err := c.SetLocalAddr(from); err != nil {
+		return 0, err
+	}
+	c.SetBlockSize(1468)
+	c.SetTimeout(2 * time.Second)
+	c.SetRetries(8)
+	wt, err := c.Receive(file, "octet")
+	if err != nil {
+		return 0, fmt.Errorf("TFTP %s: %w", file, err)
+	}
+	return wt.WriteTo(io.Discard)
+}
+
+// webFrom is an HTTP client that connects from ip.
+func (s *storm) webFrom(ip net.IP) testbed.Web {
+	tr := &http.Transport{
+		DialContext:           (&net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost:   1,
+		DisableCompression:    true,
+		ResponseHeaderTimeout: time.Minute,
+	}
+	return testbed.Web{Client: &http.Client{Transport: tr}}
+}
+
+// fetch reads a boot file, at SlowRate for a slow machine, and counts its bytes.
+func (s *storm) fetch(ctx context.Context, web testbed.Web, url string, slow bool, bytes *int64) error {
+	var sink io.Writer = io.Discard
+	if slow {
+		sink = &throttled{rate: s.cfg.SlowRate}
+	}
+	n, err := web.Copy(ctx, url, sink)
+	*bytes += n
+	return err
+}
+
+func (s *storm) think(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// throttled is a reader that takes its bytes at rate per second: a slow
+// client, whose connection the server holds for longer.
+type throttled struct{ rate int }
+
+func (t *throttled) Write(p []byte) (int, error) {
+	time.Sleep(time.Duration(len(p)) * time.Second / time.Duration(t.rate))
+	return len(p), nil
+}

@@ -1,0 +1,76 @@
+package storm
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/slipway/slipway/testbed"
+)
+
+// sample is the storm at one moment.
+type sample struct {
+	At           time.Duration
+	ServerCores  float64 // CPU the server used over the last second, in cores
+	ServerRSSMiB float64
+	PoweredOn    int64
+	Done         [numStages]int64 // machines past each stage (Done[stageHeartbeats]: ready)
+	Failed       int64
+	MQTT, Stream int64
+}
+
+// sample takes a sample every second until ctx ends, then hands over the
+// series (and once more at the end, so the last second is in it).
+func (s *storm) sample(ctx context.Context) <-chan []sample {
+	out := make(chan []sample, 1)
+	go func() {
+		var series []sample
+		lastCPU, lastAt := s.serverCPU(), time.Now()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			stopping := false
+			select {
+			case <-ctx.Done():
+				stopping = true
+			case <-tick.C:
+			}
+			cpu, now := s.serverCPU(), time.Now()
+			x := sample{At: now.Sub(s.began), ServerCores: (cpu - lastCPU).Seconds() / now.Sub(lastAt).Seconds(),
+				PoweredOn: s.progress.poweredOn.Load(), Failed: s.progress.failed.Load(),
+				MQTT: s.progress.mqtt.Load(), Stream: s.progress.stream.Load()}
+			lastCPU, lastAt = cpu, now
+			for st := range x.Done {
+				x.Done[st] = s.progress.done[st].Load()
+			}
+			if s.cfg.ServerPID != 0 {
+				if kib, err := testbed.ResidentKiB(s.cfg.ServerPID); err == nil {
+					x.ServerRSSMiB = float64(kib) / 1024
+				}
+			}
+			series = append(series, x)
+			if s.cfg.Progress != nil && (len(series)%5 == 0 || stopping) {
+				fmt.Fprintln(s.cfg.Progress, x.line())
+			}
+			if stopping {
+				out <- series
+				return
+			}
+		}
+	}()
+	return out
+}
+
+func (s *storm) serverCPU() time.Duration {
+	if s.cfg.ServerPID == 0 {
+		return 0
+	}
+	d, _ := testbed.CPUTime(s.cfg.ServerPID)
+	return d
+}
+
+func (x sample) line() string {
+	return fmt.Sprintf("%5.0fs  on %6d  leased %6d  loader %6d  kernel %6d  ready %6d  failed %4d  | server %.2f cores %4.0f MiB | mqtt %d, stream %d",
+		x.At.Seconds(), x.PoweredOn, x.Done[stageFirmwareDHCP], x.Done[stageLoader], x.Done[stageKernel], x.Done[stageHeartbeats], x.Failed,
+		x.ServerCores, x.ServerRSSMiB, x.MQTT, x.Stream)
+}
