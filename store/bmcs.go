@@ -108,12 +108,12 @@ func scanBMC(r rowScanner) (BMC, error) {
 
 // BMCs lists every BMC by id.
 func (s *Store) BMCs(ctx context.Context) ([]BMC, error) {
-	return queryAll(ctx, s.db, "list BMCs", scanBMC, `SELECT `+bmcColumns+` FROM bmcs ORDER BY id`)
+	return queryAll(ctx, s.read, "list BMCs", scanBMC, `SELECT `+bmcColumns+` FROM bmcs ORDER BY id`)
 }
 
 // BMC reads one BMC.
 func (s *Store) BMC(ctx context.Context, id string) (BMC, error) {
-	b, err := scanBMC(s.db.QueryRowContext(ctx, `SELECT `+bmcColumns+` FROM bmcs WHERE id = ?`, id))
+	b, err := scanBMC(s.read.QueryRowContext(ctx, `SELECT `+bmcColumns+` FROM bmcs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, fmt.Errorf("BMC %s: %w", id, ErrNotFound)
 	}

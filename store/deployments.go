@@ -69,13 +69,13 @@ func (s *Store) BootAction(ctx context.Context, id string) (BootAction, error) {
 
 // BootActionsOfTask are a deploy task's boot actions, by name.
 func (s *Store) BootActionsOfTask(ctx context.Context, taskID string) ([]BootAction, error) {
-	return queryAll(ctx, s.db, "list boot actions", scanBootAction, `SELECT `+bootActionColumns+` FROM boot_actions
+	return queryAll(ctx, s.read, "list boot actions", scanBootAction, `SELECT `+bootActionColumns+` FROM boot_actions
 		WHERE task_id = ? ORDER BY name, id`, taskID)
 }
 
 // LatestBootActions are the boot actions of a node's newest deployment.
 func (s *Store) LatestBootActions(ctx context.Context, node string) ([]BootAction, error) {
-	return queryAll(ctx, s.db, "list boot actions", scanBootAction, `SELECT `+bootActionColumns+` FROM boot_actions
+	return queryAll(ctx, s.read, "list boot actions", scanBootAction, `SELECT `+bootActionColumns+` FROM boot_actions
 		WHERE task_id = (SELECT task_id FROM boot_actions WHERE node = ? ORDER BY created_at DESC, id DESC LIMIT 1)
 		ORDER BY name, id`, node)
 }
@@ -111,9 +111,9 @@ func scanBuildData(r rowScanner) (BuildData, error) {
 func (s *Store) BuildDataOf(ctx context.Context, node, taskID string) ([]BuildData, error) {
 	const cols = `SELECT node, task_id, generator, data_format, data_element, collected_at FROM build_data`
 	if taskID != "" {
-		return queryAll(ctx, s.db, "list build data", scanBuildData, cols+` WHERE task_id = ? ORDER BY collected_at, id`, taskID)
+		return queryAll(ctx, s.read, "list build data", scanBuildData, cols+` WHERE task_id = ? ORDER BY collected_at, id`, taskID)
 	}
-	return queryAll(ctx, s.db, "list build data", scanBuildData, cols+` WHERE node = ? ORDER BY collected_at, id`, node)
+	return queryAll(ctx, s.read, "list build data", scanBuildData, cols+` WHERE node = ? ORDER BY collected_at, id`, node)
 }
 
 // PurgeTasks deletes the finished tasks of kinds starting with kindPrefix

@@ -49,13 +49,13 @@ func scanFirmwareImage(r rowScanner) (FirmwareImage, error) {
 
 // FirmwareImages lists the images, newest first.
 func (s *Store) FirmwareImages(ctx context.Context) ([]FirmwareImage, error) {
-	return queryAll(ctx, s.db, "list firmware images", scanFirmwareImage,
+	return queryAll(ctx, s.read, "list firmware images", scanFirmwareImage,
 		`SELECT `+firmwareColumns+` FROM firmware_images ORDER BY created_at DESC, id`)
 }
 
 // FirmwareImage reads one image's record.
 func (s *Store) FirmwareImage(ctx context.Context, id string) (FirmwareImage, error) {
-	im, err := scanFirmwareImage(s.db.QueryRowContext(ctx, `SELECT `+firmwareColumns+` FROM firmware_images WHERE id = ?`, id))
+	im, err := scanFirmwareImage(s.read.QueryRowContext(ctx, `SELECT `+firmwareColumns+` FROM firmware_images WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return im, fmt.Errorf("firmware image %s: %w", id, ErrNotFound)
 	}

@@ -51,12 +51,12 @@ func (tx *Tx) LeasesOfMAC(mac string) ([]Lease, error) {
 
 // Lease reads the lease of one address.
 func (s *Store) Lease(ctx context.Context, ip string) (Lease, error) {
-	return scanLease(ctx, s.db, `WHERE ip = ?`, ip)
+	return scanLease(ctx, s.read, `WHERE ip = ?`, ip)
 }
 
 // Leases lists every lease, by address.
 func (s *Store) Leases(ctx context.Context) ([]Lease, error) {
-	return queryLeases(ctx, s.db, `ORDER BY ip`)
+	return queryLeases(ctx, s.read, `ORDER BY ip`)
 }
 
 const leaseColumns = `ip, mac, hostname, state, expires_at, updated_at`

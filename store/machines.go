@@ -242,7 +242,7 @@ func scanMachine(ctx context.Context, q querier, where string, args ...any) (Mac
 
 // Machine reads one machine by id.
 func (s *Store) Machine(ctx context.Context, id string) (Machine, error) {
-	m, err := scanListedMachine(s.db.QueryRowContext(ctx, `SELECT `+machineColumns+seenColumns+` FROM machines m WHERE m.id = ?`, id))
+	m, err := scanListedMachine(s.read.QueryRowContext(ctx, `SELECT `+machineColumns+seenColumns+` FROM machines m WHERE m.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, fmt.Errorf("machine %s: %w", id, ErrNotFound)
 	}
@@ -254,7 +254,7 @@ func (s *Store) Machine(ctx context.Context, id string) (Machine, error) {
 
 // MachineByMAC finds the machine that owns mac (canonical form).
 func (s *Store) MachineByMAC(ctx context.Context, mac string) (Machine, error) {
-	return scanMachine(ctx, s.db, `WHERE m.id = (SELECT machine_id FROM machine_macs WHERE mac = ?)`, mac)
+	return scanMachine(ctx, s.read, `WHERE m.id = (SELECT machine_id FROM machine_macs WHERE mac = ?)`, mac)
 }
 
 // MachineFilter selects a page of machines, ordered by id.
@@ -273,7 +273,7 @@ func (s *Store) Machines(ctx context.Context, f MachineFilter) ([]Machine, error
 		f.Limit = 100
 	}
 	like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(f.Query)) + "%"
-	return queryAll(ctx, s.db, "list machines", scanListedMachine, `SELECT `+machineColumns+seenColumns+` FROM machines m
+	return queryAll(ctx, s.read, "list machines", scanListedMachine, `SELECT `+machineColumns+seenColumns+` FROM machines m
 		WHERE (:state = '' OR m.state = :state) AND m.id > :after
 		AND (:query = '' OR lower(m.id) LIKE :like ESCAPE '\' OR lower(m.hostname) LIKE :like ESCAPE '\'
 			OR lower(m.rack_id) LIKE :like ESCAPE '\' OR lower(m.rack_name) LIKE :like ESCAPE '\'
@@ -289,7 +289,7 @@ func (s *Store) CountMachinesByState(ctx context.Context) (map[string]int, error
 		state string
 		n     int
 	}
-	counts, err := queryAll(ctx, s.db, "count machines", func(r rowScanner) (c count, err error) {
+	counts, err := queryAll(ctx, s.read, "count machines", func(r rowScanner) (c count, err error) {
 		return c, r.Scan(&c.state, &c.n)
 	}, `SELECT state, count(*) FROM machines GROUP BY state`)
 	out := make(map[string]int, len(counts))
@@ -301,7 +301,7 @@ func (s *Store) CountMachinesByState(ctx context.Context) (map[string]int, error
 
 // Transitions returns a machine's history, oldest first.
 func (s *Store) Transitions(ctx context.Context, machineID string) ([]Transition, error) {
-	return queryAll(ctx, s.db, "read history of "+machineID, scanTransition, `SELECT `+transitionColumns+`
+	return queryAll(ctx, s.read, "read history of "+machineID, scanTransition, `SELECT `+transitionColumns+`
 		FROM transitions WHERE machine_id = ? ORDER BY seq`, machineID)
 }
 
@@ -324,7 +324,7 @@ func mustAffect(res sql.Result, what, id string) error {
 
 // MACOwners maps every MAC that belongs to a machine to that machine's id.
 func (s *Store) MACOwners(ctx context.Context) (map[string]string, error) {
-	pairs, err := queryAll(ctx, s.db, "list MACs", func(r rowScanner) (p [2]string, err error) {
+	pairs, err := queryAll(ctx, s.read, "list MACs", func(r rowScanner) (p [2]string, err error) {
 		return p, r.Scan(&p[0], &p[1])
 	}, `SELECT mac, machine_id FROM machine_macs`)
 	out := make(map[string]string, len(pairs))
@@ -344,7 +344,7 @@ type MachineState struct {
 
 // MachineStates returns the current state of every machine.
 func (s *Store) MachineStates(ctx context.Context) ([]MachineState, error) {
-	return queryAll(ctx, s.db, "list machine states", func(r rowScanner) (m MachineState, err error) {
+	return queryAll(ctx, s.read, "list machine states", func(r rowScanner) (m MachineState, err error) {
 		return m, r.Scan(&m.ID, &m.StateJSON, storedTime{t: &m.Since}, &m.Source)
 	}, `SELECT id, state_json, state_since, source FROM machines`)
 }
@@ -373,6 +373,6 @@ func (tx *Tx) RemoveMAC(mac string) error {
 
 // RecentTransitions are the last transitions of any machine, newest first.
 func (s *Store) RecentTransitions(ctx context.Context, limit int) ([]Transition, error) {
-	return queryAll(ctx, s.db, "list recent transitions", scanTransition, `SELECT `+transitionColumns+`
+	return queryAll(ctx, s.read, "list recent transitions", scanTransition, `SELECT `+transitionColumns+`
 		FROM transitions ORDER BY seq DESC LIMIT ?`, limit)
 }

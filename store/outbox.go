@@ -34,7 +34,7 @@ func (tx *Tx) Enqueue(e Event) (int64, error) {
 
 // EventsAfter returns up to limit events with ids above after, oldest first.
 func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]Event, error) {
-	return queryAll(ctx, s.db, "read outbox", func(r rowScanner) (e Event, err error) {
+	return queryAll(ctx, s.read, "read outbox", func(r rowScanner) (e Event, err error) {
 		var qos int
 		err = r.Scan(&e.ID, &e.Topic, &e.Payload, &qos, &e.Retain, storedTime{t: &e.CreatedAt})
 		e.QoS = byte(qos)
@@ -46,7 +46,7 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]Even
 // pruned or not.
 func (s *Store) LastEventID(ctx context.Context) (int64, error) {
 	var id int64
-	err := s.db.QueryRowContext(ctx, `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)`).Scan(&id)
+	err := s.read.QueryRowContext(ctx, `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)`).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("read the outbox's last id: %w", err)
 	}
@@ -56,7 +56,7 @@ func (s *Store) LastEventID(ctx context.Context) (int64, error) {
 // Cursor is where consumer is in the outbox; found is false for a consumer
 // never seen.
 func (s *Store) Cursor(ctx context.Context, consumer string) (lastID int64, found bool, err error) {
-	err = s.db.QueryRowContext(ctx, `SELECT last_id FROM outbox_cursors WHERE consumer = ?`, consumer).Scan(&lastID)
+	err = s.read.QueryRowContext(ctx, `SELECT last_id FROM outbox_cursors WHERE consumer = ?`, consumer).Scan(&lastID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -72,7 +72,7 @@ func (s *Store) Cursors(ctx context.Context) (map[string]int64, error) {
 		consumer string
 		last     int64
 	}
-	rows, err := queryAll(ctx, s.db, "read outbox cursors", func(r rowScanner) (c row, err error) {
+	rows, err := queryAll(ctx, s.read, "read outbox cursors", func(r rowScanner) (c row, err error) {
 		return c, r.Scan(&c.consumer, &c.last)
 	}, `SELECT consumer, last_id FROM outbox_cursors`)
 	if err != nil {

@@ -80,10 +80,10 @@ func scanOneRelease(row *sql.Row, id string) (Release, error) {
 
 // Releases lists the releases, by version then id.
 func (s *Store) Releases(ctx context.Context) ([]Release, error) {
-	return queryAll(ctx, s.db, "list releases", scanRelease, `SELECT `+releaseColumns+` FROM releases ORDER BY sw_version, id`)
+	return queryAll(ctx, s.read, "list releases", scanRelease, `SELECT `+releaseColumns+` FROM releases ORDER BY sw_version, id`)
 }
 
 // Release reads one release.
 func (s *Store) Release(ctx context.Context, id string) (Release, error) {
-	return scanOneRelease(s.db.QueryRowContext(ctx, `SELECT `+releaseColumns+` FROM releases WHERE id = ?`, id), id)
+	return scanOneRelease(s.read.QueryRowContext(ctx, `SELECT `+releaseColumns+` FROM releases WHERE id = ?`, id), id)
 }

@@ -33,7 +33,7 @@ func (tx *Tx) AddSession(s Session) error {
 // Whether a user's later password change ended one is the caller's to
 // judge, by Gen.
 func (s *Store) Sessions(ctx context.Context) ([]Session, error) {
-	return queryAll(ctx, s.db, "list sessions", func(r rowScanner) (Session, error) {
+	return queryAll(ctx, s.read, "list sessions", func(r rowScanner) (Session, error) {
 		var v Session
 		err := r.Scan(&v.ID, &v.User, &v.Client, &v.Gen, storedTime{t: &v.CreatedAt}, storedTime{t: &v.ExpiresAt})
 		return v, err

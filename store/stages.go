@@ -43,7 +43,7 @@ func scanStageEvent(r rowScanner) (e StageEvent, err error) {
 
 // StageEvents returns a MAC's heartbeats, oldest first.
 func (s *Store) StageEvents(ctx context.Context, mac string) ([]StageEvent, error) {
-	return queryAll(ctx, s.db, "read stages of "+mac, scanStageEvent, stageEventQuery+`WHERE e.mac = ? ORDER BY e.id`, mac)
+	return queryAll(ctx, s.read, "read stages of "+mac, scanStageEvent, stageEventQuery+`WHERE e.mac = ? ORDER BY e.id`, mac)
 }
 
 // AllStageEvents returns every heartbeat, grouped by MAC, oldest first.
@@ -57,7 +57,7 @@ func (s *Store) StageEventsPage(ctx context.Context, after string, macs int) ([]
 	if macs <= 0 {
 		macs = -1 // SQLite: no limit
 	}
-	return queryAll(ctx, s.db, "read stages", scanStageEvent, stageEventQuery+
+	return queryAll(ctx, s.read, "read stages", scanStageEvent, stageEventQuery+
 		`WHERE e.mac IN (SELECT DISTINCT mac FROM stage_events WHERE mac > ? ORDER BY mac LIMIT ?) ORDER BY e.mac, e.id`, after, macs)
 }
 

@@ -10,7 +10,7 @@ import (
 // SWDeploy reads the USM deploy in progress as its JSON document;
 // ErrNotFound when there is none.
 func (s *Store) SWDeploy(ctx context.Context) (string, error) {
-	return swDeploy(s.db.QueryRowContext(ctx, `SELECT doc FROM sw_deploy WHERE id = 1`))
+	return swDeploy(s.read.QueryRowContext(ctx, `SELECT doc FROM sw_deploy WHERE id = 1`))
 }
 
 // SWDeploy is Store.SWDeploy inside a transaction.

@@ -58,7 +58,7 @@ func scanTaskRow(r rowScanner) (Task, error) {
 
 // Task reads one task.
 func (s *Store) Task(ctx context.Context, id string) (Task, error) {
-	t, err := scanTaskRow(s.db.QueryRowContext(ctx, `SELECT `+taskColumns+` FROM tasks WHERE id = ?`, id))
+	t, err := scanTaskRow(s.read.QueryRowContext(ctx, `SELECT `+taskColumns+` FROM tasks WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, fmt.Errorf("task %s: %w", id, ErrNotFound)
 	}
@@ -71,7 +71,7 @@ func (s *Store) Task(ctx context.Context, id string) (Task, error) {
 // UnfinishedTasks returns queued and running tasks, oldest first: the work to
 // resume after a restart.
 func (s *Store) UnfinishedTasks(ctx context.Context) ([]Task, error) {
-	return queryAll(ctx, s.db, "list unfinished tasks", scanTaskRow, `SELECT `+taskColumns+` FROM tasks
+	return queryAll(ctx, s.read, "list unfinished tasks", scanTaskRow, `SELECT `+taskColumns+` FROM tasks
 		WHERE status IN ('queued', 'running') ORDER BY created_at, id`)
 }
 
@@ -79,16 +79,16 @@ func (s *Store) UnfinishedTasks(ctx context.Context) ([]Task, error) {
 // machine's.
 func (s *Store) Tasks(ctx context.Context, machineID string, limit int) ([]Task, error) {
 	if machineID != "" {
-		return queryAll(ctx, s.db, "list tasks", scanTaskRow, `SELECT `+taskColumns+` FROM tasks
+		return queryAll(ctx, s.read, "list tasks", scanTaskRow, `SELECT `+taskColumns+` FROM tasks
 			WHERE machine_id = ? ORDER BY created_at DESC, id LIMIT ?`, machineID, limit)
 	}
-	return queryAll(ctx, s.db, "list tasks", scanTaskRow, `SELECT `+taskColumns+` FROM tasks
+	return queryAll(ctx, s.read, "list tasks", scanTaskRow, `SELECT `+taskColumns+` FROM tasks
 		ORDER BY created_at DESC, id LIMIT ?`, limit)
 }
 
 // TasksOfKind lists the tasks whose kind starts with prefix, newest first.
 func (s *Store) TasksOfKind(ctx context.Context, prefix string, limit int) ([]Task, error) {
-	return queryAll(ctx, s.db, "list tasks", scanTaskRow, `SELECT `+taskColumns+` FROM tasks
+	return queryAll(ctx, s.read, "list tasks", scanTaskRow, `SELECT `+taskColumns+` FROM tasks
 		WHERE kind LIKE ? || '%' ORDER BY created_at DESC, id LIMIT ?`, prefix, limit)
 }
 
@@ -96,7 +96,7 @@ func (s *Store) TasksOfKind(ctx context.Context, prefix string, limit int) ([]Ta
 // first: the members of one batch (an index keeps a waiting member's
 // frequent look cheap).
 func (s *Store) TasksInBatch(ctx context.Context, kind, batch string) ([]Task, error) {
-	return queryAll(ctx, s.db, "list a batch's tasks", scanTaskRow, tasksInBatch, kind, batch)
+	return queryAll(ctx, s.read, "list a batch's tasks", scanTaskRow, tasksInBatch, kind, batch)
 }
 
 const tasksInBatch = `SELECT ` + taskColumns + ` FROM tasks

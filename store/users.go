@@ -66,12 +66,12 @@ func scanUser(r rowScanner) (User, error) {
 
 // Users lists every user by name.
 func (s *Store) Users(ctx context.Context) ([]User, error) {
-	return queryAll(ctx, s.db, "list users", scanUser, `SELECT `+userColumns+` FROM users ORDER BY name`)
+	return queryAll(ctx, s.read, "list users", scanUser, `SELECT `+userColumns+` FROM users ORDER BY name`)
 }
 
 // User reads one user.
 func (s *Store) User(ctx context.Context, name string) (User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = ?`, name))
+	u, err := scanUser(s.read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, fmt.Errorf("user %s: %w", name, ErrNotFound)
 	}
@@ -87,7 +87,7 @@ func (s *Store) RevokedTokens(ctx context.Context) (map[string]time.Time, error)
 		id  string
 		exp time.Time
 	}
-	list, err := queryAll(ctx, s.db, "list revoked tokens", func(r rowScanner) (revoked, error) {
+	list, err := queryAll(ctx, s.read, "list revoked tokens", func(r rowScanner) (revoked, error) {
 		var v revoked
 		err := r.Scan(&v.id, storedTime{t: &v.exp})
 		return v, err

@@ -210,7 +210,8 @@ func (w Web) Copy(ctx context.Context, url string, dst io.Writer) (int64, error)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET %s: %s", url, resp.Status)
+		why, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+		return 0, fmt.Errorf("GET %s: %s: %s", url, resp.Status, bytes.TrimSpace(why))
 	}
 	return io.Copy(dst, resp.Body)
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -134,8 +135,14 @@ func New(cfg Config, leases LeaseBook, machines Machines) (*Server, error) {
 	return s, nil
 }
 
-// queueLength is each queue's size in packets (see Serve).
-const queueLength = 1024
+// queueLength is each queue's size in packets (see Serve): a whole site
+// powering on at once.
+const queueLength = 16384
+
+// staleDiscover is how long a DISCOVER may wait in its queue. Past it the
+// client is about to send it again (PXE firmware waits four seconds, then
+// eight): serving the stale copy would only delay the fresh ones behind it.
+const staleDiscover = 2 * time.Second
 
 // maxRateClients bounds the MACs whose request rates are remembered.
 const maxRateClients = 65536
@@ -147,10 +154,10 @@ const maxRateClients = 65536
 // own queue and are served first. A reader that blocked on a full
 // queue would let the kernel drop REQUESTs and DISCOVERs alike.
 func (s *Server) Serve(ctx context.Context) error {
-	// Both queues hold about a thousand packets: enough to ride out a
-	// storage stall of a few hundred milliseconds (a WAL checkpoint) at a
-	// steady few hundred per second without shedding anything; under real
-	// overload the DISCOVER queue still fills first and sheds.
+	// Both queues hold a site's burst (thousands of machines powered on
+	// at once, each DISCOVER answered within the firmware's patience)
+	// and ride out a storage stall; under sustained overload DISCOVERs
+	// are shed, by age (staleDiscover) and when their queue is full.
 	discovers := make(chan inbound, queueLength)
 	requests := make(chan inbound, queueLength)
 	var workers sync.WaitGroup
@@ -205,7 +212,7 @@ func (s *Server) read(ctx context.Context, conn *net.UDPConn, requests, discover
 			queue = discovers
 		}
 		select {
-		case queue <- inbound{req: req, peer: peer, conn: conn}:
+		case queue <- inbound{req: req, peer: peer, conn: conn, at: time.Now()}:
 		default:
 			s.metrics.dropped.WithLabelValues("overloaded").Inc()
 		}
@@ -216,6 +223,18 @@ type inbound struct {
 	req  *dhcpv4.DHCPv4
 	peer *net.UDPAddr
 	conn *net.UDPConn // the socket it came in on, and the reply goes out of
+	at   time.Time    // when it was read
+}
+
+// fresh says whether in is still worth an answer: a DISCOVER that waited
+// past staleDiscover is dropped. A REQUEST completes an exchange the
+// server has begun and is always answered.
+func (s *Server) fresh(in inbound) bool {
+	if in.req.MessageType() == dhcpv4.MessageTypeDiscover && time.Since(in.at) > staleDiscover {
+		s.metrics.dropped.WithLabelValues("stale").Inc()
+		return false
+	}
+	return true
 }
 
 // work serves REQUESTs before DISCOVERs.
@@ -234,7 +253,9 @@ func (s *Server) work(ctx context.Context, requests, discovers <-chan inbound) {
 		if !ok {
 			return
 		}
-		s.answer(ctx, in)
+		if s.fresh(in) {
+			s.answer(ctx, in)
+		}
 	}
 }
 

@@ -100,6 +100,15 @@ func TestBenchStorm(t *testing.T) {
 	}
 	t.Logf("storm %s (report in %s):\n%s", strings.Join(args, " "), out, table.String())
 
+	if metrics, err := a.host.Run(context.Background(), "curl", "-fsS", lanURL+"/metrics"); err == nil {
+		var kept []string
+		for _, line := range strings.Split(metrics, "\n") {
+			if strings.HasPrefix(line, "slipway_dhcp_") || strings.HasPrefix(line, "slipway_tftp_transfers") || strings.HasPrefix(line, "slipway_node_requests_refused") {
+				kept = append(kept, line)
+			}
+		}
+		t.Logf("Slipway's counters after the storm:\n%s", strings.Join(kept, "\n"))
+	}
 	a.stop(t)
 	checkStormStore(t, filepath.Join(a.dataDir, "slipway.db"), out)
 }

@@ -34,6 +34,8 @@ type Report struct {
 	// The server: CPU over the storm (seconds, and the busiest second in
 	// cores) and its resident memory at its peak and at the end.
 	ServerCPUSeconds, ServerPeakCores, ServerPeakRSSMiB, ServerEndRSSMiB float64
+	// The storm's own CPU (seconds): the machines it plays share the box.
+	StormCPUSeconds float64
 	// What the MQTT subscriber and the console's event stream were sent,
 	// and how often the stream said it had dropped some.
 	MQTTMessages, StreamEvents, StreamOverflows int64
@@ -97,6 +99,7 @@ func (s *storm) report(outcomes []outcome, series []sample) *Report {
 		r.ServerEndRSSMiB = x.ServerRSSMiB
 		if i > 0 {
 			r.ServerCPUSeconds += x.ServerCores * (x.At - series[i-1].At).Seconds()
+			r.StormCPUSeconds += x.StormCores * (x.At - series[i-1].At).Seconds()
 		}
 	}
 	return r
@@ -127,8 +130,8 @@ func (r *Report) Table() string {
 	for _, st := range r.Stages {
 		fmt.Fprintf(&b, "| %s (ms) | %s | %s | %s | %s |\n", st.Stage, ms(st.P50), ms(st.P95), ms(st.P99), ms(st.Max))
 	}
-	fmt.Fprintf(&b, "\nServer: %.1f CPU-seconds, busiest second %.2f cores; resident memory peak %.0f MiB, %.0f MiB at the end. MQTT subscriber got %d messages, the console's event stream %d events (%d overflows).\n",
-		r.ServerCPUSeconds, r.ServerPeakCores, r.ServerPeakRSSMiB, r.ServerEndRSSMiB, r.MQTTMessages, r.StreamEvents, r.StreamOverflows)
+	fmt.Fprintf(&b, "\nServer: %.1f CPU-seconds, busiest second %.2f cores; resident memory peak %.0f MiB, %.0f MiB at the end (the storm's own machines: %.1f CPU-seconds). MQTT subscriber got %d messages, the console's event stream %d events (%d overflows).\n",
+		r.ServerCPUSeconds, r.ServerPeakCores, r.ServerPeakRSSMiB, r.ServerEndRSSMiB, r.StormCPUSeconds, r.MQTTMessages, r.StreamEvents, r.StreamOverflows)
 	if len(r.Errors) > 0 {
 		keys := make([]string, 0, len(r.Errors))
 		for k := range r.Errors {
@@ -187,14 +190,14 @@ func (r *Report) machineRows() [][]string {
 }
 
 func (r *Report) seriesRows() [][]string {
-	head := []string{"t_s", "server_cores", "server_rss_mib", "powered_on"}
+	head := []string{"t_s", "server_cores", "server_rss_mib", "storm_cores", "powered_on"}
 	for _, c := range stageColumns {
 		head = append(head, c+"_done")
 	}
 	rows := [][]string{append(head, "failed", "mqtt_messages", "stream_events")}
 	for _, x := range r.series {
 		row := []string{secs(x.At), strconv.FormatFloat(x.ServerCores, 'f', 3, 64), strconv.FormatFloat(x.ServerRSSMiB, 'f', 1, 64),
-			strconv.FormatInt(x.PoweredOn, 10)}
+			strconv.FormatFloat(x.StormCores, 'f', 3, 64), strconv.FormatInt(x.PoweredOn, 10)}
 		for _, n := range x.Done {
 			row = append(row, strconv.FormatInt(n, 10))
 		}

@@ -3,6 +3,7 @@ package storm
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/slipway/slipway/testbed"
@@ -13,6 +14,7 @@ type sample struct {
 	At           time.Duration
 	ServerCores  float64 // CPU the server used over the last second, in cores
 	ServerRSSMiB float64
+	StormCores   float64 // CPU the storm itself used: the simulated machines share the box
 	PoweredOn    int64
 	Done         [numStages]int64 // machines past each stage (Done[stageHeartbeats]: ready)
 	Failed       int64
@@ -25,7 +27,7 @@ func (s *storm) sample(ctx context.Context) <-chan []sample {
 	out := make(chan []sample, 1)
 	go func() {
 		var series []sample
-		lastCPU, lastAt := s.serverCPU(), time.Now()
+		lastCPU, lastOwn, lastAt := s.serverCPU(), ownCPU(), time.Now()
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		for {
@@ -35,11 +37,12 @@ func (s *storm) sample(ctx context.Context) <-chan []sample {
 				stopping = true
 			case <-tick.C:
 			}
-			cpu, now := s.serverCPU(), time.Now()
+			cpu, own, now := s.serverCPU(), ownCPU(), time.Now()
 			x := sample{At: now.Sub(s.began), ServerCores: (cpu - lastCPU).Seconds() / now.Sub(lastAt).Seconds(),
-				PoweredOn: s.progress.poweredOn.Load(), Failed: s.progress.failed.Load(),
+				StormCores: (own - lastOwn).Seconds() / now.Sub(lastAt).Seconds(),
+				PoweredOn:  s.progress.poweredOn.Load(), Failed: s.progress.failed.Load(),
 				MQTT: s.progress.mqtt.Load(), Stream: s.progress.stream.Load()}
-			lastCPU, lastAt = cpu, now
+			lastCPU, lastOwn, lastAt = cpu, own, now
 			for st := range x.Done {
 				x.Done[st] = s.progress.done[st].Load()
 			}
@@ -69,8 +72,13 @@ func (s *storm) serverCPU() time.Duration {
 	return d
 }
 
+func ownCPU() time.Duration {
+	d, _ := testbed.CPUTime(os.Getpid())
+	return d
+}
+
 func (x sample) line() string {
-	return fmt.Sprintf("%5.0fs  on %6d  leased %6d  loader %6d  kernel %6d  ready %6d  failed %4d  | server %.2f cores %4.0f MiB | mqtt %d, stream %d",
+	return fmt.Sprintf("%5.0fs  on %6d  leased %6d  loader %6d  kernel %6d  ready %6d  failed %4d  | server %.2f cores %4.0f MiB, storm %.2f cores | mqtt %d, stream %d",
 		x.At.Seconds(), x.PoweredOn, x.Done[stageFirmwareDHCP], x.Done[stageLoader], x.Done[stageKernel], x.Done[stageHeartbeats], x.Failed,
-		x.ServerCores, x.ServerRSSMiB, x.MQTT, x.Stream)
+		x.ServerCores, x.ServerRSSMiB, x.StormCores, x.MQTT, x.Stream)
 }

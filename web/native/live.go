@@ -79,8 +79,12 @@ func streamEvents(w *bufio.Writer, sub *outbox.Subscription, every time.Duration
 			if sub.Overflowed() {
 				fmt.Fprint(w, "event: overflow\ndata: {}\n\n")
 			}
-			if strings.HasPrefix(e.Topic, "NICO/") || strings.HasPrefix(e.Topic, "slipway/") {
-				writeEvent(w, e)
+			writeIfShown(w, e)
+			// Whatever else is waiting goes out in the same write: a
+			// flush per event cannot keep up with a site booting (thousands
+			// a second), and the subscriber would overflow.
+			for range len(sub.Events()) {
+				writeIfShown(w, <-sub.Events())
 			}
 		case <-ping.C:
 			if sub.Overflowed() {
@@ -91,6 +95,13 @@ func streamEvents(w *bufio.Writer, sub *outbox.Subscription, every time.Duration
 		if w.Flush() != nil {
 			return // the client went away
 		}
+	}
+}
+
+// writeIfShown writes e if it is one the console shows.
+func writeIfShown(w *bufio.Writer, e outbox.Event) {
+	if strings.HasPrefix(e.Topic, "NICO/") || strings.HasPrefix(e.Topic, "slipway/") {
+		writeEvent(w, e)
 	}
 }
 
