@@ -20,7 +20,8 @@ type Limits struct {
 	// CONNECT. 0: 10 s.
 	ConnectTimeout time.Duration
 	// MaxQueuedPerClient is how many messages may wait for a slow
-	// subscriber before the broker drops the ones past it. 0: 1024.
+	// subscriber before the broker drops the ones past it. 0: 16384 (a
+	// slot is a pointer: the queue costs memory only when it fills).
 	MaxQueuedPerClient int32
 }
 
@@ -35,7 +36,7 @@ func (l Limits) withDefaults() Limits {
 		l.ConnectTimeout = 10 * time.Second
 	}
 	if l.MaxQueuedPerClient <= 0 {
-		l.MaxQueuedPerClient = 1024
+		l.MaxQueuedPerClient = 16384
 	}
 	return l
 }

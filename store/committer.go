@@ -13,8 +13,10 @@ import (
 // by one commit per packet. Each write runs in its own savepoint, so one
 // failing write is rolled back alone and only its caller sees the error.
 type Committer struct {
-	s        *Store
-	ops      chan commitOp
+	s   *Store
+	ops chan commitOp
+	// urgent writes (DoUrgent) go into the next batch ahead of ops.
+	urgent   chan commitOp
 	maxBatch int
 	wg       sync.WaitGroup
 	once     sync.Once
@@ -39,7 +41,7 @@ func (s *Store) NewCommitter(maxBatch int) *Committer {
 	if maxBatch < 1 {
 		maxBatch = 1
 	}
-	c := &Committer{s: s, ops: make(chan commitOp, maxBatch), maxBatch: maxBatch, closed: make(chan struct{})}
+	c := &Committer{s: s, ops: make(chan commitOp, maxBatch), urgent: make(chan commitOp, maxBatch), maxBatch: maxBatch, closed: make(chan struct{})}
 	c.wg.Add(1)
 	go c.loop()
 	return c
@@ -50,6 +52,19 @@ func (s *Store) NewCommitter(maxBatch int) *Committer {
 // called together with other callers' functions in one transaction: it
 // must not keep tx, and must not depend on running alone.
 func (c *Committer) Do(ctx context.Context, fn func(tx *Tx) error) error {
+	return c.do(ctx, c.ops, fn)
+}
+
+// DoUrgent is Do for a write a client waits on within a protocol's
+// timeout (a DHCP exchange): it goes into the next batch ahead of every
+// ordinary write still queued. A site booting queues thousands of
+// heartbeats; behind them a DHCP offer waited seconds, past the
+// firmware's patience.
+func (c *Committer) DoUrgent(ctx context.Context, fn func(tx *Tx) error) error {
+	return c.do(ctx, c.urgent, fn)
+}
+
+func (c *Committer) do(ctx context.Context, queue chan<- commitOp, fn func(tx *Tx) error) error {
 	op := commitOp{fn: fn, result: make(chan error, 1)}
 	c.mu.RLock()
 	if c.isClosed {
@@ -57,7 +72,7 @@ func (c *Committer) Do(ctx context.Context, fn func(tx *Tx) error) error {
 		return ErrCommitterClosed
 	}
 	select {
-	case c.ops <- op:
+	case queue <- op:
 		c.mu.RUnlock()
 	case <-ctx.Done():
 		c.mu.RUnlock()
@@ -82,34 +97,51 @@ func (c *Committer) Close() {
 func (c *Committer) loop() {
 	defer c.wg.Done()
 	for {
-		var first commitOp
-		select {
-		case first = <-c.ops:
-		case <-c.closed:
-			c.drainAfterClose()
-			return
+		first, ok := waiting(c.urgent)
+		if !ok {
+			select {
+			case first = <-c.urgent:
+			case first = <-c.ops:
+			case <-c.closed:
+				c.drainAfterClose()
+				return
+			}
 		}
 		c.commit(c.gather(first))
 	}
 }
 
-// gather takes whatever else is already waiting, up to the batch size.
+// gather takes whatever else is already waiting, urgent writes first, up
+// to the batch size.
 func (c *Committer) gather(first commitOp) []commitOp {
 	batch := []commitOp{first}
-	for len(batch) < c.maxBatch {
-		select {
-		case op := <-c.ops:
+	for _, queue := range []chan commitOp{c.urgent, c.ops} {
+		for len(batch) < c.maxBatch {
+			op, ok := waiting(queue)
+			if !ok {
+				break
+			}
 			batch = append(batch, op)
-		default:
-			return batch
 		}
 	}
 	return batch
 }
 
+// waiting takes the next op of queue if one is there.
+func waiting(queue chan commitOp) (commitOp, bool) {
+	select {
+	case op := <-queue:
+		return op, true
+	default:
+		return commitOp{}, false
+	}
+}
+
 func (c *Committer) drainAfterClose() {
 	for {
 		select {
+		case op := <-c.urgent:
+			c.commit(c.gather(op))
 		case op := <-c.ops:
 			c.commit(c.gather(op))
 		default:

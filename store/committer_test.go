@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -172,5 +173,39 @@ func BenchmarkLoneLeaseWrite(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// An urgent write (DHCP's) goes into the next batch, ahead of the ordinary
+// writes queued before it (a site's heartbeats).
+func TestUrgentWritesGoFirst(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	c := s.NewCommitter(8)
+	defer c.Close()
+	var order []string // appended by the writer goroutine only
+	busy, release := make(chan struct{}), make(chan struct{})
+	write := func(name string) func(*Tx) error {
+		return func(*Tx) error { order = append(order, name); return nil }
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		c.Do(ctx, func(tx *Tx) error { close(busy); <-release; return write("blocker")(tx) })
+	})
+	<-busy
+	for i := range 20 {
+		wg.Go(func() { c.Do(ctx, write(fmt.Sprintf("ordinary %d", i))) })
+	}
+	for len(c.ops) < cap(c.ops) {
+		runtime.Gosched()
+	}
+	wg.Go(func() { c.DoUrgent(ctx, write("urgent")) })
+	for len(c.urgent) == 0 {
+		runtime.Gosched()
+	}
+	close(release)
+	wg.Wait()
+	if len(order) != 22 || order[0] != "blocker" || order[1] != "urgent" {
+		t.Fatalf("commit order %v: want the urgent write right after the one under way", order)
 	}
 }

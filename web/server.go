@@ -33,7 +33,7 @@ type Config struct {
 	Metrics *prometheus.Registry
 	// Ready answers /readyz: nil means ready, an error says what is not.
 	Ready func(ctx context.Context) error
-	// MaxConnections bounds the connections open at once (0: 4096), and
+	// MaxConnections bounds the connections open at once (0: 16384), and
 	// MaxConnectionsPerAddress those from one client address (0: 256): a
 	// host on the LAN holding connections open must not starve the rest.
 	MaxConnections           int
@@ -62,6 +62,10 @@ type Server struct {
 	log   *slog.Logger
 	done  chan struct{} // closed by Shutdown: long-lived streams end
 }
+
+// defaultMaxConnections holds a site of ten thousand machines booting at
+// once, each with its iPXE connection and its installer's requests.
+const defaultMaxConnections = 16384
 
 // New binds the HTTP port and builds the routes: the probes, then each
 // mount in order. Nothing is served until Serve.
@@ -97,11 +101,15 @@ func New(cfg Config, mounts ...Mount) (*Server, error) {
 		DisableStartupMessage: true,
 		AppName:               "slipway",
 		ReadTimeout:           30 * time.Second,
-		IdleTimeout:           60 * time.Second,
-		Concurrency:           cmp.Or(cfg.MaxConnections, 4096),
-		ErrorHandler:          s.jsonError,
-		BodyLimit:             bodyLimit,
-		StreamRequestBody:     true,
+		// iPXE keeps its connection after the initrd and never closes it:
+		// the kernel it boots knows nothing of it. Each booted machine
+		// leaves one behind until this timeout, and a site booting at
+		// once would fill max_connections with them.
+		IdleTimeout:       15 * time.Second,
+		Concurrency:       cmp.Or(cfg.MaxConnections, defaultMaxConnections),
+		ErrorHandler:      s.jsonError,
+		BodyLimit:         bodyLimit,
+		StreamRequestBody: true,
 		// Without it, fiber's strings (a path parameter, a query value, the
 		// method) point into buffers it reuses for the next request: a
 		// machine id kept as a map key, or a metric label, changed under

@@ -545,9 +545,10 @@ func (b *LeaseBook) persist(ctx context.Context, ip netip.Addr, e leaseEntry, un
 	return b.persistWith(ctx, ip, e, undo, nil)
 }
 
-// persistWith is persist with more writes (also may be nil) in the same transaction.
+// persistWith is persist with more writes (also may be nil) in the same
+// transaction. A DHCP client waits for it: it goes ahead of ordinary writes.
 func (b *LeaseBook) persistWith(ctx context.Context, ip netip.Addr, e leaseEntry, undo func(), also func(tx *store.Tx) error) error {
-	err := b.commit.Do(ctx, func(tx *store.Tx) error {
+	err := b.commit.DoUrgent(ctx, func(tx *store.Tx) error {
 		if err := tx.PutLease(store.Lease{IP: ip.String(), MAC: string(e.mac), Hostname: e.hostname, State: e.state, ExpiresAt: e.expires}); err != nil {
 			return err
 		}

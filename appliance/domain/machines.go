@@ -154,7 +154,11 @@ func (inv *Inventory) Seen(ctx context.Context, mac MAC, door Door) (known bool,
 		return false, err
 	}
 	var c commitNotes
-	err = inv.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
+	do := inv.cfg.Commit.Do
+	if door == DoorDHCP {
+		do = inv.cfg.Commit.DoUrgent // the firmware waits, and retries only seconds later
+	}
+	err = do(ctx, func(tx *store.Tx) error {
 		c = commitNotes{}
 		_, err := inv.discover(tx, mac, fmt.Sprintf("first %s request from %s", door, mac), &c)
 		return err

@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -139,11 +138,6 @@ func New(cfg Config, leases LeaseBook, machines Machines) (*Server, error) {
 // powering on at once.
 const queueLength = 16384
 
-// staleDiscover is how long a DISCOVER may wait in its queue. Past it the
-// client is about to send it again (PXE firmware waits four seconds, then
-// eight): serving the stale copy would only delay the fresh ones behind it.
-const staleDiscover = 2 * time.Second
-
 // maxRateClients bounds the MACs whose request rates are remembered.
 const maxRateClients = 65536
 
@@ -155,9 +149,12 @@ const maxRateClients = 65536
 // queue would let the kernel drop REQUESTs and DISCOVERs alike.
 func (s *Server) Serve(ctx context.Context) error {
 	// Both queues hold a site's burst (thousands of machines powered on
-	// at once, each DISCOVER answered within the firmware's patience)
-	// and ride out a storage stall; under sustained overload DISCOVERs
-	// are shed, by age (staleDiscover) and when their queue is full.
+	// at once) and ride out a storage stall. They are served in order: a
+	// late OFFER is not wasted, since PXE firmware resends its DISCOVER
+	// with the same transaction id and takes an answer to either (4, 8,
+	// 16 and 32 s apart), whereas dropping the old ones for their age
+	// pushed every machine behind them onto that backoff. Under sustained
+	// overload the DISCOVER queue fills first and sheds.
 	discovers := make(chan inbound, queueLength)
 	requests := make(chan inbound, queueLength)
 	var workers sync.WaitGroup
@@ -212,7 +209,7 @@ func (s *Server) read(ctx context.Context, conn *net.UDPConn, requests, discover
 			queue = discovers
 		}
 		select {
-		case queue <- inbound{req: req, peer: peer, conn: conn, at: time.Now()}:
+		case queue <- inbound{req: req, peer: peer, conn: conn}:
 		default:
 			s.metrics.dropped.WithLabelValues("overloaded").Inc()
 		}
@@ -223,18 +220,6 @@ type inbound struct {
 	req  *dhcpv4.DHCPv4
 	peer *net.UDPAddr
 	conn *net.UDPConn // the socket it came in on, and the reply goes out of
-	at   time.Time    // when it was read
-}
-
-// fresh says whether in is still worth an answer: a DISCOVER that waited
-// past staleDiscover is dropped. A REQUEST completes an exchange the
-// server has begun and is always answered.
-func (s *Server) fresh(in inbound) bool {
-	if in.req.MessageType() == dhcpv4.MessageTypeDiscover && time.Since(in.at) > staleDiscover {
-		s.metrics.dropped.WithLabelValues("stale").Inc()
-		return false
-	}
-	return true
 }
 
 // work serves REQUESTs before DISCOVERs.
@@ -253,9 +238,7 @@ func (s *Server) work(ctx context.Context, requests, discovers <-chan inbound) {
 		if !ok {
 			return
 		}
-		if s.fresh(in) {
-			s.answer(ctx, in)
-		}
+		s.answer(ctx, in)
 	}
 }
 

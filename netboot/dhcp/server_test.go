@@ -15,7 +15,6 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/netboot/boot"
@@ -735,32 +734,5 @@ func TestRequestsPerClientAreBounded(t *testing.T) {
 	}
 	if offer, _ := s.Handle(ctx, discover(t, net.HardwareAddr{0x52, 0x54, 0x00, 0x00, 0x00, 0x2a}, pxe), peer); offer == nil {
 		t.Fatal("another MAC was refused for the first one's flood")
-	}
-}
-
-func TestStaleDiscoversAreShedRequestsNever(t *testing.T) {
-	s, _ := newTestServer(t)
-	request, err := dhcpv4.NewRequestFromOffer(discover(t, clientA, pxe))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tt := range []struct {
-		name   string
-		req    *dhcpv4.DHCPv4
-		waited time.Duration
-		fresh  bool
-	}{
-		{"DISCOVER just read", discover(t, clientA, pxe), 0, true},
-		{"DISCOVER within the firmware's patience", discover(t, clientA, pxe), staleDiscover / 2, true},
-		{"DISCOVER past it", discover(t, clientA, pxe), staleDiscover + time.Second, false},
-		{"REQUEST long queued", request, time.Minute, true},
-	} {
-		before := testutil.ToFloat64(s.metrics.dropped.WithLabelValues("stale"))
-		if got := s.fresh(inbound{req: tt.req, at: time.Now().Add(-tt.waited)}); got != tt.fresh {
-			t.Errorf("%s: fresh %v, want %v", tt.name, got, tt.fresh)
-		}
-		if counted := testutil.ToFloat64(s.metrics.dropped.WithLabelValues("stale")) - before; counted != map[bool]float64{true: 0, false: 1}[tt.fresh] {
-			t.Errorf("%s: %v counted as stale", tt.name, counted)
-		}
 	}
 }

@@ -61,14 +61,13 @@ type machine struct {
 func (s *storm) boot(ctx context.Context, m machine) (o outcome) {
 	o = outcome{MAC: m.mac.String(), PowerOn: time.Since(s.began), Slow: m.slow}
 	start := time.Now()
-	var web testbed.Web
+	// iPXE keeps its connection for the script, kernel and initrd, and
+	// never closes it: the kernel it boots knows nothing of it, and the
+	// server holds it until its idle timeout. The installer after it
+	// (cloud-init, curl) opens a connection per request.
+	var ipxe, installer testbed.Web
 	var server, loader, kernel, initrd string
 	var loaderServer net.IP
-	defer func() {
-		if web.Client != nil {
-			web.Client.CloseIdleConnections()
-		}
-	}()
 	steps := [numStages]func() error{
 		stageFirmwareDHCP: func() error {
 			ack, resent, err := s.link.dora(ctx, m.mac, testbed.FirmwareDHCP()...)
@@ -100,12 +99,12 @@ func (s *storm) boot(ctx context.Context, m machine) (o outcome) {
 			if got := ack.YourIPAddr.String(); got != o.IP {
 				return fmt.Errorf("iPXE was given %s, the firmware %s", got, o.IP)
 			}
-			web = s.webFrom(ack.YourIPAddr)
+			ipxe, installer = s.webFrom(ack.YourIPAddr, true), s.webFrom(ack.YourIPAddr, false)
 			server = ack.BootFileName
 			return nil
 		},
 		stageScript: func() error {
-			script, err := web.Get(ctx, server+"?mac="+o.MAC)
+			script, err := ipxe.Get(ctx, server+"?mac="+o.MAC)
 			if err != nil {
 				return err
 			}
@@ -116,19 +115,19 @@ func (s *storm) boot(ctx context.Context, m machine) (o outcome) {
 			server = testbed.ServerOf(server)
 			return nil
 		},
-		stageKernel: func() error { return s.fetch(ctx, web, kernel, m.slow, &o.Bytes) },
+		stageKernel: func() error { return s.fetch(ctx, ipxe, kernel, m.slow, &o.Bytes) },
 		stageInitrd: func() error {
 			if initrd == "" {
 				return nil
 			}
-			return s.fetch(ctx, web, initrd, m.slow, &o.Bytes)
+			return s.fetch(ctx, ipxe, initrd, m.slow, &o.Bytes)
 		},
 		stageCloudInit: func() error {
 			s.think(ctx, s.cfg.BootThink)
-			_, err := web.CloudInit(ctx, server, o.MAC)
+			_, err := installer.CloudInit(ctx, server, o.MAC)
 			return err
 		},
-		stageHeartbeats: func() error { return web.Heartbeats(ctx, server, o.MAC, s.cfg.StageThink) },
+		stageHeartbeats: func() error { return installer.Heartbeats(ctx, server, o.MAC, s.cfg.StageThink) },
 	}
 	for st, step := range steps {
 		began := time.Now()
@@ -165,9 +164,11 @@ func (s *storm) tftpGet(server net.IP, file, from string) (int64, error) {
 	return wt.WriteTo(io.Discard)
 }
 
-// webFrom is an HTTP client that connects from ip.
-func (s *storm) webFrom(ip net.IP) testbed.Web {
+// webFrom is an HTTP client that connects from ip, and keeps its
+// connection between requests if keepAlive is set.
+func (s *storm) webFrom(ip net.IP, keepAlive bool) testbed.Web {
 	tr := &http.Transport{
+		DisableKeepAlives:     !keepAlive,
 		DialContext:           (&net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 30 * time.Second}).DialContext,
 		MaxIdleConnsPerHost:   1,
 		DisableCompression:    true,

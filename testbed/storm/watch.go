@@ -31,7 +31,7 @@ func (s *storm) subscribe(ctx context.Context) error {
 	opts := mqtt.NewClientOptions().
 		AddBroker(fmt.Sprintf("tcp://%s:%d", s.cfg.Server, s.cfg.MQTTPort)).
 		SetClientID(fmt.Sprintf("storm-%d", time.Now().UnixNano())).
-		SetCleanSession(true).SetAutoReconnect(false).SetOrderMatters(false)
+		SetCleanSession(true).SetAutoReconnect(false)
 	c := mqtt.NewClient(opts)
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		return fmt.Errorf("storm: MQTT subscriber: connect: %v", tok.Error())
