@@ -344,8 +344,22 @@ func TestStageEventsPerMAC(t *testing.T) {
 		}
 	}
 	events, err := s.StageEvents(ctx, "52:54:00:00:00:01")
-	if err != nil || len(events) != 3 || events[2].Stage != "done" || events[0].MachineID != "" {
+	if err != nil || len(events) != 3 || events[2].Stage != "done" || events[0].MachineID != "" || events[0].Hostname != "" {
 		t.Fatalf("events = %+v, %v", events, err)
+	}
+	// Once the MAC is a machine's, its heartbeats carry the machine's hostname.
+	m := created("node-7", "52:54:00:00:00:07")
+	m.Hostname = "node-7.lab"
+	create(t, s, m)
+	if err := s.Update(ctx, func(tx *Tx) error {
+		_, err := tx.AddStageEvent(StageEvent{MAC: "52:54:00:00:00:07", MachineID: "node-7", Stage: "boot", Phase: "start"})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	events, err = s.StageEvents(ctx, "52:54:00:00:00:07")
+	if err != nil || len(events) != 1 || events[0].MachineID != "node-7" || events[0].Hostname != "node-7.lab" {
+		t.Fatalf("events of a machine = %+v, %v", events, err)
 	}
 }
 
