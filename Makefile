@@ -23,7 +23,7 @@ IMAGE_ARCHS ?= amd64 arm64
 IMAGE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1)
 
 # image is phony above all: the image/ folder shares its name.
-.PHONY: all build demo test race e2e e2e-deps debs lint bench bench-dhcp bench-files bench-bus bench-bmc bench-footprint fuzz soak size bootfiles image image-deps clean
+.PHONY: all build demo test race e2e e2e-deps debs lint bench bench-dhcp bench-files bench-bus bench-bmc bench-footprint bench-storm fuzz soak size bootfiles image image-deps clean
 
 all: lint test build
 
@@ -122,6 +122,17 @@ bench-bmc:
 ## bench-footprint: start → ready and idle memory, with an empty store and with 10,000 machines (root)
 bench-footprint: e2e-deps
 	SLIPWAY_BENCH=1 $(GO) test -count=1 -tags e2e -run TestBenchFootprint -v -timeout 30m ./testbed/e2e/
+
+## bench-storm: 10,000 machines powered on at once through every door (root; report in artifacts/storm)
+##   STORM_MACHINES, STORM_LOADER/STORM_KERNEL/STORM_INITRD (bytes), STORM_ARGS (storm flags: -ramp, -loss, -slow, ...)
+STORM_MACHINES ?= 10000
+STORM_LOADER   ?= 1048576
+STORM_KERNEL   ?= 8388608
+STORM_INITRD   ?= 4194304
+bench-storm: e2e-deps
+	SLIPWAY_BENCH=1 SLIPWAY_STORM_MACHINES=$(STORM_MACHINES) SLIPWAY_STORM_LOADER=$(STORM_LOADER) SLIPWAY_STORM_KERNEL=$(STORM_KERNEL) \
+		SLIPWAY_STORM_INITRD=$(STORM_INITRD) SLIPWAY_STORM_ARGS="$(STORM_ARGS)" \
+		$(GO) test -count=1 -tags e2e -run TestBenchStorm -v -timeout 30m ./testbed/e2e/
 
 ## size: the product binary's size, and what each module costs in it (see BENCHMARKS.md)
 size:

@@ -12,7 +12,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
 
@@ -54,6 +56,7 @@ func TestBenchStorm(t *testing.T) {
 	if os.Getenv("SLIPWAY_BENCH") == "" {
 		t.Skip("a benchmark: run it with make bench-storm")
 	}
+	requireCommands(t, map[string]string{"mosquitto_sub": "mosquitto-clients", "curl": "curl"})
 	n := envInt("SLIPWAY_STORM_MACHINES", 10000)
 	out := os.Getenv("SLIPWAY_STORM_OUT")
 	if out == "" {
@@ -75,6 +78,13 @@ func TestBenchStorm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A subscriber nobody here wrote, on a host of its own, as a NICo
+	// consumer would be: it must get every event Slipway commits.
+	sub, err := lan.AddHost(context.Background(), "sub", "10.88.0.3/16")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mosquitto := countLines(t, sub.Command(context.Background(), "mosquitto_sub", "-h", "10.88.0.1", "-q", "1", "-t", "NICO/v1/#", "-t", "slipway/v1/#", "-F", "%t"))
 	bin := filepath.Join(t.TempDir(), "storm")
 	if b, err := exec.Command("go", "build", "-o", bin, "../cmd/storm").CombinedOutput(); err != nil {
 		t.Fatalf("building the storm: %v\n%s", err, b)
@@ -100,6 +110,7 @@ func TestBenchStorm(t *testing.T) {
 	}
 	t.Logf("storm %s (report in %s):\n%s", strings.Join(args, " "), out, table.String())
 
+	t.Logf("mosquitto_sub got %d messages", mosquitto.Load())
 	if metrics, err := a.host.Run(context.Background(), "curl", "-fsS", lanURL+"/metrics"); err == nil {
 		var kept []string
 		for _, line := range strings.Split(metrics, "\n") {
@@ -110,13 +121,34 @@ func TestBenchStorm(t *testing.T) {
 		t.Logf("Slipway's counters after the storm:\n%s", strings.Join(kept, "\n"))
 	}
 	a.stop(t)
-	checkStormStore(t, filepath.Join(a.dataDir, "slipway.db"), out)
+	checkStormStore(t, filepath.Join(a.dataDir, "slipway.db"), out, mosquitto.Load())
+}
+
+// countLines runs cmd until the test ends and counts the lines it prints.
+func countLines(t *testing.T, cmd *exec.Cmd) *atomic.Int64 {
+	var lines atomic.Int64
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines.Add(1)
+		}
+	}()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	time.Sleep(500 * time.Millisecond) // subscribed before the storm
+	return &lines
 }
 
 // checkStormStore compares the store with what the storm saw: no MAC
-// holds two bound leases, and the MQTT subscriber got every committed
-// event.
-func checkStormStore(t *testing.T, path, out string) {
+// holds two bound leases, and both MQTT subscribers (the storm's and
+// mosquitto_sub) got every committed event.
+func checkStormStore(t *testing.T, path, out string, mosquitto int64) {
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
@@ -149,8 +181,8 @@ func checkStormStore(t *testing.T, path, out string) {
 	if twice != 0 || got.DuplicateAddresses != 0 {
 		t.Errorf("duplicate leases: %d MACs with two, %d addresses given twice", twice, got.DuplicateAddresses)
 	}
-	if unpublished != 0 || got.MQTTMessages != committed {
-		t.Errorf("events: %d committed, %d unpublished, the subscriber got %d", committed, unpublished, got.MQTTMessages)
+	if unpublished != 0 || got.MQTTMessages != committed || mosquitto != int64(committed) {
+		t.Errorf("events: %d committed, %d unpublished, the storm's subscriber got %d, mosquitto_sub %d", committed, unpublished, got.MQTTMessages, mosquitto)
 	}
 	if got.Failed != 0 {
 		t.Errorf("%d machines failed (see %s/machines.csv)", got.Failed, out)
