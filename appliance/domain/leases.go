@@ -172,6 +172,15 @@ func (b *LeaseBook) Offer(ctx context.Context, subnet netip.Prefix, mac MAC, req
 	if !ok {
 		return Grant{}, fmt.Errorf("%s: %w", p.Subnet, ErrPoolExhausted)
 	}
+	if held := b.byIP[ip]; held.mac == mac && held.state == LeaseBound && held.expires.After(now) {
+		// A client that holds the address bound (firmware handing over to
+		// iPXE, or a late copy of a DISCOVER) is offered it again, and its
+		// binding stands. Turned into an offer, the binding would end with
+		// the offer's short hold if no REQUEST followed: the machine would
+		// lose its address, and it would be free for another. A storm
+		// found it: a retransmitted DISCOVER answered after the REQUEST.
+		return Grant{IP: ip, Hostname: held.hostname, LeaseTime: p.LeaseTime, Expires: held.expires}, nil
+	}
 	e := leaseEntry{mac: mac, state: LeaseOffered, hostname: p.hostnameFor(mac, hostname), expires: now.Add(p.OfferHold)}
 	b.set(ip, e)
 	// The offer is held briefly, but it announces the lease the client will get.

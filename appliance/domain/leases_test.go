@@ -331,3 +331,32 @@ func storedLease(t *testing.T, b *LeaseBook, addr string) store.Lease {
 	}
 	return l
 }
+
+// A DISCOVER from a client that holds its address bound (iPXE after the
+// firmware, or a late copy of a DISCOVER answered after the REQUEST)
+// leaves the binding as it is.
+func TestOfferDoesNotUndoABinding(t *testing.T) {
+	ctx := context.Background()
+	b := openBook(t, filepath.Join(t.TempDir(), "db"), testPool())
+	if _, err := b.Offer(ctx, lan, macA, netip.Addr{}, ""); err != nil {
+		t.Fatal(err)
+	}
+	bound, err := b.Request(ctx, lan, macA, ip("10.88.0.100"), "", Selecting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := b.Offer(ctx, lan, macA, netip.Addr{}, "")
+	if err != nil || again.IP != bound.IP {
+		t.Fatalf("offered %v, %v; want %s again", again.IP, err, bound.IP)
+	}
+	if !b.Holds(macA) {
+		t.Fatal("the offer undid the binding")
+	}
+	b.now = func() time.Time { return time.Now().Add(10 * time.Minute) } // past any offer's hold
+	if !b.Holds(macA) {
+		t.Fatal("the binding ended with the offer's hold")
+	}
+	if g, err := b.Offer(ctx, lan, macB, ip("10.88.0.100"), ""); err != nil || g.IP == bound.IP {
+		t.Fatalf("another client was offered %v (%v), A's bound address", g.IP, err)
+	}
+}
