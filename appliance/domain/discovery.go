@@ -78,7 +78,7 @@ func (inv *Inventory) mayDiscover(mac MAC, door Door) error {
 			Why: fmt.Sprintf("discovery.doors is %s; list the machine under machines, or add %s", doorList(doors), door)}
 	}
 	if p.MaxMachines > 0 {
-		if n := inv.discoveredCount(); n >= p.MaxMachines {
+		if n := inv.discoveredCount() + len(inv.discovering); n >= p.MaxMachines {
 			inv.capLog.refused(inv.log, string(door), fmt.Errorf("%d discovered machines, discovery.max_machines is %d: %s refused", n, p.MaxMachines, mac))
 			return &DiscoveryRefusedError{MAC: mac, Door: door,
 				Why: fmt.Sprintf("there are %d discovered machines already (discovery.max_machines); delete some or raise it", n)}

@@ -71,3 +71,32 @@ func TestDiscoveryPolicy(t *testing.T) {
 		t.Fatalf("after expiry: %v", err)
 	}
 }
+
+// SeenSoon (a DISCOVER) answers before the new machine is stored, stores
+// it all the same, and the discovery cap counts the ones under way.
+func TestSeenSoonRecordsInTheBackground(t *testing.T) {
+	ctx := context.Background()
+	inv, _ := testInventory(t, nil, time.Now)
+	inv.cfg.Discovery = DiscoveryPolicy{Doors: []Door{DoorDHCP}, MaxMachines: 3}
+	macs := []MAC{"52:54:00:00:0f:01", "52:54:00:00:0f:02", "52:54:00:00:0f:03"}
+	for _, mac := range macs {
+		if known, err := inv.SeenSoon(ctx, mac, DoorDHCP); known || err != nil {
+			t.Fatalf("%s: known %v, %v", mac, known, err)
+		}
+	}
+	if _, err := inv.SeenSoon(ctx, "52:54:00:00:0f:04", DoorDHCP); !errors.Is(err, ErrDiscoveryRefused) {
+		t.Fatalf("past the cap, with the first three still being stored or stored: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, mac := range macs {
+		for !inv.Known(mac) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never stored", mac)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if known, err := inv.SeenSoon(ctx, mac, DoorDHCP); !known || err != nil {
+			t.Fatalf("%s once stored: known %v, %v", mac, known, err)
+		}
+	}
+}

@@ -77,7 +77,14 @@ type Inventory struct {
 	fingerprints fingerprints
 	// capLog reports refusals past discovery.max_machines, sparingly.
 	capLog refusalLog
+	// discovering holds a slot per machine SeenSoon is recording in the
+	// background; the discovery cap counts them.
+	discovering chan struct{}
 }
+
+// maxBackgroundDiscoveries bounds SeenSoon's writes in flight: past it, a
+// DISCOVER waits for its own, which slows a flood of new MACs down.
+const maxBackgroundDiscoveries = 1024
 
 // cachedState is a machine's state as of transition seq; a newer seq wins,
 // whatever order the goroutines that committed them get here in.
@@ -101,7 +108,7 @@ func NewInventory(ctx context.Context, cfg InventoryConfig) (*Inventory, error) 
 	if cfg.UnknownMachines == "" {
 		cfg.UnknownMachines = UnknownInstall
 	}
-	inv := &Inventory{cfg: cfg, db: cfg.DB, log: cfg.Log, states: map[string]cachedState{}}
+	inv := &Inventory{cfg: cfg, db: cfg.DB, log: cfg.Log, states: map[string]cachedState{}, discovering: make(chan struct{}, maxBackgroundDiscoveries)}
 	owners, err := cfg.DB.MACOwners(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load known MACs: %w", err)
@@ -153,6 +160,38 @@ func (inv *Inventory) Seen(ctx context.Context, mac MAC, door Door) (known bool,
 	if err := inv.mayDiscover(mac, door); err != nil {
 		return false, err
 	}
+	return inv.recordDiscovered(ctx, mac, door)
+}
+
+// SeenSoon is Seen for a DHCP DISCOVER: the discovery policy is applied at
+// once, and a new MAC's machine is recorded in the background, so that the
+// OFFER does not wait for a commit (a site powering on sends thousands of
+// DISCOVERs at once). The REQUEST that follows goes through Seen, so the
+// ACK is sent only once the machine is stored.
+func (inv *Inventory) SeenSoon(ctx context.Context, mac MAC, door Door) (known bool, err error) {
+	if inv.Known(mac) {
+		return true, nil
+	}
+	if err := inv.mayDiscover(mac, door); err != nil {
+		return false, err
+	}
+	select {
+	case inv.discovering <- struct{}{}:
+	default:
+		return inv.recordDiscovered(ctx, mac, door) // a backlog already: wait for this one
+	}
+	go func() {
+		defer func() { <-inv.discovering }()
+		if _, err := inv.recordDiscovered(context.WithoutCancel(ctx), mac, door); err != nil {
+			inv.log.Warn("could not record a discovered machine yet; its next request will", "mac", mac, "door", door, "error", err)
+		}
+	}()
+	return false, nil
+}
+
+// recordDiscovered stores the machine of a MAC nobody owned, which the
+// discovery policy allows; another request may have stored it meanwhile.
+func (inv *Inventory) recordDiscovered(ctx context.Context, mac MAC, door Door) (known bool, err error) {
 	var c commitNotes
 	do := inv.cfg.Commit.Do
 	if door == DoorDHCP {

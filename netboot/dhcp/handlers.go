@@ -98,7 +98,11 @@ func (s *Server) noteMachine(ctx context.Context, x *exchange) error {
 	if !isNetboot(x.req.ClassIdentifier()) {
 		return nil
 	}
-	_, err := s.machines.Seen(ctx, x.mac, domain.DoorDHCP)
+	seen := s.machines.Seen
+	if x.req.MessageType() == dhcpv4.MessageTypeDiscover {
+		seen = s.machines.SeenSoon // the OFFER need not wait for the new machine's commit; the ACK does
+	}
+	_, err := seen(ctx, x.mac, domain.DoorDHCP)
 	if errors.Is(err, domain.ErrDiscoveryRefused) {
 		s.drop("not discovered (discovery policy)", x.req)
 		x.reply = nil

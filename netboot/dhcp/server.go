@@ -33,6 +33,8 @@ type Machines interface {
 	// the discovery policy allows (else a domain.ErrDiscoveryRefused); it
 	// returns whether the MAC belonged to a machine before.
 	Seen(ctx context.Context, mac domain.MAC, door domain.Door) (known bool, err error)
+	// SeenSoon is Seen that may record a new machine after it returns.
+	SeenSoon(ctx context.Context, mac domain.MAC, door domain.Door) (known bool, err error)
 	// BootPlan says whether a MAC's machine installs, keeps its disk, or
 	// (unknown, under that policy) gets no answer at all.
 	BootPlan(mac domain.MAC) domain.BootPlan
