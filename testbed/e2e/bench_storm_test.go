@@ -146,8 +146,7 @@ func countLines(t *testing.T, cmd *exec.Cmd) *atomic.Int64 {
 }
 
 // checkStormStore compares the store with what the storm saw: no MAC
-// holds two bound leases, and both MQTT subscribers (the storm's and
-// mosquitto_sub) got every committed event.
+// holds two bound leases, and mosquitto_sub got every committed event.
 func checkStormStore(t *testing.T, path, out string, mosquitto int64) {
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
 	if err != nil {
@@ -181,8 +180,12 @@ func checkStormStore(t *testing.T, path, out string, mosquitto int64) {
 	if twice != 0 || got.DuplicateAddresses != 0 {
 		t.Errorf("duplicate leases: %d MACs with two, %d addresses given twice", twice, got.DuplicateAddresses)
 	}
-	if unpublished != 0 || got.MQTTMessages != committed || mosquitto != int64(committed) {
-		t.Errorf("events: %d committed, %d unpublished, the storm's subscriber got %d, mosquitto_sub %d", committed, unpublished, got.MQTTMessages, mosquitto)
+	// mosquitto_sub is the consumer that counts: the storm's own
+	// subscriber shares the storm's CPU with ten thousand machines and
+	// may fall past its queue (mqtt.max_queued_per_client), where the
+	// broker drops for it, as documented.
+	if unpublished != 0 || mosquitto != int64(committed) {
+		t.Errorf("events: %d committed, %d unpublished, mosquitto_sub got %d (the storm's subscriber %d)", committed, unpublished, mosquitto, got.MQTTMessages)
 	}
 	if got.Failed != 0 {
 		t.Errorf("%d machines failed (see %s/machines.csv)", got.Failed, out)
