@@ -49,7 +49,10 @@ func (r *Report) svg() string {
 			{"ready", "#2ca02c", done(stageHeartbeats)},
 			{"failed", "#d62728", pick(func(x sample) float64 { return float64(x.Failed) })},
 		}},
-		{"Slipway's CPU (cores, per second)", []plotLine{{"CPU", "#9467bd", pick(func(x sample) float64 { return x.ServerCores })}}},
+		{"CPU (cores, per second) of Slipway and of the storm itself", []plotLine{
+			{"Slipway", "#9467bd", pick(func(x sample) float64 { return x.ServerCores })},
+			{"the storm", "#bcbd22", pick(func(x sample) float64 { return x.StormCores })},
+		}},
 		{"Slipway's resident memory (MiB)", []plotLine{{"RSS", "#8c564b", pick(func(x sample) float64 { return x.ServerRSSMiB })}}},
 	}
 	height := len(panels)*(panelHeight+panelGap) + marginTop
