@@ -26,17 +26,7 @@ import (
 // DISCOVER records a machine), and a profile with a kernel, an initrd and
 // a cloud-init template, as a site would have. The caller check stays on:
 // each machine speaks from its own leased address.
-const stormConfig = `
-lan: {interface: lan0, address: 10.88.0.1/16}
-data_dir: DATA_DIR
-http: {port: 8080}
-tftp: {root: TFTP_ROOT}
-log: {level: warn}
-users:
-` + e2eUserYAML + `
-dhcp:
-  range: {start: 10.88.1.1, end: 10.88.250.254}
-discovery: {max_machines: 0}
+const stormConfig = lan16Base + `discovery: {max_machines: 0}
 profiles:
   storm: {kernel: storm/vmlinuz, initrd: storm/initrd.img, cmdline: "console=ttyS0 ds=nocloud-net;s={{.ServerURL}}/cloud-init/", cloud_init: storm.yaml}
 default_profile: storm

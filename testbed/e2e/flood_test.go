@@ -17,10 +17,10 @@ import (
 	_ "modernc.org/sqlite"
 )
 
-// floodConfig: a /16, so that the DHCP flood cannot starve the pool (that
-// is DHCP's own weakness, which reservations answer), and a discovery cap
-// the flood reaches.
-const floodConfig = `
+// lan16Base starts the configurations of a /16 LAN whose pool (about
+// 64,000 addresses) a flood or a storm cannot exhaust; more dhcp settings
+// may follow it.
+const lan16Base = `
 lan: {interface: lan0, address: 10.88.0.1/16}
 data_dir: DATA_DIR
 http: {port: 8080}
@@ -30,7 +30,12 @@ users:
 ` + e2eUserYAML + `
 dhcp:
   range: {start: 10.88.1.1, end: 10.88.250.254}
-  reservations: [{mac: "02:00:00:00:0f:01", ip: 10.88.0.20}]
+`
+
+// floodConfig: a /16, so that the DHCP flood cannot starve the pool (that
+// is DHCP's own weakness, which reservations answer), and a discovery cap
+// the flood reaches.
+const floodConfig = lan16Base + `  reservations: [{mac: "02:00:00:00:0f:01", ip: 10.88.0.20}]
 discovery: {max_machines: 2000}
 profiles:
   debian: {kernel: debian/vmlinuz, cmdline: "console=ttyS0"}
