@@ -46,23 +46,44 @@ func TestBenchStorm(t *testing.T) {
 	if os.Getenv("SLIPWAY_BENCH") == "" {
 		t.Skip("a benchmark: run it with make bench-storm")
 	}
-	requireCommands(t, map[string]string{"mosquitto_sub": "mosquitto-clients", "curl": "curl"})
-	n := envInt("SLIPWAY_STORM_MACHINES", 10000)
 	out := os.Getenv("SLIPWAY_STORM_OUT")
 	if out == "" {
 		out = filepath.Join("..", "..", "artifacts", "storm")
 	}
+	runStorm(t, stormSite{machines: envInt("SLIPWAY_STORM_MACHINES", 10000), loader: envInt("SLIPWAY_STORM_LOADER", 1<<20),
+		kernel: envInt("SLIPWAY_STORM_KERNEL", 8<<20), initrd: envInt("SLIPWAY_STORM_INITRD", 4<<20), out: out,
+		args: strings.Fields(os.Getenv("SLIPWAY_STORM_ARGS"))})
+}
+
+// A small storm in every run, so that the storm, and the doors under many
+// MACs at once, are exercised: 300 machines, small files, with lost DHCP
+// packets, slow readers and a ramp.
+func TestStormOfThreeHundred(t *testing.T) {
+	runStorm(t, stormSite{machines: 300, loader: 64 << 10, kernel: 1 << 20, initrd: 1 << 20, out: t.TempDir(),
+		args: []string{"-ramp", "2s", "-loss", "0.02", "-slow", "0.05", "-slow-rate", "4194304"}})
+}
+
+// stormSite is one storm's size.
+type stormSite struct {
+	machines, loader, kernel, initrd int
+	out                              string
+	args                             []string // more storm flags
+}
+
+func runStorm(t *testing.T, site stormSite) {
+	requireCommands(t, map[string]string{"mosquitto_sub": "mosquitto-clients", "curl": "curl"})
+	n, out := site.machines, site.out
 	roomForNeighbours(t, n)
 	lan := newLAN(t, "10.88.0.1/16")
 	a := prepareServe(t, lan.Server, stormConfig, func(dataDir string) {
-		writeRandom(t, filepath.Join(dataDir, "assets", "storm", "vmlinuz"), envInt("SLIPWAY_STORM_KERNEL", 8<<20))
-		writeRandom(t, filepath.Join(dataDir, "assets", "storm", "initrd.img"), envInt("SLIPWAY_STORM_INITRD", 4<<20))
+		writeRandom(t, filepath.Join(dataDir, "assets", "storm", "vmlinuz"), site.kernel)
+		writeRandom(t, filepath.Join(dataDir, "assets", "storm", "initrd.img"), site.initrd)
 		os.MkdirAll(filepath.Join(dataDir, "templates"), 0o755)
 		if err := os.WriteFile(filepath.Join(dataDir, "templates", "storm.yaml"), []byte(testbed.DemoUserData), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	})
-	writeRandom(t, filepath.Join(a.tftpRoot, "ipxe.efi"), envInt("SLIPWAY_STORM_LOADER", 1<<20))
+	writeRandom(t, filepath.Join(a.tftpRoot, "ipxe.efi"), site.loader)
 	waitReady(t, a)
 	client, err := lan.AddHost(context.Background(), "storm", "10.88.0.2/16")
 	if err != nil {
@@ -81,7 +102,7 @@ func TestBenchStorm(t *testing.T) {
 	}
 	args := []string{"-server", "10.88.0.1", "-machines", strconv.Itoa(n), "-http-port", "8080",
 		"-api-user", e2eUser, "-api-password", e2ePassword, "-server-pid", strconv.Itoa(a.cmd.Process.Pid), "-out", out}
-	args = append(args, strings.Fields(os.Getenv("SLIPWAY_STORM_ARGS"))...)
+	args = append(args, site.args...)
 	cmd := client.Command(context.Background(), bin, args...)
 	var table strings.Builder
 	cmd.Stdout = &table
