@@ -306,6 +306,10 @@ func (e *Engine) lockLocked(id string, resources []string) string {
 func (e *Engine) unlock(id string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.unlockLocked(id)
+}
+
+func (e *Engine) unlockLocked(id string) {
 	for res, holder := range e.locks {
 		if holder == id {
 			delete(e.locks, res)
@@ -345,6 +349,24 @@ func (r *Run) SetResult(v any) {
 
 // Save stores the task and its bus message in one commit.
 func (r *Run) Save(ctx context.Context) error {
+	e := r.e
+	if FromStored(r.Task).Finished() {
+		// A task seen finished holds nothing: its locks go in the same
+		// critical section as its final state is stored, so that a
+		// caller who reads "cancelled" or "done" and starts the next task
+		// on the machine at once never finds it still held.
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if err := r.store(ctx); err != nil {
+			return err
+		}
+		e.unlockLocked(r.ID)
+		return nil
+	}
+	return r.store(ctx)
+}
+
+func (r *Run) store(ctx context.Context) error {
 	e := r.e
 	enqueued := false
 	err := e.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
