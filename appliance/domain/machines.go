@@ -78,8 +78,10 @@ type Inventory struct {
 	// capLog reports refusals past discovery.max_machines, sparingly.
 	capLog refusalLog
 	// discovering holds a slot per machine SeenSoon is recording in the
-	// background; the discovery cap counts them.
+	// background; the discovery cap counts them. settling maps each such
+	// MAC to a channel closed once its machine is stored (Settle).
 	discovering chan struct{}
+	settling    sync.Map
 }
 
 // maxBackgroundDiscoveries bounds SeenSoon's writes in flight: past it, a
@@ -180,13 +182,31 @@ func (inv *Inventory) SeenSoon(ctx context.Context, mac MAC, door Door) (known b
 	default:
 		return inv.recordDiscovered(ctx, mac, door) // a backlog already: wait for this one
 	}
+	stored := make(chan struct{})
+	if _, already := inv.settling.LoadOrStore(mac, stored); already {
+		<-inv.discovering // a copy of the same DISCOVER: the first one's write stores it
+		return false, nil
+	}
 	go func() {
 		defer func() { <-inv.discovering }()
+		defer inv.settling.Delete(mac)
+		defer close(stored)
 		if _, err := inv.recordDiscovered(context.WithoutCancel(ctx), mac, door); err != nil {
 			inv.log.Warn("could not record a discovered machine yet; its next request will", "mac", mac, "door", door, "error", err)
 		}
 	}()
 	return false, nil
+}
+
+// Settle waits until the machine SeenSoon is storing for mac, if any, is
+// stored (or ctx ends): a DHCP REQUEST is acknowledged only after it.
+func (inv *Inventory) Settle(ctx context.Context, mac MAC) {
+	if stored, ok := inv.settling.Load(mac); ok {
+		select {
+		case <-stored.(chan struct{}):
+		case <-ctx.Done():
+		}
+	}
 }
 
 // recordDiscovered stores the machine of a MAC nobody owned, which the

@@ -90,6 +90,9 @@ func (s *Server) noteMachine(ctx context.Context, x *exchange) error {
 	if s.machines == nil || x.req.MessageType() != dhcpv4.MessageTypeDiscover && x.req.MessageType() != dhcpv4.MessageTypeRequest {
 		return nil
 	}
+	if x.req.MessageType() == dhcpv4.MessageTypeRequest {
+		s.machines.Settle(ctx, x.mac) // its DISCOVER's machine is stored before the ACK
+	}
 	if plan := s.machines.BootPlan(x.mac); plan.Action == domain.BootIgnore {
 		s.drop(plan.Why, x.req)
 		x.reply = nil

@@ -33,8 +33,10 @@ type Machines interface {
 	// the discovery policy allows (else a domain.ErrDiscoveryRefused); it
 	// returns whether the MAC belonged to a machine before.
 	Seen(ctx context.Context, mac domain.MAC, door domain.Door) (known bool, err error)
-	// SeenSoon is Seen that may record a new machine after it returns.
+	// SeenSoon is Seen that may record a new machine after it returns;
+	// Settle waits until such a machine of mac's is stored.
 	SeenSoon(ctx context.Context, mac domain.MAC, door domain.Door) (known bool, err error)
+	Settle(ctx context.Context, mac domain.MAC)
 	// BootPlan says whether a MAC's machine installs, keeps its disk, or
 	// (unknown, under that policy) gets no answer at all.
 	BootPlan(mac domain.MAC) domain.BootPlan
