@@ -42,30 +42,8 @@ func scanStageEvent(r rowScanner) (e StageEvent, err error) {
 }
 
 // StageEvents returns a MAC's heartbeats, oldest first.
-//
-// Every heartbeat's answer reads them: the machine's hostname is looked
-// up once for them all, not joined to each row (the join was most of
-// the read).
 func (s *Store) StageEvents(ctx context.Context, mac string) ([]StageEvent, error) {
-	events, err := queryAll(ctx, s.read, "read stages of "+mac, scanStageEvent,
-		`SELECT e.id, e.mac, COALESCE(e.machine_id, ''), e.stage, e.phase, e.detail, e.client_ip, e.at, ''
-		FROM stage_events e WHERE e.mac = ? ORDER BY e.id`, mac)
-	if err != nil {
-		return nil, err
-	}
-	hostnames := map[string]string{"": ""}
-	for i, e := range events {
-		name, ok := hostnames[e.MachineID]
-		if !ok {
-			err := s.read.QueryRowContext(ctx, `SELECT hostname FROM machines WHERE id = ?`, e.MachineID).Scan(&name)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return nil, fmt.Errorf("read stages of %s: hostname of %s: %w", mac, e.MachineID, err)
-			}
-			hostnames[e.MachineID] = name
-		}
-		events[i].Hostname = name
-	}
-	return events, nil
+	return queryAll(ctx, s.read, "read stages of "+mac, scanStageEvent, stageEventQuery+`WHERE e.mac = ? ORDER BY e.id`, mac)
 }
 
 // AllStageEvents returns every heartbeat, grouped by MAC, oldest first.
