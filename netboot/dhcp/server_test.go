@@ -483,6 +483,7 @@ func TestBootFileOnlyForMachinesThatInstall(t *testing.T) {
 	if f := offer(s, pxe(clientA)).BootFileName; f != "ipxe.efi" {
 		t.Fatalf("a new machine gets %q", f)
 	}
+	inv.Settle(ctx, "52:54:00:00:00:0a") // a DISCOVER's new machine is stored in the background
 	id := domain.DiscoveredID("52:54:00:00:00:0a")
 	for _, ev := range []domain.Event{domain.HeartbeatEvent(domain.StageInstall, domain.PhaseStarted, ""), domain.HeartbeatEvent(domain.StageComplete, domain.PhaseDone, "")} {
 		if _, err := inv.Apply(ctx, id, ev); err != nil {
