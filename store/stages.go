@@ -111,3 +111,15 @@ func (tx *Tx) HasStageEvents(macs []string) (bool, error) {
 	}
 	return false, nil
 }
+
+// StageTail returns the id of mac's newest heartbeat (0 if it has none)
+// and the hostname of machineID (empty if none): what a heartbeat about to
+// be added needs to extend the MAC's record without reading all of it.
+func (tx *Tx) StageTail(mac, machineID string) (lastID int64, hostname string, err error) {
+	err = tx.queryRow(`SELECT COALESCE((SELECT MAX(id) FROM stage_events WHERE mac = ?), 0),
+		COALESCE((SELECT hostname FROM machines WHERE id = ?), '')`, mac, machineID).Scan(&lastID, &hostname)
+	if err != nil {
+		return 0, "", fmt.Errorf("newest heartbeat of %s: %w", mac, err)
+	}
+	return lastID, hostname, nil
+}

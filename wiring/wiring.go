@@ -379,6 +379,9 @@ func (a *Appliance) stop(p *parts) error {
 			errs = append(errs, root.Close())
 		}
 	}
+	if p.outbox != nil {
+		errs = append(errs, p.outbox.SavePlaces(context.Background()))
+	}
 	if p.commit != nil {
 		p.commit.Close()
 	}

@@ -58,18 +58,33 @@ var ErrNoHeartbeats = errors.New("no heartbeats from this MAC")
 // record.
 func (inv *Inventory) RecordHeartbeat(ctx context.Context, hb Heartbeat) (Client, error) {
 	var c commitNotes
+	var added addedHeartbeat
 	err := inv.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
-		c = commitNotes{}
-		return inv.heartbeatInTx(tx, hb, &c)
+		c, added = commitNotes{}, addedHeartbeat{}
+		return inv.heartbeatInTx(tx, hb, &c, &added)
 	})
 	if err != nil {
 		return Client{}, fmt.Errorf("record heartbeat of %s: %w", hb.MAC, err)
 	}
 	inv.committed(c)
+	if rec, ok := inv.records.extend(added.StageEvent, added.previous, inv.heartbeatsKept()); ok {
+		return rec, nil
+	}
 	return inv.Client(ctx, hb.MAC)
 }
 
-func (inv *Inventory) heartbeatInTx(tx *store.Tx, hb Heartbeat, c *commitNotes) error {
+// addedHeartbeat is a heartbeat as stored, and the id of the MAC's
+// heartbeat before it (0 if none).
+type addedHeartbeat struct {
+	store.StageEvent
+	previous int64
+}
+
+func (inv *Inventory) heartbeatsKept() int {
+	return cmp.Or(inv.cfg.HeartbeatsKept, DefaultHeartbeatsKept)
+}
+
+func (inv *Inventory) heartbeatInTx(tx *store.Tx, hb Heartbeat, c *commitNotes, added *addedHeartbeat) error {
 	id, _, err := tx.MACOwner(string(hb.MAC))
 	if errors.Is(err, store.ErrNotFound) {
 		if err = inv.mayDiscover(hb.MAC, DoorHeartbeat); err == nil {
@@ -79,12 +94,17 @@ func (inv *Inventory) heartbeatInTx(tx *store.Tx, hb Heartbeat, c *commitNotes) 
 	if err != nil {
 		return err
 	}
-	ev, err := tx.AddStageEvent(store.StageEvent{MAC: string(hb.MAC), MachineID: id, Stage: string(hb.Stage),
-		Phase: string(hb.Phase), Detail: hb.Detail, ClientIP: hb.ClientIP})
+	previous, hostname, err := tx.StageTail(string(hb.MAC), id)
 	if err != nil {
 		return err
 	}
-	if _, err := tx.TrimStageEvents(string(hb.MAC), cmp.Or(inv.cfg.HeartbeatsKept, DefaultHeartbeatsKept)); err != nil {
+	ev, err := tx.AddStageEvent(store.StageEvent{MAC: string(hb.MAC), MachineID: id, Stage: string(hb.Stage),
+		Phase: string(hb.Phase), Detail: hb.Detail, ClientIP: hb.ClientIP, Hostname: hostname})
+	if err != nil {
+		return err
+	}
+	*added = addedHeartbeat{ev, previous}
+	if _, err := tx.TrimStageEvents(string(hb.MAC), inv.heartbeatsKept()); err != nil {
 		return err
 	}
 	state, err := inv.applyInTx(tx, id, HeartbeatEvent(hb.Stage, hb.Phase, hb.Detail), c)
@@ -116,6 +136,7 @@ func (inv *Inventory) RunHeartbeatPruning(ctx context.Context, retention, interv
 		case err != nil:
 			inv.log.Warn("cannot prune old heartbeats", "error", err)
 		case n > 0:
+			inv.records.forgetAll()
 			inv.log.Info("old heartbeats forgotten", "heartbeats", n, "older_than", retention)
 		}
 	})
@@ -123,6 +144,10 @@ func (inv *Inventory) RunHeartbeatPruning(ctx context.Context, retention, interv
 
 // Client returns the onboarding record of mac; ErrNoHeartbeats if it has none.
 func (inv *Inventory) Client(ctx context.Context, mac MAC) (Client, error) {
+	c, ok, generation := inv.records.get(mac)
+	if ok {
+		return c, nil
+	}
 	events, err := inv.db.StageEvents(ctx, string(mac))
 	if err != nil {
 		return Client{}, err
@@ -130,7 +155,9 @@ func (inv *Inventory) Client(ctx context.Context, mac MAC) (Client, error) {
 	if len(events) == 0 {
 		return Client{}, fmt.Errorf("%s: %w", mac, ErrNoHeartbeats)
 	}
-	return clientRecord(events), nil
+	c = clientRecord(events)
+	inv.records.put(c, events[len(events)-1].ID, generation)
+	return c, nil
 }
 
 // Clients returns the onboarding record of every MAC that posted a heartbeat.
@@ -153,14 +180,9 @@ func (inv *Inventory) Clients(ctx context.Context, after MAC, limit int) ([]Clie
 
 // clientRecord folds one MAC's heartbeats, oldest first, into its record.
 func clientRecord(events []store.StageEvent) Client {
-	last := events[len(events)-1]
-	c := Client{MAC: MAC(last.MAC), MachineID: last.MachineID, IP: last.ClientIP, Hostname: last.Hostname,
-		CurrentStage: Stage(last.Stage), LastHeartbeat: last.At, Stages: make([]StageEntry, len(events))}
-	if c.Hostname == "" {
-		c.Hostname = GeneratedHostname(c.MAC)
-	}
-	for i, e := range events {
-		c.Stages[i] = StageEntry{Stage: Stage(e.Stage), Phase: Phase(e.Phase), Timestamp: e.At, Detail: e.Detail}
+	c := Client{MAC: MAC(events[0].MAC), Stages: make([]StageEntry, 0, len(events))}
+	for _, e := range events {
+		c.add(e, 0)
 	}
 	return c
 }
@@ -181,6 +203,7 @@ func (inv *Inventory) ResetOnboarding(ctx context.Context, machineID string) (in
 		if n, err = tx.DeleteStageEvents(m.MACs); err != nil {
 			return err
 		}
+		c.recordsStale = true
 		if inv.cfg.Announce != nil {
 			if err := outbox.Enqueue(tx, inv.cfg.Announce.OnboardingClearedMessage(machineID)); err != nil {
 				return err

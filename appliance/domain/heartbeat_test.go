@@ -3,8 +3,16 @@ package domain
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/slipway/slipway/appliance/outbox"
+	"github.com/slipway/slipway/store"
 )
 
 // A MAC keeps its newest heartbeats only, and heartbeats past the
@@ -41,4 +49,62 @@ func TestHeartbeatsAreBounded(t *testing.T) {
 	if len(events) != 0 {
 		t.Fatalf("%d heartbeats older than the retention kept", len(events))
 	}
+}
+
+// stageAnnouncer is an Announcer whose messages are the size of the
+// broker's (a state or heartbeat message is about 300 bytes of JSON).
+type stageAnnouncer struct{}
+
+func (stageAnnouncer) StateMessage(id string, s State, at time.Time) outbox.Message {
+	return outbox.Message{Topic: "state/" + id, Payload: []byte(s.JSON() + strings.Repeat(" ", 200)), QoS: 1, Retain: true}
+}
+
+func (stageAnnouncer) StageMessage(r StageReport) outbox.Message {
+	return outbox.Message{Topic: "stage/" + r.MachineID, Payload: []byte(strings.Repeat("x", 300)), QoS: 1, Retain: true}
+}
+
+func (stageAnnouncer) GoneMessages(string) []outbox.Message { return nil }
+
+func (stageAnnouncer) OnboardingClearedMessage(id string) outbox.Message {
+	return outbox.Message{Topic: "stage/" + id, Retain: true}
+}
+
+// BenchmarkRecordHeartbeat is a site onboarding at once: many machines,
+// each posting its stages' heartbeats one after the other and reading the
+// record each answer carries, as the storm's installers do.
+// go test -run '^$' -bench RecordHeartbeat -benchtime 20000x ./appliance/domain/
+func BenchmarkRecordHeartbeat(b *testing.B) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "slipway.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	commit := db.NewCommitter(256)
+	b.Cleanup(func() { commit.Close(); db.Close() })
+	inv, err := NewInventory(ctx, InventoryConfig{DB: db, Commit: commit, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Announce: stageAnnouncer{}, Discovery: DiscoveryPolicy{Doors: Doors}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var machines atomic.Int64
+	b.SetParallelism(64)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for {
+			n := machines.Add(1)
+			mac := MAC(fmt.Sprintf("52:54:%02x:%02x:%02x:%02x", byte(n>>24), byte(n>>16), byte(n>>8), byte(n)))
+			for _, stage := range Stages {
+				for _, phase := range []Phase{PhaseStarted, PhaseDone} {
+					if !pb.Next() {
+						return
+					}
+					if _, err := inv.RecordHeartbeat(ctx, Heartbeat{MAC: mac, Stage: stage, Phase: phase, ClientIP: "10.0.0.1"}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "heartbeats/s")
 }

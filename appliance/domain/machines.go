@@ -82,6 +82,8 @@ type Inventory struct {
 	// MAC to a channel closed once its machine is stored (Settle).
 	discovering chan struct{}
 	settling    sync.Map
+	// records answers heartbeats without reading the MAC's history.
+	records *recentRecords
 }
 
 // maxBackgroundDiscoveries bounds SeenSoon's writes in flight: past it, a
@@ -110,7 +112,8 @@ func NewInventory(ctx context.Context, cfg InventoryConfig) (*Inventory, error) 
 	if cfg.UnknownMachines == "" {
 		cfg.UnknownMachines = UnknownInstall
 	}
-	inv := &Inventory{cfg: cfg, db: cfg.DB, log: cfg.Log, states: map[string]cachedState{}, discovering: make(chan struct{}, maxBackgroundDiscoveries)}
+	inv := &Inventory{cfg: cfg, db: cfg.DB, log: cfg.Log, states: map[string]cachedState{}, discovering: make(chan struct{}, maxBackgroundDiscoveries),
+		records: newRecentRecords(cfg.Now)}
 	owners, err := cfg.DB.MACOwners(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load known MACs: %w", err)
@@ -338,6 +341,9 @@ type commitNotes struct {
 	// the LAN.
 	discovered []string
 	enqueued   bool
+	// recordsStale: onboarding records changed other than by a heartbeat
+	// (a machine renamed, heartbeats forgotten); machines gone imply it.
+	recordsStale bool
 }
 
 type macOwner struct {
@@ -365,6 +371,9 @@ func (inv *Inventory) recordState(tx *store.Tx, c *commitNotes, id string, st St
 
 // committed brings the caches up to date after a commit and wakes the relay.
 func (inv *Inventory) committed(c commitNotes) {
+	if c.recordsStale || len(c.gone) > 0 {
+		inv.records.forgetAll()
+	}
 	for _, m := range c.macs {
 		inv.known.Store(m.mac, m.id)
 	}

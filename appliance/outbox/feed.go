@@ -111,9 +111,7 @@ func (f *Feed) drain(ctx context.Context) error {
 			f.last = e.ID
 		}
 		f.mu.Unlock()
-		if err := f.from.Done(ctx, events[len(events)-1].ID); err != nil {
-			return err
-		}
+		f.from.Handled(events[len(events)-1].ID)
 	}
 }
 

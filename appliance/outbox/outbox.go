@@ -3,6 +3,7 @@ package outbox
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -111,7 +112,9 @@ type Consumer struct {
 	wake chan struct{}
 
 	mu   sync.Mutex
-	last int64 // the last event handled, as stored
+	last int64 // the last event handled: Next reads after it
+	// saving: a goroutine is storing the cursor for Handled.
+	saving bool
 }
 
 // Name is the consumer's name, its cursor's key.
@@ -154,6 +157,70 @@ func (c *Consumer) Done(ctx context.Context, id int64) error {
 	c.last = max(c.last, id)
 	c.mu.Unlock()
 	return nil
+}
+
+// Handled is Done for a consumer to which an event handed out again after
+// a crash does no harm (the broker: its subscribers hear at least once):
+// the consumer moves on at once and its cursor is stored in the
+// background, the newest place in one write however many came meanwhile.
+// Done waits for its commit, which while a site onboards queues behind
+// thousands of heartbeats: the relay published a batch every few seconds
+// and MQTT subscribers heard of a booting machine a minute late.
+func (c *Consumer) Handled(id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.last = max(c.last, id)
+	if !c.saving {
+		c.saving = true
+		go c.saveCursor()
+	}
+}
+
+// SavePlaces stores every consumer's place now: at a clean stop, after
+// the consumers are done and before the committer closes, so that a
+// restart hands nothing out again.
+func (o *Outbox) SavePlaces(ctx context.Context) error {
+	o.mu.Lock()
+	consumers := make([]*Consumer, 0, len(o.consumers))
+	for _, c := range o.consumers {
+		consumers = append(consumers, c)
+	}
+	o.mu.Unlock()
+	var errs []error
+	for _, c := range consumers {
+		c.mu.Lock()
+		at := c.last
+		c.mu.Unlock()
+		errs = append(errs, c.Done(ctx, at))
+	}
+	return errors.Join(errs...)
+}
+
+// saveCursor stores the consumer's place until it stops moving.
+func (c *Consumer) saveCursor() {
+	saved := int64(-1)
+	for {
+		c.mu.Lock()
+		at := c.last
+		if at == saved {
+			c.saving = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		err := c.o.cfg.Commit.Do(context.Background(), func(tx *store.Tx) error { return tx.SetCursor(c.name, at) })
+		if err != nil {
+			if !errors.Is(err, store.ErrCommitterClosed) {
+				c.o.cfg.Log.Warn("outbox consumer: cannot store its place; what it handled since may be handed out again after a restart",
+					"consumer", c.name, "event_id", at, "error", err)
+			}
+			c.mu.Lock()
+			c.saving = false
+			c.mu.Unlock()
+			return
+		}
+		saved = at
+	}
 }
 
 // Prune deletes the events every consumer has handled that are older than

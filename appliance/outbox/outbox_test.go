@@ -128,3 +128,40 @@ func TestPruneWaitsForTheSlowestConsumerUpToTheCap(t *testing.T) {
 		t.Errorf("the log does not name the consumer that lost events:\n%s", logs.String())
 	}
 }
+
+// Handled moves a consumer on at once, even while the committer is busy
+// (a site's heartbeats queued ahead), and stores its place once it can;
+// SavePlaces stores it at a stop.
+func TestHandledDoesNotWaitForTheCommit(t *testing.T) {
+	ctx := context.Background()
+	db, commit := testkit.OpenStore(t)
+	o := New(Config{DB: db, Commit: commit, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	mqtt, err := o.Open(ctx, "mqtt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, db, 6)
+	busy, release := make(chan struct{}), make(chan struct{})
+	go commit.Do(ctx, func(*store.Tx) error { close(busy); <-release; return nil })
+	<-busy
+	first, _ := mqtt.Next(ctx, 3)
+	mqtt.Handled(first[2].ID)
+	rest, _ := mqtt.Next(ctx, 10)
+	if len(rest) != 3 || rest[0].ID != first[2].ID+1 {
+		t.Fatalf("after Handled the consumer reads %d events, want the 3 after it", len(rest))
+	}
+	mqtt.Handled(rest[0].ID)
+	mqtt.Handled(rest[1].ID)
+	if at, _, _ := db.Cursor(ctx, "mqtt"); at >= first[2].ID {
+		t.Fatalf("the cursor was stored (%d) while the committer was busy", at)
+	}
+	close(release)
+	testkit.WaitFor(t, "the cursor stored", func() bool { at, _, _ := db.Cursor(ctx, "mqtt"); return at == rest[1].ID })
+	mqtt.Handled(rest[2].ID)
+	if err := o.SavePlaces(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if at, _, _ := db.Cursor(ctx, "mqtt"); at != rest[2].ID {
+		t.Fatalf("after SavePlaces the cursor is at %d, want %d", at, rest[2].ID)
+	}
+}

@@ -14,7 +14,9 @@ import (
 type Consumer interface {
 	Woken() <-chan struct{}
 	Next(ctx context.Context, limit int) ([]outbox.Event, error)
-	Done(ctx context.Context, id int64) error
+	// Handled moves the consumer past id; its place is stored later (a
+	// subscriber may hear an event twice after a crash, never miss one).
+	Handled(id int64)
 }
 
 // Publisher is what the relay needs of the broker.
@@ -104,9 +106,7 @@ func (r *Relay) drain(ctx context.Context) (int, error) {
 				r.log.Error("event dropped: the broker refused it", "topic", e.Topic, "error", err)
 			}
 		}
-		if err := r.from.Done(ctx, events[len(events)-1].ID); err != nil {
-			return n, err
-		}
+		r.from.Handled(events[len(events)-1].ID)
 		n += len(events)
 		r.published.Add(float64(len(events)))
 		if len(events) < batch {
