@@ -22,7 +22,8 @@ import (
 func (a *Appliance) startNetboot(ctx context.Context, p *parts, reg *prometheus.Registry) error {
 	var err error
 	p.tftp, err = tftp.New(tftp.Config{Addr: a.cfg.LANIP(), Port: a.cfg.TFTP.Port, Root: a.cfg.TFTPRoot(), Assets: a.cfg.AssetsDir(), Rendered: p.bootcfg,
-		Logger: a.log, Metrics: reg, ClientRate: float64(a.cfg.TFTP.RequestsPerAddress), TransfersPerClient: a.cfg.TFTP.TransfersPerAddress})
+		Logger: a.log, Metrics: reg, ClientRate: float64(a.cfg.TFTP.RequestsPerAddress), TransfersPerClient: a.cfg.TFTP.TransfersPerAddress,
+		MaxTransfers: a.cfg.TFTP.MaxTransfers})
 	if err != nil {
 		return err
 	}

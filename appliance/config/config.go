@@ -109,6 +109,9 @@ type TFTP struct {
 	// it may fetch at once; 0: no limit.
 	RequestsPerAddress  int `yaml:"requests_per_address"`
 	TransfersPerAddress int `yaml:"transfers_per_address"`
+	// MaxTransfers is how many files are sent at once to all clients
+	// together; a request past it waits for its turn; 0: no limit.
+	MaxTransfers int `yaml:"max_transfers"`
 }
 
 // MQTT is the embedded broker.

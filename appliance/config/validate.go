@@ -583,7 +583,8 @@ func (c *Config) validateClientLimits(v *fieldErrors) {
 		what  string
 	}{{"dhcp.requests_per_client", c.DHCP.RequestsPerClient, "DHCP requests a second per MAC"},
 		{"tftp.requests_per_address", c.TFTP.RequestsPerAddress, "TFTP requests a second per address"},
-		{"tftp.transfers_per_address", c.TFTP.TransfersPerAddress, "TFTP transfers at once per address"}} {
+		{"tftp.transfers_per_address", c.TFTP.TransfersPerAddress, "TFTP transfers at once per address"},
+		{"tftp.max_transfers", c.TFTP.MaxTransfers, "TFTP transfers at once in all"}} {
 		if l.n < 0 || l.n > 100_000 {
 			v.add(l.field, fmt.Sprintf("%d is out of range", l.n), "use 1 to 100000 "+l.what+", or 0 for no limit")
 		}

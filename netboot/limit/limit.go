@@ -1,7 +1,10 @@
 package limit
 
 import (
+	"context"
+	"errors"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -99,4 +102,92 @@ func (c *Concurrent[K]) Acquire(client K) (release func(), ok bool) {
 			}
 		})
 	}, true
+}
+
+// Turns bounds things at once over all clients together. A request past
+// the bound waits for its turn, in order of arrival, up to a time; a
+// client that repeats a request still waiting (UDP clients do, on their
+// timeout) is told so instead of being queued twice. Serving a few
+// thousand boot loaders one after the other lets each finish in a second
+// or two; serving them all at once finishes none for minutes, and their
+// timeouts multiply the traffic.
+type Turns[K comparable] struct {
+	free       chan struct{}
+	maxWaiting int
+	mu         sync.Mutex
+	waiting    map[K]struct{}
+}
+
+// ErrRepeated is a request from a client whose earlier request still waits.
+var ErrRepeated = errors.New("this client's earlier request is still waiting for its turn")
+
+// ErrNoTurn is a request that found no room within its wait.
+var ErrNoTurn = errors.New("no room within the wait")
+
+// NewTurns lets n things happen at once, with at most maxWaiting requests
+// waiting; n 0 means no bound.
+func NewTurns[K comparable](n, maxWaiting int) *Turns[K] {
+	t := &Turns[K]{maxWaiting: maxWaiting, waiting: map[K]struct{}{}}
+	if n > 0 {
+		t.free = make(chan struct{}, n)
+	}
+	return t
+}
+
+// Take waits up to wait for a turn for client's request; release ends the
+// turn. ctx ending gives up waiting.
+func (t *Turns[K]) Take(ctx context.Context, client K, wait time.Duration) (release func(), err error) {
+	if t.free == nil {
+		return func() {}, nil
+	}
+	select {
+	case t.free <- struct{}{}:
+		return t.releaser(), nil
+	default:
+	}
+	if err := t.queue(client); err != nil {
+		return nil, err
+	}
+	defer t.dequeue(client)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case t.free <- struct{}{}:
+		return t.releaser(), nil
+	case <-timer.C:
+		return nil, ErrNoTurn
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Waiting is how many requests wait for a turn.
+func (t *Turns[K]) Waiting() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.waiting)
+}
+
+func (t *Turns[K]) queue(client K) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.waiting[client]; ok {
+		return ErrRepeated
+	}
+	if len(t.waiting) >= t.maxWaiting {
+		return ErrNoTurn
+	}
+	t.waiting[client] = struct{}{}
+	return nil
+}
+
+func (t *Turns[K]) dequeue(client K) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.waiting, client)
+}
+
+func (t *Turns[K]) releaser() func() {
+	var once sync.Once
+	return func() { once.Do(func() { <-t.free }) }
 }

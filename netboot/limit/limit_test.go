@@ -1,8 +1,11 @@
 package limit
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"testing"
+	"time"
 )
 
 func TestRate(t *testing.T) {
@@ -71,5 +74,52 @@ func TestConcurrent(t *testing.T) {
 	}
 	if _, ok := c.Acquire("a"); ok {
 		t.Fatal("releasing twice gave two places back")
+	}
+}
+
+// Past the bound, requests wait and get their turns in order of arrival; a
+// repeat of a waiting request, or one past the waiting room, is refused at
+// once, and a wait that finds no room ends.
+func TestTurns(t *testing.T) {
+	ctx := context.Background()
+	turns := NewTurns[string](2, 2)
+	first, _ := turns.Take(ctx, "a", time.Second)
+	second, _ := turns.Take(ctx, "b", time.Second)
+	got := make(chan string, 2)
+	for _, client := range []string{"c", "d"} {
+		go func() {
+			if release, err := turns.Take(ctx, client, time.Minute); err == nil {
+				got <- client
+				release()
+			}
+		}()
+		for turns.Waiting() == 0 || (client == "d" && turns.Waiting() < 2) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if _, err := turns.Take(ctx, "c", time.Minute); !errors.Is(err, ErrRepeated) {
+		t.Fatalf("a repeat of a waiting request: %v, want ErrRepeated", err)
+	}
+	if _, err := turns.Take(ctx, "e", time.Minute); !errors.Is(err, ErrNoTurn) {
+		t.Fatalf("past the waiting room: %v, want ErrNoTurn", err)
+	}
+	first()
+	first() // twice is once
+	if c := <-got; c != "c" {
+		t.Fatalf("%s got the first free turn, want c (it came first)", c)
+	}
+	if c := <-got; c != "d" {
+		t.Fatalf("%s got the next turn, want d", c)
+	}
+	second()
+	third, _ := turns.Take(ctx, "f", time.Second)
+	fourth, _ := turns.Take(ctx, "g", time.Second)
+	if _, err := turns.Take(ctx, "h", 10*time.Millisecond); !errors.Is(err, ErrNoTurn) {
+		t.Fatalf("no room within the wait: %v, want ErrNoTurn", err)
+	}
+	third()
+	fourth()
+	if release, err := NewTurns[string](0, 0).Take(ctx, "a", 0); err != nil || release == nil {
+		t.Fatalf("no bound: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package tftp
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -59,7 +60,23 @@ type Config struct {
 	// are not limited.
 	ClientRate         float64
 	TransfersPerClient int
+	// MaxTransfers is how many files are sent at once, to all clients
+	// together; a request past it waits for its turn, unanswered, up to
+	// TurnWait (default 12 s), and the client's repeats of it meanwhile
+	// are not answered either. 0 means no limit.
+	MaxTransfers int
+	TurnWait     time.Duration
 }
+
+// defaultTurnWait is how long a request waits for a transfer's turn:
+// firmware repeats a request every few seconds and gives up after 20-30
+// (EDK2: 4 s, 6 times); a request held longer would more likely be
+// answered to a client that has gone, keeping a turn from one that has not.
+const defaultTurnWait = 12 * time.Second
+
+// maxWaitingRequests bounds the requests waiting for a turn (each holds a
+// goroutine and a socket): past it a request is dropped at once.
+const maxWaitingRequests = 65536
 
 // Server is a bound read-only TFTP server.
 type Server struct {
@@ -73,6 +90,10 @@ type Server struct {
 	own      netip.Addr
 	rate     *limit.Rate[netip.Addr]
 	inFlight *limit.Concurrent[netip.Addr]
+	turns    *limit.Turns[netip.AddrPort]
+	turnWait time.Duration
+	stop     context.Context
+	stopped  context.CancelFunc
 }
 
 // New opens the root and binds the port.
@@ -101,7 +122,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{rendered: cfg.Rendered, conn: conn, root: root, assets: assets, log: cfg.Logger.With("part", "tftp"), metrics: newMetrics(cfg.Metrics),
 		own: cfg.Addr, rate: limit.NewRate[netip.Addr](cfg.ClientRate, int(2*cfg.ClientRate), maxRateClients),
-		inFlight: limit.NewConcurrent[netip.Addr](cfg.TransfersPerClient)}
+		inFlight: limit.NewConcurrent[netip.Addr](cfg.TransfersPerClient),
+		turns:    limit.NewTurns[netip.AddrPort](cfg.MaxTransfers, maxWaitingRequests), turnWait: cmp.Or(cfg.TurnWait, defaultTurnWait)}
+	s.stop, s.stopped = context.WithCancel(context.Background())
 	// No write handler: write requests are refused.
 	s.srv = tftp.NewServer(s.read, nil)
 	s.srv.SetBlockSize(MaxBlockSize)
@@ -116,6 +139,7 @@ func (s *Server) Serve() error { return s.srv.Serve(s.conn) }
 
 // Shutdown stops accepting requests and waits for transfers in flight.
 func (s *Server) Shutdown() {
+	s.stopped() // requests waiting for a turn give up
 	s.srv.Shutdown()
 	// The library closes the socket only if Serve already ran; close it
 	// here too, so that a stop right after start frees the port.
@@ -154,10 +178,12 @@ func CleanName(name string) (string, error) {
 func (s *Server) read(filename string, rf io.ReaderFrom) error {
 	peer := ""
 	var from domain.Caller
+	var port netip.AddrPort
 	if t, ok := rf.(tftp.OutgoingTransfer); ok {
 		a := t.RemoteAddr()
 		peer = a.String()
-		from.Addr = a.AddrPort().Addr().Unmap()
+		port = a.AddrPort()
+		from.Addr = port.Addr().Unmap()
 	}
 	release, err := s.admit(from.Addr)
 	if err != nil {
@@ -165,6 +191,11 @@ func (s *Server) read(filename string, rf io.ReaderFrom) error {
 		return &tftp.Error{Code: tftp.ErrCodeNotDefined, Message: err.Error()}
 	}
 	defer release()
+	endTurn, err := s.takeTurn(filename, peer, port)
+	if err != nil {
+		return err
+	}
+	defer endTurn()
 	name, err := CleanName(filename)
 	if err != nil {
 		s.refuse(filename, peer, err)
@@ -217,6 +248,25 @@ func (s *Server) admit(client netip.Addr) (release func(), err error) {
 	return release, nil
 }
 
+// takeTurn waits for one of the transfers at once (MaxTransfers). A
+// request that finds none in time, or repeats one that waits, is left
+// unanswered: to the client it is a lost packet, and it asks again.
+func (s *Server) takeTurn(filename, peer string, client netip.AddrPort) (release func(), err error) {
+	s.metrics.waiting.Inc()
+	release, err = s.turns.Take(s.stop, client, s.turnWait)
+	s.metrics.waiting.Dec()
+	switch {
+	case errors.Is(err, limit.ErrRepeated):
+		s.metrics.transfers.WithLabelValues("repeat-while-waiting").Inc()
+		return nil, tftp.ErrUnanswered
+	case err != nil:
+		s.metrics.transfers.WithLabelValues("no-turn").Inc()
+		s.log.Debug("request left unanswered: no transfer free in time", "file", filename, "client", peer, "waited", s.turnWait)
+		return nil, tftp.ErrUnanswered
+	}
+	return release, nil
+}
+
 // open opens a file of the root, or of the assets for "assets/…".
 func (s *Server) open(name string) (*os.File, error) {
 	if rest, ok := strings.CutPrefix(name, "assets/"); ok && s.assets != nil {
@@ -264,19 +314,23 @@ func (s *Server) refuse(filename, peer string, why error) {
 type metrics struct {
 	transfers *prometheus.CounterVec
 	bytes     prometheus.Counter
+	waiting   prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "slipway_tftp_transfers_total", Help: "TFTP read requests, by outcome (ok, failed, refused, ended-by-client).",
+			Name: "slipway_tftp_transfers_total", Help: "TFTP read requests, by outcome (ok, failed, refused, ended-by-client, no-turn: dropped after waiting tftp.max_transfers' turn, repeat-while-waiting).",
 		}, []string{"outcome"}),
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "slipway_tftp_sent_bytes_total", Help: "Bytes sent by completed TFTP transfers.",
 		}),
+		waiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "slipway_tftp_requests_waiting", Help: "TFTP requests waiting for a transfer's turn (tftp.max_transfers).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.transfers, m.bytes)
+		reg.MustRegister(m.transfers, m.bytes, m.waiting)
 	}
 	return m
 }

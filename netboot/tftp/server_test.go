@@ -15,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/netboot/limit"
+	"github.com/slipway/slipway/testbed/testkit"
 
 	"github.com/pin/tftp/v3"
 )
@@ -356,4 +359,89 @@ func serveWith(t *testing.T, cfg Config) *tftp.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// Past tftp.max_transfers a request waits, unanswered, for a transfer to
+// end; the client's repeats meanwhile are not answered (no second
+// transfer starts), and it is served when the first ends. A request that
+// finds no turn within the wait is dropped, not refused.
+func TestRequestsWaitForATransfersTurn(t *testing.T) {
+	root := t.TempDir()
+	payload := make([]byte, 4*512) // blocks 1-4 and an empty 5th: no blksize is asked
+	rand.Read(payload)
+	if err := os.WriteFile(filepath.Join(root, "ipxe.efi"), payload, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Root: root, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Metrics: reg, MaxTransfers: 1, TurnWait: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	t.Cleanup(s.Shutdown)
+	// The first client takes the only transfer and holds it: it reads
+	// block 1 and does not acknowledge it yet.
+	first, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	first.WriteTo(append([]byte{0, 1}, []byte("ipxe.efi\x00octet\x00")...), s.Addr())
+	buf := make([]byte, 1500)
+	_ = first.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, transfer, err := first.ReadFrom(buf)
+	if err != nil || n < 4 || buf[1] != 3 {
+		t.Fatalf("the first client's block 1: %q, %v", buf[:n], err)
+	}
+	// The second asks every 200 ms meanwhile.
+	done := make(chan error, 1)
+	go func() {
+		c, _ := tftp.NewClient(s.Addr().String())
+		c.SetTimeout(200 * time.Millisecond)
+		c.SetRetries(20)
+		c.SetBackoff(func(int) time.Duration { return 0 })
+		wt, err := c.Receive("ipxe.efi", "octet")
+		if err == nil {
+			var got bytes.Buffer
+			if _, err = wt.WriteTo(&got); err == nil && !bytes.Equal(got.Bytes(), payload) {
+				err = errors.New("the file differs")
+			}
+		}
+		done <- err
+	}()
+	testkit.WaitFor(t, "the second client's repeats", func() bool {
+		return testutil.ToFloat64(s.metrics.transfers.WithLabelValues("repeat-while-waiting")) >= 2
+	})
+	select {
+	case err := <-done:
+		t.Fatalf("the second client finished while the first held the only transfer: %v", err)
+	default:
+	}
+	// The first client finishes; the second is served.
+	for block := byte(1); block <= 5; block++ {
+		first.WriteTo([]byte{0, 4, 0, block}, transfer)
+		if block < 5 {
+			_ = first.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if _, _, err := first.ReadFrom(buf); err != nil {
+				t.Fatalf("block %d: %v", block+1, err)
+			}
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the second client: %v", err)
+	}
+	testkit.WaitFor(t, "the second transfer counted", func() bool {
+		return testutil.ToFloat64(s.metrics.transfers.WithLabelValues("ok")) == 2
+	})
+	if n := testutil.ToFloat64(s.metrics.transfers.WithLabelValues("failed")); n != 0 {
+		t.Fatalf("%v transfers failed: a repeat started a transfer of its own", n)
+	}
+	// Held past the wait: dropped.
+	s.turnWait = 100 * time.Millisecond
+	hold, _ := s.turns.Take(context.Background(), netip.MustParseAddrPort("10.0.0.1:1"), time.Second)
+	defer hold()
+	if _, err := s.takeTurn("ipxe.efi", "10.0.0.2:2", netip.MustParseAddrPort("10.0.0.2:2")); !errors.Is(err, tftp.ErrUnanswered) {
+		t.Fatalf("no turn in time: %v, want the request left unanswered", err)
+	}
 }

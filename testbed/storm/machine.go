@@ -47,8 +47,11 @@ type outcome struct {
 	Failed     stage         // where it failed, if Err is set
 	Err        string
 	DHCPResent int // DHCP messages sent again for want of an answer
-	Bytes      int64
-	Slow       bool
+	// BootRetries counts network boots started again from DHCP because the
+	// loader could not be fetched.
+	BootRetries int
+	Bytes       int64
+	Slow        bool
 }
 
 // machine is one simulated machine of the storm.
@@ -78,9 +81,11 @@ func (s *storm) boot(ctx context.Context, m machine) (o outcome) {
 			if ack.BootFileName == "" {
 				return fmt.Errorf("no boot file in the ACK for %s", ack.YourIPAddr)
 			}
-			o.IP = ack.YourIPAddr.String()
-			if err := s.addrs.add(ack.YourIPAddr); err != nil {
-				return err
+			if again := ack.YourIPAddr.String(); again != o.IP {
+				o.IP = again
+				if err := s.addrs.add(ack.YourIPAddr); err != nil {
+					return err
+				}
 			}
 			loader, loaderServer = ack.BootFileName, ack.ServerIPAddr
 			return nil
@@ -129,23 +134,35 @@ func (s *storm) boot(ctx context.Context, m machine) (o outcome) {
 		},
 		stageHeartbeats: func() error { return installer.Heartbeats(ctx, server, o.MAC, s.cfg.StageThink) },
 	}
-	for st, step := range steps {
+	for st := stage(0); st < numStages; st++ {
 		began := time.Now()
-		err := step()
-		o.Took[st] = time.Since(began)
+		err := steps[st]()
+		o.Took[st] += time.Since(began)
+		if err != nil && st == stageLoader && o.BootRetries < s.cfg.BootRetries {
+			// Server firmware that cannot fetch its loader starts the
+			// network boot again (HPE's network boot retry, Dell's PXE
+			// retry count), from DHCP: the lease it holds comes back.
+			o.BootRetries++
+			st = stageFirmwareDHCP - 1
+			continue
+		}
 		if err != nil {
 			o.Failed, o.Err = stage(st), err.Error()
 			s.progress.failed.Add(1)
 			return o
 		}
-		s.progress.done[st].Add(1)
+		if st != stageFirmwareDHCP || o.BootRetries == 0 {
+			s.progress.done[st].Add(1) // a machine counts once per stage
+		}
 	}
 	o.Ready = time.Since(start)
 	return o
 }
 
 // tftpGet fetches the first-stage loader as UEFI firmware does: blksize
-// 1468 (what fits an Ethernet frame), from the machine's own address.
+// 1468 (what fits an Ethernet frame), windowsize 4 (OVMF's), a request
+// repeated every 4 s up to 6 times (EDK2's PXE), from the machine's own
+// address.
 func (s *storm) tftpGet(server net.IP, file, from string) (int64, error) {
 	c, err := tftp.NewClient(net.JoinHostPort(server.String(), strconv.Itoa(s.cfg.TFTPPort)))
 	if err != nil {
@@ -155,8 +172,9 @@ func (s *storm) tftpGet(server net.IP, file, from string) (int64, error) {
 		return 0, err
 	}
 	c.SetBlockSize(1468)
-	c.SetTimeout(2 * time.Second)
-	c.SetRetries(8)
+	c.SetWindowSize(4)
+	c.SetTimeout(4 * time.Second)
+	c.SetRetries(6)
 	wt, err := c.Receive(file, "octet")
 	if err != nil {
 		return 0, fmt.Errorf("TFTP %s: %w", file, err)

@@ -30,7 +30,9 @@ type Report struct {
 	// DHCPRetransmissions are DHCP messages sent again for want of an
 	// answer (lost each way, or not answered in time).
 	DHCPRetransmissions int
-	Bytes               int64
+	// BootRetries are network boots started again after a failed loader fetch.
+	BootRetries int
+	Bytes       int64
 	// The server: CPU over the storm (seconds, and the busiest second in
 	// cores) and its resident memory at its peak and at the end.
 	ServerCPUSeconds, ServerPeakCores, ServerPeakRSSMiB, ServerEndRSSMiB float64
@@ -71,6 +73,7 @@ func (s *storm) report(outcomes []outcome, series []sample) *Report {
 	for _, o := range outcomes {
 		r.Bytes += o.Bytes
 		r.DHCPRetransmissions += o.DHCPResent
+		r.BootRetries += o.BootRetries
 		if o.IP != "" {
 			if other, taken := owner[o.IP]; taken && other != o.MAC {
 				r.DuplicateAddresses++
@@ -123,8 +126,8 @@ func (r *Report) Table() string {
 	var b strings.Builder
 	ms := func(d time.Duration) string { return strconv.FormatFloat(d.Seconds()*1000, 'f', 0, 64) }
 	sec := func(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) }
-	fmt.Fprintf(&b, "%d machines: %d ready, %d failed, in %s s (first power-on → last ready); duplicate addresses %d; DHCP retransmissions %d; %.1f GiB served\n\n",
-		r.Machines, r.Ready, r.Failed, sec(r.Wall), r.DuplicateAddresses, r.DHCPRetransmissions, float64(r.Bytes)/(1<<30))
+	fmt.Fprintf(&b, "%d machines: %d ready, %d failed, in %s s (first power-on → last ready); duplicate addresses %d; DHCP retransmissions %d; network boots retried %d; %.1f GiB served\n\n",
+		r.Machines, r.Ready, r.Failed, sec(r.Wall), r.DuplicateAddresses, r.DHCPRetransmissions, r.BootRetries, float64(r.Bytes)/(1<<30))
 	fmt.Fprintf(&b, "| | p50 | p95 | p99 | max |\n|---|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| **power-on → ready** (s) | %s | %s | %s | %s |\n", sec(r.ToReady.P50), sec(r.ToReady.P95), sec(r.ToReady.P99), sec(r.ToReady.Max))
 	for _, st := range r.Stages {
@@ -169,7 +172,7 @@ func (r *Report) Write(dir string) error {
 }
 
 func (r *Report) machineRows() [][]string {
-	head := []string{"mac", "ip", "power_on_s", "ready_s", "failed_stage", "error", "dhcp_resent", "bytes", "slow"}
+	head := []string{"mac", "ip", "power_on_s", "ready_s", "failed_stage", "error", "dhcp_resent", "boot_retries", "bytes", "slow"}
 	for _, c := range stageColumns {
 		head = append(head, c+"_ms")
 	}
@@ -179,7 +182,7 @@ func (r *Report) machineRows() [][]string {
 		if o.Err != "" {
 			failed = stageColumns[o.Failed]
 		}
-		row := []string{o.MAC, o.IP, secs(o.PowerOn), secs(o.Ready), failed, o.Err, strconv.Itoa(o.DHCPResent),
+		row := []string{o.MAC, o.IP, secs(o.PowerOn), secs(o.Ready), failed, o.Err, strconv.Itoa(o.DHCPResent), strconv.Itoa(o.BootRetries),
 			strconv.FormatInt(o.Bytes, 10), strconv.FormatBool(o.Slow)}
 		for _, d := range o.Took {
 			row = append(row, strconv.FormatFloat(d.Seconds()*1000, 'f', 1, 64))

@@ -29,9 +29,12 @@ type Config struct {
 	Loss       float64       // share of DHCP packets lost, each way (0–1)
 	Slow       float64       // share of machines that read their kernel and initrd slowly
 	SlowRate   int           // how slowly, in bytes per second (default 1 MiB/s)
-	TFTPPort   int           // default 69
-	HTTPPort   int           // for the event stream (default 80)
-	MQTTPort   int           // 0: no MQTT subscriber
+	// BootRetries is how many times a machine whose loader could not be
+	// fetched starts its network boot again, as server firmware does.
+	BootRetries int
+	TFTPPort    int // default 69
+	HTTPPort    int // for the event stream (default 80)
+	MQTTPort    int // 0: no MQTT subscriber
 	// APIUser and APIPassword open the console's event stream; empty: none.
 	APIUser, APIPassword string
 	ServerPID            int           // Slipway's process, sampled every second; 0: not sampled

@@ -67,6 +67,14 @@ func (c *Client) SetBlockSize(s int) {
 	c.blksize = s
 }
 
+// SetWindowSize asks the server for RFC 7440 windowsize n: that many
+// blocks sent back to back before the client acknowledges the last. The
+// server may grant fewer (or ignore the option: lock-step). 0 or 1 leaves
+// the option out.
+func (c *Client) SetWindowSize(n int) {
+	c.windowsize = min(max(n, 0), maxWindowSize)
+}
+
 // RequestTSize sets flag to indicate if tsize should be requested.
 func (c *Client) RequestTSize(s bool) {
 	c.tsize = s
@@ -74,13 +82,14 @@ func (c *Client) RequestTSize(s bool) {
 
 // Client stores data about a single TFTP client
 type Client struct {
-	addr      *net.UDPAddr
-	timeout   time.Duration
-	retries   int
-	backoff   backoffFunc
-	blksize   int
-	tsize     bool
-	localAddr *net.UDPAddr
+	addr       *net.UDPAddr
+	timeout    time.Duration
+	retries    int
+	backoff    backoffFunc
+	blksize    int
+	windowsize int
+	tsize      bool
+	localAddr  *net.UDPAddr
 }
 
 // Send starts outgoing file transmission. It returns io.ReaderFrom or error.
@@ -147,8 +156,11 @@ func (c Client) Receive(filename string, mode string) (io.WriterTo, error) {
 		block:    1,
 		mode:     mode,
 	}
-	if c.blksize != 0 || c.tsize {
+	if c.blksize != 0 || c.tsize || c.windowsize > 1 {
 		r.opts = make(options)
+	}
+	if c.windowsize > 1 {
+		r.opts["windowsize"] = strconv.Itoa(c.windowsize)
 	}
 	if c.blksize != 0 {
 		r.opts["blksize"] = strconv.Itoa(c.blksize)

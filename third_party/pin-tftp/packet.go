@@ -152,9 +152,15 @@ func (e *PeerError) Error() string { return fmt.Sprintf("code=%d, error: %s", e.
 
 // errorPacket is the code and words an abort sends for err, and whether to
 // send anything at all.
+// ErrUnanswered, returned by a handler, ends a request without a word to
+// the client, as if the request had been lost: the client asks again after
+// its timeout. A server holding requests until it has room drops a
+// client's repeats of a request it holds this way.
+var ErrUnanswered = errors.New("request left unanswered")
+
 func errorPacket(err error) (code uint16, message string, send bool) {
 	var peer *PeerError
-	if errors.As(err, &peer) {
+	if errors.As(err, &peer) || errors.Is(err, ErrUnanswered) {
 		return 0, "", false
 	}
 	var te *Error

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pin/tftp/v3/netascii"
@@ -62,6 +63,10 @@ type receiver struct {
 	startTime      time.Time
 	datagramsSent  int
 	datagramsAcked int
+	// window is the RFC 7440 windowsize the server granted (0 or 1:
+	// lock-step); acked is the block last acknowledged.
+	window int
+	acked  uint16
 }
 
 func (r *receiver) WriteTo(w io.Writer) (n int64, err error) {
@@ -92,8 +97,14 @@ func (r *receiver) WriteTo(w io.Writer) (n int64, err error) {
 			}
 		}
 		binary.BigEndian.PutUint16(r.send[2:4], r.block)
+		ack := 4
+		if r.l > 0 && r.window > 1 && int(r.block-r.acked) < r.window {
+			ack = 0 // mid-window: only the window's last block is acknowledged
+		} else {
+			r.acked = r.block
+		}
 		r.block++ // send ACK for current block and expect next one
-		ll, _, err := r.receiveWithRetry(4)
+		ll, _, err := r.receiveWithRetry(ack)
 		if err != nil {
 			r.abort(err)
 			return n, err
@@ -132,7 +143,7 @@ func (r *receiver) setBlockSize(blksize string) error {
 	if err != nil {
 		return err
 	}
-	if n < 512 {
+	if n < 8 { // RFC 2348
 		return fmt.Errorf("blksize too small: %d", n)
 	}
 	if n > 65464 {
@@ -152,6 +163,11 @@ func (r *receiver) receiveWithRetry(l int) (int, *net.UDPAddr, error) {
 		n, addr, err := r.receiveDatagram(l)
 		if _, ok := err.(net.Error); ok && r.retry.count() < r.retries {
 			r.retry.backoff()
+			if l == 0 {
+				// A window cut short: acknowledge the last block received
+				// in order, from which the sender starts the window again.
+				l, r.acked = 4, binary.BigEndian.Uint16(r.send[2:4])
+			}
 			continue
 		}
 		return n, addr, err
@@ -163,11 +179,12 @@ func (r *receiver) receiveDatagram(l int) (int, *net.UDPAddr, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	err = r.conn.sendTo(r.send[:l], r.addr)
-	if err != nil {
-		return 0, nil, err
+	if l > 0 {
+		if err = r.conn.sendTo(r.send[:l], r.addr); err != nil {
+			return 0, nil, err
+		}
+		r.datagramsSent++
 	}
-	r.datagramsSent++
 	for {
 		c, addr, err := r.conn.readFrom(r.receive)
 		if err != nil {
@@ -202,6 +219,9 @@ func (r *receiver) receiveDatagram(l int) (int, *net.UDPAddr, error) {
 					if err != nil {
 						continue
 					}
+				}
+				if strings.EqualFold(name, "windowsize") {
+					r.window, _ = strconv.Atoi(value)
 				}
 			}
 			r.block = 0 // ACK with block number 0
