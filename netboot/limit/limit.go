@@ -1,6 +1,7 @@
 package limit
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"sync"
@@ -105,17 +106,27 @@ func (c *Concurrent[K]) Acquire(client K) (release func(), ok bool) {
 }
 
 // Turns bounds things at once over all clients together. A request past
-// the bound waits for its turn, in order of arrival, up to a time; a
-// client that repeats a request still waiting (UDP clients do, on their
-// timeout) is told so instead of being queued twice. Serving a few
-// thousand boot loaders one after the other lets each finish in a second
-// or two; serving them all at once finishes none for minutes, and their
-// timeouts multiply the traffic.
+// the bound waits for its turn, in order of arrival, for as long as its
+// client keeps asking: a client that repeats a request still waiting (UDP
+// clients do, on their timeout) is told so instead of being queued twice,
+// and its request waits on; one not heard from for a while has likely
+// given up, and its turn would go to nobody. Serving a few thousand boot
+// loaders one after the other lets each finish in a second or two;
+// serving them all at once finishes none for minutes, and their timeouts
+// multiply the traffic.
 type Turns[K comparable] struct {
-	free       chan struct{}
-	maxWaiting int
-	mu         sync.Mutex
-	waiting    map[K]struct{}
+	max, maxWaiting int
+	mu              sync.Mutex
+	busy            int
+	queue           list.List // of *waiter[K], first come first
+	waiting         map[K]*waiter[K]
+}
+
+type waiter[K comparable] struct {
+	client  K
+	granted chan struct{} // closed when the turn is its
+	heard   chan struct{} // signalled when the client asks again
+	place   *list.Element
 }
 
 // ErrRepeated is a request from a client whose earlier request still waits.
@@ -127,37 +138,40 @@ var ErrNoTurn = errors.New("no room within the wait")
 // NewTurns lets n things happen at once, with at most maxWaiting requests
 // waiting; n 0 means no bound.
 func NewTurns[K comparable](n, maxWaiting int) *Turns[K] {
-	t := &Turns[K]{maxWaiting: maxWaiting, waiting: map[K]struct{}{}}
-	if n > 0 {
-		t.free = make(chan struct{}, n)
-	}
-	return t
+	return &Turns[K]{max: n, maxWaiting: maxWaiting, waiting: map[K]*waiter[K]{}}
 }
 
-// Take waits up to wait for a turn for client's request; release ends the
-// turn. ctx ending gives up waiting.
+// Take waits for a turn for client's request; release ends the turn. A
+// request not repeated for wait, or whose ctx ends, gives up waiting.
 func (t *Turns[K]) Take(ctx context.Context, client K, wait time.Duration) (release func(), err error) {
-	if t.free == nil {
+	if t.max <= 0 {
 		return func() {}, nil
 	}
-	select {
-	case t.free <- struct{}{}:
-		return t.releaser(), nil
-	default:
-	}
-	if err := t.queue(client); err != nil {
+	w, err := t.enqueue(client)
+	if err != nil {
 		return nil, err
 	}
-	defer t.dequeue(client)
+	if w == nil {
+		return t.releaser(), nil // a free turn
+	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	select {
-	case t.free <- struct{}{}:
-		return t.releaser(), nil
-	case <-timer.C:
-		return nil, ErrNoTurn
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	for {
+		select {
+		case <-w.granted:
+			return t.releaser(), nil
+		case <-w.heard:
+			timer.Reset(wait)
+			continue
+		case <-timer.C:
+			err = ErrNoTurn
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if t.leave(w) {
+			return nil, err
+		}
+		return t.releaser(), nil // granted as it gave up
 	}
 }
 
@@ -165,29 +179,61 @@ func (t *Turns[K]) Take(ctx context.Context, client K, wait time.Duration) (rele
 func (t *Turns[K]) Waiting() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.waiting)
+	return t.queue.Len()
 }
 
-func (t *Turns[K]) queue(client K) error {
+// enqueue takes a free turn (w nil) or queues client's request.
+func (t *Turns[K]) enqueue(client K) (w *waiter[K], err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.waiting[client]; ok {
-		return ErrRepeated
+	if t.busy < t.max {
+		t.busy++
+		return nil, nil
 	}
-	if len(t.waiting) >= t.maxWaiting {
-		return ErrNoTurn
+	if w, ok := t.waiting[client]; ok {
+		select {
+		case w.heard <- struct{}{}:
+		default:
+		}
+		return nil, ErrRepeated
 	}
-	t.waiting[client] = struct{}{}
-	return nil
+	if t.queue.Len() >= t.maxWaiting {
+		return nil, ErrNoTurn
+	}
+	w = &waiter[K]{client: client, granted: make(chan struct{}), heard: make(chan struct{}, 1)}
+	w.place = t.queue.PushBack(w)
+	t.waiting[client] = w
+	return w, nil
 }
 
-func (t *Turns[K]) dequeue(client K) {
+// leave takes w out of the queue; false if its turn came meanwhile.
+func (t *Turns[K]) leave(w *waiter[K]) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.waiting, client)
+	if w.place == nil {
+		return false
+	}
+	t.queue.Remove(w.place)
+	delete(t.waiting, w.client)
+	return true
 }
 
+// releaser ends a turn: it goes to the first request waiting, if any.
 func (t *Turns[K]) releaser() func() {
 	var once sync.Once
-	return func() { once.Do(func() { <-t.free }) }
+	return func() {
+		once.Do(func() {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			first := t.queue.Front()
+			if first == nil {
+				t.busy--
+				return
+			}
+			w := t.queue.Remove(first).(*waiter[K])
+			w.place = nil
+			delete(t.waiting, w.client)
+			close(w.granted)
+		})
+	}
 }

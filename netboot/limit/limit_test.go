@@ -117,7 +117,25 @@ func TestTurns(t *testing.T) {
 	if _, err := turns.Take(ctx, "h", 10*time.Millisecond); !errors.Is(err, ErrNoTurn) {
 		t.Fatalf("no room within the wait: %v, want ErrNoTurn", err)
 	}
+	// A request its client keeps repeating waits for as long as it does.
+	waited := make(chan error, 1)
+	go func() {
+		release, err := turns.Take(ctx, "i", 150*time.Millisecond)
+		if err == nil {
+			release()
+		}
+		waited <- err
+	}()
+	for range 6 {
+		time.Sleep(50 * time.Millisecond)
+		if _, err := turns.Take(ctx, "i", time.Minute); !errors.Is(err, ErrRepeated) {
+			t.Fatalf("a repeat: %v", err)
+		}
+	}
 	third()
+	if err := <-waited; err != nil {
+		t.Fatalf("a request repeated for 300 ms, twice its wait, gave up: %v", err)
+	}
 	fourth()
 	if release, err := NewTurns[string](0, 0).Take(ctx, "a", 0); err != nil || release == nil {
 		t.Fatalf("no bound: %v", err)

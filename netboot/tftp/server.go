@@ -61,18 +61,19 @@ type Config struct {
 	ClientRate         float64
 	TransfersPerClient int
 	// MaxTransfers is how many files are sent at once, to all clients
-	// together; a request past it waits for its turn, unanswered, up to
-	// TurnWait (default 12 s), and the client's repeats of it meanwhile
-	// are not answered either. 0 means no limit.
+	// together; a request past it waits for its turn, unanswered, and the
+	// client's repeats of it meanwhile are not answered either. One not
+	// repeated for TurnWait (default 6 s) is dropped. 0 means no limit.
 	MaxTransfers int
 	TurnWait     time.Duration
 }
 
-// defaultTurnWait is how long a request waits for a transfer's turn:
-// firmware repeats a request every few seconds and gives up after 20-30
-// (EDK2: 4 s, 6 times); a request held longer would more likely be
-// answered to a client that has gone, keeping a turn from one that has not.
-const defaultTurnWait = 12 * time.Second
+// defaultTurnWait is how long a waiting request is kept without hearing
+// its client ask again. Firmware repeats a request every few seconds
+// (EDK2: every 4 s, 6 times) and then gives up: a client silent for longer
+// has likely gone, and the turn its request got would go to nobody (the
+// transfer then waits out its own timeouts, a turn lost for seconds).
+const defaultTurnWait = 6 * time.Second
 
 // maxWaitingRequests bounds the requests waiting for a turn (each holds a
 // goroutine and a socket): past it a request is dropped at once.
@@ -129,7 +130,10 @@ func New(cfg Config) (*Server, error) {
 	s.srv = tftp.NewServer(s.read, nil)
 	s.srv.SetBlockSize(MaxBlockSize)
 	s.srv.SetMaxWindowSize(MaxWindowSize)
-	s.srv.SetTimeout(5 * time.Second)
+	// A block is sent again after 2 s without its ACK (tftpd-hpa: 1 s; a
+	// LAN answers in milliseconds), up to 5 times: a transfer to a client
+	// that has gone holds its turn for about 15 s, not half a minute.
+	s.srv.SetTimeout(2 * time.Second)
 	s.srv.SetRetries(5)
 	return s, nil
 }
@@ -137,10 +141,22 @@ func New(cfg Config) (*Server, error) {
 // Serve answers until Shutdown.
 func (s *Server) Serve() error { return s.srv.Serve(s.conn) }
 
-// Shutdown stops accepting requests and waits for transfers in flight.
+// shutdownWait bounds how long a stop waits for transfers under way: a
+// transfer to a client that has gone waits out its timeouts (half a
+// minute), and a stop must not.
+const shutdownWait = 3 * time.Second
+
+// Shutdown stops accepting requests, ends the transfers in flight (each
+// client hears an ERROR at its next block) and waits for them a little.
 func (s *Server) Shutdown() {
-	s.stopped() // requests waiting for a turn give up
-	s.srv.Shutdown()
+	s.stopped() // requests waiting for a turn give up, transfers end
+	done := make(chan struct{})
+	go func() { s.srv.Shutdown(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(shutdownWait):
+		s.log.Warn("TFTP transfers still waiting for their clients are left behind at the stop", "waited", shutdownWait)
+	}
 	// The library closes the socket only if Serve already ran; close it
 	// here too, so that a stop right after start frees the port.
 	s.conn.Close()
@@ -280,7 +296,7 @@ func (s *Server) send(name, peer string, r io.Reader, size int64, rf io.ReaderFr
 		t.SetSize(size)
 	}
 	start := time.Now()
-	n, err := rf.ReadFrom(r)
+	n, err := rf.ReadFrom(stoppable{r, s.stop})
 	var ended *tftp.PeerError
 	if errors.As(err, &ended) {
 		// The client ended it with an ERROR of its own, which is not
@@ -299,6 +315,19 @@ func (s *Server) send(name, peer string, r io.Reader, size int64, rf io.ReaderFr
 	s.metrics.bytes.Add(float64(n))
 	s.log.Info("file sent", "file", name, "client", peer, "bytes", n, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// stoppable is a file being sent that ends when the server stops.
+type stoppable struct {
+	io.Reader
+	stop context.Context
+}
+
+func (r stoppable) Read(p []byte) (int, error) {
+	if r.stop.Err() != nil {
+		return 0, &tftp.Error{Code: tftp.ErrCodeNotDefined, Message: "the server is stopping"}
+	}
+	return r.Reader.Read(p)
 }
 
 // notFound is RFC 1350's "File not found" (code 1).
