@@ -109,23 +109,30 @@ func (c *Concurrent[K]) Acquire(client K) (release func(), ok bool) {
 // the bound waits for its turn, in order of arrival, for as long as its
 // client keeps asking: a client that repeats a request still waiting (UDP
 // clients do, on their timeout) is told so instead of being queued twice,
-// and its request waits on; one not heard from for a while has likely
-// given up, and its turn would go to nobody. Serving a few thousand boot
-// loaders one after the other lets each finish in a second or two;
-// serving them all at once finishes none for minutes, and their timeouts
-// multiply the traffic.
+// and its request waits on. A turn goes to the first request whose client
+// was heard from lately: a client asks again each time its timeout runs
+// out, and gives up after its last try, so one silent for longer than its
+// timeout may have gone, and the transfer would wait out its own timeouts
+// for nobody. Serving a few thousand boot loaders one after the other
+// lets each finish in a second or two; serving them all at once finishes
+// none for minutes, and their timeouts multiply the traffic.
 type Turns[K comparable] struct {
 	max, maxWaiting int
-	mu              sync.Mutex
-	busy            int
-	queue           list.List // of *waiter[K], first come first
-	waiting         map[K]*waiter[K]
+	// fresh is how lately a client must have asked for its request to get
+	// a turn.
+	fresh   time.Duration
+	now     func() time.Time
+	mu      sync.Mutex
+	busy    int
+	queue   list.List // of *waiter[K], first come first
+	waiting map[K]*waiter[K]
 }
 
 type waiter[K comparable] struct {
 	client  K
+	heard   time.Time     // the client's last request
 	granted chan struct{} // closed when the turn is its
-	heard   chan struct{} // signalled when the client asks again
+	repeat  chan struct{} // signalled when the client asks again
 	place   *list.Element
 }
 
@@ -136,13 +143,15 @@ var ErrRepeated = errors.New("this client's earlier request is still waiting for
 var ErrNoTurn = errors.New("no room within the wait")
 
 // NewTurns lets n things happen at once, with at most maxWaiting requests
-// waiting; n 0 means no bound.
-func NewTurns[K comparable](n, maxWaiting int) *Turns[K] {
-	return &Turns[K]{max: n, maxWaiting: maxWaiting, waiting: map[K]*waiter[K]{}}
+// waiting; a turn goes to a request whose client asked within fresh. n 0
+// means no bound.
+func NewTurns[K comparable](n, maxWaiting int, fresh time.Duration) *Turns[K] {
+	return &Turns[K]{max: n, maxWaiting: maxWaiting, fresh: fresh, now: time.Now, waiting: map[K]*waiter[K]{}}
 }
 
 // Take waits for a turn for client's request; release ends the turn. A
-// request not repeated for wait, or whose ctx ends, gives up waiting.
+// request its client has not repeated for wait, or whose ctx ends, gives
+// up waiting.
 func (t *Turns[K]) Take(ctx context.Context, client K, wait time.Duration) (release func(), err error) {
 	if t.max <= 0 {
 		return func() {}, nil
@@ -160,7 +169,7 @@ func (t *Turns[K]) Take(ctx context.Context, client K, wait time.Duration) (rele
 		select {
 		case <-w.granted:
 			return t.releaser(), nil
-		case <-w.heard:
+		case <-w.repeat:
 			timer.Reset(wait)
 			continue
 		case <-timer.C:
@@ -182,25 +191,32 @@ func (t *Turns[K]) Waiting() int {
 	return t.queue.Len()
 }
 
-// enqueue takes a free turn (w nil) or queues client's request.
+// enqueue takes a free turn (w nil) or queues client's request. A repeat
+// of a waiting request freshens it, and gives it a free turn if there is
+// one: the turn goes to the request that waits, not to its copy.
 func (t *Turns[K]) enqueue(client K) (w *waiter[K], err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if w, ok := t.waiting[client]; ok {
+		w.heard = t.now()
+		select {
+		case w.repeat <- struct{}{}:
+		default:
+		}
+		if t.busy < t.max {
+			t.busy++
+			t.grant(w)
+		}
+		return nil, ErrRepeated
+	}
 	if t.busy < t.max {
 		t.busy++
 		return nil, nil
 	}
-	if w, ok := t.waiting[client]; ok {
-		select {
-		case w.heard <- struct{}{}:
-		default:
-		}
-		return nil, ErrRepeated
-	}
 	if t.queue.Len() >= t.maxWaiting {
 		return nil, ErrNoTurn
 	}
-	w = &waiter[K]{client: client, granted: make(chan struct{}), heard: make(chan struct{}, 1)}
+	w = &waiter[K]{client: client, heard: t.now(), granted: make(chan struct{}), repeat: make(chan struct{}, 1)}
 	w.place = t.queue.PushBack(w)
 	t.waiting[client] = w
 	return w, nil
@@ -218,22 +234,30 @@ func (t *Turns[K]) leave(w *waiter[K]) bool {
 	return true
 }
 
-// releaser ends a turn: it goes to the first request waiting, if any.
+// grant gives w the turn it has been counted in busy for.
+func (t *Turns[K]) grant(w *waiter[K]) {
+	t.queue.Remove(w.place)
+	w.place = nil
+	delete(t.waiting, w.client)
+	close(w.granted)
+}
+
+// releaser ends a turn: it goes to the first waiting request whose client
+// asked lately; if none has, the turn stays free for the next to ask.
 func (t *Turns[K]) releaser() func() {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			t.mu.Lock()
 			defer t.mu.Unlock()
-			first := t.queue.Front()
-			if first == nil {
-				t.busy--
-				return
+			now := t.now()
+			for el := t.queue.Front(); el != nil; el = el.Next() {
+				if w := el.Value.(*waiter[K]); now.Sub(w.heard) <= t.fresh {
+					t.grant(w)
+					return
+				}
 			}
-			w := t.queue.Remove(first).(*waiter[K])
-			w.place = nil
-			delete(t.waiting, w.client)
-			close(w.granted)
+			t.busy--
 		})
 	}
 }

@@ -82,7 +82,7 @@ func TestConcurrent(t *testing.T) {
 // once, and a wait that finds no room ends.
 func TestTurns(t *testing.T) {
 	ctx := context.Background()
-	turns := NewTurns[string](2, 2)
+	turns := NewTurns[string](2, 2, time.Hour)
 	first, _ := turns.Take(ctx, "a", time.Second)
 	second, _ := turns.Take(ctx, "b", time.Second)
 	got := make(chan string, 2)
@@ -137,7 +137,47 @@ func TestTurns(t *testing.T) {
 		t.Fatalf("a request repeated for 300 ms, twice its wait, gave up: %v", err)
 	}
 	fourth()
-	if release, err := NewTurns[string](0, 0).Take(ctx, "a", 0); err != nil || release == nil {
+	if release, err := NewTurns[string](0, 0, 0).Take(ctx, "a", 0); err != nil || release == nil {
 		t.Fatalf("no bound: %v", err)
+	}
+}
+
+// A turn goes to the first waiting request whose client asked lately: one
+// silent past fresh may have given up, and keeps its place until it asks
+// again, which gives it a free turn.
+func TestTurnsGoToClientsStillAsking(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1000, 0)
+	turns := NewTurns[string](1, 10, 3*time.Second)
+	turns.now = func() time.Time { return now }
+	release, _ := turns.Take(ctx, "busy", time.Minute)
+	got := make(chan string, 2)
+	wait := func(client string) {
+		go func() {
+			if r, err := turns.Take(ctx, client, time.Minute); err == nil {
+				got <- client
+				<-time.After(10 * time.Millisecond)
+				r()
+			}
+		}()
+	}
+	wait("old")
+	for turns.Waiting() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	now = now.Add(5 * time.Second) // old has not asked for 5 s
+	wait("new")
+	for turns.Waiting() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	release()
+	if c := <-got; c != "new" {
+		t.Fatalf("the turn went to %s, want new: old was silent past fresh", c)
+	}
+	if _, err := turns.Take(ctx, "old", time.Minute); !errors.Is(err, ErrRepeated) {
+		t.Fatalf("old asking again: %v, want ErrRepeated", err)
+	}
+	if c := <-got; c != "old" {
+		t.Fatalf("the turn went to %s, want old (it asked again)", c)
 	}
 }

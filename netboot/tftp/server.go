@@ -75,6 +75,12 @@ type Config struct {
 // transfer then waits out its own timeouts, a turn lost for seconds).
 const defaultTurnWait = 6 * time.Second
 
+// freshRequest is how lately a waiting request's client must have asked
+// for the request to be given a transfer's turn. Firmware asks again each
+// time its timeout (EDK2: 4 s) runs out, and after its last try gives up:
+// within 3 s of asking it is still listening.
+const freshRequest = 3 * time.Second
+
 // maxWaitingRequests bounds the requests waiting for a turn (each holds a
 // goroutine and a socket): past it a request is dropped at once.
 const maxWaitingRequests = 65536
@@ -124,7 +130,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{rendered: cfg.Rendered, conn: conn, root: root, assets: assets, log: cfg.Logger.With("part", "tftp"), metrics: newMetrics(cfg.Metrics),
 		own: cfg.Addr, rate: limit.NewRate[netip.Addr](cfg.ClientRate, int(2*cfg.ClientRate), maxRateClients),
 		inFlight: limit.NewConcurrent[netip.Addr](cfg.TransfersPerClient),
-		turns:    limit.NewTurns[netip.AddrPort](cfg.MaxTransfers, maxWaitingRequests), turnWait: cmp.Or(cfg.TurnWait, defaultTurnWait)}
+		turns:    limit.NewTurns[netip.AddrPort](cfg.MaxTransfers, maxWaitingRequests, freshRequest), turnWait: cmp.Or(cfg.TurnWait, defaultTurnWait)}
 	s.stop, s.stopped = context.WithCancel(context.Background())
 	// No write handler: write requests are refused.
 	s.srv = tftp.NewServer(s.read, nil)

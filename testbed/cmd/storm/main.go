@@ -32,7 +32,7 @@ func main() {
 	flag.Float64Var(&cfg.Loss, "loss", 0, "share of DHCP packets lost each way (0–1)")
 	flag.Float64Var(&cfg.Slow, "slow", 0, "share of machines that read their kernel and initrd slowly (0–1)")
 	flag.IntVar(&cfg.SlowRate, "slow-rate", 1<<20, "how slowly, in bytes per second")
-	flag.IntVar(&cfg.BootRetries, "boot-retries", 3, "network boots started again after a failed loader fetch, as server firmware does")
+	flag.IntVar(&cfg.BootRetries, "boot-retries", 10, "network boots started again after a failed loader fetch, as server firmware does (many loop their boot order without end)")
 	flag.IntVar(&cfg.TFTPPort, "tftp-port", 69, "Slipway's TFTP port")
 	flag.IntVar(&cfg.HTTPPort, "http-port", 80, "Slipway's HTTP port (the event stream)")
 	flag.IntVar(&cfg.MQTTPort, "mqtt-port", 1883, "Slipway's MQTT port; 0: no subscriber")
