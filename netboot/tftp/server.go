@@ -1,6 +1,7 @@
 package tftp
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -302,7 +303,10 @@ func (s *Server) send(name, peer string, r io.Reader, size int64, rf io.ReaderFr
 		t.SetSize(size)
 	}
 	start := time.Now()
-	n, err := rf.ReadFrom(stoppable{r, s.stop})
+	// Blocks are read 1468 bytes at a time: a buffer makes that one read
+	// of the file per eleven blocks (a read per block was 4 % of the CPU
+	// of a booting site).
+	n, err := rf.ReadFrom(stoppable{bufio.NewReaderSize(r, 16<<10), s.stop})
 	var ended *tftp.PeerError
 	if errors.As(err, &ended) {
 		// The client ended it with an ERROR of its own, which is not

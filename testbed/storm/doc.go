@@ -7,7 +7,10 @@
 // order: DHCP as UEFI PXE firmware (broadcast, from its own MAC: every
 // machine's frames go through one raw socket on the LAN interface, and the
 // replies are matched to machines by transaction id), the first-stage
-// loader over TFTP, DHCP again as iPXE, the iPXE script, kernel and initrd
+// loader over TFTP (as OVMF asks for it: blksize 1468, windowsize 4, a
+// request repeated every 4 s up to 6 times; a machine whose fetch fails
+// starts its network boot again from DHCP, as server firmware does, up to
+// Config.BootRetries times), DHCP again as iPXE, the iPXE script, kernel and initrd
 // over HTTP, cloud-init's user-data and meta-data, and a heartbeat for
 // every onboarding stage started and done. Once leased, its address is
 // added to the LAN interface, and everything after DHCP is spoken from it,
