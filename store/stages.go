@@ -112,14 +112,28 @@ func (tx *Tx) HasStageEvents(macs []string) (bool, error) {
 	return false, nil
 }
 
-// StageTail returns the id of mac's newest heartbeat (0 if it has none)
-// and the hostname of machineID (empty if none): what a heartbeat about to
-// be added needs to extend the MAC's record without reading all of it.
-func (tx *Tx) StageTail(mac, machineID string) (lastID int64, hostname string, err error) {
-	err = tx.queryRow(`SELECT COALESCE((SELECT MAX(id) FROM stage_events WHERE mac = ?), 0),
-		COALESCE((SELECT hostname FROM machines WHERE id = ?), '')`, mac, machineID).Scan(&lastID, &hostname)
-	if err != nil {
-		return 0, "", fmt.Errorf("newest heartbeat of %s: %w", mac, err)
+// HeartbeatTarget is what recording a heartbeat of a MAC needs to know,
+// read in one query: the machine that owns the MAC, its hostname and state,
+// and the id of the MAC's newest heartbeat (0 if none).
+type HeartbeatTarget struct {
+	MachineState
+	Hostname    string
+	LastStageID int64
+}
+
+// HeartbeatTarget reads mac's HeartbeatTarget; ErrNotFound if no machine
+// owns the MAC.
+func (tx *Tx) HeartbeatTarget(mac string) (HeartbeatTarget, error) {
+	var t HeartbeatTarget
+	err := tx.queryRow(`SELECT m.id, m.source, m.hostname, m.state_json, m.state_since,
+		COALESCE((SELECT MAX(id) FROM stage_events WHERE mac = ?), 0)
+		FROM machine_macs mm JOIN machines m ON m.id = mm.machine_id WHERE mm.mac = ?`, mac, mac).
+		Scan(&t.ID, &t.Source, &t.Hostname, &t.StateJSON, storedTime{t: &t.Since}, &t.LastStageID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, fmt.Errorf("MAC %s: %w", mac, ErrNotFound)
 	}
-	return lastID, hostname, nil
+	if err != nil {
+		return t, fmt.Errorf("the machine of MAC %s: %w", mac, err)
+	}
+	return t, nil
 }

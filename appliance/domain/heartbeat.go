@@ -85,29 +85,30 @@ func (inv *Inventory) heartbeatsKept() int {
 }
 
 func (inv *Inventory) heartbeatInTx(tx *store.Tx, hb Heartbeat, c *commitNotes, added *addedHeartbeat) error {
-	id, _, err := tx.MACOwner(string(hb.MAC))
+	// One read for the owner, its state and the MAC's newest heartbeat:
+	// the heartbeats of a booting site all queue for the one writer.
+	target, err := tx.HeartbeatTarget(string(hb.MAC))
 	if errors.Is(err, store.ErrNotFound) {
 		if err = inv.mayDiscover(hb.MAC, DoorHeartbeat); err == nil {
-			id, err = inv.discover(tx, hb.MAC, "first heartbeat from "+string(hb.MAC), c)
+			if _, err = inv.discover(tx, hb.MAC, "first heartbeat from "+string(hb.MAC), c); err == nil {
+				target, err = tx.HeartbeatTarget(string(hb.MAC))
+			}
 		}
 	}
 	if err != nil {
 		return err
 	}
-	previous, hostname, err := tx.StageTail(string(hb.MAC), id)
-	if err != nil {
-		return err
-	}
+	id := target.ID
 	ev, err := tx.AddStageEvent(store.StageEvent{MAC: string(hb.MAC), MachineID: id, Stage: string(hb.Stage),
-		Phase: string(hb.Phase), Detail: hb.Detail, ClientIP: hb.ClientIP, Hostname: hostname})
+		Phase: string(hb.Phase), Detail: hb.Detail, ClientIP: hb.ClientIP, Hostname: target.Hostname})
 	if err != nil {
 		return err
 	}
-	*added = addedHeartbeat{ev, previous}
+	*added = addedHeartbeat{ev, target.LastStageID}
 	if _, err := tx.TrimStageEvents(string(hb.MAC), inv.heartbeatsKept()); err != nil {
 		return err
 	}
-	state, err := inv.applyInTx(tx, id, HeartbeatEvent(hb.Stage, hb.Phase, hb.Detail), c)
+	state, err := inv.applyFromInTx(tx, target.MachineState, HeartbeatEvent(hb.Stage, hb.Phase, hb.Detail), c)
 	var illegal *IllegalTransitionError
 	switch {
 	case errors.As(err, &illegal):

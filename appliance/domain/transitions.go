@@ -83,6 +83,12 @@ func (inv *Inventory) applyInTx(tx *store.Tx, id string, ev Event, c *commitNote
 	if err != nil {
 		return State{}, err
 	}
+	return inv.applyFromInTx(tx, m, ev, c)
+}
+
+// applyFromInTx is applyInTx from m, the machine's state as read in tx.
+func (inv *Inventory) applyFromInTx(tx *store.Tx, m store.MachineState, ev Event, c *commitNotes) (State, error) {
+	id := m.ID
 	cur, err := ParseState(m.StateJSON)
 	if err != nil {
 		return State{}, err
