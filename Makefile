@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Debian packages the end-to-end tests drive as real peers.
 E2E_DEBS    := iproute2 isc-dhcp-client udhcpc tftp-hpa atftp curl mosquitto-clients file qemu-system-x86 ipxe-qemu busybox-static kea-admin dnsmasq-base nmap ndisc6 ovmf cloud-init python3-paho-mqtt chromium gnupg xorriso isc-dhcp-relay qemu-system-arm qemu-efi-aarch64 grub-common python3-scapy
 # Peers for the side-by-side benchmarks.
-BENCH_DEBS  := kea-admin kea-dhcp4-server dnsmasq-base wrk nginx-light tftpd-hpa mosquitto python3-sushy
+BENCH_DEBS  := kea-admin kea-dhcp4-server dnsmasq-base wrk nginx-light tftpd-hpa mosquitto python3-sushy tcpdump
 BENCH_SECONDS ?= 15
 FUZZTIME    ?= 20s
 SOAK        ?= 30m
@@ -23,7 +23,7 @@ IMAGE_ARCHS ?= amd64 arm64
 IMAGE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1)
 
 # image is phony above all: the image/ folder shares its name.
-.PHONY: all build demo test race e2e e2e-deps debs lint bench bench-dhcp bench-files bench-bus bench-bmc bench-footprint bench-storm fuzz soak size bootfiles image image-deps clean
+.PHONY: all build demo test race e2e e2e-deps debs lint bench bench-dhcp bench-files bench-bus bench-bmc bench-footprint bench-ovmf bench-storm fuzz soak size bootfiles image image-deps clean
 
 all: lint test build
 
@@ -122,6 +122,11 @@ bench-bmc:
 ## bench-footprint: start → ready and idle memory, with an empty store and with 10,000 machines (root)
 bench-footprint: e2e-deps
 	SLIPWAY_BENCH=1 $(GO) test -count=1 -tags e2e -run TestBenchFootprint -v -timeout 30m ./testbed/e2e/
+
+## bench-ovmf: UEFI firmware (OVMF in QEMU) fetching ipxe.efi over TFTP from Slipway and from tftpd-hpa (root)
+bench-ovmf: e2e-deps
+	@$(MAKE) --no-print-directory debs DEBS="$(BENCH_DEBS)"
+	SLIPWAY_BENCH=1 $(GO) test -count=1 -tags e2e -run TestBenchOVMFFetchesItsLoader -v -timeout 30m ./testbed/e2e/
 
 ## bench-storm: 10,000 machines powered on at once through every door (root; report in artifacts/storm)
 ##   STORM_MACHINES, STORM_LOADER/STORM_KERNEL/STORM_INITRD (bytes), STORM_ARGS (storm flags: -ramp, -loss, -slow, ...)

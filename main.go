@@ -39,7 +39,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	stopProfile := startCPUProfile(os.Getenv("SLIPWAY_CPUPROFILE"))
-	writeHeapProfileLater(os.Getenv("SLIPWAY_MEMPROFILE"), 15*time.Second)
+	writeHeapProfileLater(os.Getenv("SLIPWAY_MEMPROFILE"), os.Getenv("SLIPWAY_MEMPROFILE_AFTER"))
 	err := newRootCommand(os.Stdout, os.Stderr).ExecuteContext(ctx)
 	stopProfile()
 	if err != nil {
@@ -66,14 +66,19 @@ func startCPUProfile(path string) (stop func()) {
 	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
-// writeHeapProfileLater writes the live heap to path after a while (once
-// start-up is over): SLIPWAY_MEMPROFILE=/tmp/heap.out slipway serve ..., for
-// developers asking where the resident memory goes (go tool pprof).
-func writeHeapProfileLater(path string, after time.Duration) {
+// writeHeapProfileLater writes the live heap to path after a while (15 s,
+// once start-up is over, or SLIPWAY_MEMPROFILE_AFTER, a Go duration):
+// SLIPWAY_MEMPROFILE=/tmp/heap.out slipway serve ..., for developers asking
+// where the resident memory goes (go tool pprof).
+func writeHeapProfileLater(path, after string) {
 	if path == "" {
 		return
 	}
-	time.AfterFunc(after, func() {
+	wait, err := time.ParseDuration(after)
+	if err != nil {
+		wait = 15 * time.Second
+	}
+	time.AfterFunc(wait, func() {
 		f, err := os.Create(path)
 		if err == nil {
 			runtime.GC()
