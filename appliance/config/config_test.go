@@ -133,6 +133,7 @@ func TestInvalidConfigsNameTheField(t *testing.T) {
 		{"MQTT limits out of range", minimal + "mqtt:\n  max_packet_kib: 0\n  connect_timeout: 0s\n", []string{"mqtt.max_packet_kib (line 8): 0 is out of range", "mqtt.connect_timeout (line 9): 0s is out of range"}},
 		{"not YAML", "lan: [", []string{"(file): not valid YAML"}},
 		{"list where a mapping belongs", minimal + "log: [1, 2]\n", []string{"log (line 7)", "expected a mapping"}},
+		{"a key written twice", minimal + "tftp: {root: /srv/tftp}\ntftp: {port: 69}\n", []string{`tftp (line 8): mapping key "tftp" already defined at line 7`, "merge the two"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -296,5 +297,15 @@ func TestCheckFilesNamesMissingAndEmptyFiles(t *testing.T) {
 	}
 	if err != nil && strings.Contains(err.Error(), "bmc_credentials.c") {
 		t.Errorf("a good file was reported:\n%v", err)
+	}
+}
+
+// A key written twice stops the decoder reading its whole mapping: the
+// error says so and nothing else, not that every setting is missing.
+func TestAKeyWrittenTwiceIsTheOnlyError(t *testing.T) {
+	_, err := Parse([]byte("lan: {interface: lan0, address: 10.88.0.1/24}\ntftp: {root: /x}\ntftp: {port: 69}\n"))
+	var es Errors
+	if !errors.As(err, &es) || len(es) != 1 {
+		t.Fatalf("want one error, the key written twice; got:\n%v", err)
 	}
 }

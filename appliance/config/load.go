@@ -49,6 +49,11 @@ func Parse(data []byte) (*Config, error) {
 		return nil, err // not YAML at all: nothing more can be said
 	}
 	cfg.lines = lines
+	if found.duplicateKeys() {
+		// The mapping with a key written twice was not read at all:
+		// checking what it held would report its settings missing.
+		return nil, found
+	}
 	// Every problem in one pass: the fields that could not be read keep
 	// their defaults and are not checked again.
 	for _, e := range cfg.fieldErrors(cfg.Validate()) {
@@ -153,10 +158,19 @@ func (fl fieldLines) explain(err error) Errors {
 			continue
 		}
 		line, _ := strconv.Atoi(m[1])
+		if key := duplicateKey.FindStringSubmatch(m[2]); key != nil {
+			out = append(out, FieldError{Path: key[1], Line: line, Problem: m[2],
+				Fix: "write each key once: merge the two into one mapping"})
+			continue
+		}
 		out = append(out, FieldError{Path: byLine[line], Line: line, Problem: plainTypeError(m[2])})
 	}
 	return out
 }
+
+// duplicateKey is the decoder's message for a key written twice in one
+// mapping, which stops it reading that mapping at all.
+var duplicateKey = regexp.MustCompile(`^mapping key "([^"]*)" already defined at line \d+$`)
 
 var unmarshalWords = regexp.MustCompile("cannot unmarshal !!(\\w+) (?:`(.*)` )?into (.*)")
 
@@ -297,4 +311,14 @@ func join(path, key string) string {
 		return key
 	}
 	return path + "." + key
+}
+
+// duplicateKeys says whether a key was written twice in one mapping.
+func (es Errors) duplicateKeys() bool {
+	for _, e := range es {
+		if duplicateKey.MatchString(e.Problem) {
+			return true
+		}
+	}
+	return false
 }
