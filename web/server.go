@@ -105,12 +105,8 @@ func New(cfg Config, mounts ...Mount) (*Server, error) {
 		// the kernel it boots knows nothing of it. Each booted machine
 		// leaves one behind until this timeout, and a site booting at
 		// once would fill max_connections with them.
-		IdleTimeout: 15 * time.Second,
-		Concurrency: cmp.Or(cfg.MaxConnections, defaultMaxConnections),
-		// An idle connection gives its buffers back: a booted site leaves
-		// one iPXE connection per machine open until IdleTimeout, and
-		// 10,000 of them held 55 MB of buffers.
-		ReduceMemoryUsage: true,
+		IdleTimeout:       15 * time.Second,
+		Concurrency:       cmp.Or(cfg.MaxConnections, defaultMaxConnections),
 		ErrorHandler:      s.jsonError,
 		BodyLimit:         bodyLimit,
 		StreamRequestBody: true,
