@@ -62,6 +62,7 @@ type Server struct {
 	sendAEnable  bool /* senderAnticipate enable by server */
 	sendAWinSz   uint
 	maxWindow    int // SetMaxWindowSize
+	mtus         mtuCache
 	// Single port fields
 	singlePort        bool
 	handlers          map[string]chan []byte
@@ -286,9 +287,9 @@ func (s *Server) processRequest4() error {
 	var localAddr net.IP
 	if control != nil {
 		localAddr = control.Dst
-		if intf, err := net.InterfaceByIndex(control.IfIndex); err == nil {
+		if mtu, ok := s.mtus.mtu(control.IfIndex); ok {
 			// mtu - ipv4 overhead - udp overhead
-			maxSz = intf.MTU - 28
+			maxSz = mtu - 28
 		}
 	}
 	return s.handlePacket(localAddr, srcAddr.(*net.UDPAddr), buf, cnt, maxSz, nil)
@@ -304,9 +305,9 @@ func (s *Server) processRequest6() error {
 	var localAddr net.IP
 	if control != nil {
 		localAddr = control.Dst
-		if intf, err := net.InterfaceByIndex(control.IfIndex); err == nil {
+		if mtu, ok := s.mtus.mtu(control.IfIndex); ok {
 			// mtu - ipv6 overhead - udp overhead
-			maxSz = intf.MTU - 48
+			maxSz = mtu - 48
 		}
 	}
 	return s.handlePacket(localAddr, srcAddr.(*net.UDPAddr), buf, cnt, maxSz, nil)
