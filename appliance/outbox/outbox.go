@@ -208,8 +208,7 @@ func (c *Consumer) saveCursor() {
 			return
 		}
 		c.mu.Unlock()
-		err := c.o.cfg.Commit.Do(context.Background(), func(tx *store.Tx) error { return tx.SetCursor(c.name, at) })
-		if err != nil {
+		if err := c.Done(context.Background(), at); err != nil {
 			if !errors.Is(err, store.ErrCommitterClosed) {
 				c.o.cfg.Log.Warn("outbox consumer: cannot store its place; what it handled since may be handed out again after a restart",
 					"consumer", c.name, "event_id", at, "error", err)

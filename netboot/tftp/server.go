@@ -3,7 +3,6 @@ package tftp
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -64,17 +63,16 @@ type Config struct {
 	// MaxTransfers is how many files are sent at once, to all clients
 	// together; a request past it waits for its turn, unanswered, and the
 	// client's repeats of it meanwhile are not answered either. One not
-	// repeated for TurnWait (default 6 s) is dropped. 0 means no limit.
+	// repeated for turnWait is dropped. 0 means no limit.
 	MaxTransfers int
-	TurnWait     time.Duration
 }
 
-// defaultTurnWait is how long a waiting request is kept without hearing
+// turnWait is how long a waiting request is kept without hearing
 // its client ask again. Firmware repeats a request every few seconds
 // (EDK2: every 4 s, 6 times) and then gives up: a client silent for longer
 // has likely gone, and the turn its request got would go to nobody (the
 // transfer then waits out its own timeouts, a turn lost for seconds).
-const defaultTurnWait = 6 * time.Second
+const turnWait = 6 * time.Second
 
 // freshRequest is how lately a waiting request's client must have asked
 // for the request to be given a transfer's turn. Firmware asks again each
@@ -128,10 +126,11 @@ func New(cfg Config) (*Server, error) {
 		}
 		return nil, &config.ListenError{Field: "tftp.port", Addr: fmt.Sprintf("UDP %s:%d", cfg.Addr, cfg.Port), Err: err, Peer: "TFTP server"}
 	}
-	s := &Server{rendered: cfg.Rendered, conn: conn, root: root, assets: assets, log: cfg.Logger.With("part", "tftp"), metrics: newMetrics(cfg.Metrics),
+	turns := limit.NewTurns[netip.AddrPort](cfg.MaxTransfers, maxWaitingRequests, freshRequest)
+	s := &Server{rendered: cfg.Rendered, conn: conn, root: root, assets: assets, log: cfg.Logger.With("part", "tftp"), metrics: newMetrics(cfg.Metrics, turns.Waiting),
 		own: cfg.Addr, rate: limit.NewRate[netip.Addr](cfg.ClientRate, int(2*cfg.ClientRate), maxRateClients),
 		inFlight: limit.NewConcurrent[netip.Addr](cfg.TransfersPerClient),
-		turns:    limit.NewTurns[netip.AddrPort](cfg.MaxTransfers, maxWaitingRequests, freshRequest), turnWait: cmp.Or(cfg.TurnWait, defaultTurnWait)}
+		turns:    turns, turnWait: turnWait}
 	s.stop, s.stopped = context.WithCancel(context.Background())
 	// No write handler: write requests are refused.
 	s.srv = tftp.NewServer(s.read, nil)
@@ -275,9 +274,7 @@ func (s *Server) admit(client netip.Addr) (release func(), err error) {
 // request that finds none in time, or repeats one that waits, is left
 // unanswered: to the client it is a lost packet, and it asks again.
 func (s *Server) takeTurn(filename, peer string, client netip.AddrPort) (release func(), err error) {
-	s.metrics.waiting.Inc()
 	release, err = s.turns.Take(s.stop, client, s.turnWait)
-	s.metrics.waiting.Dec()
 	switch {
 	case errors.Is(err, limit.ErrRepeated):
 		s.metrics.transfers.WithLabelValues("repeat-while-waiting").Inc()
@@ -353,10 +350,11 @@ func (s *Server) refuse(filename, peer string, why error) {
 type metrics struct {
 	transfers *prometheus.CounterVec
 	bytes     prometheus.Counter
-	waiting   prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics registers the server's metrics; waiting is the length of the
+// queue for a transfer's turn.
+func newMetrics(reg prometheus.Registerer, waiting func() int) *metrics {
 	m := &metrics{
 		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "slipway_tftp_transfers_total", Help: "TFTP read requests, by outcome (ok, failed, refused, ended-by-client, no-turn: dropped after waiting tftp.max_transfers' turn, repeat-while-waiting).",
@@ -364,12 +362,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "slipway_tftp_sent_bytes_total", Help: "Bytes sent by completed TFTP transfers.",
 		}),
-		waiting: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "slipway_tftp_requests_waiting", Help: "TFTP requests waiting for a transfer's turn (tftp.max_transfers).",
-		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.transfers, m.bytes, m.waiting)
+		reg.MustRegister(m.transfers, m.bytes, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "slipway_tftp_requests_waiting", Help: "TFTP requests waiting for a transfer's turn (tftp.max_transfers).",
+		}, func() float64 { return float64(waiting()) }))
 	}
 	return m
 }

@@ -374,7 +374,7 @@ func TestRequestsWaitForATransfersTurn(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Root: root, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Metrics: reg, MaxTransfers: 1, TurnWait: 3 * time.Second})
+		Metrics: reg, MaxTransfers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
