@@ -52,8 +52,7 @@ func TestBenchOVMFFetchesItsLoader(t *testing.T) {
 	if len(took["slipway"]) == 0 || len(took["tftpd-hpa"]) == 0 {
 		t.Fatal("no fetch measured")
 	}
-	median := func(ds []time.Duration) time.Duration { ds = slices.Clone(ds); slices.Sort(ds); return ds[len(ds)/2] }
-	s, p := median(took["slipway"]), median(took["tftpd-hpa"])
+	s, p := middle(took["slipway"]), middle(took["tftpd-hpa"])
 	fmt.Fprintf(&table, "\nmedian: slipway %.0f ms, tftpd-hpa %.0f ms: tftpd-hpa / slipway = %.2f (the fetch %.2f× as fast)\n",
 		s.Seconds()*1000, p.Seconds()*1000, p.Seconds()/s.Seconds(), p.Seconds()/s.Seconds())
 	t.Logf("OVMF fetching ipxe.efi (%d bytes) over TFTP:\n%s", fileSize(t, loader), table.String())

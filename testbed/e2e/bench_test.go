@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -156,6 +157,13 @@ func median(rs []perfdhcpResult, f func(perfdhcpResult) float64) float64 {
 	for i, r := range rs {
 		vs[i] = f(r)
 	}
+	return middle(vs)
+}
+
+// middle is the median of vs (the upper one of an even count); vs is left
+// as it was.
+func middle[T cmp.Ordered](vs []T) T {
+	vs = slices.Clone(vs)
 	slices.Sort(vs)
 	return vs[len(vs)/2]
 }

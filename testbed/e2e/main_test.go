@@ -134,8 +134,15 @@ func prepareServe(t *testing.T, host testbed.Host, config string, prepare func(d
 	a.launch(t)
 	t.Cleanup(func() {
 		if a.cmd.ProcessState == nil {
-			a.cmd.Process.Kill()
-			<-a.done
+			// A clean stop first, so that a profile asked for by
+			// SLIPWAY_CPUPROFILE is written; a kill if it hangs.
+			a.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-a.done:
+			case <-time.After(10 * time.Second):
+				a.cmd.Process.Kill()
+				<-a.done
+			}
 		}
 		if t.Failed() {
 			t.Logf("slipway log:\n%s", a.logs())
