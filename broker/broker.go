@@ -42,6 +42,12 @@ type Broker struct {
 // retainedForever is as long as a retained message is kept, in seconds.
 const retainedForever = 100 * 365 * 24 * 60 * 60
 
+// writeBatchBytes is how much a subscriber's queued packets may fill
+// before one write sends them: mochi's default (2 KiB, six state messages)
+// made a write system call per few messages in a fan-out. The buffer
+// exists only while packets are queued.
+const writeBatchBytes = 32 << 10
+
 // New binds the broker's listeners. Nothing is served until Start.
 func New(cfg Config) (*Broker, error) {
 	log := cfg.Logger
@@ -59,7 +65,7 @@ func New(cfg Config) (*Broker, error) {
 	// that off but also expire QoS 2 acknowledgements at once, so: a
 	// century. A client's own MQTT 5 message expiry still holds.
 	caps.MaximumMessageExpiryInterval = retainedForever
-	server := mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, Logger: slog.New(mochiLog{log.Handler()}).With("part", "mqtt")})
+	server := mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps, ClientNetWriteBufferSize: writeBatchBytes, Logger: slog.New(mochiLog{log.Handler()}).With("part", "mqtt")})
 	if err := server.AddHook(newAccessHook(cfg.Access, log), nil); err != nil {
 		return nil, fmt.Errorf("mqtt: add access hook: %w", err)
 	}

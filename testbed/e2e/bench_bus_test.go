@@ -61,43 +61,55 @@ netboot: {router_advertisements: false}
 `, httpPort, testkit.FreePort(t, "udp"), slipwayMQTT, string(hash)))
 	a.url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	waitReady(t, a)
-	stopMosquitto := startMosquitto(t, mosquittoPort)
+	mosquittoPID, stopMosquitto := startMosquitto(t, mosquittoPort)
 	defer stopMosquitto()
 
 	rate := heartbeatRate(t, a.url, 200, time.Duration(seconds)*time.Second)
-	brokers := []fanOutBroker{{"slipway", slipwayMQTT, "bench", "bench"}, {"mosquitto", mosquittoPort, "", ""}}
+	brokers := []fanOutBroker{{"slipway", a.cmd.Process.Pid, slipwayMQTT, "bench", "bench"}, {"mosquitto", mosquittoPID, mosquittoPort, "", ""}}
 	table := "\n| measure | slipway | mosquitto | slipway/mosquitto |\n|---|---|---|---|\n" +
 		fmt.Sprintf("| heartbeats/s acknowledged, 200 clients, %ds | %.0f | – | – |\n", seconds, rate)
 	for _, qos := range []byte{1, 0} {
-		rates := fanOutRounds(t, brokers, qos, envInt("SLIPWAY_BENCH_ROUNDS", 3))
-		s, m := middle(rates["slipway"]), middle(rates["mosquitto"])
+		runs := fanOutRounds(t, brokers, qos, envInt("SLIPWAY_BENCH_ROUNDS", 3))
+		s, m := middle(runs["slipway"].rates), middle(runs["mosquitto"].rates)
 		table += fmt.Sprintf("| MQTT QoS %d deliveries/s, 1 publisher → %d subscribers × %d messages, median of %d (rounds: %s / %s) | %.0f | %.0f | %.2f |\n",
-			qos, fanOutSubscribers, fanOutMessages, len(rates["slipway"]), roundList(rates["slipway"]), roundList(rates["mosquitto"]), s, m, s/m)
+			qos, fanOutSubscribers, fanOutMessages, len(runs["slipway"].rates), roundList(runs["slipway"].rates), roundList(runs["mosquitto"].rates), s, m, s/m)
+		s, m = middle(runs["slipway"].cpuPer100k), middle(runs["mosquitto"].cpuPer100k)
+		table += fmt.Sprintf("| broker CPU-ms per 100,000 QoS %d deliveries, median | %.0f | %.0f | %.2f |\n", qos, s, m, s/m)
 	}
 	t.Log(table)
 }
 
 const fanOutSubscribers, fanOutMessages = 1000, 200
 
-// fanOutBroker is a broker under test and the user the bench connects as.
+// fanOutBroker is a broker under test (its process, for its CPU time) and
+// the user the bench connects as.
 type fanOutBroker struct {
 	name       string
-	port       int
+	pid, port  int
 	user, pass string
 }
 
+// fanOutRuns are one broker's rounds: deliveries/s, and the broker's CPU
+// time per 100,000 deliveries in ms.
+type fanOutRuns struct{ rates, cpuPer100k []float64 }
+
 // fanOutRounds measures each broker's fan-out rounds times, the brokers'
 // order alternating so that neither always runs on a warmer machine.
-func fanOutRounds(t *testing.T, brokers []fanOutBroker, qos byte, rounds int) map[string][]float64 {
+func fanOutRounds(t *testing.T, brokers []fanOutBroker, qos byte, rounds int) map[string]*fanOutRuns {
 	t.Helper()
-	rates := map[string][]float64{}
+	runs := map[string]*fanOutRuns{}
+	for _, b := range brokers {
+		runs[b.name] = &fanOutRuns{}
+	}
 	for r := range rounds {
 		for i := range brokers {
 			b := brokers[(i+r)%len(brokers)]
-			rates[b.name] = append(rates[b.name], fanOut(t, b, qos))
+			rate, cpuPer100k := fanOut(t, b, qos)
+			runs[b.name].rates = append(runs[b.name].rates, rate)
+			runs[b.name].cpuPer100k = append(runs[b.name].cpuPer100k, cpuPer100k)
 		}
 	}
-	return rates
+	return runs
 }
 
 // roundList is rates as "a, b, c" in thousands.
@@ -109,11 +121,13 @@ func roundList(rates []float64) string {
 	return strings.Join(parts, ", ")
 }
 
-func startMosquitto(t *testing.T, port int) func() {
+func startMosquitto(t *testing.T, port int) (pid int, stop func()) {
 	t.Helper()
 	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
 	os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\nmax_inflight_messages 0\n", port)), 0o644)
-	return startPeerProcess(t, exec.Command("mosquitto", "-c", conf))
+	cmd := exec.Command("mosquitto", "-c", conf)
+	stop = startPeerProcess(t, cmd)
+	return cmd.Process.Pid, stop
 }
 
 // heartbeatRate posts heartbeats from clients goroutines for d and returns
@@ -145,10 +159,11 @@ func heartbeatRate(t *testing.T, server string, clients int, d time.Duration) fl
 
 // fanOut connects fanOutSubscribers clients to b at qos, publishes
 // fanOutMessages at qos from one more, and returns deliveries per second
-// until the last subscriber has every message. At QoS 0 a broker may drop
+// until the last subscriber has every message, and the broker's CPU time
+// per 100,000 deliveries in ms over the same span. At QoS 0 a broker may drop
 // messages: the run then ends once deliveries stop for 3 s, counts the
 // rate up to the last one, and logs how many were lost.
-func fanOut(t *testing.T, b fanOutBroker, qos byte) float64 {
+func fanOut(t *testing.T, b fanOutBroker, qos byte) (rate, cpuPer100k float64) {
 	t.Helper()
 	url := fmt.Sprintf("tcp://127.0.0.1:%d", b.port)
 	var got, last atomic.Int64
@@ -184,6 +199,11 @@ func fanOut(t *testing.T, b fanOutBroker, qos byte) float64 {
 	}
 	pub := connect(fmt.Sprintf("pub-%d", b.port))
 	payload := []byte(`{"machine_id":"bench","timestamp":"2026-11-22T10:00:00Z","managed_host_state":{"state":"validation","validation_state":{"validation_type":"machinevalidation","machine_validation":{"machinevalidating":{"completed":2,"total":5,"context":"install","id":"00000000-0000-0000-0000-000000000000"}}}}}`)
+	cpuBefore, err := testbed.CPUTime(b.pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writesBefore := writeCalls(b.pid)
 	start := time.Now()
 	for i := range fanOutMessages {
 		pub.Publish("bench/machine/"+strconv.Itoa(i%50)+"/state", qos, false, payload)
@@ -191,10 +211,16 @@ func fanOut(t *testing.T, b fanOutBroker, qos byte) float64 {
 	if !waitDeliveries(done, &got, qos) {
 		t.Fatalf("%s: %d of %d QoS %d deliveries after 2 minutes", b.name, got.Load(), want, qos)
 	}
+	cpuAfter, err := testbed.CPUTime(b.pid)
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := got.Load()
 	elapsed := time.Unix(0, last.Load()).Sub(start)
-	t.Logf("%s: QoS %d, %d of %d deliveries in %s", b.name, qos, n, want, elapsed.Round(time.Millisecond))
-	return float64(n) / elapsed.Seconds()
+	cpu := cpuAfter - cpuBefore
+	rss, _ := testbed.ResidentKiB(b.pid)
+	t.Logf("%s: QoS %d, %d of %d deliveries in %s, broker CPU %s, %d write calls, resident %d MiB", b.name, qos, n, want, elapsed.Round(time.Millisecond), cpu, writeCalls(b.pid)-writesBefore, rss>>10)
+	return float64(n) / elapsed.Seconds(), float64(cpu.Milliseconds()) * 100000 / float64(n)
 }
 
 // waitDeliveries waits for every delivery (done) or, at QoS 0, for
@@ -218,4 +244,20 @@ func waitDeliveries(done <-chan struct{}, got *atomic.Int64, qos byte) bool {
 			}
 		}
 	}
+}
+
+// writeCalls is how many write system calls process pid has made (syscw in
+// /proc/pid/io), or 0 if that cannot be read.
+func writeCalls(pid int) int {
+	io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(io), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/xid"
 
+	"github.com/mochi-mqtt/server/v2/mempool"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -143,20 +144,20 @@ type Will struct {
 
 // ClientState tracks the state of the client.
 type ClientState struct {
-	TopicAliases    TopicAliases         // a map of topic aliases
-	stopCause       atomic.Value         // reason for stopping
-	Inflight        *Inflight            // a map of in-flight qos messages
-	Subscriptions   *Subscriptions       // a map of the subscription filters a client maintains
-	disconnected    int64                // the time the client disconnected in unix time, for calculating expiry
-	outbound        chan *packets.Packet // queue for pending outbound packets
-	endOnce         sync.Once            // only end once
-	isTakenOver     atomic.Bool          // used to identify orphaned clients
-	packetID        uint32               // the current highest packetID
-	open            context.Context      // indicate that the client is open for packet exchange
-	cancelOpen      context.CancelFunc   // cancel function for open context
-	outboundQty     int32                // number of messages currently in the outbound queue
-	Keepalive       uint16               // the number of seconds the connection can wait
-	ServerKeepalive bool                 // keepalive was set by the server
+	TopicAliases    TopicAliases       // a map of topic aliases
+	stopCause       atomic.Value       // reason for stopping
+	Inflight        *Inflight          // a map of in-flight qos messages
+	Subscriptions   *Subscriptions     // a map of the subscription filters a client maintains
+	disconnected    int64              // the time the client disconnected in unix time, for calculating expiry
+	outbound        *outboundQueue     // queue for pending outbound packets
+	endOnce         sync.Once          // only end once
+	isTakenOver     atomic.Bool        // used to identify orphaned clients
+	packetID        uint32             // the current highest packetID
+	open            context.Context    // indicate that the client is open for packet exchange
+	cancelOpen      context.CancelFunc // cancel function for open context
+	outboundQty     int32              // number of messages currently in the outbound queue
+	Keepalive       uint16             // the number of seconds the connection can wait
+	ServerKeepalive bool               // keepalive was set by the server
 }
 
 // newClient returns a new instance of Client. This is almost exclusively used by Server
@@ -171,7 +172,7 @@ func newClient(c net.Conn, o *ops) *Client {
 			open:          ctx,
 			cancelOpen:    cancel,
 			Keepalive:     defaultKeepalive,
-			outbound:      make(chan *packets.Packet, o.options.Capabilities.MaximumClientWritesPending),
+			outbound:      newOutboundQueue(int(o.options.Capabilities.MaximumClientWritesPending)),
 		},
 		Properties: ClientProperties{
 			ProtocolVersion: defaultClientProtocolVersion, // default protocol version
@@ -194,16 +195,87 @@ func newClient(c net.Conn, o *ops) *Client {
 func (cl *Client) WriteLoop() {
 	for {
 		select {
-		case pk := <-cl.State.outbound:
-			if err := cl.WritePacket(*pk); err != nil {
-				// TODO : Figure out what to do with error
-				cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
+		case <-cl.State.outbound.ready:
+			for pk, ok := cl.State.outbound.pop(); ok; pk, ok = cl.State.outbound.pop() {
+				if err := cl.WritePacket(*pk); err != nil {
+					// TODO : Figure out what to do with error
+					cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
+				}
+				atomic.AddInt32(&cl.State.outboundQty, -1)
 			}
-			atomic.AddInt32(&cl.State.outboundQty, -1)
 		case <-cl.State.open.Done():
 			return
 		}
 	}
+}
+
+// outboundQueue is a client's packets waiting to be written, first in first
+// out, at most limit of them. It holds only what is waiting: a channel of
+// limit slots would be allocated in full for every client (128 KiB each at
+// 16,384 slots) and scanned by the garbage collector on every cycle.
+type outboundQueue struct {
+	mu    sync.Mutex
+	pks   []*packets.Packet // waiting from head on
+	head  int
+	limit int
+	ready chan struct{} // holds a signal once something was pushed
+}
+
+// outboundQueueKept is the most slots an empty queue keeps for reuse; a
+// larger backing array, left by a burst, is given back.
+const outboundQueueKept = 256
+
+func newOutboundQueue(limit int) *outboundQueue {
+	return &outboundQueue{limit: limit, ready: make(chan struct{}, 1)}
+}
+
+// push adds pk at the end, or returns false if limit packets are waiting.
+func (q *outboundQueue) push(pk *packets.Packet) bool {
+	q.mu.Lock()
+	if len(q.pks)-q.head >= q.limit {
+		q.mu.Unlock()
+		return false
+	}
+	if len(q.pks) == cap(q.pks) && q.head >= len(q.pks)/2 {
+		// reuse the popped front rather than grow the array (only when
+		// it is half of it, so that each push copies O(1) on average)
+		n := copy(q.pks, q.pks[q.head:])
+		clear(q.pks[n:])
+		q.pks, q.head = q.pks[:n], 0
+	}
+	q.pks = append(q.pks, pk)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// pop takes the first waiting packet, if any.
+func (q *outboundQueue) pop() (*packets.Packet, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.head == len(q.pks) {
+		return nil, false
+	}
+	pk := q.pks[q.head]
+	q.pks[q.head] = nil
+	q.head++
+	if q.head == len(q.pks) {
+		q.pks, q.head = q.pks[:0], 0
+		if cap(q.pks) > outboundQueueKept {
+			q.pks = nil
+		}
+	}
+	return pk, true
+}
+
+// len is how many packets are waiting.
+func (q *outboundQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.pks) - q.head
 }
 
 // ParseConnect parses the connect parameters and properties for a client.
@@ -341,19 +413,20 @@ func (cl *Client) ClearInflights() {
 // ClearExpiredInflights deletes any inflight messages which have expired.
 func (cl *Client) ClearExpiredInflights(now, maximumExpiry int64) []uint16 {
 	deleted := []uint16{}
-	for _, tk := range cl.State.Inflight.GetAll(false) {
+	// Only the expired are copied out: this runs every second for every
+	// client, and a copy of all in flight was most of an idle broker's garbage.
+	for _, tk := range cl.State.Inflight.Select(func(tk packets.Packet) bool {
 		expired := tk.ProtocolVersion == 5 && tk.Expiry > 0 && tk.Expiry < now // [MQTT-3.3.2-5]
 
 		// If the maximum message expiry interval is set (greater than 0), and the message
 		// retention period exceeds the maximum expiry, the message will be forcibly removed.
 		enforced := maximumExpiry > 0 && now-tk.Created > maximumExpiry
-
-		if expired || enforced {
-			if ok := cl.State.Inflight.Delete(tk.PacketID); ok {
-				cl.ops.hooks.OnQosDropped(cl, tk)
-				atomic.AddInt64(&cl.ops.info.Inflight, -1)
-				deleted = append(deleted, tk.PacketID)
-			}
+		return expired || enforced
+	}) {
+		if ok := cl.State.Inflight.Delete(tk.PacketID); ok {
+			cl.ops.hooks.OnQosDropped(cl, tk)
+			atomic.AddInt64(&cl.ops.info.Inflight, -1)
+			deleted = append(deleted, tk.PacketID)
 		}
 	}
 
@@ -556,7 +629,10 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 	pk = cl.ops.hooks.OnPacketEncode(cl, pk)
 
 	var err error
-	buf := new(bytes.Buffer)
+	// pooled: a fan-out encodes a packet per subscriber, and a new buffer
+	// each time was most of the broker's garbage
+	buf := mempool.GetBuffer()
+	defer mempool.PutBuffer(buf)
 	switch pk.FixedHeader.Type {
 	case packets.Connect:
 		err = pk.ConnectEncode(buf)
@@ -602,7 +678,7 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 	n, err := func() (int64, error) {
 		cl.Lock()
 		defer cl.Unlock()
-		if len(cl.State.outbound) == 0 {
+		if cl.State.outbound.len() == 0 {
 			if cl.Net.outbuf == nil {
 				return buf.WriteTo(cl.Net.Conn)
 			}
@@ -618,7 +694,7 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 			if buf.Len() >= cl.ops.options.ClientNetWriteBufferSize {
 				return buf.WriteTo(cl.Net.Conn)
 			}
-			cl.Net.outbuf = new(bytes.Buffer)
+			cl.Net.outbuf = mempool.GetBuffer() // back to the pool once flushed
 		}
 
 		n, _ := cl.Net.outbuf.Write(buf.Bytes()) // will always be successful
@@ -651,6 +727,7 @@ func (cl *Client) flushOutbuf() (err error) {
 
 	_, err = cl.Net.outbuf.WriteTo(cl.Net.Conn)
 	if err == nil {
+		mempool.PutBuffer(cl.Net.outbuf)
 		cl.Net.outbuf = nil
 	}
 	return

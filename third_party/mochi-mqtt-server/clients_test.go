@@ -394,6 +394,85 @@ func TestClientClearExpiredInflights(t *testing.T) {
 	require.Equal(t, 4, cl.State.Inflight.Len())
 }
 
+func TestClientClearExpiredInflightsCopiesOnlyTheExpired(t *testing.T) {
+	cl, _, _ := newTestClient()
+	n := time.Now().Unix()
+	for i := 1; i <= 1000; i++ {
+		cl.State.Inflight.Set(packets.Packet{ProtocolVersion: 4, PacketID: uint16(i), Created: n})
+	}
+	allocs := testing.AllocsPerRun(10, func() { cl.ClearExpiredInflights(n, 60) })
+	require.LessOrEqual(t, allocs, 1.0) // the empty list of deleted ids
+	require.Equal(t, 1000, cl.State.Inflight.Len())
+}
+
+func TestOutboundQueue(t *testing.T) {
+	q := newOutboundQueue(3)
+	pks := []*packets.Packet{{PacketID: 1}, {PacketID: 2}, {PacketID: 3}, {PacketID: 4}}
+	for _, pk := range pks[:3] {
+		require.True(t, q.push(pk))
+	}
+	require.False(t, q.push(pks[3]), "a fourth packet past the limit of 3")
+	require.Equal(t, 3, q.len())
+	select {
+	case <-q.ready:
+	default:
+		t.Fatal("no ready signal after a push")
+	}
+
+	pk, ok := q.pop()
+	require.True(t, ok)
+	require.Equal(t, uint16(1), pk.PacketID)
+	require.True(t, q.push(pks[3]), "room again after a pop")
+	for _, want := range []uint16{2, 3, 4} {
+		pk, ok := q.pop()
+		require.True(t, ok)
+		require.Equal(t, want, pk.PacketID, "first in, first out")
+	}
+	_, ok = q.pop()
+	require.False(t, ok)
+	require.Equal(t, 0, q.len())
+}
+
+func TestOutboundQueueKeepsOrderWhileReusingItsArray(t *testing.T) {
+	q := newOutboundQueue(1 << 20)
+	next, want := uint16(0), uint16(0)
+	for round := 0; round < 1000; round++ {
+		for i := 0; i < 7; i++ {
+			next++
+			require.True(t, q.push(&packets.Packet{PacketID: next}))
+		}
+		for i := 0; i < 5; i++ {
+			want++
+			pk, ok := q.pop()
+			require.True(t, ok)
+			require.Equal(t, want, pk.PacketID)
+		}
+	}
+	require.Equal(t, 2000, q.len())
+	require.LessOrEqual(t, cap(q.pks), 4096, "the popped front is reused, not kept")
+	for q.len() > 0 {
+		want++
+		pk, _ := q.pop()
+		require.Equal(t, want, pk.PacketID)
+	}
+	require.Nil(t, q.pks, "a large array is given back once empty")
+}
+
+func TestClientWriteLoopWritesQueuedPackets(t *testing.T) {
+	cl, r, _ := newTestClient()
+	defer cl.Stop(errClientStop)
+	pk := packets.TPacketData[packets.Publish].Get(packets.TPublishNoPayload)
+	go cl.WriteLoop()
+	for i := 0; i < 3; i++ {
+		require.True(t, cl.State.outbound.push(pk.Packet))
+		atomic.AddInt32(&cl.State.outboundQty, 1)
+	}
+	buf := make([]byte, 3*len(pk.RawBytes))
+	_, err := io.ReadFull(r, buf)
+	require.NoError(t, err)
+	require.Equal(t, bytes.Repeat(pk.RawBytes, 3), buf)
+}
+
 func TestClientResendInflightMessages(t *testing.T) {
 	pk1 := packets.TPacketData[packets.Puback].Get(packets.TPuback)
 	cl, r, w := newTestClient()
@@ -789,7 +868,7 @@ func TestClientWritePacketBuffer(t *testing.T) {
 	small := packets.TPacketData[packets.Publish].Get(packets.TPublishNoPayload).Packet
 	large := packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet
 
-	cl.State.outbound <- small
+	cl.State.outbound.push(small)
 
 	tt := []struct {
 		pks  []*packets.Packet

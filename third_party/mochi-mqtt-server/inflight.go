@@ -89,6 +89,27 @@ func (i *Inflight) GetAll(immediate bool) []packets.Packet {
 	return m
 }
 
+// Select returns the inflight packets for which keep is true, sorted as
+// GetAll sorts them; the others are not copied. keep runs under the read
+// lock and must not change i.
+func (i *Inflight) Select(keep func(packets.Packet) bool) []packets.Packet {
+	i.RLock()
+	defer i.RUnlock()
+
+	var m []packets.Packet
+	for _, v := range i.internal {
+		if keep(v) {
+			m = append(m, v)
+		}
+	}
+
+	sort.Slice(m, func(i, j int) bool {
+		return uint16(m[i].Created) < uint16(m[j].Created)
+	})
+
+	return m
+}
+
 // NextImmediate returns the next inflight packet which is indicated to be sent immediately.
 // This typically occurs when the quota has been exhausted, and we need to wait until new quota
 // is free to continue sending.

@@ -1066,3 +1066,24 @@ func TestInlineUnsubscribe(t *testing.T) {
 	ok = index.InlineUnsubscribe(1, "not/exist")
 	require.False(t, ok)
 }
+
+func TestSubscriptionsRange(t *testing.T) {
+	subs := NewSubscriptions()
+	subs.Add("cl1", packets.Subscription{Filter: "a/#", Qos: 1})
+	subs.Add("cl2", packets.Subscription{Filter: "a/#", Qos: 0})
+	seen := map[string]byte{}
+	subs.Range(func(id string, sub packets.Subscription) { seen[id] = sub.Qos })
+	require.Equal(t, map[string]byte{"cl1": 1, "cl2": 0}, seen)
+}
+
+func TestGatherSubscriptionsFromManyClients(t *testing.T) {
+	index := NewTopicsIndex()
+	for _, id := range []string{"cl1", "cl2", "cl3"} {
+		index.Subscribe(id, packets.Subscription{Filter: "a/#", Qos: 1})
+	}
+	index.Subscribe("cl1", packets.Subscription{Filter: "a/b", Qos: 2, Identifier: 7})
+	subs := index.Subscribers("a/b")
+	require.Len(t, subs.Subscriptions, 3)
+	require.Equal(t, byte(2), subs.Subscriptions["cl1"].Qos, "the highest QoS of a client's matching filters")
+	require.Equal(t, 7, subs.Subscriptions["cl1"].Identifiers["a/b"])
+}
