@@ -35,8 +35,8 @@ default_profile: storm
 // TestBenchStorm is the boot storm (package testbed/storm): a site of
 // machines (SLIPWAY_STORM_MACHINES, default 10,000) powered on at once
 // against Slipway on a namespace LAN, each through DHCP, TFTP, DHCP as
-// iPXE, HTTP, cloud-init and every heartbeat, with an MQTT subscriber and
-// the console's event stream open. File sizes: SLIPWAY_STORM_LOADER,
+// iPXE, HTTP, cloud-init and every heartbeat, with an MQTT subscriber, the
+// console's event stream and the console itself in Chromium open. File sizes: SLIPWAY_STORM_LOADER,
 // _KERNEL, _INITRD (bytes); more storm flags in SLIPWAY_STORM_ARGS. The
 // report (table, CSV, SVG) goes to SLIPWAY_STORM_OUT (artifacts/storm).
 // What the storm saw is checked against what Slipway stored: no machine
@@ -102,6 +102,14 @@ func runStorm(t *testing.T, site stormSite) {
 	}
 	args := []string{"-server", "10.88.0.1", "-machines", strconv.Itoa(n), "-http-port", "8080",
 		"-api-user", e2eUser, "-api-password", e2ePassword, "-server-pid", strconv.Itoa(a.cmd.Process.Pid), "-out", out}
+	// The console open in a browser throughout, as an operator keeps it.
+	if _, err := os.Stat(chromium); err == nil {
+		args = append(args, "-browser", chromium)
+	} else if os.Getenv("CI") == "true" {
+		missingPeer(t, "Debian's chromium is missing: apt-get install chromium (make e2e-deps installs it)")
+	} else {
+		t.Log("the storm runs without the console in a browser: Debian's chromium is missing (make e2e-deps installs it)")
+	}
 	args = append(args, site.args...)
 	cmd := client.Command(context.Background(), bin, args...)
 	var table strings.Builder
@@ -182,7 +190,13 @@ func checkStormStore(t *testing.T, path, out string, mosquitto int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got struct{ MQTTMessages, StreamEvents, Failed, DuplicateAddresses int }
+	var got struct {
+		MQTTMessages, StreamEvents, Failed, DuplicateAddresses int
+		Console                                                *struct {
+			EventsHandled, Overflows int
+			AllReadyShownAfter       time.Duration
+		}
+	}
 	if err := json.Unmarshal(summary, &got); err != nil {
 		t.Fatal(err)
 	}
@@ -197,6 +211,12 @@ func checkStormStore(t *testing.T, path, out string, mosquitto int64) {
 	// broker drops for it, as documented.
 	if unpublished != 0 || mosquitto != int64(committed) {
 		t.Errorf("events: %d committed, %d unpublished, mosquitto_sub got %d (the storm's subscriber %d)", committed, unpublished, mosquitto, got.MQTTMessages)
+	}
+	// The console in the browser saw the storm end, and every event its
+	// stream was sent unless the server said it dropped some for it.
+	if c := got.Console; c != nil && (c.AllReadyShownAfter < 0 || c.Overflows == 0 && c.EventsHandled != got.StreamEvents) {
+		t.Errorf("the console in Chromium: every machine ready shown after %s (negative: never); %d events handled, %d overflows, the storm's stream got %d",
+			c.AllReadyShownAfter, c.EventsHandled, c.Overflows, got.StreamEvents)
 	}
 	if got.Failed != 0 {
 		t.Errorf("%d machines failed (see %s/machines.csv)", got.Failed, out)

@@ -41,6 +41,8 @@ type Report struct {
 	// What the MQTT subscriber and the console's event stream were sent,
 	// and how often the stream said it had dropped some.
 	MQTTMessages, StreamEvents, StreamOverflows int64
+	// Console is what the console showed in a browser; nil: no browser.
+	Console *ConsoleReport `json:",omitempty"`
 
 	series   []sample
 	outcomes []outcome
@@ -135,6 +137,14 @@ func (r *Report) Table() string {
 	}
 	fmt.Fprintf(&b, "\nServer: %.1f CPU-seconds, busiest second %.2f cores; resident memory peak %.0f MiB, %.0f MiB at the end (the storm's own machines: %.1f CPU-seconds). MQTT subscriber got %d messages, the console's event stream %d events (%d overflows).\n",
 		r.ServerCPUSeconds, r.ServerPeakCores, r.ServerPeakRSSMiB, r.ServerEndRSSMiB, r.StormCPUSeconds, r.MQTTMessages, r.StreamEvents, r.StreamOverflows)
+	if c := r.Console; c != nil {
+		shown := fmt.Sprintf("never (its last count: %d)", c.LastReadyShown)
+		if c.AllReadyShownAfter >= 0 {
+			shown = sec(c.AllReadyShownAfter) + " s after the last one was"
+		}
+		fmt.Fprintf(&b, "\nThe console in Chromium: %d live events handled (at most %d in a second), %d overflows; the overview showed every machine ready %s; the first page of machines, %d in the store: %s ms (slowest of 5: %s ms).\n",
+			c.EventsHandled, c.PeakEventsPerSecond, c.Overflows, shown, r.Machines, ms(c.FirstPage), ms(c.FirstPageSlowest))
+	}
 	if len(r.Errors) > 0 {
 		keys := make([]string, 0, len(r.Errors))
 		for k := range r.Errors {
@@ -197,14 +207,14 @@ func (r *Report) seriesRows() [][]string {
 	for _, c := range stageColumns {
 		head = append(head, c+"_done")
 	}
-	rows := [][]string{append(head, "failed", "mqtt_messages", "stream_events")}
+	rows := [][]string{append(head, "failed", "mqtt_messages", "stream_events", "browser_events")}
 	for _, x := range r.series {
 		row := []string{secs(x.At), strconv.FormatFloat(x.ServerCores, 'f', 3, 64), strconv.FormatFloat(x.ServerRSSMiB, 'f', 1, 64),
 			strconv.FormatFloat(x.StormCores, 'f', 3, 64), strconv.FormatInt(x.PoweredOn, 10)}
 		for _, n := range x.Done {
 			row = append(row, strconv.FormatInt(n, 10))
 		}
-		rows = append(rows, append(row, strconv.FormatInt(x.Failed, 10), strconv.FormatInt(x.MQTT, 10), strconv.FormatInt(x.Stream, 10)))
+		rows = append(rows, append(row, strconv.FormatInt(x.Failed, 10), strconv.FormatInt(x.MQTT, 10), strconv.FormatInt(x.Stream, 10), strconv.FormatInt(x.Browser, 10)))
 	}
 	return rows
 }

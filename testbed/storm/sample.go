@@ -19,6 +19,7 @@ type sample struct {
 	Done         [numStages]int64 // machines past each stage (Done[stageHeartbeats]: ready)
 	Failed       int64
 	MQTT, Stream int64
+	Browser      int64 // live events the console's page handled so far
 }
 
 // sample takes a sample every second until ctx ends, then hands over the
@@ -42,6 +43,9 @@ func (s *storm) sample(ctx context.Context) <-chan []sample {
 				StormCores: (own - lastOwn).Seconds() / now.Sub(lastAt).Seconds(),
 				PoweredOn:  s.progress.poweredOn.Load(), Failed: s.progress.failed.Load(),
 				MQTT: s.progress.mqtt.Load(), Stream: s.progress.stream.Load()}
+			if s.console != nil {
+				x.Browser = s.console.events.Load()
+			}
 			lastCPU, lastOwn, lastAt = cpu, own, now
 			for st := range x.Done {
 				x.Done[st] = s.progress.done[st].Load()

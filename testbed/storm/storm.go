@@ -37,15 +37,20 @@ type Config struct {
 	MQTTPort    int // 0: no MQTT subscriber
 	// APIUser and APIPassword open the console's event stream; empty: none.
 	APIUser, APIPassword string
-	ServerPID            int           // Slipway's process, sampled every second; 0: not sampled
-	Deadline             time.Duration // the storm gives up on machines not ready by then (default 10 min)
-	Progress             io.Writer     // a line every 5 s; nil: none
+	// Browser is a Chromium that watches the console's overview (logged in
+	// as APIUser over HTTPS) during the storm; empty: none.
+	Browser   string
+	HTTPSPort int           // for the console in the browser (default 443)
+	ServerPID int           // Slipway's process, sampled every second; 0: not sampled
+	Deadline  time.Duration // the storm gives up on machines not ready by then (default 10 min)
+	Progress  io.Writer     // a line every 5 s; nil: none
 }
 
 func (c Config) withDefaults() (Config, error) {
 	c.SlowRate = cmp.Or(c.SlowRate, 1<<20)
 	c.TFTPPort = cmp.Or(c.TFTPPort, 69)
 	c.HTTPPort = cmp.Or(c.HTTPPort, 80)
+	c.HTTPSPort = cmp.Or(c.HTTPSPort, 443)
 	c.Deadline = cmp.Or(c.Deadline, 10*time.Minute)
 	switch {
 	case c.Interface == "":
@@ -54,6 +59,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("storm: server %q is not an IP address", c.Server)
 	case c.Machines <= 0:
 		return c, errors.New("storm: no machines")
+	case c.Browser != "" && c.APIUser == "":
+		return c, errors.New("storm: the browser logs in to the console as the API user: set one")
 	case c.Loss < 0 || c.Loss >= 1 || c.Slow < 0 || c.Slow > 1:
 		return c, errors.New("storm: loss must be in [0, 1) and slow in [0, 1]")
 	}
@@ -75,6 +82,7 @@ type storm struct {
 	link     *dhcpLink
 	addrs    *addresses
 	progress progress
+	console  *console // nil: no browser
 }
 
 // Run powers on cfg.Machines machines and waits for them to be ready (or
@@ -99,14 +107,29 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 
+	if cfg.Browser != "" {
+		if s.console, err = s.openConsole(); err != nil {
+			return nil, err
+		}
+	}
+
 	ctx, cancel := context.WithTimeout(ctx, cfg.Deadline)
 	defer cancel()
 	s.began = time.Now()
+	if s.console != nil {
+		go s.console.watch(watchCtx, s.began)
+	}
 	sampling := s.sample(watchCtx)
 	outcomes := s.powerOn(ctx)
 	s.waitQuiet(10 * time.Second)
 	stopWatching()
-	return s.report(outcomes, <-sampling), nil
+	r := s.report(outcomes, <-sampling)
+	if s.console != nil {
+		if r.Console, err = s.console.finish(s.began, r.Wall, int64(r.Ready), r.series); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
 }
 
 // powerOn starts every machine on the ramp and waits for them all.

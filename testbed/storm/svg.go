@@ -24,6 +24,12 @@ type plotLine struct {
 	ys          []float64
 }
 
+// panel is one chart of the plot: a title and its lines.
+type panel struct {
+	title string
+	lines []plotLine
+}
+
 func (r *Report) svg() string {
 	xs := make([]float64, len(r.series))
 	for i, x := range r.series {
@@ -37,10 +43,7 @@ func (r *Report) svg() string {
 		return ys
 	}
 	done := func(st stage) []float64 { return pick(func(x sample) float64 { return float64(x.Done[st]) }) }
-	panels := []struct {
-		title string
-		lines []plotLine
-	}{
+	panels := []panel{
 		{fmt.Sprintf("%d machines: how many are past each stage", r.Machines), []plotLine{
 			{"powered on", "#9e9e9e", pick(func(x sample) float64 { return float64(x.PoweredOn) })},
 			{"leased", "#1f77b4", done(stageFirmwareDHCP)},
@@ -54,6 +57,19 @@ func (r *Report) svg() string {
 			{"the storm", "#bcbd22", pick(func(x sample) float64 { return x.StormCores })},
 		}},
 		{"Slipway's resident memory (MiB)", []plotLine{{"RSS", "#8c564b", pick(func(x sample) float64 { return x.ServerRSSMiB })}}},
+	}
+	if r.Console != nil {
+		perSecond := func(f func(sample) int64) []float64 {
+			ys := make([]float64, len(r.series))
+			for i := 1; i < len(r.series); i++ {
+				ys[i] = float64(f(r.series[i])-f(r.series[i-1])) / (r.series[i].At - r.series[i-1].At).Seconds()
+			}
+			return ys
+		}
+		panels = append(panels, panel{"Live events per second: to the MQTT subscriber, and handled by the console in Chromium", []plotLine{
+			{"MQTT subscriber", "#1f77b4", perSecond(func(x sample) int64 { return x.MQTT })},
+			{"console (Chromium)", "#e377c2", perSecond(func(x sample) int64 { return x.Browser })},
+		}})
 	}
 	height := len(panels)*(panelHeight+panelGap) + marginTop
 	var b strings.Builder

@@ -38,6 +38,8 @@ func main() {
 	flag.IntVar(&cfg.MQTTPort, "mqtt-port", 1883, "Slipway's MQTT port; 0: no subscriber")
 	flag.StringVar(&cfg.APIUser, "api-user", "", "user for the console's event stream; empty: not opened")
 	flag.StringVar(&cfg.APIPassword, "api-password", "", "its password")
+	flag.StringVar(&cfg.Browser, "browser", "", "a Chromium to watch the console's overview with during the storm (headless, logged in as -api-user); empty: none")
+	flag.IntVar(&cfg.HTTPSPort, "https-port", 443, "Slipway's HTTPS port (the console in the browser)")
 	flag.IntVar(&cfg.ServerPID, "server-pid", 0, "Slipway's process id, sampled every second")
 	flag.DurationVar(&cfg.Deadline, "deadline", 0, "give up on machines not ready by then (default 10m)")
 	flag.StringVar(&out, "out", "", "directory for summary.json, machines.csv, series.csv and storm.svg")
