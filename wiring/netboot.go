@@ -60,7 +60,7 @@ func leasePools(cfg *config.Config) []domain.Pool {
 	var pools []domain.Pool
 	for _, n := range cfg.Networks() {
 		pool := domain.Pool{Subnet: n.Prefix, Router: n.Router, Start: n.Start, End: n.End,
-			LeaseTime: n.LeaseTime, Reservations: reservations(cfg, n.Reservations)}
+			LeaseTime: n.LeaseTime, CacheThreshold: cfg.DHCP.CacheThreshold, Reservations: reservations(cfg, n.Reservations)}
 		if n.Prefix.Contains(cfg.LANIP()) {
 			pool.ServerIP = cfg.LANIP()
 		}

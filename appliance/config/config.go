@@ -177,16 +177,19 @@ type Lifecycle struct {
 
 // DHCP configures the DHCPv4 server on the LAN interface.
 type DHCP struct {
-	Mode          string        `yaml:"mode"` // full | proxy | off
-	Port          int           `yaml:"port"`
-	Range         Range         `yaml:"range"`
-	LeaseTime     time.Duration `yaml:"lease_time"`
-	Router        string        `yaml:"router"`
-	DNS           []string      `yaml:"dns"`
-	Domain        string        `yaml:"domain"`
-	NTP           []string      `yaml:"ntp"`
-	Reservations  []Reservation `yaml:"reservations"`
-	IgnoreUnknown bool          `yaml:"ignore_unknown"`
+	Mode      string        `yaml:"mode"` // full | proxy | off
+	Port      int           `yaml:"port"`
+	Range     Range         `yaml:"range"`
+	LeaseTime time.Duration `yaml:"lease_time"`
+	// CacheThreshold is the share of a lease's time (0–1) within which a
+	// bound lease asked for again is answered without a write.
+	CacheThreshold float64       `yaml:"cache_threshold"`
+	Router         string        `yaml:"router"`
+	DNS            []string      `yaml:"dns"`
+	Domain         string        `yaml:"domain"`
+	NTP            []string      `yaml:"ntp"`
+	Reservations   []Reservation `yaml:"reservations"`
+	IgnoreUnknown  bool          `yaml:"ignore_unknown"`
 	// Subnets are networks behind DHCP relays (a rack's own subnet whose
 	// switch forwards DHCP here), each with its own pool.
 	Subnets []Subnet `yaml:"subnets"`

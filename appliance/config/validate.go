@@ -197,6 +197,9 @@ func (c *Config) validateDHCP(v *fieldErrors) {
 		}
 		return
 	}
+	if t := c.DHCP.CacheThreshold; t < 0 || t >= 1 {
+		v.add("dhcp.cache_threshold", fmt.Sprintf("%g is out of range", t), "use 0 (write every renewal) up to 0.99; 0.25 is the default")
+	}
 	if c.DHCP.LeaseTime < time.Minute {
 		v.add("dhcp.lease_time", fmt.Sprintf("%s is too short", c.DHCP.LeaseTime), "use at least 1m; 1h is a good default")
 	}

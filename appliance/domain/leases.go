@@ -47,6 +47,12 @@ type Pool struct {
 	// stays out of use.
 	OfferHold  time.Duration
 	Quarantine time.Duration
+	// CacheThreshold is the share of LeaseTime (0–1) within which a bound
+	// lease asked for again is answered as it stands, for the time it has
+	// left, without a write (ISC dhcpd's dhcp-cache-threshold, Kea's
+	// cache-threshold): a machine's firmware and then its iPXE, a minute
+	// apart, cost one write, not two. 0 writes every renewal.
+	CacheThreshold float64
 }
 
 // Reservation pins a MAC to an address.
@@ -108,6 +114,9 @@ type LeaseBook struct {
 	byIP       map[netip.Addr]leaseEntry
 	byMAC      map[MAC]netip.Addr // the address a MAC was last offered or bound
 	boundAt    map[MAC]netip.Addr // the address a MAC holds bound, if any
+	// writing counts the bindings of an address on their way to the disk:
+	// until they are there, a request is not answered from the cache.
+	writing map[netip.Addr]int
 	reservedIP map[netip.Addr]MAC
 }
 
@@ -119,7 +128,7 @@ func NewLeaseBook(ctx context.Context, db *store.Store, commit *store.Committer,
 		return nil, errors.New("lease book: no address pool")
 	}
 	b := &LeaseBook{db: db, commit: commit, log: log, now: time.Now, machines: machines,
-		byIP: map[netip.Addr]leaseEntry{}, byMAC: map[MAC]netip.Addr{}, boundAt: map[MAC]netip.Addr{}, reservedIP: map[netip.Addr]MAC{}}
+		byIP: map[netip.Addr]leaseEntry{}, byMAC: map[MAC]netip.Addr{}, boundAt: map[MAC]netip.Addr{}, writing: map[netip.Addr]int{}, reservedIP: map[netip.Addr]MAC{}}
 	for _, p := range pools {
 		if p.OfferHold <= 0 {
 			p.OfferHold = time.Minute
@@ -230,6 +239,13 @@ func (b *LeaseBook) Request(ctx context.Context, subnet netip.Prefix, mac MAC, i
 		return Grant{}, err
 	}
 	e := leaseEntry{mac: mac, state: LeaseBound, hostname: p.hostnameFor(mac, hostname), expires: now.Add(p.LeaseTime)}
+	if left, ok := b.cached(p, ip, e, now); ok && !b.movesLifecycle(mac, ip) {
+		b.mu.Unlock()
+		if b.bound != nil {
+			b.bound(mac, ip)
+		}
+		return Grant{IP: ip, Hostname: e.hostname, LeaseTime: left, Expires: now.Add(left)}, nil
+	}
 	var retire func() error
 	prevBound, boundElsewhere := b.boundAt[mac]
 	if boundElsewhere && prevBound != ip {
@@ -238,7 +254,15 @@ func (b *LeaseBook) Request(ctx context.Context, subnet netip.Prefix, mac MAC, i
 		retire = func() error { return b.persist(ctx, prevBound, old, undoOld) }
 	}
 	undo := b.set(ip, e)
+	b.writing[ip]++
 	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		if b.writing[ip]--; b.writing[ip] == 0 {
+			delete(b.writing, ip)
+		}
+		b.mu.Unlock()
+	}()
 	if retire != nil {
 		if err := retire(); err != nil {
 			return Grant{}, err
@@ -252,6 +276,35 @@ func (b *LeaseBook) Request(ctx context.Context, subnet netip.Prefix, mac MAC, i
 		b.bound(mac, ip)
 	}
 	return Grant{IP: ip, Hostname: e.hostname, LeaseTime: p.LeaseTime, Expires: e.expires}, nil
+}
+
+// movesLifecycle says whether binding ip would move mac's machine (a
+// machine created since its lease was written starts its lifecycle with
+// the next one): such a binding is written, never answered from the cache.
+func (b *LeaseBook) movesLifecycle(mac MAC, ip netip.Addr) bool {
+	if b.machines == nil {
+		return false
+	}
+	_, moves := b.machines.applies(mac, leaseEvent(ip))
+	return moves
+}
+
+// leaseEvent is what a bound lease tells the machine's lifecycle.
+func leaseEvent(ip netip.Addr) Event {
+	return Event{Kind: EventDHCPLease, Cause: "DHCP lease " + ip.String()}
+}
+
+// cached is how long ip's stored lease has left if it may answer the
+// request as it stands: bound to the same client with the same hostname,
+// and written within p's cache threshold of its lease time. b.mu is held.
+func (b *LeaseBook) cached(p *pool, ip netip.Addr, want leaseEntry, now time.Time) (time.Duration, bool) {
+	held, ok := b.byIP[ip]
+	if !ok || held.state != LeaseBound || held.mac != want.mac || held.hostname != want.hostname || b.writing[ip] > 0 {
+		return 0, false
+	}
+	left := held.expires.Sub(now).Truncate(time.Second)
+	age := p.LeaseTime - left // negative if the lease time was made shorter since
+	return left, left > 0 && age >= 0 && float64(age) < p.CacheThreshold*float64(p.LeaseTime)
 }
 
 // checkRequest applies RFC 2131 §4.3.2 to a request on p's subnet; b.mu
@@ -523,7 +576,7 @@ func (b *LeaseBook) set(ip netip.Addr, e leaseEntry) (undo func()) {
 // moves the machine's lifecycle if the lease starts it: one commit, so the
 // ACK waits for no more than the lease alone.
 func (b *LeaseBook) persistBound(ctx context.Context, ip netip.Addr, e leaseEntry, undo func()) error {
-	ev := Event{Kind: EventDHCPLease, Cause: "DHCP lease " + ip.String()}
+	ev := leaseEvent(ip)
 	var id string
 	var moves bool
 	if b.machines != nil {

@@ -360,3 +360,87 @@ func TestOfferDoesNotUndoABinding(t *testing.T) {
 		t.Fatalf("another client was offered %v (%v), A's bound address", g.IP, err)
 	}
 }
+
+// A bound lease asked for again within the cache threshold is answered as
+// it stands, for the time it has left, and nothing is written; past it, or
+// with another hostname, the lease is written again for its whole time.
+func TestRenewalWithinTheCacheThresholdWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name      string
+		threshold float64
+		after     time.Duration
+		hostname  string
+		cached    bool
+	}{
+		{"a minute later", 0.25, time.Minute, "", true},
+		{"just inside a quarter", 0.25, 14*time.Minute + 59*time.Second, "", true},
+		{"past a quarter", 0.25, 16 * time.Minute, "", false},
+		{"with another hostname", 0.25, time.Minute, "renamed", false},
+		{"caching off", 0, time.Minute, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pool := testPool()
+			pool.CacheThreshold = tc.threshold
+			b := openBook(t, filepath.Join(t.TempDir(), "db"), pool)
+			start := time.Now().Truncate(time.Second)
+			b.now = func() time.Time { return start }
+			if _, err := b.Offer(ctx, lan, macA, netip.Addr{}, ""); err != nil {
+				t.Fatal(err)
+			}
+			first, err := b.Request(ctx, lan, macA, ip("10.88.0.100"), "", Selecting)
+			if err != nil {
+				t.Fatal(err)
+			}
+			written := storedLease(t, b, "10.88.0.100").ExpiresAt
+			b.now = func() time.Time { return start.Add(tc.after) }
+			again, err := b.Request(ctx, lan, macA, ip("10.88.0.100"), tc.hostname, InitReboot)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored := storedLease(t, b, "10.88.0.100").ExpiresAt
+			if tc.cached {
+				if !stored.Equal(written) || again.LeaseTime != time.Hour-tc.after || !again.Expires.Equal(first.Expires) {
+					t.Fatalf("cached answer: lease time %s, expires %s (stored %s, first %s); want the hour's rest, nothing written",
+						again.LeaseTime, again.Expires, stored, first.Expires)
+				}
+				return
+			}
+			if stored.Equal(written) || again.LeaseTime != time.Hour {
+				t.Fatalf("renewal: lease time %s, stored expiry %s (was %s); want a new hour, written", again.LeaseTime, stored, written)
+			}
+		})
+	}
+}
+
+// A binding still on its way to the disk is not answered from the cache:
+// the answer would promise what a crash could lose.
+func TestBindingBeingWrittenIsNotCached(t *testing.T) {
+	ctx := context.Background()
+	pool := testPool()
+	pool.CacheThreshold = 0.25
+	b := openBook(t, filepath.Join(t.TempDir(), "db"), pool)
+	start := time.Now().Truncate(time.Second)
+	b.now = func() time.Time { return start }
+	if _, err := b.Offer(ctx, lan, macA, netip.Addr{}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Request(ctx, lan, macA, ip("10.88.0.100"), "", Selecting); err != nil {
+		t.Fatal(err)
+	}
+	b.now = func() time.Time { return start.Add(time.Minute) }
+	b.mu.Lock()
+	b.writing[ip("10.88.0.100")] = 1 // as another request's write would be
+	p, _ := b.poolFor(lan)
+	_, cached := b.cached(p, ip("10.88.0.100"), b.byIP[ip("10.88.0.100")], b.now())
+	b.mu.Unlock()
+	if cached {
+		t.Fatal("a binding being written was answered from the cache")
+	}
+	b.mu.Lock()
+	delete(b.writing, ip("10.88.0.100"))
+	b.mu.Unlock()
+	if g, err := b.Request(ctx, lan, macA, ip("10.88.0.100"), "", InitReboot); err != nil || g.LeaseTime != 59*time.Minute {
+		t.Fatalf("once written, a renewal a minute later: %v, %v; want it from the cache (59m left)", g.LeaseTime, err)
+	}
+}
