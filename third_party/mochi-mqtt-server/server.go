@@ -1014,9 +1014,13 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 		inlineSubscription.Handler(s.inlineClient, inlineSubscription.Subscription, pk)
 	}
 
+	// One copy for all the subscribers: each one's packet shares its
+	// payload and properties, which nothing changes in place, instead of
+	// copying them once per subscriber.
+	shared := pk.Copy(false)
 	for id, subs := range subscribers.Subscriptions {
 		if cl, ok := s.Clients.Get(id); ok {
-			_, err := s.publishToClient(cl, subs, pk)
+			_, err := s.publishCopyToClient(cl, subs, pk, shared)
 			if err != nil {
 				s.Log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
 			}
@@ -1028,8 +1032,16 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 	if sub.NoLocal && pk.Origin == cl.ID {
 		return pk, nil // [MQTT-3.8.3-3]
 	}
+	return s.publishCopyToClient(cl, sub, pk, pk.Copy(false))
+}
 
-	out := pk.Copy(false)
+// publishCopyToClient is publishToClient with pk's copy (pk.Copy(false))
+// made by the caller, who may share it between clients.
+func (s *Server) publishCopyToClient(cl *Client, sub packets.Subscription, pk, out packets.Packet) (packets.Packet, error) {
+	if sub.NoLocal && pk.Origin == cl.ID {
+		return pk, nil // [MQTT-3.8.3-3]
+	}
+
 	if !s.hooks.OnACLCheck(cl, pk.TopicName, false) {
 		return out, packets.ErrNotAuthorized
 	}
@@ -1038,11 +1050,16 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 	}
 
 	if len(sub.Identifiers) > 0 { // [MQTT-3.3.4-3]
-		out.Properties.SubscriptionIdentifier = []int{}
+		// Only identifiers a client gave (0 is none, and never sent): a
+		// subscriber without any costs no list per message.
+		var ids []int
 		for _, id := range sub.Identifiers {
-			out.Properties.SubscriptionIdentifier = append(out.Properties.SubscriptionIdentifier, id) // [MQTT-3.3.4-4] ![MQTT-3.3.4-5]
+			if id > 0 {
+				ids = append(ids, id) // [MQTT-3.3.4-4] ![MQTT-3.3.4-5]
+			}
 		}
-		sort.Ints(out.Properties.SubscriptionIdentifier)
+		sort.Ints(ids)
+		out.Properties.SubscriptionIdentifier = ids
 	}
 
 	if out.FixedHeader.Qos > sub.Qos {

@@ -3945,3 +3945,29 @@ func TestMinimum(t *testing.T) {
 	require.EqualValues(t, -1, minimum(-1, 20))
 	require.EqualValues(t, -2, minimum(-1, -2))
 }
+
+func TestPublishToSubscribersCopiesThePayloadOnce(t *testing.T) {
+	s := newServer()
+	cl1, _, _ := newTestClient()
+	cl1.ID = "cl1"
+	cl2, _, _ := newTestClient()
+	cl2.ID = "cl2"
+	s.Clients.Add(cl1)
+	s.Clients.Add(cl2)
+	require.True(t, s.Topics.Subscribe(cl1.ID, packets.Subscription{Filter: "a/#", Qos: 1}))
+	require.True(t, s.Topics.Subscribe(cl2.ID, packets.Subscription{Filter: "a/b", Qos: 1, Identifier: 3}))
+
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, TopicName: "a/b", Payload: []byte("state")}
+	s.publishToSubscribers(pk)
+
+	got1, ok := cl1.State.outbound.pop()
+	require.True(t, ok)
+	got2, ok := cl2.State.outbound.pop()
+	require.True(t, ok)
+	require.Equal(t, []byte("state"), got1.Payload)
+	require.True(t, &got1.Payload[0] == &got2.Payload[0], "the subscribers share one copy")
+	require.False(t, &got1.Payload[0] == &pk.Payload[0], "the publisher's payload is not theirs")
+	require.NotEqual(t, got1.PacketID, uint16(0))
+	require.Nil(t, got1.Properties.SubscriptionIdentifier, "no identifier given, none sent")
+	require.Equal(t, []int{3}, got2.Properties.SubscriptionIdentifier)
+}

@@ -651,6 +651,12 @@ func (x *TopicsIndex) gatherSubscriptions(topic string, particle *particle, subs
 		}
 
 		cls, ok := subs.Subscriptions[client]
+		if !ok && sub.Identifier == 0 {
+			// a client's first match, without an identifier to carry: no
+			// map of identifiers made for it on every publish
+			subs.Subscriptions[client] = sub
+			return
+		}
 		if !ok {
 			cls = sub
 		}
