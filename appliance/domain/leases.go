@@ -110,13 +110,13 @@ type LeaseBook struct {
 	// bound, if set, hears of every lease bound, after it is durable.
 	bound func(MAC, netip.Addr)
 
-	mu         sync.Mutex
-	byIP       map[netip.Addr]leaseEntry
-	byMAC      map[MAC]netip.Addr // the address a MAC was last offered or bound
-	boundAt    map[MAC]netip.Addr // the address a MAC holds bound, if any
+	mu      sync.Mutex
+	byIP    map[netip.Addr]leaseEntry
+	byMAC   map[MAC]netip.Addr // the address a MAC was last offered or bound
+	boundAt map[MAC]netip.Addr // the address a MAC holds bound, if any
 	// writing counts the bindings of an address on their way to the disk:
 	// until they are there, a request is not answered from the cache.
-	writing map[netip.Addr]int
+	writing    map[netip.Addr]int
 	reservedIP map[netip.Addr]MAC
 }
 
