@@ -18,7 +18,11 @@
 //
 // Meanwhile an MQTT subscriber and the console's event stream stay
 // connected and count what they are sent, and the server's CPU time and
-// resident memory are sampled every second. Ramp, think times and faults
+// resident memory are sampled every second. With Config.Browser, the
+// console itself is open in headless Chromium on its overview (browser.go):
+// the report says how many live events the page's handlers ran, how soon
+// the overview showed the storm's end, and how long the first page of
+// machines takes to draw with the store full. Ramp, think times and faults
 // (DHCP packets lost each way, machines that read slowly) are settings.
 //
 // The command testbed/cmd/storm runs it inside a client namespace; the
