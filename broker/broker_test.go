@@ -35,12 +35,20 @@ func freePort(t testing.TB) int {
 // tune, if given, changes the rest of its configuration.
 func startBroker(t testing.TB, access Access, tune ...func(*Config)) *Broker {
 	t.Helper()
-	cfg := Config{Addr: loopback, Port: freePort(t), WebSocketPort: freePort(t), Access: access,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	for _, f := range tune {
-		f(&cfg)
+	var b *Broker
+	var err error
+	// A free port can be taken by another package's test between being
+	// found and being bound: try again with others.
+	for range 5 {
+		cfg := Config{Addr: loopback, Port: freePort(t), WebSocketPort: freePort(t), Access: access,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		for _, f := range tune {
+			f(&cfg)
+		}
+		if b, err = New(cfg); !errors.Is(err, syscall.EADDRINUSE) {
+			break
+		}
 	}
-	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
