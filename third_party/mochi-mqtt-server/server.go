@@ -1178,10 +1178,9 @@ func (s *Server) buildAck(packetID uint16, pkt, qos byte, properties packets.Pro
 
 // processPuback processes a Puback packet, denoting completion of a QOS 1 packet sent from the server.
 func (s *Server) processPuback(cl *Client, pk packets.Packet) error {
-	if _, ok := cl.State.Inflight.Get(pk.PacketID); !ok {
-		return nil // omit, but would be packets.ErrPacketIdentifierNotFound
-	}
-
+	// An unknown packet id is omitted (it would be
+	// packets.ErrPacketIdentifierNotFound): Delete says so, without a copy
+	// of the in-flight packet made first to find out.
 	if ok := cl.State.Inflight.Delete(pk.PacketID); ok { // [MQTT-4.3.2-5]
 		cl.State.Inflight.IncreaseSendQuota()
 		atomic.AddInt64(&s.Info.Inflight, -1)
