@@ -72,21 +72,7 @@ func (i *Inflight) Clone() *Inflight {
 
 // GetAll returns all the inflight messages.
 func (i *Inflight) GetAll(immediate bool) []packets.Packet {
-	i.RLock()
-	defer i.RUnlock()
-
-	m := []packets.Packet{}
-	for _, v := range i.internal {
-		if !immediate || (immediate && v.Expiry < 0) {
-			m = append(m, v)
-		}
-	}
-
-	sort.Slice(m, func(i, j int) bool {
-		return uint16(m[i].Created) < uint16(m[j].Created)
-	})
-
-	return m
+	return i.Select(func(v packets.Packet) bool { return !immediate || v.Expiry < 0 })
 }
 
 // Select returns the inflight packets for which keep is true, sorted as
@@ -96,7 +82,7 @@ func (i *Inflight) Select(keep func(packets.Packet) bool) []packets.Packet {
 	i.RLock()
 	defer i.RUnlock()
 
-	var m []packets.Packet
+	m := []packets.Packet{}
 	for _, v := range i.internal {
 		if keep(v) {
 			m = append(m, v)
