@@ -239,12 +239,12 @@ func (b *LeaseBook) Request(ctx context.Context, subnet netip.Prefix, mac MAC, i
 		return Grant{}, err
 	}
 	e := leaseEntry{mac: mac, state: LeaseBound, hostname: p.hostnameFor(mac, hostname), expires: now.Add(p.LeaseTime)}
-	if left, ok := b.cached(p, ip, e, now); ok && !b.movesLifecycle(mac, ip) {
+	if expires, ok := b.cached(p, ip, e, now); ok && !b.movesLifecycle(mac, ip) {
 		b.mu.Unlock()
 		if b.bound != nil {
 			b.bound(mac, ip)
 		}
-		return Grant{IP: ip, Hostname: e.hostname, LeaseTime: left, Expires: now.Add(left)}, nil
+		return Grant{IP: ip, Hostname: e.hostname, LeaseTime: expires.Sub(now).Truncate(time.Second), Expires: expires}, nil
 	}
 	var retire func() error
 	prevBound, boundElsewhere := b.boundAt[mac]
@@ -294,17 +294,17 @@ func leaseEvent(ip netip.Addr) Event {
 	return Event{Kind: EventDHCPLease, Cause: "DHCP lease " + ip.String()}
 }
 
-// cached is how long ip's stored lease has left if it may answer the
-// request as it stands: bound to the same client with the same hostname,
-// and written within p's cache threshold of its lease time. b.mu is held.
-func (b *LeaseBook) cached(p *pool, ip netip.Addr, want leaseEntry, now time.Time) (time.Duration, bool) {
+// cached is when ip's stored lease ends if it may answer the request as it
+// stands: bound to the same client with the same hostname, on disk, and
+// written within p's cache threshold of its lease time. b.mu is held.
+func (b *LeaseBook) cached(p *pool, ip netip.Addr, want leaseEntry, now time.Time) (time.Time, bool) {
 	held, ok := b.byIP[ip]
 	if !ok || held.state != LeaseBound || held.mac != want.mac || held.hostname != want.hostname || b.writing[ip] > 0 {
-		return 0, false
+		return time.Time{}, false
 	}
-	left := held.expires.Sub(now).Truncate(time.Second)
+	left := held.expires.Sub(now)
 	age := p.LeaseTime - left // negative if the lease time was made shorter since
-	return left, left > 0 && age >= 0 && float64(age) < p.CacheThreshold*float64(p.LeaseTime)
+	return held.expires, left >= time.Second && age >= 0 && float64(age) < p.CacheThreshold*float64(p.LeaseTime)
 }
 
 // checkRequest applies RFC 2131 §4.3.2 to a request on p's subnet; b.mu
