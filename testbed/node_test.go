@@ -41,7 +41,21 @@ func TestProcessFigures(t *testing.T) {
 	if err != nil || kib < 1024 {
 		t.Errorf("resident memory %d KiB, %v", kib, err)
 	}
+	before, err := WriteCalls(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, err := os.CreateTemp(t.TempDir(), "w"); err == nil {
+		f.Write([]byte("x"))
+		f.Close()
+	}
+	if after, err := WriteCalls(pid); err != nil || after <= before {
+		t.Errorf("write calls went from %d to %d (%v) after a write", before, after, err)
+	}
 	if _, err := CPUTime(1 << 30); err == nil {
 		t.Error("CPU time of a process that does not exist")
+	}
+	if _, err := WriteCalls(1 << 30); err == nil {
+		t.Error("write calls of a process that does not exist")
 	}
 }

@@ -9,17 +9,24 @@ import (
 )
 
 // ResidentKiB is a process's resident memory (VmRSS), in KiB.
-func ResidentKiB(pid int) (int, error) {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+func ResidentKiB(pid int) (int, error) { return procField(pid, "status", "VmRSS:") }
+
+// WriteCalls is how many write system calls a process has made (syscw).
+func WriteCalls(pid int) (int, error) { return procField(pid, "io", "syscw:") }
+
+// procField is the number after key in /proc/pid/file (lines "key value
+// [unit]").
+func procField(pid int, file, key string) (int, error) {
+	text, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
 	if err != nil {
 		return 0, err
 	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+	for _, line := range strings.Split(string(text), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == key {
 			return strconv.Atoi(f[1])
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/%s", strings.TrimSuffix(key, ":"), pid, file)
 }
 
 // clockTick is Linux's USER_HZ, the unit of /proc's CPU times: 100 on

@@ -203,7 +203,10 @@ func fanOut(t *testing.T, b fanOutBroker, qos byte) (rate, cpuPer100k float64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writesBefore := writeCalls(b.pid)
+	writesBefore, err := testbed.WriteCalls(b.pid)
+	if err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	for i := range fanOutMessages {
 		pub.Publish("bench/machine/"+strconv.Itoa(i%50)+"/state", qos, false, payload)
@@ -219,7 +222,8 @@ func fanOut(t *testing.T, b fanOutBroker, qos byte) (rate, cpuPer100k float64) {
 	elapsed := time.Unix(0, last.Load()).Sub(start)
 	cpu := cpuAfter - cpuBefore
 	rss, _ := testbed.ResidentKiB(b.pid)
-	t.Logf("%s: QoS %d, %d of %d deliveries in %s, broker CPU %s, %d write calls, resident %d MiB", b.name, qos, n, want, elapsed.Round(time.Millisecond), cpu, writeCalls(b.pid)-writesBefore, rss>>10)
+	writes, _ := testbed.WriteCalls(b.pid)
+	t.Logf("%s: QoS %d, %d of %d deliveries in %s, broker CPU %s, %d write calls, resident %d MiB", b.name, qos, n, want, elapsed.Round(time.Millisecond), cpu, writes-writesBefore, rss>>10)
 	return float64(n) / elapsed.Seconds(), float64(cpu.Milliseconds()) * 100000 / float64(n)
 }
 
@@ -237,27 +241,11 @@ func waitDeliveries(done <-chan struct{}, got *atomic.Int64, qos byte) bool {
 		case <-deadline:
 			return false
 		case <-tick.C:
-			if n := got.Load(); qos == 0 && n == seen {
+			n := got.Load()
+			if qos == 0 && n == seen {
 				return true
-			} else {
-				seen = n
 			}
+			seen = n
 		}
 	}
-}
-
-// writeCalls is how many write system calls process pid has made (syscw in
-// /proc/pid/io), or 0 if that cannot be read.
-func writeCalls(pid int) int {
-	io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(io), "\n") {
-		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
-			n, _ := strconv.Atoi(v)
-			return n
-		}
-	}
-	return 0
 }
