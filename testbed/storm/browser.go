@@ -160,18 +160,15 @@ func (c *console) finish(began time.Time, lastReady time.Duration, ready int64, 
 		time.Sleep(250 * time.Millisecond)
 		c.look(began)
 	}
-	c.report.AllReadyShownAfter = -1
-	for _, x := range c.shown {
-		c.report.LastReadyShown = x.ready
-	}
+	c.report.LastReadyShown, c.report.AllReadyShownAfter = c.lastShown(), -1
 	for _, x := range c.shown {
 		if x.ready >= ready {
 			c.report.AllReadyShownAfter = max(0, x.at-lastReady)
 			break
 		}
 	}
-	for i := 1; i < len(series); i++ {
-		c.report.PeakEventsPerSecond = max(c.report.PeakEventsPerSecond, series[i].Browser-series[i-1].Browser)
+	for _, rate := range perSecond(series, func(x sample) int64 { return x.Browser }) {
+		c.report.PeakEventsPerSecond = max(c.report.PeakEventsPerSecond, int64(rate))
 	}
 	var loads []time.Duration
 	for range 5 {

@@ -1,6 +1,7 @@
 package storm
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,5 +60,14 @@ func TestConfigIsChecked(t *testing.T) {
 	}
 	if c, err := (Config{Interface: "eth0", Server: "10.88.0.1", Machines: 1}).withDefaults(); err != nil || c.TFTPPort != 69 || c.Deadline != 10*time.Minute {
 		t.Errorf("defaults %+v, %v", c, err)
+	}
+}
+
+func TestPerSecond(t *testing.T) {
+	series := []sample{{At: 0, MQTT: 0}, {At: time.Second, MQTT: 500}, {At: 3 * time.Second, MQTT: 1500}, {At: 4 * time.Second, MQTT: 1500}}
+	got := perSecond(series, func(x sample) int64 { return x.MQTT })
+	want := []float64{0, 500, 500, 0}
+	if !slices.Equal(got, want) {
+		t.Fatalf("perSecond = %v, want %v", got, want)
 	}
 }

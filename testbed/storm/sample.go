@@ -68,6 +68,16 @@ func (s *storm) sample(ctx context.Context) <-chan []sample {
 	return out
 }
 
+// perSecond is a counter's rate between consecutive samples (0 for the
+// first).
+func perSecond(series []sample, count func(sample) int64) []float64 {
+	rates := make([]float64, len(series))
+	for i := 1; i < len(series); i++ {
+		rates[i] = float64(count(series[i])-count(series[i-1])) / (series[i].At - series[i-1].At).Seconds()
+	}
+	return rates
+}
+
 func (s *storm) serverCPU() time.Duration {
 	if s.cfg.ServerPID == 0 {
 		return 0

@@ -59,16 +59,9 @@ func (r *Report) svg() string {
 		{"Slipway's resident memory (MiB)", []plotLine{{"RSS", "#8c564b", pick(func(x sample) float64 { return x.ServerRSSMiB })}}},
 	}
 	if r.Console != nil {
-		perSecond := func(f func(sample) int64) []float64 {
-			ys := make([]float64, len(r.series))
-			for i := 1; i < len(r.series); i++ {
-				ys[i] = float64(f(r.series[i])-f(r.series[i-1])) / (r.series[i].At - r.series[i-1].At).Seconds()
-			}
-			return ys
-		}
 		panels = append(panels, panel{"Live events per second: to the MQTT subscriber, and handled by the console in Chromium", []plotLine{
-			{"MQTT subscriber", "#1f77b4", perSecond(func(x sample) int64 { return x.MQTT })},
-			{"console (Chromium)", "#e377c2", perSecond(func(x sample) int64 { return x.Browser })},
+			{"MQTT subscriber", "#1f77b4", perSecond(r.series, func(x sample) int64 { return x.MQTT })},
+			{"console (Chromium)", "#e377c2", perSecond(r.series, func(x sample) int64 { return x.Browser })},
 		}})
 	}
 	height := len(panels)*(panelHeight+panelGap) + marginTop
