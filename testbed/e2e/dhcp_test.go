@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +145,12 @@ func TestRealDHCPClientsGetLeases(t *testing.T) {
 	again := isc.dhclient(t)
 	if again["ip"] != first {
 		t.Fatalf("after a restart dhclient got %q, it had %q", again["ip"], first)
+	}
+	// Its lease was written moments ago (well inside dhcp.cache_threshold):
+	// the reboot is answered from the cache, for the time the lease has
+	// left, and dhclient takes it.
+	if left, err := strconv.Atoi(again["lease"]); err != nil || left >= 7200 || left < 7000 {
+		t.Errorf("dhclient rebooting a moment later was given %q s, want what is left of its 7200 s lease", again["lease"])
 	}
 
 	// A dhclient that remembers another address asks for it (INIT-REBOOT):
