@@ -136,10 +136,7 @@ func prepareServe(t *testing.T, host testbed.Host, config string, prepare func(d
 		if a.cmd.ProcessState == nil {
 			// A clean stop first, so that a profile asked for by
 			// SLIPWAY_CPUPROFILE is written; a kill if it hangs.
-			a.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-a.done:
-			case <-time.After(10 * time.Second):
+			if exited, _ := a.terminate(10 * time.Second); !exited {
 				a.cmd.Process.Kill()
 				<-a.done
 			}
@@ -231,15 +228,26 @@ func waitReady(t *testing.T, a *appliance) {
 // stop sends SIGTERM and waits for a clean exit.
 func (a *appliance) stop(t *testing.T) {
 	t.Helper()
+	exited, err := a.terminate(20 * time.Second)
+	switch {
+	case !exited:
+		t.Fatalf("slipway did not stop within 20s of SIGTERM\n%s", a.logs())
+	case err != nil:
+		t.Fatalf("slipway exited with %v after SIGTERM\n%s", err, a.logs())
+	}
+}
+
+// terminate sends SIGTERM and waits up to within for the exit: whether it
+// came (or the process could not be signalled), and its error (nil for a
+// clean exit).
+func (a *appliance) terminate(within time.Duration) (exited bool, err error) {
 	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+		return true, fmt.Errorf("SIGTERM: %w", err)
 	}
 	select {
 	case err := <-a.done:
-		if err != nil {
-			t.Fatalf("slipway exited with %v after SIGTERM\n%s", err, a.logs())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("slipway did not stop within 20s of SIGTERM\n%s", a.logs())
+		return true, err
+	case <-time.After(within):
+		return false, nil
 	}
 }
