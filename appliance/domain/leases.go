@@ -67,6 +67,7 @@ type Grant struct {
 	Hostname  string
 	LeaseTime time.Duration // what to tell the client
 	Expires   time.Time     // when the stored lease (or offer) lapses
+	Cached    bool          // a REQUEST answered from the lease cache, nothing written
 }
 
 // pool is a Pool and where its next-fit search stopped.
@@ -244,7 +245,7 @@ func (b *LeaseBook) Request(ctx context.Context, subnet netip.Prefix, mac MAC, i
 		if b.bound != nil {
 			b.bound(mac, ip)
 		}
-		return Grant{IP: ip, Hostname: e.hostname, LeaseTime: expires.Sub(now).Truncate(time.Second), Expires: expires}, nil
+		return Grant{IP: ip, Hostname: e.hostname, LeaseTime: expires.Sub(now).Truncate(time.Second), Expires: expires, Cached: true}, nil
 	}
 	var retire func() error
 	prevBound, boundElsewhere := b.boundAt[mac]

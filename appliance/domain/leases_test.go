@@ -399,6 +399,9 @@ func TestRenewalWithinTheCacheThresholdWritesNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 			stored := storedLease(t, b, "10.88.0.100").ExpiresAt
+			if again.Cached != tc.cached {
+				t.Errorf("answer marked cached: %v, want %v", again.Cached, tc.cached)
+			}
 			if tc.cached {
 				if !stored.Equal(written) || again.LeaseTime != time.Hour-tc.after || !again.Expires.Equal(first.Expires) {
 					t.Fatalf("cached answer: lease time %s, expires %s (stored %s, first %s); want the hour's rest, nothing written",

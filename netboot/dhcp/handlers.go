@@ -238,7 +238,10 @@ func (s *Server) request(ctx context.Context, x *exchange) error {
 		return err
 	}
 	s.grant(x, g)
-	attrs := []any{"mac", x.mac, "ip", g.IP, "hostname", g.Hostname, "until", g.Expires.Format("15:04:05")}
+	if g.Cached {
+		s.metrics.cached.Inc()
+	}
+	attrs := []any{"mac", x.mac, "ip", g.IP, "hostname", g.Hostname, "until", g.Expires.Format("15:04:05"), "cached", g.Cached}
 	if relay := addr(req.GatewayIPAddr); relay.IsValid() {
 		attrs = append(attrs, "subnet", x.subnet.Prefix, "relay", relay)
 	}

@@ -7,6 +7,7 @@ type metrics struct {
 	replies   *prometheus.CounterVec
 	dropped   *prometheus.CounterVec
 	exhausted prometheus.Counter
+	cached    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -23,9 +24,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		exhausted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "slipway_dhcp_pool_exhausted_total", Help: "DISCOVERs left unanswered because the pool was full.",
 		}),
+		cached: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "slipway_dhcp_leases_cached_total", Help: "REQUESTs acknowledged from the lease cache (dhcp.cache_threshold), with no write.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.received, m.replies, m.dropped, m.exhausted)
+		reg.MustRegister(m.received, m.replies, m.dropped, m.exhausted, m.cached)
 	}
 	return m
 }

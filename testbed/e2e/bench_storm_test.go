@@ -131,13 +131,7 @@ func runStorm(t *testing.T, site stormSite) {
 
 	t.Logf("mosquitto_sub got %d messages", mosquitto.Load())
 	if metrics, err := a.host.Run(context.Background(), "curl", "-fsS", lanURL+"/metrics"); err == nil {
-		var kept []string
-		for _, line := range strings.Split(metrics, "\n") {
-			if strings.HasPrefix(line, "slipway_dhcp_") || strings.HasPrefix(line, "slipway_tftp_transfers") || strings.HasPrefix(line, "slipway_node_requests_refused") {
-				kept = append(kept, line)
-			}
-		}
-		t.Logf("Slipway's counters after the storm:\n%s", strings.Join(kept, "\n"))
+		t.Logf("Slipway's counters after the storm:\n%s", metricLines(metrics, "slipway_dhcp_", "slipway_tftp_transfers", "slipway_node_requests_refused"))
 	}
 	a.stop(t)
 	checkStormStore(t, filepath.Join(a.dataDir, "slipway.db"), out, mosquitto.Load())

@@ -152,6 +152,9 @@ func TestRealDHCPClientsGetLeases(t *testing.T) {
 	if left, err := strconv.Atoi(again["lease"]); err != nil || left >= 7200 || left < 7000 {
 		t.Errorf("dhclient rebooting a moment later was given %q s, want what is left of its 7200 s lease", again["lease"])
 	}
+	if metrics, err := lan.Server.Run(context.Background(), "curl", "-fsS", "-u", e2eUser+":"+e2ePassword, lanURL+"/metrics"); err != nil || !strings.Contains(metrics, "slipway_dhcp_leases_cached_total 1\n") {
+		t.Errorf("after one answer from the lease cache, /metrics (%v):\n%s", err, metricLines(metrics, "slipway_dhcp_leases_cached"))
+	}
 
 	// A dhclient that remembers another address asks for it (INIT-REBOOT):
 	// NAKed, as RFC 2131 §4.3.2 says, it starts over and keeps its own.

@@ -251,3 +251,18 @@ func (a *appliance) terminate(within time.Duration) (exited bool, err error) {
 		return false, nil
 	}
 }
+
+// metricLines are the lines of a /metrics page whose names start with
+// one of prefixes.
+func metricLines(metrics string, prefixes ...string) string {
+	var kept []string
+	for _, line := range strings.Split(metrics, "\n") {
+		for _, p := range prefixes {
+			if strings.HasPrefix(line, p) {
+				kept = append(kept, line)
+				break
+			}
+		}
+	}
+	return strings.Join(kept, "\n")
+}
