@@ -111,9 +111,9 @@ func TestDemoOnATakenPortNamesTheFlag(t *testing.T) {
 	}
 	defer taken.Close()
 	port := strconv.Itoa(taken.Addr().(*net.TCPAddr).Port)
-	free := func(network string) string { return strconv.Itoa(testkit.FreePort(t, network)) }
-	_, stderr, failed := run(t, "demo", "--machines", "1", "--mqtt-port", port, "--http-port", free("tcp"), "--mqtt-ws-port", free("tcp"),
-		"--tftp-port", free("udp"), "--dhcp-port", "0", "--usm-port", free("tcp"))
+	tcp := testkit.FreePorts(t, "tcp", 3)
+	_, stderr, failed := run(t, "demo", "--machines", "1", "--mqtt-port", port, "--http-port", strconv.Itoa(tcp[0]), "--mqtt-ws-port", strconv.Itoa(tcp[1]),
+		"--tftp-port", strconv.Itoa(testkit.FreePort(t, "udp")), "--dhcp-port", "0", "--usm-port", strconv.Itoa(tcp[2]))
 	if !failed || !strings.Contains(stderr, "change --mqtt-port") || strings.Contains(stderr, "mqtt.port") {
 		t.Fatalf("failed %v, said:\n%s", failed, stderr)
 	}

@@ -31,9 +31,8 @@ func testConfig(t *testing.T, dataDir string, machines ...config.Machine) *confi
 }
 
 func testPorts(t *testing.T) DemoPorts {
-	return DemoPorts{HTTP: testkit.FreePort(t, "tcp"), MQTT: testkit.FreePort(t, "tcp"), WebSocket: testkit.FreePort(t, "tcp"),
-		TFTP: testkit.FreePort(t, "udp"), DHCP: testkit.FreePort(t, "udp"), USM: testkit.FreePort(t, "tcp"),
-		HTTPS: testkit.FreePort(t, "tcp")}
+	tcp, udp := testkit.FreePorts(t, "tcp", 5), testkit.FreePorts(t, "udp", 2)
+	return DemoPorts{HTTP: tcp[0], MQTT: tcp[1], WebSocket: tcp[2], USM: tcp[3], HTTPS: tcp[4], TFTP: udp[0], DHCP: udp[1]}
 }
 
 // The API user every test config has unless it names its own.

@@ -40,7 +40,8 @@ func TestBenchBusAgainstMosquitto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	httpPort, slipwayMQTT, mosquittoPort := testkit.FreePort(t, "tcp"), testkit.FreePort(t, "tcp"), testkit.FreePort(t, "tcp")
+	tcp := testkit.FreePorts(t, "tcp", 3)
+	httpPort, slipwayMQTT, mosquittoPort := tcp[0], tcp[1], tcp[2]
 	a := startServe(t, testbed.Host{}, fmt.Sprintf(`
 lan: {interface: lo, address: 127.0.0.1/8}
 data_dir: DATA_DIR

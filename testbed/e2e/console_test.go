@@ -224,11 +224,12 @@ type demoRun struct {
 // certificate's fingerprint.
 func startDemo(t *testing.T, n int) demoRun {
 	t.Helper()
-	httpPort, httpsPort, mqttPort := testkit.FreePort(t, "tcp"), testkit.FreePort(t, "tcp"), testkit.FreePort(t, "tcp")
+	tcp, udp := testkit.FreePorts(t, "tcp", 5), testkit.FreePorts(t, "udp", 2)
+	httpPort, httpsPort, mqttPort := tcp[0], tcp[1], tcp[2]
 	cmd := exec.Command(slipwayBinary, "demo", "--machines", strconv.Itoa(n), "--stage-delay", "600ms", "--boot-interval", "1500ms",
 		"--http-port", strconv.Itoa(httpPort), "--mqtt-port", strconv.Itoa(mqttPort),
-		"--mqtt-ws-port", strconv.Itoa(testkit.FreePort(t, "tcp")), "--tftp-port", strconv.Itoa(testkit.FreePort(t, "udp")),
-		"--dhcp-port", strconv.Itoa(testkit.FreePort(t, "udp")), "--usm-port", strconv.Itoa(testkit.FreePort(t, "tcp")),
+		"--mqtt-ws-port", strconv.Itoa(tcp[3]), "--tftp-port", strconv.Itoa(udp[0]),
+		"--dhcp-port", strconv.Itoa(udp[1]), "--usm-port", strconv.Itoa(tcp[4]),
 		"--https-port", strconv.Itoa(httpsPort))
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -28,7 +28,8 @@ import (
 func TestKill9WhileAFleetOnboards(t *testing.T) {
 	requireCommands(t, map[string]string{"mosquitto_sub": "mosquitto-clients"})
 	const machines = 1000
-	httpPort, mqttPort := testkit.FreePort(t, "tcp"), testkit.FreePort(t, "tcp")
+	tcp := testkit.FreePorts(t, "tcp", 3)
+	httpPort, mqttPort := tcp[0], tcp[1]
 	config := fmt.Sprintf(`
 lan: {interface: lo, address: 127.0.0.1/8}
 data_dir: DATA_DIR
@@ -42,7 +43,7 @@ netboot: {router_advertisements: false}
 # The fleet reaches Slipway by heartbeats alone: they make its machines.
 discovery: {doors: [dhcp, boot, heartbeat]}
 users:
-`+e2eUserYAML, httpPort, testkit.FreePort(t, "tcp"), testkit.FreePort(t, "udp"), mqttPort)
+`+e2eUserYAML, httpPort, tcp[2], testkit.FreePort(t, "udp"), mqttPort)
 	a := startServe(t, testbed.Host{}, config)
 	a.url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	waitReady(t, a)

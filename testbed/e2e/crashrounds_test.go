@@ -36,7 +36,8 @@ func TestKill9RoundsWhileAFleetNetboots(t *testing.T) {
 		rounds, _ = strconv.Atoi(s)
 	}
 	const fleet, perRound = 60, 24
-	httpPort, dhcpPort, tftpPort := testkit.FreePort(t, "tcp"), testkit.FreePort(t, "udp"), testkit.FreePort(t, "udp")
+	tcp, udp := testkit.FreePorts(t, "tcp", 2), testkit.FreePorts(t, "udp", 2)
+	httpPort, dhcpPort, tftpPort := tcp[0], udp[0], udp[1]
 	config := fmt.Sprintf(`
 lan: {interface: lo, address: 127.0.0.1/8}
 data_dir: DATA_DIR
@@ -52,7 +53,7 @@ profiles:
   demo: {kernel: demo/vmlinuz, initrd: demo/initrd.img, cmdline: "`+testbed.DemoProfileCmdline+`"}
 default_profile: demo
 users:
-`+e2eUserYAML, httpPort, tftpPort, testkit.FreePort(t, "tcp"), dhcpPort)
+`+e2eUserYAML, httpPort, tftpPort, tcp[1], dhcpPort)
 	a := prepareServe(t, testbed.Host{}, config, func(dataDir string) {})
 	if err := testbed.SeedDemoFiles(a.tftpRoot, filepath.Join(a.dataDir, "assets"), filepath.Join(a.dataDir, "templates")); err != nil {
 		t.Fatal(err)

@@ -31,7 +31,8 @@ func mountTmpfs(t *testing.T, size string, options ...string) string {
 }
 
 func diskConfig(t *testing.T, dataDir string) (string, int) {
-	httpPort := testkit.FreePort(t, "tcp")
+	tcp := testkit.FreePorts(t, "tcp", 2)
+	httpPort := tcp[0]
 	return fmt.Sprintf(`
 lan: {interface: lo, address: 127.0.0.1/8}
 data_dir: %s
@@ -44,7 +45,7 @@ dhcp: {mode: "off"}
 netboot: {router_advertisements: false}
 discovery: {doors: [dhcp, boot, heartbeat]}
 users:
-`+e2eUserYAML, dataDir, httpPort, testkit.FreePort(t, "udp"), testkit.FreePort(t, "tcp")), httpPort
+`+e2eUserYAML, dataDir, httpPort, testkit.FreePort(t, "udp"), tcp[1]), httpPort
 }
 
 // A data directory on a read-only disk stops the start with a message that

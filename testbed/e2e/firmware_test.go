@@ -55,7 +55,8 @@ func countedBMC(t *testing.T, cfg bmcemu.Config) *counted {
 // base URL. The kill -9 tests of firmware batches share it.
 func loopbackBMCConfig(t *testing.T, rest string) (string, string) {
 	t.Helper()
-	httpPort := testkit.FreePort(t, "tcp")
+	tcp := testkit.FreePorts(t, "tcp", 2)
+	httpPort := tcp[0]
 	return fmt.Sprintf(`
 lan: {interface: lo, address: 127.0.0.1/8}
 data_dir: DATA_DIR
@@ -66,7 +67,7 @@ mqtt: {port: %d, websocket_port: 0}
 dhcp: {mode: "off"}
 netboot: {router_advertisements: false}
 bmc: {poll_interval: 1s}
-`, httpPort, testkit.FreePort(t, "udp"), testkit.FreePort(t, "tcp")) + rest, fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+`, httpPort, testkit.FreePort(t, "udp"), tcp[1]) + rest, fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 }
 
 // kill -9 while a BMC flashes new firmware, then start again: the update

@@ -31,8 +31,8 @@ import (
 func TestKill9DuringAUSMHostDeploy(t *testing.T) {
 	requireCommands(t, map[string]string{"curl": "curl", "gpg": "gnupg"})
 	signer := testkit.NewSigner(t, "e2e-releases")
-	ports := wiring.DemoPorts{HTTP: testkit.FreePort(t, "tcp"), MQTT: testkit.FreePort(t, "tcp"), TFTP: testkit.FreePort(t, "udp"),
-		DHCP: testkit.FreePort(t, "udp"), USM: testkit.FreePort(t, "tcp")}
+	tcp, udp := testkit.FreePorts(t, "tcp", 3), testkit.FreePorts(t, "udp", 2)
+	ports := wiring.DemoPorts{HTTP: tcp[0], MQTT: tcp[1], USM: tcp[2], TFTP: udp[0], DHCP: udp[1]}
 	var boots atomic.Int32
 	like := testbed.Node{Onboard: true, DHCP: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: ports.DHCP}, TFTPPort: ports.TFTP,
 		Timeout: 3 * time.Second}
