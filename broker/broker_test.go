@@ -16,20 +16,10 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/slipway/slipway/appliance/config"
+	"github.com/slipway/slipway/testbed/testkit"
 )
 
 var loopback = netip.MustParseAddr("127.0.0.1")
-
-// freePort asks the kernel for a port that is free right now.
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // startBroker serves a broker on loopback (TCP and WebSocket) with access;
 // tune, if given, changes the rest of its configuration.
@@ -40,7 +30,8 @@ func startBroker(t testing.TB, access Access, tune ...func(*Config)) *Broker {
 	// A free port can be taken by another package's test between being
 	// found and being bound: try again with others.
 	for range 5 {
-		cfg := Config{Addr: loopback, Port: freePort(t), WebSocketPort: freePort(t), Access: access,
+		ports := testkit.FreePorts(t, "tcp", 2)
+		cfg := Config{Addr: loopback, Port: ports[0], WebSocketPort: ports[1], Access: access,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 		for _, f := range tune {
 			f(&cfg)
@@ -128,7 +119,7 @@ func TestTakenPortIsAClearError(t *testing.T) {
 		field string
 	}{
 		{"tcp", Config{Addr: loopback, Port: port}, "mqtt.port"},
-		{"websocket", Config{Addr: loopback, Port: freePort(t), WebSocketPort: port}, "mqtt.websocket_port"},
+		{"websocket", Config{Addr: loopback, Port: testkit.FreePort(t, "tcp"), WebSocketPort: port}, "mqtt.websocket_port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
