@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
 
@@ -58,7 +57,7 @@ func newAccessHook(a Access, log *slog.Logger) *accessHook {
 func (h *accessHook) ID() string { return "slipway-access" }
 
 func (h *accessHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck}, []byte{b})
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
 }
 
 // OnConnectAuthenticate admits anonymous clients if allowed, and named
@@ -110,23 +109,27 @@ func reserved(topic string) bool {
 }
 
 // covers says whether every topic that filter matches is matched by rule.
-// A topic name is a filter that matches itself.
+// A topic name is a filter that matches itself. It runs for every delivery
+// to every subscriber, so it walks both levels in place rather than
+// splitting them into slices.
 func covers(rule, filter string) bool {
-	rs, fs := strings.Split(rule, "/"), strings.Split(filter, "/")
-	for i, r := range rs {
+	filterDone := false // filter has no level left for the rule's next
+	for {
+		r, ruleRest, ruleMore := strings.Cut(rule, "/")
 		if r == "#" {
 			return true
 		}
-		if i >= len(fs) {
+		if filterDone {
 			return false
 		}
-		switch f := fs[i]; {
-		case f == "#":
-			return false // the filter reaches deeper than this rule level allows
-		case r == "+":
-		case r != f:
-			return false // a literal rule level needs the same literal
+		f, filterRest, filterMore := strings.Cut(filter, "/")
+		if f == "#" || r != "+" && r != f {
+			return false // the filter reaches deeper than the rule allows, or a literal differs
 		}
+		if !ruleMore {
+			return !filterMore
+		}
+		filterDone = !filterMore
+		rule, filter = ruleRest, filterRest
 	}
-	return len(fs) == len(rs)
 }

@@ -27,11 +27,23 @@ func TestCovers(t *testing.T) {
 		{"NICO/v1/machine/+/state", "NICO/v1/machine/#", false},
 		{"a/b", "a", false},
 		{"a", "a/b", false},
+		{"+", "a", true},
+		{"+", "a/b", false},
+		{"a/+/c", "a/b/c", true},
+		{"a/+/c", "a/b", false},
+		{"a/#", "a/#", true},
+		{"#", "#", true},
+		{"+/+", "/", true},
+		{"a/b", "a/b/", false},
 	}
 	for _, tt := range tests {
 		if got := covers(tt.rule, tt.filter); got != tt.want {
 			t.Errorf("covers(%q, %q) = %v, want %v", tt.rule, tt.filter, got, tt.want)
 		}
+	}
+	// It runs for every delivery to every subscriber.
+	if n := testing.AllocsPerRun(100, func() { covers("NICO/v1/machine/+/state", "NICO/v1/machine/m1/state") }); n != 0 {
+		t.Errorf("covers allocates %v times a call", n)
 	}
 }
 

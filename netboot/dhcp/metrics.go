@@ -1,10 +1,15 @@
 package dhcp
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync/atomic"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 type metrics struct {
-	received  *prometheus.CounterVec
-	replies   *prometheus.CounterVec
+	received  *countersByType
+	replies   *countersByType
 	dropped   *prometheus.CounterVec
 	exhausted prometheus.Counter
 	cached    prometheus.Counter
@@ -12,12 +17,12 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+		received: newCountersByType(prometheus.CounterOpts{
 			Name: "slipway_dhcp_requests_total", Help: "DHCP requests received, by message type.",
-		}, []string{"type"}),
-		replies: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}),
+		replies: newCountersByType(prometheus.CounterOpts{
 			Name: "slipway_dhcp_replies_total", Help: "DHCP replies sent, by message type.",
-		}, []string{"type"}),
+		}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "slipway_dhcp_dropped_total", Help: "DHCP requests dropped without a reply, by reason.",
 		}, []string{"reason"}),
@@ -29,7 +34,31 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.received, m.replies, m.dropped, m.exhausted, m.cached)
+		reg.MustRegister(m.received.vec, m.replies.vec, m.dropped, m.exhausted, m.cached)
 	}
 	return m
+}
+
+// countersByType is a counter per DHCP message type, each looked up in its
+// vector once: hashing the label for every packet was work a busy server
+// did twice per exchange.
+type countersByType struct {
+	vec  *prometheus.CounterVec
+	each [256]atomic.Pointer[prometheus.Counter]
+}
+
+func newCountersByType(opts prometheus.CounterOpts) *countersByType {
+	return &countersByType{vec: prometheus.NewCounterVec(opts, []string{"type"})}
+}
+
+func (c *countersByType) inc(t dhcpv4.MessageType) {
+	counter := c.each[t].Load()
+	if counter == nil {
+		// Two packets may both get here first: the vector gives both the
+		// same counter.
+		found := c.vec.WithLabelValues(t.String())
+		counter = &found
+		c.each[t].Store(counter)
+	}
+	(*counter).Inc()
 }

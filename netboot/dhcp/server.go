@@ -275,12 +275,13 @@ func (s *Server) answer(ctx context.Context, in inbound) {
 		s.log.Warn("could not send reply", "to", dest, "type", reply.MessageType(), "error", err)
 		return
 	}
-	s.metrics.replies.WithLabelValues(reply.MessageType().String()).Inc()
+	s.metrics.replies.inc(reply.MessageType())
 }
 
 // exchange is one request travelling down the handler chain.
 type exchange struct {
 	req    *dhcpv4.DHCPv4
+	kind   dhcpv4.MessageType // req's, read once: each read is a lookup and a parse
 	reply  *dhcpv4.DHCPv4
 	mac    domain.MAC
 	subnet Subnet // the network the client is on
@@ -293,12 +294,12 @@ type handler func(ctx context.Context, x *exchange) error
 // Handle runs the chain for one request and returns the reply and where to
 // send it, or a nil reply when the request gets none.
 func (s *Server) Handle(ctx context.Context, req *dhcpv4.DHCPv4, peer net.Addr) (*dhcpv4.DHCPv4, net.Addr) {
-	s.metrics.received.WithLabelValues(req.MessageType().String()).Inc()
-	x := &exchange{req: req}
+	x := &exchange{req: req, kind: req.MessageType()}
+	s.metrics.received.inc(x.kind)
 	for _, h := range s.chain {
 		if err := h(ctx, x); err != nil {
 			s.metrics.dropped.WithLabelValues("error").Inc()
-			s.log.Warn("request dropped", "type", req.MessageType(), "mac", req.ClientHWAddr, "error", err)
+			s.log.Warn("request dropped", "type", x.kind, "mac", req.ClientHWAddr, "error", err)
 			return nil, nil
 		}
 		if x.reply == nil {

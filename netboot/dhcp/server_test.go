@@ -519,7 +519,7 @@ func BenchmarkFingerprint(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		_ = fingerprint(d)
+		_ = fingerprint(d, d.MessageType())
 	}
 }
 
@@ -530,7 +530,7 @@ func TestFingerprint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fp := fingerprint(d)
+	fp := fingerprint(d, d.MessageType())
 	if fp.MessageType != "DISCOVER" || fp.VendorClass != "PXEClient:Arch:00007:UNDI:003016" || fp.UserClass != "iPXE" ||
 		len(fp.Arch) != 1 || fp.Arch[0] != 7 || fp.Hostname != "n1" || len(fp.Params) == 0 || fp.Relay != "" {
 		t.Errorf("fingerprint %+v", fp)

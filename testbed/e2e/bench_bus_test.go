@@ -70,6 +70,9 @@ netboot: {router_advertisements: false}
 	table := "\n| measure | slipway | mosquitto | slipway/mosquitto |\n|---|---|---|---|\n" +
 		fmt.Sprintf("| heartbeats/s acknowledged, 200 clients, %ds | %.0f | – | – |\n", seconds, rate)
 	for _, qos := range []byte{1, 0} {
+		if !benchSelected("SLIPWAY_BENCH_QOS", strconv.Itoa(int(qos))) {
+			continue
+		}
 		runs := fanOutRounds(t, brokers, qos, envInt("SLIPWAY_BENCH_ROUNDS", 3))
 		s, m := middle(runs["slipway"].rates), middle(runs["mosquitto"].rates)
 		table += fmt.Sprintf("| MQTT QoS %d deliveries/s, 1 publisher → %d subscribers × %d messages, median of %d (rounds: %s / %s) | %.0f | %.0f | %.2f |\n",

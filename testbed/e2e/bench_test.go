@@ -88,7 +88,7 @@ func TestBenchDHCPAgainstPeers(t *testing.T) {
 			}
 			for i := range peers {
 				p := peers[(i+round)%len(peers)]
-				if p.slow && sc.rate < 20000 {
+				if p.slow && sc.rate < 20000 || !benchSelected("SLIPWAY_BENCH_SCENARIOS", sc.key) || !benchSelected("SLIPWAY_BENCH_PEERS", p.key) {
 					continue
 				}
 				t.Run(fmt.Sprintf("%d/%s/%s", round+1, sc.key, p.key), func(t *testing.T) {
@@ -174,6 +174,14 @@ func envInt(name string, def int) int {
 		return n
 	}
 	return def
+}
+
+// benchSelected is whether key is among the comma-separated keys that the
+// environment variable env names (all are when it is unset): to run, or
+// profile, one case of a bench alone.
+func benchSelected(env, key string) bool {
+	v := os.Getenv(env)
+	return v == "" || slices.Contains(strings.Split(v, ","), key)
 }
 
 // benchOne runs one server and one perfdhcp run against it on a fresh LAN.

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -196,6 +197,9 @@ func (cl *Client) WriteLoop() {
 	for {
 		select {
 		case <-cl.State.outbound.ready:
+			// Let the publisher run on first: what it queues meanwhile
+			// goes out in the same write, not in a write of its own.
+			runtime.Gosched()
 			for pk, ok := cl.State.outbound.pop(); ok; pk, ok = cl.State.outbound.pop() {
 				if err := cl.WritePacket(*pk); err != nil {
 					// TODO : Figure out what to do with error
@@ -332,9 +336,21 @@ func (cl *Client) ParseConnect(lid string, pk packets.Packet) {
 
 // refreshDeadline refreshes the read/write deadline for the net.Conn connection.
 func (cl *Client) refreshDeadline(keepalive uint16) {
+	cl.extendDeadline(keepalive, 0)
+}
+
+// deadlineRefreshEvery is how often Read moves a connection's deadline on
+// while packets keep coming: moving it for every packet was a timer change
+// per PUBACK in a QoS 1 fan-out. Each move gives this much more, so that no
+// client is cut off before one and a half keepalives without a packet.
+const deadlineRefreshEvery = time.Second
+
+// extendDeadline sets the connection's deadline one and a half keepalives
+// plus slack from now (none if keepalive is 0).
+func (cl *Client) extendDeadline(keepalive uint16, slack time.Duration) {
 	var expiry time.Time // nil time can be used to disable deadline if keepalive = 0
 	if keepalive > 0 {
-		expiry = time.Now().Add(time.Duration(keepalive+(keepalive/2)) * time.Second) // [MQTT-3.1.2-22]
+		expiry = time.Now().Add(time.Duration(keepalive+(keepalive/2))*time.Second + slack) // [MQTT-3.1.2-22]
 	}
 
 	if cl.Net.Conn != nil {
@@ -365,7 +381,7 @@ func (cl *Client) NextPacketID() (i uint32, err error) {
 
 		i++
 
-		if _, ok := cl.State.Inflight.Get(uint16(i)); !ok {
+		if !cl.State.Inflight.Contains(uint16(i)) {
 			atomic.StoreUint32(&cl.State.packetID, i)
 			return i, nil
 		}
@@ -415,7 +431,7 @@ func (cl *Client) ClearExpiredInflights(now, maximumExpiry int64) []uint16 {
 	deleted := []uint16{}
 	// Only the expired are copied out: this runs every second for every
 	// client, and a copy of all in flight was most of an idle broker's garbage.
-	for _, tk := range cl.State.Inflight.Select(func(tk packets.Packet) bool {
+	for _, tk := range cl.State.Inflight.Select(func(tk *packets.Packet) bool {
 		expired := tk.ProtocolVersion == 5 && tk.Expiry > 0 && tk.Expiry < now // [MQTT-3.3.2-5]
 
 		// If the maximum message expiry interval is set (greater than 0), and the message
@@ -437,13 +453,17 @@ func (cl *Client) ClearExpiredInflights(now, maximumExpiry int64) []uint16 {
 // packets to be handled by the packetHandler.
 func (cl *Client) Read(packetHandler ReadFn) error {
 	var err error
+	var refreshed time.Time
 
 	for {
 		if cl.Closed() {
 			return nil
 		}
 
-		cl.refreshDeadline(cl.State.Keepalive)
+		if now := time.Now(); now.Sub(refreshed) >= deadlineRefreshEvery {
+			cl.extendDeadline(cl.State.Keepalive, deadlineRefreshEvery)
+			refreshed = now
+		}
 		fh := new(packets.FixedHeader)
 		err = cl.ReadFixedHeader(fh)
 		if err != nil {
@@ -548,9 +568,8 @@ func (cl *Client) ReadPacket(fh *packets.FixedHeader) (pk packets.Packet, err er
 
 	atomic.AddInt64(&cl.ops.info.BytesReceived, int64(n))
 
-	// Decode the remaining packet values using a fresh copy of the bytes,
-	// otherwise the next packet will change the data of this one.
-	px := append([]byte{}, p[:]...)
+	// p is this packet's own (made above): decoding may keep slices of it.
+	px := p
 	switch pk.FixedHeader.Type {
 	case packets.Connect:
 		err = pk.ConnectDecode(px)

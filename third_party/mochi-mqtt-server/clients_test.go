@@ -313,7 +313,7 @@ func TestClientNextPacketIDInUse(t *testing.T) {
 func TestClientNextPacketIDExhausted(t *testing.T) {
 	cl, _, _ := newTestClient()
 	for i := uint32(1); i <= cl.ops.options.Capabilities.maximumPacketID; i++ {
-		cl.State.Inflight.internal[uint16(i)] = packets.Packet{PacketID: uint16(i)}
+		cl.State.Inflight.internal[uint16(i)] = &packets.Packet{PacketID: uint16(i)}
 	}
 
 	i, err := cl.NextPacketID()
@@ -325,14 +325,14 @@ func TestClientNextPacketIDExhausted(t *testing.T) {
 func TestClientNextPacketIDOverflow(t *testing.T) {
 	cl, _, _ := newTestClient()
 	for i := uint32(0); i < cl.ops.options.Capabilities.maximumPacketID; i++ {
-		cl.State.Inflight.internal[uint16(i)] = packets.Packet{}
+		cl.State.Inflight.internal[uint16(i)] = &packets.Packet{}
 	}
 
 	cl.State.packetID = cl.ops.options.Capabilities.maximumPacketID - 1
 	i, err := cl.NextPacketID()
 	require.NoError(t, err)
 	require.Equal(t, cl.ops.options.Capabilities.maximumPacketID, i)
-	cl.State.Inflight.internal[uint16(cl.ops.options.Capabilities.maximumPacketID)] = packets.Packet{}
+	cl.State.Inflight.internal[uint16(cl.ops.options.Capabilities.maximumPacketID)] = &packets.Packet{}
 
 	cl.State.packetID = cl.ops.options.Capabilities.maximumPacketID
 	_, err = cl.NextPacketID()
@@ -516,6 +516,42 @@ func TestClientRefreshDeadline(t *testing.T) {
 	cl, _, _ := newTestClient()
 	cl.refreshDeadline(10)
 	require.NotNil(t, cl.Net.Conn) // how do we check net.Conn deadline?
+}
+
+// deadlineRecorder is a connection that records the deadlines set on it.
+type deadlineRecorder struct {
+	net.Conn
+	set []time.Time
+}
+
+func (d *deadlineRecorder) SetDeadline(t time.Time) error {
+	d.set = append(d.set, t)
+	return d.Conn.SetDeadline(t)
+}
+
+func TestClientReadMovesTheDeadlineAtMostOnceASecond(t *testing.T) {
+	cl, r, _ := newTestClient()
+	conn := &deadlineRecorder{Conn: cl.Net.Conn}
+	cl.Net.Conn = conn
+	cl.State.Keepalive = 10
+	go func() {
+		for i := 0; i < 100; i++ {
+			_, _ = r.Write([]byte{packets.Pingreq << 4, 0x00})
+		}
+		_ = r.Close()
+	}()
+
+	start := time.Now()
+	read := 0
+	_ = cl.Read(func(cl *Client, pk packets.Packet) error {
+		read++
+		return nil
+	})
+	elapsed := time.Since(start)
+	require.Equal(t, 100, read)
+	require.NotEmpty(t, conn.set)
+	require.LessOrEqual(t, len(conn.set), 1+int(elapsed/deadlineRefreshEvery), "one move a second at most, not one per packet")
+	require.False(t, conn.set[0].Before(start.Add(15*time.Second+deadlineRefreshEvery)), "never sooner than 1.5 keepalives after a packet")
 }
 
 func TestClientReadFixedHeader(t *testing.T) {

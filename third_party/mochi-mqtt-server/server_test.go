@@ -3971,3 +3971,23 @@ func TestPublishToSubscribersCopiesThePayloadOnce(t *testing.T) {
 	require.Nil(t, got1.Properties.SubscriptionIdentifier, "no identifier given, none sent")
 	require.Equal(t, []int{3}, got2.Properties.SubscriptionIdentifier)
 }
+
+func TestPublishToClientKeepsTheQueuedPacketInFlight(t *testing.T) {
+	s := newServer()
+	cl, _, _ := newTestClient()
+	s.Clients.Add(cl)
+	require.True(t, s.Topics.Subscribe(cl.ID, packets.Subscription{Filter: "a/#", Qos: 1}))
+
+	s.publishToSubscribers(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, TopicName: "a/b", Payload: []byte("state")})
+
+	queued, ok := cl.State.outbound.pop()
+	require.True(t, ok)
+	require.True(t, cl.State.Inflight.internal[queued.PacketID] == queued, "in flight is the queued packet, not a copy")
+	require.True(t, cl.State.Inflight.Contains(queued.PacketID))
+	require.False(t, cl.State.Inflight.Contains(queued.PacketID+1))
+
+	got, ok := cl.State.Inflight.Get(queued.PacketID)
+	require.True(t, ok)
+	got.FixedHeader.Dup = true // as a resend does, to its copy
+	require.False(t, queued.FixedHeader.Dup, "Get gives a copy: changing it changes nothing in flight")
+}
