@@ -84,6 +84,19 @@ func (inv *Inventory) heartbeatsKept() int {
 	return cmp.Or(inv.cfg.HeartbeatsKept, DefaultHeartbeatsKept)
 }
 
+// withinKept says whether a MAC whose newest stored heartbeat is previous
+// (0: none) still holds no more than it keeps with one more, so that
+// trimming would delete nothing: a statement the one writer need not run
+// for each of a booting site's heartbeats. Unless the remembered record
+// says so, the answer is no, and the trim runs.
+func (inv *Inventory) withinKept(mac MAC, previous int64) bool {
+	n, ok := 0, previous == 0
+	if !ok {
+		n, ok = inv.records.held(mac, previous)
+	}
+	return ok && n+1 <= inv.heartbeatsKept()
+}
+
 func (inv *Inventory) heartbeatInTx(tx *store.Tx, hb Heartbeat, c *commitNotes, added *addedHeartbeat) error {
 	// One read for the owner, its state and the MAC's newest heartbeat:
 	// the heartbeats of a booting site all queue for the one writer.
@@ -105,8 +118,10 @@ func (inv *Inventory) heartbeatInTx(tx *store.Tx, hb Heartbeat, c *commitNotes, 
 		return err
 	}
 	*added = addedHeartbeat{ev, target.LastStageID}
-	if _, err := tx.TrimStageEvents(string(hb.MAC), inv.heartbeatsKept()); err != nil {
-		return err
+	if !inv.withinKept(hb.MAC, target.LastStageID) {
+		if _, err := tx.TrimStageEvents(string(hb.MAC), inv.heartbeatsKept()); err != nil {
+			return err
+		}
 	}
 	state, err := inv.applyFromInTx(tx, target.MachineState, HeartbeatEvent(hb.Stage, hb.Phase, hb.Detail), c)
 	var illegal *IllegalTransitionError

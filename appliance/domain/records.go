@@ -81,6 +81,19 @@ func (r *recentRecords) put(c Client, lastID int64, generation uint64) {
 	r.store(&recentRecord{client: c.clone(), lastID: lastID})
 }
 
+// held is how many heartbeats the store holds for mac when the newest of
+// them is lastID, as its remembered record tells; ok is false when the
+// record is not remembered or is not at lastID.
+func (r *recentRecords) held(mac MAC, lastID int64) (n int, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	el, found := r.byMAC[mac]
+	if !found || el.Value.(*recentRecord).lastID != lastID {
+		return 0, false
+	}
+	return len(el.Value.(*recentRecord).client.Stages), true
+}
+
 // extend adds a committed heartbeat to its MAC's record if the record's
 // newest is the heartbeat before it (previous; 0 if it is the MAC's first,
 // which makes a new record), keeping the newest keep. It returns the

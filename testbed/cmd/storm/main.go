@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/slipway/slipway/testbed/storm"
@@ -21,7 +22,7 @@ import (
 
 func main() {
 	var cfg storm.Config
-	var out string
+	var out, cpuProfile string
 	flag.StringVar(&cfg.Interface, "interface", "eth0", "the LAN interface")
 	flag.StringVar(&cfg.Server, "server", "10.88.0.1", "Slipway's address on the LAN")
 	flag.IntVar(&cfg.Machines, "machines", 1000, "machines to power on")
@@ -43,13 +44,26 @@ func main() {
 	flag.IntVar(&cfg.ServerPID, "server-pid", 0, "Slipway's process id, sampled every second")
 	flag.DurationVar(&cfg.Deadline, "deadline", 0, "give up on machines not ready by then (default 10m)")
 	flag.StringVar(&out, "out", "", "directory for summary.json, machines.csv, series.csv and storm.svg")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write the storm's own CPU profile here (what the simulated machines cost)")
 	flag.Parse()
 	cfg.Progress = os.Stderr
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "storm: -cpuprofile:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	report, err := storm.Run(ctx, cfg)
 	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
