@@ -200,10 +200,10 @@ func (cl *Client) WriteLoop() {
 			// Let the publisher run on first: what it queues meanwhile
 			// goes out in the same write, not in a write of its own.
 			runtime.Gosched()
-			for pk, ok := cl.State.outbound.pop(); ok; pk, ok = cl.State.outbound.pop() {
-				if err := cl.WritePacket(*pk); err != nil {
+			for d, ok := cl.State.outbound.pop(); ok; d, ok = cl.State.outbound.pop() {
+				if err := cl.WritePacket(d.packet()); err != nil {
 					// TODO : Figure out what to do with error
-					cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
+					cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", d.packet())
 				}
 				atomic.AddInt32(&cl.State.outboundQty, -1)
 			}
@@ -219,7 +219,7 @@ func (cl *Client) WriteLoop() {
 // 16,384 slots) and scanned by the garbage collector on every cycle.
 type outboundQueue struct {
 	mu    sync.Mutex
-	pks   []*packets.Packet // waiting from head on
+	pks   []*delivery // waiting from head on
 	head  int
 	limit int
 	ready chan struct{} // holds a signal once something was pushed
@@ -234,7 +234,7 @@ func newOutboundQueue(limit int) *outboundQueue {
 }
 
 // push adds pk at the end, or returns false if limit packets are waiting.
-func (q *outboundQueue) push(pk *packets.Packet) bool {
+func (q *outboundQueue) push(pk *delivery) bool {
 	q.mu.Lock()
 	if len(q.pks)-q.head >= q.limit {
 		q.mu.Unlock()
@@ -257,7 +257,7 @@ func (q *outboundQueue) push(pk *packets.Packet) bool {
 }
 
 // pop takes the first waiting packet, if any.
-func (q *outboundQueue) pop() (*packets.Packet, bool) {
+func (q *outboundQueue) pop() (*delivery, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.head == len(q.pks) {
@@ -431,12 +431,12 @@ func (cl *Client) ClearExpiredInflights(now, maximumExpiry int64) []uint16 {
 	deleted := []uint16{}
 	// Only the expired are copied out: this runs every second for every
 	// client, and a copy of all in flight was most of an idle broker's garbage.
-	for _, tk := range cl.State.Inflight.Select(func(tk *packets.Packet) bool {
-		expired := tk.ProtocolVersion == 5 && tk.Expiry > 0 && tk.Expiry < now // [MQTT-3.3.2-5]
+	for _, tk := range cl.State.Inflight.selectWhere(func(d *delivery) bool {
+		expired := d.shared.ProtocolVersion == 5 && d.expiry > 0 && d.expiry < now // [MQTT-3.3.2-5]
 
 		// If the maximum message expiry interval is set (greater than 0), and the message
 		// retention period exceeds the maximum expiry, the message will be forcibly removed.
-		enforced := maximumExpiry > 0 && now-tk.Created > maximumExpiry
+		enforced := maximumExpiry > 0 && now-d.shared.Created > maximumExpiry
 		return expired || enforced
 	}) {
 		if ok := cl.State.Inflight.Delete(tk.PacketID); ok {

@@ -313,7 +313,7 @@ func TestClientNextPacketIDInUse(t *testing.T) {
 func TestClientNextPacketIDExhausted(t *testing.T) {
 	cl, _, _ := newTestClient()
 	for i := uint32(1); i <= cl.ops.options.Capabilities.maximumPacketID; i++ {
-		cl.State.Inflight.internal[uint16(i)] = &packets.Packet{PacketID: uint16(i)}
+		cl.State.Inflight.internal[uint16(i)] = newDelivery(&packets.Packet{PacketID: uint16(i)})
 	}
 
 	i, err := cl.NextPacketID()
@@ -325,14 +325,14 @@ func TestClientNextPacketIDExhausted(t *testing.T) {
 func TestClientNextPacketIDOverflow(t *testing.T) {
 	cl, _, _ := newTestClient()
 	for i := uint32(0); i < cl.ops.options.Capabilities.maximumPacketID; i++ {
-		cl.State.Inflight.internal[uint16(i)] = &packets.Packet{}
+		cl.State.Inflight.internal[uint16(i)] = newDelivery(&packets.Packet{})
 	}
 
 	cl.State.packetID = cl.ops.options.Capabilities.maximumPacketID - 1
 	i, err := cl.NextPacketID()
 	require.NoError(t, err)
 	require.Equal(t, cl.ops.options.Capabilities.maximumPacketID, i)
-	cl.State.Inflight.internal[uint16(cl.ops.options.Capabilities.maximumPacketID)] = &packets.Packet{}
+	cl.State.Inflight.internal[uint16(cl.ops.options.Capabilities.maximumPacketID)] = newDelivery(&packets.Packet{})
 
 	cl.State.packetID = cl.ops.options.Capabilities.maximumPacketID
 	_, err = cl.NextPacketID()
@@ -407,7 +407,7 @@ func TestClientClearExpiredInflightsCopiesOnlyTheExpired(t *testing.T) {
 
 func TestOutboundQueue(t *testing.T) {
 	q := newOutboundQueue(3)
-	pks := []*packets.Packet{{PacketID: 1}, {PacketID: 2}, {PacketID: 3}, {PacketID: 4}}
+	pks := []*delivery{{packetID: 1}, {packetID: 2}, {packetID: 3}, {packetID: 4}}
 	for _, pk := range pks[:3] {
 		require.True(t, q.push(pk))
 	}
@@ -421,12 +421,12 @@ func TestOutboundQueue(t *testing.T) {
 
 	pk, ok := q.pop()
 	require.True(t, ok)
-	require.Equal(t, uint16(1), pk.PacketID)
+	require.Equal(t, uint16(1), pk.packetID)
 	require.True(t, q.push(pks[3]), "room again after a pop")
 	for _, want := range []uint16{2, 3, 4} {
 		pk, ok := q.pop()
 		require.True(t, ok)
-		require.Equal(t, want, pk.PacketID, "first in, first out")
+		require.Equal(t, want, pk.packetID, "first in, first out")
 	}
 	_, ok = q.pop()
 	require.False(t, ok)
@@ -439,13 +439,13 @@ func TestOutboundQueueKeepsOrderWhileReusingItsArray(t *testing.T) {
 	for round := 0; round < 1000; round++ {
 		for i := 0; i < 7; i++ {
 			next++
-			require.True(t, q.push(&packets.Packet{PacketID: next}))
+			require.True(t, q.push(&delivery{packetID: next}))
 		}
 		for i := 0; i < 5; i++ {
 			want++
 			pk, ok := q.pop()
 			require.True(t, ok)
-			require.Equal(t, want, pk.PacketID)
+			require.Equal(t, want, pk.packetID)
 		}
 	}
 	require.Equal(t, 2000, q.len())
@@ -453,7 +453,7 @@ func TestOutboundQueueKeepsOrderWhileReusingItsArray(t *testing.T) {
 	for q.len() > 0 {
 		want++
 		pk, _ := q.pop()
-		require.Equal(t, want, pk.PacketID)
+		require.Equal(t, want, pk.packetID)
 	}
 	require.Nil(t, q.pks, "a large array is given back once empty")
 }
@@ -464,7 +464,7 @@ func TestClientWriteLoopWritesQueuedPackets(t *testing.T) {
 	pk := packets.TPacketData[packets.Publish].Get(packets.TPublishNoPayload)
 	go cl.WriteLoop()
 	for i := 0; i < 3; i++ {
-		require.True(t, cl.State.outbound.push(pk.Packet))
+		require.True(t, cl.State.outbound.push(newDelivery(pk.Packet)))
 		atomic.AddInt32(&cl.State.outboundQty, 1)
 	}
 	buf := make([]byte, 3*len(pk.RawBytes))
@@ -904,7 +904,7 @@ func TestClientWritePacketBuffer(t *testing.T) {
 	small := packets.TPacketData[packets.Publish].Get(packets.TPublishNoPayload).Packet
 	large := packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet
 
-	cl.State.outbound.push(small)
+	cl.State.outbound.push(newDelivery(small))
 
 	tt := []struct {
 		pks  []*packets.Packet

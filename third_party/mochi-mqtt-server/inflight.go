@@ -15,35 +15,34 @@ import (
 // Inflight is a map of InflightMessage keyed on packet id.
 type Inflight struct {
 	sync.RWMutex
-	internal            map[uint16]*packets.Packet // internal contains the inflight packets, never changed in place
-	receiveQuota        int32                      // remaining inbound qos quota for flow control
-	sendQuota           int32                      // remaining outbound qos quota for flow control
-	maximumReceiveQuota int32                      // maximum allowed receive quota
-	maximumSendQuota    int32                      // maximum allowed send quota
+	internal            map[uint16]*delivery // internal contains the inflight packets, never changed in place
+	receiveQuota        int32                // remaining inbound qos quota for flow control
+	sendQuota           int32                // remaining outbound qos quota for flow control
+	maximumReceiveQuota int32                // maximum allowed receive quota
+	maximumSendQuota    int32                // maximum allowed send quota
 }
 
 // NewInflights returns a new instance of an Inflight packets map.
 func NewInflights() *Inflight {
 	return &Inflight{
-		internal: map[uint16]*packets.Packet{},
+		internal: map[uint16]*delivery{},
 	}
 }
 
 // Set adds or updates an inflight packet by packet id.
 func (i *Inflight) Set(m packets.Packet) bool {
-	return i.SetShared(&m)
+	return i.setDelivery(newDelivery(&m))
 }
 
-// SetShared adds or updates an inflight packet by packet id, keeping pk
-// itself rather than a copy: nothing may change *pk afterwards. A fan-out
-// keeps the packet it queues for writing, and a copy per subscriber in the
-// map was 800 bytes held (and scanned by the collector) per delivery.
-func (i *Inflight) SetShared(pk *packets.Packet) bool {
+// setDelivery adds or updates an inflight packet by packet id, keeping d
+// itself: nothing may change it afterwards. A fan-out keeps the delivery
+// it queues for writing, not a copy of the packet per subscriber.
+func (i *Inflight) setDelivery(d *delivery) bool {
 	i.Lock()
 	defer i.Unlock()
 
-	_, ok := i.internal[pk.PacketID]
-	i.internal[pk.PacketID] = pk
+	_, ok := i.internal[d.packetID]
+	i.internal[d.packetID] = d
 	return !ok
 }
 
@@ -53,7 +52,7 @@ func (i *Inflight) Get(id uint16) (packets.Packet, bool) {
 	defer i.RUnlock()
 
 	if m, ok := i.internal[id]; ok {
-		return *m, true
+		return m.packet(), true
 	}
 
 	return packets.Packet{}, false
@@ -89,20 +88,20 @@ func (i *Inflight) Clone() *Inflight {
 
 // GetAll returns all the inflight messages.
 func (i *Inflight) GetAll(immediate bool) []packets.Packet {
-	return i.Select(func(v *packets.Packet) bool { return !immediate || v.Expiry < 0 })
+	return i.selectWhere(func(v *delivery) bool { return !immediate || v.expiry < 0 })
 }
 
-// Select returns the inflight packets for which keep is true, sorted as
-// GetAll sorts them; the others are not copied. keep runs under the read
-// lock and must not change i.
-func (i *Inflight) Select(keep func(*packets.Packet) bool) []packets.Packet {
+// selectWhere returns the inflight packets for which keep is true, sorted
+// as GetAll sorts them; the others are not copied. keep runs under the
+// read lock and must not change i or v.
+func (i *Inflight) selectWhere(keep func(v *delivery) bool) []packets.Packet {
 	i.RLock()
 	defer i.RUnlock()
 
 	m := []packets.Packet{}
 	for _, v := range i.internal {
 		if keep(v) {
-			m = append(m, *v)
+			m = append(m, v.packet())
 		}
 	}
 

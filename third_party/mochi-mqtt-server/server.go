@@ -1030,25 +1030,30 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 
 func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packets.Packet) (packets.Packet, error) {
 	shared := pk.Copy(false)
-	out, err := s.publishCopyToClient(cl, sub, &pk, &shared)
-	return *out, err
+	d, err := s.publishCopyToClient(cl, sub, &pk, &shared)
+	if d == nil {
+		return pk, err
+	}
+	return d.packet(), err
 }
 
 // publishCopyToClient is publishToClient with pk's copy (pk.Copy(false))
-// made by the caller, who may share it between clients; it reads both
-// through pointers and returns the client's own packet as one, as a
-// fan-out calls it for every subscriber of every publish (800 bytes a copy).
-func (s *Server) publishCopyToClient(cl *Client, sub packets.Subscription, pk, shared *packets.Packet) (*packets.Packet, error) {
+// made by the caller, who may share it between clients: the client's
+// packet is a delivery of it (nil if the client is not to have it), which
+// the client's queue and its in-flight messages hold instead of a packet
+// of their own (a fan-out calls this for every subscriber of every
+// publish).
+func (s *Server) publishCopyToClient(cl *Client, sub packets.Subscription, pk, shared *packets.Packet) (*delivery, error) {
 	if sub.NoLocal && pk.Origin == cl.ID {
-		return pk, nil // [MQTT-3.8.3-3]
+		return nil, nil // [MQTT-3.8.3-3]
 	}
-	out := *shared
+	out := newDelivery(shared)
 
 	if !s.hooks.OnACLCheck(cl, pk.TopicName, false) {
-		return &out, packets.ErrNotAuthorized
+		return out, packets.ErrNotAuthorized
 	}
 	if !sub.FwdRetainedFlag && ((cl.Properties.ProtocolVersion == 5 && !sub.RetainAsPublished) || cl.Properties.ProtocolVersion < 5) { // ![MQTT-3.3.1-13] [v3 MQTT-3.3.1-9]
-		out.FixedHeader.Retain = false // [MQTT-3.3.1-12]
+		out.retain = false // [MQTT-3.3.1-12]
 	}
 
 	if len(sub.Identifiers) > 0 { // [MQTT-3.3.4-3]
@@ -1061,34 +1066,34 @@ func (s *Server) publishCopyToClient(cl *Client, sub packets.Subscription, pk, s
 			}
 		}
 		sort.Ints(ids)
-		out.Properties.SubscriptionIdentifier = ids
+		out.subscriptionIDs = ids
 	}
 
-	if out.FixedHeader.Qos > sub.Qos {
-		out.FixedHeader.Qos = sub.Qos
+	if out.qos > sub.Qos {
+		out.qos = sub.Qos
 	}
 
-	if out.FixedHeader.Qos > s.Options.Capabilities.MaximumQos {
-		out.FixedHeader.Qos = s.Options.Capabilities.MaximumQos // [MQTT-3.2.2-9]
+	if out.qos > s.Options.Capabilities.MaximumQos {
+		out.qos = s.Options.Capabilities.MaximumQos // [MQTT-3.2.2-9]
 	}
 
 	if cl.Properties.Props.TopicAliasMaximum > 0 {
 		var aliasExists bool
-		out.Properties.TopicAlias, aliasExists = cl.State.TopicAliases.Outbound.Set(pk.TopicName)
-		if out.Properties.TopicAlias > 0 {
-			out.Properties.TopicAliasFlag = true
+		out.topicAlias, aliasExists = cl.State.TopicAliases.Outbound.Set(pk.TopicName)
+		if out.topicAlias > 0 {
+			out.topicAliasFlag = true
 			if aliasExists {
-				out.TopicName = ""
+				out.topicName = ""
 			}
 		}
 	}
 
-	if out.FixedHeader.Qos > 0 {
+	if out.qos > 0 {
 		if cl.State.Inflight.Len() >= int(s.Options.Capabilities.MaximumInflight) {
 			// add hook?
 			atomic.AddInt64(&s.Info.InflightDropped, 1)
 			s.Log.Warn("client store quota reached", "client", cl.ID, "listener", cl.Net.Listener)
-			return &out, packets.ErrQuotaExceeded
+			return out, packets.ErrQuotaExceeded
 		}
 
 		i, err := cl.NextPacketID() // [MQTT-4.3.2-1] [MQTT-4.3.3-1]
@@ -1096,46 +1101,48 @@ func (s *Server) publishCopyToClient(cl *Client, sub packets.Subscription, pk, s
 			s.hooks.OnPacketIDExhausted(cl, *pk)
 			atomic.AddInt64(&s.Info.InflightDropped, 1)
 			s.Log.Warn("packet ids exhausted", "error", err, "client", cl.ID, "listener", cl.Net.Listener)
-			return &out, packets.ErrQuotaExceeded
+			return out, packets.ErrQuotaExceeded
 		}
 
-		out.PacketID = uint16(i) // [MQTT-2.2.1-4]
+		out.packetID = uint16(i) // [MQTT-2.2.1-4]
 		sentQuota := atomic.LoadInt32(&cl.State.Inflight.sendQuota)
 		held := sentQuota == 0 && atomic.LoadInt32(&cl.State.Inflight.maximumSendQuota) > 0
 		if held {
-			out.Expiry = -1 // sent when quota is freed (NextImmediate)
+			out.expiry = -1 // sent when quota is freed (NextImmediate)
 		}
 
-		// The in-flight map keeps the very packet queued below, not a
-		// copy: out is not changed after this.
-		if ok := cl.State.Inflight.SetShared(&out); ok { // [MQTT-4.3.2-3] [MQTT-4.3.3-3]
+		// The in-flight map keeps the very delivery queued below: out is
+		// not changed after this.
+		if ok := cl.State.Inflight.setDelivery(out); ok { // [MQTT-4.3.2-3] [MQTT-4.3.3-3]
 			atomic.AddInt64(&s.Info.Inflight, 1)
-			s.hooks.OnQosPublish(cl, out, out.Created, 0)
+			if s.hooks.Provides(OnQosPublish) {
+				s.hooks.OnQosPublish(cl, out.packet(), shared.Created, 0)
+			}
 			cl.State.Inflight.DecreaseSendQuota()
 		}
 
 		if held {
-			return &out, nil
+			return out, nil
 		}
 	}
 
 	if cl.Net.Conn == nil || cl.Closed() {
-		return &out, packets.CodeDisconnect
+		return out, packets.CodeDisconnect
 	}
 
-	if cl.State.outbound.push(&out) {
+	if cl.State.outbound.push(out) {
 		atomic.AddInt32(&cl.State.outboundQty, 1)
 	} else {
 		atomic.AddInt64(&s.Info.MessagesDropped, 1)
 		cl.ops.hooks.OnPublishDropped(cl, *pk)
-		if out.FixedHeader.Qos > 0 {
-			cl.State.Inflight.Delete(out.PacketID) // packet was dropped due to irregular circumstances, so rollback inflight.
+		if out.qos > 0 {
+			cl.State.Inflight.Delete(out.packetID) // packet was dropped due to irregular circumstances, so rollback inflight.
 			cl.State.Inflight.IncreaseSendQuota()
 		}
-		return &out, packets.ErrPendingClientWritesExceeded
+		return out, packets.ErrPendingClientWritesExceeded
 	}
 
-	return &out, nil
+	return out, nil
 }
 
 func (s *Server) publishRetainedToClient(cl *Client, sub packets.Subscription, existed bool) {

@@ -2103,7 +2103,7 @@ func TestPublishToClientExceedClientWritesPending(t *testing.T) {
 	s.Clients.Add(cl)
 
 	for i := int32(0); i < cl.ops.options.Capabilities.MaximumClientWritesPending; i++ {
-		cl.State.outbound.push(new(packets.Packet))
+		cl.State.outbound.push(newDelivery(new(packets.Packet)))
 		atomic.AddInt32(&cl.State.outboundQty, 1)
 	}
 
@@ -3960,10 +3960,12 @@ func TestPublishToSubscribersCopiesThePayloadOnce(t *testing.T) {
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, TopicName: "a/b", Payload: []byte("state")}
 	s.publishToSubscribers(pk)
 
-	got1, ok := cl1.State.outbound.pop()
+	d1, ok := cl1.State.outbound.pop()
 	require.True(t, ok)
-	got2, ok := cl2.State.outbound.pop()
+	d2, ok := cl2.State.outbound.pop()
 	require.True(t, ok)
+	require.True(t, d1.shared == d2.shared, "the subscribers share one packet")
+	got1, got2 := d1.packet(), d2.packet()
 	require.Equal(t, []byte("state"), got1.Payload)
 	require.True(t, &got1.Payload[0] == &got2.Payload[0], "the subscribers share one copy")
 	require.False(t, &got1.Payload[0] == &pk.Payload[0], "the publisher's payload is not theirs")
@@ -3982,12 +3984,30 @@ func TestPublishToClientKeepsTheQueuedPacketInFlight(t *testing.T) {
 
 	queued, ok := cl.State.outbound.pop()
 	require.True(t, ok)
-	require.True(t, cl.State.Inflight.internal[queued.PacketID] == queued, "in flight is the queued packet, not a copy")
-	require.True(t, cl.State.Inflight.Contains(queued.PacketID))
-	require.False(t, cl.State.Inflight.Contains(queued.PacketID+1))
+	require.True(t, cl.State.Inflight.internal[queued.packetID] == queued, "in flight is the queued delivery, not a copy")
+	require.True(t, cl.State.Inflight.Contains(queued.packetID))
+	require.False(t, cl.State.Inflight.Contains(queued.packetID+1))
 
-	got, ok := cl.State.Inflight.Get(queued.PacketID)
+	got, ok := cl.State.Inflight.Get(queued.packetID)
 	require.True(t, ok)
+	require.Equal(t, queued.packet(), got)
+	require.Equal(t, queued.packetID, got.PacketID)
+	require.Equal(t, byte(1), got.FixedHeader.Qos)
 	got.FixedHeader.Dup = true // as a resend does, to its copy
-	require.False(t, queued.FixedHeader.Dup, "Get gives a copy: changing it changes nothing in flight")
+	require.False(t, queued.shared.FixedHeader.Dup, "Get gives a copy: changing it changes nothing in flight")
+}
+
+// A delivery of a packet as it is gives that packet back, field for field.
+func TestDeliveryOfAPacketIsThePacket(t *testing.T) {
+	for _, tp := range []packets.TPacketCase{
+		packets.TPacketData[packets.Publish].Get(packets.TPublishBasic),
+		packets.TPacketData[packets.Publish].Get(packets.TPublishQos1),
+		packets.TPacketData[packets.Publish].Get(packets.TPublishRetain),
+	} {
+		pk := *tp.Packet
+		pk.Properties.SubscriptionIdentifier = []int{2, 5}
+		pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 3, true
+		pk.Expiry = 99
+		require.Equal(t, pk, newDelivery(&pk).packet(), tp.Desc)
+	}
 }
