@@ -83,6 +83,9 @@ type storm struct {
 	addrs    *addresses
 	progress progress
 	console  *console // nil: no browser
+	// buffers are the machines' read buffers for kernels and initrds,
+	// shared: a machine needs one only while it downloads.
+	buffers sync.Pool
 }
 
 // Run powers on cfg.Machines machines and waits for them to be ready (or
@@ -92,7 +95,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &storm{cfg: cfg}
+	s := &storm{cfg: cfg, buffers: sync.Pool{New: func() any { return new([readBufferSize]byte) }}}
 	if s.link, err = openDHCPLink(cfg.Interface, cfg.Loss); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package native
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -105,16 +106,24 @@ func writeIfShown(w *bufio.Writer, e outbox.Event) {
 	}
 }
 
+// writeEvent writes e as one server-sent event whose data is
+// {"topic": ..., "message": ...}. The message is the payload as it is, not
+// re-encoded: a storm's console stream carries thousands a second, and
+// encoding each again (which checks and compacts it once more) was most of
+// the stream's cost.
 func writeEvent(w *bufio.Writer, e outbox.Event) {
-	message := json.RawMessage(e.Payload)
-	if len(e.Payload) == 0 || !json.Valid(e.Payload) {
-		message = json.RawMessage("null") // a cleared retained message: the thing is gone
+	message := e.Payload
+	if len(message) == 0 || !json.Valid(message) {
+		message = []byte("null") // a cleared retained message: the thing is gone
+	} else if bytes.ContainsAny(message, "\r\n") {
+		// An event's data is one line: valid JSON may still spread over
+		// several, which compacting joins.
+		var compact bytes.Buffer
+		json.Compact(&compact, message)
+		message = compact.Bytes()
 	}
-	data, _ := json.Marshal(struct {
-		Topic   string          `json:"topic"`
-		Message json.RawMessage `json:"message"`
-	}{e.Topic, message})
-	fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, eventKind(e.Topic), data)
+	topic, _ := json.Marshal(e.Topic)
+	fmt.Fprintf(w, "id: %d\nevent: %s\ndata: {\"topic\":%s,\"message\":%s}\n\n", e.ID, eventKind(e.Topic), topic, message)
 }
 
 // eventKind names a topic's events for the console: state, onboarding,

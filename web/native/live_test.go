@@ -3,6 +3,7 @@ package native
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -214,5 +215,32 @@ func TestOverviewLeasesAndSettings(t *testing.T) {
 		if tt.path == "/api/v1/leases" && strings.Index(b.String(), "10.0.0.9") > strings.Index(b.String(), "10.0.0.10") {
 			t.Errorf("leases not by address: %s", b.String())
 		}
+	}
+}
+
+func TestWriteEventIsOneLineOfJSON(t *testing.T) {
+	tests := []struct {
+		name, topic, payload, want string
+	}{
+		{"state", "NICO/v1/machine/m1/state", `{"state":"ready"}`, `{"topic":"NICO/v1/machine/m1/state","message":{"state":"ready"}}`},
+		{"cleared retained", "NICO/v1/machine/m1/state", "", `{"topic":"NICO/v1/machine/m1/state","message":null}`},
+		{"not JSON", "slipway/v1/machine/m1/onboarding", "{oops", `{"topic":"slipway/v1/machine/m1/onboarding","message":null}`},
+		{"over lines", "slipway/v1/machine/m1/onboarding", "{\n  \"a\": [1,\r\n 2]\n}", `{"topic":"slipway/v1/machine/m1/onboarding","message":{"a":[1,2]}}`},
+		{"quote in topic", `slipway/v1/"x"/bmc`, `1`, `{"topic":"slipway/v1/\"x\"/bmc","message":1}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out strings.Builder
+			w := bufio.NewWriter(&out)
+			writeEvent(w, outbox.Event{ID: 7, Message: outbox.Message{Topic: tt.topic, Payload: []byte(tt.payload)}})
+			w.Flush()
+			lines := strings.Split(out.String(), "\n")
+			if len(lines) != 5 || lines[0] != "id: 7" || lines[2] != "data: "+tt.want || lines[3] != "" {
+				t.Errorf("wrote %q, want the data line %q", out.String(), tt.want)
+			}
+			if data := strings.TrimPrefix(lines[2], "data: "); !json.Valid([]byte(data)) {
+				t.Errorf("data %q is not JSON", data)
+			}
+		})
 	}
 }
