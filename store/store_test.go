@@ -591,3 +591,20 @@ func TestSyncSetting(t *testing.T) {
 		})
 	}
 }
+
+// The writer's page cache holds a site's indexes; readers keep SQLite's
+// default.
+func TestWriterHasTheLargerPageCache(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	var writer, reader int
+	if err := s.writer.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&writer); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&reader); err != nil {
+		t.Fatal(err)
+	}
+	if writer != -writerCacheKiB || reader == writer {
+		t.Errorf("cache_size: writer %d, a reader %d; want the writer at %d", writer, reader, -writerCacheKiB)
+	}
+}

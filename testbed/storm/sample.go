@@ -22,6 +22,11 @@ type sample struct {
 	Browser      int64 // live events the console's page handled so far
 }
 
+// minCPUSpan is the shortest span a CPU rate is taken over: CPU time comes
+// in clock ticks of 10 ms, so a last sample taken a moment after the one
+// before once read as a thousand cores. A shorter span keeps the rate before.
+const minCPUSpan = time.Second / 2
+
 // sample takes a sample every second until ctx ends, then hands over the
 // series (and once more at the end, so the last second is in it).
 func (s *storm) sample(ctx context.Context) <-chan []sample {
@@ -39,10 +44,14 @@ func (s *storm) sample(ctx context.Context) <-chan []sample {
 			case <-tick.C:
 			}
 			cpu, own, now := s.serverCPU(), ownCPU(), time.Now()
-			x := sample{At: now.Sub(s.began), ServerCores: (cpu - lastCPU).Seconds() / now.Sub(lastAt).Seconds(),
-				StormCores: (own - lastOwn).Seconds() / now.Sub(lastAt).Seconds(),
-				PoweredOn:  s.progress.poweredOn.Load(), Failed: s.progress.failed.Load(),
+			x := sample{At: now.Sub(s.began), PoweredOn: s.progress.poweredOn.Load(), Failed: s.progress.failed.Load(),
 				MQTT: s.progress.mqtt.Load(), Stream: s.progress.stream.Load()}
+			if len(series) > 0 {
+				x.ServerCores, x.StormCores = series[len(series)-1].ServerCores, series[len(series)-1].StormCores
+			}
+			if span := now.Sub(lastAt); span >= minCPUSpan || len(series) == 0 {
+				x.ServerCores, x.StormCores = (cpu-lastCPU).Seconds()/span.Seconds(), (own-lastOwn).Seconds()/span.Seconds()
+			}
 			if s.console != nil {
 				x.Browser = s.console.events.Load()
 			}
