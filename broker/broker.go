@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"strconv"
@@ -59,6 +60,11 @@ func New(cfg Config) (*Broker, error) {
 	caps.MaximumPacketSize = limits.MaxPacketBytes
 	caps.MaximumClients = int64(limits.MaxConnections)
 	caps.MaximumClientWritesPending = limits.MaxQueuedPerClient
+	// A QoS 1 or 2 message is held for its acknowledgement as long as it
+	// may wait to be sent: with mochi's 8,192 in flight, a subscriber that
+	// paused for a few seconds of a storm lost the messages past them
+	// although its queue had room. Packet ids bound it at 65,535.
+	caps.MaximumInflight = uint16(min(limits.MaxQueuedPerClient, math.MaxUint16))
 	// mochi deletes any retained message older than this (a day by
 	// default): a machine that stays ready for a day would lose its
 	// retained state, and a new subscriber would not see it. 0 would turn

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -80,6 +82,39 @@ func TestSubscribersOnTCPAndWebSocketGetRetainedEvents(t *testing.T) {
 				t.Fatal("no retained message")
 			}
 		})
+	}
+}
+
+// A QoS 1 subscriber that stops reading for a while (a busy consumer, a
+// paused process) gets every message once it reads again, as long as no
+// more than mqtt.max_queued_per_client wait for it: a message waiting for
+// its acknowledgement is held as long as one waiting to be sent.
+func TestSlowQoS1SubscriberLosesNothingWithinItsQueue(t *testing.T) {
+	const messages = 12000 // past mochi's default of 8,192 in flight, within the 16,384 queued
+	b := startBroker(t, Access{Anonymous: true})
+	c := connect(t, "tcp://"+b.Addrs()[0].String())
+	release := make(chan struct{})
+	var got atomic.Int64
+	tok := c.Subscribe("slipway/v1/#", 1, func(paho.Client, paho.Message) {
+		<-release // the first message holds the client up until released
+		got.Add(1)
+	})
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	for i := range messages {
+		if err := b.Publish("slipway/v1/machine/m1/onboarding", []byte(strconv.Itoa(i)), false, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(release)
+	deadline := time.Now().Add(30 * time.Second)
+	for got.Load() < messages && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // nor more than were sent
+	if n := got.Load(); n != messages {
+		t.Fatalf("the subscriber got %d of %d messages", n, messages)
 	}
 }
 
