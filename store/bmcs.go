@@ -49,7 +49,7 @@ func (tx *Tx) PutBMC(b BMC) error {
 		linked_by = CASE WHEN excluded.machine_id IS NULL THEN linked_by ELSE excluded.linked_by END,
 		updated_at = excluded.updated_at`,
 		b.ID, b.Endpoint, b.Username, b.Secret, b.Insecure, nullable(b.MachineID), b.LinkedBy, b.Source,
-		b.System, formatTime(tx.now), formatTime(tx.now))
+		b.System, tx.nowText, tx.nowText)
 	if err != nil {
 		return fmt.Errorf("write BMC %s: %w", b.ID, err)
 	}
@@ -60,7 +60,7 @@ func (tx *Tx) PutBMC(b BMC) error {
 func (tx *Tx) SetBMCStatus(id string, s BMCStatus, machineID, linkedBy string) error {
 	res, err := tx.exec(`UPDATE bmcs SET reachable = ?, last_error = ?, inventory = ?, changed_at = ?,
 		machine_id = ?, linked_by = ?, updated_at = ? WHERE id = ?`,
-		s.Reachable, s.LastError, s.Inventory, formatTime(tx.now), nullable(machineID), linkedBy, formatTime(tx.now), id)
+		s.Reachable, s.LastError, s.Inventory, tx.nowText, nullable(machineID), linkedBy, tx.nowText, id)
 	if err != nil {
 		return fmt.Errorf("write status of BMC %s: %w", id, err)
 	}
@@ -73,7 +73,7 @@ func (tx *Tx) SetBMCStatus(id string, s BMCStatus, machineID, linkedBy string) e
 // SetBMCOverridePending records the persistent boot override Slipway set
 // on a BMC ("" once it is cleared).
 func (tx *Tx) SetBMCOverridePending(id, target string) error {
-	res, err := tx.exec(`UPDATE bmcs SET override_pending = ?, updated_at = ? WHERE id = ?`, target, formatTime(tx.now), id)
+	res, err := tx.exec(`UPDATE bmcs SET override_pending = ?, updated_at = ? WHERE id = ?`, target, tx.nowText, id)
 	if err != nil {
 		return fmt.Errorf("write the boot override of BMC %s: %w", id, err)
 	}

@@ -29,7 +29,7 @@ func (tx *Tx) PutBootAction(b BootAction) error {
 	_, err := tx.exec(`INSERT INTO boot_actions (id, task_id, node, name, key, status, details, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status,
 		details = excluded.details, updated_at = excluded.updated_at`,
-		b.ID, b.TaskID, b.Node, b.Name, b.Key, b.Status, b.Details, formatTime(tx.now), formatTime(tx.now))
+		b.ID, b.TaskID, b.Node, b.Name, b.Key, b.Status, b.Details, tx.nowText, tx.nowText)
 	if err != nil {
 		return fmt.Errorf("write boot action %s: %w", b.ID, err)
 	}
@@ -93,7 +93,7 @@ type BuildData struct {
 // AddBuildData records a piece of build data.
 func (tx *Tx) AddBuildData(b BuildData) error {
 	_, err := tx.exec(`INSERT INTO build_data (node, task_id, generator, data_format, data_element, collected_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, b.Node, b.TaskID, b.Generator, b.Format, b.Element, formatTime(tx.now))
+		VALUES (?, ?, ?, ?, ?, ?)`, b.Node, b.TaskID, b.Generator, b.Format, b.Element, tx.nowText)
 	if err != nil {
 		return fmt.Errorf("record build data for %s: %w", b.Node, err)
 	}

@@ -23,7 +23,7 @@ type FirmwareImage struct {
 func (tx *Tx) PutFirmwareImage(im FirmwareImage) error {
 	_, err := tx.exec(`INSERT INTO firmware_images (id, component, version, size, filename, created_at)
 		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-		im.ID, im.Component, im.Version, im.Size, im.Filename, formatTime(tx.now))
+		im.ID, im.Component, im.Version, im.Size, im.Filename, tx.nowText)
 	if err != nil {
 		return fmt.Errorf("record firmware image %s: %w", im.ID, err)
 	}

@@ -25,7 +25,7 @@ func (tx *Tx) PutLease(l Lease) error {
 	_, err := tx.exec(`INSERT INTO leases (ip, mac, hostname, state, expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, hostname = excluded.hostname, state = excluded.state,
 		expires_at = excluded.expires_at, updated_at = excluded.updated_at`,
-		l.IP, l.MAC, l.Hostname, l.State, formatTime(l.ExpiresAt), formatTime(tx.now))
+		l.IP, l.MAC, l.Hostname, l.State, formatTime(l.ExpiresAt), tx.nowText)
 	if err != nil {
 		return fmt.Errorf("write lease %s: %w", l.IP, err)
 	}

@@ -69,7 +69,7 @@ func (tx *Tx) CreateMachine(m Machine, cause string) (int64, error) {
 		bmc_endpoint, dpu_of, source, state, state_json, state_since, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.ID, m.Hostname, m.Profile, m.RackID, m.RackName, m.Tray, m.TrayType, m.BMCEndpoint, m.DPUOf,
-		m.Source, m.State, m.StateJSON, formatTime(tx.now), formatTime(tx.now), formatTime(tx.now))
+		m.Source, m.State, m.StateJSON, tx.nowText, tx.nowText, tx.nowText)
 	if isUniqueViolation(err) {
 		return 0, fmt.Errorf("machine %q: %w: the id exists", m.ID, ErrConflict)
 	}
@@ -88,7 +88,7 @@ func (tx *Tx) UpdateInventory(m Machine) error {
 	res, err := tx.exec(`UPDATE machines SET hostname = ?, profile = ?, rack_id = ?, rack_name = ?, tray = ?,
 		tray_type = ?, bmc_endpoint = ?, dpu_of = ?, source = ?, updated_at = ? WHERE id = ?`,
 		m.Hostname, m.Profile, m.RackID, m.RackName, m.Tray, m.TrayType, m.BMCEndpoint, m.DPUOf, m.Source,
-		formatTime(tx.now), m.ID)
+		tx.nowText, m.ID)
 	if err != nil {
 		return fmt.Errorf("update machine %q: %w", m.ID, err)
 	}
@@ -101,7 +101,7 @@ func (tx *Tx) UpdateInventory(m Machine) error {
 // SetMachineRelease records the OS release a machine runs ("" for none):
 // the inventory's updates leave it alone.
 func (tx *Tx) SetMachineRelease(id, releaseID string) error {
-	res, err := tx.exec(`UPDATE machines SET release_id = ?, updated_at = ? WHERE id = ?`, releaseID, formatTime(tx.now), id)
+	res, err := tx.exec(`UPDATE machines SET release_id = ?, updated_at = ? WHERE id = ?`, releaseID, tx.nowText, id)
 	if err != nil {
 		return fmt.Errorf("set the release of machine %q: %w", id, err)
 	}
@@ -138,7 +138,7 @@ func (tx *Tx) addMACs(machineID string, macs []string) error {
 // rather than overwrite a state the caller never saw.
 func (tx *Tx) Transition(t Transition, expectStateJSON string) (Transition, error) {
 	res, err := tx.exec(`UPDATE machines SET state = ?, state_json = ?, state_since = ?, updated_at = ? WHERE id = ? AND state_json = ?`,
-		t.To, t.StateJSON, formatTime(tx.now), formatTime(tx.now), t.MachineID, expectStateJSON)
+		t.To, t.StateJSON, tx.nowText, tx.nowText, t.MachineID, expectStateJSON)
 	if err != nil {
 		return t, fmt.Errorf("move machine %q to %s: %w", t.MachineID, t.To, err)
 	}
@@ -155,7 +155,7 @@ func (tx *Tx) Transition(t Transition, expectStateJSON string) (Transition, erro
 
 func (tx *Tx) insertTransition(t Transition) (int64, error) {
 	res, err := tx.exec(`INSERT INTO transitions (machine_id, from_state, to_state, state_json, cause, at)
-		VALUES (?, ?, ?, ?, ?, ?)`, t.MachineID, t.From, t.To, t.StateJSON, t.Cause, formatTime(tx.now))
+		VALUES (?, ?, ?, ?, ?, ?)`, t.MachineID, t.From, t.To, t.StateJSON, t.Cause, tx.nowText)
 	if err != nil {
 		return 0, fmt.Errorf("record transition of %q: %w", t.MachineID, err)
 	}

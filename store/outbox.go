@@ -25,7 +25,7 @@ type Event struct {
 // order, which is the order events are consumed in.
 func (tx *Tx) Enqueue(e Event) (int64, error) {
 	res, err := tx.exec(`INSERT INTO outbox (topic, payload, qos, retain, created_at) VALUES (?, ?, ?, ?, ?)`,
-		e.Topic, e.Payload, int(e.QoS), e.Retain, formatTime(tx.now))
+		e.Topic, e.Payload, int(e.QoS), e.Retain, tx.nowText)
 	if err != nil {
 		return 0, fmt.Errorf("enqueue event on %s: %w", e.Topic, err)
 	}
@@ -90,7 +90,7 @@ func (s *Store) Cursors(ctx context.Context) (map[string]int64, error) {
 func (tx *Tx) SetCursor(consumer string, lastID int64) error {
 	_, err := tx.exec(`INSERT INTO outbox_cursors (consumer, last_id, updated_at) VALUES (?, ?, ?)
 		ON CONFLICT (consumer) DO UPDATE SET last_id = max(last_id, excluded.last_id), updated_at = excluded.updated_at`,
-		consumer, lastID, formatTime(tx.now))
+		consumer, lastID, tx.nowText)
 	if err != nil {
 		return fmt.Errorf("move the outbox cursor of %s to %d: %w", consumer, lastID, err)
 	}

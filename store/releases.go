@@ -25,7 +25,7 @@ type Release struct {
 func (tx *Tx) CreateRelease(r Release) error {
 	_, err := tx.exec(`INSERT INTO releases (id, state, sw_version, manifest, signer, sha256, size, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.State, r.SWVersion, r.Manifest, r.Signer, r.SHA256, r.Size, formatTime(tx.now), formatTime(tx.now))
+		r.ID, r.State, r.SWVersion, r.Manifest, r.Signer, r.SHA256, r.Size, tx.nowText, tx.nowText)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("release %s: %w: it was uploaded before", r.ID, ErrConflict)
 	}
@@ -37,7 +37,7 @@ func (tx *Tx) CreateRelease(r Release) error {
 
 // SetReleaseState moves a release to state.
 func (tx *Tx) SetReleaseState(id, state string) error {
-	res, err := tx.exec(`UPDATE releases SET state = ?, updated_at = ? WHERE id = ?`, state, formatTime(tx.now), id)
+	res, err := tx.exec(`UPDATE releases SET state = ?, updated_at = ? WHERE id = ?`, state, tx.nowText, id)
 	if err != nil {
 		return fmt.Errorf("set release %s %s: %w", id, state, err)
 	}

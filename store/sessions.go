@@ -22,10 +22,10 @@ type Session struct {
 // AddSession records a login, and forgets the sessions past their expiry.
 func (tx *Tx) AddSession(s Session) error {
 	if _, err := tx.exec(`INSERT INTO sessions (id, user, client, gen, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		s.ID, s.User, s.Client, s.Gen, formatTime(tx.now), formatTime(s.ExpiresAt)); err != nil {
+		s.ID, s.User, s.Client, s.Gen, tx.nowText, formatTime(s.ExpiresAt)); err != nil {
 		return fmt.Errorf("record session: %w", err)
 	}
-	_, err := tx.exec(`DELETE FROM sessions WHERE expires_at < ?`, formatTime(tx.now))
+	_, err := tx.exec(`DELETE FROM sessions WHERE expires_at < ?`, tx.nowText)
 	return err
 }
 

@@ -287,10 +287,13 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // Tx is one write transaction; its methods are the typed writes.
 type Tx struct {
-	tx    *sql.Tx
-	ctx   context.Context
-	now   time.Time
-	store *Store
+	tx  *sql.Tx
+	ctx context.Context
+	now time.Time
+	// nowText is now as stored: a group commit's writes all stamp it,
+	// several times each.
+	nowText string
+	store   *Store
 	// stmts are the store's statements bound to this transaction: a group
 	// commit runs the same few statements many times, and parsing SQL was
 	// a third of the time a DHCP storm spent in the store.
@@ -323,7 +326,8 @@ func (s *Store) update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	tx := &Tx{tx: sqlTx, ctx: ctx, now: time.Now().UTC(), store: s, stmts: map[string]*sql.Stmt{}}
+	now := time.Now().UTC()
+	tx := &Tx{tx: sqlTx, ctx: ctx, now: now, nowText: formatTime(now), store: s, stmts: map[string]*sql.Stmt{}}
 	if err := fn(tx); err != nil {
 		if rerr := sqlTx.Rollback(); rerr != nil {
 			return errors.Join(err, fmt.Errorf("roll back: %w", rerr))

@@ -34,7 +34,7 @@ func swDeploy(row *sql.Row) (string, error) {
 func (tx *Tx) PutSWDeploy(state, doc string) error {
 	_, err := tx.exec(`INSERT INTO sw_deploy (id, state, doc, created_at, updated_at) VALUES (1, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET state = excluded.state, doc = excluded.doc, updated_at = excluded.updated_at`,
-		state, doc, formatTime(tx.now), formatTime(tx.now))
+		state, doc, tx.nowText, tx.nowText)
 	if err != nil {
 		return fmt.Errorf("store the deploy: %w", err)
 	}

@@ -39,7 +39,7 @@ func (tx *Tx) PutTask(t Task) error {
 		message = excluded.message, result = excluded.result, updated_at = excluded.updated_at,
 		finished_at = excluded.finished_at`,
 		t.ID, t.Kind, nullable(t.MachineID), t.Status, t.Step, t.Progress,
-		t.Message, t.Params, t.Result, formatTime(tx.now), formatTime(tx.now), optionalTime(t.FinishedAt))
+		t.Message, t.Params, t.Result, tx.nowText, tx.nowText, optionalTime(t.FinishedAt))
 	if err != nil {
 		return fmt.Errorf("write task %s: %w", t.ID, err)
 	}

@@ -28,7 +28,7 @@ func (tx *Tx) PutUser(u User) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET role = excluded.role,
 		password_hash = excluded.password_hash, source = excluded.source, must_change = excluded.must_change,
 		session_gen = excluded.session_gen, updated_at = excluded.updated_at`,
-		u.Name, u.Role, u.PasswordHash, u.Source, u.MustChange, u.SessionGen, formatTime(tx.now), formatTime(tx.now))
+		u.Name, u.Role, u.PasswordHash, u.Source, u.MustChange, u.SessionGen, tx.nowText, tx.nowText)
 	if err != nil {
 		return fmt.Errorf("write user %s: %w", u.Name, err)
 	}
@@ -52,7 +52,7 @@ func (tx *Tx) RevokeToken(id string, expires time.Time) error {
 		return fmt.Errorf("revoke token: %w", err)
 	}
 	// Tokens past their expiry are refused anyway: forget them.
-	_, err = tx.exec(`DELETE FROM revoked_tokens WHERE expires_at < ?`, formatTime(tx.now))
+	_, err = tx.exec(`DELETE FROM revoked_tokens WHERE expires_at < ?`, tx.nowText)
 	return err
 }
 
