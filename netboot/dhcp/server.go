@@ -208,12 +208,13 @@ func (s *Server) read(ctx context.Context, conn *net.UDPConn, requests, discover
 			s.log.Debug("dropped a malformed packet", "from", peer, "error", err)
 			continue
 		}
+		kind := req.MessageType()
 		queue := requests
-		if req.MessageType() == dhcpv4.MessageTypeDiscover {
+		if kind == dhcpv4.MessageTypeDiscover {
 			queue = discovers
 		}
 		select {
-		case queue <- inbound{req: req, peer: peer, conn: conn}:
+		case queue <- inbound{req: req, kind: kind, peer: peer, conn: conn}:
 		default:
 			s.metrics.dropped.WithLabelValues("overloaded").Inc()
 		}
@@ -222,6 +223,7 @@ func (s *Server) read(ctx context.Context, conn *net.UDPConn, requests, discover
 
 type inbound struct {
 	req  *dhcpv4.DHCPv4
+	kind dhcpv4.MessageType // req's, read once by the reader that queued it
 	peer *net.UDPAddr
 	conn *net.UDPConn // the socket it came in on, and the reply goes out of
 }
@@ -261,7 +263,7 @@ func (s *Server) Close() error {
 func (s *Server) Addr() net.Addr { return s.conn.LocalAddr() }
 
 func (s *Server) answer(ctx context.Context, in inbound) {
-	reply, dest := s.Handle(ctx, in.req, in.peer)
+	reply, dest := s.handle(ctx, in.req, in.kind, in.peer)
 	if reply == nil {
 		return
 	}
@@ -294,7 +296,12 @@ type handler func(ctx context.Context, x *exchange) error
 // Handle runs the chain for one request and returns the reply and where to
 // send it, or a nil reply when the request gets none.
 func (s *Server) Handle(ctx context.Context, req *dhcpv4.DHCPv4, peer net.Addr) (*dhcpv4.DHCPv4, net.Addr) {
-	x := &exchange{req: req, kind: req.MessageType()}
+	return s.handle(ctx, req, req.MessageType(), peer)
+}
+
+// handle is Handle for a request whose message type is already read.
+func (s *Server) handle(ctx context.Context, req *dhcpv4.DHCPv4, kind dhcpv4.MessageType, peer net.Addr) (*dhcpv4.DHCPv4, net.Addr) {
+	x := &exchange{req: req, kind: kind}
 	s.metrics.received.inc(x.kind)
 	for _, h := range s.chain {
 		if err := h(ctx, x); err != nil {
