@@ -157,13 +157,13 @@ fuzz:
 	@grep -rl --include='*_test.go' '^func Fuzz' . | grep -v '^./third_party/' | xargs -n1 dirname | sort -u | while read -r pkg; do \
 		for target in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$pkg/*_test.go | sed 's/^func //'); do \
 			echo "== fuzz $$pkg $$target ($(FUZZTIME))"; \
-			out=$$($(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg 2>&1); status=$$?; echo "$$out"; \
-			if [ $$status -ne 0 ]; then \
-				if echo "$$out" | grep -q 'context deadline exceeded' && ! echo "$$out" | grep -q 'Failing input written'; then \
-					echo "== Go's fuzz coordinator failed at its own deadline with nothing found (go.dev/issue/75804, fixed in Go 1.27): once more"; \
-					$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
-				else exit 1; fi; \
-			fi; \
+			fuzz="$(GO) test -run ^$$ -fuzz ^$$target$$ -fuzztime $(FUZZTIME) $$pkg"; \
+			out=$$($$fuzz 2>&1); status=$$?; echo "$$out"; \
+			[ $$status -eq 0 ] && continue; \
+			echo "$$out" | grep -q 'Failing input written' && exit 1; \
+			echo "$$out" | grep -q 'context deadline exceeded' || exit 1; \
+			echo "== Go's fuzz coordinator failed at its own deadline with nothing found (go.dev/issue/75804, fixed in Go 1.27): once more"; \
+			$$fuzz || exit 1; \
 		done; \
 	done
 
