@@ -64,9 +64,10 @@ func TestConfigIsChecked(t *testing.T) {
 }
 
 func TestPerSecond(t *testing.T) {
-	series := []sample{{At: 0, MQTT: 0}, {At: time.Second, MQTT: 500}, {At: 3 * time.Second, MQTT: 1500}, {At: 4 * time.Second, MQTT: 1500}}
+	series := []sample{{At: 0, MQTT: 0}, {At: time.Second, MQTT: 500}, {At: 3 * time.Second, MQTT: 1500}, {At: 4 * time.Second, MQTT: 1500},
+		{At: 4*time.Second + 100*time.Millisecond, MQTT: 1900}} // a last sample a moment later: not 4,000/s
 	got := perSecond(series, func(x sample) int64 { return x.MQTT })
-	want := []float64{0, 500, 500, 0}
+	want := []float64{0, 500, 500, 0, 0}
 	if !slices.Equal(got, want) {
 		t.Fatalf("perSecond = %v, want %v", got, want)
 	}

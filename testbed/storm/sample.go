@@ -22,10 +22,11 @@ type sample struct {
 	Browser      int64 // live events the console's page handled so far
 }
 
-// minCPUSpan is the shortest span a CPU rate is taken over: CPU time comes
-// in clock ticks of 10 ms, so a last sample taken a moment after the one
-// before once read as a thousand cores. A shorter span keeps the rate before.
-const minCPUSpan = time.Second / 2
+// minRateSpan is the shortest span a rate is taken over: the last sample
+// comes a moment after the one before, and over that moment CPU time (in
+// 10 ms clock ticks) once read as a thousand cores, and a burst of events
+// as a rate the page never kept up. A shorter span keeps the rate before.
+const minRateSpan = time.Second / 2
 
 // sample takes a sample every second until ctx ends, then hands over the
 // series (and once more at the end, so the last second is in it).
@@ -49,7 +50,7 @@ func (s *storm) sample(ctx context.Context) <-chan []sample {
 			if len(series) > 0 {
 				x.ServerCores, x.StormCores = series[len(series)-1].ServerCores, series[len(series)-1].StormCores
 			}
-			if span := now.Sub(lastAt); span >= minCPUSpan || len(series) == 0 {
+			if span := now.Sub(lastAt); span >= minRateSpan || len(series) == 0 {
 				x.ServerCores, x.StormCores = (cpu-lastCPU).Seconds()/span.Seconds(), (own-lastOwn).Seconds()/span.Seconds()
 			}
 			if s.console != nil {
@@ -78,11 +79,15 @@ func (s *storm) sample(ctx context.Context) <-chan []sample {
 }
 
 // perSecond is a counter's rate between consecutive samples (0 for the
-// first).
+// first; the one before for a span shorter than minRateSpan).
 func perSecond(series []sample, count func(sample) int64) []float64 {
 	rates := make([]float64, len(series))
 	for i := 1; i < len(series); i++ {
-		rates[i] = float64(count(series[i])-count(series[i-1])) / (series[i].At - series[i-1].At).Seconds()
+		if span := series[i].At - series[i-1].At; span >= minRateSpan {
+			rates[i] = float64(count(series[i])-count(series[i-1])) / span.Seconds()
+		} else {
+			rates[i] = rates[i-1]
+		}
 	}
 	return rates
 }
