@@ -93,12 +93,7 @@ func files(root *os.Root, prefix string) fiber.Handler {
 			return fiber.NewError(fiber.StatusBadRequest, "bad path")
 		}
 		name = strings.SplitN(name, "?", 2)[0]
-		f, err := root.Open(name)
-		if err != nil {
-			return fiber.NewError(fiber.StatusNotFound, "no file "+name)
-		}
-		info, err := f.Stat()
-		f.Close()
+		info, err := root.Stat(name)
 		if err != nil || !info.Mode().IsRegular() {
 			return fiber.NewError(fiber.StatusNotFound, "no file "+name)
 		}
