@@ -32,6 +32,14 @@ type commitOp struct {
 	result chan error
 }
 
+// WritesPerCommit is the batch the appliance's committer is made with: a
+// commit's fixed cost (the WAL's fsync) is shared by up to this many
+// writes, and a batch is what is queued, never a number waited for. A
+// 10,000-machine storm measured 70–78 s with 1,024 against 75 s with 256
+// (2026-12-04, inside the runs' spread), so the smaller batch, whose
+// commits hold the writer for less at a time, stays.
+const WritesPerCommit = 256
+
 // ErrCommitterClosed is returned by Do after Close.
 var ErrCommitterClosed = errors.New("store: committer closed")
 

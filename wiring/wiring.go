@@ -204,7 +204,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 		return fmt.Errorf("data_dir: %w", err)
 	}
 	// Small, frequent writes (leases, discovered machines, heartbeats) share commits.
-	p.commit = p.db.NewCommitter(256)
+	p.commit = p.db.NewCommitter(store.WritesPerCommit)
 	p.outbox = outbox.New(outbox.Config{DB: p.db, Commit: p.commit, Log: a.log.With("part", "outbox")})
 	toBroker, err := p.outbox.Open(ctx, relay.ConsumerName)
 	if err != nil {

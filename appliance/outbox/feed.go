@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/slipway/slipway/store"
 )
 
 // Feed hands committed events to live subscribers (the console's event
@@ -22,8 +24,11 @@ type Feed struct {
 
 // Buffers: a subscriber this far behind is told it overflowed (and
 // reloads what it shows); a replay of more than maxReplay events likewise.
+// A commit of heartbeats announces two events for each (its stage and its
+// state), so a subscriber holds two such commits: with room for less, the
+// console's stream overflowed in every booting site's burst.
 const (
-	subscriberBuffer = 1024
+	subscriberBuffer = 4 * store.WritesPerCommit
 	maxReplay        = 10000
 )
 

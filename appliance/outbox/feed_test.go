@@ -85,3 +85,39 @@ func TestFeedSubscriptions(t *testing.T) {
 		t.Fatalf("a subscriber back after a prune got %d (overflow reported: false), want 6 and an overflow", e.ID)
 	}
 }
+
+// A console that reads nothing while two full commits of heartbeats are
+// announced (a stage and a state event for each write) still gets every
+// event, in order, without an overflow: a booting site commits in such
+// bursts, and a smaller buffer made every open console reload in them.
+func TestSubscriberHoldsTwoFullCommitsOfHeartbeats(t *testing.T) {
+	ctx := context.Background()
+	db, commit := testkit.OpenStore(t)
+	o := New(Config{DB: db, Commit: commit, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxEvents: 1 << 20})
+	f, err := o.NewFeed(ctx, "console")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = f.Run(runCtx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+	sub, err := f.Subscribe(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const burst = 2 * 2 * store.WritesPerCommit
+	for range 2 {
+		enqueue(t, db, burst/2)
+		o.Filled()
+	}
+	testkit.WaitFor(t, "the burst handed out", func() bool { return len(sub.Events()) == burst })
+	if sub.Overflowed() {
+		t.Fatal("a subscriber that can hold the burst was told it overflowed")
+	}
+	for want := int64(1); want <= burst; want++ {
+		if e := <-sub.Events(); e.ID != want {
+			t.Fatalf("event %d arrived where %d was due", e.ID, want)
+		}
+	}
+}

@@ -20,7 +20,7 @@ func OpenStore(tb TB) (*store.Store, *store.Committer) {
 	if err != nil {
 		tb.Fatalf("open a store: %v", err)
 	}
-	commit := db.NewCommitter(256)
+	commit := db.NewCommitter(store.WritesPerCommit)
 	tb.Cleanup(func() { commit.Close(); db.Close() })
 	return db, commit
 }
