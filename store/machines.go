@@ -137,8 +137,16 @@ func (tx *Tx) addMACs(machineID string, macs []string) error {
 // writer moved the machine in between, the move fails with ErrConflict
 // rather than overwrite a state the caller never saw.
 func (tx *Tx) Transition(t Transition, expectStateJSON string) (Transition, error) {
-	res, err := tx.exec(`UPDATE machines SET state = ?, state_json = ?, state_since = ?, updated_at = ? WHERE id = ? AND state_json = ?`,
-		t.To, t.StateJSON, tx.nowText, tx.nowText, t.MachineID, expectStateJSON)
+	// A move within one state (an installer's next stage) leaves the state
+	// column as it is: naming it in SET would have SQLite rewrite the
+	// machine's entry in the state index, for every heartbeat of a site.
+	update := `UPDATE machines SET state = ?, state_json = ?, state_since = ?, updated_at = ? WHERE id = ? AND state_json = ?`
+	args := []any{t.To, t.StateJSON, tx.nowText, tx.nowText, t.MachineID, expectStateJSON}
+	if t.From == t.To {
+		update = `UPDATE machines SET state_json = ?, state_since = ?, updated_at = ? WHERE id = ? AND state_json = ?`
+		args = args[1:]
+	}
+	res, err := tx.exec(update, args...)
 	if err != nil {
 		return t, fmt.Errorf("move machine %q to %s: %w", t.MachineID, t.To, err)
 	}

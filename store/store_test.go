@@ -136,6 +136,46 @@ func TestMachineLifecycleRows(t *testing.T) {
 	}
 }
 
+// A move within one state (an installer's next stage) takes the UPDATE
+// that leaves the state column alone: the machine keeps its place in the
+// state filter, its new state_json and time are stored, the move is in its
+// history, and a writer that decided from the old state_json still
+// conflicts.
+func TestTransitionWithinOneState(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	create(t, s, created("m1", "52:54:00:00:00:01"))
+	m, err := s.MachineByMAC(ctx, "52:54:00:00:00:01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	within := `{"state":"created","stage":"install"}`
+	err = s.Update(ctx, func(tx *Tx) error {
+		_, err := tx.Transition(Transition{MachineID: "m1", From: "created", To: "created", StateJSON: within, Cause: "heartbeat"}, m.StateJSON)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := s.Machines(ctx, MachineFilter{State: "created"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in) != 1 || in[0].StateJSON != within || in[0].State != "created" {
+		t.Fatalf("machines in state created after a move within it = %+v", in)
+	}
+	if hist, err := s.Transitions(ctx, "m1"); err != nil || len(hist) != 2 || hist[1].Cause != "heartbeat" {
+		t.Fatalf("history = %+v, %v", hist, err)
+	}
+	err = s.Update(ctx, func(tx *Tx) error {
+		_, err := tx.Transition(Transition{MachineID: "m1", From: "created", To: "created", StateJSON: `{"state":"created"}`}, m.StateJSON)
+		return err
+	})
+	if !errors.Is(err, ErrConflict) {
+		t.Fatalf("stale move within one state: want ErrConflict, got %v", err)
+	}
+}
+
 func TestCreateMachineConflictsRollBackWhole(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t)
