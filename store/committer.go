@@ -201,7 +201,9 @@ func (tx *Tx) Savepoint(fn func(tx *Tx) error) error {
 	if _, err := tx.exec("SAVEPOINT " + name); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
+	enqueued := len(tx.events)
 	if err := fn(tx); err != nil {
+		tx.events = tx.events[:enqueued]
 		if _, rerr := tx.exec("ROLLBACK TO " + name); rerr != nil {
 			return errors.Join(err, fmt.Errorf("roll back to savepoint: %w", rerr))
 		}

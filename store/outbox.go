@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -21,15 +22,55 @@ type Event struct {
 	CreatedAt time.Time
 }
 
-// Enqueue adds an event to the outbox and returns its id; ids grow in commit
-// order, which is the order events are consumed in.
-func (tx *Tx) Enqueue(e Event) (int64, error) {
-	res, err := tx.exec(`INSERT INTO outbox (topic, payload, qos, retain, created_at) VALUES (?, ?, ?, ?, ?)`,
-		e.Topic, e.Payload, int(e.QoS), e.Retain, tx.nowText)
-	if err != nil {
-		return 0, fmt.Errorf("enqueue event on %s: %w", e.Topic, err)
+// Enqueue adds an event to the outbox. Its row is written with the
+// transaction's other events just before the commit, several to a
+// statement: a booting site announces two events for each heartbeat, and a
+// statement each was a sixth of the one writer's work. Ids grow in the
+// order events are enqueued, which is commit order, the order they are
+// consumed in. A savepoint rolled back forgets the events enqueued in it.
+func (tx *Tx) Enqueue(e Event) {
+	if e.Payload == nil {
+		// Empty, not NULL (which the column refuses): a row that fails
+		// at the commit would fail every write of a group commit.
+		e.Payload = []byte{}
 	}
-	return res.LastInsertId()
+	tx.events = append(tx.events, e)
+}
+
+// eventRowsPerStatement are the sizes of the multi-row inserts the events
+// are written with, largest first: as many of the largest as fit, then the
+// next size, so that few statements are prepared, each once.
+var eventRowsPerStatement = [...]int{256, 64, 16, 4, 1}
+
+// writeEvents inserts the events enqueued in the transaction, in order.
+func (tx *Tx) writeEvents() error {
+	rest := tx.events
+	for _, n := range eventRowsPerStatement {
+		for ; len(rest) >= n; rest = rest[n:] {
+			if err := tx.insertEvents(rest[:n]); err != nil {
+				return err
+			}
+		}
+	}
+	tx.events = nil
+	return nil
+}
+
+func (tx *Tx) insertEvents(events []Event) error {
+	args := make([]any, 0, 5*len(events))
+	for _, e := range events {
+		args = append(args, e.Topic, e.Payload, int(e.QoS), e.Retain, tx.nowText)
+	}
+	if _, err := tx.exec(insertEventsStatement(len(events)), args...); err != nil {
+		return fmt.Errorf("enqueue %d events (the first on %s): %w", len(events), events[0].Topic, err)
+	}
+	return nil
+}
+
+// insertEventsStatement is the INSERT of n outbox rows.
+func insertEventsStatement(n int) string {
+	return "INSERT INTO outbox (topic, payload, qos, retain, created_at) VALUES " +
+		strings.Repeat("(?, ?, ?, ?, ?), ", n-1) + "(?, ?, ?, ?, ?)"
 }
 
 // EventsAfter returns up to limit events with ids above after, oldest first.

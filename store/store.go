@@ -298,6 +298,9 @@ type Tx struct {
 	// commit runs the same few statements many times, and parsing SQL was
 	// a third of the time a DHCP storm spent in the store.
 	stmts map[string]*sql.Stmt
+	// events are the outbox rows enqueued, written together before the
+	// commit (see Enqueue).
+	events []Event
 }
 
 // Update runs fn in one IMMEDIATE transaction: it commits when fn returns
@@ -328,7 +331,11 @@ func (s *Store) update(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	now := time.Now().UTC()
 	tx := &Tx{tx: sqlTx, ctx: ctx, now: now, nowText: formatTime(now), store: s, stmts: map[string]*sql.Stmt{}}
-	if err := fn(tx); err != nil {
+	err = fn(tx)
+	if err == nil {
+		err = tx.writeEvents()
+	}
+	if err != nil {
 		if rerr := sqlTx.Rollback(); rerr != nil {
 			return errors.Join(err, fmt.Errorf("roll back: %w", rerr))
 		}

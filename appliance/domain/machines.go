@@ -362,9 +362,7 @@ func (inv *Inventory) recordState(tx *store.Tx, c *commitNotes, id string, st St
 	if inv.cfg.Announce == nil {
 		return nil
 	}
-	if err := outbox.Enqueue(tx, inv.cfg.Announce.StateMessage(id, st, tx.Now())); err != nil {
-		return err
-	}
+	outbox.Enqueue(tx, inv.cfg.Announce.StateMessage(id, st, tx.Now()))
 	c.enqueued = true
 	return nil
 }

@@ -28,10 +28,11 @@ type Event struct {
 	At time.Time
 }
 
-// Enqueue writes m in tx; consumers see it once tx commits.
-func Enqueue(tx *store.Tx, m Message) error {
-	_, err := tx.Enqueue(store.Event{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain})
-	return err
+// Enqueue writes m in tx; consumers see it once tx commits. Its row is
+// written with the transaction (store.Tx.Enqueue), so a failure to write
+// it is the transaction's.
+func Enqueue(tx *store.Tx, m Message) {
+	tx.Enqueue(store.Event{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain})
 }
 
 // Config says where the outbox is and how long it keeps events.

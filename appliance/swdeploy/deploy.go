@@ -184,7 +184,8 @@ func (s *Service) put(tx *store.Tx, d Deploy) error {
 	if s.cfg.Announce == nil {
 		return nil
 	}
-	return outbox.Enqueue(tx, s.cfg.Announce.DeployMessage(d))
+	outbox.Enqueue(tx, s.cfg.Announce.DeployMessage(d))
+	return nil
 }
 
 // operate checks op against the deploy's state, then changes it.
@@ -311,7 +312,8 @@ func (s *Service) Delete(ctx context.Context) (string, error) {
 		if err := tx.DeleteSWDeploy(); err != nil || s.cfg.Announce == nil {
 			return err
 		}
-		return outbox.Enqueue(tx, s.cfg.Announce.DeployGoneMessage())
+		outbox.Enqueue(tx, s.cfg.Announce.DeployGoneMessage())
+		return nil
 	})
 	s.filled(err)
 	if err != nil {

