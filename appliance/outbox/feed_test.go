@@ -19,14 +19,7 @@ func TestFeedSubscriptions(t *testing.T) {
 	ctx := context.Background()
 	db, commit := testkit.OpenStore(t)
 	o := New(Config{DB: db, Commit: commit, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Keep: time.Nanosecond, MaxEvents: 1 << 20})
-	f, err := o.NewFeed(ctx, "console")
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { _ = f.Run(runCtx); close(done) }()
-	t.Cleanup(func() { stop(); <-done })
+	f := runFeed(t, o)
 	next := func(s *Subscription) Event {
 		t.Helper()
 		select {
@@ -94,14 +87,7 @@ func TestSubscriberHoldsTwoFullCommitsOfHeartbeats(t *testing.T) {
 	ctx := context.Background()
 	db, commit := testkit.OpenStore(t)
 	o := New(Config{DB: db, Commit: commit, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxEvents: 1 << 20})
-	f, err := o.NewFeed(ctx, "console")
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { _ = f.Run(runCtx); close(done) }()
-	t.Cleanup(func() { stop(); <-done })
+	f := runFeed(t, o)
 	sub, err := f.Subscribe(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -120,4 +106,18 @@ func TestSubscriberHoldsTwoFullCommitsOfHeartbeats(t *testing.T) {
 			t.Fatalf("event %d arrived where %d was due", e.ID, want)
 		}
 	}
+}
+
+// runFeed opens o's "console" feed and runs it until the test ends.
+func runFeed(t *testing.T, o *Outbox) *Feed {
+	t.Helper()
+	f, err := o.NewFeed(context.Background(), "console")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = f.Run(ctx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+	return f
 }
