@@ -344,6 +344,17 @@ type commitNotes struct {
 	// recordsStale: onboarding records changed other than by a heartbeat
 	// (a machine renamed, heartbeats forgotten); machines gone imply it.
 	recordsStale bool
+	// moves are logged once committed: not by the one writer, in its
+	// transaction (a line for each of a booting site's heartbeats), and
+	// never for a transaction rolled back.
+	moves []move
+}
+
+// move is one machine's state change, as the log tells it.
+type move struct {
+	id       string
+	from, to State
+	cause    string
 }
 
 type macOwner struct {
@@ -402,6 +413,11 @@ func (inv *Inventory) committed(c commitNotes) {
 	inv.mu.Unlock()
 	if c.enqueued && inv.cfg.OutboxFilled != nil {
 		inv.cfg.OutboxFilled()
+	}
+	if len(c.moves) > 0 && inv.log.Enabled(context.Background(), slog.LevelInfo) {
+		for _, m := range c.moves {
+			inv.log.Info("machine state changed", "machine_id", m.id, "from", m.from.Label(), "to", m.to.Label(), "cause", m.cause)
+		}
 	}
 }
 

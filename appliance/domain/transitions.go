@@ -104,7 +104,7 @@ func (inv *Inventory) applyFromInTx(tx *store.Tx, m store.MachineState, ev Event
 	if err != nil {
 		return cur, err
 	}
-	inv.log.Info("machine state changed", "machine_id", id, "from", cur.Label(), "to", next.Label(), "cause", ev.Cause)
+	c.moves = append(c.moves, move{id: id, from: cur, to: next, cause: ev.Cause})
 	return next, inv.recordState(tx, c, id, next, t.Seq)
 }
 

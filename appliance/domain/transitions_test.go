@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -65,5 +66,42 @@ func TestSweepTimeoutsFailsStuckMachines(t *testing.T) {
 	var illegal *IllegalTransitionError
 	if !errors.As(err, &illegal) {
 		t.Fatalf("assigning a failed machine: %v", err)
+	}
+}
+
+// A state change is logged by its caller once it is committed, not by the
+// one writer inside the transaction: one line for a move, none for a move
+// whose transaction was rolled back.
+func TestStateChangeIsLoggedOnceCommitted(t *testing.T) {
+	ctx := context.Background()
+	var logged bytes.Buffer
+	inv, _ := testInventory(t, nil, nil)
+	inv.log = slog.New(slog.NewTextHandler(&logged, nil))
+	if _, err := inv.Seen(ctx, "52:54:00:00:00:01", DoorDHCP); err != nil {
+		t.Fatal(err)
+	}
+	id, ok := inv.machineID("52:54:00:00:00:01")
+	if !ok {
+		t.Fatal("the machine seen is not known")
+	}
+	rolledBack := errors.New("rolled back")
+	err := inv.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
+		var c commitNotes
+		if _, err := inv.applyInTx(tx, id, Event{Kind: EventDHCPLease, Cause: "lease"}, &c); err != nil {
+			return err
+		}
+		return rolledBack
+	})
+	if !errors.Is(err, rolledBack) {
+		t.Fatal(err)
+	}
+	if strings.Contains(logged.String(), "machine state changed") {
+		t.Fatalf("a move rolled back was logged:\n%s", &logged)
+	}
+	if _, err := inv.Apply(ctx, id, Event{Kind: EventDHCPLease, Cause: "lease"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logged.String(), "machine state changed"); n != 1 || !strings.Contains(logged.String(), "cause=lease") {
+		t.Fatalf("%d lines for one committed move:\n%s", n, &logged)
 	}
 }
