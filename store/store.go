@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite" // also registers the "sqlite" driver
@@ -48,7 +49,15 @@ type Store struct {
 	read      reader
 	closeOnce sync.Once
 	closed    chan struct{}
+	// eventsCommitted is called after each commit that wrote outbox
+	// events (OnEventsCommitted).
+	eventsCommitted atomic.Pointer[func()]
 }
+
+// OnEventsCommitted has fn called after every commit that wrote outbox
+// events, on the writing goroutine: fn must not block or write. The store
+// writes the events itself (Tx.Enqueue), so it, not each caller, knows.
+func (s *Store) OnEventsCommitted(fn func()) { s.eventsCommitted.Store(&fn) }
 
 // ErrClosed is returned by writes after Close.
 var ErrClosed = errors.New("store: database closed")
@@ -332,6 +341,7 @@ func (s *Store) update(ctx context.Context, fn func(tx *Tx) error) error {
 	now := time.Now().UTC()
 	tx := &Tx{tx: sqlTx, ctx: ctx, now: now, nowText: formatTime(now), store: s, stmts: map[string]*sql.Stmt{}}
 	err = fn(tx)
+	wroteEvents := len(tx.events) > 0
 	if err == nil {
 		err = tx.writeEvents()
 	}
@@ -343,6 +353,9 @@ func (s *Store) update(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if fn := s.eventsCommitted.Load(); fn != nil && wroteEvents {
+		(*fn)()
 	}
 	return nil
 }

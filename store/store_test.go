@@ -690,3 +690,28 @@ func TestEnqueuedEventsAreWrittenInOrder(t *testing.T) {
 		})
 	}
 }
+
+// The store says when a commit wrote outbox events, once per such commit:
+// not for a commit without events, nor for a transaction rolled back.
+func TestEventsCommittedIsCalledAfterACommitThatWroteEvents(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	var calls int
+	s.OnEventsCommitted(func() { calls++ })
+	steps := []struct {
+		name  string
+		fn    func(tx *Tx) error
+		calls int
+	}{
+		{"no events", func(tx *Tx) error { return tx.SetCursor("c", 1) }, 0},
+		{"two events", func(tx *Tx) error { tx.Enqueue(Event{Topic: "a"}); tx.Enqueue(Event{Topic: "b"}); return nil }, 1},
+		{"rolled back", func(tx *Tx) error { tx.Enqueue(Event{Topic: "c"}); return errors.New("no") }, 1},
+		{"one event", func(tx *Tx) error { tx.Enqueue(Event{Topic: "d"}); return nil }, 2},
+	}
+	for _, step := range steps {
+		_ = s.Update(ctx, step.fn)
+		if calls != step.calls {
+			t.Fatalf("after %q: called %d times, want %d", step.name, calls, step.calls)
+		}
+	}
+}

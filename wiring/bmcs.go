@@ -32,7 +32,7 @@ func (a *Appliance) startBMCs(ctx context.Context, p *parts, reg prometheus.Regi
 		return err
 	}
 	p.bmcs, err = bmc.NewManager(ctx, bmc.Config{DB: p.db, Commit: p.commit, Sealer: sealer, Machines: p.inventory, RootCAs: roots,
-		Announce: broker.Events{}, OutboxFilled: p.outbox.Filled, Log: a.log.With("part", "bmcs"),
+		Announce: broker.Events{}, Log: a.log.With("part", "bmcs"),
 		Poll:      bmc.PollConfig{Interval: b.PollInterval, Timeout: b.RequestTimeout, Workers: b.MaxPollsInFlight, MaxBackoff: b.MaxBackoff, InventoryInterval: b.InventoryInterval},
 		Discovery: disc, HTTPBootURI: a.httpBootURI(serverURL)})
 	if err != nil {

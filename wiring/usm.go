@@ -27,7 +27,7 @@ func (a *Appliance) startReleases(p *parts, lanIP netip.Addr) error {
 	if err != nil {
 		return err
 	}
-	p.swdeploy = swdeploy.New(swdeploy.Config{DB: p.db, Commit: p.commit, Announce: broker.Events{}, OutboxFilled: p.outbox.Filled,
+	p.swdeploy = swdeploy.New(swdeploy.Config{DB: p.db, Commit: p.commit, Announce: broker.Events{},
 		Tasks: p.tasks, Releases: p.releases,
 		Fleet: domain.Fleet{DB: p.db}, Machines: p.inventory, Provision: p.bmcs, DataDir: a.cfg.DataDir, Log: a.log.With("part", "swdeploy")})
 	if a.cfg.USM.Port == 0 {

@@ -216,7 +216,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 		return err
 	}
 	if p.inventory, err = domain.NewInventory(ctx, domain.InventoryConfig{DB: p.db, Commit: p.commit, Log: a.log,
-		Announce: broker.Events{}, OutboxFilled: p.outbox.Filled, Timeouts: a.cfg.Lifecycle.Timeouts,
+		Announce: broker.Events{}, Timeouts: a.cfg.Lifecycle.Timeouts,
 		UnknownMachines: domain.UnknownPolicy(a.cfg.UnknownMachinePolicy()), HeartbeatsKept: a.cfg.Lifecycle.HeartbeatsPerMachine,
 		Discovery: a.cfg.Discovery.Policy()}); err != nil {
 		return err
@@ -233,8 +233,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 		return err
 	}
 	// One engine runs every kind of task; each kind registers with it.
-	p.tasks = task.NewEngine(task.EngineConfig{DB: p.db, Commit: p.commit, Announce: broker.Events{},
-		OutboxFilled: p.outbox.Filled, Log: a.log})
+	p.tasks = task.NewEngine(task.EngineConfig{DB: p.db, Commit: p.commit, Announce: broker.Events{}, Log: a.log})
 	if err := a.startFirmware(p, serverURL); err != nil {
 		return err
 	}

@@ -38,16 +38,14 @@ type Announcer interface {
 
 // Config is what a Manager works with.
 type Config struct {
-	DB       *store.Store
-	Commit   *store.Committer
-	Sealer   *Sealer
-	Machines Machines
-	Announce Announcer // nil: no bus messages
-	// OutboxFilled is called after a commit that added to the outbox.
-	OutboxFilled func()
-	Log          *slog.Logger
-	Poll         PollConfig
-	Discovery    DiscoveryConfig
+	DB        *store.Store
+	Commit    *store.Committer
+	Sealer    *Sealer
+	Machines  Machines
+	Announce  Announcer // nil: no bus messages
+	Log       *slog.Logger
+	Poll      PollConfig
+	Discovery DiscoveryConfig
 	// RootCAs, if set, are the CAs BMC certificates are verified against
 	// (bmc.ca_file) instead of the system's.
 	RootCAs *x509.CertPool
@@ -211,9 +209,7 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	}
 	close(t.gone)
 	t.logout()
-	enqueued := false
 	err := m.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
-		enqueued = false
 		if err := tx.DeleteBMC(id); err != nil {
 			return err
 		}
@@ -221,14 +217,10 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 			return nil
 		}
 		outbox.Enqueue(tx, m.cfg.Announce.BMCGoneMessage(id))
-		enqueued = true
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("remove BMC %s: %w", id, err)
-	}
-	if enqueued && m.cfg.OutboxFilled != nil {
-		m.cfg.OutboxFilled()
 	}
 	m.log.Info("BMC removed", "bmc_id", id)
 	return nil

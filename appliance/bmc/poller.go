@@ -339,9 +339,7 @@ func (m *Manager) linkedTo(id, self string) string {
 
 // record stores a BMC's new findings and their bus message in one commit.
 func (m *Manager) record(ctx context.Context, s *Status) error {
-	enqueued := false
 	err := m.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
-		enqueued = false
 		if err := tx.SetBMCStatus(s.ID, s.storeStatus(), s.MachineID, s.LinkedBy); err != nil {
 			return err
 		}
@@ -350,14 +348,10 @@ func (m *Manager) record(ctx context.Context, s *Status) error {
 			return nil
 		}
 		outbox.Enqueue(tx, m.cfg.Announce.BMCMessage(*s))
-		enqueued = true
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // deleted while being polled
-	}
-	if err == nil && enqueued && m.cfg.OutboxFilled != nil {
-		m.cfg.OutboxFilled()
 	}
 	return err
 }

@@ -136,7 +136,6 @@ func (inv *Inventory) heartbeatInTx(tx *store.Tx, hb Heartbeat, c *commitNotes, 
 		return nil
 	}
 	outbox.Enqueue(tx, inv.cfg.Announce.StageMessage(StageReport{Heartbeat: hb, MachineID: id, At: ev.At, State: state}))
-	c.enqueued = true
 	return nil
 }
 
@@ -222,7 +221,6 @@ func (inv *Inventory) ResetOnboarding(ctx context.Context, machineID string) (in
 		c.recordsStale = true
 		if inv.cfg.Announce != nil {
 			outbox.Enqueue(tx, inv.cfg.Announce.OnboardingClearedMessage(machineID))
-			c.enqueued = true
 		}
 		return nil
 	})

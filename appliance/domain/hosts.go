@@ -177,7 +177,6 @@ func (inv *Inventory) deleteInTx(tx *store.Tx, id string, c *commitNotes) error 
 	}
 	for _, e := range inv.cfg.Announce.GoneMessages(id) {
 		outbox.Enqueue(tx, e)
-		c.enqueued = true
 	}
 	return nil
 }

@@ -35,9 +35,6 @@ type InventoryConfig struct {
 	Log    *slog.Logger
 	// Announce, if set, writes every transition and heartbeat to the outbox.
 	Announce Announcer
-	// OutboxFilled, if set, is called after a commit that added to the
-	// outbox, so that its relay publishes without waiting.
-	OutboxFilled func()
 	// Timeouts are how long a machine may stay in a top-level state
 	// (hostinit, validation, …) before it fails; absent or 0: forever.
 	Timeouts map[string]time.Duration
@@ -340,7 +337,6 @@ type commitNotes struct {
 	// discovered are machines made in this transaction from a MAC seen on
 	// the LAN.
 	discovered []string
-	enqueued   bool
 	// recordsStale: onboarding records changed other than by a heartbeat
 	// (a machine renamed, heartbeats forgotten); machines gone imply it.
 	recordsStale bool
@@ -374,7 +370,6 @@ func (inv *Inventory) recordState(tx *store.Tx, c *commitNotes, id string, st St
 		return nil
 	}
 	outbox.Enqueue(tx, inv.cfg.Announce.StateMessage(id, st, tx.Now()))
-	c.enqueued = true
 	return nil
 }
 
@@ -411,9 +406,6 @@ func (inv *Inventory) committed(c commitNotes) {
 		}
 	}
 	inv.mu.Unlock()
-	if c.enqueued && inv.cfg.OutboxFilled != nil {
-		inv.cfg.OutboxFilled()
-	}
 	if len(c.moves) > 0 && inv.log.Enabled(context.Background(), slog.LevelInfo) {
 		for _, m := range c.moves {
 			inv.log.Info("machine state changed", "machine_id", m.id, "from", m.from.Label(), "to", m.to.Label(), "cause", m.cause)

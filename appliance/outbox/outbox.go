@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slipway/slipway/store"
@@ -52,8 +54,12 @@ type Config struct {
 // Outbox hands committed messages to its consumers.
 type Outbox struct {
 	cfg       Config
-	mu        sync.Mutex
+	mu        sync.Mutex // held by Open, which writes through the committer
 	consumers map[string]*Consumer
+	// opened is every consumer, copied on each Open: Filled runs on the
+	// store's writing goroutine, and must not wait for an Open that waits
+	// for that goroutine.
+	opened atomic.Pointer[[]*Consumer]
 }
 
 // New is the outbox of cfg.DB.
@@ -66,15 +72,16 @@ func New(cfg Config) *Outbox {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Outbox{cfg: cfg, consumers: map[string]*Consumer{}}
+	o := &Outbox{cfg: cfg, consumers: map[string]*Consumer{}}
+	o.opened.Store(&[]*Consumer{})
+	cfg.DB.OnEventsCommitted(o.Filled)
+	return o
 }
 
 // Filled tells every consumer that a commit enqueued something; it never
-// blocks.
+// blocks. The store calls it after each such commit.
 func (o *Outbox) Filled() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for _, c := range o.consumers {
+	for _, c := range *o.opened.Load() {
 		c.poke()
 	}
 }
@@ -103,6 +110,7 @@ func (o *Outbox) Open(ctx context.Context, name string) (*Consumer, error) {
 	}
 	c := &Consumer{o: o, name: name, wake: make(chan struct{}, 1), last: last}
 	o.consumers[name] = c
+	o.opened.Store(new(append(slices.Clone(*o.opened.Load()), c)))
 	return c, nil
 }
 
@@ -181,14 +189,8 @@ func (c *Consumer) Handled(id int64) {
 // the consumers are done and before the committer closes, so that a
 // restart hands nothing out again.
 func (o *Outbox) SavePlaces(ctx context.Context) error {
-	o.mu.Lock()
-	consumers := make([]*Consumer, 0, len(o.consumers))
-	for _, c := range o.consumers {
-		consumers = append(consumers, c)
-	}
-	o.mu.Unlock()
 	var errs []error
-	for _, c := range consumers {
+	for _, c := range *o.opened.Load() {
 		c.mu.Lock()
 		at := c.last
 		c.mu.Unlock()

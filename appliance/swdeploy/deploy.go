@@ -66,16 +66,14 @@ type Announcer interface {
 
 // Config is what a Service works with.
 type Config struct {
-	DB       *store.Store
-	Commit   *store.Committer
-	Announce Announcer
-	// OutboxFilled says a commit enqueued messages.
-	OutboxFilled func()
-	Tasks        *task.Engine
-	Releases     *release.Library
-	Fleet        domain.MachinePager
-	Machines     Machines
-	Provision    Provisioner
+	DB        *store.Store
+	Commit    *store.Committer
+	Announce  Announcer
+	Tasks     *task.Engine
+	Releases  *release.Library
+	Fleet     domain.MachinePager
+	Machines  Machines
+	Provision Provisioner
 	// DataDir is where releases are kept (its free space is checked).
 	DataDir string
 	Log     *slog.Logger
@@ -149,15 +147,7 @@ func (s *Service) update(ctx context.Context, change func(tx *store.Tx, d *Deplo
 		}
 		return s.put(tx, d)
 	})
-	s.filled(err)
 	return d, err
-}
-
-// filled tells the outbox after a commit that announced something.
-func (s *Service) filled(err error) {
-	if err == nil && s.cfg.OutboxFilled != nil {
-		s.cfg.OutboxFilled()
-	}
 }
 
 // loadInTx reads the deploy in a transaction; a refusal when there is none.
@@ -315,7 +305,6 @@ func (s *Service) Delete(ctx context.Context) (string, error) {
 		outbox.Enqueue(tx, s.cfg.Announce.DeployGoneMessage())
 		return nil
 	})
-	s.filled(err)
 	if err != nil {
 		return "", err
 	}

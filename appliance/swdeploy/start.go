@@ -275,7 +275,6 @@ func (s *Service) Start(ctx context.Context, releaseID string, force bool, optio
 		}
 		return s.put(tx, d)
 	})
-	s.filled(err)
 	if err != nil {
 		return "", err
 	}

@@ -43,9 +43,7 @@ type EngineConfig struct {
 	DB       *store.Store
 	Commit   *store.Committer
 	Announce Announcer // nil: no bus messages
-	// OutboxFilled is called after a commit that added to the outbox.
-	OutboxFilled func()
-	Log          *slog.Logger
+	Log      *slog.Logger
 }
 
 // Errors of Submit and Cancel.
@@ -368,9 +366,7 @@ func (r *Run) Save(ctx context.Context) error {
 
 func (r *Run) store(ctx context.Context) error {
 	e := r.e
-	enqueued := false
 	err := e.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
-		enqueued = false
 		if err := tx.PutTask(r.Task); err != nil {
 			return err
 		}
@@ -383,11 +379,7 @@ func (r *Run) store(ctx context.Context) error {
 		t := r.Task
 		t.UpdatedAt = tx.Now()
 		outbox.Enqueue(tx, e.cfg.Announce.TaskMessage(FromStored(t)))
-		enqueued = true
 		return nil
 	})
-	if err == nil && enqueued && e.cfg.OutboxFilled != nil {
-		e.cfg.OutboxFilled()
-	}
 	return err
 }
