@@ -37,40 +37,44 @@ func (tx *Tx) Enqueue(e Event) {
 	tx.events = append(tx.events, e)
 }
 
-// eventRowsPerStatement are the sizes of the multi-row inserts the events
-// are written with, largest first: as many of the largest as fit, then the
-// next size, so that few statements are prepared, each once.
-var eventRowsPerStatement = [...]int{256, 64, 16, 4, 1}
+// eventInserts are the multi-row inserts the events are written with,
+// largest first: as many of the largest as fit, then the next, so that few
+// statements are prepared, each once, and none is built per commit.
+var eventInserts = []eventInsert{newEventInsert(256), newEventInsert(64), newEventInsert(16), newEventInsert(4), newEventInsert(1)}
+
+// eventInsert is the INSERT of rows outbox rows.
+type eventInsert struct {
+	rows int
+	sql  string
+}
+
+func newEventInsert(rows int) eventInsert {
+	return eventInsert{rows, "INSERT INTO outbox (topic, payload, qos, retain, created_at) VALUES " +
+		strings.Repeat("(?, ?, ?, ?, ?), ", rows-1) + "(?, ?, ?, ?, ?)"}
+}
 
 // writeEvents inserts the events enqueued in the transaction, in order.
 func (tx *Tx) writeEvents() error {
 	rest := tx.events
-	for _, n := range eventRowsPerStatement {
-		for ; len(rest) >= n; rest = rest[n:] {
-			if err := tx.insertEvents(rest[:n]); err != nil {
+	for _, insert := range eventInserts {
+		for ; len(rest) >= insert.rows; rest = rest[insert.rows:] {
+			if err := tx.insertEvents(insert.sql, rest[:insert.rows]); err != nil {
 				return err
 			}
 		}
 	}
-	tx.events = nil
 	return nil
 }
 
-func (tx *Tx) insertEvents(events []Event) error {
+func (tx *Tx) insertEvents(insert string, events []Event) error {
 	args := make([]any, 0, 5*len(events))
 	for _, e := range events {
 		args = append(args, e.Topic, e.Payload, int(e.QoS), e.Retain, tx.nowText)
 	}
-	if _, err := tx.exec(insertEventsStatement(len(events)), args...); err != nil {
+	if _, err := tx.exec(insert, args...); err != nil {
 		return fmt.Errorf("enqueue %d events (the first on %s): %w", len(events), events[0].Topic, err)
 	}
 	return nil
-}
-
-// insertEventsStatement is the INSERT of n outbox rows.
-func insertEventsStatement(n int) string {
-	return "INSERT INTO outbox (topic, payload, qos, retain, created_at) VALUES " +
-		strings.Repeat("(?, ?, ?, ?, ?), ", n-1) + "(?, ?, ?, ?, ?)"
 }
 
 // EventsAfter returns up to limit events with ids above after, oldest first.
