@@ -101,7 +101,8 @@ func runStorm(t *testing.T, site stormSite) {
 		t.Fatalf("building the storm: %v\n%s", err, b)
 	}
 	args := []string{"-server", "10.88.0.1", "-machines", strconv.Itoa(n), "-http-port", "8080",
-		"-api-user", e2eUser, "-api-password", e2ePassword, "-server-pid", strconv.Itoa(a.cmd.Process.Pid), "-out", out}
+		"-api-user", e2eUser, "-api-password", e2ePassword, "-server-pid", strconv.Itoa(a.cmd.Process.Pid), "-out", out,
+		"-pool", lan16PoolStart + "-" + lan16PoolEnd}
 	// The console open in a browser throughout, as an operator keeps it.
 	if _, err := os.Stat(chromium); err == nil {
 		args = append(args, "-browser", chromium)

@@ -29,8 +29,11 @@ log: {level: warn}
 users:
 ` + e2eUserYAML + `
 dhcp:
-  range: {start: 10.88.1.1, end: 10.88.250.254}
+  range: {start: ` + lan16PoolStart + `, end: ` + lan16PoolEnd + `}
 `
+
+// The pool of lan16Base.
+const lan16PoolStart, lan16PoolEnd = "10.88.1.1", "10.88.250.254"
 
 // floodConfig: a /16, so that the DHCP flood cannot starve the pool (that
 // is DHCP's own weakness, which reservations answer), and a discovery cap

@@ -21,6 +21,10 @@ type Config struct {
 	Server    string // Slipway's address on the LAN (MQTT, the event stream)
 	Machines  int
 	FirstMAC  int // machine i has MAC testbed.FleetMAC(FirstMAC+i)
+	// Pool is the DHCP server's range, "first-last": the storm answers for
+	// all of it at once rather than adding each leased address to its
+	// interface (see addresses). Empty: each is added.
+	Pool string
 	// Ramp spreads the machines' power-on evenly over this long (a site's
 	// PDUs, or BMCs powered on by a script); 0 powers all on at once.
 	Ramp       time.Duration
@@ -100,7 +104,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	defer s.link.close()
-	if s.addrs, err = openAddresses(cfg.Interface); err != nil {
+	if s.addrs, err = openAddresses(cfg.Interface, cfg.Pool); err != nil {
 		return nil, err
 	}
 	defer s.addrs.close()

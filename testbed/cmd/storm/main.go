@@ -28,6 +28,7 @@ func main() {
 	flag.StringVar(&cfg.Server, "server", "10.88.0.1", "Slipway's address on the LAN")
 	flag.IntVar(&cfg.Machines, "machines", 1000, "machines to power on")
 	flag.IntVar(&cfg.FirstMAC, "first-mac", 0x100000, "the first machine's MAC index (MACs are 02:53:57:xx:xx:xx)")
+	flag.StringVar(&cfg.Pool, "pool", "", "the DHCP server's range, first-last: the storm answers for all of it at once (local routes) instead of adding each leased address to its interface")
 	flag.DurationVar(&cfg.Ramp, "ramp", 0, "spread the power-on over this long")
 	flag.DurationVar(&cfg.BootThink, "boot-think", 0, "between the initrd and cloud-init (the kernel booting)")
 	flag.DurationVar(&cfg.StageThink, "stage-think", 0, "between two onboarding stages")
