@@ -30,13 +30,12 @@ func (inv *Inventory) Adopt(ctx context.Context, macs []MAC, cause string) (stri
 	var c commitNotes
 	err := inv.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
 		c = commitNotes{}
-		st := Created()
 		all := make([]string, len(macs))
 		for i, m := range macs {
 			all[i] = string(m)
 		}
 		seq, err := tx.CreateMachine(store.Machine{ID: id, MACs: all, Source: "discovered",
-			State: st.State, StateJSON: st.JSON()}, cause)
+			State: StateCreated, StateJSON: InitialState}, cause)
 		if err != nil {
 			return err
 		}
@@ -44,7 +43,7 @@ func (inv *Inventory) Adopt(ctx context.Context, macs []MAC, cause string) (stri
 			c.macs = append(c.macs, macOwner{m, id})
 		}
 		c.discovered = append(c.discovered, id)
-		return inv.recordState(tx, &c, id, st, seq)
+		return inv.recordState(tx, &c, id, Created(), InitialState, seq)
 	})
 	if errors.Is(err, store.ErrConflict) {
 		// A DHCP request discovered it meanwhile: ask again.

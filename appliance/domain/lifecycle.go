@@ -213,17 +213,29 @@ func (e *IllegalTransitionError) Error() string {
 // does not allow it. It does no I/O, so the whole lifecycle is testable as
 // a table.
 func Next(m Machine, ev Event, now time.Time) (State, error) {
+	next, _, err := decide(m, "", ev, now)
+	return next, err
+}
+
+// decide is Next for a caller that may know m's state encoded (curJSON;
+// "" if not) and will store the next state: it returns that encoded too,
+// so that a move encodes each state once.
+func decide(m Machine, curJSON string, ev Event, now time.Time) (State, string, error) {
 	for _, r := range rules {
 		if r.on != ev.Kind || !matches(r.from, m.State) {
 			continue
 		}
 		next := r.next(m, ev, now)
-		if next.JSON() == m.State.JSON() {
-			return m.State, ErrNoChange
+		nextJSON := next.JSON()
+		if curJSON == "" {
+			curJSON = m.State.JSON()
 		}
-		return next, nil
+		if nextJSON == curJSON {
+			return m.State, curJSON, ErrNoChange
+		}
+		return next, nextJSON, nil
 	}
-	return m.State, &IllegalTransitionError{MachineID: m.ID, From: m.State.Label(), Event: ev.Kind, Allowed: Allowed(m.State)}
+	return m.State, curJSON, &IllegalTransitionError{MachineID: m.ID, From: m.State.Label(), Event: ev.Kind, Allowed: Allowed(m.State)}
 }
 
 // Allowed lists the events m's state allows.

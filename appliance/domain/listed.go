@@ -54,7 +54,7 @@ func (inv *Inventory) SyncListed(ctx context.Context, machines []Listed, cause s
 		c.gone = r.gone
 		c.recordsStale = r.updated > 0 // a hostname may have changed
 		for _, id := range r.created {
-			if err := inv.recordState(tx, &c, id, Created(), r.seqs[id]); err != nil {
+			if err := inv.recordState(tx, &c, id, Created(), InitialState, r.seqs[id]); err != nil {
 				return err
 			}
 		}

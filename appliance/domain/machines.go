@@ -91,8 +91,12 @@ const maxBackgroundDiscoveries = 1024
 // whatever order the goroutines that committed them get here in.
 type cachedState struct {
 	State
-	since time.Time
-	seq   int64
+	// stored is State as the store holds it, once this process wrote it
+	// ("" until then): the one writer, finding it stored, need not parse
+	// it again (see storedState).
+	stored string
+	since  time.Time
+	seq    int64
 	// discovered: the machine was first seen on the LAN, not listed by an
 	// operator (netboot.unknown_machines decides whether it installs).
 	discovered bool
@@ -237,15 +241,14 @@ func (inv *Inventory) recordDiscovered(ctx context.Context, mac MAC, door Door) 
 // discover creates the machine for a MAC nobody owns, inside tx.
 func (inv *Inventory) discover(tx *store.Tx, mac MAC, cause string, c *commitNotes) (string, error) {
 	id := DiscoveredID(mac)
-	st := Created()
 	seq, err := tx.CreateMachine(store.Machine{ID: id, MACs: []string{string(mac)}, Source: "discovered",
-		State: st.State, StateJSON: st.JSON()}, cause)
+		State: StateCreated, StateJSON: InitialState}, cause)
 	if err != nil {
 		return "", err
 	}
 	c.macs = append(c.macs, macOwner{mac, id})
 	c.discovered = append(c.discovered, id)
-	return id, inv.recordState(tx, c, id, st, seq)
+	return id, inv.recordState(tx, c, id, Created(), InitialState, seq)
 }
 
 // Known says whether mac belongs to a machine.
@@ -364,8 +367,8 @@ type stateNote struct {
 }
 
 // recordState notes a new committed state and writes its bus message.
-func (inv *Inventory) recordState(tx *store.Tx, c *commitNotes, id string, st State, seq int64) error {
-	c.states = append(c.states, stateNote{id, cachedState{State: st, since: tx.Now(), seq: seq}})
+func (inv *Inventory) recordState(tx *store.Tx, c *commitNotes, id string, st State, stored string, seq int64) error {
+	c.states = append(c.states, stateNote{id, cachedState{State: st, stored: stored, since: tx.Now(), seq: seq}})
 	if inv.cfg.Announce == nil {
 		return nil
 	}

@@ -89,23 +89,36 @@ func (inv *Inventory) applyInTx(tx *store.Tx, id string, ev Event, c *commitNote
 // applyFromInTx is applyInTx from m, the machine's state as read in tx.
 func (inv *Inventory) applyFromInTx(tx *store.Tx, m store.MachineState, ev Event, c *commitNotes) (State, error) {
 	id := m.ID
-	cur, err := ParseState(m.StateJSON)
+	cur, curJSON, err := inv.storedState(m)
 	if err != nil {
 		return State{}, err
 	}
 	if ev.Kind == EventTimeout && !inv.overdue(cur, m.Since, inv.cfg.Now()) {
 		return cur, ErrNoChange // it moved on since the sweep looked
 	}
-	next, err := Next(Machine{ID: id, State: cur, Since: m.Since}, ev, tx.Now())
+	next, nextJSON, err := decide(Machine{ID: id, State: cur, Since: m.Since}, curJSON, ev, tx.Now())
 	if err != nil {
 		return cur, err
 	}
-	t, err := tx.Transition(store.Transition{MachineID: id, From: cur.State, To: next.State, StateJSON: next.JSON(), Cause: ev.Cause}, m.StateJSON)
+	t, err := tx.Transition(store.Transition{MachineID: id, From: cur.State, To: next.State, StateJSON: nextJSON, Cause: ev.Cause}, m.StateJSON)
 	if err != nil {
 		return cur, err
 	}
 	c.moves = append(c.moves, move{id: id, from: cur, to: next, cause: ev.Cause})
-	return next, inv.recordState(tx, c, id, next, t.Seq)
+	return next, inv.recordState(tx, c, id, next, nextJSON, t.Seq)
+}
+
+// storedState decodes m's stored state, and says what its encoding is if
+// this process wrote it ("" if not known). A state this process stored is
+// not decoded again: every heartbeat of a booting site moves its machine,
+// so the one writer would otherwise decode, for each, the state it had
+// encoded a moment before.
+func (inv *Inventory) storedState(m store.MachineState) (State, string, error) {
+	if s, ok := inv.cached(m.ID); ok && s.stored != "" && s.stored == m.StateJSON {
+		return s.State, s.stored, nil
+	}
+	st, err := ParseState(m.StateJSON)
+	return st, "", err
 }
 
 // overdue says whether a machine in s since then has outstayed its timeout.

@@ -105,3 +105,57 @@ func TestStateChangeIsLoggedOnceCommitted(t *testing.T) {
 		t.Fatalf("%d lines for one committed move:\n%s", n, &logged)
 	}
 }
+
+// The one writer decodes a machine's stored state only when this process
+// did not store it: a state it wrote is taken from memory, and a state
+// changed behind its back (another writer, an older version) is read from
+// the store, not from what memory holds.
+func TestStoredStateIsDecodedOnlyWhenNotOursAsStored(t *testing.T) {
+	ctx := context.Background()
+	inv, db := testInventory(t, nil, time.Now)
+	mac := MAC("52:54:00:00:00:01")
+	if _, err := inv.Seen(ctx, mac, DoorDHCP); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := inv.machineID(mac)
+	if _, err := inv.Apply(ctx, id, Event{Kind: EventDHCPLease}); err != nil {
+		t.Fatal(err)
+	}
+	read := func() store.MachineState {
+		t.Helper()
+		var ms store.MachineState
+		if err := db.Update(ctx, func(tx *store.Tx) (err error) { ms, err = tx.MachineState(id); return err }); err != nil {
+			t.Fatal(err)
+		}
+		return ms
+	}
+	ours, _ := inv.cached(id)
+	st, encoded, err := inv.storedState(read())
+	if err != nil || encoded != ours.stored || st.MachineState != ours.MachineState {
+		t.Fatalf("our own stored state: %+v %q %v; want memory's %q", st, encoded, err, ours.stored)
+	}
+
+	// Another writer moves it: its state is decoded from the store, and
+	// the next move starts from it.
+	theirs := HostInit(HostInitDiscovered)
+	if err := db.Update(ctx, func(tx *store.Tx) error {
+		_, err := tx.Transition(store.Transition{MachineID: id, From: StateHostInit, To: StateHostInit, StateJSON: theirs.JSON()}, ours.stored)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st, encoded, err = inv.storedState(read())
+	if err != nil || encoded != "" || st.Label() != "hostinit/discovered" {
+		t.Fatalf("a state another writer stored: %s %q %v", st.Label(), encoded, err)
+	}
+	if _, err := inv.Apply(ctx, id, Event{Kind: EventBootConfig}); !errors.As(err, new(*IllegalTransitionError)) {
+		t.Fatalf("a boot script for a discovered machine: %v; want it refused from the stored state", err)
+	}
+	next, err := inv.Apply(ctx, id, HeartbeatEvent(StageComplete, PhaseDone, ""))
+	if err != nil || next.State != StateReady {
+		t.Fatalf("completed from the stored state: %s %v", next.Label(), err)
+	}
+	if ms := read(); ms.StateJSON != Ready().JSON() {
+		t.Fatalf("stored %s", ms.StateJSON)
+	}
+}
