@@ -14,6 +14,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/slipway/slipway/appliance/config"
+	"github.com/slipway/slipway/appliance/listener"
 )
 
 // Config says where the broker listens.
@@ -83,7 +84,7 @@ func New(cfg Config) (*Broker, error) {
 	// One limit across both listeners: a flood on either counts.
 	slots := newConnectionLimit(limits, b.refusedAtLimit)
 	b.slots = slots
-	tcp = slots.with(tcp)
+	tcp = slots.with(listener.Patient(tcp, "mqtt", log))
 	b.addrs = append(b.addrs, tcp.Addr())
 	if err := server.AddListener(listeners.NewNet("tcp", tcp)); err != nil {
 		tcp.Close()
@@ -95,7 +96,7 @@ func New(cfg Config) (*Broker, error) {
 			tcp.Close()
 			return nil, err
 		}
-		ws = slots.with(ws)
+		ws = slots.with(listener.Patient(ws, "mqtt websocket", log))
 		b.addrs = append(b.addrs, ws.Addr())
 		if err := server.AddListener(newWebSocketListener("ws", ws, limits.ConnectTimeout, cfg.WebSocketOrigins)); err != nil {
 			tcp.Close()

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/slipway/slipway/appliance/config"
+	"github.com/slipway/slipway/appliance/listener"
 )
 
 // Config says where the HTTP server listens and what it answers besides
@@ -83,7 +84,7 @@ func New(cfg Config, mounts ...Mount) (*Server, error) {
 	if err != nil {
 		return nil, &config.ListenError{Field: cmp.Or(cfg.PortField, "http.port"), Addr: hostPort, Err: err, Peer: "program"}
 	}
-	ln = limitPerAddress(ln, cmp.Or(cfg.MaxConnectionsPerAddress, 256))
+	ln = limitPerAddress(listener.Patient(ln, "http", cfg.Logger), cmp.Or(cfg.MaxConnectionsPerAddress, 256))
 	s := &Server{ln: ln, log: cfg.Logger, done: make(chan struct{})}
 	if cfg.TLS != nil && cfg.TLSPort == 0 {
 		s.ln = tls.NewListener(ln, cfg.TLS)
@@ -95,7 +96,7 @@ func New(cfg Config, mounts ...Mount) (*Server, error) {
 			ln.Close()
 			return nil, &config.ListenError{Field: cmp.Or(cfg.TLSPortField, "https.port"), Addr: tlsHostPort, Err: err, Peer: "program"}
 		}
-		s.tlsLn = tls.NewListener(limitPerAddress(tcp, cmp.Or(cfg.MaxConnectionsPerAddress, 256)), cfg.TLS)
+		s.tlsLn = tls.NewListener(limitPerAddress(listener.Patient(tcp, "https", cfg.Logger), cmp.Or(cfg.MaxConnectionsPerAddress, 256)), cfg.TLS)
 	}
 	s.app = fiber.New(fiber.Config{
 		DisableStartupMessage: true,

@@ -30,9 +30,11 @@ func mountTmpfs(t *testing.T, size string, options ...string) string {
 	return dir
 }
 
-func diskConfig(t *testing.T, dataDir string) (string, int) {
+// loopbackConfig is an appliance on loopback with its data in dataDir, on
+// free HTTP and MQTT ports.
+func loopbackConfig(t *testing.T, dataDir string) (config string, httpPort, mqttPort int) {
 	tcp := testkit.FreePorts(t, "tcp", 2)
-	httpPort := tcp[0]
+	httpPort, mqttPort = tcp[0], tcp[1]
 	return fmt.Sprintf(`
 lan: {interface: lo, address: 127.0.0.1/8}
 data_dir: %s
@@ -40,12 +42,12 @@ log: {level: warn}
 http: {port: %d}
 https: {port: 0}
 tftp: {root: TFTP_ROOT, port: %d}
-mqtt: {port: %d, websocket_port: 0}
+mqtt: {port: %d, websocket_port: 0, users: [{name: e2e, password_hash: '`+e2ePasswordHash+`', acl: [{topic: "e2e/#", access: readwrite}]}]}
 dhcp: {mode: "off"}
 netboot: {router_advertisements: false}
 discovery: {doors: [dhcp, boot, heartbeat]}
 users:
-`+e2eUserYAML, dataDir, httpPort, testkit.FreePort(t, "udp"), tcp[1]), httpPort
+`+e2eUserYAML, dataDir, httpPort, testkit.FreePort(t, "udp"), mqttPort), httpPort, mqttPort
 }
 
 // A data directory on a read-only disk stops the start with a message that
@@ -55,7 +57,7 @@ users:
 func TestFullAndReadOnlyDisks(t *testing.T) {
 	t.Run("read-only", func(t *testing.T) {
 		dir := mountTmpfs(t, "4m", "ro")
-		config, _ := diskConfig(t, dir)
+		config, _, _ := loopbackConfig(t, dir)
 		a := startServe(t, testbed.Host{}, config)
 		select {
 		case <-a.done:
@@ -69,7 +71,7 @@ func TestFullAndReadOnlyDisks(t *testing.T) {
 	})
 	t.Run("full", func(t *testing.T) {
 		dir := mountTmpfs(t, "24m")
-		config, httpPort := diskConfig(t, dir)
+		config, httpPort, _ := loopbackConfig(t, dir)
 		a := startServe(t, testbed.Host{}, config)
 		a.url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 		waitReady(t, a)

@@ -180,9 +180,10 @@ const lanURL = "http://10.88.0.1:8080"
 // The API user every e2e configuration has (a cheap bcrypt cost: the
 // crash test makes a thousand authenticated requests).
 const (
-	e2eUser     = "e2e"
-	e2ePassword = "e2e-password"
-	e2eUserYAML = "  - {name: e2e, role: admin, password_hash: '$2a$04$zvBe6ezz//8Hlf.cFF4R0.xBhDtXDRcjmjaxsR8eJ8gvA8PrzRqMG'}\n"
+	e2eUser         = "e2e"
+	e2ePassword     = "e2e-password"
+	e2ePasswordHash = "$2a$04$zvBe6ezz//8Hlf.cFF4R0.xBhDtXDRcjmjaxsR8eJ8gvA8PrzRqMG"
+	e2eUserYAML     = "  - {name: e2e, role: admin, password_hash: '" + e2ePasswordHash + "'}\n"
 )
 
 // lanBase starts the configurations of the tests on a namespace LAN: the
