@@ -62,9 +62,20 @@ type OnboardingMessage struct {
 type Events struct{}
 
 // StateMessage is a transition: QoS 1, retained, so a new subscriber sees
-// every machine's current state.
-func (Events) StateMessage(machineID string, s domain.State, at time.Time) outbox.Message {
-	return event(StateTopic(machineID), StateChangeMessage{MachineID: machineID, Timestamp: at.UTC(), ManagedHostState: s})
+// every machine's current state. encoded is s as JSON if the caller has it
+// ("" if not): the one writer has, for every heartbeat of a booting site.
+func (Events) StateMessage(machineID string, s domain.State, encoded string, at time.Time) outbox.Message {
+	if encoded == "" {
+		encoded = s.JSON()
+	}
+	return event(StateTopic(machineID), stateChangeWire{MachineID: machineID, Timestamp: at.UTC(), ManagedHostState: json.RawMessage(encoded)})
+}
+
+// stateChangeWire is StateChangeMessage with its state already encoded.
+type stateChangeWire struct {
+	MachineID        string          `json:"machine_id"`
+	Timestamp        time.Time       `json:"timestamp"`
+	ManagedHostState json.RawMessage `json:"managed_host_state"`
 }
 
 // StageMessage is a heartbeat: QoS 1, retained (the latest per machine).

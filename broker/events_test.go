@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"bytes"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -74,12 +76,30 @@ func walk(t *testing.T) []domain.State {
 func TestEveryStateMessageValidatesAgainstTheNICoSchema(t *testing.T) {
 	var events Events
 	for _, st := range walk(t) {
-		e := events.StateMessage("r1-t1", st, time.Now())
+		e := events.StateMessage("r1-t1", st, "", time.Now())
 		if e.Topic != "NICO/v1/machine/r1-t1/state" || e.QoS != 1 || !e.Retain {
 			t.Fatalf("topic %s qos %d retain %v", e.Topic, e.QoS, e.Retain)
 		}
 		if err := nicoschema.Validate(e.Payload); err != nil {
 			t.Errorf("%s: %s\n%v", st.Label(), e.Payload, err)
+		}
+	}
+}
+
+// A state message is the same bytes whether the caller had the state
+// encoded or not: StateChangeMessage, which consumers decode.
+func TestStateMessageWithTheStateEncodedIsTheSameMessage(t *testing.T) {
+	var events Events
+	at := time.Date(2026, 12, 5, 1, 2, 3, 456, time.FixedZone("CET", 3600))
+	for _, st := range walk(t) {
+		want, err := json.Marshal(StateChangeMessage{MachineID: "r1-t1", Timestamp: at.UTC(), ManagedHostState: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, encoded := range []string{"", st.JSON()} {
+			if got := events.StateMessage("r1-t1", st, encoded, at).Payload; !bytes.Equal(got, want) {
+				t.Errorf("%s (encoded %q):\n got %s\nwant %s", st.Label(), encoded, got, want)
+			}
 		}
 	}
 }

@@ -15,7 +15,7 @@ func currentMessages(machines []domain.Machine, bmcs []bmc.Status, tasks []task.
 	var events broker.Events
 	out := make([]outbox.Message, 0, len(machines)+len(bmcs)+len(tasks))
 	for _, m := range machines {
-		out = append(out, events.StateMessage(m.ID, m.State, m.Since))
+		out = append(out, events.StateMessage(m.ID, m.State, "", m.Since))
 	}
 	for _, s := range bmcs {
 		if !s.ChangedAt.IsZero() { // never polled yet: its first poll will say

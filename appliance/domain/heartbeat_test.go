@@ -55,8 +55,11 @@ func TestHeartbeatsAreBounded(t *testing.T) {
 // broker's (a state or heartbeat message is about 300 bytes of JSON).
 type stageAnnouncer struct{}
 
-func (stageAnnouncer) StateMessage(id string, s State, at time.Time) outbox.Message {
-	return outbox.Message{Topic: "state/" + id, Payload: []byte(s.JSON() + strings.Repeat(" ", 200)), QoS: 1, Retain: true}
+func (stageAnnouncer) StateMessage(id string, s State, encoded string, at time.Time) outbox.Message {
+	if encoded == "" {
+		encoded = s.JSON()
+	}
+	return outbox.Message{Topic: "state/" + id, Payload: []byte(encoded + strings.Repeat(" ", 200)), QoS: 1, Retain: true}
 }
 
 func (stageAnnouncer) StageMessage(r StageReport) outbox.Message {

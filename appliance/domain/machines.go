@@ -20,7 +20,9 @@ var InitialState = Created().JSON()
 // The broker package provides it: topics and payloads are its business.
 // The messages go to the outbox in the same transaction as the change.
 type Announcer interface {
-	StateMessage(machineID string, s State, at time.Time) outbox.Message
+	// StateMessage announces machine machineID in state s since at;
+	// encoded is s as JSON if the caller has it, "" if not.
+	StateMessage(machineID string, s State, encoded string, at time.Time) outbox.Message
 	StageMessage(r StageReport) outbox.Message
 	// GoneMessages clear what the bus retains of a machine that is no more.
 	GoneMessages(machineID string) []outbox.Message
@@ -372,7 +374,7 @@ func (inv *Inventory) recordState(tx *store.Tx, c *commitNotes, id string, st St
 	if inv.cfg.Announce == nil {
 		return nil
 	}
-	outbox.Enqueue(tx, inv.cfg.Announce.StateMessage(id, st, tx.Now()))
+	outbox.Enqueue(tx, inv.cfg.Announce.StateMessage(id, st, stored, tx.Now()))
 	return nil
 }
 
