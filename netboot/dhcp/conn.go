@@ -8,11 +8,9 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"golang.org/x/sys/unix"
-)
 
-// receiveBuffer is the DHCP socket's receive buffer: room for about ten
-// thousand requests waiting to be read.
-const receiveBuffer = 16 << 20
+	"github.com/slipway/slipway/netboot/udpbuf"
+)
 
 // listenOnInterface opens a UDP socket on 0.0.0.0:port that receives and
 // sends through iface only, and may send broadcasts. Unlike the library's
@@ -28,14 +26,7 @@ func listenOnInterface(iface string, port int) (*net.UDPConn, error) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BROADCAST, 1); err != nil {
 		return nil, fmt.Errorf("allow broadcasts: %w", err)
 	}
-	// A site powering on at once sends thousands of DISCOVERs within a few
-	// milliseconds: the default buffer (about 200 KiB, a few hundred
-	// packets) drops most of them, and each drop costs that machine the
-	// firmware's four-second retransmission. Without CAP_NET_ADMIN the
-	// kernel caps the size at net.core.rmem_max.
-	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, receiveBuffer) != nil {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, receiveBuffer)
-	}
+	udpbuf.Grow(fd) // a site's DISCOVERs come all at once
 	if iface != "" {
 		if err := dhcpv4.BindToInterface(fd, iface); err != nil {
 			return nil, fmt.Errorf("bind to interface %s: %w", iface, err)

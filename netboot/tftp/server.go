@@ -22,6 +22,7 @@ import (
 	"github.com/slipway/slipway/appliance/config"
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/netboot/limit"
+	"github.com/slipway/slipway/netboot/udpbuf"
 )
 
 // MaxBlockSize keeps a block, with its IP, UDP and TFTP headers, within a
@@ -125,6 +126,12 @@ func New(cfg Config) (*Server, error) {
 			assets.Close()
 		}
 		return nil, &config.ListenError{Field: "tftp.port", Addr: fmt.Sprintf("UDP %s:%d", cfg.Addr, cfg.Port), Err: err, Peer: "TFTP server"}
+	}
+	// A site's read requests come all at once, and the default buffer
+	// dropped thousands in a 10,000-machine storm: each a 4 s wait for
+	// its machine's firmware.
+	if err := udpbuf.GrowConn(conn); err != nil {
+		cfg.Logger.Warn("tftp: the receive buffer stays the kernel's default", "error", err)
 	}
 	turns := limit.NewTurns[netip.AddrPort](cfg.MaxTransfers, maxWaitingRequests, freshRequest)
 	s := &Server{rendered: cfg.Rendered, conn: conn, root: root, assets: assets, log: cfg.Logger.With("part", "tftp"), metrics: newMetrics(cfg.Metrics, turns.Waiting),

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/netboot/limit"
+	"github.com/slipway/slipway/netboot/udpbuf"
 	"github.com/slipway/slipway/testbed/testkit"
 
 	"github.com/pin/tftp/v3"
@@ -443,5 +444,22 @@ func TestRequestsWaitForATransfersTurn(t *testing.T) {
 	defer hold()
 	if _, err := s.takeTurn("ipxe.efi", "10.0.0.2:2", netip.MustParseAddrPort("10.0.0.2:2")); !errors.Is(err, tftp.ErrUnanswered) {
 		t.Fatalf("no turn in time: %v, want the request left unanswered", err)
+	}
+}
+
+// The listening socket holds a site's read requests, which come all at
+// once: the kernel's default buffer dropped thousands in a 10,000-machine
+// storm.
+func TestListeningSocketHoldsASitesRequests(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (CAP_NET_ADMIN) to size a buffer past net.core.rmem_max")
+	}
+	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Root: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown()
+	if got, err := udpbuf.Of(s.conn); err != nil || got < 2*udpbuf.Size {
+		t.Fatalf("receive buffer %d bytes (%v); want %d", got, err, 2*udpbuf.Size)
 	}
 }
