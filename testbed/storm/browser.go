@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,8 +92,13 @@ func (s *storm) openConsole() (*console, error) {
 		err = c.run(60*time.Second, chromedp.ActionFunc(func(ctx context.Context) error {
 			_, err := page.AddScriptToEvaluateOnNewDocument(consoleScript).Do(ctx)
 			return err
-		}),
-			chromedp.Navigate(c.base), chromedp.WaitVisible(`#login`),
+		}))
+	}
+	if err == nil {
+		err = c.open()
+	}
+	if err == nil {
+		err = c.run(60*time.Second, chromedp.WaitVisible(`#login`),
 			chromedp.SendKeys(`#login [name=username]`, s.cfg.APIUser), chromedp.SendKeys(`#login [name=password]`, s.cfg.APIPassword),
 			chromedp.Click(`#login button[type=submit]`), chromedp.WaitVisible(`#nav`), chromedp.WaitVisible(`.cards .card`))
 	}
@@ -101,6 +107,20 @@ func (s *storm) openConsole() (*console, error) {
 		return nil, fmt.Errorf("storm: console in %s: log in and open the overview: %w", s.cfg.Browser, err)
 	}
 	return c, nil
+}
+
+// open loads the console's first page. Chromium drops a load when the
+// network changes under it (ERR_NETWORK_CHANGED): the storm's namespace
+// may still be settling as the storm starts (the appliance's IPv6 router
+// advertisements give it addresses), so a dropped load is tried again.
+func (c *console) open() error {
+	for try := 1; ; try++ {
+		err := c.run(60*time.Second, chromedp.Navigate(c.base))
+		if err == nil || try == 3 || !strings.Contains(err.Error(), "ERR_NETWORK_CHANGED") {
+			return err
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // run runs actions in the page, within limit.
