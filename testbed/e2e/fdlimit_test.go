@@ -57,17 +57,12 @@ func TestOutOfFileDescriptorsIsWaitedOut(t *testing.T) {
 		}
 		held = append(held, c)
 	}
-	waitLog := func(what string) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(a.logs(), what); time.Sleep(50 * time.Millisecond) {
+	for _, listener := range []string{"listener=http", "listener=mqtt"} {
+		testkit.WaitFor(t, "slipway to log "+listener, func() bool {
 			alive(t, a)
-			if time.Now().After(deadline) {
-				t.Fatalf("slipway did not log %q:\n%s", what, a.logs())
-			}
-		}
+			return strings.Contains(a.logs(), listener)
+		})
 	}
-	waitLog("listener=http")
-	waitLog("listener=mqtt")
 	if !strings.Contains(a.logs(), "LimitNOFILE") {
 		t.Errorf("the warning does not say how to raise the limit:\n%s", a.logs())
 	}

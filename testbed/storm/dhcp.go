@@ -14,6 +14,8 @@ import (
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/slipway/slipway/netboot/udpbuf"
 )
 
 // dhcpLink is one raw socket on the LAN interface that every simulated
@@ -54,12 +56,12 @@ func openDHCPLink(iface string, loss float64) (*dhcpLink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raw socket on %s: %w", iface, err)
 	}
-	// A storm's replies come in bursts: a small buffer drops them, and
-	// every drop costs a machine a firmware retransmission.
-	if sc, err := raw.SyscallConn(); err == nil {
-		_ = sc.Control(func(fd uintptr) {
-			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 16<<20)
-		})
+	// A storm's replies come in bursts, as the server's requests do: a
+	// small buffer drops them, and every drop costs a machine a firmware
+	// retransmission.
+	if err := udpbuf.GrowConn(raw); err != nil {
+		raw.Close()
+		return nil, err
 	}
 	l := &dhcpLink{conn: nclient4.NewBroadcastUDPConn(raw, &net.UDPAddr{Port: dhcpv4.ClientPort}), loss: loss,
 		waiting: make(map[dhcpv4.TransactionID]chan *dhcpv4.DHCPv4)}
