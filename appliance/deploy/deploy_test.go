@@ -80,14 +80,12 @@ func (w *world) Provision(_ context.Context, id string, _ bmc.ProvisionOptions) 
 // start runs an engine and a deployment service over db until the
 // returned stop is called.
 func start(t *testing.T, db *store.Store, commit *store.Committer, w *world, lib *design.Library) (*Service, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	engine := task.NewEngine(task.EngineConfig{DB: db, Commit: commit, Log: quiet})
 	svc := New(Config{DB: db, Commit: commit, Engine: engine, Designs: lib, Machines: w, BMCs: w, Poll: 10 * time.Millisecond, Log: quiet})
-	done := make(chan struct{})
-	go func() { _ = engine.Run(ctx); close(done) }()
+	stop := testkit.RunUntilStopped(t, engine.Run)
 	<-engine.Started()
-	return svc, func() { cancel(); <-done }
+	return svc, stop
 }
 
 // A deploy stopped while its node netboots resumes where it was: the node

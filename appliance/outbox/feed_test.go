@@ -115,9 +115,6 @@ func runFeed(t *testing.T, o *Outbox) *Feed {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = f.Run(ctx); close(done) }()
-	t.Cleanup(func() { stop(); <-done })
+	testkit.RunUntilStopped(t, f.Run)
 	return f
 }

@@ -43,6 +43,18 @@ func WaitForWithin(tb TB, limit time.Duration, what string, cond func() bool) {
 	}
 }
 
+// RunUntilStopped runs run in a goroutine until stop is called or the
+// test ends, whichever comes first; stop waits for run to return, and may
+// be called more than once.
+func RunUntilStopped(tb TB, run func(ctx context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = run(ctx); close(done) }()
+	stop = func() { cancel(); <-done }
+	tb.Cleanup(stop)
+	return stop
+}
+
 // Request sends a request with HTTP basic credentials (none if user is
 // empty) and returns the status and body; a failure to send fails the test.
 func Request(tb TB, method, url, user, password, body string) (int, string) {

@@ -42,8 +42,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
+	ctx := context.Background()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	db, commit := testkit.OpenStore(t)
 	inv, err := domain.NewInventory(ctx, domain.InventoryConfig{DB: db, Commit: commit, Log: quiet})
@@ -79,9 +78,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	h.dep = deploy.New(deploy.Config{DB: db, Commit: commit, Engine: engine, Designs: lib, Machines: h.machines, Records: domain.Fleet{DB: db}, BMCs: h.bmcs,
 		ReportURL: "http://10.88.0.1/api/v1.0/bootactions/", Poll: 20 * time.Millisecond, BootActionTimeout: time.Hour, Log: quiet})
-	done := make(chan struct{})
-	go func() { _ = engine.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	testkit.RunUntilStopped(t, engine.Run)
 	<-engine.Started()
 	srv, err := web.New(web.Config{Addr: netip.MustParseAddr("127.0.0.1"), Metrics: prometheus.NewRegistry(), Logger: quiet},
 		New(Services{Auth: authSvc, Deploy: h.dep, Tasks: task.Reader{DB: db}, Machines: domain.Fleet{DB: db}, BMCs: h.bmcs,

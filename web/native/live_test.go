@@ -46,10 +46,7 @@ func newFeed(t *testing.T) feed {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = f.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	testkit.RunUntilStopped(t, f.Run)
 	return feed{Feed: f, o: o, db: db}
 }
 
