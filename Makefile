@@ -6,7 +6,7 @@ BUILT       ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.built=$(BUILT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Debian packages the end-to-end tests drive as real peers.
-E2E_DEBS    := iproute2 isc-dhcp-client udhcpc tftp-hpa atftp curl mosquitto-clients file qemu-system-x86 ipxe-qemu busybox-static kea-admin dnsmasq-base nmap ndisc6 ovmf cloud-init python3-paho-mqtt chromium gnupg xorriso isc-dhcp-relay qemu-system-arm qemu-efi-aarch64 grub-common python3-scapy
+E2E_DEBS    := iproute2 isc-dhcp-client udhcpc tftp-hpa atftp curl mosquitto mosquitto-clients file qemu-system-x86 ipxe-qemu busybox-static kea-admin dnsmasq-base nmap ndisc6 ovmf cloud-init python3-paho-mqtt chromium gnupg xorriso isc-dhcp-relay qemu-system-arm qemu-efi-aarch64 grub-common python3-scapy
 # Peers for the side-by-side benchmarks.
 BENCH_DEBS  := kea-admin kea-dhcp4-server dnsmasq-base wrk nginx-light tftpd-hpa mosquitto python3-sushy tcpdump
 BENCH_SECONDS ?= 15

@@ -15,6 +15,7 @@ import (
 
 	"github.com/slipway/slipway/appliance/config"
 	"github.com/slipway/slipway/appliance/listener"
+	"github.com/slipway/slipway/appliance/outbox"
 )
 
 // Config says where the broker listens.
@@ -147,6 +148,20 @@ func (b *Broker) Publish(topic string, payload []byte, retain bool, qos byte) er
 	}
 	return nil
 }
+
+// Retained are the retained messages whose topics filter matches, as
+// subscribers here would be given them.
+func (b *Broker) Retained(filter string) []outbox.Message {
+	pks := b.server.Topics.Messages(filter)
+	out := make([]outbox.Message, 0, len(pks))
+	for _, pk := range pks {
+		out = append(out, outbox.Message{Topic: pk.TopicName, Payload: pk.Payload, QoS: pk.FixedHeader.Qos, Retain: true})
+	}
+	return out
+}
+
+// Matches says whether an MQTT topic filter (NICO/v1/#) matches a topic.
+func Matches(filter, topic string) bool { return covers(filter, topic) }
 
 // Close disconnects clients and closes the listeners.
 func (b *Broker) Close() error {

@@ -142,6 +142,16 @@ func (tx *Tx) SetCursor(consumer string, lastID int64) error {
 	return nil
 }
 
+// DeleteCursor forgets consumer's place, and says whether it had one.
+func (tx *Tx) DeleteCursor(consumer string) (bool, error) {
+	res, err := tx.exec(`DELETE FROM outbox_cursors WHERE consumer = ?`, consumer)
+	if err != nil {
+		return false, fmt.Errorf("delete the outbox cursor of %s: %w", consumer, err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
 // PruneOutbox deletes the events up to and including throughID that were
 // enqueued before before, and says how many.
 func (s *Store) PruneOutbox(ctx context.Context, throughID int64, before time.Time) (int64, error) {

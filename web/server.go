@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -34,6 +35,8 @@ type Config struct {
 	Metrics *prometheus.Registry
 	// Ready answers /readyz: nil means ready, an error says what is not.
 	Ready func(ctx context.Context) error
+	// ReadyDetail, if set, adds its fields to /readyz's answer.
+	ReadyDetail func() map[string]any
 	// MaxConnections bounds the connections open at once (0: 16384), and
 	// MaxConnectionsPerAddress those from one client address (0: 256): a
 	// host on the LAN holding connections open must not starve the rest.
@@ -143,12 +146,17 @@ func (s *Server) probes(cfg Config) {
 		return c.JSON(fiber.Map{"status": "ok"})
 	})
 	s.app.Get("/readyz", func(c *fiber.Ctx) error {
+		body := fiber.Map{"status": "ready"}
+		if cfg.ReadyDetail != nil {
+			maps.Copy(body, cfg.ReadyDetail())
+		}
 		if cfg.Ready != nil {
 			if err := cfg.Ready(c.UserContext()); err != nil {
-				return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "not ready", "error": err.Error()})
+				body["status"], body["error"] = "not ready", err.Error()
+				return c.Status(fiber.StatusServiceUnavailable).JSON(body)
 			}
 		}
-		return c.JSON(fiber.Map{"status": "ready"})
+		return c.JSON(body)
 	})
 	if cfg.Metrics != nil {
 		s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{})))

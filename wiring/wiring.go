@@ -29,6 +29,7 @@ import (
 	"github.com/slipway/slipway/appliance/tlscert"
 	"github.com/slipway/slipway/appliance/trays"
 	"github.com/slipway/slipway/broker"
+	"github.com/slipway/slipway/broker/bridge"
 	"github.com/slipway/slipway/broker/relay"
 	"github.com/slipway/slipway/netboot/bootcfg"
 	"github.com/slipway/slipway/netboot/cloudinit"
@@ -101,6 +102,7 @@ type parts struct {
 	outbox     *outbox.Outbox
 	feed       *outbox.Feed
 	relay      *relay.Relay
+	bridge     *bridge.Bridge // nil unless bridge.url is set
 	bmcs       *bmc.Manager
 	auth       *auth.Service
 	// leases is the DHCP lease book, once netboot started it in full mode.
@@ -216,6 +218,9 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	if p.feed, err = p.outbox.NewFeed(ctx, "console"); err != nil {
 		return err
 	}
+	if err := a.startBridge(ctx, p, reg); err != nil {
+		return err
+	}
 	if p.inventory, err = domain.NewInventory(ctx, domain.InventoryConfig{DB: p.db, Commit: p.commit, Log: a.log,
 		Announce: broker.Events{}, Timeouts: a.cfg.Lifecycle.Timeouts,
 		UnknownMachines: domain.UnknownPolicy(a.cfg.UnknownMachinePolicy()), HeartbeatsKept: a.cfg.Lifecycle.HeartbeatsPerMachine,
@@ -260,7 +265,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 		native.New(native.Services{Version: a.opts.Version, Fingerprint: func() string { return p.fingerprint }, Auth: p.auth, Machines: fleet, Onboarding: p.inventory,
 			BMCs: p.bmcs, Firmware: p.firmware, Tasks: tasks, Fleet: fleet, Leases: leaseStats{&p.leases},
 			Events: p.feed, LeaseList: fleet, Settings: a.cfg.Redacted, Designs: p.designs, Deployments: p.deploy,
-			Releases: releaseViews{p.releases, p.swdeploy}}),
+			Releases: releaseViews{p.releases, p.swdeploy}, Bridge: p.bridgeStatus}),
 		console.New(),
 	}
 	mounts = append(mounts, drydock.New(drydock.Services{Auth: p.auth, Deploy: p.deploy, Tasks: tasks, Machines: fleet,
@@ -268,7 +273,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	mounts = append(mounts, nico.New(nico.Services{Auth: p.auth,
 		Trays: &trays.Service{Machines: fleet, BMCs: p.bmcs, Firmware: p.firmware, SiteID: a.cfg.NICo.SiteID,
 			Parallel: a.cfg.NICo.ParallelUpdates, DPUOSVersion: a.cfg.NICo.DPU.OSVersion, DPUBufferTime: a.cfg.NICo.DPU.BufferTime}}))
-	webCfg := web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Metrics: reg, Ready: a.readiness(p),
+	webCfg := web.Config{Addr: lanIP, Port: a.cfg.HTTP.Port, Logger: a.log, Metrics: reg, Ready: a.readiness(p), ReadyDetail: p.readyDetail,
 		MaxConnections: a.cfg.HTTP.MaxConnections, MaxConnectionsPerAddress: a.cfg.HTTP.MaxConnectionsPerAddress}
 	if p.fingerprint, err = a.serveTLS(&webCfg, mounts, p.cert); err != nil {
 		return err
@@ -296,6 +301,9 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	}
 	p.serve("events", func() error { return p.relay.Run(p.serveCtx) })
 	p.serve("console-feed", func() error { return p.feed.Run(p.serveCtx) })
+	if p.bridge != nil {
+		p.serve("bridge", func() error { return p.bridge.Run(p.serveCtx) })
+	}
 	p.serve("outbox", func() error { p.outbox.RunPruning(p.serveCtx, time.Hour); return nil })
 	p.serve("timeouts", func() error { p.inventory.RunTimeouts(p.serveCtx, timeoutSweep); return nil })
 	p.serve("heartbeats", func() error {
@@ -430,6 +438,16 @@ func (a *Appliance) readiness(p *parts) func(context.Context) error {
 		}
 		return nil
 	}
+}
+
+// readyDetail is what /readyz says beside ready or not: the upstream
+// bridge's state, which never makes the box unready (it provisions
+// without its uplink).
+func (p *parts) readyDetail() map[string]any {
+	if s := p.bridgeStatus(); s != nil {
+		return map[string]any{"bridge": s}
+	}
+	return nil
 }
 
 func (a *Appliance) metrics() *prometheus.Registry {

@@ -37,6 +37,8 @@ type Config struct {
 	NICo NICo `yaml:"nico"`
 	// USM is StarlingX USM's dialect: OS releases and their deploy.
 	USM USM `yaml:"usm"`
+	// Bridge sends this box's events to an upstream MQTT broker.
+	Bridge Bridge `yaml:"bridge"`
 	// Image is read by the USB/ISO appliance image's start-up only.
 	Image Image `yaml:"image"`
 

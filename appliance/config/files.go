@@ -21,20 +21,31 @@ func (c *Config) CheckFiles() error {
 	if c.BMC.CAFile != "" {
 		readable(v, "bmc.ca_file", c.BMC.CAFile, "name the PEM bundle of the CAs that sign your BMCs' certificates")
 	}
-	if c.HTTPS.Port != 0 && c.HTTPS.CertFile != "" && c.HTTPS.KeyFile != "" {
-		before := len(v.list)
-		readable(v, "https.cert_file", c.HTTPS.CertFile, "name the PEM certificate chain the console and API are served with")
-		readable(v, "https.key_file", c.HTTPS.KeyFile, "name the PEM key of that certificate, readable by root only")
-		if len(v.list) == before {
-			if _, err := tls.LoadX509KeyPair(c.HTTPS.CertFile, c.HTTPS.KeyFile); err != nil {
-				v.add("https.cert_file", fmt.Sprintf("the certificate and key cannot be used: %v", err), "give a PEM certificate chain and the key it was made for")
-			}
-		}
+	if c.HTTPS.Port != 0 {
+		keyPair(v, "https.cert_file", c.HTTPS.CertFile, c.HTTPS.KeyFile, "name the PEM certificate chain the console and API are served with", "name the PEM key of that certificate, readable by root only")
 	}
+	c.checkBridgeFiles(v)
 	if es := c.fieldErrors(v.err()); len(es) > 0 {
 		return es
 	}
 	return nil
+}
+
+// keyPair checks a certificate file and its key file (at names the
+// certificate's field, and the key's is beside it), once both are set.
+func keyPair(v *fieldErrors, at, certFile, keyFile, certFix, keyFix string) {
+	if certFile == "" || keyFile == "" {
+		return
+	}
+	keyAt := strings.TrimSuffix(at, "cert_file") + "key_file"
+	before := len(v.list)
+	readable(v, at, certFile, certFix)
+	readable(v, keyAt, keyFile, keyFix)
+	if len(v.list) == before {
+		if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+			v.add(at, fmt.Sprintf("the certificate and key cannot be used: %v", err), "give a PEM certificate chain and the key it was made for")
+		}
+	}
 }
 
 // readable checks that file can be read and holds something.

@@ -37,6 +37,7 @@ func (c *Config) Validate() error {
 	c.validateLifecycle(v)
 	c.validateNICo(v)
 	c.validateUSM(v)
+	c.validateBridge(v)
 	return v.err()
 }
 

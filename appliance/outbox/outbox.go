@@ -114,6 +114,25 @@ func (o *Outbox) Open(ctx context.Context, name string) (*Consumer, error) {
 	return c, nil
 }
 
+// Forget drops the place of a consumer that is no longer configured (an
+// upstream bridge turned off), so that it does not hold pruning back; the
+// events it had not read stay until they are pruned as usual. It must not
+// be open.
+func (o *Outbox) Forget(ctx context.Context, name string) error {
+	var had bool
+	err := o.cfg.Commit.Do(ctx, func(tx *store.Tx) (err error) {
+		had, err = tx.DeleteCursor(name)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if had {
+		o.cfg.Log.Info("outbox consumer removed: what it had not read is no longer kept for it", "consumer", name)
+	}
+	return nil
+}
+
 // Consumer is one reader of the outbox with a durable cursor.
 type Consumer struct {
 	o    *Outbox
@@ -153,6 +172,22 @@ func (c *Consumer) Next(ctx context.Context, limit int) ([]Event, error) {
 		out[i] = Event{ID: r.ID, Message: Message{Topic: r.Topic, Payload: r.Payload, QoS: r.QoS, Retain: r.Retain}, At: r.CreatedAt}
 	}
 	return out, nil
+}
+
+// Place is the last event the consumer handled.
+func (c *Consumer) Place() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}
+
+// Behind is how many events were committed after the consumer's place.
+func (c *Consumer) Behind(ctx context.Context) (int64, error) {
+	newest, err := c.o.cfg.DB.LastEventID(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("outbox consumer %s: %w", c.name, err)
+	}
+	return max(newest-c.Place(), 0), nil
 }
 
 // Done records that every event up to and including id is handled. It goes

@@ -163,3 +163,33 @@ func TestHandledDoesNotWaitForTheCommit(t *testing.T) {
 		t.Fatalf("after SavePlaces the cursor is at %d, want %d", at, rest[2].ID)
 	}
 }
+
+// A consumer no longer configured is forgotten, and no longer holds the
+// events it had not read from pruning; its place and Behind say how far
+// behind an open one is.
+func TestForgottenConsumerHoldsNothingBack(t *testing.T) {
+	ctx := context.Background()
+	db, commit := testkit.OpenStore(t)
+	now := time.Now()
+	o := New(Config{DB: db, Commit: commit, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Keep: time.Minute, Now: func() time.Time { return now }})
+	fast, _ := o.Open(ctx, "mqtt")
+	bridge, _ := o.Open(ctx, "bridge")
+	enqueue(t, db, 5)
+	if behind, err := bridge.Behind(ctx); err != nil || behind != 5 || bridge.Place() != 0 {
+		t.Fatalf("Behind = %d, %v; Place = %d", behind, err, bridge.Place())
+	}
+	events, _ := fast.Next(ctx, 100)
+	if err := fast.Done(ctx, events[4].ID); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(2 * time.Minute)
+	if _, err := o.Prune(ctx); err != nil || count(t, db) != 5 {
+		t.Fatalf("the bridge's unread events went: %d left, %v", count(t, db), err)
+	}
+	if err := o.Forget(ctx, "bridge"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Prune(ctx); err != nil || count(t, db) != 0 {
+		t.Fatalf("a forgotten consumer still holds events: %d left, %v", count(t, db), err)
+	}
+}

@@ -50,6 +50,9 @@ type Services struct {
 	Deployments Deployments
 	// Releases serves /releases and /deploy (USM's, read only).
 	Releases Releases
+	// Bridge, if set, is the upstream bridge's status for the overview
+	// (nil when there is no bridge).
+	Bridge func() any
 }
 
 // HeartbeatReset forgets a machine's heartbeats before a reinstall.
@@ -106,7 +109,7 @@ func routes(api fiber.Router, svc Services, stopping <-chan struct{}) {
 		taskRoutes(api, svc.Tasks)
 	}
 	if svc.Fleet != nil {
-		api.Get("/overview", overview(svc.Fleet, svc.BMCs, svc.Leases))
+		api.Get("/overview", overview(svc.Fleet, svc.BMCs, svc.Leases, svc.Bridge))
 	}
 	if svc.Events != nil {
 		api.Get("/events", liveEvents(svc.Events, cmp.Or(svc.EventsPing, 15*time.Second), stopping))

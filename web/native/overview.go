@@ -26,8 +26,8 @@ type recentJSON struct {
 }
 
 // overview is the console's first page: machines per state, BMCs, the
-// DHCP pool and the last transitions.
-func overview(fleet FleetStats, bmcs BMCs, leases LeaseStats) fiber.Handler {
+// DHCP pool, the upstream bridge and the last transitions.
+func overview(fleet FleetStats, bmcs BMCs, leases LeaseStats, bridge func() any) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		counts, err := fleet.CountMachinesByState(c.UserContext())
 		if err != nil {
@@ -56,6 +56,11 @@ func overview(fleet FleetStats, bmcs BMCs, leases LeaseStats) fiber.Handler {
 		}
 		if leases != nil && leases.PoolSize() > 0 {
 			out["leases"] = fiber.Map{"active": leases.Active(), "pool_size": leases.PoolSize()}
+		}
+		if bridge != nil {
+			if s := bridge(); s != nil {
+				out["bridge"] = s
+			}
 		}
 		return c.JSON(out)
 	}
