@@ -8,7 +8,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/slipway/slipway/appliance/bmc"
 	"github.com/slipway/slipway/appliance/config"
+	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/broker/bridge"
 )
 
@@ -26,6 +28,9 @@ func (a *Appliance) startBridge(ctx context.Context, p *parts, reg prometheus.Re
 	from, err := p.outbox.Open(ctx, bridge.ConsumerName)
 	if err != nil {
 		return err
+	}
+	if a.cfg.Bridge.Commands.Enabled {
+		cfg.Commands = bridge.Commands{Actions: commandActions{p.bmcs, p.inventory}, Role: a.cfg.Bridge.Commands.Role}
 	}
 	if p.bridge, err = bridge.New(cfg, from, p.broker); err != nil {
 		return err
@@ -76,4 +81,11 @@ func (p *parts) bridgeStatus() any {
 		return nil
 	}
 	return p.bridge.Status()
+}
+
+// commandActions are what the upstream's commands do: the BMC manager's
+// power and provisioning, the inventory's heartbeat reset.
+type commandActions struct {
+	*bmc.Manager
+	*domain.Inventory
 }

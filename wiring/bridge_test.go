@@ -35,6 +35,7 @@ func TestTwoSitesFeedOneUpstreamBroker(t *testing.T) {
 	for _, s := range sites {
 		s.cfg = testConfig(t, t.TempDir(), config.Machine{ID: s.name + "-m1", MACs: []string{s.mac}})
 		s.cfg.Bridge.URL, s.cfg.Bridge.Site = up.URL(), s.name
+		s.cfg.Bridge.Commands = config.BridgeCommands{Enabled: s.name == "rack-a", Role: "operator"}
 		s.urls, s.stop = runUntilReady(t, s.cfg)
 	}
 	heard := map[string][]string{} // topic → states, in order
@@ -74,6 +75,34 @@ func TestTwoSitesFeedOneUpstreamBroker(t *testing.T) {
 	}
 	want["sites/rack-a/NICO/v1/machine/rack-a-m1/state"] = "validation/disk"
 	waitFor("rack-a's machine move")
+
+	// A command from upstream acts as the API would: rack-a takes them,
+	// rack-b (commands off) does not listen.
+	results := subscribe(t, "tcp://127.0.0.1:"+fmt.Sprint(up.Port), "sites/+/slipway/v1/commands/+/result")
+	sender := paho.NewClient(paho.NewClientOptions().AddBroker(up.URL()).SetClientID("central"))
+	if tok := sender.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer sender.Disconnect(10)
+	for _, s := range sites {
+		sender.Publish("sites/"+s.name+"/slipway/v1/commands/reset-heartbeats", 1, false, `{"id":"r1","machine_id":"`+s.name+`-m1"}`).Wait()
+	}
+	select {
+	case m := <-results:
+		if m.Topic() != "sites/rack-a/slipway/v1/commands/reset-heartbeats/result" || !strings.Contains(string(m.Payload()), `"ok":true,"result":{"heartbeats_forgotten":1,"machine_id":"rack-a-m1"}`) {
+			t.Errorf("result: %s %s", m.Topic(), m.Payload())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no result of the command")
+	}
+	if code, body := apiGet(t, a.urls.HTTP+"/clients/"+a.mac, "", ""); code != 404 {
+		t.Errorf("the MAC's heartbeats after the command: %d %s", code, body)
+	}
+	select {
+	case m := <-results:
+		t.Errorf("rack-b, its commands off, answered: %s %s", m.Topic(), m.Payload())
+	case <-time.After(300 * time.Millisecond):
+	}
 
 	for path, wantIn := range map[string]string{
 		"/readyz":          `"bridge":{"url":"` + up.URL() + `","site":"rack-a","connected":true`,

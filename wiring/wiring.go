@@ -218,9 +218,6 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	if p.feed, err = p.outbox.NewFeed(ctx, "console"); err != nil {
 		return err
 	}
-	if err := a.startBridge(ctx, p, reg); err != nil {
-		return err
-	}
 	if p.inventory, err = domain.NewInventory(ctx, domain.InventoryConfig{DB: p.db, Commit: p.commit, Log: a.log,
 		Announce: broker.Events{}, Timeouts: a.cfg.Lifecycle.Timeouts,
 		UnknownMachines: domain.UnknownPolicy(a.cfg.UnknownMachinePolicy()), HeartbeatsKept: a.cfg.Lifecycle.HeartbeatsPerMachine,
@@ -236,6 +233,10 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 	}
 	serverURL := "http://" + netip.AddrPortFrom(lanIP, uint16(a.cfg.HTTP.Port)).String()
 	if err := a.startBMCs(ctx, p, reg, serverURL); err != nil {
+		return err
+	}
+	// Commands from upstream, if allowed, act through the BMCs and the inventory.
+	if err := a.startBridge(ctx, p, reg); err != nil {
 		return err
 	}
 	// One engine runs every kind of task; each kind registers with it.

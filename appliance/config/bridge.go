@@ -36,6 +36,16 @@ type Bridge struct {
 	// MaxBacklog is how many events may wait for the uplink; past it the
 	// oldest are dropped (and counted, and logged).
 	MaxBacklog int64 `yaml:"max_backlog"`
+	// Commands lets the upstream act on this site (docs/bridge.md).
+	Commands BridgeCommands `yaml:"commands"`
+}
+
+// BridgeCommands are the commands the upstream may send down.
+type BridgeCommands struct {
+	Enabled bool `yaml:"enabled"`
+	// Role is what the upstream may do, as a user of that role may
+	// through the API: operator powers, provisions and resets heartbeats.
+	Role string `yaml:"role"`
 }
 
 // BridgeTopic is one tree of topics the bridge sends up.
@@ -122,6 +132,9 @@ func (c *Config) validateBridge(v *fieldErrors) {
 		if t.Retain != "" {
 			oneOf(v, at+".retain", t.Retain, RetainAsPublished, RetainAlways, RetainNever)
 		}
+	}
+	if b.Commands.Enabled {
+		oneOf(v, "bridge.commands.role", b.Commands.Role, "viewer", "operator", "admin")
 	}
 	if n := b.MaxBacklog; n < 1000 || n > 1_000_000 {
 		v.add("bridge.max_backlog", fmt.Sprintf("%d is out of range", n), "use 1000 to 1000000 (events kept for the uplink while it is down)")

@@ -40,6 +40,7 @@ func TestBridgeMistakesNameTheField(t *testing.T) {
 		{"no topics", "bridge: {url: 'mqtt://c', site: a, topics: []}\n", []string{"bridge.topics (line 7): no topics"}},
 		{"bad filter, QoS and retain", "bridge:\n  url: 'mqtt://c'\n  site: a\n  topics:\n    - {filter: 'NICO/#/x', qos: 3, retain: sometimes}\n",
 			[]string{`bridge.topics[0].filter (line 11): "NICO/#/x" is not an MQTT topic filter`, "bridge.topics[0].qos (line 11): 3 is not an MQTT QoS", `bridge.topics[0].retain (line 11): "sometimes"`}},
+		{"commands as nobody", "bridge: {url: 'mqtt://c', site: a, commands: {enabled: true, role: root}}\n", []string{`bridge.commands.role (line 7): "root"`}},
 		{"backlog too small", "bridge: {url: 'mqtt://c', site: a, max_backlog: 10}\n", []string{"bridge.max_backlog (line 7): 10 is out of range"}},
 	}
 	for _, tt := range tests {

@@ -67,8 +67,10 @@ type Config struct {
 	Trees      []Tree
 	MaxBacklog int64
 	Version    string // said in the presence message
-	Log        *slog.Logger
-	Now        func() time.Time
+	// Commands, if its Actions are set, lets the upstream act on the site.
+	Commands Commands
+	Log      *slog.Logger
+	Now      func() time.Time
 }
 
 // Timings; variables of the Bridge so that tests can shorten them.
@@ -165,6 +167,8 @@ func (b *Bridge) wait(ctx context.Context, d time.Duration) {
 // retained view, then send as commits come, until the connection or ctx
 // ends. connected says whether the broker accepted the connection.
 func (b *Bridge) session(ctx context.Context) (connected bool, err error) {
+	ctx, endSession := context.WithCancel(ctx) // ends the commands' runner with the connection
+	defer endSession()
 	lost := make(chan error, 1)
 	client := paho.NewClient(b.options(lost))
 	if err := wait(ctx, client.Connect(), b.times.connect); err != nil {
@@ -177,6 +181,9 @@ func (b *Bridge) session(ctx context.Context) (connected bool, err error) {
 	b.status.connected(b.cfg.Now())
 	b.measure(ctx)
 	b.cfg.Log.Info("bridge connected to the upstream broker", "url", b.status.url, "client_id", b.cfg.ClientID, "backlog", b.Status().Backlog)
+	if err := b.listen(ctx, client); err != nil {
+		return true, err
+	}
 	if err := b.catchUp(ctx, client); err != nil {
 		return true, err
 	}

@@ -312,3 +312,15 @@ func TestURLGetsItsDefaultPort(t *testing.T) {
 		}
 	}
 }
+
+// MQTT over WebSocket, as a broker behind an HTTP proxy takes it.
+func TestOverWebSocket(t *testing.T) {
+	wsPort := testkit.FreePort(t, "tcp")
+	up := testkit.StartMosquitto(t, fmt.Sprintf("listener %d 127.0.0.1", wsPort), "protocol websockets")
+	watcher := subscribe(t, up.URL(), "sites/#", true)
+	f := newFixture(t, fmt.Sprintf("ws://127.0.0.1:%d/mqtt", wsPort), nil)
+	sent := []outbox.Message{machineState(1, 10), machineState(2, 10), machineState(11, 10)}
+	f.enqueue(t, sent)
+	testkit.WaitFor(t, "the events over WebSocket", func() bool { return heardTheLast(watcher, sent, "sites/a/") })
+	checkEveryEventInOrder(t, watcher, sent, "sites/a/")
+}
