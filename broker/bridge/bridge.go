@@ -361,9 +361,9 @@ func (b *Bridge) measure(ctx context.Context) {
 		b.cfg.Log.Warn("bridge: cannot measure its backlog", "error", err)
 		return
 	}
-	if over := behind - b.cfg.MaxBacklog; over > 0 {
-		b.dropOldest(ctx, over, behind)
-		behind = b.cfg.MaxBacklog
+	var dropped int64
+	if over := behind - b.cfg.MaxBacklog; over > 0 && b.dropOldest(ctx, over, behind) {
+		dropped, behind = over, b.cfg.MaxBacklog
 	}
 	oldest := time.Time{}
 	if behind > 0 {
@@ -371,19 +371,19 @@ func (b *Bridge) measure(ctx context.Context) {
 			oldest = next[0].At
 		}
 	}
-	b.status.measured(behind, oldest, b.cfg.Now())
+	b.status.measured(behind, dropped, oldest, b.cfg.Now())
 }
 
 // dropOldest lets the oldest n events go: the disk matters more than an
 // uplink that has been down this long.
-func (b *Bridge) dropOldest(ctx context.Context, n, behind int64) {
+func (b *Bridge) dropOldest(ctx context.Context, n, behind int64) bool {
 	if err := b.from.Done(ctx, b.from.Place()+n); err != nil {
 		b.cfg.Log.Warn("bridge: cannot let its oldest events go", "error", err)
-		return
+		return false
 	}
-	b.status.dropped(n)
 	b.cfg.Log.Warn("bridge backlog past bridge.max_backlog: its oldest events are dropped, never sent up",
-		"dropped", n, "backlog", behind, "max_backlog", b.cfg.MaxBacklog, "dropped_so_far", b.Status().Dropped)
+		"dropped", n, "backlog", behind, "max_backlog", b.cfg.MaxBacklog, "dropped_before", b.Status().Dropped)
+	return true
 }
 
 // logFailure logs a failed session: each new error, and the same one

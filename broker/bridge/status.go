@@ -89,18 +89,13 @@ func (t *tracker) sent(n int) {
 	t.s.Sent += int64(n)
 }
 
-func (t *tracker) dropped(n int64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.s.Dropped += n
-}
-
-// measured records the backlog and when its oldest event was committed
-// (zero: nothing waits).
-func (t *tracker) measured(backlog int64, oldest, now time.Time) {
+// measured records the backlog, the events just dropped from it, and when
+// its oldest event was committed (zero: nothing waits).
+func (t *tracker) measured(backlog, dropped int64, oldest, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.s.Backlog, t.s.Lag = backlog, 0
+	t.s.Dropped += dropped
 	if !oldest.IsZero() {
 		t.s.Lag = max(now.Sub(oldest), 0)
 	}

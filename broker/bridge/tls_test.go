@@ -82,10 +82,25 @@ func TestTLSWithAClientCertificate(t *testing.T) {
 	serverCert, serverKey := p.issue(t, "broker", true)
 	clientCert, clientKey := p.issue(t, "slipway-a", false)
 	ca := filepath.Join(p.dir, "ca.pem")
-	up := testkit.StartMosquitto(t, "cafile "+ca, "certfile "+serverCert, "keyfile "+serverKey, "require_certificate true", "tls_version tlsv1.2")
+	centralCert, centralKey := p.issue(t, "central", false)
+	otherCert, otherKey := p.issue(t, "slipway-b", false)
+	// docs/bridge.md's configuration and ACL, for this test's sites.
+	acl := filepath.Join(p.dir, "slipway.acl")
+	os.WriteFile(acl, []byte(`user slipway-a
+topic write sites/a/#
+topic read sites/a/slipway/v1/commands/+
+user slipway-b
+topic write sites/b/#
+topic read sites/b/slipway/v1/commands/+
+user central
+topic read sites/#
+topic write sites/+/slipway/v1/commands/+
+`), 0o644)
+	up := testkit.StartMosquitto(t, "cafile "+ca, "certfile "+serverCert, "keyfile "+serverKey, "require_certificate true",
+		"use_identity_as_username true", "acl_file "+acl, "tls_version tlsv1.2")
 	url := fmt.Sprintf("mqtts://127.0.0.1:%d", up.Port)
 
-	watcherTLS, err := TLSConfig(ca, clientCert, clientKey)
+	watcherTLS, err := TLSConfig(ca, centralCert, centralKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,11 +116,26 @@ func TestTLSWithAClientCertificate(t *testing.T) {
 	testkit.WaitFor(t, "the events over TLS", func() bool { return heardTheLast(watcher, sent, "sites/a/") })
 	checkEveryEventInOrder(t, watcher, sent, "sites/a/")
 
+	// Another site's box, set up with this site's prefix: the ACL drops it.
+	otherTLS, err := TLSConfig(ca, otherCert, otherKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := newFixture(t, url, func(c *Config) { c.TLS, c.ClientID = otherTLS, "slipway-b" })
+	forged := []outbox.Message{{Topic: "NICO/v1/machine/m1/state", Payload: []byte(`{"forged":true}`), QoS: 1}}
+	other.enqueue(t, forged)
+	testkit.WaitFor(t, "the other box to send", func() bool { return other.bridge.Status().Sent == 1 })
+	f.enqueue(t, []outbox.Message{machineState(3, 10)})
+	testkit.WaitFor(t, "a later event of the right box", func() bool { return heardTheLast(watcher, []outbox.Message{machineState(3, 10)}, "sites/a/") })
+	if heardTheLast(watcher, forged, "sites/a/") {
+		t.Error("the ACL let another site's box write under sites/a/")
+	}
+
 	withoutCert, err := TLSConfig(ca, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	refused := newFixture(t, url, func(c *Config) { c.TLS, c.ClientID = withoutCert, "slipway-b" })
+	refused := newFixture(t, url, func(c *Config) { c.TLS, c.ClientID = withoutCert, "slipway-c" })
 	refused.enqueue(t, sent)
 	testkit.WaitFor(t, "the refusal to be told", func() bool { return refused.bridge.Status().LastError != "" })
 	testkit.WaitFor(t, "the backlog to be kept", func() bool { return refused.bridge.Status().Backlog == 2 })
