@@ -23,7 +23,7 @@ IMAGE_ARCHS ?= amd64 arm64
 IMAGE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1)
 
 # image is phony above all: the image/ folder shares its name.
-.PHONY: all build demo test race e2e e2e-deps debs lint bench bench-dhcp bench-files bench-bus bench-bmc bench-footprint bench-ovmf bench-storm fuzz soak size bootfiles image image-deps clean
+.PHONY: all build demo test race e2e e2e-deps debs lint bench bench-dhcp bench-files bench-bus bench-bmc bench-footprint bench-ovmf bench-storm bench-bridge fuzz soak size bootfiles image image-deps clean
 
 all: lint test build
 
@@ -113,6 +113,11 @@ bench-files: e2e-deps
 bench-bus: e2e-deps
 	@$(MAKE) --no-print-directory debs DEBS="$(BENCH_DEBS)"
 	SLIPWAY_BENCH=1 SLIPWAY_BENCH_SECONDS=$(BENCH_SECONDS) $(GO) test -count=1 -tags e2e -run TestBenchBusAgainstMosquitto -v -timeout 30m ./testbed/e2e/
+
+## bench-bridge: a backlog drained to an upstream mosquitto after an outage, Slipway's bridge against mosquitto's (root not needed)
+bench-bridge: e2e-deps
+	@$(MAKE) --no-print-directory debs DEBS="$(BENCH_DEBS)"
+	SLIPWAY_BENCH=1 $(GO) test -count=1 -tags e2e -run TestBenchBridgeDrainAgainstMosquitto -v -timeout 30m ./testbed/e2e/
 
 ## bench-bmc: Redfish sweep of 2,000 emulated BMCs (50 ms each), Slipway's poller against sushy
 bench-bmc:

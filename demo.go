@@ -23,6 +23,7 @@ func demoCommand(stdout, stderr io.Writer) *cobra.Command {
 	ports := wiring.DefaultDemoPorts()
 	var machines int
 	var keep bool
+	var bridgeURL, bridgeSite string
 	var interval, stageDelay time.Duration
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -55,6 +56,12 @@ the data directory unless --keep-data.`,
 			if err != nil {
 				return fmt.Errorf("demo: %w", err)
 			}
+			if bridgeURL != "" {
+				cfg.Bridge.URL, cfg.Bridge.Site = bridgeURL, bridgeSite
+				if err := cfg.Validate(); err != nil {
+					return fmt.Errorf("demo: --bridge-url, --bridge-site: %w", err)
+				}
+			}
 			if err := testbed.SeedDemoFiles(cfg.TFTPRoot(), cfg.AssetsDir(), cfg.TemplatesDir()); err != nil {
 				return fmt.Errorf("demo: %w", err)
 			}
@@ -78,6 +85,8 @@ the data directory unless --keep-data.`,
 	f.IntVar(&ports.DHCP, "dhcp-port", ports.DHCP, "DHCP port for the simulated fleet (0: no DHCP, no fleet boot)")
 	f.IntVar(&ports.USM, "usm-port", ports.USM, "StarlingX USM API port (0: off)")
 	f.IntVar(&ports.HTTPS, "https-port", ports.HTTPS, "the console and API over TLS (0: off)")
+	f.StringVar(&bridgeURL, "bridge-url", "", "send the demo's events to this upstream MQTT broker (mqtt://host:1883; docs/bridge.md)")
+	f.StringVar(&bridgeSite, "bridge-site", "demo", "the demo's site name upstream")
 	f.DurationVar(&interval, "boot-interval", 500*time.Millisecond, "time between two simulated machines powering on")
 	f.DurationVar(&stageDelay, "stage-delay", 400*time.Millisecond, "time each simulated installer spends per onboarding stage")
 	return cmd

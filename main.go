@@ -109,6 +109,7 @@ heartbeats, an MQTT bus of lifecycle events, and Redfish BMC control.
 Try it without root or a spare LAN:   slipway demo
 Check a configuration file:           slipway check-config slipway.yaml
 Run on the provisioning LAN:          slipway serve --config /etc/slipway/slipway.yaml
+Ask a running one how it is:          slipway status --config /etc/slipway/slipway.yaml
 
 The configuration reference is docs/config.md; slipway.example.yaml is a
 commented starting point.`,
@@ -117,7 +118,7 @@ commented starting point.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCommand(stderr), demoCommand(stdout, stderr), checkConfigCommand(stdout), versionCommand(stdout), hashPasswordCommand(), emulateBMCsCommand(stdout))
+	root.AddCommand(serveCommand(stderr), demoCommand(stdout, stderr), checkConfigCommand(stdout), versionCommand(stdout), hashPasswordCommand(), emulateBMCsCommand(stdout), statusCommand(stdout))
 	return root
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -32,38 +33,15 @@ func TestBridgeKeepsEveryEventThroughAnOutageAndKill9(t *testing.T) {
 	up := testkit.StartMosquitto(t, "persistence true", "autosave_interval 0", "max_queued_messages 0")
 	watcher := watchBus(t, testbed.Host{}, fmt.Sprintf("127.0.0.1:%d", up.Port), "-c", "-i", "e2e-watcher", "-t", "sites/#")
 
-	tcp := testkit.FreePorts(t, "tcp", 2)
-	a := startServe(t, testbed.Host{}, fmt.Sprintf(`
-lan: {interface: lo, address: 127.0.0.1/8}
-data_dir: DATA_DIR
-http: {port: %d, max_connections_per_address: 4096}
-https: {port: 0}
-tftp: {root: TFTP_ROOT, port: %d}
-mqtt: {port: %d, websocket_port: 0}
-dhcp: {mode: "off"}
-netboot: {router_advertisements: false}
-discovery: {doors: [dhcp, boot, heartbeat]}
-bridge: {url: %q, site: e2e}
-users:
-`+e2eUserYAML, tcp[0], testkit.FreePort(t, "udp"), tcp[1], up.URL()))
-	a.url = fmt.Sprintf("http://127.0.0.1:%d", tcp[0])
-	waitReady(t, a)
-	waitBridge(t, a, "connected", func(b bridgeStatus) bool { return b.Connected })
+	a := startBridged(t, "e2e", up.URL())
+	// A second site on the same upstream: its events arrive beside the first's.
+	second := startBridged(t, "e2e-2", up.URL())
+	const secondMachines, secondRounds = 20, 5
+	postHeartbeats(t, second, secondMachines, 0, secondRounds, secondMAC)
 
 	heartbeats := func(from, to int) {
 		t.Helper()
-		var wg sync.WaitGroup
-		for i := range machines {
-			wg.Go(func() {
-				for n := from; n < to; n++ {
-					if err := testbed.Heartbeat(context.Background(), a.url, bridgeMAC(i), "disk", "running", strconv.Itoa(n)); err != nil {
-						t.Errorf("machine %d, heartbeat %d: %v", i, n, err)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
+		postHeartbeats(t, a, machines, from, to, bridgeMAC)
 	}
 	heartbeats(0, 5)
 	up.Stop()
@@ -71,6 +49,10 @@ users:
 	// A heartbeat is a stage event at least (and a state event if it moved).
 	down := waitBridge(t, a, "the backlog while the upstream is down", func(b bridgeStatus) bool { return !b.Connected && b.Backlog >= machines*5 })
 	t.Logf("upstream down: %d events wait (%s)", down.Backlog, down.LastError)
+	if out, err := exec.Command(slipwayBinary, "status", "--url", a.url).CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), "(site e2e): DOWN since") || !strings.Contains(string(out), "events waiting") {
+		t.Errorf("slipway status while the upstream is down: %v\n%s", err, out)
+	}
 
 	a.cmd.Process.Kill() // SIGKILL: no stop, no flush
 	<-a.done
@@ -89,11 +71,16 @@ users:
 
 	// Every machine's heartbeats, in order, none missing (a repeat after
 	// a reconnect is allowed); its last state as Slipway has it.
-	heard := map[string][]int{}
+	heard := map[string][]int{}  // MAC → the details of its heartbeats heard upstream
+	sites := map[string]string{} // MAC → the site its topic named
 	done := func() bool {
 		for i := range machines {
-			h := heard[bridgeMAC(i)]
-			if len(h) == 0 || h[len(h)-1] != rounds-1 {
+			if h := heard[bridgeMAC(i)]; len(h) == 0 || h[len(h)-1] != rounds-1 {
+				return false
+			}
+		}
+		for i := range secondMachines {
+			if h := heard[secondMAC(i)]; len(h) == 0 || h[len(h)-1] != secondRounds-1 {
 				return false
 			}
 		}
@@ -109,27 +96,85 @@ users:
 		if strings.HasSuffix(topic, "/onboarding") && json.Unmarshal([]byte(payload), &m) == nil {
 			if n, err := strconv.Atoi(m.Detail); err == nil {
 				heard[m.MAC] = append(heard[m.MAC], n)
+				sites[m.MAC] = strings.Split(topic, "/")[1]
 			}
 		}
 		return done()
 	})
+	checkHeardInOrder(t, heard, machines, rounds, bridgeMAC)
+	checkHeardInOrder(t, heard, secondMachines, secondRounds, secondMAC)
+	for i := range secondMachines {
+		if sites[secondMAC(i)] != "e2e-2" || sites[bridgeMAC(i)] != "e2e" {
+			t.Fatalf("machines heard under the wrong site: %s under %q, %s under %q", secondMAC(i), sites[secondMAC(i)], bridgeMAC(i), sites[bridgeMAC(i)])
+		}
+	}
+}
+
+// checkHeardInOrder checks that each machine's heartbeats 0 to rounds-1
+// were heard in order (a repeat after a reconnect allowed, a gap never).
+func checkHeardInOrder(t *testing.T, heard map[string][]int, machines, rounds int, mac func(int) string) {
+	t.Helper()
 	for i := range machines {
 		next := 0
-		for _, n := range heard[bridgeMAC(i)] {
+		for _, n := range heard[mac(i)] {
 			switch {
 			case n == next:
 				next++
 			case n > next:
-				t.Fatalf("%s: heartbeat %d heard before %d: %v", bridgeMAC(i), n, next, heard[bridgeMAC(i)])
+				t.Fatalf("%s: heartbeat %d heard before %d: %v", mac(i), n, next, heard[mac(i)])
 			}
 		}
 		if next != rounds {
-			t.Fatalf("%s: %d of %d heartbeats heard upstream: %v", bridgeMAC(i), next, rounds, heard[bridgeMAC(i)])
+			t.Fatalf("%s: %d of %d heartbeats heard upstream: %v", mac(i), next, rounds, heard[mac(i)])
 		}
 	}
 }
 
 func bridgeMAC(i int) string { return fmt.Sprintf("02:b1:00:00:%02x:%02x", i>>8, i&0xff) }
+func secondMAC(i int) string { return fmt.Sprintf("02:b2:00:00:%02x:%02x", i>>8, i&0xff) }
+
+// startBridged runs slipway serve on loopback with a bridge to upstream
+// under site, and waits until the bridge is connected.
+func startBridged(t *testing.T, site, upstream string) *appliance {
+	t.Helper()
+	tcp := testkit.FreePorts(t, "tcp", 2)
+	a := startServe(t, testbed.Host{}, fmt.Sprintf(`
+lan: {interface: lo, address: 127.0.0.1/8}
+data_dir: DATA_DIR
+http: {port: %d, max_connections_per_address: 4096}
+https: {port: 0}
+tftp: {root: TFTP_ROOT, port: %d}
+mqtt: {port: %d, websocket_port: 0}
+dhcp: {mode: "off"}
+netboot: {router_advertisements: false}
+discovery: {doors: [dhcp, boot, heartbeat]}
+usm: {port: 0}
+bridge: {url: %q, site: %s}
+users:
+`+e2eUserYAML, tcp[0], testkit.FreePort(t, "udp"), tcp[1], upstream, site))
+	a.url = fmt.Sprintf("http://127.0.0.1:%d", tcp[0])
+	waitReady(t, a)
+	waitBridge(t, a, "connected", func(b bridgeStatus) bool { return b.Connected })
+	return a
+}
+
+// postHeartbeats has machines post heartbeats numbered from to to (in
+// their detail), each machine in order, all machines at once.
+func postHeartbeats(t *testing.T, a *appliance, machines, from, to int, mac func(int) string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for i := range machines {
+		wg.Go(func() {
+			for n := from; n < to; n++ {
+				if err := testbed.Heartbeat(context.Background(), a.url, mac(i), "disk", "running", strconv.Itoa(n)); err != nil {
+					t.Errorf("machine %s, heartbeat %d: %v", mac(i), n, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
 
 // bridgeStatus is the bridge's part of /readyz.
 type bridgeStatus struct {

@@ -47,7 +47,8 @@ func TestConsoleInChromium(t *testing.T) {
 	if err := os.MkdirAll(screenshotDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	demo := startDemo(t, 6)
+	upstream := testkit.StartMosquitto(t)
+	demo := startDemo(t, 6, "--bridge-url", upstream.URL(), "--bridge-site", "console")
 	base, spki := demo.base, demo.spki
 
 	ctx, cancel := browser(t, spki)
@@ -63,6 +64,18 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	login(t, ctx, base, "admin", "slipway-demo")
 	run(t, ctx, "overview", chromedp.WaitVisible(`.cards .card`), shot("overview"))
+	// The uplink says it is up, and down once its broker stops, in words.
+	var uplink string
+	run(t, ctx, "uplink up", chromedp.WaitVisible(`#bridge .ok`), chromedp.Text(`#bridge`, &uplink))
+	if !strings.Contains(uplink, "up") || !strings.Contains(uplink, "site console: "+upstream.URL()) {
+		t.Errorf("the overview's uplink card: %q", uplink)
+	}
+	upstream.Stop()
+	run(t, ctx, "uplink down", chromedp.WaitVisible(`#bridge .error`), chromedp.Text(`#bridge`, &uplink), shot("overview-uplink-down"))
+	if !strings.Contains(uplink, "down") || !strings.Contains(uplink, "connect to "+upstream.URL()) {
+		t.Errorf("the overview's uplink card once its broker stopped: %q", uplink)
+	}
+	upstream.Restart()
 
 	// The list, then a machine becoming ready in it while the page stays.
 	var notReady string
@@ -222,15 +235,15 @@ type demoRun struct {
 // sends a browser over to TLS), and its certificate's public key hash for
 // Chromium to trust, once it checked that the banner printed that
 // certificate's fingerprint.
-func startDemo(t *testing.T, n int) demoRun {
+func startDemo(t *testing.T, n int, flags ...string) demoRun {
 	t.Helper()
 	tcp, udp := testkit.FreePorts(t, "tcp", 5), testkit.FreePorts(t, "udp", 2)
 	httpPort, httpsPort, mqttPort := tcp[0], tcp[1], tcp[2]
-	cmd := exec.Command(slipwayBinary, "demo", "--machines", strconv.Itoa(n), "--stage-delay", "600ms", "--boot-interval", "1500ms",
+	cmd := exec.Command(slipwayBinary, append([]string{"demo", "--machines", strconv.Itoa(n), "--stage-delay", "600ms", "--boot-interval", "1500ms",
 		"--http-port", strconv.Itoa(httpPort), "--mqtt-port", strconv.Itoa(mqttPort),
 		"--mqtt-ws-port", strconv.Itoa(tcp[3]), "--tftp-port", strconv.Itoa(udp[0]),
 		"--dhcp-port", strconv.Itoa(udp[1]), "--usm-port", strconv.Itoa(tcp[4]),
-		"--https-port", strconv.Itoa(httpsPort))
+		"--https-port", strconv.Itoa(httpsPort)}, flags...)...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

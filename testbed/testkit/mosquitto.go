@@ -115,6 +115,13 @@ func (m *Mosquitto) Stop() {
 	m.exited = nil
 }
 
+// Pid is the running broker's process id.
+func (m *Mosquitto) Pid() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cmd.Process.Pid
+}
+
 // Log is what mosquitto wrote.
 func (m *Mosquitto) Log() string {
 	m.mu.Lock()

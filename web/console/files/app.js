@@ -202,14 +202,27 @@ function overviewView() {
     const o = await api('GET', '/overview');
     const cards = states.map((s) => `<a class="card" href="#/machines?state=${s}"><div class="n">${o.machines_by_state[s] || 0}</div><div class="k">${s}</div></a>`).join('');
     const b = o.bmcs ? `<div class="card"><div class="n">${o.bmcs.reachable}/${o.bmcs.total}</div><div class="k">BMCs reachable${o.bmcs.unusable ? `, <span class="error">${o.bmcs.unusable} unusable</span>` : ''}</div></div>` : '';
+    const br = o.bridge ? bridgeCard(o.bridge) : '';
     const l = o.leases ? `<div class="card"><div class="n">${o.leases.active}/${o.leases.pool_size}</div><div class="k">DHCP leases</div>${bar(100 * o.leases.active / o.leases.pool_size)}</div>` : '';
-    $('#ov').innerHTML = `<p class="muted">${o.machines_total} machines</p><div class="cards">${cards}${b}${l}</div>
+    $('#ov').innerHTML = `<p class="muted">${o.machines_total} machines</p><div class="cards">${cards}${b}${l}${br}</div>
       <h2>Recent events</h2><div class="table-wrap"><table><thead><tr><th>When</th><th>Machine</th><th>State</th><th>Cause</th></tr></thead><tbody>
       ${o.recent.map((r) => `<tr><td>${when(r.at)}</td><td><a href="#/machines/${encodeURIComponent(r.machine_id)}">${esc(r.machine_id)}</a></td><td>${stateBadge(r.managed_host_state)}</td><td>${esc(r.cause)}</td></tr>`).join('')}
       </tbody></table></div>`;
   };
   load().catch((e) => toast(e.message, true));
-  return on('*', throttle(() => load().catch(() => {}), 1000));
+  const stop = on('*', throttle(() => load().catch(() => {}), 1000));
+  // The uplink changes without an event on the bus: look again now and then.
+  const poll = setInterval(() => load().catch(() => {}), 5000);
+  return () => { stop(); clearInterval(poll); };
+}
+
+// bridgeCard is the upstream bridge: up or down in words, what waits, why.
+function bridgeCard(b) {
+  const state = b.connected ? '<span class="ok">up</span>' : '<span class="error">down</span>';
+  const waiting = b.backlog ? `, ${b.backlog} events waiting (${Math.round(b.lag_seconds)} s)` : '';
+  const dropped = b.dropped ? `, <span class="error">${b.dropped} dropped</span>` : '';
+  const why = !b.connected && b.last_error ? `<div class="error small">${esc(b.last_error)}</div>` : '';
+  return `<div class="card" id="bridge"><div class="n">${state}</div><div class="k">uplink, site ${esc(b.site)}: ${esc(b.url)}${waiting}${dropped}</div>${why}</div>`;
 }
 
 // ---------- machines ----------
