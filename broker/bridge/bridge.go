@@ -82,7 +82,7 @@ type timings struct {
 	tick     time.Duration // backlog bound and lag, measured this often
 }
 
-var defaultTimings = timings{connect: 15 * time.Second, ack: 30 * time.Second, retryMin: time.Second, retryMax: 30 * time.Second, tick: 2 * time.Second}
+var defaultTimings = timings{connect: 15 * time.Second, ack: 30 * time.Second, retryMin: time.Second, retryMax: 10 * time.Second, tick: 2 * time.Second}
 
 // batch is how many events are sent before their acknowledgements are
 // waited for: the window of one round trip.
@@ -215,9 +215,11 @@ func (b *Bridge) catchUp(ctx context.Context, client paho.Client) error {
 		return err
 	}
 	if n > 0 {
-		took := b.cfg.Now().Sub(start)
-		b.cfg.Log.Info("bridge sent the events that waited for the uplink", "events", n, "took", took.Round(time.Millisecond),
-			"per_second", int(float64(n)/max(took.Seconds(), 0.001)))
+		now := b.cfg.Now()
+		took := now.Sub(start)
+		c := CatchUp{Events: n, Seconds: took.Seconds(), PerSecond: float64(n) / max(took.Seconds(), 0.001), At: now}
+		b.status.caughtUp(c)
+		b.cfg.Log.Info("bridge sent the events that waited for the uplink", "events", n, "took", took.Round(time.Millisecond), "per_second", int(c.PerSecond))
 	}
 	re, err := b.reassert(ctx, client)
 	if err != nil {

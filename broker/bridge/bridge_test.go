@@ -228,6 +228,9 @@ func TestEventsWaitWhileTheUpstreamIsDownAndNoneIsLost(t *testing.T) {
 	watcher := subscribe(t, up.URL(), "sites/#", false) // the session kept what came meanwhile
 	testkit.WaitFor(t, "the watcher to hear every event", func() bool { return heardTheLast(watcher, sent, "sites/a/") })
 	checkEveryEventInOrder(t, watcher, sent, "sites/a/")
+	if c := f.bridge.Status().CatchUp; c == nil || c.Events != 300 || c.PerSecond <= 0 {
+		t.Errorf("the catch-up after the outage: %+v", c)
+	}
 }
 
 func TestBacklogPastItsBoundDropsTheOldest(t *testing.T) {

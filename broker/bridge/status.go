@@ -23,6 +23,16 @@ type Status struct {
 	Dropped     int64         `json:"dropped"` // past bridge.max_backlog
 	LastError   string        `json:"last_error,omitempty"`
 	LastErrorAt time.Time     `json:"last_error_at,omitzero"`
+	// CatchUp is the last time events that waited were sent.
+	CatchUp *CatchUp `json:"last_catch_up,omitempty"`
+}
+
+// CatchUp is a backlog sent after a connect: how many, how fast.
+type CatchUp struct {
+	Events    int       `json:"events"`
+	Seconds   float64   `json:"seconds"`
+	PerSecond float64   `json:"per_second"`
+	At        time.Time `json:"at"`
 }
 
 // tracker keeps the Status as the bridge's goroutine changes it.
@@ -81,6 +91,12 @@ func (t *tracker) shouldLog(err error, now time.Time) bool {
 	}
 	t.logged, t.loggedAt = msg, now
 	return true
+}
+
+func (t *tracker) caughtUp(c CatchUp) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.s.CatchUp = &c
 }
 
 func (t *tracker) sent(n int) {

@@ -32,9 +32,7 @@ import (
 //
 // SLIPWAY_BENCH=1 only (make bench-bmc); SLIPWAY_BENCH_BMCS sets the count.
 func TestBenchBMCSweepAgainstSushy(t *testing.T) {
-	if os.Getenv("SLIPWAY_BENCH") == "" {
-		t.Skip("a benchmark: run it with make bench-bmc")
-	}
+	benchOnly(t, "bench-bmc")
 	if err := exec.Command(debianPython, "-c", "import sushy").Run(); err != nil {
 		missingPeer(t, "the peer is missing: apt-get install python3-sushy (make bench-bmc installs it)")
 	}

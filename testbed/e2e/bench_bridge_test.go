@@ -5,7 +5,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,9 +30,7 @@ import (
 // SLIPWAY_BENCH=1 only (make bench-bridge); SLIPWAY_BENCH_BACKLOG events
 // (default 100,000), SLIPWAY_BENCH_ROUNDS rounds (default 3).
 func TestBenchBridgeDrainAgainstMosquitto(t *testing.T) {
-	if os.Getenv("SLIPWAY_BENCH") == "" {
-		t.Skip("a benchmark: run it with make bench-bridge")
-	}
+	benchOnly(t, "bench-bridge")
 	requireCommands(t, map[string]string{"mosquitto": "mosquitto"})
 	backlog, rounds := envInt("SLIPWAY_BENCH_BACKLOG", 100_000), envInt("SLIPWAY_BENCH_ROUNDS", 3)
 	up := testkit.StartMosquitto(t) // the upstream, as installed
@@ -42,24 +39,7 @@ func TestBenchBridgeDrainAgainstMosquitto(t *testing.T) {
 	// bridge that must hold an outage's messages needs: no queue limit.
 	peer := testkit.StartMosquitto(t, "max_queued_messages 0", "connection upstream",
 		fmt.Sprintf("address 127.0.0.1:%d", up.Port), `topic # out 1 "" sites/peer/`, "cleansession false")
-	tcp := testkit.FreePorts(t, "tcp", 2)
-	a := startServe(t, testbed.Host{}, fmt.Sprintf(`
-lan: {interface: lo, address: 127.0.0.1/8}
-data_dir: DATA_DIR
-log: {level: info}
-http: {port: %d, max_connections_per_address: 4096}
-https: {port: 0}
-tftp: {root: TFTP_ROOT, port: %d}
-mqtt: {port: %d, websocket_port: 0}
-dhcp: {mode: "off"}
-netboot: {router_advertisements: false}
-discovery: {doors: [dhcp, boot, heartbeat]}
-usm: {port: 0}
-bridge: {url: %q, site: bench}
-users:
-`+e2eUserYAML, tcp[0], testkit.FreePort(t, "udp"), tcp[1], up.URL()))
-	a.url = fmt.Sprintf("http://127.0.0.1:%d", tcp[0])
-	waitReady(t, a)
+	a := serveBridged(t, "bench", up.URL())
 	waitBridge(t, a, "the bridge to connect once", func(b bridgeStatus) bool { return b.Connected || b.LastError != "" })
 
 	type result struct {

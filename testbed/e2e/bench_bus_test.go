@@ -31,9 +31,7 @@ import (
 //
 // SLIPWAY_BENCH=1 only (make bench-bus).
 func TestBenchBusAgainstMosquitto(t *testing.T) {
-	if os.Getenv("SLIPWAY_BENCH") == "" {
-		t.Skip("a benchmark: run it with make bench-bus")
-	}
+	benchOnly(t, "bench-bus")
 	requireCommands(t, map[string]string{"mosquitto": "mosquitto"})
 	seconds := envInt("SLIPWAY_BENCH_SECONDS", 10)
 	hash, err := bcrypt.GenerateFromPassword([]byte("bench"), bcrypt.MinCost)

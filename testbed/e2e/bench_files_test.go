@@ -29,9 +29,7 @@ var wrkRequests = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
 // namespace LAN and measures them with the same clients. SLIPWAY_BENCH=1
 // only.
 func TestBenchFilesAgainstPeers(t *testing.T) {
-	if os.Getenv("SLIPWAY_BENCH") == "" {
-		t.Skip("a benchmark: run it with make bench-files")
-	}
+	benchOnly(t, "bench-files")
 	requireCommands(t, map[string]string{"wrk": "wrk", "nginx": "nginx-light", "in.tftpd": "tftpd-hpa", "curl": "curl", "atftp": "atftp"})
 	seconds := envInt("SLIPWAY_BENCH_SECONDS", 10)
 	servers := benchServers()

@@ -25,9 +25,7 @@ import (
 // resident memory once ready and idle for ten seconds. SLIPWAY_BENCH=1 only
 // (make bench-footprint).
 func TestBenchFootprint(t *testing.T) {
-	if os.Getenv("SLIPWAY_BENCH") == "" {
-		t.Skip("a benchmark: run it with make bench-footprint")
-	}
+	benchOnly(t, "bench-footprint")
 	var table strings.Builder
 	fmt.Fprintf(&table, "| machines in the store | start → ready, median of 5 (min–max) | resident memory, idle after 10 s |\n|---|---|---|\n")
 	for _, n := range []int{0, 10000} {

@@ -23,9 +23,7 @@ import (
 // side: from the firmware's first read request for the loader (its size
 // probe) to the last packet of the fetch. SLIPWAY_BENCH=1 only.
 func TestBenchOVMFFetchesItsLoader(t *testing.T) {
-	if os.Getenv("SLIPWAY_BENCH") == "" {
-		t.Skip("a benchmark: run it with make bench-ovmf")
-	}
+	benchOnly(t, "bench-ovmf")
 	requireCommands(t, map[string]string{"in.tftpd": "tftpd-hpa", "tcpdump": "tcpdump", "qemu-system-x86_64": "qemu-system-x86"})
 	if _, err := os.Stat(ovmfCode); err != nil {
 		missingPeer(t, "%s is missing: install Debian's ovmf", ovmfCode)

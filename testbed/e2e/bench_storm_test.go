@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,26 +42,34 @@ default_profile: storm
 // report (table, CSV, SVG) goes to SLIPWAY_STORM_OUT (artifacts/storm).
 // What the storm saw is checked against what Slipway stored: no machine
 // with two addresses, and every committed event published.
+// With SLIPWAY_STORM_OUTAGE_AT (seconds), the site's events are bridged
+// to an upstream mosquitto that stops that long into the storm and comes
+// back SLIPWAY_STORM_OUTAGE_FOR seconds later (default 120): every state
+// change must reach its subscriber, in order.
 // SLIPWAY_BENCH=1 only (make bench-storm).
 func TestBenchStorm(t *testing.T) {
-	if os.Getenv("SLIPWAY_BENCH") == "" {
-		t.Skip("a benchmark: run it with make bench-storm")
-	}
+	benchOnly(t, "bench-storm")
 	out := os.Getenv("SLIPWAY_STORM_OUT")
 	if out == "" {
 		out = filepath.Join("..", "..", "artifacts", "storm")
 	}
-	runStorm(t, stormSite{machines: envInt("SLIPWAY_STORM_MACHINES", 10000), loader: envInt("SLIPWAY_STORM_LOADER", 1<<20),
+	site := stormSite{machines: envInt("SLIPWAY_STORM_MACHINES", 10000), loader: envInt("SLIPWAY_STORM_LOADER", 1<<20),
 		kernel: envInt("SLIPWAY_STORM_KERNEL", 8<<20), initrd: envInt("SLIPWAY_STORM_INITRD", 4<<20), out: out,
-		args: strings.Fields(os.Getenv("SLIPWAY_STORM_ARGS"))})
+		args: strings.Fields(os.Getenv("SLIPWAY_STORM_ARGS"))}
+	if at := envInt("SLIPWAY_STORM_OUTAGE_AT", 0); at > 0 {
+		site.outage = &stormOutage{at: time.Duration(at) * time.Second, lasts: time.Duration(envInt("SLIPWAY_STORM_OUTAGE_FOR", 120)) * time.Second}
+	}
+	runStorm(t, site)
 }
 
 // A small storm in every run, so that the storm, and the doors under many
 // MACs at once, are exercised: 300 machines, small files, with lost DHCP
-// packets, slow readers and a ramp.
+// packets, slow readers and a ramp; the site's upstream broker goes away
+// 3 s into it and comes back 15 s later.
 func TestStormOfThreeHundred(t *testing.T) {
 	runStorm(t, stormSite{machines: 300, loader: 64 << 10, kernel: 1 << 20, initrd: 1 << 20, out: t.TempDir(),
-		args: []string{"-ramp", "2s", "-loss", "0.02", "-slow", "0.05", "-slow-rate", "4194304"}})
+		args:   []string{"-ramp", "2s", "-loss", "0.02", "-slow", "0.05", "-slow-rate", "4194304"},
+		outage: &stormOutage{at: 3 * time.Second, lasts: 15 * time.Second}})
 }
 
 // stormSite is one storm's size.
@@ -68,14 +77,33 @@ type stormSite struct {
 	machines, loader, kernel, initrd int
 	out                              string
 	args                             []string // more storm flags
+	// outage, if set, bridges the site's events to an upstream mosquitto
+	// on a host of its own, which stops mid-storm and comes back later.
+	outage *stormOutage
 }
+
+// stormOutage is when the upstream broker stops (from the storm's start)
+// and how long it stays down.
+type stormOutage struct{ at, lasts time.Duration }
 
 func runStorm(t *testing.T, site stormSite) {
 	requireCommands(t, map[string]string{"mosquitto_sub": "mosquitto-clients", "curl": "curl"})
 	n, out := site.machines, site.out
 	roomForNeighbours(t, n)
 	lan := newLAN(t, "10.88.0.1/16")
-	a := prepareServe(t, lan.Server, stormConfig, func(dataDir string) {
+	// A subscriber nobody here wrote, on a host of its own, as a NICo
+	// consumer would be: it must get every event Slipway commits.
+	sub, err := lan.AddHost(context.Background(), "sub", "10.88.0.3/16")
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := stormConfig
+	var upstream *upstreamWatch
+	if site.outage != nil {
+		upstream = watchUpstream(t, sub)
+		config += fmt.Sprintf("bridge: {url: %q, site: storm}\n", upstream.broker.URL())
+	}
+	a := prepareServe(t, lan.Server, config, func(dataDir string) {
 		writeRandom(t, filepath.Join(dataDir, "assets", "storm", "vmlinuz"), site.kernel)
 		writeRandom(t, filepath.Join(dataDir, "assets", "storm", "initrd.img"), site.initrd)
 		os.MkdirAll(filepath.Join(dataDir, "templates"), 0o755)
@@ -86,12 +114,6 @@ func runStorm(t *testing.T, site stormSite) {
 	writeRandom(t, filepath.Join(a.tftpRoot, "ipxe.efi"), site.loader)
 	waitReady(t, a)
 	client, err := lan.AddHost(context.Background(), "storm", "10.88.0.2/16")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A subscriber nobody here wrote, on a host of its own, as a NICo
-	// consumer would be: it must get every event Slipway commits.
-	sub, err := lan.AddHost(context.Background(), "sub", "10.88.0.3/16")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +141,10 @@ func runStorm(t *testing.T, site stormSite) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	var outage <-chan time.Time // when the upstream stopped
+	if site.outage != nil {
+		outage = upstream.stopAfter(site.outage.at)
+	}
 	go func() {
 		sc := bufio.NewScanner(progress)
 		for sc.Scan() {
@@ -134,8 +160,14 @@ func runStorm(t *testing.T, site stormSite) {
 	if metrics, err := a.host.Run(context.Background(), "curl", "-fsS", lanURL+"/metrics"); err == nil {
 		t.Logf("Slipway's counters after the storm:\n%s", metricLines(metrics, "slipway_dhcp_", "slipway_tftp_transfers", "slipway_node_requests_refused"))
 	}
+	if site.outage != nil {
+		upstream.comeBack(t, a, <-outage, site.outage.lasts)
+	}
 	a.stop(t)
 	checkStormStore(t, filepath.Join(a.dataDir, "slipway.db"), out, mosquitto.Load())
+	if site.outage != nil {
+		upstream.check(t, filepath.Join(a.dataDir, "slipway.db"))
+	}
 }
 
 // countLines runs cmd until the test ends and counts the lines it prints.

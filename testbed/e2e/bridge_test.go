@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -137,6 +136,15 @@ func secondMAC(i int) string { return fmt.Sprintf("02:b2:00:00:%02x:%02x", i>>8,
 // under site, and waits until the bridge is connected.
 func startBridged(t *testing.T, site, upstream string) *appliance {
 	t.Helper()
+	a := serveBridged(t, site, upstream)
+	waitBridge(t, a, "connected", func(b bridgeStatus) bool { return b.Connected })
+	return a
+}
+
+// serveBridged runs slipway serve on loopback, machines made by their
+// heartbeats, with a bridge to upstream under site, until it is ready.
+func serveBridged(t *testing.T, site, upstream string) *appliance {
+	t.Helper()
 	tcp := testkit.FreePorts(t, "tcp", 2)
 	a := startServe(t, testbed.Host{}, fmt.Sprintf(`
 lan: {interface: lo, address: 127.0.0.1/8}
@@ -154,7 +162,6 @@ users:
 `+e2eUserYAML, tcp[0], testkit.FreePort(t, "udp"), tcp[1], upstream, site))
 	a.url = fmt.Sprintf("http://127.0.0.1:%d", tcp[0])
 	waitReady(t, a)
-	waitBridge(t, a, "connected", func(b bridgeStatus) bool { return b.Connected })
 	return a
 }
 
@@ -182,21 +189,27 @@ type bridgeStatus struct {
 	Backlog   int64
 	Sent      int64
 	LastError string `json:"last_error"`
+	CatchUp   *struct {
+		Events    int     `json:"events"`
+		Seconds   float64 `json:"seconds"`
+		PerSecond float64 `json:"per_second"`
+	} `json:"last_catch_up"`
 }
 
-// waitBridge polls /readyz until the bridge's status satisfies ok.
+// waitBridge polls /readyz (with curl, from the appliance's host) until
+// the bridge's status satisfies ok.
 func waitBridge(t *testing.T, a *appliance, what string, ok func(bridgeStatus) bool) bridgeStatus {
 	t.Helper()
 	var last bridgeStatus
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(a.url + "/readyz")
+		out, err := a.host.Run(context.Background(), "curl", "-sS", "--max-time", "5", a.url+"/readyz")
 		if err == nil {
 			var body struct{ Bridge bridgeStatus }
-			err = json.NewDecoder(resp.Body).Decode(&body)
-			resp.Body.Close()
-			if last = body.Bridge; err == nil && ok(last) {
-				return last
+			if last = body.Bridge; json.Unmarshal([]byte(out), &body) == nil {
+				if last = body.Bridge; ok(last) {
+					return last
+				}
 			}
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -8,11 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/slipway/slipway/testbed"
+	"github.com/slipway/slipway/testbed/testkit"
 )
 
 const relayConfig = dhcpConfig + `  subnets:
@@ -99,7 +99,7 @@ func startDhcrelay(t *testing.T, router testbed.Host, flags ...string) (stop fun
 	t.Helper()
 	args := append([]string{"-4", "-d", "-a", "-pf", filepath.Join(t.TempDir(), "dhcrelay.pid"), "-id", "eth1", "-iu", "eth0"}, flags...)
 	cmd := router.Command(context.Background(), "dhcrelay", append(args, "10.88.0.1")...)
-	out := &lockedBuffer{}
+	out := &testkit.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -151,22 +151,4 @@ func boundLeases(t *testing.T, a *appliance, mac string) int {
 		}
 	}
 	return n
-}
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
