@@ -160,10 +160,13 @@ func (c *Consumer) poke() {
 
 // Next returns up to limit events after the consumer's place, oldest first.
 func (c *Consumer) Next(ctx context.Context, limit int) ([]Event, error) {
-	c.mu.Lock()
-	after := c.last
-	c.mu.Unlock()
-	rows, err := c.o.cfg.DB.EventsAfter(ctx, after, limit)
+	return c.After(ctx, c.Place(), limit)
+}
+
+// After returns up to limit events after id, oldest first: a consumer
+// with several batches in flight reads past its place.
+func (c *Consumer) After(ctx context.Context, id int64, limit int) ([]Event, error) {
+	rows, err := c.o.cfg.DB.EventsAfter(ctx, id, limit)
 	if err != nil {
 		return nil, fmt.Errorf("outbox consumer %s: %w", c.name, err)
 	}

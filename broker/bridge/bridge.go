@@ -20,6 +20,8 @@ import (
 type Consumer interface {
 	Woken() <-chan struct{}
 	Next(ctx context.Context, limit int) ([]outbox.Event, error)
+	// After reads past the place, for batches in flight.
+	After(ctx context.Context, id int64, limit int) ([]outbox.Event, error)
 	// Handled moves past id; the place is stored in the background (an
 	// event may be sent twice after a crash, never skipped).
 	Handled(id int64)
@@ -84,9 +86,12 @@ type timings struct {
 
 var defaultTimings = timings{connect: 15 * time.Second, ack: 30 * time.Second, retryMin: time.Second, retryMax: 10 * time.Second, tick: 2 * time.Second}
 
-// batch is how many events are sent before their acknowledgements are
-// waited for: the window of one round trip.
-const batch = 512
+// Events are read and sent in batches of batch; up to batchesInFlight
+// batches may wait for their acknowledgements at once.
+const (
+	batch           = 1024
+	batchesInFlight = 8
+)
 
 // Bridge sends the outbox up. Run it; Status says how it goes.
 type Bridge struct {
@@ -248,37 +253,64 @@ func (b *Bridge) options(lost chan<- error) *paho.ClientOptions {
 	if b.cfg.TLS != nil {
 		o.SetTLSConfig(b.cfg.TLS)
 	}
+	if u, err := url.Parse(b.cfg.URL); err == nil {
+		o.SetCustomOpenConnectionFn(dialBatched(u, b.cfg.TLS, b.times.connect))
+	}
 	return o
 }
 
 // drain sends every event after the bridge's place, oldest first, a batch
-// at a time, and moves the place once a batch is acknowledged.
+// at a time with up to batchesInFlight batches unacknowledged (a round
+// trip per batch would bound the rate by the upstream's latency), and
+// moves the place past each batch once all of it is acknowledged.
 func (b *Bridge) drain(ctx context.Context, client paho.Client) (int, error) {
-	n := 0
+	n, readTo := 0, b.from.Place()
+	var window []sentBatch
+	more := true
 	for {
-		events, err := b.from.Next(ctx, batch)
-		if err != nil || len(events) == 0 {
-			return n, err
-		}
-		tokens := make([]paho.Token, 0, len(events))
-		for _, e := range events {
-			if m, ok := b.upstream(e.Message); ok {
-				tokens = append(tokens, client.Publish(m.Topic, m.QoS, m.Retain, m.Payload))
+		if more && len(window) < batchesInFlight {
+			events, err := b.from.After(ctx, readTo, batch)
+			if err != nil {
+				return n, err
 			}
+			if len(events) > 0 {
+				window = append(window, b.send(client, events))
+				readTo = events[len(events)-1].ID
+			}
+			more = len(events) == batch
+			continue
 		}
-		for _, t := range tokens {
+		if len(window) == 0 {
+			return n, nil
+		}
+		oldest := window[0]
+		for _, t := range oldest.tokens {
 			if err := wait(ctx, t, b.times.ack); err != nil {
 				return n, fmt.Errorf("send to %s: %w", b.status.url, err)
 			}
 		}
-		last := events[len(events)-1]
-		b.from.Handled(last.ID)
-		b.status.sent(len(tokens))
-		n += len(tokens)
-		if len(events) < batch {
-			return n, nil
+		b.from.Handled(oldest.last)
+		b.status.sent(len(oldest.tokens))
+		n += len(oldest.tokens)
+		window = window[1:]
+	}
+}
+
+// sentBatch is a batch published, waiting for its acknowledgements.
+type sentBatch struct {
+	tokens []paho.Token
+	last   int64 // the batch's last event
+}
+
+// send publishes the events that a tree takes.
+func (b *Bridge) send(client paho.Client, events []outbox.Event) sentBatch {
+	s := sentBatch{tokens: make([]paho.Token, 0, len(events)), last: events[len(events)-1].ID}
+	for _, e := range events {
+		if m, ok := b.upstream(e.Message); ok {
+			s.tokens = append(s.tokens, client.Publish(m.Topic, m.QoS, m.Retain, m.Payload))
 		}
 	}
+	return s
 }
 
 // upstream is m as sent up: under the prefix, with its tree's QoS and

@@ -177,7 +177,7 @@ func checkEveryEventInOrder(t *testing.T, u *upstream, sent []outbox.Message, pr
 }
 
 func TestUpstreamHearsEveryEventInOrderUnderTheSitePrefix(t *testing.T) {
-	up := testkit.StartMosquitto(t)
+	up := startUpstream(t)
 	watcher := subscribe(t, up.URL(), "#", true)
 	f := newFixture(t, up.URL(), nil)
 	testkit.WaitFor(t, "the bridge to connect", func() bool { return f.bridge.Status().Connected })
@@ -205,7 +205,7 @@ func TestUpstreamHearsEveryEventInOrderUnderTheSitePrefix(t *testing.T) {
 // The upstream broker goes away for a while: what is committed meanwhile
 // waits on disk, and once it is back arrives, all of it, in order.
 func TestEventsWaitWhileTheUpstreamIsDownAndNoneIsLost(t *testing.T) {
-	up := testkit.StartMosquitto(t, "persistence true", "autosave_interval 0")
+	up := startUpstream(t, "persistence true", "autosave_interval 0")
 	subscribe(t, up.URL(), "sites/#", false).conn.Disconnect(10) // a durable session, QoS 1
 	f := newFixture(t, up.URL(), nil)
 	testkit.WaitFor(t, "the bridge to connect", func() bool { return f.bridge.Status().Connected })
@@ -234,7 +234,7 @@ func TestEventsWaitWhileTheUpstreamIsDownAndNoneIsLost(t *testing.T) {
 }
 
 func TestBacklogPastItsBoundDropsTheOldest(t *testing.T) {
-	up := testkit.StartMosquitto(t)
+	up := startUpstream(t)
 	up.Stop()
 	f := newFixture(t, up.URL(), func(c *Config) { c.MaxBacklog = 1000 })
 	var sent []outbox.Message
@@ -261,7 +261,7 @@ func TestBacklogPastItsBoundDropsTheOldest(t *testing.T) {
 // An upstream that lost its retained messages (a new broker here) is given
 // the box's retained view again when the bridge connects.
 func TestRetainedViewIsReassertedOnConnect(t *testing.T) {
-	up := testkit.StartMosquitto(t)
+	up := startUpstream(t)
 	up.Stop()
 	f := newFixture(t, up.URL(), func(c *Config) {
 		c.Trees = append(c.Trees, Tree{Filter: "slipway/v1/bmc/#", QoS: 1, Retain: Never})
@@ -319,7 +319,7 @@ func TestURLGetsItsDefaultPort(t *testing.T) {
 // MQTT over WebSocket, as a broker behind an HTTP proxy takes it.
 func TestOverWebSocket(t *testing.T) {
 	wsPort := testkit.FreePort(t, "tcp")
-	up := testkit.StartMosquitto(t, fmt.Sprintf("listener %d 127.0.0.1", wsPort), "protocol websockets")
+	up := startUpstream(t, fmt.Sprintf("listener %d 127.0.0.1", wsPort), "protocol websockets")
 	watcher := subscribe(t, up.URL(), "sites/#", true)
 	f := newFixture(t, fmt.Sprintf("ws://127.0.0.1:%d/mqtt", wsPort), nil)
 	sent := []outbox.Message{machineState(1, 10), machineState(2, 10), machineState(11, 10)}
@@ -327,3 +327,51 @@ func TestOverWebSocket(t *testing.T) {
 	testkit.WaitFor(t, "the events over WebSocket", func() bool { return heardTheLast(watcher, sent, "sites/a/") })
 	checkEveryEventInOrder(t, watcher, sent, "sites/a/")
 }
+
+// startUpstream is a mosquitto upstream that holds every message for its
+// subscribers: with mosquitto's default queue (1,000 a client) a watcher
+// that the bridge outruns would lose messages, and the tests would count
+// that as the bridge's.
+func startUpstream(t *testing.T, conf ...string) *testkit.Mosquitto {
+	t.Helper()
+	return testkit.StartMosquitto(t, append(conf, "max_queued_messages 0")...)
+}
+
+// BenchmarkDrain sends a backlog of b.N events to a local mosquitto, from
+// connect to the last acknowledgement (make bench-bridge compares it with
+// mosquitto's own bridge).
+func BenchmarkDrain(b *testing.B) {
+	up := testkit.StartMosquitto(b, "max_queued_messages 0")
+	up.Stop()
+	db, commit := testkit.OpenStore(b)
+	o := outbox.New(outbox.Config{DB: db, Commit: commit, Log: quiet})
+	from, err := o.Open(context.Background(), ConsumerName)
+	if err != nil {
+		b.Fatal(err)
+	}
+	err = commit.Do(context.Background(), func(tx *store.Tx) error {
+		for i := range b.N {
+			outbox.Enqueue(tx, machineState(i, 200))
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	br, err := New(Config{URL: up.URL(), ClientID: "bench", Site: "a", Prefix: "sites/a/", MaxBacklog: 1_000_000, Log: quiet,
+		Trees: []Tree{{Filter: "NICO/v1/#", QoS: 1}}}, from, emptyRetainer{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	br.times.retryMin, br.times.retryMax = 10*time.Millisecond, 10*time.Millisecond
+	up.Restart()
+	b.ResetTimer()
+	stop := testkit.RunUntilStopped(b, br.Run)
+	testkit.WaitForWithin(b, 5*time.Minute, "the backlog sent", func() bool { return br.Status().Sent >= int64(b.N) })
+	b.StopTimer()
+	stop()
+}
+
+type emptyRetainer struct{}
+
+func (emptyRetainer) Retained(string) []outbox.Message { return nil }

@@ -56,7 +56,7 @@ func (a *actions) done() []string {
 // Commands from upstream run as the API's would, within the role the
 // bridge is given, and each is answered on its result topic.
 func TestCommandsFromUpstream(t *testing.T) {
-	up := testkit.StartMosquitto(t)
+	up := startUpstream(t)
 	results := subscribe(t, up.URL(), "sites/+/slipway/v1/commands/+/result", true)
 	run := func(role string) (*actions, func(name, payload string) map[string]any) {
 		did := &actions{}

@@ -84,7 +84,8 @@ func TestTLSWithAClientCertificate(t *testing.T) {
 	ca := filepath.Join(p.dir, "ca.pem")
 	centralCert, centralKey := p.issue(t, "central", false)
 	otherCert, otherKey := p.issue(t, "slipway-b", false)
-	// docs/bridge.md's configuration and ACL, for this test's sites.
+	// docs/bridge.md's configuration and ACL, for this test's sites
+	// (startUpstream adds its max_queued_messages 0).
 	acl := filepath.Join(p.dir, "slipway.acl")
 	os.WriteFile(acl, []byte(`user slipway-a
 topic write sites/a/#
@@ -96,7 +97,7 @@ user central
 topic read sites/#
 topic write sites/+/slipway/v1/commands/+
 `), 0o644)
-	up := testkit.StartMosquitto(t, "cafile "+ca, "certfile "+serverCert, "keyfile "+serverKey, "require_certificate true",
+	up := startUpstream(t, "cafile "+ca, "certfile "+serverCert, "keyfile "+serverKey, "require_certificate true",
 		"use_identity_as_username true", "acl_file "+acl, "tls_version tlsv1.2")
 	url := fmt.Sprintf("mqtts://127.0.0.1:%d", up.Port)
 
@@ -124,7 +125,9 @@ topic write sites/+/slipway/v1/commands/+
 	other := newFixture(t, url, func(c *Config) { c.TLS, c.ClientID = otherTLS, "slipway-b" })
 	forged := []outbox.Message{{Topic: "NICO/v1/machine/m1/state", Payload: []byte(`{"forged":true}`), QoS: 1}}
 	other.enqueue(t, forged)
-	testkit.WaitFor(t, "the other box to send", func() bool { return other.bridge.Status().Sent == 1 })
+	// mosquitto acknowledges and drops what the ACL refuses, or (2.0.11,
+	// over TLS, with max_queued_messages 0) drops the connection too.
+	testkit.WaitFor(t, "the other box to try", func() bool { s := other.bridge.Status(); return s.Sent == 1 || s.LastError != "" })
 	f.enqueue(t, []outbox.Message{machineState(3, 10)})
 	testkit.WaitFor(t, "a later event of the right box", func() bool { return heardTheLast(watcher, []outbox.Message{machineState(3, 10)}, "sites/a/") })
 	if heardTheLast(watcher, forged, "sites/a/") {
