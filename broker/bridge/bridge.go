@@ -96,6 +96,7 @@ const (
 // Bridge sends the outbox up. Run it; Status says how it goes.
 type Bridge struct {
 	cfg    Config
+	url    *url.URL // cfg.URL with its port
 	from   Consumer
 	local  Retainer
 	times  timings
@@ -109,14 +110,15 @@ func New(cfg Config, from Consumer, local Retainer) (*Bridge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge: url: %w", err)
 	}
-	cfg.URL = withDefaultPort(u).String()
+	u = withDefaultPort(u)
+	cfg.URL = u.String()
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Bridge{cfg: cfg, from: from, local: local, times: defaultTimings, status: newTracker(cfg, u)}, nil
+	return &Bridge{cfg: cfg, url: u, from: from, local: local, times: defaultTimings, status: newTracker(cfg, u)}, nil
 }
 
 // withDefaultPort gives mqtt:// and mqtts:// URLs their IANA port, which
@@ -135,11 +137,15 @@ func withDefaultPort(u *url.URL) *url.URL {
 func (b *Bridge) Run(ctx context.Context) error {
 	pause := b.times.retryMin
 	for ctx.Err() == nil {
+		start := b.cfg.Now()
 		connected, err := b.session(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if connected {
+		// Back off again only after a connection that held: one the
+		// upstream drops at once (an ACL that refuses the box) must not
+		// be retried every second.
+		if connected && b.cfg.Now().Sub(start) >= b.times.retryMax {
 			pause = b.times.retryMin
 		}
 		b.status.failed(err, b.cfg.Now())
@@ -253,9 +259,7 @@ func (b *Bridge) options(lost chan<- error) *paho.ClientOptions {
 	if b.cfg.TLS != nil {
 		o.SetTLSConfig(b.cfg.TLS)
 	}
-	if u, err := url.Parse(b.cfg.URL); err == nil {
-		o.SetCustomOpenConnectionFn(dialBatched(u, b.cfg.TLS, b.times.connect))
-	}
+	o.SetCustomOpenConnectionFn(dialBatched(b.url, b.cfg.TLS, b.times.connect))
 	return o
 }
 

@@ -1,14 +1,17 @@
 package bridge
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -375,3 +378,66 @@ func BenchmarkDrain(b *testing.B) {
 type emptyRetainer struct{}
 
 func (emptyRetainer) Retained(string) []outbox.Message { return nil }
+
+// An upstream that accepts the connection and drops it at the first
+// message (an ACL refusing the box, as mosquitto may): the bridge backs
+// off as it would from one it cannot reach, rather than reconnecting at
+// its shortest pause.
+func TestBacksOffFromAnUpstreamThatDropsItAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var connects atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			connects.Add(1)
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				if readPacket(r) != nil {
+					return
+				}
+				c.Write([]byte{0x20, 0x02, 0x00, 0x00}) // CONNACK, accepted
+				readPacket(r)                           // the first PUBLISH: drop
+			}()
+		}
+	}()
+	f := newFixture(t, "mqtt://"+ln.Addr().String(), nil)
+	time.Sleep(time.Second)
+	f.stop()
+	// Pauses of 20 ms doubling to 200 ms: about seven tries in a second;
+	// at the shortest pause every time, fifty.
+	if n := connects.Load(); n < 2 || n > 15 {
+		t.Errorf("%d connects in a second", n)
+	}
+	if s := f.bridge.Status(); s.Connected || s.LastError == "" {
+		t.Errorf("status: %+v", s)
+	}
+}
+
+// readPacket reads one MQTT packet (its fixed header says how long).
+func readPacket(r *bufio.Reader) error {
+	if _, err := r.ReadByte(); err != nil {
+		return err
+	}
+	n, shift := 0, 0
+	for {
+		b, err := r.ReadByte()
+		if err != nil {
+			return err
+		}
+		n |= int(b&0x7f) << shift
+		if b&0x80 == 0 {
+			break
+		}
+		shift += 7
+	}
+	_, err := r.Discard(n)
+	return err
+}
