@@ -135,6 +135,10 @@ func (c *Config) validateBridge(v *fieldErrors) {
 	}
 	if b.Commands.Enabled {
 		oneOf(v, "bridge.commands.role", b.Commands.Role, "viewer", "operator", "admin")
+		if !strings.Contains(b.TopicPrefix, "{site}") {
+			v.add("bridge.commands.enabled", fmt.Sprintf("commands need the site in bridge.topic_prefix (%q has no {site})", b.TopicPrefix),
+				"keep the default sites/{site}/: the command topics are under the prefix, and without the site every box would run every site's commands")
+		}
 	}
 	if n := b.MaxBacklog; n < 1000 || n > 1_000_000 {
 		v.add("bridge.max_backlog", fmt.Sprintf("%d is out of range", n), "use 1000 to 1000000 (events kept for the uplink while it is down)")

@@ -41,6 +41,7 @@ func TestBridgeMistakesNameTheField(t *testing.T) {
 		{"bad filter, QoS and retain", "bridge:\n  url: 'mqtt://c'\n  site: a\n  topics:\n    - {filter: 'NICO/#/x', qos: 3, retain: sometimes}\n",
 			[]string{`bridge.topics[0].filter (line 11): "NICO/#/x" is not an MQTT topic filter`, "bridge.topics[0].qos (line 11): 3 is not an MQTT QoS", `bridge.topics[0].retain (line 11): "sometimes"`}},
 		{"commands as nobody", "bridge: {url: 'mqtt://c', site: a, commands: {enabled: true, role: root}}\n", []string{`bridge.commands.role (line 7): "root"`}},
+		{"commands without the site in the topics", "bridge: {url: 'mqtt://c', site: a, topic_prefix: '', commands: {enabled: true}}\n", []string{`bridge.commands.enabled (line 7): commands need the site in bridge.topic_prefix ("" has no {site})`}},
 		{"backlog too small", "bridge: {url: 'mqtt://c', site: a, max_backlog: 10}\n", []string{"bridge.max_backlog (line 7): 10 is out of range"}},
 	}
 	for _, tt := range tests {

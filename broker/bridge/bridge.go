@@ -367,7 +367,14 @@ func (b *Bridge) reassert(ctx context.Context, client paho.Client) (int, error) 
 }
 
 // presenceTopic is where the bridge says whether this site is online.
-func (b *Bridge) presenceTopic() string { return b.cfg.Prefix + "slipway/v1/site" }
+// Under no prefix, the topic names the site itself, so that sites do not
+// overwrite each other's presence.
+func (b *Bridge) presenceTopic() string {
+	if b.cfg.Prefix == "" {
+		return "slipway/v1/site/" + b.cfg.Site
+	}
+	return b.cfg.Prefix + "slipway/v1/site"
+}
 
 func (b *Bridge) presencePayload(online bool) ([]byte, error) {
 	return json.Marshal(struct {

@@ -310,6 +310,14 @@ func TestUpstreamMessage(t *testing.T) {
 	}
 }
 
+func TestPresenceNamesTheSiteWithoutAPrefix(t *testing.T) {
+	for prefix, want := range map[string]string{"sites/a/": "sites/a/slipway/v1/site", "": "slipway/v1/site/a"} {
+		if got := (&Bridge{cfg: Config{Prefix: prefix, Site: "a"}}).presenceTopic(); got != want {
+			t.Errorf("prefix %q: presence at %s, want %s", prefix, got, want)
+		}
+	}
+}
+
 func TestURLGetsItsDefaultPort(t *testing.T) {
 	for in, want := range map[string]string{"mqtt://c": "mqtt://c:1883", "mqtts://c": "mqtts://c:8883", "mqtt://c:1": "mqtt://c:1", "ws://c/mqtt": "ws://c/mqtt"} {
 		b, err := New(Config{URL: in}, nil, nil)
