@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,13 +20,18 @@ import (
 )
 
 // A process out of file descriptors cannot accept a connection (EMFILE).
-// Slipway's HTTP and MQTT doors wait that out, say why, and accept again
-// once connections close: the HTTP server's stop used to take the whole
+// Slipway's listeners (HTTP, HTTPS, MQTT and MQTT over WebSocket) wait
+// that out, each says why, and each accepts again once connections close: the HTTP server's stop used to take the whole
 // appliance down, and the broker stopped accepting for good, silently. A
 // 10,000-machine storm got there (an idle iPXE connection per machine and a
 // socket per TFTP request) on a box whose limit was 20,000.
 func TestOutOfFileDescriptorsIsWaitedOut(t *testing.T) {
 	config, httpPort, mqttPort := loopbackConfig(t, filepath.Join(t.TempDir(), "data"))
+	// Every listener: HTTPS and MQTT over WebSocket too.
+	more := testkit.FreePorts(t, "tcp", 2)
+	httpsPort, wsPort := more[0], more[1]
+	config = strings.Replace(config, "https: {port: 0}", fmt.Sprintf("https: {port: %d}", httpsPort), 1)
+	config = strings.Replace(config, "websocket_port: 0", fmt.Sprintf("websocket_port: %d", wsPort), 1)
 	a := startServe(t, testbed.Host{}, config)
 	a.url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	waitReady(t, a)
@@ -46,18 +52,15 @@ func TestOutOfFileDescriptorsIsWaitedOut(t *testing.T) {
 			c.Close()
 		}
 	}()
+	ports := []int{httpPort, httpsPort, mqttPort, wsPort}
 	for i := range 64 {
-		port := httpPort
-		if i%4 == 3 {
-			port = mqttPort
-		}
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ports[i%len(ports)]))
 		if err != nil {
 			t.Fatalf("connection %d: %v", i, err)
 		}
 		held = append(held, c)
 	}
-	for _, listener := range []string{"listener=http", "listener=mqtt"} {
+	for _, listener := range []string{"listener=http ", "listener=https ", "listener=mqtt ", `listener="mqtt websocket"`} {
 		testkit.WaitFor(t, "slipway to log "+listener, func() bool {
 			alive(t, a)
 			return strings.Contains(a.logs(), listener)
@@ -81,6 +84,15 @@ func TestOutOfFileDescriptorsIsWaitedOut(t *testing.T) {
 		t.Fatalf("MQTT after the shortage: %v", tok.Error())
 	}
 	c.Disconnect(100)
+	if out, err := exec.Command("curl", "-ksS", "--max-time", "5", fmt.Sprintf("https://127.0.0.1:%d/readyz", httpsPort)).CombinedOutput(); err != nil || !strings.Contains(string(out), `"ready"`) {
+		t.Fatalf("HTTPS after the shortage: %v %s", err, out)
+	}
+	ws := paho.NewClient(paho.NewClientOptions().AddBroker(fmt.Sprintf("ws://127.0.0.1:%d/mqtt", wsPort)).SetClientID("ws-after-shortage").
+		SetUsername(e2eUser).SetPassword(e2ePassword).SetConnectTimeout(5 * time.Second))
+	if tok := ws.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("MQTT over WebSocket after the shortage: %v", tok.Error())
+	}
+	ws.Disconnect(100)
 }
 
 // alive fails the test if slipway has stopped.
