@@ -58,10 +58,23 @@ function toast(msg, bad) {
   toast.timer = setTimeout(() => { t.hidden = true; }, 6000);
 }
 
+// when is a time as people say it ("5 minutes ago", "in 2 hours"), the
+// exact time on hover and for screen readers' inspection.
 function when(t) {
   if (!t) return '';
   const d = new Date(t);
-  return isNaN(d) ? esc(t) : d.toLocaleString();
+  if (isNaN(d)) return esc(t);
+  return `<time datetime="${esc(d.toISOString())}" title="${esc(d.toLocaleString())}">${esc(relative(d))}</time>`;
+}
+
+const relativeFormat = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+const timeUnits = [['year', 31536000], ['month', 2592000], ['week', 604800], ['day', 86400], ['hour', 3600], ['minute', 60], ['second', 1]];
+
+function relative(d) {
+  const secs = (d.getTime() - Date.now()) / 1000;
+  if (Math.abs(secs) < 10) return 'just now';
+  const [unit, size] = timeUnits.find(([, n]) => Math.abs(secs) >= n);
+  return relativeFormat.format(Math.round(secs / size), unit);
 }
 
 // label names a ManagedHostState as the API's history does: state/sub.
@@ -82,7 +95,24 @@ function badge(text, cls) {
   return `<span class="badge ${esc(cls || String(text).split('/')[0])}">${esc(text)}</span>`;
 }
 
-function stateBadge(s) { return badge(label(s), s && s.state); }
+// plainNames are NICo's lifecycle states in words; badges show both, the
+// plain name first and NICo's (which its consumers and the logs use) beside.
+const plainNames = {
+  created: 'New', hostinit: 'Starting up', validation: 'Installing', ready: 'Ready', assigned: 'In use',
+  hostreprovision: 'Reinstalling', dpureprovision: 'Reinstalling DPU', waitingforcleanup: 'Waiting for cleanup',
+  failed: 'Failed', forcedeletion: 'Being removed',
+};
+
+function stateName(top) {
+  const plain = plainNames[top];
+  return plain ? `${esc(plain)} <small class="nico">${esc(top)}</small>` : esc(top);
+}
+
+function stateBadge(s) {
+  const nico = label(s), top = s && s.state, plain = plainNames[top];
+  const text = plain ? `${esc(plain)} <small class="nico">${esc(nico)}</small>` : esc(nico);
+  return `<span class="badge ${esc(top || '')}">${text}</span>`;
+}
 
 // bar is a native progress bar: no inline style, which the console's
 // Content-Security-Policy would refuse.
@@ -200,7 +230,7 @@ function overviewView() {
   main.innerHTML = '<h1>Overview</h1><div id="ov">Loading…</div>';
   const load = async () => {
     const o = await api('GET', '/overview');
-    const cards = states.map((s) => `<a class="card" href="#/machines?state=${s}"><div class="n">${o.machines_by_state[s] || 0}</div><div class="k">${s}</div></a>`).join('');
+    const cards = states.map((s) => `<a class="card" href="#/machines?state=${s}"><div class="n">${o.machines_by_state[s] || 0}</div><div class="k">${stateName(s)}</div></a>`).join('');
     const b = o.bmcs ? `<div class="card"><div class="n">${o.bmcs.reachable}/${o.bmcs.total}</div><div class="k">BMCs reachable${o.bmcs.unusable ? `, <span class="error">${o.bmcs.unusable} unusable</span>` : ''}</div></div>` : '';
     const br = o.bridge ? bridgeCard(o.bridge) : '';
     const l = o.leases ? `<div class="card"><div class="n">${o.leases.active}/${o.leases.pool_size}</div><div class="k">DHCP leases</div>${bar(100 * o.leases.active / o.leases.pool_size)}</div>` : '';
@@ -232,7 +262,7 @@ function machinesView(params) {
   main.innerHTML = `<h1>Machines</h1>
     <form class="filters" id="filters" role="search">
       <label>Search <input name="q" value="${esc(q)}" placeholder="id, hostname, MAC, rack" autocomplete="off"></label>
-      <label>State <select name="state"><option value="">any</option>${states.map((s) => `<option ${s === state ? 'selected' : ''}>${s}</option>`).join('')}</select></label>
+      <label>State <select name="state"><option value="">any</option>${states.map((s) => `<option value="${s}" ${s === state ? 'selected' : ''}>${esc(plainNames[s])} (${s})</option>`).join('')}</select></label>
     </form>
     <div class="table-wrap"><table><thead><tr><th>Machine</th><th>Hostname</th><th class="hide-narrow">Rack</th><th class="hide-narrow">MACs</th><th>IP</th><th>State</th><th class="hide-narrow">Since</th><th class="hide-narrow">Last heartbeat</th><th>Power</th></tr></thead>
     <tbody id="rows"><tr><td colspan="9">Loading…</td></tr></tbody></table></div>
@@ -286,12 +316,12 @@ function machinesView(params) {
       const m = ev.message, tr = m && rows.get(m.machine_id);
       if (tr) {
         $('.state', tr).innerHTML = stateBadge(m.managed_host_state);
-        $('.since', tr).textContent = when(m.timestamp);
+        $('.since', tr).innerHTML = when(m.timestamp);
       }
     }),
     on('onboarding', (ev) => {
       const m = ev.message, tr = m && rows.get(m.machine_id);
-      if (tr) $('.hb', tr).textContent = when(m.timestamp);
+      if (tr) $('.hb', tr).innerHTML = when(m.timestamp);
     }),
     on('bmc', (ev) => {
       const b = ev.message, tr = b && rows.get(b.machine_id);
@@ -417,6 +447,8 @@ function machineView(id) {
     if (!imgs.length) return;
     el.innerHTML = `<label>Firmware <select id="img">${imgs.map((m) => `<option value="${esc(m.image_id)}">${esc(m.component)} ${esc(m.version)}</option>`).join('')}</select></label> <button id="update">Update firmware</button>`;
     $('#update').addEventListener('click', async () => {
+      const img = $('#img').selectedOptions[0].textContent;
+      if (!confirm(`Flash ${img} onto ${id}? The machine may restart while its BMC applies it.`)) return;
       try { const t = await api('POST', `/machines/${encodeURIComponent(id)}/firmware`, { image_id: $('#img').value }); toast(`Firmware update ${t.task_id.slice(0, 8)} queued.`); loadTasks(); } catch (e) { toast(e.message, true); }
     });
   };
