@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/slipway/slipway/appliance/outbox"
@@ -57,27 +58,30 @@ var ErrNoHeartbeats = errors.New("no heartbeats from this MAC")
 // make one (else a *DiscoveryRefusedError). It returns the MAC's updated
 // record.
 func (inv *Inventory) RecordHeartbeat(ctx context.Context, hb Heartbeat) (Client, error) {
+	alone := inv.beating.enter(hb.MAC)
+	defer inv.beating.leave(hb.MAC)
 	var c commitNotes
 	var added addedHeartbeat
 	err := inv.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
 		c, added = commitNotes{}, addedHeartbeat{}
-		return inv.heartbeatInTx(tx, hb, &c, &added)
+		return inv.heartbeatInTx(tx, hb, alone, &c, &added)
 	})
 	if err != nil {
 		return Client{}, fmt.Errorf("record heartbeat of %s: %w", hb.MAC, err)
 	}
 	inv.committed(c)
-	if rec, ok := inv.records.extend(added.StageEvent, added.previous, inv.heartbeatsKept()); ok {
+	if rec, ok := inv.records.extend(added.StageEvent, added.previous, inv.heartbeatsKept(), added.owners); ok {
 		return rec, nil
 	}
 	return inv.Client(ctx, hb.MAC)
 }
 
-// addedHeartbeat is a heartbeat as stored, and the id of the MAC's
-// heartbeat before it (0 if none).
+// addedHeartbeat is a heartbeat as stored, the id of the MAC's heartbeat
+// before it (0 if none), and the owners version its transaction saw.
 type addedHeartbeat struct {
 	store.StageEvent
 	previous int64
+	owners   uint64
 }
 
 func (inv *Inventory) heartbeatsKept() int {
@@ -97,19 +101,19 @@ func (inv *Inventory) withinKept(mac MAC, previous int64) bool {
 	return ok && n+1 <= inv.heartbeatsKept()
 }
 
-func (inv *Inventory) heartbeatInTx(tx *store.Tx, hb Heartbeat, c *commitNotes, added *addedHeartbeat) error {
-	// One read for the owner, its state and the MAC's newest heartbeat:
-	// the heartbeats of a booting site all queue for the one writer.
-	target, err := tx.HeartbeatTarget(string(hb.MAC))
-	if errors.Is(err, store.ErrNotFound) {
-		if err = inv.mayDiscover(hb.MAC, DoorHeartbeat); err == nil {
-			if _, err = inv.discover(tx, hb.MAC, "first heartbeat from "+string(hb.MAC), c); err == nil {
-				target, err = tx.HeartbeatTarget(string(hb.MAC))
-			}
-		}
+// heartbeatInTx records hb in tx. alone says no other heartbeat of the MAC
+// is under way, so that what memory says of its newest is the store's.
+func (inv *Inventory) heartbeatInTx(tx *store.Tx, hb Heartbeat, alone bool, c *commitNotes, added *addedHeartbeat) error {
+	var target store.HeartbeatTarget
+	remembered, owners := false, inv.owners.Load()
+	if alone {
+		target, remembered = inv.rememberedTarget(hb.MAC, owners)
 	}
-	if err != nil {
-		return err
+	if !remembered {
+		var err error
+		if target, err = inv.readTarget(tx, hb.MAC, c); err != nil {
+			return err
+		}
 	}
 	id := target.ID
 	ev, err := tx.AddStageEvent(store.StageEvent{MAC: string(hb.MAC), MachineID: id, Stage: string(hb.Stage),
@@ -117,13 +121,20 @@ func (inv *Inventory) heartbeatInTx(tx *store.Tx, hb Heartbeat, c *commitNotes, 
 	if err != nil {
 		return err
 	}
-	*added = addedHeartbeat{ev, target.LastStageID}
+	*added = addedHeartbeat{ev, target.LastStageID, owners}
 	if !inv.withinKept(hb.MAC, target.LastStageID) {
 		if _, err := tx.TrimStageEvents(string(hb.MAC), inv.heartbeatsKept()); err != nil {
 			return err
 		}
 	}
-	state, err := inv.applyFromInTx(tx, target.MachineState, HeartbeatEvent(hb.Stage, hb.Phase, hb.Detail), c)
+	event := HeartbeatEvent(hb.Stage, hb.Phase, hb.Detail)
+	state, err := inv.applyFromInTx(tx, target.MachineState, event, c)
+	if remembered && err != nil {
+		// A move memory decided was refused by the store (the machine
+		// moved meanwhile), or memory says it does not move: a decision
+		// the store did not check. Decide again from the store.
+		state, err = inv.applyInTx(tx, id, event, c)
+	}
 	var illegal *IllegalTransitionError
 	switch {
 	case errors.As(err, &illegal):
@@ -139,6 +150,50 @@ func (inv *Inventory) heartbeatInTx(tx *store.Tx, hb Heartbeat, c *commitNotes, 
 	return nil
 }
 
+// rememberedTarget is a heartbeat's target as this process last wrote it,
+// if it remembers it whole: the MAC's newest heartbeat from its record,
+// the owner from the known MACs, the owner's state as stored by this
+// process. The heartbeats of a booting site all queue for the one writer,
+// and reading their targets was a fifth of its work. Only a MAC's lone
+// heartbeat asks (the one before it has been noted: its record extended,
+// its state remembered); what memory cannot know is caught in the
+// transaction: a machine whose state another change moved meanwhile fails
+// the move's conditional update, and a heartbeat memory says does not move
+// its machine is decided again from the store; a
+// change of owners, hostnames or heartbeats bumps the owners version in
+// its own transaction, ahead of any heartbeat after it, so that records
+// noted before it are not trusted (owners, ownersChange).
+func (inv *Inventory) rememberedTarget(mac MAC, owners uint64) (store.HeartbeatTarget, bool) {
+	id, hostname, lastID, ok := inv.records.last(mac, owners)
+	if !ok || id == "" {
+		return store.HeartbeatTarget{}, false
+	}
+	if owner, known := inv.known.Load(mac); !known || owner != id {
+		return store.HeartbeatTarget{}, false
+	}
+	st, ok := inv.cached(id)
+	if !ok || st.stored == "" {
+		return store.HeartbeatTarget{}, false
+	}
+	return store.HeartbeatTarget{MachineState: store.MachineState{ID: id, StateJSON: st.stored, Since: st.since},
+		Hostname: hostname, LastStageID: lastID}, true
+}
+
+// readTarget reads a heartbeat's target in one query (the owner, its state
+// and the MAC's newest heartbeat), making a machine of an unknown MAC if
+// the discovery policy lets heartbeats.
+func (inv *Inventory) readTarget(tx *store.Tx, mac MAC, c *commitNotes) (store.HeartbeatTarget, error) {
+	target, err := tx.HeartbeatTarget(string(mac))
+	if errors.Is(err, store.ErrNotFound) {
+		if err = inv.mayDiscover(mac, DoorHeartbeat); err == nil {
+			if _, err = inv.discover(tx, mac, "first heartbeat from "+string(mac), c); err == nil {
+				target, err = tx.HeartbeatTarget(string(mac))
+			}
+		}
+	}
+	return target, err
+}
+
 // RunHeartbeatPruning forgets heartbeats older than retention every
 // interval, until ctx ends; 0 retention keeps them.
 func (inv *Inventory) RunHeartbeatPruning(ctx context.Context, retention, interval time.Duration) {
@@ -146,6 +201,7 @@ func (inv *Inventory) RunHeartbeatPruning(ctx context.Context, retention, interv
 		return
 	}
 	every(ctx, interval, func() {
+		inv.ownersChange()
 		n, err := inv.db.PruneStageEvents(ctx, inv.cfg.Now().Add(-retention))
 		switch {
 		case err != nil:
@@ -218,6 +274,7 @@ func (inv *Inventory) ResetOnboarding(ctx context.Context, machineID string) (in
 		if n, err = tx.DeleteStageEvents(m.MACs); err != nil {
 			return err
 		}
+		inv.ownersChange()
 		c.recordsStale = true
 		if inv.cfg.Announce != nil {
 			outbox.Enqueue(tx, inv.cfg.Announce.OnboardingClearedMessage(machineID))
@@ -230,4 +287,29 @@ func (inv *Inventory) ResetOnboarding(ctx context.Context, machineID string) (in
 	inv.committed(c)
 	inv.log.Info("onboarding record reset", "machine_id", machineID, "heartbeats_forgotten", n)
 	return n, nil
+}
+
+// heartbeatsUnderWay counts the heartbeats of each MAC being recorded.
+type heartbeatsUnderWay struct {
+	mu    sync.Mutex
+	count map[MAC]int
+}
+
+// enter counts a heartbeat of mac in and says whether it is the only one.
+func (h *heartbeatsUnderWay) enter(mac MAC) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.count == nil {
+		h.count = map[MAC]int{}
+	}
+	h.count[mac]++
+	return h.count[mac] == 1
+}
+
+func (h *heartbeatsUnderWay) leave(mac MAC) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.count[mac]--; h.count[mac] <= 0 {
+		delete(h.count, mac)
+	}
 }

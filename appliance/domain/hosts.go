@@ -153,6 +153,8 @@ func (inv *Inventory) GiveMACs(ctx context.Context, id string, macs []MAC, cause
 			all[i] = string(mac)
 			c.macs = append(c.macs, macOwner{mac, id})
 		}
+		inv.ownersChange()
+		c.recordsStale = true // a MAC's heartbeats may now be another machine's
 		return tx.SetMACs(id, all)
 	})
 	if err != nil {
@@ -167,6 +169,7 @@ func (inv *Inventory) GiveMACs(ctx context.Context, id string, macs []MAC, cause
 
 // deleteInTx deletes a machine and clears what the bus retains of it.
 func (inv *Inventory) deleteInTx(tx *store.Tx, id string, c *commitNotes) error {
+	inv.ownersChange()
 	if err := tx.DeleteMachine(id); err != nil {
 		return err
 	}

@@ -43,6 +43,7 @@ func (inv *Inventory) SyncListed(ctx context.Context, machines []Listed, cause s
 	var c commitNotes
 	err = inv.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
 		r, c = syncResult{}, commitNotes{}
+		inv.ownersChange() // hostnames, MACs and machines may change
 		if err := syncInTx(tx, machines, cause, &r); err != nil {
 			return err
 		}

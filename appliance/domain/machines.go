@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slipway/slipway/appliance/outbox"
@@ -66,6 +67,11 @@ type Inventory struct {
 	db    *store.Store
 	log   *slog.Logger
 	known sync.Map // MAC → machine id
+	// beating counts heartbeats being recorded, by MAC, and owners is
+	// bumped by every change of MAC owners, hostnames or heartbeats other
+	// than a heartbeat's, in its transaction (rememberedTarget).
+	beating heartbeatsUnderWay
+	owners  atomic.Uint64
 
 	mu     sync.Mutex
 	states map[string]cachedState // machine id → latest committed state
@@ -117,6 +123,7 @@ func NewInventory(ctx context.Context, cfg InventoryConfig) (*Inventory, error) 
 	}
 	inv := &Inventory{cfg: cfg, db: cfg.DB, log: cfg.Log, states: map[string]cachedState{}, discovering: make(chan struct{}, maxBackgroundDiscoveries),
 		records: newRecentRecords(cfg.Now)}
+	inv.owners.Store(1) // 0 marks a record read from the store, never trusted
 	owners, err := cfg.DB.MACOwners(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load known MACs: %w", err)
@@ -377,6 +384,12 @@ func (inv *Inventory) recordState(tx *store.Tx, c *commitNotes, id string, st St
 	outbox.Enqueue(tx, inv.cfg.Announce.StateMessage(id, st, stored, tx.Now()))
 	return nil
 }
+
+// ownersChange is called in the transaction of a change to MAC owners,
+// hostnames or heartbeats: heartbeats after it in the writer's order stop
+// trusting what memory says of their targets. Rolled back, it costs only
+// a few reads.
+func (inv *Inventory) ownersChange() { inv.owners.Add(1) }
 
 // committed brings the caches up to date after a commit and wakes the relay.
 func (inv *Inventory) committed(c commitNotes) {

@@ -37,6 +37,13 @@ type recentRecord struct {
 	client Client
 	lastID int64 // the store's id of the record's newest heartbeat
 	used   time.Time
+	// owners is the Inventory's owners version the record was extended
+	// at (0: read from the store, not extended since): rememberedTarget
+	// trusts it only while no change of owners, hostnames or records has
+	// begun since. hostname is the newest heartbeat's, as stored ("" for
+	// none: the record's shows a generated one).
+	owners   uint64
+	hostname string
 }
 
 // Bounds of recentRecords: a booting site is a few thousand MACs of a few
@@ -64,6 +71,20 @@ func (r *recentRecords) get(mac MAC) (c Client, ok bool, generation uint64) {
 	rec := el.Value.(*recentRecord)
 	r.touch(el, rec)
 	return rec.client.clone(), true, r.generation
+}
+
+// last is what mac's remembered record says of its newest heartbeat: the
+// machine and hostname it was recorded for, and its id in the store, if
+// the record was noted at owners version owners.
+func (r *recentRecords) last(mac MAC, owners uint64) (machineID, hostname string, lastID int64, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	el, found := r.byMAC[mac]
+	if !found || el.Value.(*recentRecord).owners != owners || owners == 0 {
+		return "", "", 0, false
+	}
+	rec := el.Value.(*recentRecord)
+	return rec.client.MachineID, rec.hostname, rec.lastID, true
 }
 
 // put remembers a record read from the store at generation, unless the
@@ -99,7 +120,7 @@ func (r *recentRecords) held(mac MAC, lastID int64) (n int, ok bool) {
 // which makes a new record), keeping the newest keep. It returns the
 // record, or ok false if the store must be read: the record is not here,
 // or another heartbeat of the MAC came in between.
-func (r *recentRecords) extend(ev store.StageEvent, previous int64, keep int) (c Client, ok bool) {
+func (r *recentRecords) extend(ev store.StageEvent, previous int64, keep int, owners uint64) (c Client, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	mac := MAC(ev.MAC)
@@ -124,7 +145,7 @@ func (r *recentRecords) extend(ev store.StageEvent, previous int64, keep int) (c
 		return Client{}, false
 	}
 	rec.client.add(ev, keep)
-	rec.lastID = ev.ID
+	rec.lastID, rec.owners, rec.hostname = ev.ID, owners, ev.Hostname
 	r.store(rec)
 	return rec.client.clone(), true
 }

@@ -43,7 +43,7 @@ func TestRecentRecordsExtendOnlyInOrder(t *testing.T) {
 			var got Client
 			var ok bool
 			for _, s := range tc.steps {
-				got, ok = r.extend(stageEvent(s.id, mac, fmt.Sprint(s.id)), s.previous, 10)
+				got, ok = r.extend(stageEvent(s.id, mac, fmt.Sprint(s.id)), s.previous, 10, 1)
 			}
 			if tc.want == nil {
 				if ok {
@@ -68,7 +68,7 @@ func TestRecentRecordsTrimCopyAndForget(t *testing.T) {
 	r := newRecentRecords(time.Now)
 	var c Client
 	for id := int64(1); id <= 5; id++ {
-		c, _ = r.extend(stageEvent(id, mac, fmt.Sprint(id)), id-1, 3)
+		c, _ = r.extend(stageEvent(id, mac, fmt.Sprint(id)), id-1, 3, 1)
 	}
 	if got := details(c); !reflect.DeepEqual(got, []string{"3", "4", "5"}) {
 		t.Fatalf("kept %v, want the newest three", got)
@@ -94,7 +94,7 @@ func TestRecentRecordsAreBounded(t *testing.T) {
 	r := newRecentRecords(func() time.Time { return now })
 	r.maxEntries = 4
 	for i := range 6 {
-		r.extend(stageEvent(int64(i+1), fmt.Sprintf("52:54:00:00:0d:%02x", i), ""), 0, 10)
+		r.extend(stageEvent(int64(i+1), fmt.Sprintf("52:54:00:00:0d:%02x", i), ""), 0, 10, 1)
 	}
 	if len(r.byMAC) != 4 || r.entries != 4 {
 		t.Fatalf("%d records of %d heartbeats held, want 4", len(r.byMAC), r.entries)
@@ -103,7 +103,7 @@ func TestRecentRecordsAreBounded(t *testing.T) {
 		t.Fatal("the least recently used record is still held")
 	}
 	now = now.Add(recordIdle + time.Second)
-	r.extend(stageEvent(10, "52:54:00:00:0d:10", ""), 0, 10)
+	r.extend(stageEvent(10, "52:54:00:00:0d:10", ""), 0, 10, 1)
 	if len(r.byMAC) != 1 {
 		t.Fatalf("%d records held after the others were idle past %s, want 1", len(r.byMAC), recordIdle)
 	}
@@ -164,5 +164,67 @@ func TestHeartbeatAnswerIsTheStoredRecord(t *testing.T) {
 	wg.Wait()
 	if got, want := post("last"), stored(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("after concurrent heartbeats the answer is %v, the store holds %v", details(got), details(want))
+	}
+}
+
+// What memory says of a heartbeat's target is checked against the store:
+// a state another change moved (noted or not), a MAC given to another
+// machine, a machine deleted.
+func TestRememberedTargetsYieldToTheStore(t *testing.T) {
+	ctx := context.Background()
+	inv, db := testInventory(t, nil, nil)
+	inv.cfg.Discovery.Doors = Doors
+	mac := MAC("52:54:00:00:0f:01")
+	beat := func(stage Stage, phase Phase) {
+		t.Helper()
+		if _, err := inv.RecordHeartbeat(ctx, Heartbeat{MAC: mac, Stage: stage, Phase: phase}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	storedState := func(id string) string {
+		t.Helper()
+		m, err := db.Machine(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := ParseState(m.StateJSON)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Label()
+	}
+	beat(StageDisk, PhaseRunning)
+	beat(StageComplete, PhaseDone)
+	id, _ := inv.Owner(mac)
+	if got := storedState(id); got != StateReady {
+		t.Fatalf("after complete/done: %s", got)
+	}
+	// The store moves the machine behind memory's back (as a change whose
+	// caller has not noted it yet): memory says ready, where a heartbeat
+	// does not move a machine; the store says hostinit, where it does.
+	if err := inv.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
+		_, err := tx.Transition(store.Transition{MachineID: id, From: StateReady, To: StateHostInit, StateJSON: HostInit(HostInitWaitingForDiscovery).JSON(), Cause: "test"}, Ready().JSON())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	beat(StageInstall, PhaseRunning)
+	if got := storedState(id); got != "validation/install" {
+		t.Fatalf("a heartbeat decided from a stale memory: the machine is %s, want validation/install", got)
+	}
+	// The MAC given to a listed machine: the next heartbeat is that machine's.
+	if _, _, err := inv.SyncListed(ctx, []Listed{{ID: "n1", MachineInfo: MachineInfo{Hostname: "node-one"}}}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := inv.GiveMACs(ctx, "n1", []MAC{mac}, "test"); err != nil || n != 1 {
+		t.Fatalf("GiveMACs = %d, %v", n, err)
+	}
+	beat(StageDisk, PhaseRunning)
+	events, err := db.StageEvents(ctx, string(mac))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := events[len(events)-1]; last.MachineID != "n1" || last.Hostname != "node-one" {
+		t.Fatalf("the heartbeat after the MAC moved was recorded for %s (%q)", last.MachineID, last.Hostname)
 	}
 }
