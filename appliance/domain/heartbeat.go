@@ -156,13 +156,13 @@ func (inv *Inventory) heartbeatInTx(tx *store.Tx, hb Heartbeat, alone bool, c *c
 // process. The heartbeats of a booting site all queue for the one writer,
 // and reading their targets was a fifth of its work. Only a MAC's lone
 // heartbeat asks (the one before it has been noted: its record extended,
-// its state remembered); what memory cannot know is caught in the
-// transaction: a machine whose state another change moved meanwhile fails
-// the move's conditional update, and a heartbeat memory says does not move
-// its machine is decided again from the store; a
-// change of owners, hostnames or heartbeats bumps the owners version in
-// its own transaction, ahead of any heartbeat after it, so that records
-// noted before it are not trusted (owners, ownersChange).
+// its state remembered). What memory cannot know is caught in the
+// transaction: a move decided from a state another change has since
+// replaced fails its conditional update, and a heartbeat memory says does
+// not move its machine is decided again from the store; any change of
+// owners, hostnames or heartbeats bumps the owners version in its own
+// transaction, ahead of every heartbeat after it, so that records noted
+// before it are not trusted (ownersChange).
 func (inv *Inventory) rememberedTarget(mac MAC, owners uint64) (store.HeartbeatTarget, bool) {
 	id, hostname, lastID, ok := inv.records.last(mac, owners)
 	if !ok || id == "" {
