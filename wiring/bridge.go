@@ -54,7 +54,7 @@ func (a *Appliance) bridgeConfig() (bridge.Config, error) {
 		}
 		cfg.Password = strings.TrimRight(string(pw), "\r\n")
 	}
-	if strings.HasPrefix(b.URL, "mqtts:") || strings.HasPrefix(b.URL, "wss:") {
+	if a.cfg.BridgeTLS() {
 		tls, err := bridge.TLSConfig(b.CAFile, b.CertFile, b.KeyFile)
 		if err != nil {
 			return cfg, err

@@ -80,6 +80,12 @@ func (c *Config) BridgeTopicPrefix() string {
 	return strings.ReplaceAll(c.Bridge.TopicPrefix, "{site}", c.Bridge.Site)
 }
 
+// BridgeTLS says whether bridge.url speaks TLS (mqtts://, wss://).
+func (c *Config) BridgeTLS() bool {
+	u, err := url.Parse(c.Bridge.URL)
+	return err == nil && bridgeSchemes[u.Scheme]
+}
+
 // QoSOr is the tree's QoS, 1 when unset.
 func (t BridgeTopic) QoSOr() byte {
 	if t.QoS == nil {

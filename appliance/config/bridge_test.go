@@ -18,6 +18,12 @@ func TestBridgeWithOnlyURLAndSiteTakesDefaults(t *testing.T) {
 	if len(cfg.Bridge.Topics) != 2 || cfg.Bridge.Topics[0].Filter != "NICO/v1/#" || cfg.Bridge.Topics[0].QoSOr() != 1 {
 		t.Errorf("topics %+v", cfg.Bridge.Topics)
 	}
+	if cfg.BridgeTLS() {
+		t.Error("mqtt:// taken for TLS")
+	}
+	if tls, _ := Parse([]byte(minimal + "bridge: {url: 'wss://central.example/mqtt', site: rack-a}\n")); !tls.BridgeTLS() {
+		t.Error("wss:// not taken for TLS")
+	}
 	if off, _ := Parse([]byte(minimal)); off.BridgeOn() {
 		t.Error("the bridge is on by default")
 	}
