@@ -97,6 +97,7 @@ const (
 type Bridge struct {
 	cfg    Config
 	url    *url.URL // cfg.URL with its port
+	shown  string   // url without credentials, for logs and errors
 	from   Consumer
 	local  Retainer
 	times  timings
@@ -118,7 +119,10 @@ func New(cfg Config, from Consumer, local Retainer) (*Bridge, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Bridge{cfg: cfg, url: u, from: from, local: local, times: defaultTimings, status: newTracker(cfg, u)}, nil
+	shown := *u
+	shown.User = nil
+	return &Bridge{cfg: cfg, url: u, shown: shown.String(), from: from, local: local, times: defaultTimings,
+		status: newTracker(cfg, shown.String())}, nil
 }
 
 // withDefaultPort gives mqtt:// and mqtts:// URLs their IANA port, which
@@ -183,7 +187,7 @@ func (b *Bridge) session(ctx context.Context) (connected bool, err error) {
 	lost := make(chan error, 1)
 	client := paho.NewClient(b.options(lost))
 	if err := wait(ctx, client.Connect(), b.times.connect); err != nil {
-		return false, fmt.Errorf("connect to %s: %w", b.status.url, err)
+		return false, fmt.Errorf("connect to %s: %w", b.shown, err)
 	}
 	defer client.Disconnect(250)
 	if err := wait(ctx, b.presence(client, true), b.times.ack); err != nil {
@@ -191,7 +195,7 @@ func (b *Bridge) session(ctx context.Context) (connected bool, err error) {
 	}
 	b.status.connected(b.cfg.Now())
 	b.measure(ctx)
-	b.cfg.Log.Info("bridge connected to the upstream broker", "url", b.status.url, "client_id", b.cfg.ClientID, "backlog", b.Status().Backlog)
+	b.cfg.Log.Info("bridge connected to the upstream broker", "url", b.shown, "client_id", b.cfg.ClientID, "backlog", b.Status().Backlog)
 	if err := b.listen(ctx, client); err != nil {
 		return true, err
 	}
@@ -207,7 +211,7 @@ func (b *Bridge) session(ctx context.Context) (connected bool, err error) {
 			_ = wait(context.Background(), b.presence(client, false), time.Second)
 			return true, nil
 		case err := <-lost:
-			return true, fmt.Errorf("connection to %s lost: %w", b.status.url, err)
+			return true, fmt.Errorf("connection to %s lost: %w", b.shown, err)
 		case <-b.from.Woken():
 			if _, err := b.drain(ctx, client); err != nil {
 				return true, err
@@ -290,7 +294,7 @@ func (b *Bridge) drain(ctx context.Context, client paho.Client) (int, error) {
 		oldest := window[0]
 		for _, t := range oldest.tokens {
 			if err := wait(ctx, t, b.times.ack); err != nil {
-				return n, fmt.Errorf("send to %s: %w", b.status.url, err)
+				return n, fmt.Errorf("send to %s: %w", b.shown, err)
 			}
 		}
 		b.from.Handled(oldest.last)
@@ -360,7 +364,7 @@ func (b *Bridge) reassert(ctx context.Context, client paho.Client) (int, error) 
 	}
 	for _, t := range tokens {
 		if err := wait(ctx, t, b.times.ack); err != nil {
-			return 0, fmt.Errorf("re-assert retained messages on %s: %w", b.status.url, err)
+			return 0, fmt.Errorf("re-assert retained messages on %s: %w", b.shown, err)
 		}
 	}
 	return len(tokens), nil

@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"net/url"
 	"sync"
 	"time"
 
@@ -37,18 +36,15 @@ type CatchUp struct {
 
 // tracker keeps the Status as the bridge's goroutine changes it.
 type tracker struct {
-	url string
-	mu  sync.Mutex
-	s   Status
+	mu sync.Mutex
+	s  Status
 	// logged is the error last logged and when, for shouldLog.
 	logged   string
 	loggedAt time.Time
 }
 
-func newTracker(cfg Config, u *url.URL) *tracker {
-	shown := *u
-	shown.User = nil
-	return &tracker{url: shown.String(), s: Status{URL: shown.String(), Site: cfg.Site, Since: cfg.Now()}}
+func newTracker(cfg Config, shownURL string) *tracker {
+	return &tracker{s: Status{URL: shownURL, Site: cfg.Site, Since: cfg.Now()}}
 }
 
 // Status is the bridge's status now.
