@@ -154,14 +154,15 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 		b.status.failed(err, b.cfg.Now())
 		b.logFailure(ctx, err, pause)
-		b.wait(ctx, pause)
+		b.rest(ctx, pause)
 		pause = min(2*pause, b.times.retryMax)
 	}
 	return nil
 }
 
-// wait pauses before the next connect, minding the backlog meanwhile.
-func (b *Bridge) wait(ctx context.Context, d time.Duration) {
+// rest pauses before the next connect, minding the backlog meanwhile
+// (wait, below, is for the client library's tokens).
+func (b *Bridge) rest(ctx context.Context, d time.Duration) {
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	tick := time.NewTicker(min(b.times.tick, d))
