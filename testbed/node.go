@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,7 +71,7 @@ func (n Node) Boot(ctx context.Context) (BootReport, error) {
 		return r, fmt.Errorf("iPXE DHCP: %w", err)
 	}
 	r.ScriptURL = ack.BootFileName
-	web := Web{http.DefaultClient}
+	web := Web{Client: http.DefaultClient}
 	script, err := web.Get(ctx, r.ScriptURL+"?mac="+n.MAC.String())
 	if err != nil {
 		return r, fmt.Errorf("iPXE script: %w", err)
@@ -187,7 +188,14 @@ func (n Node) tftpGet(server net.IP, file string) (int64, error) {
 
 // Web is how a simulated machine speaks HTTP: through Client, which a
 // storm's machines dial from their own leased addresses.
-type Web struct{ Client *http.Client }
+type Web struct {
+	Client *http.Client
+	// Retries is how many times a GET answered 503 with Retry-After is
+	// asked again after the time it says, as iPXE does (and cloud-init,
+	// which retries its NoCloud seed ten times); 0 takes the 503 as the
+	// answer.
+	Retries int
+}
 
 // Get reads url whole; an answer other than 200 is an error.
 func (w Web) Get(ctx context.Context, url string) (string, error) {
@@ -207,11 +215,7 @@ func (w Web) Copy(ctx context.Context, url string, dst io.Writer) (int64, error)
 // io.Discard's own reads are 8 KiB, a read call each, and a storm's
 // machines read gigabytes.
 func (w Web) CopyBuffer(ctx context.Context, url string, dst io.Writer, buf []byte) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := w.Client.Do(req)
+	resp, err := w.get(ctx, url)
 	if err != nil {
 		return 0, err
 	}
@@ -224,6 +228,45 @@ func (w Web) CopyBuffer(ctx context.Context, url string, dst io.Writer, buf []by
 		return io.CopyBuffer(struct{ io.Writer }{dst}, resp.Body, buf) // hides dst's ReadFrom
 	}
 	return io.Copy(dst, resp.Body)
+}
+
+// get asks for url, again after a 503's Retry-After up to w.Retries
+// times.
+func (w Web) get(ctx context.Context, url string) (*http.Response, error) {
+	for try := 0; ; try++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := w.Client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		wait, retry := retryAfter(resp)
+		if !retry || try >= w.Retries {
+			return resp, nil
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// retryAfter is how long a 503 asks its client to wait, and whether it
+// asks at all; a value that is not seconds waits 5 s, as iPXE does.
+func retryAfter(resp *http.Response) (time.Duration, bool) {
+	v := resp.Header.Get("Retry-After")
+	if resp.StatusCode != http.StatusServiceUnavailable || v == "" {
+		return 0, false
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second, true
+	}
+	return 5 * time.Second, true
 }
 
 // ParseIPXE finds the kernel and initrd URLs of an iPXE script.

@@ -18,7 +18,7 @@ import (
 // cloud-init data from server (http://host:port) and reports every stage
 // (domain.Stages) started and done by heartbeat, pausing stageDelay between stages.
 func Onboard(ctx context.Context, server, mac string, stageDelay time.Duration) (userData string, err error) {
-	web := Web{http.DefaultClient}
+	web := Web{Client: http.DefaultClient}
 	if userData, err = web.CloudInit(ctx, server, mac); err != nil {
 		return "", err
 	}
@@ -59,7 +59,7 @@ func (w Web) Heartbeats(ctx context.Context, server, mac string, stageDelay time
 // Heartbeat posts one onboarding heartbeat; a non-200 answer is an error
 // that quotes the server's reason.
 func Heartbeat(ctx context.Context, server, mac, stage, phase, detail string) error {
-	return Web{http.DefaultClient}.Heartbeat(ctx, server, mac, stage, phase, detail)
+	return Web{Client: http.DefaultClient}.Heartbeat(ctx, server, mac, stage, phase, detail)
 }
 
 // Heartbeat posts one onboarding heartbeat from w's machine.

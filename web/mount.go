@@ -75,6 +75,8 @@ func StatusOf(err error) int {
 		return fiber.StatusNotFound
 	}
 	switch {
+	case passes(err):
+		return fiber.StatusServiceUnavailable
 	case errors.Is(err, domain.ErrStorageFull):
 		return fiber.StatusInsufficientStorage
 	case errors.Is(err, domain.ErrStorageReadOnly), errors.Is(err, domain.ErrBusy):
@@ -113,7 +115,7 @@ func ErrorSignature(c *fiber.Ctx) string {
 
 // shapeErrors answers a mount's failed requests in its shape, logging
 // server-side failures once, with their signature.
-func shapeErrors(shape ErrorShape, log *slog.Logger) fiber.Handler {
+func shapeErrors(shape ErrorShape, log *slog.Logger, failures *failureLog) fiber.Handler {
 	if shape == nil {
 		shape = JSONError
 	}
@@ -127,8 +129,9 @@ func shapeErrors(shape ErrorShape, log *slog.Logger) fiber.Handler {
 			sig := make([]byte, 4)
 			_, _ = rand.Read(sig)
 			c.Locals(signatureKey{}, hex.EncodeToString(sig))
-			log.Error("request failed", "method", c.Method(), "path", c.Path(), "signature", ErrorSignature(c), "error", err)
+			failures.failed(log, code, err, "method", c.Method(), "path", c.Path(), "signature", ErrorSignature(c))
 		}
+		tellToRetry(c, err)
 		if shapeErr := shape(c, code, err); shapeErr != nil {
 			return shapeErr
 		}

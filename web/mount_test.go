@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
@@ -130,6 +132,42 @@ func TestFailuresAreLoggedOnceWithTheirSignature(t *testing.T) {
 	}
 }
 
+// A request that fails for a passing reason is told when to ask again,
+// and a thousand of them are one warning that counts them, not a
+// thousand errors in the log.
+func TestPassingFailuresSayRetryAndAreLoggedOnce(t *testing.T) {
+	var logs testkit.LockedBuffer
+	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Logger: slog.New(slog.NewTextHandler(&logs, nil))},
+		Mount{Name: "files", Routes: func(r fiber.Router, _ <-chan struct{}) {
+			r.Get("/kernel", func(*fiber.Ctx) error {
+				return fmt.Errorf("kernel: %w", &os.PathError{Op: "openat", Path: "kernel", Err: syscall.EMFILE})
+			})
+		}},
+		Mount{Name: "api", Prefix: "/api", Routes: func(r fiber.Router, _ <-chan struct{}) {
+			r.Get("/thing", func(*fiber.Ctx) error { return fmt.Errorf("thing: %w", ErrTryAgain) })
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	for range 20 {
+		for _, path := range []string{"/kernel", "/api/thing"} {
+			resp, err := http.Get("http://" + s.Addr().String() + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" {
+				t.Fatalf("GET %s: %d, Retry-After %q", path, resp.StatusCode, resp.Header.Get("Retry-After"))
+			}
+		}
+	}
+	if n := strings.Count(logs.String(), "level="); n != 1 || !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "LimitNOFILE") {
+		t.Fatalf("40 passing failures logged as %d lines:\n%s", n, logs.String())
+	}
+}
+
 func TestStatusOf(t *testing.T) {
 	for _, tt := range []struct {
 		err  error
@@ -141,6 +179,8 @@ func TestStatusOf(t *testing.T) {
 		{fmt.Errorf("record heartbeat: %w", domain.ErrStorageReadOnly), fiber.StatusServiceUnavailable},
 		{fmt.Errorf("record heartbeat: %w", domain.ErrBusy), fiber.StatusServiceUnavailable},
 		{errors.New("anything else"), fiber.StatusInternalServerError},
+		{&os.PathError{Op: "openat", Path: "storm", Err: syscall.EMFILE}, fiber.StatusServiceUnavailable},
+		{fmt.Errorf("vmlinuz: %w", ErrTryAgain), fiber.StatusServiceUnavailable},
 	} {
 		if got := StatusOf(tt.err); got != tt.want {
 			t.Errorf("StatusOf(%v) = %d, want %d", tt.err, got, tt.want)

@@ -65,6 +65,8 @@ type Server struct {
 	tlsLn net.Listener // nil without TLS
 	log   *slog.Logger
 	done  chan struct{} // closed by Shutdown: long-lived streams end
+	// failures logs what failed on the server's side, every mount's.
+	failures *failureLog
 }
 
 // defaultMaxConnections holds a site of ten thousand machines booting at
@@ -88,7 +90,7 @@ func New(cfg Config, mounts ...Mount) (*Server, error) {
 		return nil, &config.ListenError{Field: cmp.Or(cfg.PortField, "http.port"), Addr: hostPort, Err: err, Peer: "program"}
 	}
 	ln = limitPerAddress(listener.Patient(ln, "http", cfg.Logger), cmp.Or(cfg.MaxConnectionsPerAddress, 256))
-	s := &Server{ln: ln, log: cfg.Logger, done: make(chan struct{})}
+	s := &Server{ln: ln, log: cfg.Logger, done: make(chan struct{}), failures: &failureLog{}}
 	if cfg.TLS != nil && cfg.TLSPort == 0 {
 		s.ln = tls.NewListener(ln, cfg.TLS)
 	}
@@ -170,7 +172,7 @@ func (s *Server) mount(m Mount) {
 		m.Routes(s.app, s.done)
 		return
 	}
-	r := s.app.Group(m.Prefix, within(m.Prefix, shapeErrors(m.Errors, s.log.With("mount", m.Name))))
+	r := s.app.Group(m.Prefix, within(m.Prefix, shapeErrors(m.Errors, s.log.With("mount", m.Name), s.failures)))
 	if m.Auth != nil {
 		r.Use(within(m.Prefix, m.Auth))
 	}
@@ -195,9 +197,8 @@ func streamed(mounts []Mount) []string {
 // root mounts.
 func (s *Server) jsonError(c *fiber.Ctx, err error) error {
 	code := StatusOf(err)
-	if code >= 500 {
-		s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "error", err)
-	}
+	s.failures.failed(s.log, code, err, "method", c.Method(), "path", c.Path())
+	tellToRetry(c, err)
 	return JSONError(c, code, err)
 }
 

@@ -7,14 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
-	"text/template"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/appliance/listener"
 	"github.com/slipway/slipway/netboot/bootcfg"
 )
 
@@ -51,17 +50,19 @@ type Vars = bootcfg.Vars
 
 // Renderer renders cloud-init data.
 type Renderer struct {
-	cfg      Config
-	machines Machines
-	log      *slog.Logger
+	cfg       Config
+	machines  Machines
+	log       *slog.Logger
+	templates templateCache
 }
 
-// New returns a renderer; templates are read when used.
+// New returns a renderer; templates are read when first used, and again
+// when they change.
 func New(cfg Config, machines Machines) *Renderer {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Renderer{cfg: cfg, machines: machines, log: cfg.Logger}
+	return &Renderer{cfg: cfg, machines: machines, log: cfg.Logger, templates: templateCache{byFile: map[string]parsedTemplate{}}}
 }
 
 // vars gathers what the templates see for mac ("" for an unplaced request).
@@ -84,10 +85,17 @@ func (r *Renderer) vars(ctx context.Context, mac domain.MAC, serverURL string) V
 	return v
 }
 
-// UserData renders the machine's user-data, or the fallback.
-func (r *Renderer) UserData(ctx context.Context, mac domain.MAC, serverURL string) []byte {
+// UserData renders the machine's user-data, or the fallback when its
+// template is wrong. A template that cannot be read for a passing reason
+// (Slipway short of file descriptors while a site boots) is an error that
+// listener.Shortage recognizes: the machine should ask again, not install
+// with the fallback.
+func (r *Renderer) UserData(ctx context.Context, mac domain.MAC, serverURL string) ([]byte, error) {
 	v := r.vars(ctx, mac, serverURL)
 	out, file, err := r.renderTemplate(v)
+	if listener.Shortage(err) {
+		return nil, fmt.Errorf("cloud-init template %s: %w", file, err) // the door logs it, once a minute
+	}
 	if err != nil {
 		r.log.Warn("cloud-init: serving the fallback user-data", "template", file, "mac", v.MAC, "error", err)
 		out = fallbackUserData(v)
@@ -96,7 +104,7 @@ func (r *Renderer) UserData(ctx context.Context, mac domain.MAC, serverURL strin
 	if mac != "" {
 		r.machines.Notify(ctx, mac, domain.Event{Kind: domain.EventCloudInit, Cause: "cloud-init user-data served"})
 	}
-	return out
+	return out, nil
 }
 
 // addBootActions adds a deploying machine's boot actions to its
@@ -130,11 +138,7 @@ func (r *Renderer) renderTemplate(v Vars) (out []byte, file string, err error) {
 		return nil, "(none)", fmt.Errorf("no profile %q with a cloud-init template; set default_profile or the machine's profile", v.Profile)
 	}
 	file = filepath.Join(r.cfg.TemplatesDir, name)
-	src, err := os.ReadFile(file)
-	if err != nil {
-		return nil, file, err
-	}
-	t, err := template.New(name).Option("missingkey=error").Parse(string(src))
+	t, err := r.templates.get(file)
 	if err != nil {
 		return nil, file, err
 	}

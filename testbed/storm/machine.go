@@ -192,7 +192,13 @@ func (s *storm) webFrom(ip net.IP, keepAlive bool) testbed.Web {
 		DisableCompression:    true,
 		ResponseHeaderTimeout: time.Minute,
 	}
-	return testbed.Web{Client: &http.Client{Transport: tr}}
+	// iPXE asks again after a 503's Retry-After; cloud-init retries its
+	// NoCloud seed ten times.
+	retries := 10
+	if keepAlive {
+		retries = 30
+	}
+	return testbed.Web{Client: &http.Client{Transport: tr}, Retries: retries}
 }
 
 // fetch reads a boot file, at SlowRate for a slow machine, and counts its bytes.

@@ -3,6 +3,7 @@ package nodes
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/appliance/listener"
+	"github.com/slipway/slipway/web"
 )
 
 // BootConfigs renders per-machine boot configuration for the caller that
@@ -94,9 +97,19 @@ func files(root *os.Root, prefix string) fiber.Handler {
 		}
 		name = strings.SplitN(name, "?", 2)[0]
 		info, err := root.Stat(name)
-		if err != nil || !info.Mode().IsRegular() {
+		switch {
+		case listener.Shortage(err):
+			return fmt.Errorf("%s cannot be opened now: %w", name, err)
+		case err != nil || !info.Mode().IsRegular():
 			return fiber.NewError(fiber.StatusNotFound, "no file "+name)
 		}
-		return c.SendFile(filepath.Join(dir, filepath.Clean("/"+name)))
+		err = c.SendFile(filepath.Join(dir, filepath.Clean("/"+name)))
+		if fe := new(fiber.Error); errors.As(err, &fe) && fe.Code == fiber.StatusNotFound {
+			// It was there a moment ago: fasthttp, which says "not found"
+			// for any failure to open, was most likely refused a
+			// descriptor. A file replaced meanwhile is back by the next try.
+			return fmt.Errorf("%s was there a moment ago and cannot be opened now: %w", name, web.ErrTryAgain)
+		}
+		return err
 	}
 }

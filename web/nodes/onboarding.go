@@ -20,7 +20,9 @@ import (
 
 // CloudInit renders the NoCloud data source.
 type CloudInit interface {
-	UserData(ctx context.Context, mac domain.MAC, serverURL string) []byte
+	// UserData fails only for a passing reason (listener.Shortage): the
+	// machine should ask again.
+	UserData(ctx context.Context, mac domain.MAC, serverURL string) ([]byte, error)
 	MetaData(ctx context.Context, mac domain.MAC, serverURL string) []byte
 	VendorData() []byte
 	NetworkConfig(ctx context.Context, mac domain.MAC) []byte
@@ -49,15 +51,15 @@ type Neighbors interface {
 func onboardingRoutes(app fiber.Router, cfg Config) {
 	if cfg.CloudInit != nil {
 		ci := cfg.CloudInit
-		app.Get("/cloud-init/user-data", cloudInitFile(cfg, func(c *fiber.Ctx, mac domain.MAC) []byte {
+		app.Get("/cloud-init/user-data", cloudInitFile(cfg, func(c *fiber.Ctx, mac domain.MAC) ([]byte, error) {
 			return ci.UserData(c.UserContext(), mac, serverURL(c, cfg))
 		}))
-		app.Get("/cloud-init/meta-data", cloudInitFile(cfg, func(c *fiber.Ctx, mac domain.MAC) []byte {
-			return ci.MetaData(c.UserContext(), mac, serverURL(c, cfg))
+		app.Get("/cloud-init/meta-data", cloudInitFile(cfg, func(c *fiber.Ctx, mac domain.MAC) ([]byte, error) {
+			return ci.MetaData(c.UserContext(), mac, serverURL(c, cfg)), nil
 		}))
-		app.Get("/cloud-init/vendor-data", cloudInitFile(cfg, func(*fiber.Ctx, domain.MAC) []byte { return ci.VendorData() }))
-		app.Get("/cloud-init/network-config", cloudInitFile(cfg, func(c *fiber.Ctx, mac domain.MAC) []byte {
-			return ci.NetworkConfig(c.UserContext(), mac)
+		app.Get("/cloud-init/vendor-data", cloudInitFile(cfg, func(*fiber.Ctx, domain.MAC) ([]byte, error) { return ci.VendorData(), nil }))
+		app.Get("/cloud-init/network-config", cloudInitFile(cfg, func(c *fiber.Ctx, mac domain.MAC) ([]byte, error) {
+			return ci.NetworkConfig(c.UserContext(), mac), nil
 		}))
 		app.Get("/cloud-init/bootactions.sh", func(c *fiber.Ctx) error {
 			mac, err := domain.ParseMAC(c.Query("mac"))
@@ -84,7 +86,7 @@ func onboardingRoutes(app fiber.Router, cfg Config) {
 // cloudInitFile answers a cloud-init fetch: for the MAC it names, else the
 // requester's (by the neighbor table), else "unknown". A MAC that does not
 // parse is a 400.
-func cloudInitFile(cfg Config, render func(*fiber.Ctx, domain.MAC) []byte) fiber.Handler {
+func cloudInitFile(cfg Config, render func(*fiber.Ctx, domain.MAC) ([]byte, error)) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		raw := c.Query("mac")
 		mac, err := domain.ParseMAC(raw)
@@ -101,8 +103,16 @@ func cloudInitFile(cfg Config, render func(*fiber.Ctx, domain.MAC) []byte) fiber
 				return err
 			}
 		}
+		// A shortage is a 503 (the server's error handler): cloud-init
+		// asks again, ten times a second apart for a NoCloud seed over
+		// the network, where the fallback would have installed the
+		// machine without its profile.
+		body, err := render(c, mac)
+		if err != nil {
+			return err
+		}
 		c.Set(fiber.HeaderContentType, "text/yaml; charset=utf-8")
-		return c.Send(render(c, mac))
+		return c.Send(body)
 	}
 }
 
