@@ -2,40 +2,98 @@ package web
 
 import (
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/slipway/slipway/appliance/listener"
 )
 
-// perAddressListener bounds the connections open at once from one client
-// address: a host on the LAN holding connections open must not starve the
-// others. Past the bound a connection is answered 429 and closed.
-// (fasthttp's own MaxConnsPerIP panicked in perIPConn.Close when the
-// server shut down, in our tests.)
+// perAddressListener bounds the connections open at once: from one
+// client address (a host on the LAN holding connections open must not
+// starve the others; past that bound a connection is answered 429 and
+// closed), and in all, across the HTTP and HTTPS listeners (past that one
+// the next connection waits in the kernel's queue until another closes:
+// fasthttp's own bound answers 503 without Retry-After, which ends an
+// iPXE boot). (fasthttp's own MaxConnsPerIP panicked in perIPConn.Close
+// when the server shut down, in our tests.)
 type perAddressListener struct {
 	net.Listener
-	max  int
-	mu   sync.Mutex
-	open map[netip.Addr]int // only addresses with connections open
+	max   int
+	slots *connectionSlots
+	mu    sync.Mutex
+	open  map[netip.Addr]int // only addresses with connections open
 }
 
-func limitPerAddress(ln net.Listener, max int) net.Listener {
-	return &perAddressListener{Listener: ln, max: max, open: map[netip.Addr]int{}}
+// connectionSlots are the places for connections open at once, shared by
+// the listeners of one server.
+type connectionSlots struct {
+	free   chan struct{}
+	closed chan struct{}
+	once   sync.Once
+	log    *slog.Logger
+	full   listener.Throttle // says the bound was reached once a minute
 }
 
-// Accept returns the next connection within its address's bound.
+func newConnectionSlots(n int, log *slog.Logger) *connectionSlots {
+	return &connectionSlots{free: make(chan struct{}, n), closed: make(chan struct{}), log: log, full: listener.Throttle{Every: time.Minute}}
+}
+
+// take waits for a place; false once the slots are closed (the server
+// is stopping).
+func (s *connectionSlots) take() bool {
+	select {
+	case s.free <- struct{}{}:
+		return true
+	default:
+	}
+	s.warnFull()
+	select {
+	case s.free <- struct{}{}:
+		return true
+	case <-s.closed:
+		return false
+	}
+}
+
+// warnFull says, once a minute at most, that connections wait.
+func (s *connectionSlots) warnFull() {
+	if warn, _ := s.full.Note(time.Now()); !warn {
+		return
+	}
+	s.log.Warn("HTTP connections wait to be accepted: http.max_connections are open", "max_connections", cap(s.free),
+		"fix", "raise http.max_connections if memory allows; idle connections close after 15 s")
+}
+
+func (s *connectionSlots) give() { <-s.free }
+
+func (s *connectionSlots) close() { s.once.Do(func() { close(s.closed) }) }
+
+func limitPerAddress(ln net.Listener, max int, slots *connectionSlots) net.Listener {
+	return &perAddressListener{Listener: ln, max: max, slots: slots, open: map[netip.Addr]int{}}
+}
+
+// Accept returns the next connection within both bounds.
 func (l *perAddressListener) Accept() (net.Conn, error) {
 	for {
+		if !l.slots.take() {
+			return nil, net.ErrClosed
+		}
 		c, err := l.Listener.Accept()
 		if err != nil {
+			l.slots.give()
 			return nil, err
 		}
 		addr := remoteAddr(c)
 		l.mu.Lock()
 		if l.open[addr] >= l.max {
 			l.mu.Unlock()
-			go refuseBusy(c)
+			go func() {
+				refuseBusy(c)
+				l.slots.give()
+			}()
 			continue
 		}
 		l.open[addr]++
@@ -44,12 +102,19 @@ func (l *perAddressListener) Accept() (net.Conn, error) {
 	}
 }
 
+// Close stops Accept, also while it waits for a place.
+func (l *perAddressListener) Close() error {
+	l.slots.close()
+	return l.Listener.Close()
+}
+
 func (l *perAddressListener) release(addr netip.Addr) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.open[addr]--; l.open[addr] <= 0 {
 		delete(l.open, addr)
 	}
+	l.mu.Unlock()
+	l.slots.give()
 }
 
 // tooManyConnections is the whole answer to a connection past the bound.

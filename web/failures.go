@@ -3,7 +3,6 @@ package web
 import (
 	"errors"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -31,11 +30,12 @@ const retryAfterSeconds = "1"
 // site boots short of descriptors: they are logged once a minute, with
 // how many there were.
 type failureLog struct {
-	lastWarned atomic.Int64 // Unix nanoseconds
-	since      atomic.Int64 // passing failures since the last warning
+	passing listener.Throttle
 }
 
-const tryAgainWarnEvery = time.Minute
+func newFailureLog() *failureLog {
+	return &failureLog{passing: listener.Throttle{Every: time.Minute}}
+}
 
 // failed logs err (its status code already decided) in log, with attrs
 // saying which request it was.
@@ -47,15 +47,10 @@ func (f *failureLog) failed(log *slog.Logger, code int, err error, attrs ...any)
 		log.Error("request failed", append(attrs, "error", err)...)
 		return
 	}
-	n := f.since.Add(1)
-	now := time.Now().UnixNano()
-	last := f.lastWarned.Load()
-	if last != 0 && now-last < int64(tryAgainWarnEvery) || !f.lastWarned.CompareAndSwap(last, now) {
-		return
+	if warn, n := f.passing.Note(time.Now()); warn {
+		log.Warn("requests answered with 503 and Retry-After: they cannot be served now, and the clients ask again",
+			append(attrs, "error", err, "since_last_warning", n, "fix", "if it says too many open files, raise LimitNOFILE= in the service unit")...)
 	}
-	f.since.Add(-n)
-	log.Warn("requests answered with 503 and Retry-After: they cannot be served now, and the clients ask again",
-		append(attrs, "error", err, "since_last_warning", n, "fix", "if it says too many open files, raise LimitNOFILE= in the service unit")...)
 }
 
 // tellToRetry sets Retry-After on an answer to a request that failed for

@@ -89,8 +89,10 @@ func New(cfg Config, mounts ...Mount) (*Server, error) {
 	if err != nil {
 		return nil, &config.ListenError{Field: cmp.Or(cfg.PortField, "http.port"), Addr: hostPort, Err: err, Peer: "program"}
 	}
-	ln = limitPerAddress(listener.Patient(ln, "http", cfg.Logger), cmp.Or(cfg.MaxConnectionsPerAddress, 256))
-	s := &Server{ln: ln, log: cfg.Logger, done: make(chan struct{}), failures: &failureLog{}}
+	maxConns, perAddress := cmp.Or(cfg.MaxConnections, defaultMaxConnections), cmp.Or(cfg.MaxConnectionsPerAddress, 256)
+	slots := newConnectionSlots(maxConns, cfg.Logger)
+	ln = limitPerAddress(listener.Patient(ln, "http", cfg.Logger), perAddress, slots)
+	s := &Server{ln: ln, log: cfg.Logger, done: make(chan struct{}), failures: newFailureLog()}
 	if cfg.TLS != nil && cfg.TLSPort == 0 {
 		s.ln = tls.NewListener(ln, cfg.TLS)
 	}
@@ -101,7 +103,7 @@ func New(cfg Config, mounts ...Mount) (*Server, error) {
 			ln.Close()
 			return nil, &config.ListenError{Field: cmp.Or(cfg.TLSPortField, "https.port"), Addr: tlsHostPort, Err: err, Peer: "program"}
 		}
-		s.tlsLn = tls.NewListener(limitPerAddress(listener.Patient(tcp, "https", cfg.Logger), cmp.Or(cfg.MaxConnectionsPerAddress, 256)), cfg.TLS)
+		s.tlsLn = tls.NewListener(limitPerAddress(listener.Patient(tcp, "https", cfg.Logger), perAddress, slots), cfg.TLS)
 	}
 	s.app = fiber.New(fiber.Config{
 		DisableStartupMessage: true,
@@ -111,8 +113,12 @@ func New(cfg Config, mounts ...Mount) (*Server, error) {
 		// the kernel it boots knows nothing of it. Each booted machine
 		// leaves one behind until this timeout, and a site booting at
 		// once would fill max_connections with them.
-		IdleTimeout:       15 * time.Second,
-		Concurrency:       cmp.Or(cfg.MaxConnections, defaultMaxConnections),
+		IdleTimeout: 15 * time.Second,
+		// The listeners keep to max_connections, and a connection past it
+		// waits to be accepted; fasthttp's own bound, which would answer
+		// it 503 at once, only has to stay out of the way (a closed
+		// connection's worker is let go a moment after its place).
+		Concurrency:       2 * maxConns,
 		ErrorHandler:      s.jsonError,
 		BodyLimit:         bodyLimit,
 		StreamRequestBody: true,

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -12,19 +11,17 @@ import (
 // Patient is ln, retrying an Accept that failed for want of descriptors
 // or memory; name says which listener in the warning ("http", "mqtt").
 func Patient(ln net.Listener, name string, log *slog.Logger) net.Listener {
-	return &patient{Listener: ln, name: name, log: log, sleep: time.Sleep, now: time.Now}
+	return &patient{Listener: ln, name: name, log: log, warnings: Throttle{Every: warnEvery}, sleep: time.Sleep, now: time.Now}
 }
 
 type patient struct {
 	net.Listener
 	name string
 	log  *slog.Logger
-	// lastWarned is when the shortage was last logged (Unix nanoseconds),
-	// and failed how many accepts failed since.
-	lastWarned atomic.Int64
-	failed     atomic.Int64
-	sleep      func(time.Duration)
-	now        func() time.Time
+	// warnings holds back all but one warning a minute.
+	warnings Throttle
+	sleep    func(time.Duration)
+	now      func() time.Time
 }
 
 // Backoff between retries, as net/http's Server.Serve has it.
@@ -61,13 +58,10 @@ func Shortage(err error) bool {
 }
 
 func (l *patient) warn(err error) {
-	n := l.failed.Add(1)
-	now := l.now().UnixNano()
-	last := l.lastWarned.Load()
-	if last != 0 && now-last < int64(warnEvery) || !l.lastWarned.CompareAndSwap(last, now) {
+	warn, n := l.warnings.Note(l.now())
+	if !warn {
 		return
 	}
-	l.failed.Store(0)
 	attrs := []any{"listener", l.name, "address", l.Addr().String(), "error", err, "failed_accepts", n}
 	if errors.Is(err, syscall.EMFILE) {
 		var lim syscall.Rlimit
