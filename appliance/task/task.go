@@ -69,6 +69,11 @@ func (r Reader) Tasks(ctx context.Context, machineID string, limit int) ([]Task,
 	return convert(r.DB.Tasks(ctx, machineID, limit))
 }
 
+// Unfinished are the tasks queued or running, oldest first.
+func (r Reader) Unfinished(ctx context.Context) ([]Task, error) {
+	return convert(r.DB.UnfinishedTasks(ctx))
+}
+
 // Retained are the tasks worth showing without asking: every unfinished one
 // and the last hundred, so that a subscriber sees how recent work ended.
 func (r Reader) Retained(ctx context.Context) ([]Task, error) {
@@ -76,7 +81,7 @@ func (r Reader) Retained(ctx context.Context) ([]Task, error) {
 	if err != nil {
 		return nil, err
 	}
-	unfinished, err := convert(r.DB.UnfinishedTasks(ctx))
+	unfinished, err := r.Unfinished(ctx)
 	if err != nil {
 		return nil, err
 	}

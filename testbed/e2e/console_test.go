@@ -24,6 +24,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/slipway/slipway/testbed"
 	"github.com/slipway/slipway/testbed/testkit"
@@ -48,7 +49,7 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	upstream := testkit.StartMosquitto(t)
-	demo := startDemo(t, 6, "--bridge-url", upstream.URL(), "--bridge-site", "console")
+	demo := startDemo(t, 9, "--bridge-url", upstream.URL(), "--bridge-site", "console")
 	base, spki := demo.base, demo.spki
 
 	ctx, cancel := browser(t, spki)
@@ -63,7 +64,8 @@ func TestConsoleInChromium(t *testing.T) {
 		})
 	}
 	login(t, ctx, base, "admin", "slipway-demo")
-	run(t, ctx, "overview", chromedp.WaitVisible(`.cards .card`), shot("overview"))
+	racksView(t, ctx, shot)
+	run(t, ctx, "overview", chromedp.Navigate(base+"/console/#/overview"), chromedp.WaitVisible(`.cards .card`), shot("overview"))
 	// States in words with NICo's name beside; times relative, exact on hover.
 	var readyCard, recentTime, exact string
 	run(t, ctx, "words", chromedp.WaitVisible(`#ov time[title]`), chromedp.Text(`a.card[href$="state=ready"] .k`, &readyCard),
@@ -182,7 +184,7 @@ func TestConsoleInChromium(t *testing.T) {
 		shot("tasks-batch"))
 	var batch string
 	run(t, ctx, "batch text", chromedp.Text(`#batches .batch`, &batch))
-	if strings.Count(batch, "sim-r01-") != 6 || !strings.Contains(batch, "6 done") {
+	if strings.Count(batch, "sim-r01-") != 8 || !strings.Contains(batch, "8 done") {
 		t.Errorf("the batch panel:\n%s", batch)
 	}
 	run(t, ctx, "other pages", chromedp.Navigate(base+"/console/#/bmcs"), chromedp.WaitVisible(`#rows tr`), shot("bmcs"),
@@ -426,5 +428,63 @@ func addUser(t *testing.T, base, name, role, password string) {
 	body := fmt.Sprintf(`{"name":%q,"role":%q,"password":%q}`, name, role, password)
 	if code, answer := testkit.Request(t, "POST", base+"/api/v1/users", "admin", "slipway-demo", body); code != http.StatusCreated {
 		t.Fatalf("add user %s: %d %s", name, code, answer)
+	}
+}
+
+// racksView checks the landing page: the demo's racks drawn tray by tray
+// in slot order, every tray's state in words for a screen reader and a
+// glyph beside its colour, the tooltip on keyboard focus, the state
+// filter, and a machine turning ready in place while the page stays.
+func racksView(t *testing.T, ctx context.Context, shot func(string) chromedp.Action) {
+	t.Helper()
+	var slots []string
+	var label, glyph, tip string
+	first := `.rack .tray[data-id="sim-r01-t00"]`
+	run(t, ctx, "racks", chromedp.WaitVisible(first),
+		chromedp.Evaluate(`[...document.querySelector('.rack').querySelectorAll('.tray .slot')].map(s => s.textContent)`, &slots),
+		chromedp.AttributeValue(first, "aria-label", &label, nil), chromedp.Text(first+` .g`, &glyph),
+		chromedp.Focus(first), chromedp.WaitVisible(`#tip`), chromedp.Text(`#tip`, &tip), shot("racks"))
+	if strings.Join(slots, ",") != "0,1,2,3,4,5,6,7" {
+		t.Errorf("the first rack's trays, in the order drawn: %v", slots)
+	}
+	if !strings.Contains(label, "tray 0") || !strings.Contains(label, "BMC") || !strings.Contains(label, "(") || glyph == "" {
+		t.Errorf("a tray says %q with glyph %q", label, glyph)
+	}
+	if !strings.Contains(tip, "heartbeat") || !strings.Contains(tip, "tray 0") {
+		t.Errorf("the tooltip on focus: %q", tip)
+	}
+	// By keyboard: one tab stop a rack, the arrows within and across.
+	var below, across string
+	run(t, ctx, "racks by keyboard", chromedp.Focus(first), chromedp.KeyEvent(kb.ArrowDown),
+		chromedp.Evaluate(`document.activeElement.dataset.id`, &below), chromedp.KeyEvent(kb.ArrowRight),
+		chromedp.Evaluate(`document.activeElement.dataset.id`, &across))
+	if below != "sim-r01-t01" || across != "sim-r02-t00" {
+		t.Errorf("down from the first tray: %q, then right: %q", below, across)
+	}
+	var notReady string
+	run(t, ctx, "racks live", chromedp.Evaluate(`window.stayed = true`, nil),
+		chromedp.Evaluate(`[...document.querySelectorAll('#racks .tray')].find(el => !el.classList.contains('ready'))?.dataset.id || ''`, &notReady))
+	if notReady != "" {
+		var stayed bool
+		run(t, ctx, "racks live update", chromedp.WaitVisible(fmt.Sprintf(`#racks .tray.ready[data-id=%q]`, notReady)),
+			chromedp.Evaluate(`window.stayed === true`, &stayed))
+		if !stayed {
+			t.Error("the racks view reloaded the page to show a change")
+		}
+	}
+	// Filtered by state (the legend's links), then found by name as typed.
+	var shown, notReadyShown int
+	run(t, ctx, "racks filter", chromedp.Click(`#legend a.chip.ready`), chromedp.WaitVisible(`#racks .tray`),
+		chromedp.Evaluate(`document.querySelectorAll('#racks .tray').length`, &shown),
+		chromedp.Evaluate(`document.querySelectorAll('#racks .tray:not(.ready)').length`, &notReadyShown))
+	if shown == 0 || notReadyShown != 0 {
+		t.Errorf("filtered by ready: %d trays shown, %d of them not ready", shown, notReadyShown)
+	}
+	var found []string
+	run(t, ctx, "racks search", chromedp.SetValue(`#rf select[name=state]`, ""), chromedp.SendKeys(`#rf input[name=q]`, "r02-t00"),
+		chromedp.WaitNotPresent(`#racks .tray[data-id="sim-r01-t00"]`),
+		chromedp.Evaluate(`[...document.querySelectorAll('#racks .tray')].map(el => el.dataset.id)`, &found))
+	if strings.Join(found, ",") != "sim-r02-t00" {
+		t.Errorf("searching r02-t00 shows %v", found)
 	}
 }

@@ -115,7 +115,7 @@ func (s *storm) openConsole() (*console, error) {
 // advertisements give it addresses), so a dropped load is tried again.
 func (c *console) open() error {
 	for try := 1; ; try++ {
-		err := c.run(60*time.Second, chromedp.Navigate(c.base))
+		err := c.run(60*time.Second, chromedp.Navigate(c.base+"#/overview"))
 		if err == nil || try == 3 || !strings.Contains(err.Error(), "ERR_NETWORK_CHANGED") {
 			return err
 		}

@@ -27,6 +27,7 @@ type Firmware interface {
 // Tasks are the stored tasks, and the engine that can cancel them.
 type Tasks interface {
 	Tasks(ctx context.Context, machineID string, limit int) ([]task.Task, error)
+	Unfinished(ctx context.Context) ([]task.Task, error)
 	Task(ctx context.Context, id string) (task.Task, error)
 	Cancel(ctx context.Context, id, by string) (task.Task, error)
 }

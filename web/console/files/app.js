@@ -255,6 +255,228 @@ function bridgeCard(b) {
   return `<div class="card" id="bridge"><div class="n">${state}</div><div class="k">uplink, site ${esc(b.site)}: ${esc(b.url)}${waiting}${dropped}</div>${why}</div>`;
 }
 
+// ---------- racks ----------
+
+// A glyph per state, so that a tray's state never rests on colour alone.
+const stateGlyphs = {
+  created: '○', hostinit: '▸', validation: '↻', ready: '✓', assigned: '●', hostreprovision: '↻',
+  dpureprovision: '↻', waitingforcleanup: '…', failed: '✕', forcedeletion: '⌫',
+};
+const trayTypeMarks = { switch: '⇄', powershelf: 'ϟ' };
+const bmcMarks = { unusable: '!', new: '?', none: '' , reachable: '' };
+const bmcWords = { unusable: 'BMC unusable', new: 'BMC not polled yet', none: 'no BMC', reachable: 'BMC reachable' };
+
+// rackGroup is the part of a rack's id before its last separator
+// ("fra1-r12" is in "fra1"): a site's rows or rooms, as it names them.
+function rackGroup(id) {
+  const m = String(id).match(/^(.*)[-_.:/][^-_.:/]*$/);
+  return m ? m[1] : 'racks';
+}
+
+function trayTip(t) {
+  const parts = [t.hostname || t.machine_id, (plainNames[t.state] || t.state) + ` (${t.state})`];
+  if (t.racked) parts.push(`tray ${t.tray}` + (t.tray_type && t.tray_type !== 'compute' ? ` (${t.tray_type})` : ''));
+  parts.push(t.ip ? 'IP ' + t.ip : 'no lease');
+  parts.push(t.last_heartbeat ? 'last heartbeat ' + relative(new Date(t.last_heartbeat)) : 'no heartbeat yet');
+  parts.push(bmcWords[t.bmc] || t.bmc);
+  if (t.tasks_running) parts.push(`${t.tasks_running} task${t.tasks_running > 1 ? 's' : ''} running`);
+  return parts.join(' · ');
+}
+
+function trayClass(t) { return `tray ${t.state}${t.bmc === 'unusable' ? ' bmc-bad' : ''}`; }
+function trayMarks(t) { return (trayTypeMarks[t.tray_type] || '') + (bmcMarks[t.bmc] || '') + (t.tasks_running ? '⟳' : ''); }
+
+// trayHTML is one tray: a link to its machine, its state in colour and
+// glyph, its type, its BMC and its running tasks marked.
+function trayHTML(t) {
+  return `<a class="${esc(trayClass(t))}" href="#/machines/${encodeURIComponent(t.machine_id)}" data-id="${esc(t.machine_id)}" tabindex="-1" aria-label="${esc(trayTip(t))}">` +
+    `<span class="slot">${t.racked ? t.tray : ''}</span><span class="g" aria-hidden="true">${stateGlyphs[t.state] || '?'}</span>` +
+    `<span class="name">${esc(t.hostname || t.machine_id)}</span><span class="marks" aria-hidden="true">${esc(trayMarks(t))}</span></a>`;
+}
+
+// paintTray brings a drawn tray up to date in place (a live event).
+function paintTray(el, t) {
+  el.className = trayClass(t);
+  el.setAttribute('aria-label', trayTip(t));
+  el.querySelector('.g').textContent = stateGlyphs[t.state] || '?';
+  el.querySelector('.marks').textContent = trayMarks(t);
+}
+
+function racksView(params) {
+  let q = params.get('q') || '', state = params.get('state') || '';
+  let compact = params.get('view') ? params.get('view') === 'compact' : null; // null: by size
+  main.innerHTML = `<h1>Racks</h1>
+    <form class="filters" id="rf" role="search">
+      <label>Find <input name="q" value="${esc(q)}" placeholder="machine, hostname, IP, rack" autocomplete="off"></label>
+      <label>State <select name="state"><option value="">any</option>${states.map((s) => `<option value="${s}" ${s === state ? 'selected' : ''}>${esc(plainNames[s])} (${s})</option>`).join('')}</select></label>
+      <label>Show <select name="view"><option value="">by size</option><option value="detail">names</option><option value="compact">compact</option></select></label>
+    </form>
+    <div id="legend" class="legend" aria-label="States"></div>
+    <div id="racks" aria-live="off">Loading…</div>
+    <div id="tip" class="tip" role="tooltip" hidden></div>`;
+  if (compact !== null) $('select[name=view]', main).value = compact ? 'compact' : 'detail';
+  const trays = new Map(); // machine id → {t, el}
+  let data = null;
+
+  const matches = (t, rackId) => {
+    if (state && t.state !== state) return false;
+    if (!q) return true;
+    const needle = q.toLowerCase();
+    return [t.machine_id, t.hostname, t.ip, rackId].some((v) => v && String(v).toLowerCase().includes(needle));
+  };
+  const legend = () => {
+    const counts = {};
+    for (const t of data.byId.values()) counts[t.state] = (counts[t.state] || 0) + 1;
+    $('#legend').innerHTML = states.filter((s) => counts[s]).map((s) =>
+      `<a href="#/?state=${s}" class="chip ${s}"><span aria-hidden="true">${stateGlyphs[s]}</span> ${esc(plainNames[s])} <b>${counts[s]}</b></a>`).join('') +
+      '<span class="muted small">⇄ switch · ϟ power shelf · ! BMC unusable · ? BMC not polled · ⟳ task running</span>';
+  };
+  const draw = () => {
+    trays.clear();
+    const small = compact === null ? data.racks.length > 24 : compact;
+    const rackHTML = (r) => {
+      const shown = r.trays.filter((t) => matches(t, r.rack_id));
+      if (!shown.length) return '';
+      const failed = shown.filter((t) => t.state === 'failed').length;
+      return `<section class="rack" aria-label="Rack ${esc(r.rack_name || r.rack_id)}, ${shown.length} trays${failed ? `, ${failed} failed` : ''}">
+        <h2 title="${esc(r.rack_id)}">${esc(r.rack_name || r.rack_id)}${failed ? ` <span class="error">${failed}✕</span>` : ''}</h2>
+        <div class="trays">${shown.map(trayHTML).join('')}</div></section>`;
+    };
+    const groups = new Map();
+    for (const r of data.racks) {
+      const g = rackGroup(r.rack_id);
+      if (!groups.has(g)) groups.set(g, []);
+      groups.get(g).push(r);
+    }
+    let html = '';
+    for (const [g, rs] of groups) {
+      const inner = rs.map(rackHTML).join('');
+      if (!inner) continue;
+      const body = `<div class="rackrow">${inner}</div>`;
+      html += groups.size > 1 ? `<details open class="rackgroup"><summary>${esc(g)} <span class="muted">${rs.length} racks</span></summary>${body}</details>` : body;
+    }
+    const loose = data.unracked.filter((t) => matches(t, ''));
+    if (loose.length) {
+      html += `<section class="rack loose" aria-label="Not in a rack, ${loose.length} machines"><h2>Not in a rack</h2><div class="trays">${loose.map(trayHTML).join('')}</div></section>`;
+    }
+    if (!data.machines_total) {
+      html = `<div class="panel empty"><p><b>No machines yet.</b></p><p class="muted">A machine appears here when it first netboots, or when it is listed under
+        <code>machines:</code> in the configuration; give it <code>rack: {id: r1, tray: 3}</code> to place it in its rack.</p></div>`;
+    } else if (!html) {
+      html = '<p class="muted">No machine matches. Clear the search or the state filter.</p>';
+    }
+    const box = $('#racks');
+    box.className = small ? 'compact' : 'detail';
+    box.innerHTML = html;
+    for (const el of box.querySelectorAll('.tray')) {
+      const t = data.byId.get(el.dataset.id);
+      if (t) trays.set(t.machine_id, { t, el });
+    }
+    // One tab stop per rack; the arrows move within a rack (up, down) and
+    // across racks (left, right), so that 10,000 trays are not 10,000 tabs.
+    for (const col of box.querySelectorAll('.trays')) col.firstElementChild.tabIndex = 0;
+    legend();
+  };
+  const load = async () => {
+    data = await api('GET', '/racks');
+    data.byId = new Map();
+    for (const r of data.racks) for (const t of r.trays) { t.racked = true; data.byId.set(t.machine_id, t); }
+    for (const t of data.unracked) data.byId.set(t.machine_id, t);
+    draw();
+    window.racksDrawnAt = performance.now();
+  };
+
+  // Live: events change trays in place, gathered per animation frame, so
+  // that a storm's thousands a second cost one layout each frame.
+  const pending = new Map();
+  let frame = 0;
+  const apply = () => {
+    frame = 0;
+    for (const [id, change] of pending) {
+      const hit = trays.get(id) || { t: data && data.byId.get(id) };
+      if (!hit.t) { reload(); continue; } // a machine new since the load
+      Object.assign(hit.t, change);
+      if (hit.el) paintTray(hit.el, hit.t);
+    }
+    pending.clear();
+    legendSoon();
+    window.racksUpdates = (window.racksUpdates || 0) + 1;
+  };
+  const change = (id, what) => {
+    if (!id || !data) return;
+    pending.set(id, Object.assign(pending.get(id) || {}, what));
+    if (!frame) frame = requestAnimationFrame(apply);
+  };
+  const legendSoon = throttle(legend, 500);
+  const reload = throttle(() => load().catch(() => {}), 3000);
+  const offs = [
+    on('state', (ev) => { const m = ev.message; if (m) change(m.machine_id, { state: m.managed_host_state && m.managed_host_state.state }); }),
+    on('onboarding', (ev) => { const m = ev.message; if (m) change(m.machine_id, { last_heartbeat: m.timestamp }); }),
+    on('bmc', (ev) => { const b = ev.message; if (b && b.machine_id) change(b.machine_id, { bmc: b.last_error ? 'unusable' : b.reachable ? 'reachable' : 'new' }); }),
+    on('task', reload),
+    on('overflow', reload),
+  ];
+
+  // The tooltip: state, IP and last heartbeat on hover or keyboard focus.
+  const tip = $('#tip');
+  const show = (e) => {
+    const el = e.target.closest && e.target.closest('.tray');
+    if (!el) { tip.hidden = true; return; }
+    const t = data && data.byId.get(el.dataset.id);
+    if (!t) return;
+    tip.textContent = trayTip(t);
+    tip.hidden = false;
+    const r = el.getBoundingClientRect();
+    tip.style.left = `${Math.min(window.scrollX + r.left, window.scrollX + document.documentElement.clientWidth - tip.offsetWidth - 8)}px`;
+    tip.style.top = `${window.scrollY + r.bottom + 4}px`;
+  };
+  const box = $('#racks');
+  box.addEventListener('keydown', (e) => {
+    const el = e.target.closest && e.target.closest('.tray');
+    if (!el) return;
+    const col = el.parentElement, i = [...col.children].indexOf(el);
+    let to = null;
+    if (e.key === 'ArrowDown') to = el.nextElementSibling;
+    else if (e.key === 'ArrowUp') to = el.previousElementSibling;
+    else if (e.key === 'Home') to = col.firstElementChild;
+    else if (e.key === 'End') to = col.lastElementChild;
+    else if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') {
+      const cols = [...box.querySelectorAll('.trays')], c = cols.indexOf(col) + (e.key === 'ArrowRight' ? 1 : -1);
+      if (cols[c]) to = cols[c].children[Math.min(i, cols[c].children.length - 1)];
+    }
+    if (!to) return;
+    e.preventDefault();
+    el.tabIndex = -1;
+    to.tabIndex = 0;
+    to.focus();
+  });
+  box.addEventListener('mouseover', show);
+  box.addEventListener('focusin', show);
+  box.addEventListener('mouseleave', () => { tip.hidden = true; });
+  box.addEventListener('focusout', () => { tip.hidden = true; });
+
+  const form = $('#rf');
+  let typing;
+  form.addEventListener('input', () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => {
+      const f = new FormData(form), p = new URLSearchParams();
+      q = f.get('q') || '';
+      state = f.get('state') || '';
+      const v = f.get('view') || '';
+      compact = v ? v === 'compact' : null;
+      if (q) p.set('q', q);
+      if (state) p.set('state', state);
+      if (v) p.set('view', v);
+      history.replaceState(null, '', '#/' + (p.toString() ? '?' + p : ''));
+      if (data) draw();
+    }, 200);
+  });
+  form.addEventListener('submit', (e) => e.preventDefault());
+  load().catch((e) => toast(e.message, true));
+  return () => { offs.forEach((f) => f()); if (frame) cancelAnimationFrame(frame); };
+}
+
 // ---------- machines ----------
 
 function machinesView(params) {
@@ -669,6 +891,7 @@ function route() {
   }
   const m = (path || '/').match(/^\/machines\/(.+)$/);
   if (m) cleanup = machineView(decodeURIComponent(m[1]));
+  else if (path === '/overview') cleanup = overviewView();
   else if (path === '/machines') cleanup = machinesView(params);
   else if (path === '/bmcs') cleanup = bmcsView();
   else if (path === '/tasks') cleanup = tasksView();
@@ -676,7 +899,7 @@ function route() {
   else if (path === '/leases') cleanup = leasesView();
   else if (path === '/settings' && may('admin')) cleanup = settingsView();
   else if (path === '/users' && may('admin')) cleanup = usersView();
-  else cleanup = overviewView();
+  else cleanup = racksView(params);
   main.focus({ preventScroll: true });
 }
 
