@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -309,5 +310,31 @@ func TestAKeyWrittenTwiceIsTheOnlyError(t *testing.T) {
 	var es Errors
 	if !errors.As(err, &es) || len(es) != 1 {
 		t.Fatalf("want one error, the key written twice; got:\n%v", err)
+	}
+}
+
+// A site that lists 10,000 machines with their racks and BMCs loads (its
+// file is larger than a megabyte); a file past the bound is refused by
+// its size alone, with the fix.
+func TestASiteOfTenThousandListedMachinesLoads(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(minimal + "bmc_credentials: {lab: {username: root, password_file: /dev/null}}\nmachines:\n")
+	for i := range 10_000 {
+		fmt.Fprintf(&b, "  - {id: m%05d, macs: [\"02:00:00:%02x:%02x:%02x\"], hostname: node-%05d, rack: {id: row%d-r%03d, tray: %d, tray_type: compute}, bmc: {endpoint: \"https://10.90.%d.%d\", credentials: lab}}\n",
+			i, i>>16&255, i>>8&255, i&255, i, i/1000, i/40, i%40, i/250, i%250+1)
+	}
+	if b.Len() < 1<<20 {
+		t.Fatalf("the site's file is only %d bytes", b.Len())
+	}
+	cfg, err := Parse([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Machines) != 10_000 {
+		t.Fatalf("%d machines", len(cfg.Machines))
+	}
+	huge := make([]byte, maxFileSize+1)
+	if _, err := Parse(huge); err == nil || !strings.Contains(err.Error(), "check that the right file was named") {
+		t.Fatalf("a file past the bound: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -102,6 +103,14 @@ machines:
 	}
 	if trays != racks*perRack {
 		t.Fatalf("the racks view drew %d trays of %d", trays, racks*perRack)
+	}
+	if err := os.MkdirAll(screenshotDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var png []byte
+	run(t, ctx, "screenshot", chromedp.FullScreenshot(&png, 100))
+	if err := os.WriteFile(filepath.Join(screenshotDir, "racks-250.png"), png, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	// Every machine onboards at once, with the page open.
 	start := time.Now()
