@@ -213,6 +213,8 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Errorf("the search field lost focus while typing (focus on %q)", focused)
 	}
 
+	everyPageEverywhere(t, ctx, base)
+
 	var violations []string
 	run(t, ctx, "CSP", chromedp.Evaluate(`window.cspViolations`, &violations))
 	if len(violations) > 0 {
@@ -487,4 +489,65 @@ func racksView(t *testing.T, ctx context.Context, shot func(string) chromedp.Act
 	if strings.Join(found, ",") != "sim-r02-t00" {
 		t.Errorf("searching r02-t00 shows %v", found)
 	}
+}
+
+// consolePages are every page of the console, as an admin sees them.
+var consolePages = []struct{ name, hash string }{
+	{"racks", "#/"}, {"overview", "#/overview"}, {"machines", "#/machines"}, {"machine", "#/machines/sim-r01-t00"},
+	{"bmcs", "#/bmcs"}, {"tasks", "#/tasks"}, {"releases", "#/releases"}, {"leases", "#/leases"},
+	{"settings", "#/settings"}, {"users", "#/users"},
+}
+
+// everyPageEverywhere visits every page on a desktop and on a phone
+// (390 px wide), light and dark, saving each screenshot: on the phone no
+// page scrolls sideways, and the menu button reaches the pages.
+func everyPageEverywhere(t *testing.T, ctx context.Context, base string) {
+	t.Helper()
+	// The console's own origin (HTTPS: base is the plain port, which
+	// sends the browser there), so that a page changes by its fragment
+	// within one document, as a click does.
+	run(t, ctx, "origin", chromedp.Navigate(base+"/console/#/"), chromedp.WaitVisible(`#logout`), chromedp.Evaluate(`location.origin`, &base))
+	for _, screen := range []struct {
+		name          string
+		width, height int64
+		mobile        bool
+	}{{"desktop", 1280, 900, false}, {"phone", 390, 844, true}} {
+		for _, theme := range []string{"light", "dark"} {
+			viewport := chromedp.EmulateViewport(screen.width, screen.height)
+			if screen.mobile {
+				viewport = chromedp.EmulateViewport(screen.width, screen.height, chromedp.EmulateMobile, chromedp.EmulateScale(2))
+			}
+			// Pages are changed by their address's fragment, as a click
+			// does, within one document: every fresh load would open one
+			// more event stream.
+			run(t, ctx, screen.name+" "+theme, viewport,
+				chromedp.Evaluate(`document.documentElement.dataset.theme = '`+theme+`'; localStorage.setItem('slipway-theme', '`+theme+`')`, nil))
+			for _, p := range consolePages {
+				var wide bool
+				var png []byte
+				run(t, ctx, p.name+" on a "+screen.name+" in "+theme, chromedp.Navigate(base+"/console/"+p.hash),
+					chromedp.WaitVisible(`#logout`, chromedp.ByQuery), chromedp.Poll(`![...document.querySelectorAll('main *')].some(el => el.childElementCount === 0 && el.textContent.trim().startsWith('Loading'))`, nil),
+					// Every cell named by its column (the phone's cards).
+					chromedp.Poll(`!document.querySelector('main tbody tr > td:first-child:not([data-label]):not([colspan])')`, nil),
+					chromedp.Sleep(300), // the live parts settle
+					chromedp.Evaluate(`document.documentElement.scrollWidth > document.documentElement.clientWidth`, &wide))
+				run(t, ctx, "screenshot of "+p.name+" on a "+screen.name+" in "+theme, chromedp.FullScreenshot(&png, 100))
+				if err := os.WriteFile(filepath.Join(screenshotDir, fmt.Sprintf("%s-%s-%s.png", p.name, screen.name, theme)), png, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if wide && screen.mobile {
+					t.Errorf("%s scrolls sideways on a %d px phone (%s)", p.name, screen.width, theme)
+				}
+			}
+		}
+	}
+	var at string
+	run(t, ctx, "the phone's menu", chromedp.Navigate(base+"/console/#/"), chromedp.WaitVisible(`#menu`), chromedp.Click(`#menu`),
+		chromedp.WaitVisible(`#nav a[href="#/leases"]`), chromedp.Click(`#nav a[href="#/leases"]`), chromedp.WaitNotVisible(`#nav`),
+		chromedp.Evaluate(`location.hash`, &at))
+	if at != "#/leases" {
+		t.Errorf("the phone's menu went to %q", at)
+	}
+	run(t, ctx, "back to a desktop", chromedp.EmulateViewport(1280, 900),
+		chromedp.Evaluate(`delete document.documentElement.dataset.theme; localStorage.removeItem('slipway-theme')`, nil))
 }

@@ -202,6 +202,7 @@ function changePasswordView() {
 
 function startSession() {
   $('#nav').hidden = false;
+  $('#menu').hidden = false;
   $('#logout').hidden = false;
   $('#whoami').textContent = `${me.user} (${me.role})`;
   for (const a of document.querySelectorAll('nav [data-role]')) a.hidden = !may(a.dataset.role);
@@ -214,6 +215,7 @@ $('#logout').addEventListener('click', async () => {
   me = null;
   if (source) source.close();
   $('#nav').hidden = true;
+  $('#menu').hidden = true;
   $('#logout').hidden = true;
   $('#whoami').textContent = '';
   $('#live').textContent = 'offline';
@@ -903,7 +905,33 @@ function route() {
   main.focus({ preventScroll: true });
 }
 
-window.addEventListener('hashchange', route);
+window.addEventListener('hashchange', () => { closeMenu(); route(); });
+
+// ---------- the menu on a phone: the header is one line, the pages a tap away ----------
+
+function closeMenu() {
+  document.body.classList.remove('menu-open');
+  $('#menu').setAttribute('aria-expanded', 'false');
+}
+$('#menu').addEventListener('click', () => {
+  const open = document.body.classList.toggle('menu-open');
+  $('#menu').setAttribute('aria-expanded', String(open));
+});
+
+// ---------- tables on a phone: each row a card, each cell named by its column ----------
+
+// labelCells names every cell by its column's header (data-label), which
+// the narrow layout shows beside the value instead of a header row.
+function labelCells(root) {
+  for (const table of root.querySelectorAll('table')) {
+    const heads = [...table.querySelectorAll('thead th')].map((th) => th.textContent.trim());
+    for (const tr of table.querySelectorAll('tbody tr')) {
+      [...tr.children].forEach((td, i) => { if (heads[i] && !td.hasAttribute('colspan')) td.dataset.label = heads[i]; });
+    }
+  }
+}
+new MutationObserver(() => labelCellsSoon()).observe(main, { childList: true, subtree: true });
+const labelCellsSoon = throttle(() => labelCells(main), 100);
 
 // ---------- theme ----------
 
