@@ -96,7 +96,7 @@ machines:
 	var trays int
 	for range 5 {
 		var at float64
-		run(t, ctx, "racks drawn", chromedp.Navigate("about:blank"), chromedp.Navigate(a.url+"/console/#/"),
+		run(t, ctx, "racks drawn", chromedp.Navigate("about:blank"), chromedp.Navigate(a.url+"/console/#/"), chromedp.WaitReady(`#racks`),
 			chromedp.Poll(`window.racksDrawnAt`, &at, chromedp.WithPollingTimeout(30*time.Second)),
 			chromedp.Evaluate(`document.querySelectorAll('#racks .tray').length`, &trays))
 		firstPaint = append(firstPaint, at)
@@ -104,17 +104,25 @@ machines:
 	if trays != racks*perRack {
 		t.Fatalf("the racks view drew %d trays of %d", trays, racks*perRack)
 	}
-	if err := os.MkdirAll(screenshotDir, 0o755); err != nil {
-		t.Fatal(err)
+	shot := func(name string) {
+		t.Helper()
+		var png []byte
+		run(t, ctx, "screenshot", chromedp.FullScreenshot(&png, 100))
+		if err := os.MkdirAll(screenshotDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(screenshotDir, name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	var png []byte
-	run(t, ctx, "screenshot", chromedp.FullScreenshot(&png, 100))
-	if err := os.WriteFile(filepath.Join(screenshotDir, "racks-250.png"), png, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	shot("racks-250-new")
 	// Every machine onboards at once, with the page open.
 	start := time.Now()
-	sent := onboardAll(t, a.url, macs, 200)
+	done := make(chan int64)
+	go func() { done <- onboardAll(t, a.url, macs, 200) }()
+	time.Sleep(8 * time.Second)
+	shot("racks-250-booting") // part way: every state at once
+	sent := <-done
 	lastAck := time.Since(start)
 	var readyShown int
 	allShown := -1.0
@@ -127,6 +135,7 @@ machines:
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	shot("racks-250-ready")
 	var live struct {
 		Events    int64 `json:"events"`
 		Overflows int64 `json:"overflows"`

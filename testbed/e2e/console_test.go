@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -444,7 +445,7 @@ func racksView(t *testing.T, ctx context.Context, shot func(string) chromedp.Act
 	first := `.rack .tray[data-id="sim-r01-t00"]`
 	run(t, ctx, "racks", chromedp.WaitVisible(first),
 		chromedp.Evaluate(`[...document.querySelector('.rack').querySelectorAll('.tray .slot')].map(s => s.textContent)`, &slots),
-		chromedp.AttributeValue(first, "aria-label", &label, nil), chromedp.Text(first+` .g`, &glyph),
+		chromedp.Evaluate(`document.querySelector('`+first+`').textContent`, &label), chromedp.Text(first+` .g`, &glyph),
 		chromedp.Focus(first), chromedp.WaitVisible(`#tip`), chromedp.Text(`#tip`, &tip), shot("racks"))
 	if strings.Join(slots, ",") != "0,1,2,3,4,5,6,7" {
 		t.Errorf("the first rack's trays, in the order drawn: %v", slots)
@@ -538,6 +539,9 @@ func everyPageEverywhere(t *testing.T, ctx context.Context, base string) {
 				if wide && screen.mobile {
 					t.Errorf("%s scrolls sideways on a %d px phone (%s)", p.name, screen.width, theme)
 				}
+				for _, f := range accessibilityFindings(t, ctx) {
+					t.Errorf("%s on a %s in %s: %s", p.name, screen.name, theme, f)
+				}
 			}
 		}
 	}
@@ -550,4 +554,31 @@ func everyPageEverywhere(t *testing.T, ctx context.Context, base string) {
 	}
 	run(t, ctx, "back to a desktop", chromedp.EmulateViewport(1280, 900),
 		chromedp.Evaluate(`delete document.documentElement.dataset.theme; localStorage.removeItem('slipway-theme')`, nil))
+}
+
+// axeSource is Deque's axe-core, the accessibility engine browsers' own
+// audits are built on (testdata/axe-core).
+var axeSource = sync.OnceValues(func() ([]byte, error) { return os.ReadFile(filepath.Join("testdata", "axe-core", "axe.min.js")) })
+
+// accessibilityFindings runs axe-core on the page as it stands (injected
+// through the debugger, which the page's Content-Security-Policy does not
+// govern) and returns its serious and critical findings, each with the
+// rule, what it checks and where.
+func accessibilityFindings(t *testing.T, ctx context.Context) []string {
+	t.Helper()
+	src, err := axeSource()
+	if err != nil {
+		t.Fatalf("axe-core: %v", err)
+	}
+	var loaded bool
+	run(t, ctx, "axe-core loaded", chromedp.Evaluate(`typeof axe === 'object'`, &loaded))
+	if !loaded {
+		run(t, ctx, "load axe-core", chromedp.Evaluate(string(src), nil))
+	}
+	var findings []string
+	run(t, ctx, "axe-core", chromedp.Evaluate(`axe.run(document, {resultTypes: ['violations']}).then(r => r.violations
+		.filter(v => v.impact === 'serious' || v.impact === 'critical')
+		.map(v => v.impact + ' ' + v.id + ': ' + v.help + ' at ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')))`,
+		&findings, awaitPromise))
+	return findings
 }

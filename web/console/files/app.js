@@ -290,16 +290,21 @@ function trayMarks(t) { return (trayTypeMarks[t.tray_type] || '') + (bmcMarks[t.
 
 // trayHTML is one tray: a link to its machine, its state in colour and
 // glyph, its type, its BMC and its running tasks marked.
+// A screen reader hears the name it shows, then the rest in words.
 function trayHTML(t) {
-  return `<a class="${esc(trayClass(t))}" href="#/machines/${encodeURIComponent(t.machine_id)}" data-id="${esc(t.machine_id)}" tabindex="-1" aria-label="${esc(trayTip(t))}">` +
-    `<span class="slot">${t.racked ? t.tray : ''}</span><span class="g" aria-hidden="true">${stateGlyphs[t.state] || '?'}</span>` +
-    `<span class="name">${esc(t.hostname || t.machine_id)}</span><span class="marks" aria-hidden="true">${esc(trayMarks(t))}</span></a>`;
+  return `<a class="${esc(trayClass(t))}" href="#/machines/${encodeURIComponent(t.machine_id)}" data-id="${esc(t.machine_id)}" tabindex="-1">` +
+    `<span class="slot" aria-hidden="true">${t.racked ? t.tray : ''}</span><span class="g" aria-hidden="true">${stateGlyphs[t.state] || '?'}</span>` +
+    `<span class="name">${esc(t.hostname || t.machine_id)}</span><span class="sr">${esc(trayWords(t))}</span>` +
+    `<span class="marks" aria-hidden="true">${esc(trayMarks(t))}</span></a>`;
 }
+
+// trayWords is the tooltip less the name, which the tray shows.
+function trayWords(t) { return ' · ' + trayTip(t).split(' · ').slice(1).join(' · '); }
 
 // paintTray brings a drawn tray up to date in place (a live event).
 function paintTray(el, t) {
   el.className = trayClass(t);
-  el.setAttribute('aria-label', trayTip(t));
+  el.querySelector('.sr').textContent = trayWords(t);
   el.querySelector('.g').textContent = stateGlyphs[t.state] || '?';
   el.querySelector('.marks').textContent = trayMarks(t);
 }
@@ -341,7 +346,7 @@ function racksView(params) {
       if (!shown.length) return '';
       const failed = shown.filter((t) => t.state === 'failed').length;
       return `<section class="rack" aria-label="Rack ${esc(r.rack_name || r.rack_id)}, ${shown.length} trays${failed ? `, ${failed} failed` : ''}">
-        <h2 title="${esc(r.rack_id)}">${esc(r.rack_name || r.rack_id)}${failed ? ` <span class="error">${failed}✕</span>` : ''}</h2>
+        <h2 title="${esc(r.rack_name || r.rack_id)}">${esc(small ? String(r.rack_id).split(/[-_.:/]/).pop() : r.rack_name || r.rack_id)}${failed ? ` <span class="error">${failed}✕</span>` : ''}</h2>
         <div class="trays">${shown.map(trayHTML).join('')}</div></section>`;
     };
     const groups = new Map();
