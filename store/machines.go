@@ -379,6 +379,44 @@ func (tx *Tx) RemoveMAC(mac string) error {
 	return nil
 }
 
+// Change is a transition without its state document: what a chart of
+// machines per state needs.
+type Change struct {
+	MachineID, From, To string
+	At                  time.Time
+}
+
+// ChangesSince are the transitions of any machine at or after since,
+// newest first, at most limit of them; more says whether older ones
+// within the window were left out. The one writer commits transitions in
+// time order, so the read walks back from the newest and stops at the
+// first older than since: an hour's changes cost what they are, not the
+// table's months.
+func (s *Store) ChangesSince(ctx context.Context, since time.Time, limit int) (changes []Change, more bool, err error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT machine_id, from_state, to_state, at FROM transitions ORDER BY seq DESC`)
+	if err != nil {
+		return nil, false, fmt.Errorf("list changes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c Change
+		if err := rows.Scan(&c.MachineID, &c.From, &c.To, storedTime{t: &c.At}); err != nil {
+			return nil, false, fmt.Errorf("list changes: %w", err)
+		}
+		if c.At.Before(since) {
+			return changes, false, nil
+		}
+		if len(changes) == limit {
+			return changes, true, nil
+		}
+		changes = append(changes, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("list changes: %w", err)
+	}
+	return changes, false, nil
+}
+
 // RecentTransitions are the last transitions of any machine, newest first.
 func (s *Store) RecentTransitions(ctx context.Context, limit int) ([]Transition, error) {
 	return queryAll(ctx, s.read, "list recent transitions", scanTransition, `SELECT `+transitionColumns+`

@@ -67,10 +67,22 @@ func TestConsoleInChromium(t *testing.T) {
 	login(t, ctx, base, "admin", "slipway-demo")
 	racksView(t, ctx, shot)
 	run(t, ctx, "overview", chromedp.Navigate(base+"/console/#/overview"), chromedp.WaitVisible(`.cards .card`), shot("overview"))
+	// Each chart drawn with data: machines per state over the hour, the
+	// times to ready of the demo's machines, BMCs and the DHCP pool.
+	var areas, bars, shares int
+	var readyWords string
+	run(t, ctx, "charts", chromedp.WaitVisible(`#charts .area.ready`), chromedp.WaitVisible(`#charts .bar`),
+		chromedp.Evaluate(`document.querySelectorAll('#charts .area').length`, &areas),
+		chromedp.Evaluate(`document.querySelectorAll('#charts .bar').length`, &bars),
+		chromedp.Evaluate(`document.querySelectorAll('#charts .share').length`, &shares),
+		chromedp.Text(`#charts .chart:nth-child(2) figcaption`, &readyWords))
+	if areas == 0 || bars == 0 || shares < 2 || !strings.Contains(readyWords, "half within") {
+		t.Errorf("charts: %d state areas, %d time-to-ready bars, %d shares; %q", areas, bars, shares, readyWords)
+	}
 	// States in words with NICo's name beside; times relative, exact on hover.
 	var readyCard, recentTime, exact string
-	run(t, ctx, "words", chromedp.WaitVisible(`#ov time[title]`), chromedp.Text(`a.card[href$="state=ready"] .k`, &readyCard),
-		chromedp.Text(`#ov time[title]`, &recentTime), chromedp.AttributeValue(`#ov time[title]`, "title", &exact, nil))
+	run(t, ctx, "words", chromedp.WaitVisible(`#recent time[title]`), chromedp.Text(`a.card[href$="state=ready"] .k`, &readyCard),
+		chromedp.Text(`#recent time[title]`, &recentTime), chromedp.AttributeValue(`#recent time[title]`, "title", &exact, nil))
 	if readyCard != "Ready ready" || !strings.Contains(recentTime, "ago") && recentTime != "just now" || exact == "" {
 		t.Errorf("the overview's words: card %q, a recent time %q (exactly %q)", readyCard, recentTime, exact)
 	}

@@ -111,6 +111,7 @@ func routes(api fiber.Router, svc Services, stopping <-chan struct{}) {
 	}
 	if svc.Fleet != nil {
 		api.Get("/overview", overview(svc.Fleet, svc.BMCs, svc.Leases, svc.Bridge))
+		api.Get("/charts", charts(svc.Fleet, svc.BMCs, svc.Leases))
 	}
 	if svc.Events != nil {
 		api.Get("/events", liveEvents(svc.Events, cmp.Or(svc.EventsPing, 15*time.Second), stopping))

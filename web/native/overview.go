@@ -2,6 +2,7 @@ package native
 
 import (
 	"context"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -12,6 +13,7 @@ import (
 type FleetStats interface {
 	CountMachinesByState(ctx context.Context) (map[string]int, error)
 	RecentTransitions(ctx context.Context, limit int) ([]domain.Transition, error)
+	History(ctx context.Context, window, step time.Duration, now time.Time) (domain.StateHistory, error)
 }
 
 // LeaseStats is the DHCP pool's use.

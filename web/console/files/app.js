@@ -229,23 +229,115 @@ $('#logout').addEventListener('click', async () => {
 const states = ['created', 'hostinit', 'validation', 'ready', 'assigned', 'hostreprovision', 'dpureprovision', 'waitingforcleanup', 'failed', 'forcedeletion'];
 
 function overviewView() {
-  main.innerHTML = '<h1>Overview</h1><div id="ov">Loading…</div>';
+  main.innerHTML = `<h1>Overview</h1><div id="ov">Loading…</div><h2>Charts</h2><div id="charts">Loading…</div>
+    <h2>Recent events</h2><div id="recent"></div>`;
   const load = async () => {
     const o = await api('GET', '/overview');
     const cards = states.map((s) => `<a class="card" href="#/machines?state=${s}"><div class="n">${o.machines_by_state[s] || 0}</div><div class="k">${stateName(s)}</div></a>`).join('');
     const b = o.bmcs ? `<div class="card"><div class="n">${o.bmcs.reachable}/${o.bmcs.total}</div><div class="k">BMCs reachable${o.bmcs.unusable ? `, <span class="error">${o.bmcs.unusable} unusable</span>` : ''}</div></div>` : '';
     const br = o.bridge ? bridgeCard(o.bridge) : '';
     const l = o.leases ? `<div class="card"><div class="n">${o.leases.active}/${o.leases.pool_size}</div><div class="k">DHCP leases</div>${bar(100 * o.leases.active / o.leases.pool_size)}</div>` : '';
-    $('#ov').innerHTML = `<p class="muted">${o.machines_total} machines</p><div class="cards">${cards}${b}${l}${br}</div>
-      <h2>Recent events</h2><div class="table-wrap"><table><thead><tr><th>When</th><th>Machine</th><th>State</th><th>Cause</th></tr></thead><tbody>
+    $('#ov').innerHTML = `<p class="muted">${o.machines_total} machines</p><div class="cards">${cards}${b}${l}${br}</div>`;
+    $('#recent').innerHTML = `<div class="table-wrap"><table><thead><tr><th>When</th><th>Machine</th><th>State</th><th>Cause</th></tr></thead><tbody>
       ${o.recent.map((r) => `<tr><td>${when(r.at)}</td><td><a href="#/machines/${encodeURIComponent(r.machine_id)}">${esc(r.machine_id)}</a></td><td>${stateBadge(r.managed_host_state)}</td><td>${esc(r.cause)}</td></tr>`).join('')}
       </tbody></table></div>`;
   };
+  const drawCharts = async () => { $('#charts').innerHTML = chartsHTML(await api('GET', '/charts?window=1h')); };
   load().catch((e) => toast(e.message, true));
+  drawCharts().catch((e) => toast(e.message, true));
   const stop = on('*', throttle(() => load().catch(() => {}), 1000));
+  // The charts read the hour's changes: at most every 15 s, however busy the site.
+  const stopCharts = on('state', throttle(() => drawCharts().catch(() => {}), 15000));
   // The uplink changes without an event on the bus: look again now and then.
   const poll = setInterval(() => load().catch(() => {}), 5000);
-  return () => { stop(); clearInterval(poll); };
+  const chartPoll = setInterval(() => drawCharts().catch(() => {}), 30000);
+  return () => { stop(); stopCharts(); clearInterval(poll); clearInterval(chartPoll); };
+}
+
+// ---------- charts: plain SVG, coloured by the theme's variables ----------
+
+const chartW = 640, chartH = 180;
+
+// chartsHTML draws the overview's charts from /api/v1/charts.
+function chartsHTML(c) {
+  return `<div class="charts">
+    <figure class="chart wide">${stateAreaSVG(c)}<figcaption>Machines per state, the last hour ${stateLegend(c)}</figcaption></figure>
+    <figure class="chart">${readySVG(c.time_to_ready)}<figcaption>${readyCaption(c.time_to_ready)}</figcaption></figure>
+    <figure class="chart">${shareSVG('BMCs', c.bmcs, [['reachable', 'reachable', 'ok'], ['partial', 'partial', 'warn'], ['unusable', 'unusable', 'bad'], ['new', 'not polled yet', 'muted']])}
+      ${leaseSVG(c.leases)}<figcaption>BMC reachability and the DHCP pool</figcaption></figure>
+  </div>`;
+}
+
+// plot wraps drawn shapes: the SVG stretches to the width it is given
+// (its shapes only), and the words around it are HTML, so that text keeps
+// its size whatever the width.
+function plot(label, shapes, top, ticks) {
+  return `<div class="plot"><span class="ymax">${top}</span><svg viewBox="0 0 ${chartW} ${chartH}" preserveAspectRatio="none" role="img" aria-label="${esc(label)}">${shapes}</svg>
+    <div class="ticks">${ticks.map((t) => `<span>${esc(t)}</span>`).join('')}</div></div>`;
+}
+
+// stateAreaSVG stacks machines per state over the window, each state in
+// its colour, newest on the right.
+function stateAreaSVG(c) {
+  const n = c.points.length;
+  const order = states.filter((s) => (c.states[s] || []).some((v) => v > 0));
+  if (n < 2 || !order.length) return '<p class="muted">No machine changed state in the last hour.</p>';
+  const total = c.points.map((_, i) => order.reduce((sum, s) => sum + (c.states[s][i] || 0), 0));
+  const top = Math.max(1, ...total);
+  const x = (i) => (i / (n - 1)) * chartW, y = (v) => chartH - (v / top) * chartH;
+  const base = new Array(n).fill(0);
+  const paths = order.map((s) => {
+    const lower = base.slice();
+    c.states[s].forEach((v, i) => { base[i] += v || 0; });
+    const up = base.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`);
+    const down = lower.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).reverse();
+    return `<path class="area ${s}" d="M${up.join('L')}L${down.join('L')}Z"><title>${esc(plainNames[s])}</title></path>`;
+  }).join('');
+  const now = order.map((s) => `${c.states[s][n - 1]} ${plainNames[s].toLowerCase()}`).join(', ');
+  return plot(`Machines per state over the last hour; now ${now}`, paths, top, ['1 hour ago', '30 min ago', 'now']);
+}
+
+function stateLegend(c) {
+  return states.filter((s) => (c.states[s] || []).some((v) => v > 0)).map((s) =>
+    `<span class="chip ${s}"><span aria-hidden="true">${stateGlyphs[s]}</span> ${esc(plainNames[s])}</span>`).join(' ');
+}
+
+// readySVG is how long machines took from power-on to ready, as columns.
+function readySVG(r) {
+  if (!r.machines) return '<p class="muted">No machine started and became ready in the last hour.</p>';
+  const counts = r.histogram.counts, top = Math.max(...counts), w = chartW / counts.length, b = r.histogram.bucket_seconds;
+  const bars = counts.map((v, i) => `<rect class="bar" x="${(i * w + 1).toFixed(1)}" y="${(chartH - (v / top) * chartH).toFixed(1)}" width="${Math.max(w - 2, 1).toFixed(1)}" height="${((v / top) * chartH).toFixed(1)}"><title>${v} machines in ${fmtSecs(i * b)}–${fmtSecs((i + 1) * b)}</title></rect>`).join('');
+  return plot(readyCaption(r), bars, top, ['0', fmtSecs(counts.length * b / 2), fmtSecs(counts.length * b)]);
+}
+
+function readyCaption(r) {
+  if (!r.machines) return 'Power-on to ready';
+  return `Power-on to ready, ${r.machines} machines: half within ${fmtSecs(r.p50_seconds)}, 95 % within ${fmtSecs(r.p95_seconds)}, the slowest ${fmtSecs(r.max_seconds)}`;
+}
+
+function fmtSecs(s) { return s < 90 ? `${Math.round(s)} s` : s < 5400 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`; }
+
+// shareSVG is one bar split by share, each part in its colour, named in
+// words beside it.
+function shareSVG(what, counts, parts) {
+  if (!counts) return '';
+  const total = parts.reduce((sum, [k]) => sum + (counts[k] || 0), 0);
+  if (!total) return `<p class="muted">No ${what} yet.</p>`;
+  let at = 0;
+  const shown = parts.filter(([k]) => counts[k]);
+  const rects = shown.map(([k, word, cls]) => {
+    const w = (counts[k] / total) * chartW, r = `<rect class="share ${cls}" x="${at.toFixed(1)}" y="0" width="${w.toFixed(1)}" height="24"><title>${counts[k]} ${word}</title></rect>`;
+    at += w;
+    return r;
+  }).join('');
+  const words = shown.map(([k, word]) => `${counts[k]} ${word}`).join(', ');
+  return `<div class="share-plot"><svg viewBox="0 0 ${chartW} 24" preserveAspectRatio="none" role="img" aria-label="${esc(what)}: ${esc(words)}">${rects}</svg>
+    <div class="ticks"><span>${esc(what)}: ${esc(words)}</span></div></div>`;
+}
+
+function leaseSVG(l) {
+  if (!l) return '';
+  return shareSVG('DHCP addresses', { active: l.active, free: l.pool_size - l.active }, [['active', 'in use', 'info'], ['free', 'free', 'muted']]);
 }
 
 // bridgeCard is the upstream bridge: up or down in words, what waits, why.
