@@ -189,6 +189,17 @@ func TestConsoleInChromium(t *testing.T) {
 	if !strings.Contains(taskList, "Drydock deploy_nodes") {
 		t.Errorf("the task list does not name the Drydock task:\n%s", taskList)
 	}
+	// The designs page: the deployed design valid with its node linked; a
+	// broken one uploaded from a file shows each problem where it is.
+	broken := filepath.Join(t.TempDir(), "broken.yaml")
+	os.WriteFile(broken, []byte("---\nschema: drydock/BaremetalNode/v1\nmetadata: {name: lonely, schema: metadata/Document/v1}\ndata: {host_profile: nowhere}\n"), 0o644)
+	var designs string
+	run(t, ctx, "designs", chromedp.Navigate(base+"/console/#/designs"), chromedp.WaitVisible(`.design a[href="#/machines/`+deployed.ID+`"]`),
+		chromedp.SendKeys(`#upload [name=name]`, "broken"), chromedp.SetUploadFiles(`#upload [name=file]`, []string{broken}),
+		chromedp.Click(`#upload button[type=submit]`), chromedp.WaitVisible(`.design .badge.bad`), chromedp.Text(`#designs`, &designs), shot("designs"))
+	if !strings.Contains(designs, "slipway:console valid") || !strings.Contains(designs, "slipway:broken has errors") || !strings.Contains(designs, "nowhere") {
+		t.Errorf("the designs page:\n%s", designs)
+	}
 	// A NICo firmware batch over the demo rack: the tasks page draws it
 	// tray by tray, live, until every tray is done.
 	nicoBatch(t, base)
@@ -507,7 +518,7 @@ func racksView(t *testing.T, ctx context.Context, shot func(string) chromedp.Act
 // consolePages are every page of the console, as an admin sees them.
 var consolePages = []struct{ name, hash string }{
 	{"racks", "#/"}, {"overview", "#/overview"}, {"machines", "#/machines"}, {"machine", "#/machines/sim-r01-t00"},
-	{"bmcs", "#/bmcs"}, {"tasks", "#/tasks"}, {"releases", "#/releases"}, {"leases", "#/leases"},
+	{"bmcs", "#/bmcs"}, {"tasks", "#/tasks"}, {"designs", "#/designs"}, {"releases", "#/releases"}, {"leases", "#/leases"},
 	{"settings", "#/settings"}, {"users", "#/users"},
 }
 

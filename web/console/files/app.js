@@ -25,7 +25,10 @@ function csrfToken() {
 
 async function api(method, path, body) {
   const opts = { method, headers: {}, credentials: 'same-origin' };
-  if (body !== undefined) {
+  if (typeof body === 'string') { // a document as it is (a site design's YAML)
+    opts.headers['Content-Type'] = 'application/yaml';
+    opts.body = body;
+  } else if (body !== undefined) {
     opts.headers['Content-Type'] = 'application/json';
     opts.body = JSON.stringify(body);
   }
@@ -825,6 +828,54 @@ function bmcsView() {
   return on('bmc', throttle(() => load().catch(() => {}), 500));
 }
 
+// designsView shows the Drydock site designs on the box: whether each is
+// valid, its nodes (linked to their machines), its boot actions and every
+// problem found, where; an admin uploads one from a file.
+function designsView() {
+  main.innerHTML = `<h1>Site designs</h1>
+    <p class="muted">Drydock's documents (drydock/BaremetalNode/v1, HostProfile, BootAction, Rack…). Drydock's own client deploys them
+      as <code>design_ref slipway:&lt;name&gt;</code>; see docs/drydock.md.</p>
+    ${may('admin') ? `<form class="inline panel" id="upload"><label>Name <input name="name" required pattern="[A-Za-z0-9._-]+" placeholder="site"></label>
+      <label>YAML file <input name="file" type="file" accept=".yaml,.yml,application/yaml,text/yaml" required></label>
+      <button class="primary" type="submit">Upload</button></form>` : ''}
+    <div id="designs">Loading…</div>`;
+  const load = async () => {
+    const names = (await api('GET', '/designs')).designs;
+    if (!names.length) {
+      $('#designs').innerHTML = `<div class="panel empty"><p><b>No site design yet.</b></p><p class="muted">Upload one here or with
+        <code>curl -u admin -X PUT --data-binary @site.yaml …/api/v1/designs/site</code>, then deploy it with Drydock's client:
+        <code>drydock task create -d slipway:site -a deploy_nodes</code>.</p></div>`;
+      return;
+    }
+    const designs = await Promise.all(names.map((n) => api('GET', '/designs/' + encodeURIComponent(n))));
+    $('#designs').innerHTML = designs.map(designPanel).join('');
+  };
+  const form = $('#upload');
+  if (form) {
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const f = new FormData(form), name = f.get('name'), text = await f.get('file').text();
+      try {
+        const d = await api('PUT', '/designs/' + encodeURIComponent(name), text);
+        toast(d.valid ? `Design ${name} uploaded: ${d.nodes.length} nodes.` : `Design ${name} uploaded with ${d.problems.length} problems: see below.`, !d.valid);
+        form.reset();
+        await load();
+      } catch (err) { toast(err.message, true); }
+    });
+  }
+  load().catch((e) => toast(e.message, true));
+  return () => {};
+}
+
+function designPanel(d) {
+  const problems = d.problems.length ? `<div class="table-wrap"><table><thead><tr><th>Level</th><th>Document</th><th>Field</th><th>Problem</th></tr></thead><tbody>
+    ${d.problems.map((p) => `<tr><td>${badge(p.level, p.level === 'Error' ? 'bad' : 'warn')}</td><td class="mono">${esc(p.schema)} ${esc(p.document)}</td>
+      <td class="mono">${esc(p.field)}</td><td>${esc(p.message)}</td></tr>`).join('')}</tbody></table></div>` : '';
+  return `<section class="panel design"><h2><span class="mono">${esc(d.design_ref)}</span> ${d.valid ? badge('valid', 'ok') : badge('has errors', 'bad')}</h2>
+    <dl><dt>Nodes</dt><dd>${d.nodes.map((n) => `<a href="#/machines/${encodeURIComponent(n)}">${esc(n)}</a>`).join(', ') || '<span class="muted">none</span>'}</dd>
+    <dt>Boot actions</dt><dd>${d.boot_actions.map(esc).join(', ') || '<span class="muted">none</span>'}</dd></dl>${problems}</section>`;
+}
+
 // releasesView shows the OS releases on the box (uploaded through USM's
 // API) and the deploy in progress, host by host, live.
 function releasesView() {
@@ -995,6 +1046,7 @@ function route() {
   else if (path === '/bmcs') cleanup = bmcsView();
   else if (path === '/tasks') cleanup = tasksView();
   else if (path === '/releases') cleanup = releasesView();
+  else if (path === '/designs') cleanup = designsView();
   else if (path === '/leases') cleanup = leasesView();
   else if (path === '/settings' && may('admin')) cleanup = settingsView();
   else if (path === '/users' && may('admin')) cleanup = usersView();
