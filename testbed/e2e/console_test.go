@@ -158,8 +158,15 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatalf("failed heartbeat: %d %s", code, body)
 	}
 	var callout, stagesShown string
-	run(t, ctx, "failed machine", chromedp.Navigate(base+"/console/#/machines/mac-025357009901"), chromedp.WaitVisible(`#onb-status .callout`),
-		chromedp.WaitVisible(`#onb-stages li`), chromedp.Text(`#onb-status`, &callout), chromedp.Text(`#onb-stages`, &stagesShown), shot("machine-failed"))
+	// Its cause at the top of its page, above the actions.
+	var onTop bool
+	run(t, ctx, "failed machine", chromedp.Navigate(base+"/console/#/machines/mac-025357009901"), chromedp.WaitVisible(`#cause .callout`),
+		chromedp.WaitVisible(`#onb-stages li`), chromedp.Text(`#cause`, &callout), chromedp.Text(`#onb-stages`, &stagesShown),
+		chromedp.Evaluate(`document.querySelector('#cause').compareDocumentPosition(document.querySelector('#actions')) === Node.DOCUMENT_POSITION_FOLLOWING`, &onTop),
+		shot("machine-failed"))
+	if !onTop {
+		t.Error("the failure's cause is not above the machine's actions")
+	}
 	if !strings.Contains(callout, "disk sda missing") || strings.Contains(stagesShown, "No heartbeat yet") || !strings.Contains(stagesShown, "install/failed") {
 		t.Errorf("failed machine: callout %q, heartbeats %q", callout, stagesShown)
 	}

@@ -659,6 +659,7 @@ function machinesView(params) {
 
 function machineView(id) {
   main.innerHTML = `<h1>Machine <span class="mono">${esc(id)}</span> <span id="st"></span></h1>
+    <div id="cause"></div>
     <div id="actions" class="panel actions" aria-label="Actions"></div>
     <div class="grid2">
       <section class="panel"><h2>Onboarding</h2><div id="onb-status"></div><div id="onb-stages" class="muted">No heartbeat yet.</div></section>
@@ -677,6 +678,7 @@ function machineView(id) {
     $('#st').innerHTML = stateBadge(machine.managed_host_state) + (machine.ip ? ` <span class="muted mono">${esc(machine.ip)}</span>` : '');
     $('#hist').innerHTML = d.history.slice().reverse().map((h) => `<tr><td>${when(h.at)}</td><td>${esc(h.from)}</td><td>${stateBadge(h.managed_host_state)}</td><td>${esc(h.cause)}</td></tr>`).join('');
     $('#onb-status').innerHTML = onboardingStatus(machine.managed_host_state);
+    $('#cause').innerHTML = failureCallout(machine.managed_host_state);
   };
   const loadStages = async () => {
     // Drawn whole each time: a live update replaces the list, never adds to it.
@@ -794,13 +796,17 @@ function onboardingStatus(st) {
   const run = v && v.machine_validation && v.machine_validation.machinevalidating;
   if (run) return `<p>Installing: <b>${esc(run.context)}</b>, ${run.completed} of ${run.total} stages done</p>${bar(100 * run.completed / run.total)}`;
   if (st.state === 'ready') return `<p>Onboarded.</p>${bar(100)}`;
-  if (st.state === 'failed') {
-    const d = st.details || {};
-    const cause = typeof d.cause === 'string' ? { kind: d.cause, err: '' } : Object.entries(d.cause || {}).map(([kind, v]) => ({ kind, err: (v || {}).err }))[0] || {};
-    return `<div class="callout bad" role="alert"><b>Failed</b> (${esc(cause.kind || 'unknown cause')})${cause.err ? `: ${esc(cause.err)}` : ''}
-      ${d.failed_at ? `<br><span class="muted">at ${when(d.failed_at)}</span>` : ''}<br>Provision it to install again.</div>`;
-  }
+  if (st.state === 'failed') return '<p>Failed: why is at the top of the page.</p>';
   return '';
+}
+
+// failureCallout is a failed machine's cause, shown at the top of its page.
+function failureCallout(st) {
+  if (!st || st.state !== 'failed') return '';
+  const d = st.details || {};
+  const cause = typeof d.cause === 'string' ? { kind: d.cause, err: '' } : Object.entries(d.cause || {}).map(([kind, v]) => ({ kind, err: (v || {}).err }))[0] || {};
+  return `<div class="callout bad" role="alert"><b>Failed</b> (${esc(cause.kind || 'unknown cause')})${cause.err ? `: ${esc(cause.err)}` : ''}
+    ${d.failed_at ? `<br><span class="muted">at ${when(d.failed_at)}</span>` : ''}<br>Provision it to install again.</div>`;
 }
 
 // ---------- BMCs, tasks, users ----------
@@ -822,7 +828,7 @@ function bmcsView() {
       <td>${b.machine_id ? `<a href="#/machines/${encodeURIComponent(b.machine_id)}">${esc(b.machine_id)}</a>` : ''}</td>
       <td>${bmcBadge(b)}${(b.inventory || {}).auth ? ` <span class="muted">${esc(b.inventory.auth)} auth</span>` : ''}</td>
       <td>${esc((b.inventory || {}).power_state)}</td><td class="hide-narrow">${esc((b.inventory || {}).model)}</td>
-      <td class="hide-narrow">${esc((b.inventory || {}).bmc_version)}</td><td class="error">${esc(b.last_error || ((b.inventory || {}).missing || []).join('; '))}</td></tr>`).join('') || '<tr><td colspan="7" class="muted">No BMC registered.</td></tr>';
+      <td class="hide-narrow">${esc((b.inventory || {}).bmc_version)}</td><td class="error">${esc(b.last_error || ((b.inventory || {}).missing || []).join('; '))}</td></tr>`).join('') || '<tr><td colspan="7" class="muted">No BMC registered. Give a machine its <code>bmc:</code> in the configuration, register one with <code>POST /api/v1/bmcs</code>, or let BMCs that take a DHCP lease be found (<code>bmc.discovery</code>; docs/bmc.md).</td></tr>';
   };
   load().catch((e) => toast(e.message, true));
   return on('bmc', throttle(() => load().catch(() => {}), 500));
@@ -953,7 +959,7 @@ function tasksView() {
   const load = async () => {
     const t = (await api('GET', '/tasks')).tasks;
     $('#batches').innerHTML = batchPanels(t);
-    $('#list').innerHTML = t.length ? taskTable(t) : '<p class="muted">No task yet.</p>';
+    $('#list').innerHTML = t.length ? taskTable(t) : '<p class="muted">No task yet. Firmware updates (a machine\'s page, or NICo\'s tray API), Drydock deployments and USM deploys show here as they run.</p>';
   };
   load().catch((e) => toast(e.message, true));
   return on('task', throttle(() => load().catch(() => {}), 300));
@@ -1010,7 +1016,7 @@ function leasesView() {
     const f = $('#lf').value.toLowerCase();
     const rows = all.filter((l) => !f || [l.ip, l.mac, l.hostname, l.state].some((v) => (v || '').toLowerCase().includes(f)));
     $('#rows').innerHTML = rows.slice(0, 2000).map((l) => `<tr><td class="mono">${esc(l.ip)}</td><td class="mono">${esc(l.mac)}</td><td>${esc(l.hostname)}</td>
-      <td>${badge(l.state, l.state === 'bound' ? 'ok' : 'warn')}</td><td class="hide-narrow">${when(l.expires_at)}</td></tr>`).join('') || '<tr><td colspan="5" class="muted">No lease.</td></tr>';
+      <td>${badge(l.state, l.state === 'bound' ? 'ok' : 'warn')}</td><td class="hide-narrow">${when(l.expires_at)}</td></tr>`).join('') || '<tr><td colspan="5" class="muted">No lease yet: machines get one when they netboot on the provisioning LAN (check <code>lan.interface</code> and <code>dhcp.range</code> in Settings).</td></tr>';
   };
   const load = async () => { all = (await api('GET', '/leases')).leases; show(); };
   $('#lf').addEventListener('input', show);
