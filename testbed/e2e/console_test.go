@@ -210,6 +210,15 @@ func TestConsoleInChromium(t *testing.T) {
 	// A NICo firmware batch over the demo rack: the tasks page draws it
 	// tray by tray, live, until every tray is done.
 	nicoBatch(t, base)
+	// The racks view sums the batch up while it runs and outlines its trays.
+	var batchLine string
+	var outlined int
+	run(t, ctx, "firmware batch on the racks", chromedp.Navigate(base+"/console/#/"), chromedp.WaitVisible(`#rack-batches .batch-line`),
+		chromedp.Text(`#rack-batches`, &batchLine), chromedp.Evaluate(`document.querySelectorAll('#racks .tray.in-batch').length`, &outlined),
+		shot("racks-batch"))
+	if !strings.Contains(batchLine, "Firmware batch") || outlined != 8 {
+		t.Errorf("the racks view during a batch: %q, %d trays outlined", batchLine, outlined)
+	}
 	run(t, ctx, "firmware batch", chromedp.Navigate(base+"/console/#/tasks"), chromedp.WaitVisible(`#batches .batch`),
 		chromedp.WaitNotPresent(`#batches .batch .badge.waiting`), chromedp.WaitNotPresent(`#batches .batch .badge.updating`),
 		shot("tasks-batch"))

@@ -414,6 +414,7 @@ function racksView(params) {
       <label>Show <select name="view"><option value="">by size</option><option value="detail">names</option><option value="compact">compact</option></select></label>
     </form>
     <div id="legend" class="legend" aria-label="States"></div>
+    <div id="rack-batches"></div>
     <div id="racks" aria-live="off">Loading…</div>
     <div id="tip" class="tip" role="tooltip" hidden></div>`;
   if (compact !== null) $('select[name=view]', main).value = compact ? 'compact' : 'detail';
@@ -479,6 +480,16 @@ function racksView(params) {
     for (const col of box.querySelectorAll('.trays')) col.firstElementChild.tabIndex = 0;
     legend();
   };
+  // NICo's firmware batches under way: each summed up above the racks, its
+  // trays outlined in them.
+  const batches = async () => {
+    const tasks = (await api('GET', '/tasks?limit=1000')).tasks;
+    const live = new Set(tasks.filter((t) => t.params && t.params.batch && (t.status === 'queued' || t.status === 'running')).map((t) => t.params.batch));
+    const inBatch = tasks.filter((t) => t.params && live.has(t.params.batch));
+    $('#rack-batches').innerHTML = batchSummaries(inBatch);
+    const marked = new Set(inBatch.map((t) => t.machine_id));
+    for (const { t, el } of trays.values()) el.classList.toggle('in-batch', marked.has(t.machine_id));
+  };
   const load = async () => {
     data = await api('GET', '/racks');
     data.byId = new Map();
@@ -486,6 +497,7 @@ function racksView(params) {
     for (const t of data.unracked) data.byId.set(t.machine_id, t);
     draw();
     window.racksDrawnAt = performance.now();
+    await batches();
   };
 
   // Live: events change trays in place, gathered per animation frame, so
@@ -515,6 +527,7 @@ function racksView(params) {
     on('state', (ev) => { const m = ev.message; if (m) change(m.machine_id, { state: m.managed_host_state && m.managed_host_state.state }); }),
     on('onboarding', (ev) => { const m = ev.message; if (m) change(m.machine_id, { last_heartbeat: m.timestamp }); }),
     on('bmc', (ev) => { const b = ev.message; if (b && b.machine_id) change(b.machine_id, { bmc: b.last_error ? 'unusable' : b.reachable ? 'reachable' : 'new' }); }),
+    on('task', throttle(() => batches().catch(() => {}), 1000)),
     on('task', reload),
     on('overflow', reload),
   ];
@@ -928,7 +941,8 @@ function taskTable(tasks) {
 
 // batchPanels draws each firmware batch (one NICo request over many trays)
 // as its trays, each waiting, updating, done or failed.
-function batchPanels(tasks) {
+// byBatch groups tasks by the NICo batch they belong to.
+function byBatch(tasks) {
   const batches = new Map();
   for (const t of tasks) {
     const b = t.params && t.params.batch;
@@ -936,19 +950,39 @@ function batchPanels(tasks) {
     if (!batches.has(b)) batches.set(b, []);
     batches.get(b).push(t);
   }
-  const phase = (t) => {
-    if (t.status === 'succeeded') return 'done';
-    if (t.status === 'failed' || t.status === 'cancelled') return 'failed';
-    return t.status === 'queued' || /^waiting/.test(t.message) ? 'waiting' : 'updating';
-  };
+  return batches;
+}
+
+// batchPhase is where one tray of a batch stands.
+function batchPhase(t) {
+  if (t.status === 'succeeded') return 'done';
+  if (t.status === 'failed' || t.status === 'cancelled') return 'failed';
+  return t.status === 'queued' || /^waiting/.test(t.message) ? 'waiting' : 'updating';
+}
+
+function batchCounts(list) {
+  const count = (p) => list.filter((t) => batchPhase(t) === p).length;
+  return `${count('done')} done, ${count('updating')} updating, ${count('waiting')} waiting, ${count('failed')} failed`;
+}
+
+// batchSummaries are the racks view's line per batch under way.
+function batchSummaries(tasks) {
+  return [...byBatch(tasks).entries()].map(([id, list]) => {
+    const done = list.filter((t) => batchPhase(t) === 'done' || batchPhase(t) === 'failed').length;
+    return `<div class="callout batch-line" data-batch="${esc(id)}"><b>Firmware batch <span class="mono">${esc(id.slice(0, 8))}</span></b>
+      ${esc(batchCounts(list))} <span class="muted">(its trays outlined below; <a href="#/tasks">tasks</a>)</span>${bar(100 * done / list.length)}</div>`;
+  }).join('');
+}
+
+function batchPanels(tasks) {
   const tone = { done: 'ok', failed: 'bad', waiting: 'warn', updating: '' };
-  return [...batches.entries()].map(([id, list]) => {
+  const phase = batchPhase;
+  return [...byBatch(tasks).entries()].map(([id, list]) => {
     // In the order the batch runs them: its groups (power shelves, switches,
     // compute), then by tray.
     const trays = list.slice().sort((a, b) => (a.params.group || 0) - (b.params.group || 0) || a.machine_id.localeCompare(b.machine_id));
-    const count = (p) => trays.filter((t) => phase(t) === p).length;
     return `<section class="panel batch" data-batch="${esc(id)}"><h2>Firmware batch <span class="mono">${esc(id.slice(0, 8))}</span>
-      <span class="muted">${count('done')} done, ${count('updating')} updating, ${count('waiting')} waiting, ${count('failed')} failed</span></h2>
+      <span class="muted">${esc(batchCounts(trays))}</span></h2>
       <ol class="trays">${trays.map((t) => `<li><a href="#/machines/${encodeURIComponent(t.machine_id)}">${esc(t.machine_id)}</a>
         ${esc(t.params.component || (t.kind === 'dpu-reprovision' ? 'DPUs' : ''))} ${badge(phase(t), `${phase(t)} ${tone[phase(t)]}`)} <span class="muted">${esc(t.message)}</span></li>`).join('')}</ol></section>`;
   }).join('');
