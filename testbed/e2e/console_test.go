@@ -227,6 +227,17 @@ func TestConsoleInChromium(t *testing.T) {
 	if strings.Count(batch, "sim-r01-") != 8 || !strings.Contains(batch, "8 done") {
 		t.Errorf("the batch panel:\n%s", batch)
 	}
+	// A BMC registered from the BMCs page with its credentials, then
+	// removed (it asks first).
+	before = dialogs.Load()
+	run(t, ctx, "register a BMC", chromedp.Navigate(base+"/console/#/bmcs"), chromedp.WaitVisible(`#rows tr`),
+		chromedp.Click(`#register-panel summary`), chromedp.SendKeys(`#register [name=endpoint]`, "https://127.0.0.1:9"),
+		chromedp.SendKeys(`#register [name=username]`, "root"), chromedp.SendKeys(`#register [name=password]`, "calvin"),
+		chromedp.Click(`#register button[type=submit]`), chromedp.WaitVisible(`#rows button[data-remove]`), shot("bmcs-registered"),
+		chromedp.Click(`#rows button[data-remove]`), chromedp.WaitNotPresent(`#rows button[data-remove]`))
+	if dialogs.Load() == before {
+		t.Error("removing a BMC did not ask first")
+	}
 	run(t, ctx, "other pages", chromedp.Navigate(base+"/console/#/bmcs"), chromedp.WaitVisible(`#rows tr`), shot("bmcs"),
 		chromedp.Navigate(base+"/console/#/tasks"), chromedp.WaitVisible(`#list`), shot("tasks"),
 		chromedp.Navigate(base+"/console/#/users"), chromedp.WaitVisible(`#rows tr`), shot("users"),

@@ -834,14 +834,43 @@ function bmcBadge(b) {
 }
 
 function bmcsView() {
-  main.innerHTML = '<h1>BMCs</h1><div class="table-wrap"><table><thead><tr><th>BMC</th><th>Machine</th><th>Status</th><th>Power</th><th class="hide-narrow">Model</th><th class="hide-narrow">BMC firmware</th><th>Last error</th></tr></thead><tbody id="rows"></tbody></table></div>';
+  main.innerHTML = `<h1>BMCs</h1>
+    ${may('admin') ? `<details class="panel" id="register-panel"><summary>Register a BMC</summary>
+      <form class="inline" id="register"><label>Endpoint <input name="endpoint" required placeholder="https://10.88.1.10"></label>
+      <label>User <input name="username" required autocomplete="off"></label>
+      <label>Password <input name="password" type="password" required autocomplete="new-password"></label>
+      <label>Machine <input name="machine_id" placeholder="found by its MACs if left out"></label>
+      <label class="check"><input name="insecure_skip_verify" type="checkbox"> its certificate is self-signed</label>
+      <button class="primary" type="submit">Register</button></form>
+      <p class="muted small">The password is kept sealed on the box and never shown again. BMCs listed in the configuration change there.</p></details>` : ''}
+    <div class="table-wrap"><table><thead><tr><th>BMC</th><th>Machine</th><th>Status</th><th>Power</th><th class="hide-narrow">Model</th><th class="hide-narrow">BMC firmware</th><th>Last error</th><th></th></tr></thead><tbody id="rows"></tbody></table></div>`;
+  const form = $('#register');
+  if (form) {
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const f = new FormData(form);
+      try {
+        const b = await api('POST', '/bmcs', { endpoint: f.get('endpoint'), username: f.get('username'), password: f.get('password'),
+          machine_id: f.get('machine_id') || '', insecure_skip_verify: f.get('insecure_skip_verify') === 'on' });
+        toast(`BMC ${b.bmc_id} registered; its first poll is under way.`);
+        form.reset();
+        load().catch(() => {});
+      } catch (err) { toast(err.message, true); }
+    });
+  }
+  $('#rows').addEventListener('click', async (e) => {
+    const btn = e.target.closest('button[data-remove]');
+    if (!btn || !confirm(`Remove BMC ${btn.dataset.remove}? Slipway stops polling it and forgets its credentials; the machine stays.`)) return;
+    try { await api('DELETE', '/bmcs/' + encodeURIComponent(btn.dataset.remove)); toast('BMC removed.'); load().catch(() => {}); } catch (err) { toast(err.message, true); }
+  });
   const load = async () => {
     const list = (await api('GET', '/bmcs')).bmcs;
     $('#rows').innerHTML = list.map((b) => `<tr><td class="mono">${esc(b.bmc_id)}<br><span class="muted">${esc(b.endpoint)}</span></td>
       <td>${b.machine_id ? `<a href="#/machines/${encodeURIComponent(b.machine_id)}">${esc(b.machine_id)}</a>` : ''}</td>
       <td>${bmcBadge(b)}${(b.inventory || {}).auth ? ` <span class="muted">${esc(b.inventory.auth)} auth</span>` : ''}</td>
       <td>${esc((b.inventory || {}).power_state)}</td><td class="hide-narrow">${esc((b.inventory || {}).model)}</td>
-      <td class="hide-narrow">${esc((b.inventory || {}).bmc_version)}</td><td class="error">${esc(b.last_error || ((b.inventory || {}).missing || []).join('; '))}</td></tr>`).join('') || '<tr><td colspan="7" class="muted">No BMC registered. Give a machine its <code>bmc:</code> in the configuration, register one with <code>POST /api/v1/bmcs</code>, or let BMCs that take a DHCP lease be found (<code>bmc.discovery</code>; docs/bmc.md).</td></tr>';
+      <td class="hide-narrow">${esc((b.inventory || {}).bmc_version)}</td><td class="error">${esc(b.last_error || ((b.inventory || {}).missing || []).join('; '))}</td>
+      <td>${b.source === 'api' && may('admin') ? `<button type="button" class="danger" data-remove="${esc(b.bmc_id)}">Remove</button>` : ''}</td></tr>`).join('') || '<tr><td colspan="8" class="muted">No BMC registered. Give a machine its <code>bmc:</code> in the configuration, register one with <code>POST /api/v1/bmcs</code>, or let BMCs that take a DHCP lease be found (<code>bmc.discovery</code>; docs/bmc.md).</td></tr>';
   };
   load().catch((e) => toast(e.message, true));
   return on('bmc', throttle(() => load().catch(() => {}), 500));
@@ -1060,7 +1089,14 @@ function leasesView() {
 }
 
 function settingsView() {
-  main.innerHTML = '<h1>Settings</h1><p class="muted">The effective configuration: the file over the built-in defaults. Secrets are redacted; change it in the file and restart.</p><pre class="panel mono" id="yaml">Loading…</pre>';
+  main.innerHTML = `<h1>Settings</h1>
+    <section class="panel"><h2>Changed here, at once</h2><ul>
+      <li><a href="#/users">Users</a>: add and remove users, and their roles.</li>
+      <li><a href="#/bmcs">BMCs</a>: register a BMC with its credentials, or remove one registered here.</li>
+      <li><a href="#/designs">Site designs</a>: upload Drydock designs.</li></ul>
+      <p class="muted">Discovery (<code>discovery:</code>), what an unknown machine gets when it netboots (<code>netboot.unknown_machines</code>) and
+      everything else below change in the configuration file, and a restart applies them (<code>slipway check-config</code> first).</p></section>
+    <h2>The effective configuration</h2><p class="muted">The file over the built-in defaults; secrets redacted.</p><pre class="panel mono" id="yaml">Loading…</pre>`;
   api('GET', '/settings').then((s) => { $('#yaml').textContent = s.yaml; }).catch((e) => toast(e.message, true));
   return () => {};
 }
