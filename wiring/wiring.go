@@ -266,7 +266,7 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 		native.New(native.Services{Version: a.opts.Version, Fingerprint: func() string { return p.fingerprint }, Auth: p.auth, Machines: fleet, Onboarding: p.inventory,
 			BMCs: p.bmcs, Firmware: p.firmware, Tasks: tasks, Fleet: fleet, Leases: leaseStats{&p.leases},
 			Events: p.feed, LeaseList: fleet, Settings: a.cfg.Redacted, Designs: p.designs, Deployments: p.deploy,
-			Releases: releaseViews{p.releases, p.swdeploy}, Bridge: p.bridgeStatus}),
+			Releases: releaseViews{p.releases, p.swdeploy}, Bridge: p.bridgeStatus, Policy: p.inventory}),
 		console.New(),
 	}
 	mounts = append(mounts, drydock.New(drydock.Services{Auth: p.auth, Deploy: p.deploy, Tasks: tasks, Machines: fleet,

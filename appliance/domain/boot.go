@@ -83,11 +83,11 @@ func unknownPlan(unknown UnknownPolicy) BootPlan {
 func (inv *Inventory) BootPlan(mac MAC) BootPlan {
 	id, ok := inv.machineID(mac)
 	if !ok {
-		return unknownPlan(inv.cfg.UnknownMachines)
+		return unknownPlan(inv.Policy().UnknownMachines)
 	}
 	cur, ok := inv.cached(id)
 	if !ok {
-		return unknownPlan(inv.cfg.UnknownMachines)
+		return unknownPlan(inv.Policy().UnknownMachines)
 	}
-	return planBoot(cur.State, cur.discovered, inv.cfg.UnknownMachines)
+	return planBoot(cur.State, cur.discovered, inv.Policy().UnknownMachines)
 }

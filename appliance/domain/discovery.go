@@ -68,7 +68,7 @@ func (e *DiscoveryRefusedError) Unwrap() error { return ErrDiscoveryRefused }
 
 // mayDiscover says whether door may make a machine of mac now, and why not.
 func (inv *Inventory) mayDiscover(mac MAC, door Door) error {
-	p := inv.cfg.Discovery
+	p := inv.Policy().Discovery
 	doors := p.Doors
 	if len(doors) == 0 {
 		doors = DefaultDiscoveryDoors
@@ -108,17 +108,19 @@ func (inv *Inventory) discoveredCount() int {
 // holdsLease says whether a MAC holds an unexpired lease (nil: none do):
 // a machine told to keep its disk stays created while it runs, and its
 // renewals keep it.
+// The policy is read at each round: it may change while Slipway runs.
 func (inv *Inventory) RunDiscoveryExpiry(ctx context.Context, interval time.Duration, holdsLease func(MAC) bool) {
-	if inv.cfg.Discovery.ExpireAfter <= 0 {
-		return
-	}
 	every(ctx, interval, func() {
+		after := inv.Policy().Discovery.ExpireAfter
+		if after <= 0 {
+			return
+		}
 		n, err := inv.ExpireDiscovered(ctx, holdsLease)
 		switch {
 		case err != nil:
 			inv.log.Warn("cannot expire discovered machines", "error", err)
 		case n > 0:
-			inv.log.Info("discovered machines that never progressed forgotten", "machines", n, "after", inv.cfg.Discovery.ExpireAfter)
+			inv.log.Info("discovered machines that never progressed forgotten", "machines", n, "after", after)
 		}
 	})
 }
@@ -127,7 +129,7 @@ func (inv *Inventory) RunDiscoveryExpiry(ctx context.Context, interval time.Dura
 // discovery.expire_after ago that are still created, never posted a
 // heartbeat and hold no lease. It says how many it forgot.
 func (inv *Inventory) ExpireDiscovered(ctx context.Context, holdsLease func(MAC) bool) (int, error) {
-	cutoff := inv.cfg.Now().Add(-inv.cfg.Discovery.ExpireAfter)
+	cutoff := inv.cfg.Now().Add(-inv.Policy().Discovery.ExpireAfter)
 	forgotten := 0
 	for _, id := range inv.staleDiscovered(cutoff) {
 		var c commitNotes

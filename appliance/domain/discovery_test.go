@@ -15,7 +15,7 @@ func TestDiscoveryPolicy(t *testing.T) {
 	ctx := context.Background()
 	var ahead time.Duration
 	inv, db := testInventory(t, nil, func() time.Time { return time.Now().Add(ahead) })
-	inv.cfg.Discovery = DiscoveryPolicy{Doors: []Door{DoorDHCP, DoorBoot}, MaxMachines: 3, ExpireAfter: 24 * time.Hour}
+	useDiscovery(inv, DiscoveryPolicy{Doors: []Door{DoorDHCP, DoorBoot}, MaxMachines: 3, ExpireAfter: 24 * time.Hour})
 
 	// A heartbeat or a cloud-init fetch from a MAC nobody owns is refused,
 	// naming the setting; DHCP and boot configs discover.
@@ -46,7 +46,7 @@ func TestDiscoveryPolicy(t *testing.T) {
 
 	// One posts a heartbeat (which moves it on), one holds a lease, the
 	// third never did anything.
-	inv.cfg.Discovery.Doors = Doors
+	useDiscovery(inv, DiscoveryPolicy{Doors: Doors, MaxMachines: 3, ExpireAfter: 24 * time.Hour})
 	if _, err := inv.RecordHeartbeat(ctx, Heartbeat{MAC: "52:54:00:00:0e:02", Stage: StageInstall, Phase: PhaseRunning}); err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestDiscoveryPolicy(t *testing.T) {
 func TestSeenSoonRecordsInTheBackground(t *testing.T) {
 	ctx := context.Background()
 	inv, _ := testInventory(t, nil, time.Now)
-	inv.cfg.Discovery = DiscoveryPolicy{Doors: []Door{DoorDHCP}, MaxMachines: 3}
+	useDiscovery(inv, DiscoveryPolicy{Doors: []Door{DoorDHCP}, MaxMachines: 3})
 	macs := []MAC{"52:54:00:00:0f:01", "52:54:00:00:0f:02", "52:54:00:00:0f:03"}
 	for _, mac := range macs {
 		if known, err := inv.SeenSoon(ctx, mac, DoorDHCP); known || err != nil {
@@ -99,4 +99,11 @@ func TestSeenSoonRecordsInTheBackground(t *testing.T) {
 			t.Fatalf("%s once stored: known %v, %v", mac, known, err)
 		}
 	}
+}
+
+// useDiscovery puts p in force, as a changed run-time policy would.
+func useDiscovery(inv *Inventory, p DiscoveryPolicy) {
+	policy := inv.Policy()
+	policy.Discovery = p
+	inv.policy.Store(&policy)
 }

@@ -23,7 +23,7 @@ func TestHeartbeatsAreBounded(t *testing.T) {
 	var ahead time.Duration
 	inv, db := testInventory(t, nil, func() time.Time { return time.Now().Add(ahead) })
 	inv.cfg.HeartbeatsKept = 10
-	inv.cfg.Discovery.Doors = Doors
+	useDiscovery(inv, DiscoveryPolicy{Doors: Doors})
 	mac := MAC("52:54:00:00:0b:01")
 	for i := range 25 {
 		if _, err := inv.RecordHeartbeat(ctx, Heartbeat{MAC: mac, Stage: StageInstall, Phase: PhaseRunning, Detail: fmt.Sprint(i)}); err != nil {

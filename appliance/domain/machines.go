@@ -72,6 +72,9 @@ type Inventory struct {
 	// than a heartbeat's, in its transaction (rememberedTarget).
 	beating heartbeatsUnderWay
 	owners  atomic.Uint64
+	// policy is the run-time policy in force (RunPolicy): the file's, or
+	// one an operator changed.
+	policy atomic.Pointer[RunPolicy]
 
 	mu     sync.Mutex
 	states map[string]cachedState // machine id → latest committed state
@@ -124,6 +127,9 @@ func NewInventory(ctx context.Context, cfg InventoryConfig) (*Inventory, error) 
 	inv := &Inventory{cfg: cfg, db: cfg.DB, log: cfg.Log, states: map[string]cachedState{}, discovering: make(chan struct{}, maxBackgroundDiscoveries),
 		records: newRecentRecords(cfg.Now)}
 	inv.owners.Store(1) // 0 marks a record read from the store, never trusted
+	if err := inv.loadPolicy(ctx); err != nil {
+		return nil, fmt.Errorf("load the run-time policy: %w", err)
+	}
 	owners, err := cfg.DB.MACOwners(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load known MACs: %w", err)
@@ -325,7 +331,7 @@ type BootMachine struct {
 // us first here).
 func (inv *Inventory) MachineByMAC(ctx context.Context, mac MAC, door Door) (BootMachine, error) {
 	m, err := inv.db.MachineByMAC(ctx, string(mac))
-	if errors.Is(err, store.ErrNotFound) && inv.cfg.UnknownMachines == UnknownIgnore {
+	if errors.Is(err, store.ErrNotFound) && inv.Policy().UnknownMachines == UnknownIgnore {
 		return BootMachine{}, fmt.Errorf("MAC %s: %w (netboot.unknown_machines: ignore)", mac, ErrNotFound)
 	}
 	if errors.Is(err, store.ErrNotFound) {

@@ -115,7 +115,7 @@ func TestHeartbeatAnswerIsTheStoredRecord(t *testing.T) {
 	ctx := context.Background()
 	inv, db := testInventory(t, nil, nil)
 	inv.cfg.HeartbeatsKept = 6
-	inv.cfg.Discovery.Doors = Doors
+	useDiscovery(inv, DiscoveryPolicy{Doors: Doors})
 	mac := MAC("52:54:00:00:0e:01")
 	stored := func() Client {
 		t.Helper()
@@ -173,7 +173,7 @@ func TestHeartbeatAnswerIsTheStoredRecord(t *testing.T) {
 func TestRememberedTargetsYieldToTheStore(t *testing.T) {
 	ctx := context.Background()
 	inv, db := testInventory(t, nil, nil)
-	inv.cfg.Discovery.Doors = Doors
+	useDiscovery(inv, DiscoveryPolicy{Doors: Doors})
 	mac := MAC("52:54:00:00:0f:01")
 	beat := func(stage Stage, phase Phase) {
 		t.Helper()

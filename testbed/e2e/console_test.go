@@ -248,6 +248,23 @@ func TestConsoleInChromium(t *testing.T) {
 	if !strings.Contains(settings, "(redacted)") || strings.Contains(settings, "$2a$") {
 		t.Errorf("settings show a password hash, or nothing redacted:\n%s", settings)
 	}
+	// The run-time policy as a form: unknown machines told to boot their
+	// disk from now on, in force at once (the API says so), then back to
+	// the file's (it asks first).
+	var source, inForce string
+	before = dialogs.Load()
+	run(t, ctx, "policy form", chromedp.WaitVisible(`#policy [name=unknown_machines][value=install]:checked`),
+		chromedp.Click(`#policy [name=unknown_machines][value=local]`), chromedp.Click(`#policy button[type=submit]`),
+		chromedp.WaitVisible(`#policy-reset:not([disabled])`), chromedp.Text(`#policy-source`, &source), shot("settings-changed"),
+		chromedp.Evaluate(`fetch('/api/v1/settings/policy').then(r => r.json()).then(j => j.policy.unknown_machines + ' ' + j.policy.source)`, &inForce, awaitPromise))
+	if !strings.Contains(source, "Changed here by admin") || inForce != "local changed" {
+		t.Errorf("after applying local: %q, the API says %q", source, inForce)
+	}
+	run(t, ctx, "policy reset", chromedp.Click(`#policy-reset`), chromedp.WaitVisible(`#policy [name=unknown_machines][value=install]:checked`),
+		chromedp.WaitVisible(`#policy-reset[disabled]`))
+	if dialogs.Load() == before {
+		t.Error("going back to the file's policy did not ask first")
+	}
 	var releases string
 	run(t, ctx, "releases", chromedp.Navigate(base+"/console/#/releases"), chromedp.WaitVisible(`#deploy h2`), chromedp.Text(`main`, &releases), shot("releases"))
 	if !strings.Contains(releases, "No deploy in progress") || !strings.Contains(releases, "No release yet") {

@@ -53,6 +53,8 @@ type Services struct {
 	// Bridge, if set, is the upstream bridge's status for the overview
 	// (nil when there is no bridge).
 	Bridge func() any
+	// Policy serves the run-time policy (settings/policy).
+	Policy Policy
 }
 
 // HeartbeatReset forgets a machine's heartbeats before a reinstall.
@@ -85,6 +87,9 @@ func routes(api fiber.Router, svc Services, stopping <-chan struct{}) {
 	})
 	if svc.Auth != nil {
 		authRoutes(api, svc.Auth)
+	}
+	if svc.Policy != nil {
+		policyRoutes(api, svc.Policy)
 	}
 	if svc.Machines != nil {
 		machineRoutes(api, svc.Machines)

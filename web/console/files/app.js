@@ -1088,15 +1088,67 @@ function leasesView() {
   return on('state', throttle(() => load().catch(() => {}), 2000));
 }
 
+// policyWords are netboot.unknown_machines's choices in words.
+const policyWords = {
+  install: 'becomes a discovered machine and installs (the default)',
+  local: 'becomes a discovered machine told to boot its own disk, until someone provisions it',
+  ignore: 'gets no answer, and nothing is recorded',
+};
+const doorWords = { dhcp: 'a netbooting DHCP request', boot: 'an iPXE script or GRUB config fetched by MAC', 'cloud-init': 'cloud-init data fetched by MAC', heartbeat: 'an onboarding heartbeat' };
+
 function settingsView() {
   main.innerHTML = `<h1>Settings</h1>
-    <section class="panel"><h2>Changed here, at once</h2><ul>
+    <section class="panel"><h2>Unknown machines and discovery</h2>
+      <p class="muted" id="policy-source"></p>
+      <form id="policy">
+        <fieldset><legend>A machine nobody listed that netboots (<code>netboot.unknown_machines</code>)</legend>
+          ${Object.entries(policyWords).map(([v, w]) => `<label class="check"><input type="radio" name="unknown_machines" value="${v}"> <b>${v}</b>: ${esc(w)}</label>`).join('')}</fieldset>
+        <fieldset><legend>What may make a machine of a MAC nobody owns (<code>discovery.doors</code>)</legend>
+          ${Object.entries(doorWords).map(([v, w]) => `<label class="check"><input type="checkbox" name="doors" value="${v}"> <b>${v}</b>: ${esc(w)}</label>`).join('')}</fieldset>
+        <div class="inline"><label>At most this many discovered machines (<code>discovery.max_machines</code>, 0: no bound)
+          <input name="max_machines" type="number" min="0" max="1000000" required></label>
+        <label>Forget a discovered machine that never progressed after (<code>discovery.expire_after</code>, 0s: keep them)
+          <input name="expire_after" required pattern="[0-9hms.]+" placeholder="72h"></label></div>
+        <div class="actions"><button class="primary" type="submit">Apply now</button>
+          <button type="button" id="policy-reset">Back to the configuration file's</button></div>
+        <p class="error" id="policy-error" role="alert"></p>
+      </form></section>
+    <section class="panel"><h2>Changed on other pages, at once</h2><ul>
       <li><a href="#/users">Users</a>: add and remove users, and their roles.</li>
       <li><a href="#/bmcs">BMCs</a>: register a BMC with its credentials, or remove one registered here.</li>
       <li><a href="#/designs">Site designs</a>: upload Drydock designs.</li></ul>
-      <p class="muted">Discovery (<code>discovery:</code>), what an unknown machine gets when it netboots (<code>netboot.unknown_machines</code>) and
-      everything else below change in the configuration file, and a restart applies them (<code>slipway check-config</code> first).</p></section>
-    <h2>The effective configuration</h2><p class="muted">The file over the built-in defaults; secrets redacted.</p><pre class="panel mono" id="yaml">Loading…</pre>`;
+      <p class="muted">Everything else below changes in the configuration file, and a restart applies it (<code>slipway check-config</code> first).</p></section>
+    <h2>The effective configuration</h2><p class="muted">The file over the built-in defaults; secrets redacted.
+      Unknown machines and discovery as set above, when changed here, are in force over the file's.</p><pre class="panel mono" id="yaml">Loading…</pre>`;
+  const form = $('#policy');
+  const show = ({ policy: p, file: f }) => {
+    for (const r of form.querySelectorAll('[name=unknown_machines]')) r.checked = r.value === p.unknown_machines;
+    for (const c of form.querySelectorAll('[name=doors]')) c.checked = p.discovery_doors.includes(c.value);
+    form.max_machines.value = p.discovery_max_machines;
+    form.expire_after.value = p.discovery_expire_after;
+    $('#policy-source').innerHTML = p.source === 'changed'
+      ? `Changed here by <b>${esc(p.changed_by)}</b> ${when(p.changed_at)}, in force over the configuration file's (${esc(f.unknown_machines)}; ${esc(f.discovery_doors.join(', '))}).`
+      : 'As the configuration file says. A change here applies at once, is kept across restarts, and stays over the file until reset.';
+    $('#policy-reset').disabled = p.source !== 'changed' || !may('admin');
+    for (const el of form.elements) if (el.id !== 'policy-reset') el.disabled = !may('admin');
+  };
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const f = new FormData(form);
+    const unknown = f.get('unknown_machines');
+    if (unknown === 'ignore' && !confirm('Unknown machines will get no answer when they netboot: a new machine racked now will not install. Apply?')) return;
+    try {
+      show(await api('PUT', '/settings/policy', { unknown_machines: unknown, discovery_doors: f.getAll('doors'),
+        discovery_max_machines: Number(f.get('max_machines')), discovery_expire_after: f.get('expire_after') }));
+      $('#policy-error').textContent = '';
+      toast('Applied: in force now, and kept.');
+    } catch (err) { $('#policy-error').textContent = err.message; }
+  });
+  $('#policy-reset').addEventListener('click', async () => {
+    if (!confirm("Go back to the configuration file's unknown machines and discovery?")) return;
+    try { show(await api('DELETE', '/settings/policy')); toast("The configuration file's policy is in force again."); } catch (err) { toast(err.message, true); }
+  });
+  api('GET', '/settings/policy').then(show).catch((e) => toast(e.message, true));
   api('GET', '/settings').then((s) => { $('#yaml').textContent = s.yaml; }).catch((e) => toast(e.message, true));
   return () => {};
 }
