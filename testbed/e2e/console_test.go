@@ -137,11 +137,20 @@ func TestConsoleInChromium(t *testing.T) {
 	if lists != 1 {
 		t.Errorf("the machine's heartbeats are listed %d times", lists)
 	}
-	// Powering off asks first; refused, nothing is sent.
+	// Every action that interrupts the machine asks first; refused,
+	// nothing is sent (no toast says it was).
 	refuseDialogs.Store(true)
-	before := dialogs.Load()
-	run(t, ctx, "power off asks", chromedp.Click(`[data-power=off]`))
-	testkit.WaitFor(t, "the power-off confirmation", func() bool { return dialogs.Load() > before })
+	var before int64
+	for _, action := range []string{`[data-power=off]`, `[data-power=restart]`, `[data-power=shutdown]`, `#provision`, `#reset-hb`} {
+		before = dialogs.Load()
+		run(t, ctx, action+" asks", chromedp.Evaluate(`document.querySelector('#toast').hidden = true`, nil), chromedp.Click(action))
+		testkit.WaitFor(t, "the confirmation of "+action, func() bool { return dialogs.Load() > before })
+		var toastShown bool
+		run(t, ctx, action+" refused", chromedp.Sleep(300), chromedp.Evaluate(`!document.querySelector('#toast').hidden`, &toastShown))
+		if toastShown {
+			t.Errorf("%s was refused in its confirmation and still acted", action)
+		}
+	}
 	refuseDialogs.Store(false)
 	var timeline string
 	run(t, ctx, "timeline", chromedp.Text(`#hist`, &timeline))
