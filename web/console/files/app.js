@@ -249,11 +249,12 @@ function overviewView() {
   load().catch((e) => toast(e.message, true));
   drawCharts().catch((e) => toast(e.message, true));
   const stop = on('*', throttle(() => load().catch(() => {}), 1000));
-  // The charts read the hour's changes: at most every 15 s, however busy the site.
-  const stopCharts = on('state', throttle(() => drawCharts().catch(() => {}), 15000));
+  // The charts read the hour's changes, and their step is a minute: they
+  // are drawn again once a minute at most, however busy the site.
+  const stopCharts = on('state', throttle(() => drawCharts().catch(() => {}), 60000));
   // The uplink changes without an event on the bus: look again now and then.
   const poll = setInterval(() => load().catch(() => {}), 5000);
-  const chartPoll = setInterval(() => drawCharts().catch(() => {}), 30000);
+  const chartPoll = setInterval(() => drawCharts().catch(() => {}), 60000);
   return () => { stop(); stopCharts(); clearInterval(poll); clearInterval(chartPoll); };
 }
 
