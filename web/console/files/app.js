@@ -144,6 +144,23 @@ function throttle(fn, ms) {
   };
 }
 
+// watchFilters calls apply with a filter form's fields once typing pauses
+// for ms. The address (path) follows the filter, for links and reloads,
+// without re-rendering the page under the user's fingers.
+function watchFilters(form, ms, path, apply) {
+  let typing;
+  form.addEventListener('input', () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => {
+      const f = new FormData(form), p = new URLSearchParams();
+      for (const [k, v] of f) if (v) p.set(k, v);
+      history.replaceState(null, '', path + (p.toString() ? '?' + p : ''));
+      apply(f);
+    }, ms);
+  });
+  form.addEventListener('submit', (e) => e.preventDefault());
+}
+
 // ---------- live events ----------
 
 let source = null;
@@ -571,24 +588,13 @@ function racksView(params) {
   box.addEventListener('mouseleave', () => { tip.hidden = true; });
   box.addEventListener('focusout', () => { tip.hidden = true; });
 
-  const form = $('#rf');
-  let typing;
-  form.addEventListener('input', () => {
-    clearTimeout(typing);
-    typing = setTimeout(() => {
-      const f = new FormData(form), p = new URLSearchParams();
-      q = f.get('q') || '';
-      state = f.get('state') || '';
-      const v = f.get('view') || '';
-      compact = v ? v === 'compact' : null;
-      if (q) p.set('q', q);
-      if (state) p.set('state', state);
-      if (v) p.set('view', v);
-      history.replaceState(null, '', '#/' + (p.toString() ? '?' + p : ''));
-      if (data) draw();
-    }, 200);
+  watchFilters($('#rf'), 200, '#/', (f) => {
+    q = f.get('q') || '';
+    state = f.get('state') || '';
+    const v = f.get('view') || '';
+    compact = v ? v === 'compact' : null;
+    if (data) draw();
   });
-  form.addEventListener('submit', (e) => e.preventDefault());
   load().catch((e) => toast(e.message, true));
   return () => { offs.forEach((f) => f()); if (frame) cancelAnimationFrame(frame); };
 }
@@ -628,24 +634,12 @@ function machinesView(params) {
     $('#first').disabled = pages.length === 1;
     $('#count').textContent = `page ${pages.length}, ${page.machines.length} shown`;
   };
-  const form = $('#filters');
-  let typing;
-  form.addEventListener('input', () => {
-    clearTimeout(typing);
-    typing = setTimeout(() => {
-      const f = new FormData(form), p = new URLSearchParams();
-      q = f.get('q') || '';
-      state = f.get('state') || '';
-      if (q) p.set('q', q);
-      if (state) p.set('state', state);
-      // The address follows the filter (for links and reloads) without
-      // re-rendering the page under the user's fingers.
-      history.replaceState(null, '', '#/machines' + (p.toString() ? '?' + p : ''));
-      pages = [''];
-      load('').catch((e) => toast(e.message, true));
-    }, 300);
+  watchFilters($('#filters'), 300, '#/machines', (f) => {
+    q = f.get('q') || '';
+    state = f.get('state') || '';
+    pages = [''];
+    load('').catch((e) => toast(e.message, true));
   });
-  form.addEventListener('submit', (e) => e.preventDefault());
   $('#next').addEventListener('click', () => { pages.push(next); load(next).catch((e) => toast(e.message, true)); });
   $('#first').addEventListener('click', () => { pages = ['']; load('').catch((e) => toast(e.message, true)); });
   load('').catch((e) => toast(e.message, true));
