@@ -11,7 +11,7 @@ import (
 	"github.com/slipway/slipway/appliance/listener"
 )
 
-// perAddressListener bounds the connections open at once: from one
+// boundedListener bounds the connections open at once: from one
 // client address (a host on the LAN holding connections open must not
 // starve the others; past that bound a connection is answered 429 and
 // closed), and in all, across the HTTP and HTTPS listeners (past that one
@@ -19,7 +19,7 @@ import (
 // fasthttp's own bound answers 503 without Retry-After, which ends an
 // iPXE boot). (fasthttp's own MaxConnsPerIP panicked in perIPConn.Close
 // when the server shut down, in our tests.)
-type perAddressListener struct {
+type boundedListener struct {
 	net.Listener
 	max   int
 	slots *connectionSlots
@@ -64,19 +64,19 @@ func (s *connectionSlots) warnFull() {
 		return
 	}
 	s.log.Warn("HTTP connections wait to be accepted: http.max_connections are open", "max_connections", cap(s.free),
-		"fix", "raise http.max_connections if memory allows; idle connections close after 15 s")
+		"fix", "raise http.max_connections if memory allows; idle connections close after "+idleTimeout.String())
 }
 
 func (s *connectionSlots) give() { <-s.free }
 
 func (s *connectionSlots) close() { s.once.Do(func() { close(s.closed) }) }
 
-func limitPerAddress(ln net.Listener, max int, slots *connectionSlots) net.Listener {
-	return &perAddressListener{Listener: ln, max: max, slots: slots, open: map[netip.Addr]int{}}
+func boundConnections(ln net.Listener, max int, slots *connectionSlots) net.Listener {
+	return &boundedListener{Listener: ln, max: max, slots: slots, open: map[netip.Addr]int{}}
 }
 
 // Accept returns the next connection within both bounds.
-func (l *perAddressListener) Accept() (net.Conn, error) {
+func (l *boundedListener) Accept() (net.Conn, error) {
 	for {
 		if !l.slots.take() {
 			return nil, net.ErrClosed
@@ -103,12 +103,12 @@ func (l *perAddressListener) Accept() (net.Conn, error) {
 }
 
 // Close stops Accept, also while it waits for a place.
-func (l *perAddressListener) Close() error {
+func (l *boundedListener) Close() error {
 	l.slots.close()
 	return l.Listener.Close()
 }
 
-func (l *perAddressListener) release(addr netip.Addr) {
+func (l *boundedListener) release(addr netip.Addr) {
 	l.mu.Lock()
 	if l.open[addr]--; l.open[addr] <= 0 {
 		delete(l.open, addr)

@@ -19,7 +19,7 @@ func TestLimitedConnectionKeepsSendfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	limited := limitPerAddress(ln, 4, newConnectionSlots(16, slog.Default()))
+	limited := boundConnections(ln, 4, newConnectionSlots(16, slog.Default()))
 	defer limited.Close()
 	want := bytes.Repeat([]byte("slipway "), 1<<17)
 	path := filepath.Join(t.TempDir(), "vmlinuz")
@@ -69,7 +69,7 @@ func TestConnectionsPastTheBoundWaitTheirTurn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	limited := limitPerAddress(ln, 8, newConnectionSlots(2, slog.Default()))
+	limited := boundConnections(ln, 8, newConnectionSlots(2, slog.Default()))
 	accepted := make(chan net.Conn, 3)
 	stopped := make(chan error, 1)
 	go func() {

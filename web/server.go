@@ -69,6 +69,10 @@ type Server struct {
 	failures *failureLog
 }
 
+// idleTimeout closes a kept connection nobody uses: iPXE never closes its
+// own (see the server's settings).
+const idleTimeout = 15 * time.Second
+
 // defaultMaxConnections holds a site of ten thousand machines booting at
 // once, each with its iPXE connection and its installer's requests.
 const defaultMaxConnections = 16384
@@ -91,7 +95,7 @@ func New(cfg Config, mounts ...Mount) (*Server, error) {
 	}
 	maxConns, perAddress := cmp.Or(cfg.MaxConnections, defaultMaxConnections), cmp.Or(cfg.MaxConnectionsPerAddress, 256)
 	slots := newConnectionSlots(maxConns, cfg.Logger)
-	ln = limitPerAddress(listener.Patient(ln, "http", cfg.Logger), perAddress, slots)
+	ln = boundConnections(listener.Patient(ln, "http", cfg.Logger), perAddress, slots)
 	s := &Server{ln: ln, log: cfg.Logger, done: make(chan struct{}), failures: newFailureLog()}
 	if cfg.TLS != nil && cfg.TLSPort == 0 {
 		s.ln = tls.NewListener(ln, cfg.TLS)
@@ -103,7 +107,7 @@ func New(cfg Config, mounts ...Mount) (*Server, error) {
 			ln.Close()
 			return nil, &config.ListenError{Field: cmp.Or(cfg.TLSPortField, "https.port"), Addr: tlsHostPort, Err: err, Peer: "program"}
 		}
-		s.tlsLn = tls.NewListener(limitPerAddress(listener.Patient(tcp, "https", cfg.Logger), perAddress, slots), cfg.TLS)
+		s.tlsLn = tls.NewListener(boundConnections(listener.Patient(tcp, "https", cfg.Logger), perAddress, slots), cfg.TLS)
 	}
 	s.app = fiber.New(fiber.Config{
 		DisableStartupMessage: true,
@@ -113,7 +117,7 @@ func New(cfg Config, mounts ...Mount) (*Server, error) {
 		// the kernel it boots knows nothing of it. Each booted machine
 		// leaves one behind until this timeout, and a site booting at
 		// once would fill max_connections with them.
-		IdleTimeout: 15 * time.Second,
+		IdleTimeout: idleTimeout,
 		// The listeners keep to max_connections, and a connection past it
 		// waits to be accepted; fasthttp's own bound, which would answer
 		// it 503 at once, only has to stay out of the way (a closed
