@@ -21,6 +21,7 @@ import (
 
 	"github.com/slipway/slipway/appliance/config"
 	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/appliance/listener"
 	"github.com/slipway/slipway/netboot/limit"
 	"github.com/slipway/slipway/netboot/udpbuf"
 )
@@ -101,6 +102,9 @@ type Server struct {
 	turnWait time.Duration
 	stop     context.Context
 	stopped  context.CancelFunc
+	// shortage lets one warning a minute through about files that cannot
+	// be opened for want of descriptors.
+	shortage listener.Throttle
 }
 
 // New opens the root and binds the port.
@@ -137,7 +141,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{rendered: cfg.Rendered, conn: conn, root: root, assets: assets, log: cfg.Logger.With("part", "tftp"), metrics: newMetrics(cfg.Metrics, turns.Waiting),
 		own: cfg.Addr, rate: limit.NewRate[netip.Addr](cfg.ClientRate, int(2*cfg.ClientRate), maxRateClients),
 		inFlight: limit.NewConcurrent[netip.Addr](cfg.TransfersPerClient),
-		turns:    turns, turnWait: turnWait}
+		turns:    turns, turnWait: turnWait, shortage: listener.Throttle{Every: time.Minute}}
 	s.stop, s.stopped = context.WithCancel(context.Background())
 	// No write handler: write requests are refused.
 	s.srv = tftp.NewServer(s.read, nil)
@@ -246,8 +250,7 @@ func (s *Server) read(filename string, rf io.ReaderFrom) error {
 	}
 	f, err := s.open(name)
 	if err != nil {
-		s.refuse(filename, peer, err)
-		return notFound(name)
+		return s.openFailed(filename, peer, name, err)
 	}
 	defer f.Close()
 	info, err := f.Stat()
@@ -342,6 +345,23 @@ func (r stoppable) Read(p []byte) (int, error) {
 		return 0, &tftp.Error{Code: tftp.ErrCodeNotDefined, Message: "the server is stopping"}
 	}
 	return r.Reader.Read(p)
+}
+
+// openFailed answers a file that could not be opened: not found, or, when
+// Slipway is short of descriptors (a site booting past the open files
+// limit), nothing at all: the firmware asks again after its timeout (EDK2:
+// 4 s, six times), where "not found" would end its network boot.
+func (s *Server) openFailed(filename, peer, name string, err error) error {
+	if listener.Shortage(err) {
+		s.metrics.transfers.WithLabelValues("unanswered-short-of-resources").Inc()
+		if warn, n := s.shortage.Note(time.Now()); warn {
+			s.log.Warn("TFTP requests left unanswered: a file cannot be opened now; the firmware asks again", "file", filename, "client", peer,
+				"error", err, "since_last_warning", n, "fix", "raise LimitNOFILE= in the service unit")
+		}
+		return tftp.ErrUnanswered
+	}
+	s.refuse(filename, peer, err)
+	return notFound(name)
 }
 
 // notFound is RFC 1350's "File not found" (code 1).

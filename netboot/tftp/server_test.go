@@ -6,12 +6,14 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -461,5 +463,30 @@ func TestListeningSocketHoldsASitesRequests(t *testing.T) {
 	defer s.Shutdown()
 	if got, err := udpbuf.Of(s.conn); err != nil || got < 2*udpbuf.Size {
 		t.Fatalf("receive buffer %d bytes (%v); want %d", got, err, 2*udpbuf.Size)
+	}
+}
+
+// A file that cannot be opened for want of descriptors is left
+// unanswered (the firmware asks again), once warned of; one that is not
+// there is "file not found".
+func TestOpenFailuresAnswerAsTheyShould(t *testing.T) {
+	var logs testkit.LockedBuffer
+	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Root: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown()
+	short := &os.PathError{Op: "openat", Path: "ipxe.efi", Err: syscall.EMFILE}
+	for range 3 {
+		if err := s.openFailed("ipxe.efi", "10.0.0.2:2", "ipxe.efi", short); !errors.Is(err, tftp.ErrUnanswered) {
+			t.Fatalf("short of descriptors: %v, want the request left unanswered", err)
+		}
+	}
+	if n := strings.Count(logs.String(), "left unanswered"); n != 1 {
+		t.Errorf("three shortages warned of %d times:\n%s", n, logs.String())
+	}
+	var te *tftp.Error
+	if err := s.openFailed("nope.efi", "10.0.0.2:2", "nope.efi", fs.ErrNotExist); !errors.As(err, &te) || te.Code != tftp.ErrCodeFileNotFound {
+		t.Errorf("a missing file: %v", err)
 	}
 }
