@@ -398,7 +398,7 @@ function trayTip(t) {
   return parts.join(' · ');
 }
 
-function trayClass(t) { return `tray ${t.state}${t.bmc === 'unusable' ? ' bmc-bad' : ''}`; }
+function trayClass(t) { return `tray ${t.state}${t.bmc === 'unusable' ? ' bmc-bad' : ''}${t.inBatch ? ' in-batch' : ''}`; }
 function trayMarks(t) { return (trayTypeMarks[t.tray_type] || '') + (bmcMarks[t.bmc] || '') + (t.tasks_running ? '⟳' : ''); }
 
 // trayHTML is one tray: a link to its machine, its state in colour and
@@ -498,15 +498,26 @@ function racksView(params) {
     for (const col of box.querySelectorAll('.trays')) col.firstElementChild.tabIndex = 0;
     legend();
   };
-  // NICo's firmware batches under way: each summed up above the racks, its
-  // trays outlined in them.
+  // Tasks change trays' marks in place: the running ones, and NICo's
+  // firmware batches under way, each summed up above the racks with its
+  // trays outlined. (A reload of every rack per task event would read the
+  // whole site again while a batch of thousands runs.)
   const batches = async () => {
     const tasks = (await api('GET', '/tasks?limit=1000')).tasks;
-    const live = new Set(tasks.filter((t) => t.params && t.params.batch && (t.status === 'queued' || t.status === 'running')).map((t) => t.params.batch));
+    const unfinished = tasks.filter((t) => t.status === 'queued' || t.status === 'running');
+    const live = new Set(unfinished.filter((t) => t.params && t.params.batch).map((t) => t.params.batch));
     const inBatch = tasks.filter((t) => t.params && live.has(t.params.batch));
     $('#rack-batches').innerHTML = batchSummaries(inBatch);
     const marked = new Set(inBatch.map((t) => t.machine_id));
-    for (const { t, el } of trays.values()) el.classList.toggle('in-batch', marked.has(t.machine_id));
+    const running = new Map();
+    for (const t of unfinished) running.set(t.machine_id, (running.get(t.machine_id) || 0) + 1);
+    for (const { t, el } of trays.values()) {
+      const n = running.get(t.machine_id) || 0, inBatch = marked.has(t.machine_id);
+      if (n !== (t.tasks_running || 0) || inBatch !== Boolean(t.inBatch)) {
+        Object.assign(t, { tasks_running: n, inBatch });
+        paintTray(el, t);
+      }
+    }
   };
   const load = async () => {
     data = await api('GET', '/racks');
@@ -546,7 +557,6 @@ function racksView(params) {
     on('onboarding', (ev) => { const m = ev.message; if (m) change(m.machine_id, { last_heartbeat: m.timestamp }); }),
     on('bmc', (ev) => { const b = ev.message; if (b && b.machine_id) change(b.machine_id, { bmc: b.last_error ? 'unusable' : b.reachable ? 'reachable' : 'new' }); }),
     on('task', throttle(() => batches().catch(() => {}), 1000)),
-    on('task', reload),
     on('overflow', reload),
   ];
 
