@@ -75,8 +75,8 @@ func TestConsoleInChromium(t *testing.T) {
 		chromedp.Evaluate(`document.querySelectorAll('#charts .area').length`, &areas),
 		chromedp.Evaluate(`document.querySelectorAll('#charts .bar').length`, &bars),
 		chromedp.Evaluate(`document.querySelectorAll('#charts .share').length`, &shares),
-		chromedp.Text(`#charts .chart:nth-child(2) figcaption`, &readyWords))
-	if areas == 0 || bars == 0 || shares < 2 || !strings.Contains(readyWords, "half within") {
+		chromedp.Text(`#charts .chart:nth-child(3) figcaption`, &readyWords))
+	if areas == 0 || bars == 0 || shares < 3 || !strings.Contains(readyWords, "half within") {
 		t.Errorf("charts: %d state areas, %d time-to-ready bars, %d shares; %q", areas, bars, shares, readyWords)
 	}
 	// States in words with NICo's name beside; times relative, exact on hover.

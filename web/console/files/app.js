@@ -283,6 +283,7 @@ const chartW = 640, chartH = 180;
 function chartsHTML(c) {
   return `<div class="charts">
     <figure class="chart wide">${stateAreaSVG(c)}<figcaption>Machines per state, the last hour ${stateLegend(c)}</figcaption></figure>
+    <figure class="chart">${nowSVG(c)}<figcaption>Where the machines are now</figcaption></figure>
     <figure class="chart">${readySVG(c.time_to_ready)}<figcaption>${readyCaption(c.time_to_ready)}</figcaption></figure>
     <figure class="chart">${shareSVG('BMCs', c.bmcs, [['reachable', 'reachable', 'ok'], ['partial', 'partial', 'warn'], ['unusable', 'unusable', 'bad'], ['new', 'not polled yet', 'muted']])}
       ${leaseSVG(c.leases)}<figcaption>BMC reachability and the DHCP pool</figcaption></figure>
@@ -354,6 +355,20 @@ function shareSVG(what, counts, parts) {
   const words = shown.map(([k, word]) => `${counts[k]} ${word}`).join(', ');
   return `<div class="share-plot"><svg viewBox="0 0 ${chartW} 24" preserveAspectRatio="none" role="img" aria-label="${esc(what)}: ${esc(words)}">${rects}</svg>
     <div class="ticks"><span>${esc(what)}: ${esc(words)}</span></div></div>`;
+}
+
+// stateTones colour the states in the charts' bars as the badges do.
+const stateTones = {
+  created: 'muted', hostinit: 'info', validation: 'info', hostreprovision: 'info', dpureprovision: 'info',
+  ready: 'ok', assigned: 'ok', waitingforcleanup: 'warn', failed: 'bad', forcedeletion: 'bad',
+};
+
+// nowSVG is the boot's progress at a glance: machines per state now, in
+// lifecycle order.
+function nowSVG(c) {
+  const n = c.points.length, counts = {};
+  for (const st of states) counts[st] = n ? (c.states[st] || [])[n - 1] || 0 : 0;
+  return shareSVG('Machines now', counts, states.map((st) => [st, plainNames[st].toLowerCase(), stateTones[st]]));
 }
 
 function leaseSVG(l) {
