@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"golang.org/x/crypto/bcrypt"
 
@@ -159,9 +158,6 @@ machines:
 		t.Errorf("the racks view showed %d of %d trays ready two minutes after the last heartbeat", readyShown, racks*perRack)
 	}
 }
-
-// awaitPromise has chromedp wait for the expression's promise.
-func awaitPromise(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }
 
 func shownAfter(s float64, shown, want int) string {
 	if s < 0 {

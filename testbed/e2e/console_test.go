@@ -309,7 +309,7 @@ func TestConsoleInChromium(t *testing.T) {
 		chromedp.Evaluate(`document.querySelector('#provision').disabled`, &disabled),
 		chromedp.Evaluate(`fetch('/api/v1/machines/`+machine+`/provision', {method: 'POST', credentials: 'same-origin',
 			headers: {'X-CSRF-Token': document.cookie.split('; ').find(c => c.startsWith('slipway_csrf=')).slice(13)}})
-			.then(r => r.status + ' ' + r.statusText)`, &refused, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }),
+			.then(r => r.status + ' ' + r.statusText)`, &refused, awaitPromise),
 		shot("viewer"))
 	if !disabled || !strings.HasPrefix(refused, "403") {
 		t.Errorf("viewer: provision button disabled %v, API answered %q", disabled, refused)
@@ -413,6 +413,9 @@ func login(t *testing.T, ctx context.Context, base, user, password string) {
 		chromedp.SendKeys(`#login [name=username]`, user), chromedp.SendKeys(`#login [name=password]`, password),
 		chromedp.Click(`#login button[type=submit]`), chromedp.WaitVisible(`#nav`))
 }
+
+// awaitPromise has chromedp wait for the expression's promise.
+func awaitPromise(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }
 
 // run runs actions, within 30 s; on failure it shows what the page showed.
 func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action) {
