@@ -403,15 +403,21 @@ function rackGroup(id) {
   return m ? m[1] : 'racks';
 }
 
-function trayTip(t) {
-  const parts = [t.hostname || t.machine_id, (plainNames[t.state] || t.state) + ` (${t.state})`];
+// trayDetails are what a tray says beyond its name, in words.
+function trayDetails(t) {
+  const parts = [(plainNames[t.state] || t.state) + ` (${t.state})`];
   if (t.racked) parts.push(`tray ${t.tray}` + (t.tray_type && t.tray_type !== 'compute' ? ` (${t.tray_type})` : ''));
   parts.push(t.ip ? 'IP ' + t.ip : 'no lease');
   parts.push(t.last_heartbeat ? 'last heartbeat ' + relative(new Date(t.last_heartbeat)) : 'no heartbeat yet');
   parts.push(bmcWords[t.bmc] || t.bmc);
   if (t.tasks_running) parts.push(`${t.tasks_running} task${t.tasks_running > 1 ? 's' : ''} running`);
-  return parts.join(' · ');
+  return parts;
 }
+
+function trayTip(t) { return [t.hostname || t.machine_id, ...trayDetails(t)].join(' · '); }
+
+// trayWords are the details a screen reader hears after the tray's name.
+function trayWords(t) { return ' · ' + trayDetails(t).join(' · '); }
 
 function trayClass(t) { return `tray ${t.state}${t.bmc === 'unusable' ? ' bmc-bad' : ''}${t.inBatch ? ' in-batch' : ''}`; }
 function trayMarks(t) { return (trayTypeMarks[t.tray_type] || '') + (bmcMarks[t.bmc] || '') + (t.tasks_running ? '⟳' : ''); }
@@ -426,8 +432,6 @@ function trayHTML(t) {
     `<span class="marks" aria-hidden="true">${esc(trayMarks(t))}</span></a>`;
 }
 
-// trayWords is the tooltip less the name, which the tray shows.
-function trayWords(t) { return ' · ' + trayTip(t).split(' · ').slice(1).join(' · '); }
 
 // paintTray brings a drawn tray up to date in place (a live event).
 function paintTray(el, t) {
