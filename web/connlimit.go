@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/slipway/slipway/appliance/listener"
@@ -146,6 +147,11 @@ type addressConn struct {
 // wrapper hides the TCP connection's own ReadFrom and every kernel and
 // initrd is copied through user space (half nginx's rate, measured).
 func (c *addressConn) ReadFrom(r io.Reader) (int64, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		if n, handled, err := sendFile(sc, r); handled {
+			return n, err
+		}
+	}
 	if rf, ok := c.Conn.(io.ReaderFrom); ok {
 		return rf.ReadFrom(r)
 	}

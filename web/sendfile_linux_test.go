@@ -1,0 +1,111 @@
+package web
+
+import (
+	"bytes"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// sendFile is checked over a real TCP connection whose reader is slow
+// enough that the send buffer fills (so the poller's wait is taken) and
+// with more than one chunk to send: the bytes, the count, what is left of a
+// limit, and where the file stands afterwards.
+func TestSendFileCopiesWhatTheReaderAllows(t *testing.T) {
+	content := make([]byte, 3*sendfileChunk+17)
+	for i := range content {
+		content[i] = byte(rand.IntN(256))
+	}
+	path := filepath.Join(t.TempDir(), "initrd")
+	if err := os.WriteFile(path, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	size := int64(len(content))
+	cases := []struct {
+		name          string
+		offset, limit int64 // limit < 0: the file itself, not limited
+		want          int64
+		handled       bool
+	}{
+		{name: "whole file", limit: -1, want: size, handled: true},
+		{name: "a range across chunks", offset: 1000, limit: 2*sendfileChunk + 5, want: 2*sendfileChunk + 5, handled: true},
+		{name: "a range in the last bytes", offset: size - 10, limit: 10, want: 10, handled: true},
+		{name: "a limit past the end", offset: size - 100, limit: 1 << 30, want: 100, handled: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.Seek(tc.offset, io.SeekStart); err != nil {
+				t.Fatal(err)
+			}
+			var r io.Reader = f
+			lr := &io.LimitedReader{R: f, N: tc.limit}
+			if tc.limit >= 0 {
+				r = lr
+			}
+			got, n, handled, err := sendOverTCP(t, r)
+			if err != nil || handled != tc.handled || n != tc.want {
+				t.Fatalf("sendFile = %d, handled %v, %v; want %d, handled %v", n, handled, err, tc.want, tc.handled)
+			}
+			if !bytes.Equal(got, content[tc.offset:tc.offset+tc.want]) {
+				t.Fatalf("received %d bytes that differ from the file's %d at %d", len(got), tc.want, tc.offset)
+			}
+			if tc.limit >= 0 && lr.N != tc.limit-tc.want {
+				t.Errorf("limit left %d, want %d", lr.N, tc.limit-tc.want)
+			}
+			if pos, _ := f.Seek(0, io.SeekCurrent); pos != tc.offset+tc.want {
+				t.Errorf("file at %d after, want %d", pos, tc.offset+tc.want)
+			}
+		})
+	}
+}
+
+// What is not a file is left to the caller, untouched.
+func TestSendFileLeavesOtherReadersAlone(t *testing.T) {
+	r := strings.NewReader("not a file")
+	got, n, handled, err := sendOverTCP(t, r)
+	if handled || n != 0 || err != nil || len(got) != 0 || r.Len() != len("not a file") {
+		t.Fatalf("sendFile of a string: %d, handled %v, %v, %q received", n, handled, err, got)
+	}
+}
+
+// sendOverTCP sends r by sendFile on a loopback connection with a small send
+// buffer whose far end starts reading late, and returns what arrived.
+func sendOverTCP(t *testing.T, r io.Reader) (got []byte, n int64, handled bool, err error) {
+	t.Helper()
+	ln, lerr := net.Listen("tcp", "127.0.0.1:0")
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	defer ln.Close()
+	received := make(chan []byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			received <- nil
+			return
+		}
+		defer c.Close()
+		time.Sleep(50 * time.Millisecond) // the sender's buffer fills meanwhile
+		b, _ := io.ReadAll(c)
+		received <- b
+	}()
+	c, derr := net.Dial("tcp", ln.Addr().String())
+	if derr != nil {
+		t.Fatal(derr)
+	}
+	_ = c.(*net.TCPConn).SetWriteBuffer(64 << 10) // far less than the file
+	n, handled, err = sendFile(c.(syscall.Conn), r)
+	c.Close()
+	return <-received, n, handled, err
+}

@@ -1,0 +1,11 @@
+//go:build !linux
+
+package web
+
+import (
+	"io"
+	"syscall"
+)
+
+// sendFile leaves the copy to the connection's own ReadFrom off Linux.
+func sendFile(syscall.Conn, io.Reader) (int64, bool, error) { return 0, false, nil }
