@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"io"
+	"net"
 	"os"
 	"syscall"
 
@@ -70,9 +71,9 @@ func sendFile(dst syscall.Conn, r io.Reader) (written int64, handled bool, err e
 		return true
 	}
 	controlErr := src.Control(func(inFD uintptr) {
-		cork(out, 1)
+		cork(out, true)
 		err = out.Write(func(outFD uintptr) bool { return copyAll(outFD, inFD) })
-		cork(out, 0) // what is left goes out now
+		cork(out, false) // what is left goes out now
 	})
 	if limited {
 		lr.N -= written
@@ -89,9 +90,28 @@ func sendFile(dst syscall.Conn, r io.Reader) (written int64, handled bool, err e
 	return written, true, err
 }
 
-// cork sets TCP_CORK; a socket that refuses it is only slower.
-func cork(c syscall.RawConn, on int) {
-	_ = c.Control(func(fd uintptr) { _ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_CORK, on) })
+// cork sets TCP_CORK and says whether it is set; a socket that refuses
+// it is only slower.
+func cork(c syscall.RawConn, on bool) (set bool) {
+	value := 0
+	if on {
+		value = 1
+	}
+	_ = c.Control(func(fd uintptr) { set = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_CORK, value) == nil })
+	return set && on
+}
+
+// setCork corks or uncorks a connection's socket, if it has one.
+func setCork(c net.Conn, on bool) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	return cork(raw, on)
 }
 
 // isUnsupported says the kernel cannot sendfile this pair at all (a file

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // sendFile is checked over a real TCP connection whose reader is slow
@@ -108,4 +110,102 @@ func sendOverTCP(t *testing.T, r io.Reader) (got []byte, n int64, handled bool, 
 	n, handled, err = sendFile(c.(syscall.Conn), r)
 	c.Close()
 	return <-received, n, handled, err
+}
+
+// A file answer's header waits in the corked socket for the file, and
+// every answer ends with the socket uncorked: after the file, before the
+// next request is read when no file came (a 304), at the next answer's
+// write; an answer announced as no file is never corked.
+func TestFileAnswersHeaderLeavesWithTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vmlinuz")
+	if err := os.WriteFile(path, bytes.Repeat([]byte("k"), 100_000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		announce bool
+		then     func(t *testing.T, c *addressConn)
+		want     int // bytes the client gets
+	}{
+		{"the file follows", true, func(t *testing.T, c *addressConn) {
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := c.ReadFrom(f); err != nil {
+				t.Fatal(err)
+			}
+		}, len("header") + 100_000},
+		{"no file came: the next read uncorks", true, func(t *testing.T, c *addressConn) {
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+			_, _ = c.Read(make([]byte, 1))
+		}, len("header")},
+		{"another answer's write uncorks", true, func(t *testing.T, c *addressConn) {
+			c.fileFollows = false // as after a read
+			if _, err := c.Write([]byte("next")); err != nil {
+				t.Fatal(err)
+			}
+		}, len("header") + len("next")},
+		{"not announced", false, func(*testing.T, *addressConn) {}, len("header")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			server, client := tcpPair(t)
+			c := &addressConn{Conn: server, release: func() {}}
+			if tc.announce {
+				c.FileFollows()
+			}
+			if _, err := c.Write([]byte("header")); err != nil {
+				t.Fatal(err)
+			}
+			if corkedNow(t, server) != tc.announce {
+				t.Fatalf("after the header the socket is corked: %v, want %v", !tc.announce, tc.announce)
+			}
+			tc.then(t, c)
+			if corkedNow(t, server) {
+				t.Fatal("the answer is over and the socket is still corked")
+			}
+			_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+			got, err := io.ReadFull(client, make([]byte, tc.want))
+			if err != nil {
+				t.Fatalf("the client got %d of %d bytes: %v", got, tc.want, err)
+			}
+		})
+	}
+}
+
+// tcpPair is a connected loopback TCP pair.
+func tcpPair(t *testing.T) (server, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close(); client.Close() })
+	return server, client
+}
+
+// corkedNow says whether c's socket is corked.
+func corkedNow(t *testing.T, c net.Conn) bool {
+	t.Helper()
+	raw, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	var gerr error
+	if err := raw.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_CORK) }); err != nil || gerr != nil {
+		t.Fatal(err, gerr)
+	}
+	return v != 0
 }

@@ -82,6 +82,10 @@ func renderedOr(configs BootConfigs, prefix string, next fiber.Handler) fiber.Ha
 	}
 }
 
+// fileConn is a connection that sends a file answer's header with the
+// file (the HTTP server's connections do).
+type fileConn interface{ FileFollows() }
+
 // files serves a directory read-only. The name is resolved inside an
 // os.Root first, so nothing outside the root is reachable, symlinks
 // included; directories are not listed. The file itself is then sent by
@@ -102,6 +106,9 @@ func files(root *os.Root, prefix string) fiber.Handler {
 			return fmt.Errorf("%s cannot be opened now: %w", name, err)
 		case err != nil || !info.Mode().IsRegular():
 			return fiber.NewError(fiber.StatusNotFound, "no file "+name)
+		}
+		if conn, ok := c.Context().Conn().(fileConn); ok {
+			conn.FileFollows()
 		}
 		err = c.SendFile(filepath.Join(dir, filepath.Clean("/"+name)))
 		if fe := new(fiber.Error); errors.As(err, &fe) && fe.Code == fiber.StatusNotFound {
