@@ -28,9 +28,7 @@ const sendfileChunk = 1 << 20
 // for the disk when the file is not in the page cache, which for boot files
 // read by every machine lasts one read. handled is false when the source is
 // not a file or the kernel refuses sendfile for it before anything is
-// written: the caller copies some other way. The socket is corked while
-// the file goes out (as nginx's tcp_nopush does), so each call's tail
-// waits to fill a segment instead of leaving as a small one.
+// written: the caller copies some other way.
 func sendFile(dst syscall.Conn, r io.Reader) (written int64, handled bool, err error) {
 	remain := int64(1<<63 - 1)
 	lr, limited := r.(*io.LimitedReader)
@@ -71,9 +69,7 @@ func sendFile(dst syscall.Conn, r io.Reader) (written int64, handled bool, err e
 		return true
 	}
 	controlErr := src.Control(func(inFD uintptr) {
-		cork(out, true)
 		err = out.Write(func(outFD uintptr) bool { return copyAll(outFD, inFD) })
-		cork(out, false) // what is left goes out now
 	})
 	if limited {
 		lr.N -= written
