@@ -28,6 +28,7 @@ type Firmware interface {
 type Tasks interface {
 	Tasks(ctx context.Context, machineID string, limit int) ([]task.Task, error)
 	Unfinished(ctx context.Context) ([]task.Task, error)
+	TasksInBatch(ctx context.Context, kind, batch string) ([]task.Task, error)
 	Task(ctx context.Context, id string) (task.Task, error)
 	Cancel(ctx context.Context, id, by string) (task.Task, error)
 }

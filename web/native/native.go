@@ -94,6 +94,7 @@ func routes(api fiber.Router, svc Services, stopping <-chan struct{}) {
 	if svc.Machines != nil {
 		machineRoutes(api, svc.Machines)
 		api.Get("/racks", racks(svc.Machines, svc.BMCs, svc.Tasks))
+		api.Get("/racks/tasks", rackTaskMarks(svc.Tasks))
 	}
 	if svc.Onboarding != nil {
 		// An operator clears a machine's heartbeats before a reinstall.

@@ -3,12 +3,14 @@ package native
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"slices"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/slipway/slipway/appliance/domain"
+	"github.com/slipway/slipway/appliance/task"
 )
 
 // trayJSON is one machine as the racks view draws it: where it sits and
@@ -54,21 +56,15 @@ func racks(machines MachineReader, bmcs BMCs, tasks Tasks) fiber.Handler {
 				}
 			}
 		}
-		running := map[string]int{}
-		if tasks != nil {
-			unfinished, err := tasks.Unfinished(c.UserContext())
-			if err != nil {
-				return err
-			}
-			for _, t := range unfinished {
-				running[t.MachineID]++
-			}
+		marks, err := readTrayTasks(c.UserContext(), tasks)
+		if err != nil {
+			return err
 		}
 		byRack := map[string]*rackViewJSON{}
 		unracked := []trayJSON{}
 		for _, m := range all {
 			t := trayJSON{MachineID: m.ID, Hostname: m.Hostname, Tray: m.Tray, TrayType: m.TrayType, State: m.StateName,
-				IP: m.IP, LastHeartbeat: m.LastHeartbeat, BMC: cmp.Or(bmcOf[m.ID], "none"), TasksRunning: running[m.ID]}
+				IP: m.IP, LastHeartbeat: m.LastHeartbeat, BMC: cmp.Or(bmcOf[m.ID], "none"), TasksRunning: marks.running[m.ID]}
 			if m.RackID == "" {
 				unracked = append(unracked, t)
 				continue
@@ -90,6 +86,69 @@ func racks(machines MachineReader, bmcs BMCs, tasks Tasks) fiber.Handler {
 		slices.SortFunc(out, func(a, b rackViewJSON) int { return naturalCompare(a.ID, b.ID) })
 		slices.SortFunc(unracked, func(a, b trayJSON) int { return naturalCompare(a.MachineID, b.MachineID) })
 		return c.JSON(fiber.Map{"racks": out, "unracked": unracked, "machines_total": len(all)})
+	}
+}
+
+// trayTasks is what tasks mark on the racks: how many each machine has
+// queued or running, and every task of a batch still under way (its
+// finished ones too, for the batch's progress). The racks answer and the
+// marks the racks view refreshes on task events come from here, so that
+// they agree, however large a batch.
+type trayTasks struct {
+	running map[string]int
+	batches []task.Task
+}
+
+func readTrayTasks(ctx context.Context, tasks Tasks) (trayTasks, error) {
+	marks := trayTasks{running: map[string]int{}}
+	if tasks == nil {
+		return marks, nil
+	}
+	unfinished, err := tasks.Unfinished(ctx)
+	if err != nil {
+		return marks, err
+	}
+	type batchKey struct{ kind, batch string }
+	read := map[batchKey]bool{}
+	for _, t := range unfinished {
+		marks.running[t.MachineID]++
+		key := batchKey{t.Kind, batchOf(t)}
+		if key.batch == "" || read[key] {
+			continue
+		}
+		read[key] = true
+		members, err := tasks.TasksInBatch(ctx, key.kind, key.batch)
+		if err != nil {
+			return marks, err
+		}
+		marks.batches = append(marks.batches, members...)
+	}
+	return marks, nil
+}
+
+// batchOf is the batch a task's parameters name, if any.
+func batchOf(t task.Task) string {
+	var p struct {
+		Batch string `json:"batch"`
+	}
+	if json.Unmarshal(t.Params, &p) != nil {
+		return ""
+	}
+	return p.Batch
+}
+
+// rackTaskMarks answers the racks view's task marks (readTrayTasks).
+func rackTaskMarks(tasks Tasks) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		marks, err := readTrayTasks(c.UserContext(), tasks)
+		if err != nil {
+			return err
+		}
+		inBatches := make([]taskJSON, len(marks.batches))
+		for i, t := range marks.batches {
+			inBatches[i] = toTaskJSON(t)
+		}
+		return c.JSON(fiber.Map{"running": marks.running, "batch_tasks": inBatches})
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/slipway/slipway/appliance/task"
 	"github.com/slipway/slipway/store"
 )
 
@@ -106,5 +107,62 @@ func TestBMCWord(t *testing.T) {
 		if got := bmcWord(tt.reachable, tt.lastError, tt.polled); got != tt.want {
 			t.Errorf("bmcWord(%v, %q, %v) = %q, want %q", tt.reachable, tt.lastError, tt.polled, got, tt.want)
 		}
+	}
+}
+
+type tasksReader = Tasks
+
+// batchTasks is a Tasks whose batches are listed whole, as the store
+// lists them, and that counts how often each is read.
+type batchTasks struct {
+	tasksReader // the rest, unused here
+	unfinished  []task.Task
+	members     map[string][]task.Task // by kind + "/" + batch
+	reads       map[string]int
+}
+
+func (b *batchTasks) Unfinished(context.Context) ([]task.Task, error) { return b.unfinished, nil }
+
+func (b *batchTasks) TasksInBatch(_ context.Context, kind, batch string) ([]task.Task, error) {
+	b.reads[kind+"/"+batch]++
+	return b.members[kind+"/"+batch], nil
+}
+
+// The racks' task marks count every unfinished task, however many, and
+// hold every member of each batch under way (its finished ones too, each
+// batch read once); a task of no batch is counted and no more.
+func TestTrayTasksCountEveryTaskAndWholeBatches(t *testing.T) {
+	member := func(kind, machine, batch, status string) task.Task {
+		return task.Task{Kind: kind, MachineID: machine, Status: status, Params: json.RawMessage(fmt.Sprintf(`{"batch":%q}`, batch))}
+	}
+	fake := &batchTasks{members: map[string][]task.Task{}, reads: map[string]int{}}
+	for i := range 1500 { // more than any page of /tasks
+		status := "running"
+		if i%3 == 0 {
+			status = "succeeded"
+		}
+		tk := member("firmware-update", fmt.Sprintf("tray-%d", i), "b1", status)
+		fake.members["firmware-update/b1"] = append(fake.members["firmware-update/b1"], tk)
+		if status == "running" {
+			fake.unfinished = append(fake.unfinished, tk)
+		}
+	}
+	dpu := member("dpu-reprovision", "tray-7", "b1", "queued") // another kind's batch of the same name
+	fake.members["dpu-reprovision/b1"] = []task.Task{dpu}
+	fake.unfinished = append(fake.unfinished, dpu, task.Task{Kind: "power", MachineID: "tray-7", Status: "queued", Params: json.RawMessage(`{}`)})
+
+	marks, err := readTrayTasks(context.Background(), fake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(marks.batches); got != 1501 {
+		t.Errorf("batch members: %d, want all 1501 (1500 firmware, 1 DPU)", got)
+	}
+	if marks.running["tray-7"] != 3 || marks.running["tray-1"] != 1 || marks.running["tray-0"] != 0 {
+		t.Errorf("running: tray-7 %d (want 3), tray-1 %d (want 1), tray-0 %d (want 0: its task succeeded)",
+			marks.running["tray-7"], marks.running["tray-1"], marks.running["tray-0"])
+	}
+	if fake.reads["firmware-update/b1"] != 1 || fake.reads["dpu-reprovision/b1"] != 1 || len(fake.reads) != 2 {
+		t.Errorf("batches read %v; want each once", fake.reads)
 	}
 }

@@ -521,17 +521,15 @@ function racksView(params) {
   // firmware batches under way, each summed up above the racks with its
   // trays outlined. (A reload of every rack per task event would read the
   // whole site again while a batch of thousands runs.)
+  // The server counts them as it counts the racks' own (every unfinished
+  // task, every member of a batch under way), so the two never disagree.
   const batches = async () => {
-    const tasks = (await api('GET', '/tasks?limit=1000')).tasks;
-    const unfinished = tasks.filter((t) => t.status === 'queued' || t.status === 'running');
-    const live = new Set(unfinished.filter((t) => t.params && t.params.batch).map((t) => t.params.batch));
-    const inBatch = tasks.filter((t) => t.params && live.has(t.params.batch));
+    const marks = await api('GET', '/racks/tasks');
+    const inBatch = marks.batch_tasks;
     $('#rack-batches').innerHTML = batchSummaries(inBatch);
     const marked = new Set(inBatch.map((t) => t.machine_id));
-    const running = new Map();
-    for (const t of unfinished) running.set(t.machine_id, (running.get(t.machine_id) || 0) + 1);
     for (const { t, el } of trays.values()) {
-      const n = running.get(t.machine_id) || 0, inBatch = marked.has(t.machine_id);
+      const n = marks.running[t.machine_id] || 0, inBatch = marked.has(t.machine_id);
       if (n !== (t.tasks_running || 0) || inBatch !== Boolean(t.inBatch)) {
         Object.assign(t, { tasks_running: n, inBatch });
         paintTray(el, t);
