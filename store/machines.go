@@ -293,11 +293,15 @@ func (s *Store) Machines(ctx context.Context, f MachineFilter) ([]Machine, error
 
 // CountMachinesByState returns how many machines are in each state.
 func (s *Store) CountMachinesByState(ctx context.Context) (map[string]int, error) {
+	return countMachinesByState(ctx, s.read)
+}
+
+func countMachinesByState(ctx context.Context, q querier) (map[string]int, error) {
 	type count struct {
 		state string
 		n     int
 	}
-	counts, err := queryAll(ctx, s.read, "count machines", func(r rowScanner) (c count, err error) {
+	counts, err := queryAll(ctx, q, "count machines", func(r rowScanner) (c count, err error) {
 		return c, r.Scan(&c.state, &c.n)
 	}, `SELECT state, count(*) FROM machines GROUP BY state`)
 	out := make(map[string]int, len(counts))
@@ -386,14 +390,31 @@ type Change struct {
 	At                  time.Time
 }
 
-// ChangesSince are the transitions of any machine at or after since,
+// StatesAndChangesSince is how many machines are in each state and the
+// changes since a time that led there (changesSince), read from one
+// snapshot of the store: a change committed between two reads would have
+// the counts and the changes disagree by one.
+func (s *Store) StatesAndChangesSince(ctx context.Context, since time.Time, limit int) (counts map[string]int, changes []Change, more bool, err error) {
+	tx, err := s.read.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("read states and changes: %w", err)
+	}
+	defer tx.Rollback()
+	if counts, err = countMachinesByState(ctx, tx); err != nil {
+		return nil, nil, false, err
+	}
+	changes, more, err = changesSince(ctx, tx, since, limit)
+	return counts, changes, more, err
+}
+
+// changesSince are the transitions of any machine at or after since,
 // newest first, at most limit of them; more says whether older ones
 // within the window were left out. The one writer commits transitions in
 // time order, so the read walks back from the newest and stops at the
 // first older than since: an hour's changes cost what they are, not the
 // table's months.
-func (s *Store) ChangesSince(ctx context.Context, since time.Time, limit int) (changes []Change, more bool, err error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT machine_id, from_state, to_state, at FROM transitions ORDER BY seq DESC`)
+func changesSince(ctx context.Context, q querier, since time.Time, limit int) (changes []Change, more bool, err error) {
+	rows, err := q.QueryContext(ctx, `SELECT machine_id, from_state, to_state, at FROM transitions ORDER BY seq DESC`)
 	if err != nil {
 		return nil, false, fmt.Errorf("list changes: %w", err)
 	}

@@ -40,11 +40,7 @@ func (f Fleet) History(ctx context.Context, window, step time.Duration, now time
 	if step <= 0 || window < step {
 		return StateHistory{}, fmt.Errorf("history: a window of %s in steps of %s", window, step)
 	}
-	counts, err := f.DB.CountMachinesByState(ctx)
-	if err != nil {
-		return StateHistory{}, err
-	}
-	changes, more, err := f.DB.ChangesSince(ctx, now.Add(-window), maxHistoryChanges)
+	counts, changes, more, err := f.DB.StatesAndChangesSince(ctx, now.Add(-window), maxHistoryChanges)
 	if err != nil {
 		return StateHistory{}, err
 	}
