@@ -1,9 +1,13 @@
 package native
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"testing"
 
@@ -164,5 +168,58 @@ func TestTrayTasksCountEveryTaskAndWholeBatches(t *testing.T) {
 	}
 	if fake.reads["firmware-update/b1"] != 1 || fake.reads["dpu-reprovision/b1"] != 1 || len(fake.reads) != 2 {
 		t.Errorf("batches read %v; want each once", fake.reads)
+	}
+}
+
+// The API's answers go compressed to a client that accepts it, and in
+// full to one that does not.
+func TestAnswersAreCompressedForClientsThatAccept(t *testing.T) {
+	s := startMachinesServer(t)
+	err := s.db.Update(context.Background(), func(tx *store.Tx) error {
+		for i := range 500 {
+			_, err := tx.CreateMachine(store.Machine{ID: fmt.Sprintf("m%05d", i), MACs: []string{fmt.Sprintf("52:54:00:00:%02x:%02x", i>>8, i&255)},
+				Source: "config", State: "created", StateJSON: `{"state":"created"}`, RackID: fmt.Sprintf("r%d", i/40), Tray: i % 40}, "inventory")
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetch := func(encoding string) (*http.Response, []byte) {
+		req, _ := http.NewRequest(http.MethodGet, s.base+"/api/v1/racks", nil)
+		req.SetBasicAuth("vic", "vic-password")
+		req.Header.Set("Accept-Encoding", encoding)
+		resp, err := http.DefaultTransport.RoundTrip(req) // no transparent decoding
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, body
+	}
+	plainResp, plain := fetch("identity")
+	zippedResp, zipped := fetch("gzip")
+	if plainResp.Header.Get("Content-Encoding") != "" || !json.Valid(plain) {
+		t.Fatalf("to a client that does not accept compression: %q, valid JSON %v", plainResp.Header.Get("Content-Encoding"), json.Valid(plain))
+	}
+	if zippedResp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("Content-Encoding %q, want gzip", zippedResp.Header.Get("Content-Encoding"))
+	}
+	r, err := gzip.NewReader(bytes.NewReader(zipped))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unzipped, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(unzipped, plain) {
+		t.Fatalf("the compressed answer is not the plain one: %v", err)
+	}
+	if len(zipped)*4 > len(plain) {
+		t.Errorf("compressed %d bytes into %d: less than 4×", len(plain), len(zipped))
 	}
 }
