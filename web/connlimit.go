@@ -173,7 +173,11 @@ func (c *addressConn) Read(p []byte) (int, error) {
 	if c.corked {
 		c.uncork() // the answer is over (a 304, a 416, a HEAD): out it goes
 	}
-	c.fileFollows = false
+	if c.fileFollows {
+		// Written only when set: a TLS connection over this one may read
+		// and write at once, and never sets it.
+		c.fileFollows = false
+	}
 	return c.Conn.Read(p)
 }
 
