@@ -141,17 +141,22 @@ machines:
 	}
 	var updates int64
 	run(t, ctx, "counts", chromedp.Evaluate(`window.__racks`, &live), chromedp.Evaluate(`window.racksUpdates || 0`, &updates))
-	var size int
-	run(t, ctx, "answer size", chromedp.Evaluate(`fetch('/api/v1/racks').then(r => r.text()).then(s => s.length)`, &size, awaitPromise))
+	// The answer as the page reads it, and as it came over the wire
+	// (compressed when the browser accepts it).
+	var size [2]int
+	run(t, ctx, "answer size", chromedp.Evaluate(`fetch('/api/v1/racks?size', {cache: 'no-store'}).then(r => r.text()).then(s => {
+		const e = performance.getEntriesByName(new URL('/api/v1/racks?size', location.href).href).pop();
+		return [s.length, e ? e.encodedBodySize : -1];
+	})`, &size, awaitPromise))
 	slices.Sort(firstPaint)
 	t.Logf("\n| measure | value |\n|---|---|\n"+
 		"| machines, racks | %d in %d racks of %d |\n"+
 		"| navigation → every rack drawn, median of 5 (fastest–slowest) | %.0f ms (%.0f–%.0f) |\n"+
-		"| /api/v1/racks answer | %d KiB |\n"+
+		"| /api/v1/racks answer | %d KiB, %d KiB on the wire |\n"+
 		"| heartbeats sent (every machine through every stage), 200 clients | %d in %.1f s |\n"+
 		"| live events handled by the page | %d (%.0f a second), %d overflows, %d frames drawn |\n"+
 		"| every tray shown ready after the last heartbeat was acknowledged | %s |\n",
-		racks*perRack, racks, perRack, firstPaint[2], firstPaint[0], firstPaint[4], size/1024,
+		racks*perRack, racks, perRack, firstPaint[2], firstPaint[0], firstPaint[4], size[0]/1024, size[1]/1024,
 		sent, lastAck.Seconds(), live.Events, float64(live.Events)/lastAck.Seconds(), live.Overflows, updates,
 		shownAfter(allShown, readyShown, racks*perRack))
 	if allShown < 0 {
