@@ -25,10 +25,12 @@ type Feed struct {
 // Buffers: a subscriber this far behind is told it overflowed (and
 // reloads what it shows); a replay of more than maxReplay events likewise.
 // A commit of heartbeats announces two events for each (its stage and its
-// state), so a subscriber holds two such commits: with room for less, the
-// console's stream overflowed in every booting site's burst.
+// state), so a subscriber holds four such commits (an event is about 80
+// bytes: 160 KiB a subscriber). With room for one, the console's stream
+// overflowed in every storm of 10,000 machines; with two, now and then
+// (in 4 of 11 storms on 2026-12-05, when the two cores were busiest).
 const (
-	subscriberBuffer = 4 * store.WritesPerCommit
+	subscriberBuffer = 8 * store.WritesPerCommit
 	maxReplay        = 10000
 )
 
