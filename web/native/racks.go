@@ -90,13 +90,11 @@ func racks(machines MachineReader, bmcs BMCs, tasks Tasks) fiber.Handler {
 }
 
 // trayTasks is what tasks mark on the racks: how many each machine has
-// queued or running, and every task of a batch still under way (its
-// finished ones too, for the batch's progress). The racks answer and the
-// marks the racks view refreshes on task events come from here, so that
-// they agree, however large a batch.
+// queued or running. The racks answer and the marks the racks view
+// refreshes on task events count them here, so that they agree.
 type trayTasks struct {
-	running map[string]int
-	batches []task.Task
+	running    map[string]int
+	unfinished []task.Task
 }
 
 func readTrayTasks(ctx context.Context, tasks Tasks) (trayTasks, error) {
@@ -104,26 +102,36 @@ func readTrayTasks(ctx context.Context, tasks Tasks) (trayTasks, error) {
 	if tasks == nil {
 		return marks, nil
 	}
-	unfinished, err := tasks.Unfinished(ctx)
-	if err != nil {
+	var err error
+	if marks.unfinished, err = tasks.Unfinished(ctx); err != nil {
 		return marks, err
 	}
+	for _, t := range marks.unfinished {
+		marks.running[t.MachineID]++
+	}
+	return marks, nil
+}
+
+// batchMembers lists every task of each batch still under way (its
+// finished ones too, for the batch's progress), however large the batch:
+// only the task marks need them, not the racks answer.
+func (m trayTasks) batchMembers(ctx context.Context, tasks Tasks) ([]task.Task, error) {
 	type batchKey struct{ kind, batch string }
 	read := map[batchKey]bool{}
-	for _, t := range unfinished {
-		marks.running[t.MachineID]++
+	var members []task.Task
+	for _, t := range m.unfinished {
 		key := batchKey{t.Kind, batchOf(t)}
 		if key.batch == "" || read[key] {
 			continue
 		}
 		read[key] = true
-		members, err := tasks.TasksInBatch(ctx, key.kind, key.batch)
+		batch, err := tasks.TasksInBatch(ctx, key.kind, key.batch)
 		if err != nil {
-			return marks, err
+			return nil, err
 		}
-		marks.batches = append(marks.batches, members...)
+		members = append(members, batch...)
 	}
-	return marks, nil
+	return members, nil
 }
 
 // batchOf is the batch a task's parameters name, if any.
@@ -137,15 +145,20 @@ func batchOf(t task.Task) string {
 	return p.Batch
 }
 
-// rackTaskMarks answers the racks view's task marks (readTrayTasks).
+// rackTaskMarks answers the racks view's task marks: the running counts
+// and the members of the batches under way.
 func rackTaskMarks(tasks Tasks) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		marks, err := readTrayTasks(c.UserContext(), tasks)
 		if err != nil {
 			return err
 		}
-		inBatches := make([]taskJSON, len(marks.batches))
-		for i, t := range marks.batches {
+		members, err := marks.batchMembers(c.UserContext(), tasks)
+		if err != nil {
+			return err
+		}
+		inBatches := make([]taskJSON, len(members))
+		for i, t := range members {
 			inBatches[i] = toTaskJSON(t)
 		}
 		return c.JSON(fiber.Map{"running": marks.running, "batch_tasks": inBatches})
