@@ -86,19 +86,9 @@ func sendFile(dst syscall.Conn, r io.Reader) (written int64, handled bool, err e
 	return written, true, err
 }
 
-// cork sets TCP_CORK and says whether it is set; a socket that refuses
-// it is only slower.
-func cork(c syscall.RawConn, on bool) (set bool) {
-	value := 0
-	if on {
-		value = 1
-	}
-	_ = c.Control(func(fd uintptr) { set = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_CORK, value) == nil })
-	return set && on
-}
-
-// setCork corks or uncorks a connection's socket, if it has one.
-func setCork(c net.Conn, on bool) bool {
+// setCork corks or uncorks a connection's socket and says whether it is
+// corked now; a socket that refuses is only slower.
+func setCork(c net.Conn, on bool) (corked bool) {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return false
@@ -107,7 +97,12 @@ func setCork(c net.Conn, on bool) bool {
 	if err != nil {
 		return false
 	}
-	return cork(raw, on)
+	value := 0
+	if on {
+		value = 1
+	}
+	_ = raw.Control(func(fd uintptr) { corked = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_CORK, value) == nil })
+	return corked && on
 }
 
 // isUnsupported says the kernel cannot sendfile this pair at all (a file
