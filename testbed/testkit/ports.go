@@ -2,7 +2,11 @@ package testkit
 
 import (
 	"io"
+	"math/rand/v2"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 )
 
 // FreePort asks the kernel for a loopback port that is free right now on
@@ -30,20 +34,58 @@ func FreePorts(tb TB, network string, n int) []int {
 	return ports
 }
 
+// Ports are chosen below the kernel's ephemeral range: a port the kernel
+// handed out as ephemeral and we released could be handed to any other
+// process's outgoing socket (another test package running in parallel)
+// before the test binds it again, and the test failed with "address already
+// in use". Below the range only an explicit bind can take it.
+const lowestTestPort = 10000
+
 func holdFreePort(network string) (int, io.Closer, error) {
+	if high := ephemeralLow(); high > lowestTestPort+1000 {
+		for range 200 {
+			if port, held, err := bindLoopback(network, lowestTestPort+rand.IntN(high-lowestTestPort)); err == nil {
+				return port, held, nil
+			}
+		}
+	}
+	return bindLoopback(network, 0)
+}
+
+// bindLoopback binds port (0: the kernel's choice) on 127.0.0.1 and says
+// which port it holds.
+func bindLoopback(network string, port int) (int, io.Closer, error) {
 	switch network {
 	case "tcp":
-		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
 		if err != nil {
 			return 0, nil, err
 		}
 		return ln.Addr().(*net.TCPAddr).Port, ln, nil
 	case "udp":
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
 		if err != nil {
 			return 0, nil, err
 		}
 		return c.LocalAddr().(*net.UDPAddr).Port, c, nil
 	}
 	return 0, nil, &net.AddrError{Err: "neither tcp nor udp", Addr: network}
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768 on
+// Linux unless changed), or 0 where it cannot be read.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) == 0 {
+		return 0
+	}
+	low, err := strconv.Atoi(fields[0])
+	if err != nil {
+		return 0
+	}
+	return low
 }
