@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -35,8 +36,8 @@ func sendFile(dst syscall.Conn, r io.Reader) (written int64, handled bool, err e
 	if limited {
 		r, remain = lr.R, lr.N
 	}
-	file, ok := r.(*os.File)
-	if !ok || remain <= 0 {
+	file, offset := sendfileSource(r)
+	if file == nil || remain <= 0 {
 		return 0, false, nil
 	}
 	src, err := file.SyscallConn()
@@ -50,7 +51,7 @@ func sendFile(dst syscall.Conn, r io.Reader) (written int64, handled bool, err e
 	var callErr error
 	copyAll := func(outFD uintptr, inFD uintptr) bool {
 		for remain > 0 {
-			n, _, errno := unix.RawSyscall6(unix.SYS_SENDFILE, outFD, inFD, 0, uintptr(min(remain, sendfileChunk)), 0, 0)
+			n, _, errno := unix.RawSyscall6(unix.SYS_SENDFILE, outFD, inFD, uintptr(unsafe.Pointer(offset)), uintptr(min(remain, sendfileChunk)), 0, 0)
 			switch {
 			case errno == unix.EINTR:
 				continue
@@ -84,6 +85,18 @@ func sendFile(dst syscall.Conn, r io.Reader) (written int64, handled bool, err e
 		return 0, false, nil
 	}
 	return written, true, err
+}
+
+// sendfileSource is the file r reads and where sendfile(2) is to keep the
+// position: nil for the descriptor's own, which the kernel moves.
+func sendfileSource(r io.Reader) (*os.File, *int64) {
+	switch f := r.(type) {
+	case *os.File:
+		return f, nil
+	case *positionedFile:
+		return f.file, &f.pos
+	}
+	return nil, nil
 }
 
 // setCork corks or uncorks a connection's socket and says whether it is

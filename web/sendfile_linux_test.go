@@ -40,35 +40,56 @@ func TestSendFileCopiesWhatTheReaderAllows(t *testing.T) {
 		{name: "a range in the last bytes", offset: size - 10, limit: 10, want: 10, handled: true},
 		{name: "a limit past the end", offset: size - 100, limit: 1 << 30, want: 100, handled: true},
 	}
+	root, err := os.OpenRoot(filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			f, err := os.Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			if _, err := f.Seek(tc.offset, io.SeekStart); err != nil {
-				t.Fatal(err)
-			}
-			var r io.Reader = f
-			lr := &io.LimitedReader{R: f, N: tc.limit}
-			if tc.limit >= 0 {
-				r = lr
-			}
-			got, n, handled, err := sendOverTCP(t, r)
-			if err != nil || handled != tc.handled || n != tc.want {
-				t.Fatalf("sendFile = %d, handled %v, %v; want %d, handled %v", n, handled, err, tc.want, tc.handled)
-			}
-			if !bytes.Equal(got, content[tc.offset:tc.offset+tc.want]) {
-				t.Fatalf("received %d bytes that differ from the file's %d at %d", len(got), tc.want, tc.offset)
-			}
-			if tc.limit >= 0 && lr.N != tc.limit-tc.want {
-				t.Errorf("limit left %d, want %d", lr.N, tc.limit-tc.want)
-			}
-			if pos, _ := f.Seek(0, io.SeekCurrent); pos != tc.offset+tc.want {
-				t.Errorf("file at %d after, want %d", pos, tc.offset+tc.want)
-			}
-		})
+		for _, kind := range []string{"os.File", "positioned"} {
+			t.Run(tc.name+" of an "+kind, func(t *testing.T) {
+				f, err := os.Open(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				var src io.ReadSeeker = f
+				if kind == "positioned" {
+					pf, err := RegularFiles(root).Open(filepath.Base(path))
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer pf.Close()
+					src = pf.(io.ReadSeeker)
+				}
+				if _, err := src.Seek(tc.offset, io.SeekStart); err != nil {
+					t.Fatal(err)
+				}
+				var r io.Reader = src
+				lr := &io.LimitedReader{R: src, N: tc.limit}
+				if tc.limit >= 0 {
+					r = lr
+				}
+				got, n, handled, err := sendOverTCP(t, r)
+				if err != nil || handled != tc.handled || n != tc.want {
+					t.Fatalf("sendFile = %d, handled %v, %v; want %d, handled %v", n, handled, err, tc.want, tc.handled)
+				}
+				if !bytes.Equal(got, content[tc.offset:tc.offset+tc.want]) {
+					t.Fatalf("received %d bytes that differ from the file's %d at %d", len(got), tc.want, tc.offset)
+				}
+				if tc.limit >= 0 && lr.N != tc.limit-tc.want {
+					t.Errorf("limit left %d, want %d", lr.N, tc.limit-tc.want)
+				}
+				if pos, _ := src.Seek(0, io.SeekCurrent); pos != tc.offset+tc.want {
+					t.Errorf("file at %d after, want %d", pos, tc.offset+tc.want)
+				}
+				if pf, ok := src.(*positionedFile); ok {
+					if pos, _ := pf.file.Seek(0, io.SeekCurrent); pos != 0 {
+						t.Errorf("the descriptor's own position moved to %d", pos)
+					}
+				}
+			})
+		}
 	}
 }
 

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/slipway/slipway/appliance/domain"
 	"github.com/slipway/slipway/appliance/listener"
@@ -24,15 +24,15 @@ type BootConfigs interface {
 	Lookup(ctx context.Context, name string, from domain.Caller) (content []byte, ok bool, err error)
 }
 
-func bootRoutes(app fiber.Router, cfg Config) {
+func bootRoutes(app fiber.Router, cfg Config, done <-chan struct{}) {
 	if cfg.BootConfigs != nil {
 		app.Get("/boot.ipxe", ipxeScript(cfg.BootConfigs))
 	}
 	if cfg.BootRoot != nil {
-		app.Get("/boot/*", renderedOr(cfg.BootConfigs, "/boot/", files(cfg.BootRoot, "/boot/")))
+		app.Get("/boot/*", renderedOr(cfg.BootConfigs, "/boot/", files(cfg.BootRoot, "/boot/", done)))
 	}
 	if cfg.AssetsRoot != nil {
-		app.Get("/assets/*", files(cfg.AssetsRoot, "/assets/"))
+		app.Get("/assets/*", files(cfg.AssetsRoot, "/assets/", done))
 	}
 }
 
@@ -86,37 +86,52 @@ func renderedOr(configs BootConfigs, prefix string, next fiber.Handler) fiber.Ha
 // file (the HTTP server's connections do).
 type fileConn interface{ FileFollows() }
 
-// files serves a directory read-only. The name is resolved inside an
-// os.Root first, so nothing outside the root is reachable, symlinks
-// included; directories are not listed. The file itself is then sent by
-// fasthttp's file server: Range requests, conditional requests and
-// sendfile(2), with nothing buffered in memory, so a 1 GiB image costs no
-// more RAM than a script.
-func files(root *os.Root, prefix string) fiber.Handler {
-	dir := root.Name()
+// files serves a directory read-only by fasthttp's file server: Range and
+// conditional requests, sendfile(2), nothing buffered in memory (a 1 GiB
+// image costs no more RAM than a script), and an open file kept for the
+// next ten seconds' answers. Names resolve inside root, so nothing outside
+// it is reachable, symlinks included; directories are not listed. Only a
+// name the file server could not open is looked at again, to tell a
+// missing file (404) from a system short of descriptors (503, try again).
+func files(root *os.Root, prefix string, done <-chan struct{}) fiber.Handler {
+	server := &fasthttp.FS{
+		FS:              web.RegularFiles(root),
+		PathRewrite:     fasthttp.NewPathPrefixStripper(len(prefix) - 1),
+		AcceptByteRange: true,
+		CacheDuration:   10 * time.Second,
+		CleanStop:       closedWhen(done),
+		PathNotFound:    func(*fasthttp.RequestCtx) {}, // answered below
+	}
+	send := server.NewRequestHandler()
 	return func(c *fiber.Ctx) error {
-		name, err := url.PathUnescape(strings.TrimPrefix(string(c.Request().URI().PathOriginal()), prefix))
-		if err != nil {
-			return fiber.NewError(fiber.StatusBadRequest, "bad path")
+		if conn, ok := c.Context().Conn().(fileConn); ok {
+			conn.FileFollows()
 		}
-		name = strings.SplitN(name, "?", 2)[0]
+		send(c.Context())
+		if c.Response().StatusCode() != fiber.StatusNotFound {
+			return nil
+		}
+		name := strings.TrimPrefix(c.Path(), prefix)
 		info, err := root.Stat(name)
 		switch {
 		case listener.Shortage(err):
 			return fmt.Errorf("%s cannot be opened now: %w", name, err)
-		case err != nil || !info.Mode().IsRegular():
-			return fiber.NewError(fiber.StatusNotFound, "no file "+name)
-		}
-		if conn, ok := c.Context().Conn().(fileConn); ok {
-			conn.FileFollows()
-		}
-		err = c.SendFile(filepath.Join(dir, filepath.Clean("/"+name)))
-		if fe := new(fiber.Error); errors.As(err, &fe) && fe.Code == fiber.StatusNotFound {
-			// It was there a moment ago: fasthttp, which says "not found"
-			// for any failure to open, was most likely refused a
-			// descriptor. A file replaced meanwhile is back by the next try.
+		case err == nil && info.Mode().IsRegular():
+			// There now and not a moment ago: the server was most likely
+			// refused a descriptor, or the file was being replaced.
 			return fmt.Errorf("%s was there a moment ago and cannot be opened now: %w", name, web.ErrTryAgain)
 		}
-		return err
+		return fiber.NewError(fiber.StatusNotFound, "no file "+name)
 	}
+}
+
+// closedWhen is a channel closed when done is: fasthttp wants its own to
+// stop the cleaner of its cache of open files.
+func closedWhen(done <-chan struct{}) chan struct{} {
+	stop := make(chan struct{})
+	go func() {
+		<-done
+		close(stop)
+	}()
+	return stop
 }

@@ -74,11 +74,11 @@ func New(cfg Config) web.Mount {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return web.Mount{Name: "nodes", Routes: func(r fiber.Router, _ <-chan struct{}) {
-		bootRoutes(r, cfg)
+	return web.Mount{Name: "nodes", Routes: func(r fiber.Router, done <-chan struct{}) {
+		bootRoutes(r, cfg, done)
 		onboardingRoutes(r, cfg)
 		if cfg.FirmwareRoot != nil {
-			r.Get("/firmware/*", files(cfg.FirmwareRoot, "/firmware/"))
+			r.Get("/firmware/*", files(cfg.FirmwareRoot, "/firmware/", done))
 		}
 	}}
 }
