@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -90,12 +91,17 @@ type fileConn interface{ FileFollows() }
 // conditional requests, sendfile(2), nothing buffered in memory (a 1 GiB
 // image costs no more RAM than a script), and an open file kept for the
 // next ten seconds' answers. Names resolve inside root, so nothing outside
-// it is reachable, symlinks included; directories are not listed. Only a
-// name the file server could not open is looked at again, to tell a
-// missing file (404) from a system short of descriptors (503, try again).
+// it is reachable, symlinks included; directories are not listed.
 func files(root *os.Root, prefix string, done <-chan struct{}) fiber.Handler {
+	return filesFrom(web.RegularFiles(root), root.Stat, prefix, done)
+}
+
+// filesFrom is files over any fs.FS; stat looks a name up again when the
+// file server could not serve it, to tell a missing file (404) from a
+// system short of descriptors (503, try again).
+func filesFrom(fsys fs.FS, stat func(name string) (fs.FileInfo, error), prefix string, done <-chan struct{}) fiber.Handler {
 	server := &fasthttp.FS{
-		FS:              web.RegularFiles(root),
+		FS:              fsys,
 		PathRewrite:     fasthttp.NewPathPrefixStripper(len(prefix) - 1),
 		AcceptByteRange: true,
 		CacheDuration:   10 * time.Second,
@@ -108,11 +114,18 @@ func files(root *os.Root, prefix string, done <-chan struct{}) fiber.Handler {
 			conn.FileFollows()
 		}
 		send(c.Context())
-		if c.Response().StatusCode() != fiber.StatusNotFound {
+		name := strings.TrimPrefix(c.Path(), prefix)
+		switch c.Response().StatusCode() {
+		case fiber.StatusNotFound:
+		case fiber.StatusInternalServerError:
+			// The file server's one failure past the open: a file it
+			// keeps open, that another machine is reading, needs a
+			// descriptor of its own for this answer, and none was given.
+			return fmt.Errorf("%s cannot be read now: %w", name, web.ErrTryAgain)
+		default:
 			return nil
 		}
-		name := strings.TrimPrefix(c.Path(), prefix)
-		info, err := root.Stat(name)
+		info, err := stat(name)
 		switch {
 		case listener.Shortage(err):
 			return fmt.Errorf("%s cannot be opened now: %w", name, err)

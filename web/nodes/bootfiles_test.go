@@ -1,15 +1,23 @@
 package nodes
 
 import (
+	"bufio"
 	"context"
+	"crypto/rand"
+	"fmt"
 	"io"
+	"io/fs"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gofiber/fiber/v2"
 
 	"github.com/slipway/slipway/web"
 )
@@ -113,5 +121,76 @@ func TestBootFileAnswers(t *testing.T) {
 		if tc.method == "HEAD" && resp.ContentLength != int64(len(big)) {
 			t.Errorf("HEAD says %d bytes, want %d", resp.ContentLength, len(big))
 		}
+	}
+}
+
+// shortFS opens its first files and then none: a system out of
+// descriptors.
+type shortFS struct {
+	fs.FS
+	opens, allowed int
+}
+
+func (s *shortFS) Open(name string) (fs.File, error) {
+	if s.opens++; s.opens > s.allowed {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: syscall.EMFILE}
+	}
+	return s.FS.Open(name)
+}
+
+// A file the server holds open, that one machine is still reading, needs
+// a descriptor more for a second machine's answer. Without one, the answer
+// is "try again" (iPXE waits its Retry-After), never a 500 that ends the
+// boot; a file never opened is likewise a 503, a missing one a 404.
+func TestBootFileOutOfDescriptorsIsTryAgain(t *testing.T) {
+	dir := t.TempDir()
+	writeRandomFile(t, filepath.Join(dir, "initrd"), 32<<20)
+	os.WriteFile(filepath.Join(dir, "vmlinuz"), []byte("kernel"), 0o644)
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	files := &shortFS{FS: web.RegularFiles(root), allowed: 2} // the cached file and one reader
+	s, err := web.New(web.Config{Addr: netip.MustParseAddr("127.0.0.1")}, web.Mount{Name: "files",
+		Routes: func(r fiber.Router, done <-chan struct{}) {
+			r.Get("/boot/*", filesFrom(files, root.Stat, "/boot/", done))
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	defer s.Shutdown(context.Background())
+	// The first machine asks for the initrd and reads nothing: its reader
+	// stays busy while the send buffers are full.
+	slow, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	fmt.Fprintf(slow, "GET /boot/initrd HTTP/1.1\r\nHost: x\r\n\r\n")
+	status, _ := bufio.NewReader(slow).ReadString('\n')
+	if !strings.Contains(status, "200") {
+		t.Fatalf("the first machine's initrd: %q", status)
+	}
+	base := "http://" + s.Addr().String()
+	for path, want := range map[string]int{"/boot/initrd": 503, "/boot/vmlinuz": 503, "/boot/missing": 404} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == 503 && resp.Header.Get("Retry-After") == "") {
+			t.Errorf("GET %s out of descriptors: %d, Retry-After %q; want %d", path, resp.StatusCode, resp.Header.Get("Retry-After"), want)
+		}
+	}
+}
+
+func writeRandomFile(t *testing.T, path string, size int) {
+	t.Helper()
+	b := make([]byte, size)
+	rand.Read(b)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
