@@ -187,3 +187,29 @@ func TestStatusOf(t *testing.T) {
 		}
 	}
 }
+
+// The access log says what the client got: a handler that had set one
+// status and then failed is logged with the failure's, as answered.
+func TestAccessLogSaysTheStatusAnswered(t *testing.T) {
+	var logs testkit.LockedBuffer
+	s, err := New(Config{Addr: netip.MustParseAddr("127.0.0.1"), Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))},
+		Mount{Name: "files", Routes: func(r fiber.Router, _ <-chan struct{}) {
+			r.Get("/initrd", func(c *fiber.Ctx) error {
+				c.Status(fiber.StatusNotFound) // as a file server says before the handler looks again
+				return fmt.Errorf("initrd: %w", ErrTryAgain)
+			})
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	resp, err := http.Get("http://" + s.Addr().String() + "/initrd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(logs.String(), "path=/initrd status=503") {
+		t.Fatalf("answered %d, logged:\n%s", resp.StatusCode, logs.String())
+	}
+}

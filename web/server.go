@@ -295,9 +295,19 @@ func accessLog(log *slog.Logger) fiber.Handler {
 		// The header's length, not len(Body()): Body() would read a streamed
 		// file (a kernel, an image) into memory just to count it.
 		log.Debug("http", "client", c.IP(), "method", c.Method(), "path", c.OriginalURL(),
-			"status", c.Response().StatusCode(), "bytes", c.Response().Header.ContentLength(), "took", time.Since(start).Round(time.Microsecond))
+			"status", answered(c, err), "bytes", c.Response().Header.ContentLength(), "took", time.Since(start).Round(time.Microsecond))
 		return err
 	}
+}
+
+// answered is the status a request is answered with once next has
+// returned err: the error's, which the error handler writes after the
+// middleware, over whatever status the handler had set.
+func answered(c *fiber.Ctx, err error) int {
+	if err != nil {
+		return StatusOf(err)
+	}
+	return c.Response().StatusCode()
 }
 
 // requestMetrics counts requests and times them by route pattern, never by
@@ -316,10 +326,7 @@ func requestMetrics(reg prometheus.Registerer) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		start := time.Now()
 		err := c.Next()
-		code := c.Response().StatusCode()
-		if err != nil {
-			code = StatusOf(err)
-		}
+		code := answered(c, err)
 		method, route := c.Method(), c.Route().Path
 		if code == fiber.StatusNotFound {
 			route = "unmatched"
