@@ -20,6 +20,7 @@ type LAN struct {
 	Switch string // namespace of the bridge
 	Server Host
 	hosts  []string
+	taps   int // AddTap's names for taps asked for without one
 }
 
 // Host is one namespace on the LAN.
@@ -127,8 +128,14 @@ func ipSteps(ctx context.Context, steps [][]string) error {
 }
 
 // AddTap creates a tap device on the LAN's bridge, for a virtual machine
-// (QEMU -netdev tap) run in the switch namespace.
+// (QEMU -netdev tap) run in the switch namespace; an empty name is the
+// LAN's next unused one (a name taken by an earlier tap of the LAN, still
+// held by a QEMU that has not quite exited, is refused as busy).
 func (l *LAN) AddTap(ctx context.Context, name string) (Host, error) {
+	if name == "" {
+		l.taps++
+		name = fmt.Sprintf("tapvm%d", l.taps)
+	}
 	steps := [][]string{
 		{"-n", l.Switch, "tuntap", "add", "dev", name, "mode", "tap"},
 		{"-n", l.Switch, "link", "set", name, "master", "br0"},

@@ -341,7 +341,7 @@ func startApplianceVM(t *testing.T, lan *testbed.LAN, stick, firmware, uplinkMAC
 	dir := t.TempDir()
 	vm := &applianceVM{serial: filepath.Join(dir, "serial.log"), monSock: filepath.Join(dir, "mon.sock"),
 		serSock: filepath.Join(dir, "serial.sock"), done: make(chan error, 1)}
-	tap, err := lan.AddTap(context.Background(), fmt.Sprintf("tapimg%d", time.Now().UnixNano()%1000))
+	tap, err := lan.AddTap(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
