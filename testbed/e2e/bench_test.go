@@ -81,6 +81,7 @@ func TestBenchDHCPAgainstPeers(t *testing.T) {
 		{"known-overload", "known fleet, overload", 10000, 20000, false},
 		{"new-3000", "new clients at 3,000/s", 1000000, 3000, false},
 		{"known-3000", "known fleet at 3,000/s", 10000, 3000, false},
+		{"bound-overload", "known fleet, already bound, overload", 10000, 20000, true},
 		{"bound-3000", "known fleet, already bound, at 3,000/s", 10000, 3000, true},
 	}
 	results := map[string]map[string][]perfdhcpResult{}
