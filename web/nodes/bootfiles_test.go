@@ -30,18 +30,7 @@ func TestBootFilesWithRangesInsideTheRoot(t *testing.T) {
 	secret := filepath.Join(t.TempDir(), "secret")
 	os.WriteFile(secret, []byte("TOP-SECRET-CONTENT"), 0o600)
 	os.Symlink(secret, filepath.Join(dir, "link"))
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
-	s, err := web.New(web.Config{Addr: netip.MustParseAddr("127.0.0.1")}, New(Config{BootRoot: root}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve()
-	defer s.Shutdown(context.Background())
-	base := "http://" + s.Addr().String()
+	base := serveBootRoot(t, dir)
 
 	req, _ := http.NewRequest("GET", base+"/boot/ipxe.efi", nil)
 	req.Header.Set("Range", "bytes=2-5")
@@ -73,18 +62,7 @@ func TestBootFileAnswers(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "vmlinuz"), big, 0o644)
 	os.MkdirAll(filepath.Join(dir, "efi", "boot"), 0o755)
 	os.WriteFile(filepath.Join(dir, "efi", "boot", "grubx64.efi"), []byte("grub"), 0o644)
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
-	s, err := web.New(web.Config{Addr: netip.MustParseAddr("127.0.0.1")}, New(Config{BootRoot: root}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve()
-	defer s.Shutdown(context.Background())
-	base := "http://" + s.Addr().String()
+	base := serveBootRoot(t, dir)
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	modified := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
 	for _, tc := range []struct {
@@ -193,4 +171,22 @@ func writeRandomFile(t *testing.T, path string, size int) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// serveBootRoot serves dir as the boot files' root on a loopback port
+// until the test ends, and says where.
+func serveBootRoot(t *testing.T, dir string) string {
+	t.Helper()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	s, err := web.New(web.Config{Addr: netip.MustParseAddr("127.0.0.1")}, New(Config{BootRoot: root}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	return "http://" + s.Addr().String()
 }
