@@ -5,7 +5,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/slipway/slipway/testbed"
+	"github.com/slipway/slipway/testbed/testkit"
 )
 
 var wrkTransfer = regexp.MustCompile(`Transfer/sec:\s+([0-9.]+)([KMG]?B)`)
@@ -58,9 +58,9 @@ func benchHTTP(t *testing.T, seconds, rounds int) {
 		t.Fatal(err)
 	}
 	root := t.TempDir()
-	writeRandom(t, filepath.Join(root, "assets", "bench", "vmlinuz"), 8<<20)
-	writeRandom(t, filepath.Join(root, "assets", "bench", "initrd.img"), 32<<20)
-	writeRandom(t, filepath.Join(root, "assets", "bench", "installer.iso"), isoSize)
+	testkit.WriteRandomFile(t, filepath.Join(root, "assets", "bench", "vmlinuz"), 8<<20)
+	testkit.WriteRandomFile(t, filepath.Join(root, "assets", "bench", "initrd.img"), 32<<20)
+	testkit.WriteRandomFile(t, filepath.Join(root, "assets", "bench", "installer.iso"), isoSize)
 	scripts := map[string]string{"boot.lua": wrkBootScript, "ranges.lua": wrkRangeScript}
 	for name, text := range scripts {
 		if err := os.WriteFile(filepath.Join(root, name), []byte(text), 0o644); err != nil {
@@ -172,8 +172,8 @@ func benchTFTP(t *testing.T, seconds int) {
 				t.Fatal(err)
 			}
 			root := t.TempDir()
-			writeRandom(t, filepath.Join(root, "tftp", "ipxe.efi"), 1<<20)
-			writeRandom(t, filepath.Join(root, "tftp", "big.img"), bigTFTPFile)
+			testkit.WriteRandomFile(t, filepath.Join(root, "tftp", "ipxe.efi"), 1<<20)
+			testkit.WriteRandomFile(t, filepath.Join(root, "tftp", "big.img"), bigTFTPFile)
 			switch server {
 			case "slipway":
 				// The 16 curl loops share one address, which the
@@ -261,18 +261,6 @@ func atftpMBps(t *testing.T, client testbed.Host, host, original string, window 
 		rates = append(rates, float64(len(want))/1e6/took.Seconds())
 	}
 	return middle(rates)
-}
-
-func writeRandom(t *testing.T, path string, size int) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	data := make([]byte, size)
-	rand.Read(data)
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func wrkMiBps(t *testing.T, out string) float64 {

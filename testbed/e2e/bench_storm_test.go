@@ -20,6 +20,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/slipway/slipway/testbed"
+	"github.com/slipway/slipway/testbed/testkit"
 )
 
 // stormConfig: a /16 whose pool holds any storm, discovery without a cap
@@ -104,14 +105,14 @@ func runStorm(t *testing.T, site stormSite) {
 		config += fmt.Sprintf("bridge: {url: %q, site: storm}\n", upstream.broker.URL())
 	}
 	a := prepareServe(t, lan.Server, config, func(dataDir string) {
-		writeRandom(t, filepath.Join(dataDir, "assets", "storm", "vmlinuz"), site.kernel)
-		writeRandom(t, filepath.Join(dataDir, "assets", "storm", "initrd.img"), site.initrd)
+		testkit.WriteRandomFile(t, filepath.Join(dataDir, "assets", "storm", "vmlinuz"), site.kernel)
+		testkit.WriteRandomFile(t, filepath.Join(dataDir, "assets", "storm", "initrd.img"), site.initrd)
 		os.MkdirAll(filepath.Join(dataDir, "templates"), 0o755)
 		if err := os.WriteFile(filepath.Join(dataDir, "templates", "storm.yaml"), []byte(testbed.DemoUserData), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	})
-	writeRandom(t, filepath.Join(a.tftpRoot, "ipxe.efi"), site.loader)
+	testkit.WriteRandomFile(t, filepath.Join(a.tftpRoot, "ipxe.efi"), site.loader)
 	waitReady(t, a)
 	client, err := lan.AddHost(context.Background(), "storm", "10.88.0.2/16")
 	if err != nil {

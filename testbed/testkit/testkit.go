@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"context"
+	"crypto/rand"
 	"io"
 	"net/http"
 	"os"
@@ -100,4 +101,18 @@ func MissingPeer(tb Skipper, format string, args ...any) {
 		tb.Fatalf(format+" (CI=true: a missing peer fails the run)", args...)
 	}
 	tb.Skipf(format, args...)
+}
+
+// WriteRandomFile writes size random bytes at path, making its folder:
+// a boot file no compression or cache can shortcut.
+func WriteRandomFile(tb TB, path string, size int) {
+	tb.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		tb.Fatalf("write %s: %v", path, err)
+	}
+	data := make([]byte, size)
+	rand.Read(data)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		tb.Fatalf("write %s: %v", path, err)
+	}
 }

@@ -3,7 +3,6 @@ package nodes
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"io/fs"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/slipway/slipway/testbed/testkit"
 	"github.com/slipway/slipway/web"
 )
 
@@ -122,7 +122,7 @@ func (s *shortFS) Open(name string) (fs.File, error) {
 // boot; a file never opened is likewise a 503, a missing one a 404.
 func TestBootFileOutOfDescriptorsIsTryAgain(t *testing.T) {
 	dir := t.TempDir()
-	writeRandomFile(t, filepath.Join(dir, "initrd"), 32<<20)
+	testkit.WriteRandomFile(t, filepath.Join(dir, "initrd"), 32<<20)
 	os.WriteFile(filepath.Join(dir, "vmlinuz"), []byte("kernel"), 0o644)
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -161,15 +161,6 @@ func TestBootFileOutOfDescriptorsIsTryAgain(t *testing.T) {
 		if resp.StatusCode != want || (want == 503 && resp.Header.Get("Retry-After") == "") {
 			t.Errorf("GET %s out of descriptors: %d, Retry-After %q; want %d", path, resp.StatusCode, resp.Header.Get("Retry-After"), want)
 		}
-	}
-}
-
-func writeRandomFile(t *testing.T, path string, size int) {
-	t.Helper()
-	b := make([]byte, size)
-	rand.Read(b)
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
 	}
 }
 
