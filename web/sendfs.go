@@ -11,7 +11,9 @@ import (
 // resolve inside root (nothing outside it is reachable, symlinks
 // included), anything but a regular file is "not found" (a directory is
 // never listed nor redirected to), and each file keeps its position in
-// memory. A Range answer seeks to the range and back again after; with the
+// memory. Its Stat looks a name up without taking a descriptor (fstatat),
+// so a system out of them can still tell a missing file from one it
+// cannot open now. A Range answer seeks to the range and back again after; with the
 // position in memory neither is a system call, and sendFile passes the
 // position to sendfile(2) itself.
 func RegularFiles(root *os.Root) fs.FS { return regularFiles{root.FS()} }
@@ -28,16 +30,22 @@ func (r regularFiles) Open(name string) (fs.File, error) {
 		f.Close()
 		return nil, &fs.PathError{Op: "open", Path: name, Err: errors.ErrUnsupported}
 	}
-	info, err := file.Stat()
-	if err != nil {
+	if _, err := regular(file.Stat()); err != nil {
 		file.Close()
 		return nil, err
 	}
-	if !info.Mode().IsRegular() {
-		file.Close()
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-	}
 	return &positionedFile{file: file}, nil
+}
+
+// Stat is fs.StatFS's: a name that is not a regular file is not found.
+func (r regularFiles) Stat(name string) (fs.FileInfo, error) { return regular(fs.Stat(r.fsys, name)) }
+
+// regular passes a regular file's info on and makes anything else "not found".
+func regular(info fs.FileInfo, err error) (fs.FileInfo, error) {
+	if err == nil && !info.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "open", Path: info.Name(), Err: fs.ErrNotExist}
+	}
+	return info, err
 }
 
 // positionedFile reads a file at a position it keeps itself. It does not
@@ -50,8 +58,6 @@ type positionedFile struct {
 
 func (f *positionedFile) Stat() (fs.FileInfo, error) { return f.file.Stat() }
 func (f *positionedFile) Close() error               { return f.file.Close() }
-
-func (f *positionedFile) ReadAt(p []byte, off int64) (int, error) { return f.file.ReadAt(p, off) }
 
 func (f *positionedFile) Read(p []byte) (int, error) {
 	n, err := f.file.ReadAt(p, f.pos)

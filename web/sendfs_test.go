@@ -44,6 +44,9 @@ func TestRegularFilesOpensOnlyRegularFilesInsideTheRoot(t *testing.T) {
 		case tc.want != "" && (err != nil || string(got) != tc.want):
 			t.Errorf("%s = %q, %v; want %q", tc.name, got, err, tc.want)
 		}
+		if info, err := fs.Stat(fsys, tc.name); (err == nil) != (tc.want != "") || err == nil && info.Size() != int64(len(tc.want)) {
+			t.Errorf("Stat(%s) = %v, %v; it opens: %v", tc.name, info, err, tc.want != "")
+		}
 	}
 	if _, err := fsys.Open("sub"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a directory opened with %v, want not found", err)

@@ -93,13 +93,13 @@ type fileConn interface{ FileFollows() }
 // next ten seconds' answers. Names resolve inside root, so nothing outside
 // it is reachable, symlinks included; directories are not listed.
 func files(root *os.Root, prefix string, done <-chan struct{}) fiber.Handler {
-	return filesFrom(web.RegularFiles(root), root.Stat, prefix, done)
+	return filesFrom(web.RegularFiles(root), prefix, done)
 }
 
-// filesFrom is files over any fs.FS; stat looks a name up again when the
-// file server could not serve it, to tell a missing file (404) from a
-// system short of descriptors (503, try again).
-func filesFrom(fsys fs.FS, stat func(name string) (fs.FileInfo, error), prefix string, done <-chan struct{}) fiber.Handler {
+// filesFrom is files over any fs.FS of regular files (web.RegularFiles). A
+// name the file server could not serve is looked up again, to tell a
+// missing file (404) from a system short of descriptors (503, try again).
+func filesFrom(fsys fs.FS, prefix string, done <-chan struct{}) fiber.Handler {
 	server := &fasthttp.FS{
 		FS:              fsys,
 		PathRewrite:     fasthttp.NewPathPrefixStripper(len(prefix) - 1),
@@ -125,11 +125,11 @@ func filesFrom(fsys fs.FS, stat func(name string) (fs.FileInfo, error), prefix s
 		default:
 			return nil
 		}
-		info, err := stat(name)
+		_, err := fs.Stat(fsys, name)
 		switch {
 		case listener.Shortage(err):
 			return fmt.Errorf("%s cannot be opened now: %w", name, err)
-		case err == nil && info.Mode().IsRegular():
+		case err == nil:
 			// There now and not a moment ago: the server was most likely
 			// refused a descriptor, or the file was being replaced.
 			return fmt.Errorf("%s was there a moment ago and cannot be opened now: %w", name, web.ErrTryAgain)
