@@ -211,14 +211,20 @@ func benchOne(t *testing.T, p dhcpPeer, sc dhcpScenario, seconds int) perfdhcpRe
 	if sc.bound {
 		bindFleet(t, ctx, client, sc.clients)
 	}
-	res := runPerfdhcp(t, ctx, client, "-4", "-l", "eth0", "-r", strconv.Itoa(sc.rate), "-R", strconv.Itoa(sc.clients),
-		"-p", strconv.Itoa(seconds), "-W", "1000000", "10.88.0.1")
+	res := runPerfdhcp(t, ctx, client, perfdhcpLoad(sc.rate, sc.clients, seconds)...)
 	m := achievedRate.FindStringSubmatch(res.output)
 	if m == nil {
 		t.Fatalf("no rate in perfdhcp's output:\n%s", res.output)
 	}
 	res.rate, _ = strconv.ParseFloat(m[1], 64)
 	return res
+}
+
+// perfdhcpLoad is perfdhcp's arguments for a bench load: rate exchanges a
+// second asked of the bench's server, from clients MACs, for seconds.
+func perfdhcpLoad(rate, clients, seconds int) []string {
+	return []string{"-4", "-l", "eth0", "-r", strconv.Itoa(rate), "-R", strconv.Itoa(clients),
+		"-p", strconv.Itoa(seconds), "-W", "1000000", "10.88.0.1"}
 }
 
 // boundWarmUp is the seconds of the unmeasured run that binds a fleet: at
@@ -231,8 +237,7 @@ const boundWarmUp = 15
 // meets a fleet the server already knows.
 func bindFleet(t *testing.T, ctx context.Context, client testbed.Host, clients int) {
 	t.Helper()
-	warm := runPerfdhcp(t, ctx, client, "-4", "-l", "eth0", "-r", "3000", "-R", strconv.Itoa(clients),
-		"-p", strconv.Itoa(boundWarmUp), "-W", "1000000", "10.88.0.1")
+	warm := runPerfdhcp(t, ctx, client, perfdhcpLoad(3000, clients, boundWarmUp)...)
 	if warm.received["RA"] == 0 {
 		t.Fatalf("binding the fleet: no ACK in %d s:\n%s", boundWarmUp, warm.output)
 	}
