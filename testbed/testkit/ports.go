@@ -22,9 +22,9 @@ func FreePort(tb TB, network string) int {
 // config that gives two listeners one port is refused.
 func FreePorts(tb TB, network string, n int) []int {
 	tb.Helper()
-	ports := make([]int, 0, n)
+	ports, high := make([]int, 0, n), ephemeralLow()
 	for range n {
-		port, held, err := holdFreePort(network)
+		port, held, err := holdFreePort(network, high)
 		if err != nil {
 			tb.Fatalf("free %s port: %v", network, err)
 		}
@@ -41,8 +41,10 @@ func FreePorts(tb TB, network string, n int) []int {
 // in use". Below the range only an explicit bind can take it.
 const lowestTestPort = 10000
 
-func holdFreePort(network string) (int, io.Closer, error) {
-	if high := ephemeralLow(); high > lowestTestPort+1000 {
+// holdFreePort binds a free port below high (the ephemeral range's first),
+// or the kernel's choice when the range leaves too little room below it.
+func holdFreePort(network string, high int) (int, io.Closer, error) {
+	if high > lowestTestPort+1000 {
 		for range 200 {
 			if port, held, err := bindLoopback(network, lowestTestPort+rand.IntN(high-lowestTestPort)); err == nil {
 				return port, held, nil
