@@ -182,23 +182,23 @@ func (s *storm) tftpGet(server net.IP, file, from string) (int64, error) {
 	return wt.WriteTo(io.Discard)
 }
 
-// webFrom is an HTTP client that connects from ip, and keeps its
-// connection between requests if keepAlive is set.
+// webFrom is an HTTP client that connects from ip: iPXE's, which keeps
+// its connection between requests (keepAlive), or the installer's, a
+// connection per request.
 func (s *storm) webFrom(ip net.IP, keepAlive bool) testbed.Web {
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 30 * time.Second}
+	if !keepAlive {
+		// cloud-init retries its NoCloud seed ten times.
+		return testbed.Web{Client: &http.Client{Transport: oneShot{dialer: dialer, limit: time.Minute}}, Retries: 10}
+	}
 	tr := &http.Transport{
-		DisableKeepAlives:     !keepAlive,
-		DialContext:           (&net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 30 * time.Second}).DialContext,
+		DialContext:           dialer.DialContext,
 		MaxIdleConnsPerHost:   1,
 		DisableCompression:    true,
 		ResponseHeaderTimeout: time.Minute,
 	}
-	// iPXE asks again after a 503's Retry-After; cloud-init retries its
-	// NoCloud seed ten times.
-	retries := 10
-	if keepAlive {
-		retries = 30
-	}
-	return testbed.Web{Client: &http.Client{Transport: tr}, Retries: retries}
+	// iPXE asks again after a 503's Retry-After.
+	return testbed.Web{Client: &http.Client{Transport: tr}, Retries: 30}
 }
 
 // fetch reads a boot file, at SlowRate for a slow machine, and counts its bytes.
