@@ -90,11 +90,17 @@ type fileConn interface{ FileFollows() }
 // files serves a directory read-only by fasthttp's file server: Range and
 // conditional requests, sendfile(2), nothing buffered in memory (a 1 GiB
 // image costs no more RAM than a script), and an open file kept for the
-// next ten seconds' answers. Names resolve inside root, so nothing outside
+// next second's answers (bootFileHold). Names resolve inside root, so nothing outside
 // it is reachable, symlinks included; directories are not listed.
 func files(root *os.Root, prefix string, done <-chan struct{}) fiber.Handler {
 	return filesFrom(web.RegularFiles(root), prefix, done)
 }
+
+// bootFileHold is how long the file server keeps a file it opened for the
+// answers that follow: a storm's thousand kernels a second open it once,
+// and a kernel replaced (renamed over) is served within about a second and
+// a half (the cache is swept every half hold), not the old one for fifteen.
+const bootFileHold = time.Second
 
 // filesFrom is files over any fs.FS of regular files (web.RegularFiles). A
 // name the file server could not serve is looked up again, to tell a
@@ -104,7 +110,7 @@ func filesFrom(fsys fs.FS, prefix string, done <-chan struct{}) fiber.Handler {
 		FS:              fsys,
 		PathRewrite:     fasthttp.NewPathPrefixStripper(len(prefix) - 1),
 		AcceptByteRange: true,
-		CacheDuration:   10 * time.Second,
+		CacheDuration:   bootFileHold,
 		CleanStop:       closedWhen(done),
 		PathNotFound:    func(*fasthttp.RequestCtx) {}, // answered below
 	}

@@ -184,3 +184,28 @@ func serveBootRoot(t *testing.T, dir string) string {
 	t.Cleanup(func() { s.Shutdown(context.Background()) })
 	return "http://" + s.Addr().String()
 }
+
+// A kernel replaced (written beside and renamed over, as a release is
+// unpacked) is what the next boot gets within a second or two, though the
+// file server keeps the old one open for the answers in between.
+func TestReplacedBootFileIsServedSoon(t *testing.T) {
+	dir := t.TempDir()
+	kernel := filepath.Join(dir, "vmlinuz")
+	if err := os.WriteFile(kernel, []byte("old kernel"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := serveBootRoot(t, dir)
+	if code, body := get(t, base+"/boot/vmlinuz"); code != 200 || body != "old kernel" {
+		t.Fatalf("before: %d %q", code, body)
+	}
+	if err := os.WriteFile(kernel+".new", []byte("the new kernel, longer"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(kernel+".new", kernel); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitForWithin(t, 5*time.Second, "the new kernel served", func() bool {
+		code, body := get(t, base+"/boot/vmlinuz")
+		return code == 200 && body == "the new kernel, longer"
+	})
+}
