@@ -37,6 +37,16 @@ type MachineRecord struct {
 	Power         string    // as its BMC last reported
 }
 
+// TrayPlace is the tray the machine sits in, if it is known: a site
+// design (Drydock's) puts a node in a rack, never in a tray, so its
+// machines have none, where tray 0 is a slot like any other.
+func (m MachineRecord) TrayPlace() (tray int, known bool) {
+	if m.RackID == "" || m.Source == "design" {
+		return 0, false
+	}
+	return m.Tray, true
+}
+
 // Transition is one change of a machine's lifecycle state, with its cause.
 type Transition struct {
 	Seq       int64

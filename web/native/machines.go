@@ -44,7 +44,7 @@ type machineJSON struct {
 type rackJSON struct {
 	ID       string `json:"rack_id"`
 	Name     string `json:"rack_name,omitempty"`
-	Tray     int    `json:"tray"`
+	Tray     *int   `json:"tray,omitempty"` // none when not known (a design's node)
 	TrayType string `json:"tray_type,omitempty"`
 }
 
@@ -69,7 +69,7 @@ func toMachineJSON(m domain.MachineRecord) machineJSON {
 		out.MACs[i] = string(mac)
 	}
 	if m.RackID != "" {
-		out.Rack = &rackJSON{ID: m.RackID, Name: m.RackName, Tray: m.Tray, TrayType: m.TrayType}
+		out.Rack = &rackJSON{ID: m.RackID, Name: m.RackName, Tray: trayOf(m), TrayType: m.TrayType}
 	}
 	return out
 }

@@ -19,7 +19,7 @@ import (
 type trayJSON struct {
 	MachineID     string    `json:"machine_id"`
 	Hostname      string    `json:"hostname,omitempty"`
-	Tray          int       `json:"tray"` // 0 is a slot too; unracked machines have none
+	Tray          *int      `json:"tray,omitempty"` // 0 is a slot too; none when not known
 	TrayType      string    `json:"tray_type,omitempty"`
 	State         string    `json:"state"` // the top-level lifecycle state
 	IP            string    `json:"ip,omitempty"`
@@ -63,7 +63,7 @@ func racks(machines MachineReader, bmcs BMCs, tasks Tasks) fiber.Handler {
 		byRack := map[string]*rackViewJSON{}
 		unracked := []trayJSON{}
 		for _, m := range all {
-			t := trayJSON{MachineID: m.ID, Hostname: m.Hostname, Tray: m.Tray, TrayType: m.TrayType, State: m.StateName,
+			t := trayJSON{MachineID: m.ID, Hostname: m.Hostname, Tray: trayOf(m), TrayType: m.TrayType, State: m.StateName,
 				IP: m.IP, LastHeartbeat: m.LastHeartbeat, BMC: cmp.Or(bmcOf[m.ID], "none"), TasksRunning: marks.running[m.ID]}
 			if m.RackID == "" {
 				unracked = append(unracked, t)
@@ -79,7 +79,7 @@ func racks(machines MachineReader, bmcs BMCs, tasks Tasks) fiber.Handler {
 		out := make([]rackViewJSON, 0, len(byRack))
 		for _, r := range byRack {
 			slices.SortFunc(r.Trays, func(a, b trayJSON) int {
-				return cmp.Or(cmp.Compare(a.Tray, b.Tray), naturalCompare(a.MachineID, b.MachineID))
+				return cmp.Or(compareTrays(a.Tray, b.Tray), naturalCompare(a.MachineID, b.MachineID))
 			})
 			out = append(out, *r)
 		}
@@ -87,6 +87,27 @@ func racks(machines MachineReader, bmcs BMCs, tasks Tasks) fiber.Handler {
 		slices.SortFunc(unracked, func(a, b trayJSON) int { return naturalCompare(a.MachineID, b.MachineID) })
 		return c.JSON(fiber.Map{"racks": out, "unracked": unracked, "machines_total": len(all)})
 	}
+}
+
+// trayOf is the machine's tray as the API gives it: nil when not known.
+func trayOf(m domain.MachineRecord) *int {
+	if tray, known := m.TrayPlace(); known {
+		return &tray
+	}
+	return nil
+}
+
+// compareTrays orders trays by slot, those without one last.
+func compareTrays(a, b *int) int {
+	switch {
+	case a != nil && b != nil:
+		return cmp.Compare(*a, *b)
+	case a != nil:
+		return -1
+	case b != nil:
+		return 1
+	}
+	return 0
 }
 
 // trayTasks is what tasks mark on the racks: how many each machine has

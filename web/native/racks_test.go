@@ -39,22 +39,25 @@ func TestNaturalCompare(t *testing.T) {
 
 // The racks view gets every machine, racked in its rack by slot and the
 // racks in the order people count them, the others apart, across more
-// than one page of the store.
+// than one page of the store. A site design's nodes have a rack and no
+// slot: they come last in theirs, with no tray (tray 0 is a slot).
 func TestRacksGroupsEveryMachineBySlot(t *testing.T) {
 	s := startMachinesServer(t)
 	type placed struct {
 		id, rack string
 		tray     int
+		source   string
 	}
 	var machines []placed
 	for i := range racksPage + 3 { // more than a page
-		machines = append(machines, placed{fmt.Sprintf("m%05d", i), fmt.Sprintf("r%d", 10-i%3), (racksPage + 3 - i) % 40})
+		machines = append(machines, placed{fmt.Sprintf("m%05d", i), fmt.Sprintf("r%d", 10-i%3), (racksPage + 3 - i) % 40, "config"})
 	}
-	machines = append(machines, placed{"loose-2", "", 0}, placed{"loose-10", "", 0})
+	machines = append(machines, placed{"loose-2", "", 0, "config"}, placed{"loose-10", "", 0, "config"},
+		placed{"a-designed", "r9", 0, "design"}, placed{"b-designed", "r9", 0, "design"})
 	err := s.db.Update(context.Background(), func(tx *store.Tx) error {
 		for i, m := range machines {
 			_, err := tx.CreateMachine(store.Machine{ID: m.id, MACs: []string{fmt.Sprintf("52:54:00:%02x:%02x:%02x", i>>16&255, i>>8&255, i&255)},
-				Source: "config", State: "created", StateJSON: `{"state":"created"}`, RackID: m.rack, Tray: m.tray, TrayType: "compute"}, "inventory")
+				Source: m.source, State: "created", StateJSON: `{"state":"created"}`, RackID: m.rack, Tray: m.tray, TrayType: "compute"}, "inventory")
 			if err != nil {
 				return err
 			}
@@ -77,8 +80,19 @@ func TestRacksGroupsEveryMachineBySlot(t *testing.T) {
 	n := 0
 	for _, r := range got.Racks {
 		ids = append(ids, r.ID)
-		if !slices.IsSortedFunc(r.Trays, func(a, b trayJSON) int { return a.Tray - b.Tray }) {
+		if !slices.IsSortedFunc(r.Trays, func(a, b trayJSON) int { return compareTrays(a.Tray, b.Tray) }) {
 			t.Errorf("rack %s's trays are not in slot order", r.ID)
+		}
+		if r.ID == "r9" {
+			last := r.Trays[len(r.Trays)-2:]
+			if last[0].MachineID != "a-designed" || last[1].MachineID != "b-designed" || last[0].Tray != nil || last[1].Tray != nil {
+				t.Errorf("rack r9 ends with %+v and %+v, want the two designed nodes without a tray", last[0], last[1])
+			}
+		}
+		for _, tr := range r.Trays[:1] {
+			if tr.Tray == nil || *tr.Tray != 0 {
+				t.Errorf("rack %s's first tray %+v has no slot 0", r.ID, tr)
+			}
 		}
 		for _, tr := range r.Trays {
 			if tr.State != "created" || tr.BMC != "none" {
@@ -90,7 +104,7 @@ func TestRacksGroupsEveryMachineBySlot(t *testing.T) {
 	if !slices.Equal(ids, []string{"r8", "r9", "r10"}) {
 		t.Errorf("racks in the order %v, want r8 r9 r10", ids)
 	}
-	if n != racksPage+3 || got.Total != racksPage+5 || len(got.Unracked) != 2 || got.Unracked[0].MachineID != "loose-2" {
+	if n != racksPage+5 || got.Total != racksPage+7 || len(got.Unracked) != 2 || got.Unracked[0].MachineID != "loose-2" {
 		t.Errorf("%d racked, %d in all, unracked %+v", n, got.Total, got.Unracked)
 	}
 }

@@ -406,7 +406,7 @@ function rackGroup(id) {
 // trayDetails are what a tray says beyond its name, in words.
 function trayDetails(t) {
   const parts = [(plainNames[t.state] || t.state) + ` (${t.state})`];
-  if (t.racked) parts.push(`tray ${t.tray}` + (t.tray_type && t.tray_type !== 'compute' ? ` (${t.tray_type})` : ''));
+  if (t.racked) parts.push((t.tray === undefined ? 'no tray given' : `tray ${t.tray}`) + (t.tray_type && t.tray_type !== 'compute' ? ` (${t.tray_type})` : ''));
   parts.push(t.ip ? 'IP ' + t.ip : 'no lease');
   parts.push(t.last_heartbeat ? 'last heartbeat ' + relative(new Date(t.last_heartbeat)) : 'no heartbeat yet');
   parts.push(bmcWords[t.bmc] || t.bmc);
@@ -427,7 +427,7 @@ function trayMarks(t) { return (trayTypeMarks[t.tray_type] || '') + (bmcMarks[t.
 // A screen reader hears the name it shows, then the rest in words.
 function trayHTML(t) {
   return `<a class="${esc(trayClass(t))}" href="#/machines/${encodeURIComponent(t.machine_id)}" data-id="${esc(t.machine_id)}" tabindex="-1">` +
-    `<span class="slot" aria-hidden="true">${t.racked ? t.tray : ''}</span><span class="g" aria-hidden="true">${stateGlyphs[t.state] || '?'}</span>` +
+    `<span class="slot" aria-hidden="true">${t.racked && t.tray !== undefined ? t.tray : ''}</span><span class="g" aria-hidden="true">${stateGlyphs[t.state] || '?'}</span>` +
     `<span class="name">${esc(t.hostname || t.machine_id)}</span><span class="sr">${esc(trayWords(t))}</span>` +
     `<span class="marks" aria-hidden="true">${esc(trayMarks(t))}</span></a>`;
 }
@@ -653,7 +653,7 @@ function machinesView(params) {
     rows.clear();
     $('#rows').innerHTML = page.machines.map((m) => `<tr data-id="${esc(m.machine_id)}">
       <td><a href="#/machines/${encodeURIComponent(m.machine_id)}">${esc(m.machine_id)}</a></td><td>${esc(m.hostname)}</td>
-      <td class="hide-narrow">${m.rack ? esc(m.rack.rack_id + ' / ' + m.rack.tray) : ''}</td><td class="mono hide-narrow">${esc((m.macs || []).join(' '))}</td>
+      <td class="hide-narrow">${m.rack ? esc(m.rack.rack_id + (m.rack.tray === undefined ? '' : ' / ' + m.rack.tray)) : ''}</td><td class="mono hide-narrow">${esc((m.macs || []).join(' '))}</td>
       <td class="mono">${esc(m.ip)}</td><td class="state">${stateBadge(m.managed_host_state)}</td><td class="hide-narrow since">${when(m.state_since)}</td>
       <td class="hide-narrow hb">${when(m.last_heartbeat)}</td><td class="power">${esc(m.power_state)}</td></tr>`).join('') || '<tr><td colspan="9" class="muted">No machine matches.</td></tr>';
     for (const m of page.machines) rows.set(m.machine_id, $(`tr[data-id="${CSS.escape(m.machine_id)}"]`));
