@@ -2,8 +2,12 @@ package testbed
 
 import (
 	"os"
+	"os/exec"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/slipway/slipway/testbed/testkit"
 )
 
 func TestParseIPXE(t *testing.T) {
@@ -20,6 +24,46 @@ func TestParseIPXE(t *testing.T) {
 			t.Errorf("ParseIPXE(%q) = %q, %q; want %q, %q", tt.script, k, i, tt.kernel, tt.initrd)
 		}
 	}
+}
+
+// A process tree's CPU counts its grandchildren's, and not the process's
+// own siblings.
+func TestTreeCPUTime(t *testing.T) {
+	// A shell that spins, then waits in a child of its own (sleep).
+	cmd := exec.Command("sh", "-c", "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; sleep 30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var spun time.Duration
+	testkit.WaitFor(t, "the shell spun and waits on its sleep", func() bool {
+		spun, _ = CPUTime(cmd.Process.Pid)
+		return spun > 0 && hasChild(cmd.Process.Pid)
+	})
+	tree, err := TreeCPUTime(cmd.Process.Pid)
+	if err != nil || tree < spun {
+		t.Errorf("the shell's tree used %v (%v), the shell alone %v", tree, err, spun)
+	}
+	own, _ := CPUTime(os.Getpid())
+	if withShell, err := TreeCPUTime(os.Getpid()); err != nil || withShell < own+spun {
+		t.Errorf("this test's tree used %v (%v): less than itself (%v) and the shell it started (%v)", withShell, err, own, spun)
+	}
+	if _, err := TreeCPUTime(1 << 30); err == nil {
+		t.Error("CPU time of a tree whose root does not exist")
+	}
+}
+
+// hasChild says whether some process's parent is pid.
+func hasChild(pid int) bool {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if child, err := strconv.Atoi(e.Name()); err == nil {
+			if ppid, _, err := procStat(child); err == nil && ppid == pid {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func TestProcessFigures(t *testing.T) {

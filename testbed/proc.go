@@ -35,24 +35,65 @@ const clockTick = 10 * time.Millisecond
 
 // CPUTime is the CPU time (user and system) a process has used so far.
 func CPUTime(pid int) (time.Duration, error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	_, cpu, err := procStat(pid)
+	return cpu, err
+}
+
+// TreeCPUTime is the CPU time a process and every process under it (its
+// children, theirs, …) have used so far: a browser's, which works in a
+// process per role. Children already gone are not counted.
+func TreeCPUTime(root int) (time.Duration, error) {
+	total, err := CPUTime(root)
 	if err != nil {
 		return 0, err
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	parent := map[int]int{}
+	cpu := map[int]time.Duration{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == root {
+			continue
+		}
+		if ppid, used, err := procStat(pid); err == nil { // gone since the listing: not counted
+			parent[pid], cpu[pid] = ppid, used
+		}
+	}
+	for pid, used := range cpu {
+		for p := parent[pid]; p != 0; p = parent[p] {
+			if p == root {
+				total += used
+				break
+			}
+		}
+	}
+	return total, nil
+}
+
+// procStat is a process's parent and its CPU time (user and system) so far.
+func procStat(pid int) (ppid int, cpu time.Duration, err error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
 	}
 	// The command name, in parentheses, may hold spaces: fields are
 	// counted from its closing parenthesis.
 	end := strings.LastIndexByte(string(stat), ')')
 	if end < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+		return 0, 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
 	}
 	f := strings.Fields(string(stat[end+1:]))
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+		return 0, 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
 	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14 of proc(5)
+	ppid, err0 := strconv.Atoi(f[1])               // field 4 of proc(5)
+	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
 	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: CPU times %q %q", pid, f[11], f[12])
+	if err0 != nil || err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: parent %q, CPU times %q %q", pid, f[1], f[11], f[12])
 	}
-	return time.Duration(utime+stime) * clockTick, nil
+	return ppid, time.Duration(utime+stime) * clockTick, nil
 }

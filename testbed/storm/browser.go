@@ -14,6 +14,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/slipway/slipway/testbed"
 )
 
 // ConsoleReport is what the console showed in a real browser during the
@@ -31,6 +33,10 @@ type ConsoleReport struct {
 	// FirstPage is navigation start → the first page of machines drawn, in
 	// a fresh page load with the store full (median and slowest of five).
 	FirstPage, FirstPageSlowest time.Duration
+	// CPUSeconds is what Chromium (all its processes) used from the log-in
+	// to the storm's end: an operator's browser does not share the box's
+	// cores, this one does.
+	CPUSeconds float64
 }
 
 // consoleScript runs in the console's page before the console's own
@@ -63,6 +69,10 @@ type console struct {
 	shown  []readyShown
 	report ConsoleReport
 	done   chan struct{}
+	// browser is Chromium's process (0: unknown), and cpuAtOpen the CPU
+	// its processes had used once logged in.
+	browser   int
+	cpuAtOpen time.Duration
 }
 
 // readyShown is what the overview showed at one moment.
@@ -110,6 +120,10 @@ func (s *storm) openConsole() (*console, error) {
 		// work (and the storm's) than the console's own. An operator's
 		// browser records nothing; the console is measured as it runs there.
 		err = c.run(10*time.Second, network.Disable())
+	}
+	if b := chromedp.FromContext(ctx).Browser; err == nil && b != nil && b.Process() != nil {
+		c.browser = b.Process().Pid
+		c.cpuAtOpen, _ = testbed.TreeCPUTime(c.browser)
 	}
 	if err != nil {
 		c.cancel()
@@ -188,6 +202,11 @@ func (c *console) finish(began time.Time, lastReady time.Duration, ready int64, 
 	for deadline := time.Now().Add(10 * time.Second); c.lastShown() < ready && time.Now().Before(deadline); {
 		time.Sleep(250 * time.Millisecond)
 		c.look(began)
+	}
+	if c.browser != 0 {
+		if cpu, err := testbed.TreeCPUTime(c.browser); err == nil {
+			c.report.CPUSeconds = (cpu - c.cpuAtOpen).Seconds()
+		}
 	}
 	c.report.LastReadyShown, c.report.AllReadyShownAfter = c.lastShown(), -1
 	for _, x := range c.shown {

@@ -142,8 +142,8 @@ func (r *Report) Table() string {
 		if c.AllReadyShownAfter >= 0 {
 			shown = sec(c.AllReadyShownAfter) + " s after the last one was"
 		}
-		fmt.Fprintf(&b, "\nThe console in Chromium: %d live events handled (at most %d in a second), %d overflows; the overview showed every machine ready %s; the first page of machines, %d in the store: %s ms (slowest of 5: %s ms).\n",
-			c.EventsHandled, c.PeakEventsPerSecond, c.Overflows, shown, r.Machines, ms(c.FirstPage), ms(c.FirstPageSlowest))
+		fmt.Fprintf(&b, "\nThe console in Chromium: %d live events handled (at most %d in a second), %d overflows; the overview showed every machine ready %s; the first page of machines, %d in the store: %s ms (slowest of 5: %s ms). Chromium used %.1f CPU-seconds during the storm.\n",
+			c.EventsHandled, c.PeakEventsPerSecond, c.Overflows, shown, r.Machines, ms(c.FirstPage), ms(c.FirstPageSlowest), c.CPUSeconds)
 	}
 	if len(r.Errors) > 0 {
 		keys := make([]string, 0, len(r.Errors))
