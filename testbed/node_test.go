@@ -3,7 +3,6 @@ package testbed
 import (
 	"os"
 	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
@@ -55,12 +54,10 @@ func TestTreeCPUTime(t *testing.T) {
 
 // hasChild says whether some process's parent is pid.
 func hasChild(pid int) bool {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		if child, err := strconv.Atoi(e.Name()); err == nil {
-			if ppid, _, err := procStat(child); err == nil && ppid == pid {
-				return true
-			}
+	all, _ := processes()
+	for _, p := range all {
+		if p.parent == pid {
+			return true
 		}
 	}
 	return false

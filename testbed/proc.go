@@ -47,30 +47,43 @@ func TreeCPUTime(root int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	entries, err := os.ReadDir("/proc")
+	all, err := processes()
 	if err != nil {
 		return 0, err
 	}
-	parent := map[int]int{}
-	cpu := map[int]time.Duration{}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == root {
-			continue
-		}
-		if ppid, used, err := procStat(pid); err == nil { // gone since the listing: not counted
-			parent[pid], cpu[pid] = ppid, used
-		}
-	}
-	for pid, used := range cpu {
-		for p := parent[pid]; p != 0; p = parent[p] {
-			if p == root {
-				total += used
+	for pid, p := range all {
+		for up := p.parent; up != 0 && pid != root; up = all[up].parent {
+			if up == root {
+				total += p.cpu
 				break
 			}
 		}
 	}
 	return total, nil
+}
+
+// process is what TreeCPUTime needs of one process.
+type process struct {
+	parent int
+	cpu    time.Duration
+}
+
+// processes are the machine's processes now, by pid; one that ends while
+// they are read is left out.
+func processes() (map[int]process, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	all := map[int]process{}
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			if parent, cpu, err := procStat(pid); err == nil {
+				all[pid] = process{parent, cpu}
+			}
+		}
+	}
+	return all, nil
 }
 
 // procStat is a process's parent and its CPU time (user and system) so far.
