@@ -30,23 +30,14 @@ func (o oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
 	conn, err := o.dialer.DialContext(req.Context(), "tcp", addr)
 	if err != nil {
 		if req.Body != nil {
-			req.Body.Close()
+			req.Body.Close() // a RoundTripper closes it, even on failure
 		}
-		return nil, err
-	}
-	if err := conn.SetDeadline(time.Now().Add(o.limit)); err != nil {
-		conn.Close()
 		return nil, err
 	}
 	// A request given up closes its connection, without a goroutine
 	// waiting for that on every connection.
 	stop := context.AfterFunc(req.Context(), func() { conn.Close() })
-	if err := req.Write(conn); err != nil {
-		stop()
-		conn.Close()
-		return nil, err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	resp, err := o.exchange(conn, req)
 	if err != nil {
 		stop()
 		conn.Close()
@@ -54,6 +45,18 @@ func (o oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body = connBody{ReadCloser: resp.Body, conn: conn, stop: stop}
 	return resp, nil
+}
+
+// exchange writes req on conn (which closes its body) and reads the
+// answer's header, all within the limit.
+func (o oneShot) exchange(conn net.Conn, req *http.Request) (*http.Response, error) {
+	if err := conn.SetDeadline(time.Now().Add(o.limit)); err != nil {
+		return nil, err
+	}
+	if err := req.Write(conn); err != nil {
+		return nil, err
+	}
+	return http.ReadResponse(bufio.NewReader(conn), req)
 }
 
 // connBody is an answer's body that closes its connection with it.

@@ -90,8 +90,9 @@ type fileConn interface{ FileFollows() }
 // files serves a directory read-only by fasthttp's file server: Range and
 // conditional requests, sendfile(2), nothing buffered in memory (a 1 GiB
 // image costs no more RAM than a script), and an open file kept for the
-// next second's answers (bootFileHold). Names resolve inside root, so nothing outside
-// it is reachable, symlinks included; directories are not listed.
+// next second's answers (bootFileHold). Names resolve inside root, so
+// nothing outside it is reachable, symlinks included; directories are not
+// listed.
 func files(root *os.Root, prefix string, done <-chan struct{}) fiber.Handler {
 	return filesFrom(web.RegularFiles(root), prefix, done)
 }
