@@ -34,8 +34,8 @@ type ConsoleReport struct {
 	// a fresh page load with the store full (median and slowest of five).
 	FirstPage, FirstPageSlowest time.Duration
 	// CPUSeconds is what Chromium (all its processes) used from the log-in
-	// to the storm's end: an operator's browser does not share the box's
-	// cores, this one does.
+	// until the overview showed the storm's end: an operator's browser
+	// does not share the box's cores, this one does.
 	CPUSeconds float64
 }
 

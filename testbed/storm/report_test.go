@@ -45,6 +45,11 @@ func TestReportCountsFailuresAndDuplicates(t *testing.T) {
 	if svg := r.svg(); !strings.HasPrefix(svg, "<svg") || strings.Count(svg, "<polyline") != 9 {
 		t.Errorf("svg has %d lines", strings.Count(svg, "<polyline"))
 	}
+	r.Console = &ConsoleReport{EventsHandled: 28, AllReadyShownAfter: 300 * time.Millisecond, CPUSeconds: 6.25}
+	if table := r.Table(); !strings.Contains(table, "28 live events handled") || !strings.Contains(table, "ready 0.3 s after the last one was") ||
+		!strings.Contains(table, "Chromium used 6.2 CPU-seconds") {
+		t.Errorf("table with the console:\n%s", table)
+	}
 }
 
 func TestConfigIsChecked(t *testing.T) {
