@@ -12,13 +12,16 @@ import (
 // Machine is one machine as stored: inventory fields, MACs and current
 // lifecycle state.
 type Machine struct {
-	ID          string
-	MACs        []string // canonical form, boot NIC first
-	Hostname    string
-	Profile     string
-	RackID      string
-	RackName    string
-	Tray        int
+	ID       string
+	MACs     []string // canonical form, boot NIC first
+	Hostname string
+	Profile  string
+	RackID   string
+	RackName string
+	Tray     int
+	// TrayKnown says Tray was given by whoever lists the machine: a site
+	// design places a node in a rack, never in a tray.
+	TrayKnown   bool
 	TrayType    string
 	BMCEndpoint string
 	DPUOf       string // the host a DPU sits in; "" for other machines
@@ -65,10 +68,10 @@ type Transition struct {
 // number it returns. It fails with ErrConflict if the id or one of the MACs
 // is taken.
 func (tx *Tx) CreateMachine(m Machine, cause string) (int64, error) {
-	_, err := tx.exec(`INSERT INTO machines (id, hostname, profile, rack_id, rack_name, tray, tray_type,
+	_, err := tx.exec(`INSERT INTO machines (id, hostname, profile, rack_id, rack_name, tray, tray_known, tray_type,
 		bmc_endpoint, dpu_of, source, state, state_json, state_since, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		m.ID, m.Hostname, m.Profile, m.RackID, m.RackName, m.Tray, m.TrayType, m.BMCEndpoint, m.DPUOf,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.ID, m.Hostname, m.Profile, m.RackID, m.RackName, m.Tray, m.TrayKnown, m.TrayType, m.BMCEndpoint, m.DPUOf,
 		m.Source, m.State, m.StateJSON, tx.nowText, tx.nowText, tx.nowText)
 	if isUniqueViolation(err) {
 		return 0, fmt.Errorf("machine %q: %w: the id exists", m.ID, ErrConflict)
@@ -83,12 +86,20 @@ func (tx *Tx) CreateMachine(m Machine, cause string) (int64, error) {
 }
 
 // UpdateInventory rewrites a machine's inventory fields and MACs; its state
-// is left alone (use Transition for that).
+// is left alone (use Transition for that). A record that does not know the
+// tray (TrayKnown false) keeps the one stored while the rack stays the
+// same: a site design relisting a configured machine does not erase the
+// slot the configuration gave it.
 func (tx *Tx) UpdateInventory(m Machine) error {
-	res, err := tx.exec(`UPDATE machines SET hostname = ?, profile = ?, rack_id = ?, rack_name = ?, tray = ?,
-		tray_type = ?, bmc_endpoint = ?, dpu_of = ?, source = ?, updated_at = ? WHERE id = ?`,
-		m.Hostname, m.Profile, m.RackID, m.RackName, m.Tray, m.TrayType, m.BMCEndpoint, m.DPUOf, m.Source,
-		tx.nowText, m.ID)
+	// SET's expressions read the row as it was: rack_id is the old rack.
+	res, err := tx.exec(`UPDATE machines SET hostname = ?, profile = ?, rack_name = ?,
+		tray = CASE WHEN ? THEN ? WHEN rack_id = ? THEN tray ELSE 0 END,
+		tray_known = CASE WHEN ? THEN 1 WHEN rack_id = ? THEN tray_known ELSE 0 END,
+		rack_id = ?, tray_type = ?, bmc_endpoint = ?, dpu_of = ?, source = ?, updated_at = ? WHERE id = ?`,
+		m.Hostname, m.Profile, m.RackName,
+		m.TrayKnown, m.Tray, m.RackID,
+		m.TrayKnown, m.RackID,
+		m.RackID, m.TrayType, m.BMCEndpoint, m.DPUOf, m.Source, tx.nowText, m.ID)
 	if err != nil {
 		return fmt.Errorf("update machine %q: %w", m.ID, err)
 	}
@@ -201,7 +212,7 @@ func (tx *Tx) machine(id string) (Machine, error) {
 	return scanMachine(tx.ctx, tx.tx, `WHERE m.id = ?`, id)
 }
 
-const machineColumns = `m.id, m.hostname, m.profile, m.rack_id, m.rack_name, m.tray, m.tray_type, m.bmc_endpoint, m.dpu_of, m.release_id,
+const machineColumns = `m.id, m.hostname, m.profile, m.rack_id, m.rack_name, m.tray, m.tray_known, m.tray_type, m.bmc_endpoint, m.dpu_of, m.release_id,
 	m.source, m.state, m.state_json, m.state_since, m.created_at, m.updated_at,
 	COALESCE((SELECT group_concat(mac, ',') FROM (SELECT mac FROM machine_macs WHERE machine_id = m.id ORDER BY position)), '')`
 
@@ -217,7 +228,7 @@ type rowScanner interface{ Scan(dest ...any) error }
 func scanListedMachine(r rowScanner) (Machine, error) {
 	var m Machine
 	var macs string
-	err := r.Scan(&m.ID, &m.Hostname, &m.Profile, &m.RackID, &m.RackName, &m.Tray, &m.TrayType, &m.BMCEndpoint, &m.DPUOf, &m.ReleaseID,
+	err := r.Scan(&m.ID, &m.Hostname, &m.Profile, &m.RackID, &m.RackName, &m.Tray, &m.TrayKnown, &m.TrayType, &m.BMCEndpoint, &m.DPUOf, &m.ReleaseID,
 		&m.Source, &m.State, &m.StateJSON, storedTime{t: &m.StateSince}, storedTime{t: &m.CreatedAt}, storedTime{t: &m.UpdatedAt}, &macs,
 		&m.Seen.IP, storedTime{t: &m.Seen.LastHeartbeat, nullable: true}, &m.Seen.Power)
 	if macs != "" {
@@ -229,7 +240,7 @@ func scanListedMachine(r rowScanner) (Machine, error) {
 func scanMachineRow(r rowScanner) (Machine, error) {
 	var m Machine
 	var macs string
-	err := r.Scan(&m.ID, &m.Hostname, &m.Profile, &m.RackID, &m.RackName, &m.Tray, &m.TrayType, &m.BMCEndpoint, &m.DPUOf, &m.ReleaseID,
+	err := r.Scan(&m.ID, &m.Hostname, &m.Profile, &m.RackID, &m.RackName, &m.Tray, &m.TrayKnown, &m.TrayType, &m.BMCEndpoint, &m.DPUOf, &m.ReleaseID,
 		&m.Source, &m.State, &m.StateJSON, storedTime{t: &m.StateSince}, storedTime{t: &m.CreatedAt}, storedTime{t: &m.UpdatedAt}, &macs)
 	if macs != "" {
 		m.MACs = strings.Split(macs, ",")

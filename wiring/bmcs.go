@@ -50,14 +50,14 @@ func (a *Appliance) startBMCs(ctx context.Context, p *parts, reg prometheus.Regi
 			return fmt.Errorf("machines[%d].bmc: %w", i, err)
 		}
 		_, err = p.bmcs.Register(ctx, bmc.Registration{Endpoint: m.BMC.Endpoint, Username: creds.Username, Password: creds.Password,
-			Insecure: m.BMC.InsecureSkipVerify, MachineID: m.ID, Source: "config", System: m.BMC.System})
+			Insecure: m.BMC.InsecureSkipVerify, MachineID: m.ID, Source: domain.SourceConfig, System: m.BMC.System})
 		if err != nil {
 			return fmt.Errorf("machines[%d].bmc: %w", i, err)
 		}
 	}
 	// A BMC the config named and names no more is forgotten (its machine stays).
 	for _, s := range p.bmcs.Statuses() {
-		if s.Source == "config" && !inConfig[s.ID] {
+		if s.Source == domain.SourceConfig && !inConfig[s.ID] {
 			if err := p.bmcs.Remove(ctx, s.ID); err != nil {
 				return err
 			}

@@ -215,7 +215,7 @@ func (m *Manager) adopt(ctx context.Context, j probeJob, endpoint string) {
 		m.log.Info("BMC discovery: credentials refused", "endpoint", endpoint, "credentials", c.Name)
 	}
 	_, err := m.Register(ctx, Registration{Endpoint: endpoint, Username: creds.Username, Password: creds.Password,
-		Insecure: d.cfg.Insecure, Source: "discovered"})
+		Insecure: d.cfg.Insecure, Source: domain.SourceDiscovered})
 	if err != nil {
 		m.log.Error("BMC discovery: cannot register", "endpoint", endpoint, "error", err)
 		return

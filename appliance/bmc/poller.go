@@ -233,7 +233,7 @@ func (m *Manager) registerSystems(ctx context.Context, b store.BMC, systems []st
 			continue
 		}
 		_, err := m.Register(ctx, Registration{Endpoint: b.Endpoint, Username: b.Username, Password: pw, Insecure: b.Insecure,
-			Source: "discovered", System: sys})
+			Source: domain.SourceDiscovered, System: sys})
 		if err != nil {
 			m.log.Warn("BMC: cannot register a system it manages", "bmc_id", b.ID, "system", sys, "error", err)
 			continue
@@ -301,7 +301,7 @@ func (m *Manager) link(ctx context.Context, prev Status, s *Status) {
 		macs[i] = domain.MAC(mac)
 	}
 	cause := fmt.Sprintf("host NICs reported by BMC %s", s.ID)
-	if s.LinkedBy == "config" || s.LinkedBy == "api" || s.LinkedBy == "design" {
+	if s.LinkedBy == domain.SourceConfig || s.LinkedBy == domain.SourceAPI || s.LinkedBy == domain.SourceDesign {
 		// The link stands; a machine listed without MACs learns them here,
 		// once: not at every poll that finds the same NICs.
 		if prev.Reachable && slices.Equal(prev.Inventory.MACs, s.Inventory.MACs) {

@@ -448,6 +448,7 @@ func (m Machine) Listed() domain.Listed {
 	l := domain.Listed{ID: m.ID, MACs: m.MachineMACs(), MachineInfo: domain.MachineInfo{Hostname: m.Hostname, Profile: m.Profile, DPUOf: m.DPUOf}}
 	if m.Rack != nil {
 		l.RackID, l.RackName, l.Tray, l.TrayType = m.Rack.ID, m.Rack.Name, m.Rack.Tray, m.Rack.TrayType
+		l.TrayKnown = true
 	}
 	if m.BMC != nil {
 		l.BMCEndpoint = m.BMC.Endpoint

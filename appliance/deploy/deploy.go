@@ -198,7 +198,7 @@ func (s *Service) Apply(ctx context.Context, d *design.Design, nodes []string) (
 		n, _ := d.Node(name)
 		if ep := n.BMCEndpoint(); ep != "" {
 			_, err := s.cfg.BMCs.Register(ctx, bmc.Registration{Endpoint: ep, Username: n.OOB.Account, Password: n.OOB.Credential,
-				Insecure: !n.BMCVerifiesTLS(), MachineID: n.Name, Source: "design"})
+				Insecure: !n.BMCVerifiesTLS(), MachineID: n.Name, Source: domain.SourceDesign})
 			if err != nil {
 				r.say("node", n.Name, true, "BMC "+ep+": "+err.Error())
 				r.fail(n.Name)

@@ -518,7 +518,7 @@ func (n Node) BMCVerifiesTLS() bool {
 // id and hostname, its rack its rack, its boot MAC its MAC, and its
 // platform image its boot profile when this box has one by that name.
 func (n Node) Listed(profiles []string) domain.Listed {
-	l := domain.Listed{ID: n.Name, Source: "design", MachineInfo: domain.MachineInfo{Hostname: n.Name, RackID: n.Rack(), RackName: n.Rack(),
+	l := domain.Listed{ID: n.Name, Source: domain.SourceDesign, MachineInfo: domain.MachineInfo{Hostname: n.Name, RackID: n.Rack(), RackName: n.Rack(),
 		TrayType: "compute", BMCEndpoint: n.BMCEndpoint()}}
 	if n.Metadata != nil && n.Metadata.BootMAC != "" {
 		if mac, err := domain.ParseMAC(n.Metadata.BootMAC); err == nil {

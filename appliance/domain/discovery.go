@@ -137,7 +137,7 @@ func (inv *Inventory) ExpireDiscovered(ctx context.Context, holdsLease func(MAC)
 		err := inv.cfg.Commit.Do(ctx, func(tx *store.Tx) error {
 			c, gone = commitNotes{}, false
 			m, err := tx.Machine(id)
-			if err != nil || m.Source != "discovered" || m.State != StateCreated || m.StateSince.After(cutoff) {
+			if err != nil || m.Source != SourceDiscovered || m.State != StateCreated || m.StateSince.After(cutoff) {
 				return err
 			}
 			for _, mac := range m.MACs {

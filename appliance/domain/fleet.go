@@ -41,7 +41,7 @@ type MachineRecord struct {
 // design (Drydock's) puts a node in a rack, never in a tray, so its
 // machines have none, where tray 0 is a slot like any other.
 func (m MachineRecord) TrayPlace() (tray int, known bool) {
-	if m.RackID == "" || m.Source == "design" {
+	if m.RackID == "" || !m.TrayKnown {
 		return 0, false
 	}
 	return m.Tray, true

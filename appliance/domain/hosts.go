@@ -34,7 +34,7 @@ func (inv *Inventory) Adopt(ctx context.Context, macs []MAC, cause string) (stri
 		for i, m := range macs {
 			all[i] = string(m)
 		}
-		seq, err := tx.CreateMachine(store.Machine{ID: id, MACs: all, Source: "discovered",
+		seq, err := tx.CreateMachine(store.Machine{ID: id, MACs: all, Source: SourceDiscovered,
 			State: StateCreated, StateJSON: InitialState}, cause)
 		if err != nil {
 			return err
@@ -94,7 +94,7 @@ func (inv *Inventory) ForgetNIC(ctx context.Context, mac MAC, cause string) (boo
 		if err != nil {
 			return err
 		}
-		if m.Source != "discovered" || len(m.MACs) != 1 || (m.State != StateCreated && m.StateJSON != HostInit(HostInitInit).JSON()) {
+		if m.Source != SourceDiscovered || len(m.MACs) != 1 || (m.State != StateCreated && m.StateJSON != HostInit(HostInitInit).JSON()) {
 			return nil
 		}
 		forgotten = true
@@ -139,7 +139,7 @@ func (inv *Inventory) GiveMACs(ctx context.Context, id string, macs []MAC, cause
 			case errors.Is(err, store.ErrNotFound):
 			case err != nil:
 				return err
-			case source == "discovered":
+			case source == SourceDiscovered:
 				if err := inv.deleteInTx(tx, owner, &c); err != nil {
 					return err
 				}

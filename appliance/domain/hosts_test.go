@@ -92,3 +92,32 @@ func TestGiveMACs(t *testing.T) {
 		t.Errorf("a machine with MACs was given more: %d %v", n, err)
 	}
 }
+
+// A site design names a node's rack, never its tray: relisting a machine
+// the configuration placed keeps its slot in the same rack, and a node
+// only the design lists has no slot (tray 0 would be one).
+func TestDesignRelistingKeepsTheConfiguredTray(t *testing.T) {
+	ctx := context.Background()
+	inv, db := testInventory(t, nil, nil)
+	configured := Listed{ID: "m1", MACs: []MAC{"52:54:00:00:06:01"}, MachineInfo: MachineInfo{RackID: "r1", Tray: 2, TrayKnown: true}}
+	if _, _, err := inv.SyncListed(ctx, []Listed{configured}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	relisted := Listed{ID: "m1", Source: "design", MACs: []MAC{"52:54:00:00:06:01"}, MachineInfo: MachineInfo{RackID: "r1"}}
+	designed := Listed{ID: "n1", Source: "design", MACs: []MAC{"52:54:00:00:06:02"}, MachineInfo: MachineInfo{RackID: "r1"}}
+	if _, _, err := inv.SyncListed(ctx, []Listed{relisted, designed}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]struct {
+		tray  int
+		known bool
+	}{"m1": {2, true}, "n1": {0, false}} {
+		m, err := (Fleet{DB: db}).Machine(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tray, known := m.TrayPlace(); tray != want.tray || known != want.known {
+			t.Errorf("%s: tray %d known %v, want %d %v", id, tray, known, want.tray, want.known)
+		}
+	}
+}

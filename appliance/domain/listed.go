@@ -124,7 +124,7 @@ func claimMACs(tx *store.Tx, rec store.Machine, r *syncResult) error {
 		if err != nil {
 			return err
 		}
-		if source == "discovered" {
+		if source == SourceDiscovered {
 			if err := tx.DeleteMachine(owner); err != nil {
 				return err
 			}
@@ -141,19 +141,27 @@ func claimMACs(tx *store.Tx, rec store.Machine, r *syncResult) error {
 	return nil
 }
 
+// Who listed a machine or registered a BMC: a record's Source.
+const (
+	SourceConfig     = "config"     // the configuration file
+	SourceDesign     = "design"     // a site design (Drydock's)
+	SourceDiscovered = "discovered" // its own netboot, or a BMC found on the LAN
+	SourceAPI        = "api"        // an operator, through the API
+)
+
 // Listed is a machine as an operator lists it (in the configuration):
 // what it is, not what it is doing.
 type Listed struct {
 	ID   string
 	MACs []MAC // boot NIC first
 	MachineInfo
-	// Source says who lists it: "config" (the default) or "design".
+	// Source says who lists it: SourceConfig (the default) or SourceDesign.
 	Source string
 }
 
 func (m Listed) record() store.Machine {
-	rec := store.Machine{ID: m.ID, Hostname: m.Hostname, Profile: m.Profile, Source: cmp.Or(m.Source, "config"), State: StateCreated, StateJSON: InitialState,
-		RackID: m.RackID, RackName: m.RackName, Tray: m.Tray, TrayType: m.TrayType, BMCEndpoint: m.BMCEndpoint, DPUOf: m.DPUOf}
+	rec := store.Machine{ID: m.ID, Hostname: m.Hostname, Profile: m.Profile, Source: cmp.Or(m.Source, SourceConfig), State: StateCreated, StateJSON: InitialState,
+		RackID: m.RackID, RackName: m.RackName, Tray: m.Tray, TrayKnown: m.TrayKnown, TrayType: m.TrayType, BMCEndpoint: m.BMCEndpoint, DPUOf: m.DPUOf}
 	for _, mac := range m.MACs {
 		rec.MACs = append(rec.MACs, string(mac))
 	}

@@ -147,7 +147,7 @@ func NewInventory(ctx context.Context, cfg InventoryConfig) (*Inventory, error) 
 			return nil, fmt.Errorf("machine %s: %w", ms.ID, err)
 		}
 		// seq 0: every transition from now on has a higher one.
-		inv.put(ms.ID, cachedState{State: st, since: ms.Since, discovered: ms.Source == "discovered"})
+		inv.put(ms.ID, cachedState{State: st, since: ms.Since, discovered: ms.Source == SourceDiscovered})
 	}
 	return inv, nil
 }
@@ -256,7 +256,7 @@ func (inv *Inventory) recordDiscovered(ctx context.Context, mac MAC, door Door) 
 // discover creates the machine for a MAC nobody owns, inside tx.
 func (inv *Inventory) discover(tx *store.Tx, mac MAC, cause string, c *commitNotes) (string, error) {
 	id := DiscoveredID(mac)
-	seq, err := tx.CreateMachine(store.Machine{ID: id, MACs: []string{string(mac)}, Source: "discovered",
+	seq, err := tx.CreateMachine(store.Machine{ID: id, MACs: []string{string(mac)}, Source: SourceDiscovered,
 		State: StateCreated, StateJSON: InitialState}, cause)
 	if err != nil {
 		return "", err
@@ -285,11 +285,15 @@ func (inv *Inventory) machineID(mac MAC) (string, bool) {
 // installs, where it sits and how its BMC is reached. Listings, boot
 // decisions and the configuration share it.
 type MachineInfo struct {
-	Hostname    string
-	Profile     string // empty: the default profile
-	RackID      string
-	RackName    string
-	Tray        int
+	Hostname string
+	Profile  string // empty: the default profile
+	RackID   string
+	RackName string
+	Tray     int
+	// TrayKnown says Tray is a slot the lister gave: a site design places
+	// a node in a rack, never in a tray, and tray 0 is a slot like any
+	// other.
+	TrayKnown   bool
 	TrayType    string // compute | switch | powershelf
 	BMCEndpoint string
 	// DPUOf is the host a DPU sits in ("" for other machines): NICo's
@@ -314,7 +318,7 @@ func (m MachineInfo) BootProfile() string {
 
 func machineInfo(m store.Machine) MachineInfo {
 	return MachineInfo{Hostname: m.Hostname, Profile: m.Profile, RackID: m.RackID, RackName: m.RackName, Tray: m.Tray,
-		TrayType: m.TrayType, BMCEndpoint: m.BMCEndpoint, DPUOf: m.DPUOf, ReleaseID: m.ReleaseID}
+		TrayKnown: m.TrayKnown, TrayType: m.TrayType, BMCEndpoint: m.BMCEndpoint, DPUOf: m.DPUOf, ReleaseID: m.ReleaseID}
 }
 
 // BootMachine is what netboot needs to know of a machine, and what it

@@ -222,7 +222,9 @@ func TestConsoleInChromium(t *testing.T) {
 	// The racks view sums the batch up while it runs and outlines its trays.
 	var batchLine string
 	var outlined int
-	var designed []string // the deployed node's slot and words: a design gives it a rack, not a tray
+	// The deployed node's slot and words: the configuration gave it tray 2
+	// of rack r01, and the design, which names its rack but no tray, kept it.
+	var designed []string
 	run(t, ctx, "firmware batch on the racks", chromedp.Navigate(base+"/console/#/"), chromedp.WaitVisible(`#rack-batches .batch-line`),
 		chromedp.Text(`#rack-batches`, &batchLine), chromedp.Evaluate(`document.querySelectorAll('#racks .tray.in-batch').length`, &outlined),
 		chromedp.Evaluate(fmt.Sprintf(`[...document.querySelectorAll('#racks .tray[data-id=%q] .slot, #racks .tray[data-id=%q] .sr')].map(e => e.textContent)`, deployed.ID, deployed.ID), &designed),
@@ -230,8 +232,8 @@ func TestConsoleInChromium(t *testing.T) {
 	if !strings.Contains(batchLine, "Firmware batch") || outlined != 8 {
 		t.Errorf("the racks view during a batch: %q, %d trays outlined", batchLine, outlined)
 	}
-	if len(designed) != 2 || designed[0] != "" || !strings.Contains(designed[1], "no tray given") {
-		t.Errorf("the design's node %s on the racks: %q, want no slot and \"no tray given\"", deployed.ID, designed)
+	if len(designed) != 2 || designed[0] != "2" || !strings.Contains(designed[1], "tray 2") {
+		t.Errorf("the design's node %s on the racks: %q, want the configuration's slot 2 kept", deployed.ID, designed)
 	}
 	run(t, ctx, "firmware batch", chromedp.Navigate(base+"/console/#/tasks"), chromedp.WaitVisible(`#batches .batch`),
 		chromedp.WaitNotPresent(`#batches .batch .badge.waiting`), chromedp.WaitNotPresent(`#batches .batch .badge.updating`),

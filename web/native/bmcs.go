@@ -65,7 +65,7 @@ func bmcRoutes(api fiber.Router, bmcs BMCs) {
 			return err
 		}
 		s, err := bmcs.Register(c.UserContext(), bmc.Registration{Endpoint: b.Endpoint, Username: b.Username, Password: b.Password,
-			Insecure: b.Insecure, MachineID: b.MachineID, Source: "api", System: b.System})
+			Insecure: b.Insecure, MachineID: b.MachineID, Source: domain.SourceAPI, System: b.System})
 		if errors.Is(err, bmc.ErrSameBMC) {
 			return fiber.NewError(fiber.StatusConflict, err.Error())
 		}

@@ -57,7 +57,7 @@ func TestRacksGroupsEveryMachineBySlot(t *testing.T) {
 	err := s.db.Update(context.Background(), func(tx *store.Tx) error {
 		for i, m := range machines {
 			_, err := tx.CreateMachine(store.Machine{ID: m.id, MACs: []string{fmt.Sprintf("52:54:00:%02x:%02x:%02x", i>>16&255, i>>8&255, i&255)},
-				Source: m.source, State: "created", StateJSON: `{"state":"created"}`, RackID: m.rack, Tray: m.tray, TrayType: "compute"}, "inventory")
+				Source: m.source, State: "created", StateJSON: `{"state":"created"}`, RackID: m.rack, Tray: m.tray, TrayKnown: m.source == "config", TrayType: "compute"}, "inventory")
 			if err != nil {
 				return err
 			}
