@@ -135,7 +135,8 @@ bench-ovmf: e2e-deps
 
 ## bench-storm: 10,000 machines powered on at once through every door (root; report in artifacts/storm)
 ##   STORM_MACHINES, STORM_LOADER/STORM_KERNEL/STORM_INITRD (bytes), STORM_ARGS (storm flags: -ramp, -loss, -slow, ...),
-##   STORM_OUTAGE_AT/STORM_OUTAGE_FOR (seconds: bridge to an upstream mosquitto that stops mid-storm, then returns)
+##   STORM_OUTAGE_AT/STORM_OUTAGE_FOR (seconds: bridge to an upstream mosquitto that stops mid-storm, then returns),
+##   STORM_MEMORY_LIMIT (the server's memory_limit, e.g. 512MiB: a small box)
 STORM_MACHINES ?= 10000
 STORM_LOADER   ?= 1048576
 STORM_KERNEL   ?= 8388608
@@ -143,7 +144,7 @@ STORM_INITRD   ?= 4194304
 bench-storm: e2e-deps
 	SLIPWAY_BENCH=1 SLIPWAY_STORM_MACHINES=$(STORM_MACHINES) SLIPWAY_STORM_LOADER=$(STORM_LOADER) SLIPWAY_STORM_KERNEL=$(STORM_KERNEL) \
 		SLIPWAY_STORM_INITRD=$(STORM_INITRD) SLIPWAY_STORM_ARGS="$(STORM_ARGS)" \
-		SLIPWAY_STORM_OUTAGE_AT=$(STORM_OUTAGE_AT) SLIPWAY_STORM_OUTAGE_FOR=$(STORM_OUTAGE_FOR) \
+		SLIPWAY_STORM_OUTAGE_AT=$(STORM_OUTAGE_AT) SLIPWAY_STORM_OUTAGE_FOR=$(STORM_OUTAGE_FOR) SLIPWAY_STORM_MEMORY_LIMIT=$(STORM_MEMORY_LIMIT) \
 		$(GO) test -count=1 -tags e2e -run TestBenchStorm -v -timeout 30m ./testbed/e2e/
 
 ## bench-racks: the console's racks view in Chromium with 10,000 machines in 250 racks (root not needed; report in the test log)

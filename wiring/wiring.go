@@ -176,6 +176,7 @@ func (a *Appliance) prepareLAN() error {
 
 func (a *Appliance) start(ctx context.Context, p *parts) error {
 	a.warnOfOpenFilesLimit()
+	a.limitMemory()
 	for _, dir := range []string{a.cfg.DataDir, a.cfg.TFTPRoot(), a.cfg.AssetsDir(), a.cfg.TemplatesDir()} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return fmt.Errorf("data_dir: %w (Slipway keeps its database and files there: it must be writable)", err)

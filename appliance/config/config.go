@@ -9,16 +9,19 @@ import (
 
 // Config is the whole configuration of one appliance.
 type Config struct {
-	LAN     LAN     `yaml:"lan"`
-	DataDir string  `yaml:"data_dir"`
-	Log     Log     `yaml:"log"`
-	HTTP    HTTP    `yaml:"http"`
-	HTTPS   HTTPS   `yaml:"https"`
-	TFTP    TFTP    `yaml:"tftp"`
-	MQTT    MQTT    `yaml:"mqtt"`
-	DHCP    DHCP    `yaml:"dhcp"`
-	Store   Store   `yaml:"store"`
-	Netboot Netboot `yaml:"netboot"`
+	LAN     LAN    `yaml:"lan"`
+	DataDir string `yaml:"data_dir"`
+	// MemoryLimit bounds the memory Slipway's runtime holds: "auto", "off"
+	// or a size such as 768MiB (read by Memory).
+	MemoryLimit string  `yaml:"memory_limit"`
+	Log         Log     `yaml:"log"`
+	HTTP        HTTP    `yaml:"http"`
+	HTTPS       HTTPS   `yaml:"https"`
+	TFTP        TFTP    `yaml:"tftp"`
+	MQTT        MQTT    `yaml:"mqtt"`
+	DHCP        DHCP    `yaml:"dhcp"`
+	Store       Store   `yaml:"store"`
+	Netboot     Netboot `yaml:"netboot"`
 	// Discovery bounds how machines come to exist from the LAN alone.
 	Discovery Discovery `yaml:"discovery"`
 	// Lifecycle tunes the machine state machine.
@@ -44,6 +47,7 @@ type Config struct {
 
 	// Filled by Validate from the fields above, so that no caller parses twice.
 	lanPrefix netip.Prefix
+	memory    MemoryLimit
 	// lines are where each field stands in the file, for later checks.
 	lines fieldLines
 }

@@ -78,6 +78,8 @@ func TestInvalidConfigsNameTheField(t *testing.T) {
 		{"wrong type for a port", minimal + "http:\n  port: eighty\n", []string{`http.port (line 8): "eighty" is a string, expected a whole number`}},
 		{"bad duration", minimal + "  lease_time: 1 hour\n", []string{"dhcp.lease_time (line 7)", "expected a duration"}},
 		{"cache threshold a whole lease", minimal + "  cache_threshold: 1\n", []string{"dhcp.cache_threshold (line 7): 1 is out of range", "use 0 (write every renewal) up to 0.99"}},
+		{"memory limit without a unit", minimal + "memory_limit: 512\n", []string{`memory_limit (line 7): "512" is neither auto, off nor a size such as 768MiB`}},
+		{"memory limit too small", minimal + "memory_limit: 16MiB\n", []string{"memory_limit (line 7): 16MiB is less than 64MiB"}},
 		{"cache threshold negative", minimal + "  cache_threshold: -0.5\n", []string{"dhcp.cache_threshold (line 7): -0.5 is out of range"}},
 		{"range outside the LAN", strings.Replace(minimal, "10.88.0.199", "10.89.0.199", 1), []string{"dhcp.range.end (line 6): 10.89.0.199 is outside the LAN 10.88.0.0/24"}},
 		{"range reversed", strings.Replace(minimal, "start: 10.88.0.100, end: 10.88.0.199", "start: 10.88.0.199, end: 10.88.0.100", 1), []string{"dhcp.range.end", "comes before"}},

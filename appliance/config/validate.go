@@ -137,6 +137,11 @@ func (c *Config) validateBasics(v *fieldErrors) {
 	if c.TFTP.Root != "" && !path.IsAbs(c.TFTP.Root) {
 		v.add("tftp.root", fmt.Sprintf("%q is not an absolute path", c.TFTP.Root), "use an absolute directory, or leave it empty for <data_dir>/tftp")
 	}
+	if m, err := ParseMemoryLimit(c.MemoryLimit); err != nil {
+		v.add("memory_limit", err.Error(), "use auto (three quarters of the box's memory), off, or a size such as 768MiB")
+	} else {
+		c.memory = m
+	}
 	oneOf(v, "log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf(v, "log.format", c.Log.Format, "text", "json")
 	positive(v, "http.shutdown_grace", c.HTTP.ShutdownGrace)

@@ -41,6 +41,7 @@ default_profile: storm
 // console's event stream and the console itself in Chromium open. File sizes: SLIPWAY_STORM_LOADER,
 // _KERNEL, _INITRD (bytes); more storm flags in SLIPWAY_STORM_ARGS. The
 // report (table, CSV, SVG) goes to SLIPWAY_STORM_OUT (artifacts/storm).
+// SLIPWAY_STORM_MEMORY_LIMIT is the server's memory_limit (a small box).
 // What the storm saw is checked against what Slipway stored: no machine
 // with two addresses, and every committed event published.
 // With SLIPWAY_STORM_OUTAGE_AT (seconds), the site's events are bridged
@@ -103,6 +104,9 @@ func runStorm(t *testing.T, site stormSite) {
 	if site.outage != nil {
 		upstream = watchUpstream(t, sub)
 		config += fmt.Sprintf("bridge: {url: %q, site: storm}\n", upstream.broker.URL())
+	}
+	if limit := os.Getenv("SLIPWAY_STORM_MEMORY_LIMIT"); limit != "" {
+		config += "memory_limit: " + limit + "\n" // the server's, not the storm's own
 	}
 	a := prepareServe(t, lan.Server, config, func(dataDir string) {
 		testkit.WriteRandomFile(t, filepath.Join(dataDir, "assets", "storm", "vmlinuz"), site.kernel)
