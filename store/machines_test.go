@@ -66,12 +66,7 @@ func TestTrayKnownMigration(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	old.Close()
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := upgraded(t, old, path)
 	for id, want := range map[string]bool{"racked": true, "rack-tray-0": true, "loose": false, "designed": false, "found": false, "by-api": true} {
 		m, err := s.Machine(ctx, id)
 		if err != nil {

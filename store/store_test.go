@@ -485,6 +485,19 @@ func openAtVersion(t *testing.T, path string, n int) *sql.DB {
 	return db
 }
 
+// upgraded closes old, as an older Slipway left it, and opens it as this
+// one does: its migrations applied.
+func upgraded(t *testing.T, old *sql.DB, path string) *Store {
+	t.Helper()
+	old.Close()
+	s, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // A database from before cursors: what the relay had published becomes the
 // "mqtt" cursor, so nothing is published twice and nothing pending is lost.
 func TestOutboxCursorsMigrationKeepsTheRelaysPlace(t *testing.T) {
@@ -498,12 +511,7 @@ func TestOutboxCursorsMigrationKeepsTheRelaysPlace(t *testing.T) {
 			('c', x'02', 1, 1, '2026-01-01T00:00:00.000000000Z', NULL)`); err != nil {
 		t.Fatal(err)
 	}
-	old.Close()
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := upgraded(t, old, path)
 	at, found, err := s.Cursor(ctx, "mqtt")
 	if err != nil || !found || at != 2 {
 		t.Fatalf("mqtt cursor %d %v %v, want 2", at, found, err)
@@ -549,12 +557,7 @@ func TestBMCSystemMigrationKeepsTheBMCs(t *testing.T) {
 		VALUES ('bmc-a', 'https://a', 'root', x'01', 'm1', 'config', 'config', '{"serial":"S1"}', 'Pxe', '2026-01-01T00:00:00.000000000Z', '2026-01-01T00:00:00.000000000Z')`); err != nil {
 		t.Fatal(err)
 	}
-	old.Close()
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := upgraded(t, old, path)
 	b, err := s.BMC(ctx, "bmc-a")
 	if err != nil || b.Endpoint != "https://a" || b.MachineID != "m1" || b.Inventory != `{"serial":"S1"}` || b.OverridePending != "Pxe" || b.System != "" {
 		t.Fatalf("after the migration: %+v, %v", b, err)
