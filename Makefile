@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Debian packages the end-to-end tests drive as real peers.
 E2E_DEBS    := iproute2 isc-dhcp-client udhcpc tftp-hpa atftp curl mosquitto mosquitto-clients file qemu-system-x86 ipxe-qemu busybox-static kea-admin dnsmasq-base nmap ndisc6 ovmf cloud-init python3-paho-mqtt chromium gnupg xorriso isc-dhcp-relay qemu-system-arm qemu-efi-aarch64 grub-common python3-scapy
 # Peers for the side-by-side benchmarks.
-BENCH_DEBS  := kea-admin kea-dhcp4-server dnsmasq-base wrk nginx-light tftpd-hpa mosquitto python3-sushy tcpdump
+BENCH_DEBS  := kea-admin kea-dhcp4-server dnsmasq-base isc-dhcp-server wrk nginx-light tftpd-hpa mosquitto python3-sushy tcpdump
 BENCH_SECONDS ?= 15
 FUZZTIME    ?= 20s
 SOAK        ?= 30m
@@ -99,7 +99,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory bench-dhcp bench-files bench-bus bench-bmc; else echo "bench-dhcp, bench-files, bench-bus and bench-bmc skipped: they need root (network namespaces, Debian peers)"; fi
 
-## bench-dhcp: perfdhcp against Slipway, Kea and dnsmasq on one namespace LAN (root)
+## bench-dhcp: perfdhcp against Slipway, Kea, dnsmasq and ISC dhcpd on one namespace LAN (root)
 bench-dhcp: e2e-deps
 	@$(MAKE) --no-print-directory debs DEBS="$(BENCH_DEBS)"
 	SLIPWAY_BENCH=1 SLIPWAY_BENCH_SECONDS=$(BENCH_SECONDS) $(GO) test -count=1 -tags e2e -run TestBenchDHCPAgainstPeers -v -timeout 30m ./testbed/e2e/

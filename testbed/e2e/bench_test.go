@@ -55,21 +55,22 @@ const (
 	benchPoolEnd    = "10.95.255.254"
 )
 
-// TestBenchDHCPAgainstPeers measures what perfdhcp gets from Slipway, Kea
-// and dnsmasq, each with leases on disk, on the same namespace LAN, one
+// TestBenchDHCPAgainstPeers measures what perfdhcp gets from Slipway, Kea,
+// dnsmasq and ISC dhcpd, each with leases on disk, on the same namespace LAN, one
 // after the other, in rounds whose order rotates (the two cores are shared
 // with perfdhcp and with whatever else the machine runs: single runs swing
 // by a quarter). It runs only with SLIPWAY_BENCH=1 (make bench-dhcp), and
 // writes its table to the log and to SLIPWAY_BENCH_OUT.
 func TestBenchDHCPAgainstPeers(t *testing.T) {
 	benchOnly(t, "bench-dhcp")
-	requireCommands(t, map[string]string{"perfdhcp": "kea-admin", "kea-dhcp4": "kea-dhcp4-server", "dnsmasq": "dnsmasq-base"})
+	requireCommands(t, map[string]string{"perfdhcp": "kea-admin", "kea-dhcp4": "kea-dhcp4-server", "dnsmasq": "dnsmasq-base", "dhcpd": "isc-dhcp-server"})
 	seconds, rounds := envInt("SLIPWAY_BENCH_SECONDS", 10), envInt("SLIPWAY_BENCH_ROUNDS", 3)
 	peers := []dhcpPeer{
 		{key: "slipway", name: "slipway", start: slipwayDHCPPeer("full")},
 		{key: "slipway-normal", name: "slipway (store.sync: normal)", start: slipwayDHCPPeer("normal")},
 		{key: "kea", name: "kea", start: startKeaPeer},
 		{key: "dnsmasq", name: "dnsmasq", start: startDnsmasqPeer, slow: true},
+		{key: "isc-dhcpd", name: "isc-dhcpd", start: startDhcpdPeer},
 	}
 	// Overload (far more asked than any answers: the achieved rate is the
 	// capacity), then a rate every fast server sustains, for the delay.
@@ -110,8 +111,16 @@ func TestBenchDHCPAgainstPeers(t *testing.T) {
 	}
 }
 
-// dhcpBenchTable is the medians of every round, and each round's
-// Slipway/Kea ratio.
+// dhcpComparisons are the ratios the table gives: Slipway against Kea,
+// each with its default durability and then at Kea's (a lease file written,
+// not fsynced), and against ISC dhcpd at equal durability: both make each
+// lease durable before its ACK, as RFC 2131 §3.1 (step 4) orders.
+var dhcpComparisons = []struct{ ours, peer string }{
+	{"slipway", "kea"}, {"slipway (store.sync: normal)", "kea"}, {"slipway", "isc-dhcpd"},
+}
+
+// dhcpBenchTable is the medians of every round, and each round's ratio
+// for each of dhcpComparisons.
 func dhcpBenchTable(scenarios []dhcpScenario, peers []dhcpPeer, results map[string]map[string][]perfdhcpResult, seconds, rounds int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "| scenario | server | 4-way exchanges/s | DISCOVER-OFFER avg delay | REQUEST-ACK avg delay | REQUEST drops |\n|---|---|---|---|---|---|\n")
@@ -128,21 +137,21 @@ func dhcpBenchTable(scenarios []dhcpScenario, peers []dhcpPeer, results map[stri
 				median(rs, func(r perfdhcpResult) float64 { return r.avgDelay["RA"] }),
 				median(rs, func(r perfdhcpResult) float64 { return 100 * float64(r.drops["RA"]) / max(1, float64(r.sent["RA"])) }))
 		}
-		for _, name := range []string{"slipway", "slipway (store.sync: normal)"} {
-			ours, kea := results[sc.name][name], results[sc.name]["kea"]
+		for _, c := range dhcpComparisons {
+			ours, peer := results[sc.name][c.ours], results[sc.name][c.peer]
 			var each []string
 			var rs []float64
-			for i := range min(len(ours), len(kea)) {
-				r := ours[i].rate / kea[i].rate
+			for i := range min(len(ours), len(peer)) {
+				r := ours[i].rate / peer[i].rate
 				if sc.rate < 20000 { // a fixed rate: compare the REQUEST-ACK delays instead
-					r = ours[i].avgDelay["RA"] / kea[i].avgDelay["RA"]
+					r = ours[i].avgDelay["RA"] / peer[i].avgDelay["RA"]
 				}
 				rs = append(rs, r)
 				each = append(each, fmt.Sprintf("%.2f", r))
 			}
-			what := "exchanges/s " + name + "/kea"
+			what := "exchanges/s " + c.ours + "/" + c.peer
 			if sc.rate < 20000 {
-				what = "REQUEST-ACK delay " + name + "/kea (lower is better)"
+				what = "REQUEST-ACK delay " + c.ours + "/" + c.peer + " (lower is better)"
 			}
 			slices.Sort(rs)
 			if len(rs) > 0 {
@@ -290,6 +299,26 @@ func startDnsmasqPeer(t *testing.T, lan *testbed.LAN, dir string) func() {
 		"--bind-interfaces", "--dhcp-range="+benchPoolStart+","+benchPoolEnd+",1h", "--dhcp-authoritative", "--no-ping",
 		"--dhcp-lease-max=1000000", "--dhcp-leasefile="+filepath.Join(dir, "dnsmasq.leases"),
 		"--pid-file="+filepath.Join(dir, "dnsmasq.pid"), "--log-facility=-", "--quiet-dhcp")
+	return startPeerProcess(t, cmd)
+}
+
+// startDhcpdPeer runs ISC dhcpd 4.4 as Debian ships it: each lease
+// appended to its lease file and fsynced before the ACK (its default;
+// Slipway's store.sync: full gives the same promise), packets logged to
+// syslog. Its ping check, a wait of a second before a new address is
+// offered, is off, as dnsmasq's is: nothing else is on the bench LAN.
+func startDhcpdPeer(t *testing.T, lan *testbed.LAN, dir string) func() {
+	conf := filepath.Join(dir, "dhcpd.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`authoritative;
+ddns-update-style none;
+ping-check false;
+default-lease-time 3600;
+max-lease-time 3600;
+subnet 10.80.0.0 netmask 255.240.0.0 { range %s %s; }
+`, benchPoolStart, benchPoolEnd)), 0o644)
+	leases := filepath.Join(dir, "dhcpd.leases")
+	os.WriteFile(leases, nil, 0o644)
+	cmd := lan.Server.Command(context.Background(), "dhcpd", "-4", "-f", "-cf", conf, "-lf", leases, "-pf", filepath.Join(dir, "dhcpd.pid"), "lan0")
 	return startPeerProcess(t, cmd)
 }
 
