@@ -80,8 +80,10 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 		select {
 		case l.limit.slots <- struct{}{}:
 		default:
-			c.Close()
+			// Counted before the close, so that the count is never behind
+			// what the refused client sees (a test read it as 0 once).
 			l.limit.refused()
+			c.Close()
 			continue
 		}
 		_ = c.SetDeadline(time.Now().Add(l.limit.connectTimeout))
