@@ -53,6 +53,7 @@ const (
 	benchDHCPClient = "10.80.0.2/12"
 	benchPoolStart  = "10.88.0.2"
 	benchPoolEnd    = "10.95.255.254"
+	dhcpdPoolEnd    = "10.88.255.254"
 )
 
 // TestBenchDHCPAgainstPeers measures what perfdhcp gets from Slipway, Kea,
@@ -81,6 +82,9 @@ func TestBenchDHCPAgainstPeers(t *testing.T) {
 		{"new-overload", "new clients, overload", 1000000, 20000, false},
 		{"known-overload", "known fleet, overload", 10000, 20000, false},
 		{"new-3000", "new clients at 3,000/s", 1000000, 3000, false},
+		// ISC dhcpd, which fsyncs each lease, sustains about 1,200 new
+		// clients a second here: the delays compared with it are at 1,000.
+		{"new-1000", "new clients at 1,000/s", 1000000, 1000, false},
 		{"known-3000", "known fleet at 3,000/s", 10000, 3000, false},
 		{"bound-overload", "known fleet, already bound, overload", 10000, 20000, true},
 		{"bound-3000", "known fleet, already bound, at 3,000/s", 10000, 3000, true},
@@ -141,9 +145,16 @@ func dhcpBenchTable(scenarios []dhcpScenario, peers []dhcpPeer, results map[stri
 			ours, peer := results[sc.name][c.ours], results[sc.name][c.peer]
 			var each []string
 			var rs []float64
+			behind := 0 // rounds a server did not keep up in
 			for i := range min(len(ours), len(peer)) {
 				r := ours[i].rate / peer[i].rate
 				if sc.rate < 20000 { // a fixed rate: compare the REQUEST-ACK delays instead
+					// ...of servers that both answered the rate asked: a
+					// server that falls behind measures its queue.
+					if min(r, 1/r) < 0.9 {
+						behind++
+						continue
+					}
 					r = ours[i].avgDelay["RA"] / peer[i].avgDelay["RA"]
 				}
 				rs = append(rs, r)
@@ -156,6 +167,9 @@ func dhcpBenchTable(scenarios []dhcpScenario, peers []dhcpPeer, results map[stri
 			slices.Sort(rs)
 			if len(rs) > 0 {
 				ratios = append(ratios, fmt.Sprintf("- %s: %s = **%.2f** (rounds: %s)", sc.name, what, rs[len(rs)/2], strings.Join(each, ", ")))
+			}
+			if behind > 0 {
+				ratios = append(ratios, fmt.Sprintf("- %s: %s and %s not compared in %d round(s): one answered less than 90%% of the other's rate", sc.name, c.ours, c.peer, behind))
 			}
 		}
 	}
@@ -306,7 +320,10 @@ func startDnsmasqPeer(t *testing.T, lan *testbed.LAN, dir string) func() {
 // appended to its lease file and fsynced before the ACK (its default;
 // Slipway's store.sync: full gives the same promise), packets logged to
 // syslog. Its ping check, a wait of a second before a new address is
-// offered, is off, as dnsmasq's is: nothing else is on the bench LAN.
+// offered, is off, as dnsmasq's is: nothing else is on the bench LAN. Its
+// pool is a /16's worth, not the others' /12: dhcpd spent 40 ms of CPU on
+// each new client's DISCOVER with half a million addresses (3 exchanges a
+// second), and a site's pool is rarely larger than a /16.
 func startDhcpdPeer(t *testing.T, lan *testbed.LAN, dir string) func() {
 	conf := filepath.Join(dir, "dhcpd.conf")
 	os.WriteFile(conf, []byte(fmt.Sprintf(`authoritative;
@@ -315,7 +332,7 @@ ping-check false;
 default-lease-time 3600;
 max-lease-time 3600;
 subnet 10.80.0.0 netmask 255.240.0.0 { range %s %s; }
-`, benchPoolStart, benchPoolEnd)), 0o644)
+`, benchPoolStart, dhcpdPoolEnd)), 0o644)
 	leases := filepath.Join(dir, "dhcpd.leases")
 	os.WriteFile(leases, nil, 0o644)
 	cmd := lan.Server.Command(context.Background(), "dhcpd", "-4", "-f", "-cf", conf, "-lf", leases, "-pf", filepath.Join(dir, "dhcpd.pid"), "lan0")
