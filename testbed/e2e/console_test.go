@@ -198,6 +198,7 @@ func TestConsoleInChromium(t *testing.T) {
 	// as the node reports them, and the task list names the Drydock tasks.
 	deployed := testbed.Fleet(6)[2]
 	deployByDrydock(t, base, deployed.ID, deployed.MACs[0])
+	spare := designOnlyNode(t, base)
 	run(t, ctx, "boot actions", chromedp.Navigate(base+"/console/#/tasks"), chromedp.Navigate(base+"/console/#/machines/"+deployed.ID),
 		chromedp.WaitVisible(`#bootactions .badge.success`), chromedp.WaitVisible(`#builddata details`), shot("machine-bootactions"))
 	var taskList string
@@ -224,16 +225,19 @@ func TestConsoleInChromium(t *testing.T) {
 	var outlined int
 	// The deployed node's slot and words: the configuration gave it tray 2
 	// of rack r01, and the design, which names its rack but no tray, kept it.
-	var designed []string
+	var designed, spareSlot []string
 	run(t, ctx, "firmware batch on the racks", chromedp.Navigate(base+"/console/#/"), chromedp.WaitVisible(`#rack-batches .batch-line`),
 		chromedp.Text(`#rack-batches`, &batchLine), chromedp.Evaluate(`document.querySelectorAll('#racks .tray.in-batch').length`, &outlined),
-		chromedp.Evaluate(fmt.Sprintf(`[...document.querySelectorAll('#racks .tray[data-id=%q] .slot, #racks .tray[data-id=%q] .sr')].map(e => e.textContent)`, deployed.ID, deployed.ID), &designed),
+		chromedp.Evaluate(slotText(deployed.ID), &designed), chromedp.Evaluate(slotText(spare), &spareSlot),
 		shot("racks-batch"))
 	if !strings.Contains(batchLine, "Firmware batch") || outlined != 8 {
 		t.Errorf("the racks view during a batch: %q, %d trays outlined", batchLine, outlined)
 	}
 	if len(designed) != 2 || designed[0] != "2" || !strings.Contains(designed[1], "tray 2") {
 		t.Errorf("the design's node %s on the racks: %q, want the configuration's slot 2 kept", deployed.ID, designed)
+	}
+	if len(spareSlot) != 2 || spareSlot[0] != "" || !strings.Contains(spareSlot[1], "no tray given") {
+		t.Errorf("the node only a design lists on the racks: %q, want no slot and \"no tray given\"", spareSlot)
 	}
 	run(t, ctx, "firmware batch", chromedp.Navigate(base+"/console/#/tasks"), chromedp.WaitVisible(`#batches .batch`),
 		chromedp.WaitNotPresent(`#batches .batch .badge.waiting`), chromedp.WaitNotPresent(`#batches .batch .badge.updating`),
@@ -468,20 +472,7 @@ data:
   assets:
     - {path: /etc/motd, type: file, permissions: '644', data: "deployed by Slipway for {{ node.hostname }}", data_pipeline: [template]}
 `
-	if code, body := testkit.Request(t, http.MethodPut, base+"/api/v1/designs/console", "admin", "slipway-demo", design); code != 200 {
-		t.Fatalf("upload design: %d %s", code, body)
-	}
-	code, body := testkit.Request(t, http.MethodPost, base+"/api/v1/login", "", "", `{"username":"admin","password":"slipway-demo"}`)
-	var login struct{ Token string }
-	if err := json.Unmarshal([]byte(body), &login); code != http.StatusOK || err != nil {
-		t.Fatalf("login: %d %s", code, body)
-	}
-	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1.0/tasks", strings.NewReader(`{"action":"deploy_nodes","design_ref":"slipway:console"}`))
-	req.Header.Set("X-Auth-Token", login.Token)
-	req.Header.Set("Content-Type", "application/json")
-	if code, body = testkit.Do(t, req); code != http.StatusCreated {
-		t.Fatalf("deploy_nodes: %d %s", code, body)
-	}
+	drydockTask(t, base, "console", design, "deploy_nodes")
 	var userData string
 	testkit.WaitFor(t, "the node's boot actions in its cloud-init", func() bool {
 		_, userData = testkit.Request(t, http.MethodGet, base+"/cloud-init/user-data?mac="+mac, "", "", "")
@@ -491,6 +482,51 @@ data:
 	if err != nil || ran.Files["/etc/motd"] != "deployed by Slipway for "+node || len(ran.Succeeded) != 1 {
 		t.Fatalf("boot actions: %+v %v", ran, err)
 	}
+}
+
+// slotText is a script reading a tray's slot number and its words for
+// screen readers on the racks view.
+func slotText(id string) string {
+	return fmt.Sprintf(`[...document.querySelectorAll('#racks .tray[data-id=%q] .slot, #racks .tray[data-id=%q] .sr')].map(e => e.textContent)`, id, id)
+}
+
+// drydockTask uploads design as the box's design name and starts a
+// Drydock task of action on it, as Drydock's client would.
+func drydockTask(t *testing.T, base, name, design, action string) {
+	t.Helper()
+	if code, body := testkit.Request(t, http.MethodPut, base+"/api/v1/designs/"+name, "admin", "slipway-demo", design); code != 200 {
+		t.Fatalf("upload design %s: %d %s", name, code, body)
+	}
+	code, body := testkit.Request(t, http.MethodPost, base+"/api/v1/login", "", "", `{"username":"admin","password":"slipway-demo"}`)
+	var login struct{ Token string }
+	if err := json.Unmarshal([]byte(body), &login); code != http.StatusOK || err != nil {
+		t.Fatalf("login: %d %s", code, body)
+	}
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1.0/tasks", strings.NewReader(`{"action":"`+action+`","design_ref":"slipway:`+name+`"}`))
+	req.Header.Set("X-Auth-Token", login.Token)
+	req.Header.Set("Content-Type", "application/json")
+	if code, body = testkit.Do(t, req); code != http.StatusCreated {
+		t.Fatalf("%s: %d %s", action, code, body)
+	}
+}
+
+// designOnlyNode lists a node that only a design knows (prepare_site):
+// it has a rack and no tray.
+func designOnlyNode(t *testing.T, base string) (id string) {
+	t.Helper()
+	const design = `---
+schema: drydock/BaremetalNode/v1
+metadata: {name: spare}
+data:
+  oob: {type: manual}
+  metadata: {boot_mac: '52:54:00:99:00:01', rack: r99}
+`
+	drydockTask(t, base, "spare", design, "prepare_site")
+	testkit.WaitFor(t, "the design's node in the inventory", func() bool {
+		code, _ := testkit.Request(t, http.MethodGet, base+"/api/v1/machines/spare", "admin", "slipway-demo", "")
+		return code == http.StatusOK
+	})
+	return "spare"
 }
 
 // nicoBatch updates the BMC firmware of the demo's whole rack r01 with one
