@@ -1,6 +1,8 @@
 package wiring
 
 import (
+	"os"
+
 	"github.com/KimMachineGun/automemlimit/memlimit"
 
 	"github.com/slipway/slipway/appliance/config"
@@ -19,6 +21,12 @@ const autoMemoryShare = 0.75
 // which on a small box is the difference between a slower storm and the
 // kernel killing Slipway. GOMEMLIMIT in the environment wins.
 func (a *Appliance) limitMemory() {
+	if env := os.Getenv("GOMEMLIMIT"); env != "" {
+		// Said here, not by the library: the log must not credit
+		// memory_limit with a limit it did not set.
+		a.log.Info("memory limit from GOMEMLIMIT; memory_limit is not used", "GOMEMLIMIT", env, "memory_limit", a.cfg.MemoryLimit)
+		return
+	}
 	opts := memoryLimitOptions(a.cfg.Memory())
 	if opts == nil {
 		a.log.Info("no memory limit (memory_limit: off)")
