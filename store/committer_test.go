@@ -209,3 +209,27 @@ func TestUrgentWritesGoFirst(t *testing.T) {
 		t.Fatalf("commit order %v: want the urgent write right after the one under way", order)
 	}
 }
+
+// BenchmarkJournaledLease is one lease at a time through the journal, as
+// the DHCP server writes them, with and without an fdatasync.
+func BenchmarkJournaledLease(b *testing.B) {
+	for _, sync := range []string{SyncFull, SyncNormal} {
+		b.Run(sync, func(b *testing.B) {
+			s, err := Open(context.Background(), filepath.Join(b.TempDir(), "slipway.db"), Options{Sync: sync})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			for i := range b.N {
+				ip := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
+				t, err := s.JournalLease(Lease{IP: ip, MAC: "02:00:00:00:00:01", State: "bound"})
+				if err == nil {
+					err = s.LeaseDurable(context.Background(), t)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -19,13 +19,17 @@ type Lease struct {
 	UpdatedAt time.Time
 }
 
+const putLeaseSQL = `INSERT INTO leases (ip, mac, hostname, state, expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+	ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, hostname = excluded.hostname, state = excluded.state,
+	expires_at = excluded.expires_at, updated_at = excluded.updated_at`
+
 // PutLease writes l, replacing whatever the address held before. Callers
 // decide inside the same transaction (with Lease) whether that is allowed.
+// The DHCP server does not: it journals its leases (JournalLease), and a
+// lease put here may be overwritten by an older journaled one of the same
+// address not yet applied.
 func (tx *Tx) PutLease(l Lease) error {
-	_, err := tx.exec(`INSERT INTO leases (ip, mac, hostname, state, expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, hostname = excluded.hostname, state = excluded.state,
-		expires_at = excluded.expires_at, updated_at = excluded.updated_at`,
-		l.IP, l.MAC, l.Hostname, l.State, formatTime(l.ExpiresAt), tx.nowText)
+	_, err := tx.exec(putLeaseSQL, l.IP, l.MAC, l.Hostname, l.State, formatTime(l.ExpiresAt), tx.nowText)
 	if err != nil {
 		return fmt.Errorf("write lease %s: %w", l.IP, err)
 	}
@@ -49,13 +53,19 @@ func (tx *Tx) LeasesOfMAC(mac string) ([]Lease, error) {
 	return queryLeases(tx.ctx, tx.tx, `WHERE mac = ? ORDER BY ip`, mac)
 }
 
-// Lease reads the lease of one address.
+// Lease reads the lease of one address, journaled ones too.
 func (s *Store) Lease(ctx context.Context, ip string) (Lease, error) {
+	if err := s.flushLeases(ctx); err != nil {
+		return Lease{}, fmt.Errorf("read lease %s: %w", ip, err)
+	}
 	return scanLease(ctx, s.read, `WHERE ip = ?`, ip)
 }
 
-// Leases lists every lease, by address.
+// Leases lists every lease, by address, journaled ones too.
 func (s *Store) Leases(ctx context.Context) ([]Lease, error) {
+	if err := s.flushLeases(ctx); err != nil {
+		return nil, fmt.Errorf("list leases: %w", err)
+	}
 	return queryLeases(ctx, s.read, `ORDER BY ip`)
 }
 

@@ -52,6 +52,11 @@ type Store struct {
 	// eventsCommitted is called after each commit that wrote outbox
 	// events (OnEventsCommitted).
 	eventsCommitted atomic.Pointer[func()]
+	// journal holds leases decided and not yet in the leases table
+	// (JournalLease); every write transaction applies them first. It is
+	// nil while migrations run.
+	journal                  *leaseJournal
+	stopApplier, applierDone chan struct{}
 }
 
 // OnEventsCommitted has fn called after every commit that wrote outbox
@@ -128,7 +133,36 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := s.openJournal(ctx, opts.Sync != SyncNormal); err != nil {
+		s.writer.Close()
+		db.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// openJournal opens the leases' journal, applies what it holds that the
+// table does not (leases decided before a crash), and starts applying it.
+func (s *Store) openJournal(ctx context.Context, syncWrites bool) error {
+	j, records, err := openLeaseJournal(s.path+LeaseJournalSuffix, syncWrites)
+	if err != nil {
+		return err
+	}
+	var applied int64
+	if err := s.writer.QueryRowContext(ctx, `SELECT seq FROM lease_journal WHERE id = 1`).Scan(&applied); err != nil {
+		j.close()
+		return fmt.Errorf("open database %s: read how far the lease journal is applied: %w", s.path, err)
+	}
+	j.resume(records, uint64(applied))
+	s.journal = j
+	if err := s.flushLeases(ctx); err != nil {
+		s.journal = nil
+		j.close()
+		return fmt.Errorf("open database %s: apply the leases of its journal: %w", s.path, err)
+	}
+	s.stopApplier, s.applierDone = make(chan struct{}), make(chan struct{})
+	go s.applyJournalLater()
+	return nil
 }
 
 // ownerOnly makes the database file (created empty if need be) readable by
@@ -144,7 +178,7 @@ func ownerOnly(path string) error {
 	if err := os.Chmod(path, 0o600); err != nil {
 		return fmt.Errorf("database %s: make it readable by its owner only: %w", path, err)
 	}
-	for _, side := range []string{"-wal", "-shm"} {
+	for _, side := range []string{"-wal", "-shm", LeaseJournalSuffix} {
 		if err := os.Chmod(path+side, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("database %s: make it readable by its owner only: %w", path+side, err)
 		}
@@ -203,6 +237,10 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) close() error {
+	close(s.stopApplier)
+	<-s.applierDone
+	// What is left in the journal is applied by the next Open if not now.
+	jerr := s.flushLeases(context.Background())
 	s.writeSlot <- struct{}{} // the write under way ends; no other starts
 	close(s.closed)
 	for _, stmt := range s.stmts {
@@ -211,11 +249,15 @@ func (s *Store) close() error {
 	s.read.close()
 	s.writer.Close()
 	_, cerr := s.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	s.journal.close()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close database %s: %w", s.path, err)
 	}
 	if cerr != nil {
 		return fmt.Errorf("checkpoint database %s: %w", s.path, cerr)
+	}
+	if jerr != nil {
+		return fmt.Errorf("close database %s: the lease journal is applied at the next start: %w", s.path, jerr)
 	}
 	return nil
 }
@@ -340,7 +382,15 @@ func (s *Store) update(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	now := time.Now().UTC()
 	tx := &Tx{tx: sqlTx, ctx: ctx, now: now, nowText: formatTime(now), store: s, stmts: map[string]*sql.Stmt{}}
-	err = fn(tx)
+	// Journaled leases go first: decided before this transaction began,
+	// they precede its writes, a lease of the same address among them.
+	var journaled uint64
+	if s.journal != nil {
+		journaled, err = tx.applyJournal(s.journal)
+	}
+	if err == nil {
+		err = fn(tx)
+	}
 	wroteEvents := len(tx.events) > 0
 	if err == nil {
 		err = tx.writeEvents()
@@ -353,6 +403,9 @@ func (s *Store) update(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if journaled > 0 {
+		s.journal.committed(journaled)
 	}
 	if fn := s.eventsCommitted.Load(); fn != nil && wroteEvents {
 		(*fn)()

@@ -247,14 +247,28 @@ func (b *LeaseBook) Request(ctx context.Context, subnet netip.Prefix, mac MAC, i
 		}
 		return Grant{IP: ip, Hostname: e.hostname, LeaseTime: expires.Sub(now).Truncate(time.Second), Expires: expires, Cached: true}, nil
 	}
-	var retire func() error
 	prevBound, boundElsewhere := b.boundAt[mac]
-	if boundElsewhere && prevBound != ip {
+	moved := boundElsewhere && prevBound != ip
+	var undoOld func()
+	if moved {
 		old := leaseEntry{mac: mac, state: LeaseReleased, hostname: b.byIP[prevBound].hostname, expires: now}
-		undoOld := b.set(prevBound, old)
-		retire = func() error { return b.persist(ctx, prevBound, old, undoOld) }
+		undoOld = b.set(prevBound, old)
+		if _, err := b.journal(prevBound, old); err != nil {
+			undoOld()
+			b.mu.Unlock()
+			return Grant{}, err
+		}
 	}
 	undo := b.set(ip, e)
+	ticket, err := b.journal(ip, e)
+	if err != nil {
+		undo()
+		if moved {
+			b.journalUndone(prevBound, undoOld)
+		}
+		b.mu.Unlock()
+		return Grant{}, err
+	}
 	b.writing[ip]++
 	b.mu.Unlock()
 	defer func() {
@@ -264,13 +278,10 @@ func (b *LeaseBook) Request(ctx context.Context, subnet netip.Prefix, mac MAC, i
 		}
 		b.mu.Unlock()
 	}()
-	if retire != nil {
-		if err := retire(); err != nil {
-			return Grant{}, err
-		}
+	if moved {
 		b.log.Info("client moved to another address; its old lease is released", "mac", mac, "old", prevBound, "new", ip)
 	}
-	if err := b.persistBound(ctx, ip, e, undo); err != nil {
+	if err := b.bindDurably(ctx, ip, e, ticket); err != nil {
 		return Grant{}, err
 	}
 	if b.bound != nil {
@@ -369,9 +380,12 @@ func (b *LeaseBook) Release(ctx context.Context, mac MAC, ip netip.Addr) error {
 		return nil // nothing of this client's to release
 	}
 	e := leaseEntry{mac: mac, state: LeaseReleased, hostname: old.hostname, expires: b.now()}
-	undo := b.set(ip, e)
+	ticket, err := b.decide(ip, e)
 	b.mu.Unlock()
-	return b.persist(ctx, ip, e, undo)
+	if err != nil {
+		return err
+	}
+	return b.durable(ctx, ip, ticket)
 }
 
 // Decline quarantines ip, which mac found in use by someone else
@@ -387,10 +401,14 @@ func (b *LeaseBook) Decline(ctx context.Context, mac MAC, ip netip.Addr) error {
 		quarantine = p.Quarantine
 	}
 	e := leaseEntry{state: LeaseDeclined, expires: b.now().Add(quarantine)}
-	undo := b.set(ip, e)
-	delete(b.byMAC, mac)
+	ticket, err := b.decide(ip, e)
+	if err == nil {
+		delete(b.byMAC, mac)
+	}
 	b.mu.Unlock()
-	err := b.persist(ctx, ip, e, undo)
+	if err == nil {
+		err = b.durable(ctx, ip, ticket)
+	}
 	if err == nil {
 		b.log.Warn("address declined by client: another host uses it; quarantined", "ip", ip, "mac", mac, "for", quarantine)
 	}
@@ -573,10 +591,59 @@ func (b *LeaseBook) set(ip netip.Addr, e leaseEntry) (undo func()) {
 	}
 }
 
-// persistBound makes a bound lease durable and, in the same transaction,
-// moves the machine's lifecycle if the lease starts it: one commit, so the
-// ACK waits for no more than the lease alone.
-func (b *LeaseBook) persistBound(ctx context.Context, ip netip.Addr, e leaseEntry, undo func()) error {
+// journal writes ip's new entry to the store's lease journal. b.mu is
+// held, so that the journal's order is the order of the decisions.
+func (b *LeaseBook) journal(ip netip.Addr, e leaseEntry) (store.LeaseTicket, error) {
+	t, err := b.db.JournalLease(store.Lease{IP: ip.String(), MAC: string(e.mac), Hostname: e.hostname, State: e.state, ExpiresAt: e.expires, UpdatedAt: b.now()})
+	if err != nil {
+		return 0, fmt.Errorf("store lease of %s: %w", ip, err)
+	}
+	return t, nil
+}
+
+// decide sets ip's entry and journals it, or leaves the image as it was if
+// the journal refuses it: memory never claims what the disk does not hold.
+// b.mu is held.
+func (b *LeaseBook) decide(ip netip.Addr, e leaseEntry) (store.LeaseTicket, error) {
+	undo := b.set(ip, e)
+	t, err := b.journal(ip, e)
+	if err != nil {
+		undo()
+	}
+	return t, err
+}
+
+// journalUndone puts ip's entry back with undo and journals what it is
+// again, for a decision journaled before a later one of the same request
+// failed. b.mu is held.
+func (b *LeaseBook) journalUndone(ip netip.Addr, undo func()) {
+	undo()
+	e, ok := b.byIP[ip]
+	if !ok {
+		return // nothing was stored for it before; the journaled release stands, harmlessly
+	}
+	if _, err := b.journal(ip, e); err != nil {
+		b.log.Warn("could not journal a lease put back", "ip", ip, "error", err)
+	}
+}
+
+// durable waits until the journaled decision t is as durable as the
+// store promises. If that fails (the disk's sync failed) the decision
+// stays in the image as it stays in the journal: the client hears nothing
+// and asks again.
+func (b *LeaseBook) durable(ctx context.Context, ip netip.Addr, t store.LeaseTicket) error {
+	if err := b.db.LeaseDurable(ctx, t); err != nil {
+		return fmt.Errorf("store lease of %s: %w", ip, err)
+	}
+	return nil
+}
+
+// bindDurably makes a journaled bound lease durable and, if it starts the
+// machine's lifecycle, moves the lifecycle in a commit that applies the
+// lease too (a commit applies every lease journaled before it), so that
+// the ACK waits for one commit and the machine's next request finds it
+// moved.
+func (b *LeaseBook) bindDurably(ctx context.Context, ip netip.Addr, e leaseEntry, t store.LeaseTicket) error {
 	ev := leaseEvent(ip)
 	var id string
 	var moves bool
@@ -584,49 +651,25 @@ func (b *LeaseBook) persistBound(ctx context.Context, ip netip.Addr, e leaseEntr
 		id, moves = b.machines.applies(e.mac, ev)
 	}
 	if !moves {
-		return b.persist(ctx, ip, e, undo)
+		return b.durable(ctx, ip, t)
 	}
 	var notes commitNotes
 	var lifecycleErr error
-	err := b.persistWith(ctx, ip, e, undo, func(tx *store.Tx) error {
+	err := b.commit.DoUrgent(ctx, func(tx *store.Tx) error {
 		notes = commitNotes{}
 		// The lease must not fail for the lifecycle's sake: its error is
 		// logged, and its writes are undone by their own savepoint.
 		lifecycleErr = tx.Savepoint(func(tx *store.Tx) error { return b.machines.notifyInTx(tx, id, ev, &notes) })
 		return nil
 	})
-	if err == nil && lifecycleErr == nil {
+	if err != nil {
+		return fmt.Errorf("store lease of %s: %w", ip, err)
+	}
+	if lifecycleErr == nil {
 		b.machines.committed(notes)
 	}
 	b.machines.logNotifyError(id, e.mac, ev, lifecycleErr)
-	return err
-}
-
-// persist makes a decision durable; if the store refuses it, the image is
-// put back as it was, so memory never claims what the disk does not hold.
-func (b *LeaseBook) persist(ctx context.Context, ip netip.Addr, e leaseEntry, undo func()) error {
-	return b.persistWith(ctx, ip, e, undo, nil)
-}
-
-// persistWith is persist with more writes (also may be nil) in the same
-// transaction. A DHCP client waits for it: it goes ahead of ordinary writes.
-func (b *LeaseBook) persistWith(ctx context.Context, ip netip.Addr, e leaseEntry, undo func(), also func(tx *store.Tx) error) error {
-	err := b.commit.DoUrgent(ctx, func(tx *store.Tx) error {
-		if err := tx.PutLease(store.Lease{IP: ip.String(), MAC: string(e.mac), Hostname: e.hostname, State: e.state, ExpiresAt: e.expires}); err != nil {
-			return err
-		}
-		if also != nil {
-			return also(tx)
-		}
-		return nil
-	})
-	if err != nil {
-		b.mu.Lock()
-		undo()
-		b.mu.Unlock()
-		return fmt.Errorf("store lease of %s: %w", ip, err)
-	}
-	return nil
+	return b.durable(ctx, ip, t)
 }
 
 func addrToUint(a netip.Addr) uint32 {

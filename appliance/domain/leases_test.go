@@ -302,6 +302,8 @@ func TestLeaseBookPoolsPerSubnet(t *testing.T) {
 		t.Fatalf("pool use = %+v", use)
 	}
 	// Reloaded from the store, each lease is back in its pool.
+	b.commit.Close()
+	b.db.Close()
 	again := openBooks(t, db, testPool(), relayed)
 	if g, err := again.Offer(ctx, rack, macB, netip.Addr{}, ""); err != nil || g.IP != ip("10.89.0.50") {
 		t.Fatalf("after a restart B was offered %v, %v", g.IP, err)
