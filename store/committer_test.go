@@ -153,26 +153,42 @@ func TestCommitterNamesTheStoragesCondition(t *testing.T) {
 }
 
 // BenchmarkLoneLeaseWrite is one lease written at a time, as at a steady
-// DHCP rate: each write is a commit of its own, with and without an fsync.
+// DHCP rate, with and without an fsync: a commit of its own through the
+// committer, or a record of the lease journal (what the DHCP server does).
 func BenchmarkLoneLeaseWrite(b *testing.B) {
-	for _, sync := range []string{SyncFull, SyncNormal} {
-		b.Run(sync, func(b *testing.B) {
-			s, err := Open(context.Background(), filepath.Join(b.TempDir(), "slipway.db"), Options{Sync: sync})
+	ways := []struct {
+		name  string
+		write func(s *Store, c *Committer, l Lease) error
+	}{
+		{"commit", func(_ *Store, c *Committer, l Lease) error {
+			return c.Do(context.Background(), func(tx *Tx) error { return tx.PutLease(l) })
+		}},
+		{"journal", func(s *Store, _ *Committer, l Lease) error {
+			t, err := s.JournalLease(l)
 			if err != nil {
-				b.Fatal(err)
+				return err
 			}
-			defer s.Close()
-			c := s.NewCommitter(256)
-			defer c.Close()
-			for i := range b.N {
-				ip := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
-				if err := c.Do(context.Background(), func(tx *Tx) error {
-					return tx.PutLease(Lease{IP: ip, MAC: "02:00:00:00:00:01", State: "bound"})
-				}); err != nil {
+			return s.LeaseDurable(context.Background(), t)
+		}},
+	}
+	for _, way := range ways {
+		for _, sync := range []string{SyncFull, SyncNormal} {
+			b.Run(way.name+"/"+sync, func(b *testing.B) {
+				s, err := Open(context.Background(), filepath.Join(b.TempDir(), "slipway.db"), Options{Sync: sync})
+				if err != nil {
 					b.Fatal(err)
 				}
-			}
-		})
+				defer s.Close()
+				c := s.NewCommitter(256)
+				defer c.Close()
+				for i := range b.N {
+					ip := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
+					if err := way.write(s, c, Lease{IP: ip, MAC: "02:00:00:00:00:01", State: "bound"}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -207,29 +223,5 @@ func TestUrgentWritesGoFirst(t *testing.T) {
 	wg.Wait()
 	if len(order) != 22 || order[0] != "blocker" || order[1] != "urgent" {
 		t.Fatalf("commit order %v: want the urgent write right after the one under way", order)
-	}
-}
-
-// BenchmarkJournaledLease is one lease at a time through the journal, as
-// the DHCP server writes them, with and without an fdatasync.
-func BenchmarkJournaledLease(b *testing.B) {
-	for _, sync := range []string{SyncFull, SyncNormal} {
-		b.Run(sync, func(b *testing.B) {
-			s, err := Open(context.Background(), filepath.Join(b.TempDir(), "slipway.db"), Options{Sync: sync})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			for i := range b.N {
-				ip := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
-				t, err := s.JournalLease(Lease{IP: ip, MAC: "02:00:00:00:00:01", State: "bound"})
-				if err == nil {
-					err = s.LeaseDurable(context.Background(), t)
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
 	}
 }

@@ -21,31 +21,14 @@ const writerEnv = "SLIPWAY_STORE_CRASH_WRITER"
 // with every reported commit present and no transaction half-applied.
 func TestCommittedRowsSurviveKill9(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "slipway.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashWriterChild$", "-test.v")
-	cmd.Env = append(os.Environ(), writerEnv+"="+path)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	committed := map[int]bool{}
-	lines := bufio.NewScanner(stdout)
-	for lines.Scan() && len(committed) < 400 {
-		if n, ok := strings.CutPrefix(lines.Text(), "committed "); ok {
+	killChildWhen(t, "TestCrashWriterChild", writerEnv+"="+path, func(line string) bool {
+		if n, ok := strings.CutPrefix(line, "committed "); ok {
 			i, _ := strconv.Atoi(n)
 			committed[i] = true
 		}
-	}
-	// The child is still writing: kill -9 lands inside or between transactions.
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
-	if len(committed) < 400 {
-		t.Fatalf("child reported only %d commits before it stopped", len(committed))
-	}
+		return len(committed) >= 400
+	})
 
 	s, err := Open(context.Background(), path, Options{})
 	if err != nil {
@@ -74,6 +57,34 @@ func TestCommittedRowsSurviveKill9(t *testing.T) {
 			machines, macs, transitions, events, len(committed))
 	}
 	t.Logf("%d commits reported, %d rows found after kill -9", len(committed), machines)
+}
+
+// killChildWhen runs the test child of this test binary with env set,
+// hands enough each line it prints until enough says so, and then kills
+// it with SIGKILL while it is still writing.
+func killChildWhen(t *testing.T, child, env string, enough func(line string) bool) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$", "-test.v")
+	cmd.Env = append(os.Environ(), env)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := false
+	lines := bufio.NewScanner(stdout)
+	for !done && lines.Scan() {
+		done = enough(lines.Text())
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if !done {
+		t.Fatalf("%s stopped before it had written enough", child)
+	}
 }
 
 // TestCrashWriterChild is the child of TestCommittedRowsSurviveKill9; it does

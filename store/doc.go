@@ -11,6 +11,10 @@
 // caller that changes several rows (a transition, its history row and the
 // event to publish) changes all of them or none.
 //
+// DHCP leases have a journal of their own beside the database (leasejournal.go):
+// a lease is durable once appended there, and every write transaction applies
+// the journal's pending leases to the leases table before its own writes.
+//
 // store knows nothing of the rest of Slipway: states and payloads are opaque
 // strings and bytes here; their meaning lives in the domain.
 package store

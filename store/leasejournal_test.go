@@ -1,16 +1,13 @@
 package store
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -243,29 +240,13 @@ const journalWriterEnv = "SLIPWAY_STORE_JOURNAL_WRITER"
 // most of them never applied by the child.
 func TestJournaledLeasesSurviveKill9(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "slipway.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestJournalWriterChild$", "-test.v")
-	cmd.Env = append(os.Environ(), journalWriterEnv+"="+path)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	reported := map[string]string{}
-	lines := bufio.NewScanner(stdout)
-	for lines.Scan() && len(reported) < 2000 {
-		if f := strings.Fields(lines.Text()); len(f) == 3 && f[0] == "durable" {
+	killChildWhen(t, "TestJournalWriterChild", journalWriterEnv+"="+path, func(line string) bool {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "durable" {
 			reported[f[1]] = f[2]
 		}
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
-	if len(reported) < 2000 {
-		t.Fatalf("the child reported %d leases before it stopped", len(reported))
-	}
+		return len(reported) >= 2000
+	})
 	s, err := Open(context.Background(), path, Options{})
 	if err != nil {
 		t.Fatalf("database does not open after kill -9: %v", err)
