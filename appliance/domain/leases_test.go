@@ -449,3 +449,44 @@ func TestBindingBeingWrittenIsNotCached(t *testing.T) {
 		t.Fatalf("once written, a renewal a minute later: %v, %v; want it from the cache (59m left)", g.LeaseTime, err)
 	}
 }
+
+// A lease the journal refuses is not given: the request fails, and the
+// image does not claim it, for this client or against another.
+func TestLeaseTheJournalRefusesIsNotGiven(t *testing.T) {
+	ctx := context.Background()
+	b := openBook(t, filepath.Join(t.TempDir(), "db"), testPool())
+	if _, err := b.Request(ctx, lan, macA, ip("10.88.0.100"), "", Selecting); err != nil {
+		t.Fatal(err)
+	}
+	b.commit.Close()
+	b.db.Close() // every write from now on fails, as on a dead disk
+	cases := []struct {
+		name string
+		do   func() error
+	}{
+		{"a new binding", func() error {
+			_, err := b.Request(ctx, lan, macB, ip("10.88.0.101"), "", Selecting)
+			return err
+		}},
+		{"a client moving to another address", func() error {
+			_, err := b.Request(ctx, lan, macA, ip("10.88.0.102"), "", Selecting)
+			return err
+		}},
+		{"a release", func() error { return b.Release(ctx, macA, ip("10.88.0.100")) }},
+		{"a decline", func() error { return b.Decline(ctx, macA, ip("10.88.0.100")) }},
+	}
+	for _, tc := range cases {
+		if err := tc.do(); err == nil || !strings.Contains(err.Error(), "store lease of") {
+			t.Fatalf("%s with the journal closed: %v, want the lease's error", tc.name, err)
+		}
+	}
+	if b.Holds(macB) {
+		t.Fatal("B holds a lease that was never written")
+	}
+	if got, ok := b.BoundTo(macA); !ok || got != ip("10.88.0.100") {
+		t.Fatalf("A's lease is %v, %v after refused changes; want 10.88.0.100 as written", got, ok)
+	}
+	if _, ok := b.byIP[ip("10.88.0.102")]; ok {
+		t.Fatal("the address A tried to move to is taken in memory")
+	}
+}
