@@ -40,7 +40,7 @@ type MachineRecord struct {
 // TrayPlace is the tray the machine sits in, if it is known: a site
 // design (Drydock's) puts a node in a rack, never in a tray, so its
 // machines have none, where tray 0 is a slot like any other.
-func (m MachineRecord) TrayPlace() (tray int, known bool) {
+func (m MachineInfo) TrayPlace() (tray int, known bool) {
 	if m.RackID == "" || !m.TrayKnown {
 		return 0, false
 	}

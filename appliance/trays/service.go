@@ -85,7 +85,8 @@ func (s *Service) bmcsByMachine() map[string]bmc.Status {
 }
 
 func trayOf(m domain.MachineRecord, b bmc.Status) Tray {
-	t := Tray{ID: m.ID, Type: m.TrayType, Name: m.Hostname, Position: m.Tray, RackID: m.RackID, RackName: m.RackName,
+	position, known := m.TrayPlace()
+	t := Tray{ID: m.ID, Type: m.TrayType, Name: m.Hostname, Position: position, PositionKnown: known, RackID: m.RackID, RackName: m.RackName,
 		PowerState: b.Inventory.PowerState, Manufacturer: b.Inventory.Manufacturer, Model: b.Inventory.Model,
 		SerialNumber: b.Inventory.Serial, FirmwareVersion: b.Inventory.BMCVersion, BMCs: []string{}}
 	if t.Type == "" {

@@ -152,7 +152,8 @@ type Tray struct {
 	SerialNumber    string
 	FirmwareVersion string // its BMC's firmware version
 	PowerState      string
-	Position        int // its tray slot
+	Position        int  // its tray slot, when PositionKnown
+	PositionKnown   bool // its rack entry gives a slot (a Drydock design gives none)
 	BMCs            []string
 	RackID          string
 	RackName        string
@@ -180,6 +181,12 @@ func Select(f Filter, all []Tray) []Tray {
 	slices.SortStableFunc(out, func(a, b Tray) int {
 		if c := strings.Compare(a.RackID, b.RackID); c != 0 {
 			return c
+		}
+		if a.PositionKnown != b.PositionKnown {
+			if a.PositionKnown {
+				return -1 // trays in no known slot come last in their rack
+			}
+			return 1
 		}
 		return a.Position - b.Position
 	})

@@ -56,15 +56,17 @@ func TestRequestRules(t *testing.T) {
 	}
 }
 
-// rack is two racks: r1 with a power shelf, a switch and two compute trays
-// (out of slot order), r2 with one compute tray.
+// rack is two racks: r1 with a power shelf, a switch and three compute
+// trays (out of slot order, one in no known slot, as a Drydock design
+// places a node), r2 with one compute tray.
 func rack() []Tray {
 	return []Tray{
-		{ID: "c2", Type: Compute, RackID: "r1", RackName: "Rack 1", Position: 4, ComponentID: "b-c2"},
-		{ID: "c1", Type: Compute, RackID: "r1", RackName: "Rack 1", Position: 3, ComponentID: "b-c1"},
-		{ID: "sw", Type: Switch, RackID: "r1", RackName: "Rack 1", Position: 2, ComponentID: "b-sw"},
-		{ID: "ps", Type: PowerShelf, RackID: "r1", RackName: "Rack 1", Position: 1, ComponentID: "b-ps"},
-		{ID: "c9", Type: Compute, RackID: "r2", RackName: "Rack 2", Position: 1, ComponentID: "b-c9"},
+		{ID: "cx", Type: Compute, RackID: "r1", RackName: "Rack 1", ComponentID: "b-cx"},
+		{ID: "c2", Type: Compute, RackID: "r1", RackName: "Rack 1", Position: 4, PositionKnown: true, ComponentID: "b-c2"},
+		{ID: "c1", Type: Compute, RackID: "r1", RackName: "Rack 1", Position: 3, PositionKnown: true, ComponentID: "b-c1"},
+		{ID: "sw", Type: Switch, RackID: "r1", RackName: "Rack 1", Position: 2, PositionKnown: true, ComponentID: "b-sw"},
+		{ID: "ps", Type: PowerShelf, RackID: "r1", RackName: "Rack 1", Position: 1, PositionKnown: true, ComponentID: "b-ps"},
+		{ID: "c9", Type: Compute, RackID: "r2", RackName: "Rack 2", Position: 1, PositionKnown: true, ComponentID: "b-c9"},
 	}
 }
 
@@ -75,12 +77,12 @@ func TestPlan(t *testing.T) {
 		want string
 	}{
 		{"a whole rack, every target but dpu, power and network first", Request{Filter: &Filter{RackID: "r1"}},
-			"ps:pmc ps:psu sw:bmc sw:cpld sw:bios sw:nvos c1:bmc c1:bios c2:bmc c2:bios"},
+			"ps:pmc ps:psu sw:bmc sw:cpld sw:bios sw:nvos c1:bmc c1:bios c2:bmc c2:bios cx:bmc cx:bios"},
 		{"by rack name", Request{Filter: &Filter{RackName: "Rack 2"}}, "c9:bmc c9:bios"},
-		{"the site", Request{Targets: []string{"bmc"}, Version: version("2")}, "sw:bmc c1:bmc c2:bmc c9:bmc"},
+		{"the site", Request{Targets: []string{"bmc"}, Version: version("2")}, "sw:bmc c1:bmc c2:bmc cx:bmc c9:bmc"},
 		{"trays by id", Request{Filter: &Filter{IDs: []string{"c2", "ps"}}, Targets: []string{"psu", "bios"}, Version: version("2")}, "ps:psu c2:bios"},
 		{"components of a type", Request{Filter: &Filter{ComponentIDs: []string{"b-c1", "b-sw"}, Type: Compute}, Targets: []string{"bmc"}, Version: version("2")}, "c1:bmc"},
-		{"dpu only when asked", Request{Filter: &Filter{Type: Compute}, Targets: []string{DPU}}, "c1:dpu c2:dpu c9:dpu"},
+		{"dpu only when asked", Request{Filter: &Filter{Type: Compute}, Targets: []string{DPU}}, "c1:dpu c2:dpu cx:dpu c9:dpu"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			plan, err := Plan(tc.req, rack())

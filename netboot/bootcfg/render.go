@@ -41,6 +41,9 @@ type Vars struct {
 	// Inventory fields; empty when the inventory has none.
 	RackID, RackName, TrayType, BMC string
 	Tray                            int
+	// TrayKnown says whether Tray is a slot somebody gave: a node of a
+	// Drydock design sits in a rack, in no known tray, and Tray is 0.
+	TrayKnown bool
 	// Token is the machine's node token: a request that carries it is
 	// taken as the machine's own from any address (netboot.caller_check).
 	Token string
@@ -49,7 +52,8 @@ type Vars struct {
 // MachineVars are the template variables of machine m booting from mac:
 // its hostname or one generated from the MAC, its profile or defaultProfile.
 func MachineVars(mac domain.MAC, m domain.BootMachine, defaultProfile, serverURL string, lanIP netip.Addr) Vars {
-	return Vars{MAC: string(mac), MACSlug: mac.Slug(), MachineID: m.ID, Hostname: cmp.Or(m.Hostname, domain.GeneratedHostname(mac)),
+	_, trayKnown := m.TrayPlace()
+	return Vars{TrayKnown: trayKnown, MAC: string(mac), MACSlug: mac.Slug(), MachineID: m.ID, Hostname: cmp.Or(m.Hostname, domain.GeneratedHostname(mac)),
 		Profile: cmp.Or(m.BootProfile(), defaultProfile), ServerURL: serverURL, LANIP: lanIP.String(),
 		RackID: m.RackID, RackName: m.RackName, Tray: m.Tray, TrayType: m.TrayType, BMC: m.BMCEndpoint}
 }

@@ -200,3 +200,23 @@ func mustTemplate(t *testing.T, s string) *template.Template {
 	}
 	return tpl
 }
+
+// A template tells a slot somebody gave from a node placed in a rack only.
+func TestMachineVarsSayWhetherTheTrayIsKnown(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		info      domain.MachineInfo
+		tray      int
+		trayKnown bool
+	}{
+		{"racked by the configuration", domain.MachineInfo{RackID: "r1", Tray: 2, TrayKnown: true}, 2, true},
+		{"slot 0 is a slot", domain.MachineInfo{RackID: "r1", Tray: 0, TrayKnown: true}, 0, true},
+		{"a node of a design", domain.MachineInfo{RackID: "r9"}, 0, false},
+		{"in no rack", domain.MachineInfo{}, 0, false},
+	} {
+		v := MachineVars("52:54:00:00:00:01", domain.BootMachine{ID: "m1", MachineInfo: tc.info}, "default", "http://10.88.0.1", netip.MustParseAddr("10.88.0.1"))
+		if v.Tray != tc.tray || v.TrayKnown != tc.trayKnown {
+			t.Errorf("%s: .Tray %d, .TrayKnown %v; want %d, %v", tc.name, v.Tray, v.TrayKnown, tc.tray, tc.trayKnown)
+		}
+	}
+}

@@ -82,11 +82,16 @@ func currentUser(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"id": who.ID, "username": who.User, "roles": who.Roles, "org": c.Params("org")})
 }
 
-// trayJSON is a tray as NICo lists it.
+// trayJSON is a tray as NICo lists it; position is left out when its
+// slot is not known (a node of a Drydock design), as slot 0 is a slot.
 func trayJSON(t trays.Tray) fiber.Map {
-	return fiber.Map{"id": t.ID, "componentId": t.ComponentID, "type": t.Type, "name": t.Name, "manufacturer": t.Manufacturer,
+	out := fiber.Map{"id": t.ID, "componentId": t.ComponentID, "type": t.Type, "name": t.Name, "manufacturer": t.Manufacturer,
 		"model": t.Model, "serialNumber": t.SerialNumber, "firmwareVersion": t.FirmwareVersion, "powerState": t.PowerState,
-		"position": t.Position, "bmcs": t.BMCs, "rackId": t.RackID, "rackName": t.RackName}
+		"bmcs": t.BMCs, "rackId": t.RackID, "rackName": t.RackName}
+	if t.PositionKnown {
+		out["position"] = t.Position
+	}
+	return out
 }
 
 // listTrays: GET …/nico/tray, the filter as query parameters (lists comma

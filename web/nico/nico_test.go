@@ -43,10 +43,12 @@ func (f *fleet) Machines(_ context.Context, mf domain.MachineFilter) ([]domain.M
 	}
 	m := func(id, typ string, slot int, state string) domain.MachineRecord {
 		return domain.MachineRecord{ID: id, StateName: state, MachineInfo: domain.MachineInfo{Hostname: id + ".lab", RackID: "r1",
-			RackName: "Rack 1", Tray: slot, TrayType: typ}}
+			RackName: "Rack 1", Tray: slot, TrayKnown: true, TrayType: typ}}
 	}
+	// spare is a node of a Drydock design: in a rack, in no known slot.
+	spare := domain.MachineRecord{ID: "spare", StateName: "ready", MachineInfo: domain.MachineInfo{RackID: "r2", RackName: "Rack 2"}}
 	return []domain.MachineRecord{m("c1", "compute", 3, "ready"), m("c2", "compute", 4, "hostinit"), m("ps", "powershelf", 1, "ready"),
-		m("sw", "switch", 2, "ready"), {ID: "loose", StateName: "ready"}}, nil
+		m("sw", "switch", 2, "ready"), {ID: "loose", StateName: "ready"}, spare}, nil
 }
 
 func (f *fleet) Statuses() []bmc.Status {
@@ -153,8 +155,8 @@ func TestListTrays(t *testing.T) {
 		ids   string // the trays listed, in order
 		page  string
 	}{
-		{"", 200, "ps sw c1 c2", `{"orderBy":null,"pageNumber":1,"pageSize":20,"total":4}`},
-		{"?type=compute", 200, "c1 c2", `"total":2`},
+		{"", 200, "ps sw c1 c2 spare", `{"orderBy":null,"pageNumber":1,"pageSize":20,"total":5}`},
+		{"?type=compute", 200, "c1 c2 spare", `"total":3`},
 		{"?rackName=Rack%201&pageSize=2&pageNumber=2", 200, "c1 c2", `{"orderBy":null,"pageNumber":2,"pageSize":2,"total":4}`},
 		{"?ids=sw,c2", 200, "sw c2", `"total":2`},
 		{"?componentIds=bmc-c1&componentIds=bmc-sw&type=switch", 200, "sw", `"total":1`},
@@ -185,6 +187,10 @@ func TestListTrays(t *testing.T) {
 	want := `[{"bmcs":["https://10.0.0.sw"],"componentId":"bmc-sw","firmwareVersion":"1.0","id":"sw","manufacturer":"","model":"M-sw","name":"sw.lab","position":2,"powerState":"On","rackId":"r1","rackName":"Rack 1","serialNumber":"S-sw","type":"switch"}]`
 	if body != want {
 		t.Errorf("a tray:\n%s\nwant\n%s", body, want)
+	}
+	// A slot nobody gave is not slot 0.
+	if _, _, body := call(t, http.MethodGet, base+"/v2/org/acme/nico/tray?ids=spare", tokens["ann"], ""); !strings.Contains(body, `"id":"spare"`) || strings.Contains(body, "position") {
+		t.Errorf("a tray in no known slot: %s, want no position", body)
 	}
 }
 
