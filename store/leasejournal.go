@@ -368,6 +368,15 @@ func (s *Store) LeaseDurable(ctx context.Context, t LeaseTicket) error {
 	return s.journal.waitDurable(uint64(t))
 }
 
+// LeasesUnapplied counts the journaled leases not yet in the leases table:
+// a moment's worth while DHCP is busy; more, and growing, means the store
+// cannot write (a full disk), though leases are still journaled.
+func (s *Store) LeasesUnapplied() int {
+	s.journal.mu.Lock()
+	defer s.journal.mu.Unlock()
+	return len(s.journal.pending)
+}
+
 // flushLeases applies the journal, so that a read of the leases table
 // sees every lease decided before it.
 func (s *Store) flushLeases(ctx context.Context) error {

@@ -129,15 +129,24 @@ func TestLeaseJournalAppliesARecordOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.writeSlot <- struct{}{} // no transaction applies the journal until released
 	ticket, err := s.JournalLease(bound("10.0.0.1", "02:00:00:00:00:0a"))
+	if err == nil {
+		err = s.LeaseDurable(ctx, ticket) // the journal's own sync, no transaction
+	}
+	unapplied := s.LeasesUnapplied()
+	<-s.writeSlot
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.LeaseDurable(ctx, ticket); err != nil {
-		t.Fatal(err)
+	if unapplied != 1 {
+		t.Fatalf("%d leases unapplied before any write, want 1", unapplied)
 	}
 	if got := leaseStates(t, s); len(got) != 1 {
 		t.Fatalf("a journaled lease is not read back: %v", got)
+	}
+	if n := s.LeasesUnapplied(); n != 0 {
+		t.Fatalf("%d leases unapplied once read, want 0", n)
 	}
 	// Written straight to the table, after the journaled one was applied.
 	if err := s.Update(ctx, func(tx *Tx) error {

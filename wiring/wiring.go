@@ -194,6 +194,10 @@ func (a *Appliance) start(ctx context.Context, p *parts) error {
 
 	lanIP := a.cfg.LANIP()
 	reg := a.metrics()
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "slipway_store_leases_unapplied",
+		Help: "DHCP leases in the lease journal and not yet in the leases table; growing means the store cannot write.",
+	}, func() float64 { return float64(p.db.LeasesUnapplied()) }))
 	p.broker, err = broker.New(broker.Config{Addr: lanIP, Port: a.cfg.MQTT.Port, WebSocketPort: a.cfg.MQTT.WebSocketPort, WebSocketOrigins: a.cfg.MQTT.WebSocketOrigins,
 		Access: mqttAccess(a.cfg.MQTT), Logger: a.log, Limits: broker.Limits{
 			MaxPacketBytes: uint32(a.cfg.MQTT.MaxPacketKiB) << 10, MaxConnections: a.cfg.MQTT.MaxConnections,
