@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"time"
@@ -45,6 +46,20 @@ func (m MachineInfo) TrayPlace() (tray int, known bool) {
 		return 0, false
 	}
 	return m.Tray, true
+}
+
+// CompareSlots orders two places in a rack by slot (as TrayPlace gives
+// them), a place in no known slot after every slotted one.
+func CompareSlots(a int, aKnown bool, b int, bKnown bool) int {
+	switch {
+	case aKnown && bKnown:
+		return cmp.Compare(a, b)
+	case aKnown:
+		return -1
+	case bKnown:
+		return 1
+	}
+	return 0
 }
 
 // Transition is one change of a machine's lifecycle state, with its cause.

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/slipway/slipway/appliance/domain"
 )
 
 // Tray types, as NICo names them.
@@ -182,13 +184,7 @@ func Select(f Filter, all []Tray) []Tray {
 		if c := strings.Compare(a.RackID, b.RackID); c != 0 {
 			return c
 		}
-		if a.PositionKnown != b.PositionKnown {
-			if a.PositionKnown {
-				return -1 // trays in no known slot come last in their rack
-			}
-			return 1
-		}
-		return a.Position - b.Position
+		return domain.CompareSlots(a.Position, a.PositionKnown, b.Position, b.PositionKnown)
 	})
 	return out
 }

@@ -99,15 +99,13 @@ func trayOf(m domain.MachineRecord) *int {
 
 // compareTrays orders trays by slot, those without one last.
 func compareTrays(a, b *int) int {
-	switch {
-	case a != nil && b != nil:
-		return cmp.Compare(*a, *b)
-	case a != nil:
-		return -1
-	case b != nil:
-		return 1
+	slot := func(t *int) int {
+		if t == nil {
+			return 0
+		}
+		return *t
 	}
-	return 0
+	return domain.CompareSlots(slot(a), a != nil, slot(b), b != nil)
 }
 
 // trayTasks is what tasks mark on the racks: how many each machine has
